@@ -1,0 +1,145 @@
+"""Typed benchmark data: Q&A items, splits, and Lethe's JSONL format.
+
+A benchmark is data + a versioned spec (DESIGN.md, principle 6). Every Q&A item carries what the
+TOFU metric suite needs: the answer, a paraphrase of it, and wrong answers of the same shape.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import LetheError, where
+
+REQUIRED_FIELDS = ("id", "question", "answer")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    question: str
+    answer: str  # full-sentence answer, the one the model is trained on
+    paraphrased_answer: str = ""  # same content, other wording ("" -> the answer itself)
+    perturbed_answers: tuple[str, ...] = ()  # plausible wrong answers, same template
+    group: str = ""  # author id for author facts, entity id for world facts
+    fact: str = ""  # which attribute this item asks about (birthplace, genre, ...)
+
+    @property
+    def paraphrase(self) -> str:
+        return self.paraphrased_answer or self.answer
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["perturbed_answers"] = list(self.perturbed_answers)
+        return d
+
+    @classmethod
+    def from_json(cls, row: object, path: str | Path = "<data>", line: int | None = None) -> "QAItem":
+        if not isinstance(row, dict):
+            raise LetheError(f"{where(path, line)}: expected a JSON object, got {type(row).__name__}")
+        for name in REQUIRED_FIELDS:
+            value = row.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise LetheError(
+                    f"{where(path, line, name)}: missing or empty; every row needs non-empty "
+                    f"string fields {', '.join(REQUIRED_FIELDS)}"
+                )
+        pert = row.get("perturbed_answers", [])
+        if isinstance(pert, str):
+            pert = [pert]
+        if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
+            raise LetheError(f"{where(path, line, 'perturbed_answers')}: must be a list of strings")
+        for name in ("paraphrased_answer", "group", "fact"):
+            if name in row and not isinstance(row[name], str):
+                raise LetheError(f"{where(path, line, name)}: must be a string")
+        return cls(
+            id=row["id"],
+            question=row["question"],
+            answer=row["answer"],
+            paraphrased_answer=row.get("paraphrased_answer", "") or "",
+            perturbed_answers=tuple(pert),
+            group=row.get("group", "") or "",
+            fact=row.get("fact", "") or "",
+        )
+
+
+@dataclass
+class Benchmark:
+    """A fictitious-knowledge benchmark (TOFU-shaped).
+
+    splits:
+      ``authors``       every Q&A item the target model is fine-tuned on (grouped by ``group``)
+      ``holdout``       Q&A items of authors never trained on (membership-inference negatives)
+      ``world_facts``   multiple-choice style items about world knowledge (answer + 3 wrong options)
+      ``known_people``  same, about well-known people of the world (TOFU's "real authors" role)
+    pretrain_text: plain sentences of world knowledge (the "pretraining" corpus of the base model)
+    forget_sets: forget split name -> the author ids (``group`` values) it removes
+    """
+
+    name: str
+    version: str
+    splits: dict[str, list[QAItem]]
+    forget_sets: dict[str, list[str]]
+    pretrain_text: list[str] = field(default_factory=list)
+    spec: dict = field(default_factory=dict)  # generator parameters, for provenance
+
+    def forget(self, split: str) -> list[QAItem]:
+        groups = set(self._forget_groups(split))
+        return [it for it in self.splits["authors"] if it.group in groups]
+
+    def retain(self, split: str) -> list[QAItem]:
+        groups = set(self._forget_groups(split))
+        return [it for it in self.splits["authors"] if it.group not in groups]
+
+    def _forget_groups(self, split: str) -> list[str]:
+        if split not in self.forget_sets:
+            known = ", ".join(sorted(self.forget_sets)) or "none"
+            raise LetheError(f"unknown forget split '{split}' for benchmark '{self.name}' (known: {known})")
+        groups = self.forget_sets[split]
+        if not groups:
+            raise LetheError(f"forget split '{split}' of benchmark '{self.name}' is empty; pick another split")
+        return groups
+
+
+def read_jsonl(path: str | Path) -> list[QAItem]:
+    """Read Lethe JSONL (one QAItem per line), with one-line errors naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise LetheError(f"{path}: file not found")
+    items: list[QAItem] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise LetheError(f"{where(path, line_no)}: not valid JSON ({exc.msg}); fix or remove this line") from None
+            item = QAItem.from_json(row, path, line_no)
+            if item.id in seen:
+                raise LetheError(f"{where(path, line_no, 'id')}: duplicate id '{item.id}'; ids must be unique")
+            seen.add(item.id)
+            items.append(item)
+    return items
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a file via a temp file + rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: str | Path, items: Iterable[QAItem]) -> None:
+    atomic_write_text(path, "".join(json.dumps(it.to_json(), ensure_ascii=False) + "\n" for it in items))
