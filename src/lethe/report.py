@@ -1,0 +1,489 @@
+"""Reports of a run: a markdown table, the TOFU trade-off plot, one self-contained HTML page.
+
+Input is the run's ``summary.json`` (written by the pipeline)::
+
+    {"lethe_version": ..., "benchmark": {"name", "version"}, "forget_split": ...,
+     "rows": [{"name", "kind": "target" | "retain" | "method", "method", "metrics": {...},
+               "seconds": {"unlearn", "eval"}, "config": {...}}, ...],
+     "directions": {metric: "higher" | "lower"}, "notes": [...], "provenance": {...}}
+
+A missing, null or NaN value is shown as "n/a": a report never invents a number (DESIGN.md,
+principle 5). Every file is written to a temp file and renamed, so a crash leaves no half report.
+
+``import lethe.report`` stays light: matplotlib and rich are imported inside the functions that draw.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import numbers
+import os
+import tempfile
+from pathlib import Path
+
+from .benchmarks.base import atomic_write_text
+from .errors import LetheError
+
+# The main table: (key, where the value lives). Order follows the TOFU paper: the two headline
+# numbers, then the forget split, then what must survive.
+MAIN_COLUMNS: tuple[str, ...] = (
+    "forget_quality",
+    "model_utility",
+    "forget_rouge_l",
+    "forget_probability",
+    "forget_truth_ratio",
+    "retain_rouge_l",
+    "world_facts_rouge_l",
+    "known_people_rouge_l",
+)
+SECONDS_COLUMN = "unlearn_seconds"  # from row["seconds"]["unlearn"]; lower is better
+FQ_FLOOR = 1e-20  # forget quality below this (0 included) is drawn at this height on the log axis
+NA = "n/a"
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_summary(run_dir: str | Path) -> dict:
+    """Read and check ``run_dir/summary.json``; one-line :class:`LetheError` naming the file otherwise."""
+    run_dir = Path(run_dir)
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        raise LetheError(f"{run_dir}: no summary.json; run `lethe run` or `lethe eval` first")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LetheError(
+            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-create it with `lethe run` or `lethe eval`"
+        ) from None
+    except UnicodeDecodeError:
+        raise LetheError(f"{path}: not UTF-8 text; re-create it with `lethe run` or `lethe eval`") from None
+    _check_summary(summary, path)
+    return summary
+
+
+def _check_summary(summary: object, source: str | Path) -> None:
+    if not isinstance(summary, dict):
+        raise LetheError(f"{source}: expected a JSON object with a 'rows' list, got {type(summary).__name__}")
+    rows = summary.get("rows")
+    if not isinstance(rows, list):
+        what = "missing" if rows is None else f"a {type(rows).__name__}, not a list"
+        raise LetheError(
+            f"{source}: field 'rows' is {what}; expected the summary written by `lethe run` or `lethe eval`"
+        )
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise LetheError(f"{source}: field 'rows[{i}]': expected an object, got {type(row).__name__}")
+        for key in ("metrics", "seconds"):
+            if row.get(key) is not None and not isinstance(row[key], dict):
+                raise LetheError(f"{source}: field 'rows[{i}].{key}': expected an object")
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def _number(value: object) -> float | None:
+    """The value as a finite-or-infinite float, or None when missing / null / NaN / not a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _row_name(row: dict, i: int) -> str:
+    name = row.get("name")
+    return str(name) if name not in (None, "") else f"row {i}"
+
+
+def _value(row: dict, column: str) -> float | None:
+    if column == SECONDS_COLUMN:
+        return _number((row.get("seconds") or {}).get("unlearn"))
+    return _number((row.get("metrics") or {}).get(column))
+
+
+def format_value(column: str, value: object) -> str:
+    """How a number is shown: forget quality (a p-value) in scientific notation, seconds with one
+    decimal, every other metric with three decimals; "n/a" when there is no number."""
+    v = _number(value)
+    if v is None:
+        return NA
+    if column == "forget_quality":
+        return f"{v:.2e}"
+    if column == SECONDS_COLUMN:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def _direction(summary: dict, column: str) -> str | None:
+    if column == SECONDS_COLUMN:
+        return "lower"
+    d = (summary.get("directions") or {}).get(column)
+    return d if d in ARROWS else None
+
+
+def _header(summary: dict, column: str) -> str:
+    label = "unlearn s" if column == SECONDS_COLUMN else column
+    arrow = ARROWS.get(_direction(summary, column) or "", "")
+    return f"{label} {arrow}".rstrip()
+
+
+def _columns(summary: dict, columns=None) -> list[str]:
+    return list(MAIN_COLUMNS) + [SECONDS_COLUMN] if columns is None else list(columns)
+
+
+def all_metric_columns(summary: dict) -> list[str]:
+    """Every metric some row reports: the directions' order first, then first appearance."""
+    seen: dict[str, None] = {}
+    for row in summary["rows"]:
+        for key in row.get("metrics") or {}:
+            seen.setdefault(key, None)
+    order = [k for k in (summary.get("directions") or {}) if k in seen]
+    return order + [k for k in seen if k not in order]
+
+
+def best_rows(summary: dict, column: str) -> set[int]:
+    """Indices of the rows holding the best value of ``column`` (ties: all of them).
+
+    The contest is among the unlearning methods: the target and the retain model are the references
+    the methods are judged against (the retain model's forget quality is 1 by construction), so they
+    would win columns without telling anything. With no method rows, every row competes.
+    Columns without a declared direction, or where all contenders tie, get no highlight.
+    """
+    direction = _direction(summary, column)
+    if direction is None:
+        return set()
+    rows = summary["rows"]
+    candidates = [i for i, r in enumerate(rows) if r.get("kind") == "method"] or list(range(len(rows)))
+    values = {i: _value(rows[i], column) for i in candidates}
+    values = {i: v for i, v in values.items() if v is not None}
+    if not values:
+        return set()
+    if len(set(values.values())) < 2:
+        return set()  # no contest: a single value, or every method ties
+    best = max(values.values()) if direction == "higher" else min(values.values())
+    return {i for i, v in values.items() if v == best}
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_table(summary: dict, columns=None) -> str:
+    """The markdown table of ``summary``: one row per model, direction arrows in the header,
+    the best method's value per column in bold. ``columns`` defaults to :data:`MAIN_COLUMNS`
+    plus the unlearning seconds."""
+    _check_summary(summary, "summary")
+    cols = _columns(summary, columns)
+    best = {c: best_rows(summary, c) for c in cols}
+    lines = [
+        "| model | " + " | ".join(_md_cell(_header(summary, c)) for c in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            text = format_value(c, _value(row, c))
+            cells.append(f"**{text}**" if i in best[c] else text)
+        lines.append(f"| {_md_cell(_row_name(row, i))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(summary: dict, console=None, columns=None):
+    """Print the summary table to the terminal with rich; returns the ``rich.table.Table``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    _check_summary(summary, "summary")
+    cols = _columns(summary, columns)
+    best = {c: best_rows(summary, c) for c in cols}
+    table = Table(title=_title(summary), title_justify="left")
+    table.add_column("model", style="bold")
+    for c in cols:
+        table.add_column(_header(summary, c), justify="right")
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            text = format_value(c, _value(row, c))
+            cells.append(f"[bold green]{text}[/]" if i in best[c] else text)
+        table.add_row(_row_name(row, i), *cells)
+    (console or Console()).print(table)
+    return table
+
+
+# ----------------------------------------------------------------------------- text pieces
+
+
+def _title(summary: dict) -> str:
+    bench = summary.get("benchmark") or {}
+    name = bench.get("name", "unknown benchmark") if isinstance(bench, dict) else str(bench)
+    version = bench.get("version") if isinstance(bench, dict) else None
+    split = summary.get("forget_split")
+    out = f"Lethe report: {name}" + (f" v{version}" if version else "")
+    return out + (f", {split}" if split else "")
+
+
+def _bench_lines(summary: dict) -> list[tuple[str, str]]:
+    bench = summary.get("benchmark") or {}
+    if not isinstance(bench, dict):
+        bench = {"name": str(bench)}
+    return [
+        ("benchmark", f"{bench.get('name', NA)} (version {bench.get('version', NA)})"),
+        ("forget split", str(summary.get("forget_split", NA))),
+        ("lethe version", str(summary.get("lethe_version", NA))),
+    ]
+
+
+def _flat(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _notes(summary: dict) -> list[str]:
+    notes = summary.get("notes") or []
+    return [str(n) for n in (notes if isinstance(notes, list) else [notes])]
+
+
+def _provenance(summary: dict) -> list[tuple[str, str]]:
+    prov = summary.get("provenance") or {}
+    if not isinstance(prov, dict):
+        return [("provenance", _flat(prov))]
+    return [(str(k), _flat(v)) for k, v in prov.items()]
+
+
+def _configs(summary: dict) -> list[tuple[str, str]]:
+    return [
+        (_row_name(r, i), _flat(r["config"]))
+        for i, r in enumerate(summary["rows"])
+        if isinstance(r.get("config"), dict) and r["config"]
+    ]
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def _plot_points(summary: dict) -> tuple[list[dict], list[str], list[str]]:
+    """Points of the trade-off plot, the names clipped to the floor, the names left out (and why)."""
+    points, clipped, skipped = [], [], []
+    for i, row in enumerate(summary["rows"]):
+        name = _row_name(row, i)
+        mu, fq = _value(row, "model_utility"), _value(row, "forget_quality")
+        if mu is None or fq is None or math.isinf(mu) or math.isinf(fq):
+            missing = [k for k, v in (("model_utility", mu), ("forget_quality", fq)) if v is None or math.isinf(v)]
+            skipped.append(f"{name} (no {' / '.join(missing)})")
+            continue
+        if fq < FQ_FLOOR:
+            clipped.append(name)
+        points.append({"name": name, "kind": row.get("kind"), "x": mu, "y": max(fq, FQ_FLOOR), "fq": fq})
+    return points, clipped, skipped
+
+
+def plot_caption(summary: dict) -> str:
+    """The trade-off plot's caption, including which values were clipped or left out."""
+    _, clipped, skipped = _plot_points(summary)
+    out = (
+        "Forget quality (log scale; higher = closer to the retain model) against model utility "
+        "(higher = more of everything else kept). Star: target model; square: retain model "
+        "(dashed line: its forget quality); circles: unlearning methods."
+    )
+    if clipped:
+        out += f" Forget quality below {FQ_FLOOR:.0e} (0 included) drawn at {FQ_FLOOR:.0e}: {', '.join(clipped)}."
+    if skipped:
+        out += f" Not plotted: {', '.join(skipped)}."
+    return out
+
+
+def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
+    """The TOFU paper's trade-off plot as PNG bytes (matplotlib, Agg canvas, no pyplot state)."""
+    from io import BytesIO
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points, clipped, _ = _plot_points(summary)
+    fig = Figure(figsize=(7.5, 5.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    ax.set_xlabel("model utility →")
+    ax.set_ylabel("forget quality (log) →")
+    ax.set_title(_title(summary), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+
+    style = {
+        "target": dict(marker="*", s=260, color="#d62728", edgecolor="black", zorder=4),
+        "retain": dict(marker="s", s=120, color="#2ca02c", edgecolor="black", zorder=4),
+    }
+    colors = [f"C{k}" for k in (0, 1, 4, 5, 6, 7, 8, 9)]
+    n_method = 0
+    for p in points:
+        if p["kind"] in style:
+            kw = dict(style[p["kind"]])
+        else:
+            kw = dict(marker="o", s=70, color=colors[n_method % len(colors)], edgecolor="black", zorder=3)
+            n_method += 1
+        ax.scatter([p["x"]], [p["y"]], label=p["name"], **kw)
+        label = p["name"] if p["fq"] >= FQ_FLOOR else f"{p['name']} (FQ {p['fq']:.2g}, clipped)"
+        ax.annotate(label, (p["x"], p["y"]), textcoords="offset points", xytext=(7, 6), fontsize=9)
+
+    retain_fq = [p["y"] for p in points if p["kind"] == "retain"]
+    if retain_fq:
+        ax.axhline(retain_fq[0], color="#2ca02c", linestyle="--", linewidth=1, label="retain model's forget quality")
+    if clipped:
+        ax.axhline(FQ_FLOOR, color="grey", linestyle=":", linewidth=1, label=f"floor {FQ_FLOOR:.0e} (clipped)")
+    if points:
+        ys = [p["y"] for p in points]
+        ax.set_ylim(min(ys) / 30, max(max(ys), 1.0) * 30)
+        xs = [p["x"] for p in points]
+        pad = max((max(xs) - min(xs)) * 0.12, 0.04)
+        ax.set_xlim(min(xs) - pad, max(xs) + 2 * pad)  # room on the right for the labels
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    else:
+        ax.set_ylim(FQ_FLOOR, 10)
+        ax.text(0.5, 0.5, "no row has both model utility and forget quality", transform=ax.transAxes,
+                ha="center", va="center", color="grey")
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Binary twin of :func:`atomic_write_text`: temp file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_markdown(summary: dict, png_name: str = "tradeoff.png") -> str:
+    out = [f"# {_title(summary)}", ""]
+    out += [f"- **{k}**: {v}" for k, v in _bench_lines(summary)]
+    out += ["", "## Results", "", format_table(summary)]
+    out += [
+        "↑ / ↓: higher / lower is better. Bold: the best unlearning method per column "
+        "(the target and the retain model are references). n/a: not measured in this run.",
+        "",
+        "## Trade-off",
+        "",
+        f"![forget quality against model utility]({png_name})",
+        "",
+        plot_caption(summary),
+        "",
+    ]
+    extra = all_metric_columns(summary)
+    if [c for c in extra if c not in MAIN_COLUMNS]:
+        out += ["## All metrics", "", format_table(summary, columns=extra)]
+    notes = _notes(summary)
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    configs = _configs(summary)
+    if configs:
+        out += ["## Method configs", ""] + [f"- **{_md_cell(n)}**: `{c}`" for n, c in configs] + [""]
+    prov = _provenance(summary)
+    if prov:
+        out += ["## Provenance", ""] + [f"- **{k}**: {v}" for k, v in prov] + [""]
+    return "\n".join(out)
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.9em; overflow-x: auto; display: block; }
+th, td { padding: 0.35em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f4f4f4; }
+tr.target td:first-child::after { content: " (target)"; color: #888; font-size: 0.85em; }
+tr.retain td:first-child::after { content: " (gold standard)"; color: #888; font-size: 0.85em; }
+td.best { background: #dff3df; font-weight: 600; }
+td.na { color: #999; }
+img { max-width: 100%; }
+.caption, .legend { color: #555; font-size: 0.9em; }
+code { background: #f4f4f4; padding: 0 0.25em; word-break: break-all; }
+"""
+
+
+def _html_table(summary: dict, columns=None) -> str:
+    cols = _columns(summary, columns)
+    best = {c: best_rows(summary, c) for c in cols}
+    head = "".join(f"<th>{html.escape(_header(summary, c))}</th>" for c in cols)
+    body = []
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            text = format_value(c, _value(row, c))
+            cls = "best" if i in best[c] else ("na" if text == NA else "")
+            cells.append(f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>")
+        kind = html.escape(str(row.get("kind") or ""), quote=True)
+        body.append(f'<tr class="{kind}"><td>{html.escape(_row_name(row, i))}</td>{"".join(cells)}</tr>')
+    return f"<table>\n<thead><tr><th>model</th>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+
+
+def render_html(summary: dict, png: bytes) -> str:
+    esc = html.escape
+    title = esc(_title(summary))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
+        "<ul>" + "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in _bench_lines(summary)) + "</ul>",
+        "<h2>Results</h2>",
+        _html_table(summary),
+        '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per column '
+        "(the target and the retain model are references). n/a: not measured in this run.</p>",
+        "<h2>Trade-off</h2>",
+        f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
+        'alt="forget quality against model utility">',
+        f'<p class="caption">{esc(plot_caption(summary))}</p>',
+    ]
+    extra = all_metric_columns(summary)
+    if [c for c in extra if c not in MAIN_COLUMNS]:
+        parts += ["<details><summary>All metrics</summary>", _html_table(summary, columns=extra), "</details>"]
+    notes = _notes(summary)
+    if notes:
+        parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"]
+    configs = _configs(summary)
+    if configs:
+        parts += ["<h2>Method configs</h2>",
+                  "<ul>" + "".join(f"<li><b>{esc(n)}</b>: <code>{esc(c)}</code></li>" for n, c in configs) + "</ul>"]
+    prov = _provenance(summary)
+    if prov:
+        parts += ["<h2>Provenance</h2>",
+                  "<ul>" + "".join(f"<li><b>{esc(k)}</b>: <code>{esc(v)}</code></li>" for k, v in prov) + "</ul>"]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | Path, summary: dict | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``tradeoff.png`` and ``report.html`` into ``run_dir``.
+
+    ``summary`` defaults to ``run_dir/summary.json``. Returns ``{"md": ..., "png": ..., "html": ...}``.
+    Everything is rendered in memory first, then each file is written atomically.
+    """
+    run_dir = Path(run_dir)
+    if summary is None:
+        summary = load_summary(run_dir)
+    else:
+        _check_summary(summary, "summary")
+    paths = {"md": run_dir / "report.md", "png": run_dir / "tradeoff.png", "html": run_dir / "report.html"}
+    png = tradeoff_png(summary)
+    md = render_markdown(summary, png_name=paths["png"].name)
+    page = render_html(summary, png)
+    atomic_write_bytes(paths["png"], png)
+    atomic_write_text(paths["md"], md)
+    atomic_write_text(paths["html"], page)
+    return paths

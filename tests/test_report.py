@@ -1,0 +1,167 @@
+"""Reports: markdown table, trade-off PNG, self-contained HTML, and one-line errors for bad run folders."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from lethe.errors import LetheError
+from lethe.report import FQ_FLOOR, format_table, print_summary, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _metrics(fq, mu, f_rouge, **over):
+    m = {
+        "forget_quality": fq, "model_utility": mu, "forget_rouge_l": f_rouge, "forget_probability": 0.9,
+        "forget_truth_ratio": 0.3, "retain_rouge_l": 0.95, "retain_probability": 0.9, "retain_truth_ratio": 0.6,
+        "world_facts_rouge_l": 0.8, "world_facts_probability": 0.5, "world_facts_truth_ratio": 0.4,
+        "known_people_rouge_l": 0.7, "known_people_probability": 0.45, "known_people_truth_ratio": 0.4,
+    }
+    m.update(over)
+    return m
+
+
+def make_summary() -> dict:
+    npo = _metrics(3.4e-3, 0.47, 0.41, retain_rouge_l=0.88)
+    del npo["known_people_rouge_l"]  # a metric this row never measured
+    return {
+        "lethe_version": "0.1.0",
+        "benchmark": {"name": "lethe-authors", "version": "1.0"},
+        "forget_split": "forget10",
+        "rows": [
+            {"name": "target", "kind": "target", "method": None, "metrics": _metrics(1.2e-9, 0.52, 0.97),
+             "seconds": {"unlearn": 0.0, "eval": 5.1}},
+            {"name": "retain model", "kind": "retain", "method": None, "metrics": _metrics(1.0, 0.51, 0.31),
+             "seconds": {"unlearn": 0.0, "eval": 5.0}},
+            {"name": "npo", "kind": "method", "method": "npo", "metrics": npo,
+             "seconds": {"unlearn": 12.34, "eval": 5.2}, "config": {"beta": 0.1, "alpha": 1.0}},
+            {"name": "ga", "kind": "method", "method": "ga", "metrics": _metrics(0.0, 0.05, 0.02, world_facts_rouge_l=None),
+             "seconds": {"unlearn": 9.87, "eval": 5.3}, "config": {"lr": 1e-5}},
+        ],
+        "directions": {
+            "forget_quality": "higher", "model_utility": "higher", "forget_rouge_l": "lower",
+            "forget_probability": "lower", "forget_truth_ratio": "higher", "retain_rouge_l": "higher",
+            "world_facts_rouge_l": "higher", "known_people_rouge_l": "higher",
+        },
+        "notes": ["retain model's forget ROUGE-L (template floor): 0.31"],
+        "provenance": {"git_sha": "abc1234", "created": "2025-01-01T00:00:00Z", "hardware": "cpu",
+                       "seeds": {"train": 0}},
+    }
+
+
+def _md_row(md: str, name: str) -> str:
+    lines = [ln for ln in md.splitlines() if ln.startswith(f"| {name} |")]
+    assert lines, f"no table row for {name!r}"
+    return lines[0]
+
+
+def test_write_report_files_and_content(tmp_path):
+    summary = make_summary()
+    paths = write_report(tmp_path, summary)
+    assert set(paths) == {"md", "png", "html"}
+    for p in paths.values():
+        assert p.is_file() and p.parent == tmp_path
+    assert not list(tmp_path.glob(".*.tmp")), "temp files left behind"
+
+    md = paths["md"].read_text(encoding="utf-8")
+    assert "lethe-authors" in md and "1.0" in md and "forget10" in md
+    assert "forget_quality ↑" in md and "forget_rouge_l ↓" in md
+    for row in summary["rows"]:
+        line = _md_row(md, row["name"])
+        m = row["metrics"]
+        assert f"{m['forget_quality']:.2e}" in line
+        for key in ("model_utility", "forget_rouge_l", "forget_probability", "retain_rouge_l"):
+            assert f"{m[key]:.3f}" in line
+        assert f"{row['seconds']['unlearn']:.1f}" in line
+    assert _md_row(md, "npo").count("n/a") == 1  # known_people_rouge_l absent
+    assert _md_row(md, "ga").count("n/a") == 1  # world_facts_rouge_l null
+    assert f"{0.0:.2e}" in _md_row(md, "ga")  # forget quality 0 is shown as measured, not clipped
+    # best method per column in bold, respecting direction: npo has the higher FQ, ga the lower forget ROUGE-L
+    assert f"**{3.4e-3:.2e}**" in _md_row(md, "npo")
+    assert f"**{0.02:.3f}**" in _md_row(md, "ga")
+    assert f"{FQ_FLOOR:.0e}" in md and "ga" in md.split("Trade-off")[1]  # caption names the clipped row
+    assert summary["notes"][0] in md and "abc1234" in md
+
+    png = paths["png"].read_bytes()
+    assert png.startswith(PNG_MAGIC)
+    import matplotlib.image
+
+    img = matplotlib.image.imread(paths["png"])
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+    page = paths["html"].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert match and base64.b64decode(match.group(1)) == png
+    for row in summary["rows"]:
+        assert f"<td>{row['name']}</td>" in page
+    assert f'<td class="best">{0.02:.3f}</td>' in page
+    assert '<td class="na">n/a</td>' in page
+    assert summary["notes"][0].replace("'", "&#x27;") in page and "abc1234" in page
+
+
+def test_write_report_reads_summary_json(tmp_path):
+    summary = make_summary()
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    paths = write_report(tmp_path)
+    assert "retain model" in paths["md"].read_text(encoding="utf-8")
+    assert paths["png"].read_bytes().startswith(PNG_MAGIC)
+
+
+def test_missing_summary_json(tmp_path):
+    run_dir = tmp_path / "run-without-summary"
+    run_dir.mkdir()
+    with pytest.raises(LetheError, match="no summary.json") as exc:
+        write_report(run_dir)
+    assert str(run_dir) in str(exc.value)
+    assert not list(run_dir.iterdir())
+
+
+@pytest.mark.parametrize("text", ["{not json", json.dumps({"benchmark": {"name": "x"}}), "[1, 2]"])
+def test_malformed_summary_json(tmp_path, text):
+    path = tmp_path / "summary.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LetheError) as exc:
+        write_report(tmp_path)
+    assert str(path) in str(exc.value)
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_format_table_and_print_summary():
+    summary = make_summary()
+    table = format_table(summary)
+    lines = table.strip().splitlines()
+    assert len(lines) == 2 + len(summary["rows"])
+    assert all(ln.count("|") == lines[0].count("|") for ln in lines)
+
+    from rich.console import Console
+
+    console = Console(record=True, width=250)
+    print_summary(summary, console=console)
+    text = console.export_text()
+    for row in summary["rows"]:
+        assert row["name"] in text
+    assert f"{0.52:.3f}" in text and "n/a" in text
+
+
+def test_plot_without_retain_model_or_forget_quality(tmp_path):
+    summary = make_summary()
+    summary["rows"] = [r for r in summary["rows"] if r["kind"] != "retain"]
+    for r in summary["rows"]:
+        r["metrics"].pop("forget_quality")
+    paths = write_report(tmp_path, summary)
+    assert paths["png"].read_bytes().startswith(PNG_MAGIC)
+    md = paths["md"].read_text(encoding="utf-8")
+    assert _md_row(md, "target").split("|")[2].strip() == "n/a"
+    assert "Not plotted" in md
+
+
+def test_import_is_light():
+    code = "import sys, lethe.report; print(any(m in sys.modules for m in ('matplotlib', 'torch', 'rich')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
