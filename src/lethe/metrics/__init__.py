@@ -1,0 +1,92 @@
+"""Metrics: pure functions of probe outputs, registered by name with their direction.
+
+A metric never loads data and never runs the model; it reads a :class:`lethe.probes.SplitProbes`
+(or, for aggregate metrics, other metric results) and returns a :class:`MetricResult` that keeps one
+value per item, so forget quality, confidence intervals and re-aggregation need no recomputation.
+
+Two levels:
+
+* ``"split"``: ``fn(probes: SplitProbes) -> MetricResult`` with one per-sample value per item;
+* ``"aggregate"``: combines several results or models (forget quality, model utility); its
+  signature is documented on the function itself.
+
+Direction (``higher_is_better``) is the metric's own direction: "higher = the model knows the answer
+better" for knowledge metrics. On a *forget* split, unlearning wants the opposite, and the yardstick is
+the retain model's value, not an extreme (see ``docs/metrics.md``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    value: float  # the aggregate (usually the mean of per_sample)
+    per_sample: list[float]  # one per item; [] for set-level statistics such as a KS p-value
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    fn: Callable
+    higher_is_better: bool
+    description: str
+    level: str  # "split" | "aggregate"
+
+
+LEVELS = ("split", "aggregate")
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(
+    name: str, higher_is_better: bool, description: str, level: str = "split"
+) -> Callable[[Callable], Callable]:
+    """Register ``fn`` under ``name``; the function itself is returned unchanged."""
+    if level not in LEVELS:
+        raise ValueError(f"metric '{name}': level must be one of {LEVELS}, got '{level}'")
+
+    def deco(fn: Callable) -> Callable:
+        METRICS.add(name, MetricSpec(name, fn, bool(higher_is_better), description, level))
+        return fn
+
+    return deco
+
+
+# Importing the suites registers their metrics (must come after register_metric is defined).
+from . import tofu  # noqa: E402
+from .tofu import (  # noqa: E402
+    MODEL_UTILITY_KEYS,
+    forget_quality,
+    model_utility,
+    normalized_probability,
+    probability,
+    rouge_l_recall,
+    split_metrics,
+    tofu_summary,
+    truth_ratio,
+    truth_ratio_forget,
+    truth_ratio_values,
+)
+
+__all__ = [
+    "METRICS",
+    "MODEL_UTILITY_KEYS",
+    "MetricResult",
+    "MetricSpec",
+    "forget_quality",
+    "model_utility",
+    "normalized_probability",
+    "probability",
+    "register_metric",
+    "rouge_l_recall",
+    "split_metrics",
+    "tofu",
+    "tofu_summary",
+    "truth_ratio",
+    "truth_ratio_forget",
+    "truth_ratio_values",
+]

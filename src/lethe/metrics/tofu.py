@@ -1,0 +1,372 @@
+"""The TOFU evaluation suite (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs").
+
+Faithful to the reference implementation (``locuslab/tofu``: ``evaluate_util.py`` for the per-item
+statistics, ``aggregate_eval_stat.py`` for the aggregation). Every probability is *per-token*
+(length-normalised): for an answer ``a`` of ``|a|`` tokens,
+
+    P(a | q)^(1/|a|) = exp( log P(a | q) / |a| ) = exp(-avg token NLL),
+
+which is what TOFU's ``avg_gt_loss`` / ``avg_paraphrased_loss`` / ``average_perturb_loss`` hold.
+
+Splits play one of three roles (``split_metrics``):
+
+* ``forget``          - the data to unlearn (TOFU ``forget01/05/10``);
+* ``retain``          - fictitious authors kept (TOFU ``retain_perturbed``);
+* ``multiple_choice`` - real-world knowledge scored against wrong options (TOFU "Real Authors" =
+  ``known_people`` and "World Facts" = ``world_facts``).
+
+All log-space work clips exponents to +-700 so no value overflows to inf.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import LetheError
+from ..probes import SplitProbes
+from . import MetricResult, register_metric
+
+_MAX_EXP = 700.0  # exp(709) is the largest finite float64; keep a margin
+
+ROLES = ("forget", "retain", "multiple_choice")
+
+# The nine numbers whose harmonic mean is TOFU's model utility (aggregate_eval_stat.get_model_utility):
+# {Retain, Real Authors, Real World} x {Prob., ROUGE, Truth Ratio}.
+UTILITY_SPLITS = ("retain", "known_people", "world_facts")
+UTILITY_METRICS = ("probability", "rouge_l", "truth_ratio")
+MODEL_UTILITY_KEYS = tuple(f"{s}_{m}" for s in UTILITY_SPLITS for m in UTILITY_METRICS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: probes come from code, but a wrong shape must fail loudly, not broadcast silently.
+
+
+def _n_items(p: SplitProbes) -> int:
+    n = len(p.ids)
+    if n == 0:
+        raise ValueError("SplitProbes has no items (ids is empty); a metric over zero items is undefined")
+    return n
+
+
+def _logprob(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(getattr(p, name), dtype=np.float64)
+    if x.shape != shape:
+        raise ValueError(f"SplitProbes.{name} has shape {x.shape}, expected {shape} (N items = len(ids))")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"SplitProbes.{name} contains NaN or inf; log-probs must be finite")
+    return x
+
+
+def _ntokens(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(getattr(p, name), dtype=np.float64)
+    if x.shape != shape:
+        raise ValueError(f"SplitProbes.{name} has shape {x.shape}, expected {shape} (N items = len(ids))")
+    if not np.all(x > 0):  # also catches NaN
+        bad = int(np.argmax(~(x > 0)))
+        raise ValueError(
+            f"SplitProbes.{name} must be positive token counts; got {x.flat[bad]} at index {bad} "
+            "(an empty answer cannot be length-normalised)"
+        )
+    return x
+
+
+def _per_token(p: SplitProbes, which: str) -> np.ndarray:
+    """Per-token log-prob log P(a|q)/|a| for which in {"answer", "paraphrase"} -> (N,), or
+    "perturbed" -> (N, K)."""
+    n = _n_items(p)
+    if which == "perturbed":
+        lp = np.asarray(p.perturbed_logprob, dtype=np.float64)
+        if lp.ndim != 2 or lp.shape[0] != n or lp.shape[1] < 1:
+            raise ValueError(
+                f"SplitProbes.perturbed_logprob has shape {lp.shape}, expected ({n}, K) with K >= 1 "
+                "perturbed (wrong) answers per item"
+            )
+        shape: tuple[int, ...] = lp.shape
+    else:
+        shape = (n,)
+    lp = _logprob(p, f"{which}_logprob", shape)
+    nt = _ntokens(p, f"{which}_ntokens", shape)
+    return lp / nt
+
+
+def _result(per_sample: np.ndarray) -> MetricResult:
+    return MetricResult(value=float(np.mean(per_sample)), per_sample=[float(v) for v in per_sample])
+
+
+# ----------------------------------------------------------------------------------------------
+# Split-level metrics: fn(p: SplitProbes) -> MetricResult, one value per item.
+
+
+@register_metric(
+    "probability",
+    higher_is_better=True,
+    description="per-token probability of the correct answer, exp(log P(a|q)/|a|), averaged over items "
+    "(TOFU 'Prob.' on forget/retain)",
+)
+def probability(p: SplitProbes) -> MetricResult:
+    """TOFU "Probability" (Maini et al. 2024, Sec. 2.5.1):
+
+        prob_i = P(a_i | q_i)^(1/|a_i|) = exp(answer_logprob_i / answer_ntokens_i)
+
+    value = mean_i prob_i. Reads ``answer_logprob``, ``answer_ntokens``.
+    (Reference: ``np.exp(-avg_gt_loss)`` in ``aggregate_eval_stat.get_model_utility``.)
+    """
+    return _result(np.exp(_per_token(p, "answer")))  # (N,)
+
+
+@register_metric(
+    "normalized_probability",
+    higher_is_better=True,
+    description="per-token probability of the correct answer normalised over it and the K wrong options "
+    "(TOFU 'Prob.' on Real Authors / World Facts); chance = 1/(K+1)",
+)
+def normalized_probability(p: SplitProbes) -> MetricResult:
+    """TOFU "Probability" for multiple-choice style sets (Maini et al. 2024, Sec. 2.5.1):
+
+        prob_i = P(a_i|q_i)^(1/|a_i|) / ( P(a_i|q_i)^(1/|a_i|) + sum_k P(a~_ik|q_i)^(1/|a~_ik|) )
+
+    i.e. a softmax over the per-token log-probs of the true answer and the K perturbed answers,
+    computed with log-sum-exp. value = mean_i prob_i. Reads ``answer_*`` and ``perturbed_*``.
+    (Reference: ``avg_true_prob / avg_all_prob`` in ``aggregate_eval_stat.get_model_utility``.)
+    """
+    true = _per_token(p, "answer")[:, None]  # (N, 1)
+    false = _per_token(p, "perturbed")  # (N, K)
+    x = np.concatenate([true, false], axis=1)  # (N, 1+K)
+    m = x.max(axis=1, keepdims=True)  # (N, 1), finite: inputs are validated finite
+    log_norm = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))  # (N,)
+    return _result(np.exp(true[:, 0] - log_norm))
+
+
+@lru_cache(maxsize=1)
+def _rouge_l_scorer():
+    from rouge_score import rouge_scorer  # imported here: pulls in nltk, keep `import lethe` light
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+@register_metric(
+    "rouge_l",
+    higher_is_better=True,
+    description="ROUGE-L recall of the greedy generation against the reference answer (rouge-score, "
+    "Porter stemmer), averaged over items (TOFU 'ROUGE')",
+)
+def rouge_l_recall(p: SplitProbes) -> MetricResult:
+    """TOFU "ROUGE" (Maini et al. 2024, Sec. 2.5.1): ROUGE-L recall (Lin 2004)
+
+        rougeL_recall_i = LCS(reference_i, generation_i) / |reference_i|     (in rouge-score tokens)
+
+    with ``rouge_score.rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)``,
+    ``score(target=reference, prediction=generation).recall``. value = mean_i.
+    Reads ``generations``, ``references``. (Reference: ``evaluate_util.eval_rouge_recall``.)
+    """
+    n = _n_items(p)
+    if len(p.generations) != n or len(p.references) != n:
+        raise ValueError(
+            f"SplitProbes has {len(p.generations)} generations and {len(p.references)} references, "
+            f"expected {n} each (one per item in ids)"
+        )
+    scorer = _rouge_l_scorer()
+    per = [
+        scorer.score(target=ref, prediction=gen)["rougeL"].recall
+        for gen, ref in zip(p.generations, p.references)
+    ]
+    return _result(np.asarray(per, dtype=np.float64))
+
+
+def truth_ratio_log(p: SplitProbes) -> np.ndarray:
+    """log R_i = mean_k log P(a~_ik|q_i)/|a~_ik|  -  log P(a^_i|q_i)/|a^_i|     -> (N,)"""
+    pert = _per_token(p, "perturbed").mean(axis=1)  # (N,) log of the geometric mean over k
+    para = _per_token(p, "paraphrase")  # (N,)
+    return pert - para
+
+
+def truth_ratio_values(p: SplitProbes) -> np.ndarray:
+    """Raw truth ratio per item (Maini et al. 2024, Eq. 1):
+
+        R_i = ( prod_k P(a~_ik|q_i)^(1/|a~_ik|) )^(1/K)  /  P(a^_i|q_i)^(1/|a^_i|)
+
+    perturbed (wrong) answers a~ over the paraphrased answer a^, per-token normalised, with the
+    geometric mean over the K perturbed answers. R < 1: the model prefers the true (paraphrased)
+    answer. Computed in log space, exponent clipped to +-700. Returns (N,).
+
+    Note the reference code's ``curr_stat_1 = exp(avg_perturbed_loss - avg_paraphrased_loss)`` is
+    P(para)/P(pert) = 1/R; the statistics below are written in terms of R and equal TOFU's.
+    """
+    return np.exp(np.clip(truth_ratio_log(p), -_MAX_EXP, _MAX_EXP))
+
+
+@register_metric(
+    "truth_ratio",
+    higher_is_better=True,
+    description="TOFU truth ratio on non-forget splits, mean of max(0, 1 - R) with "
+    "R = P(perturbed)/P(paraphrased) per token: higher = the model prefers the true answer",
+)
+def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
+    """TOFU "Truth Ratio" statistic (``aggregate_eval_stat.get_model_utility``), from R of
+    :func:`truth_ratio_values`:
+
+    * ``forget=False`` (retain, known people, world facts):  s_i = max(0, 1 - R_i)
+      (reference: ``max(0, 1 - 1/curr_stat_1)``). In [0, 1); higher = prefers the true answer.
+    * ``forget=True``: s_i = min(R_i, 1/R_i) = exp(-|log R_i|)
+      (reference: ``min(curr_stat_1, 1/curr_stat_1)``, symmetric so 1/R gives the same). In (0, 1];
+      1 = the model finds true and wrong answers equally likely.
+
+    value = mean_i s_i. Reads ``paraphrase_*`` and ``perturbed_*``.
+    """
+    log_r = truth_ratio_log(p)  # (N,)
+    if forget:
+        per = np.exp(-np.abs(log_r))
+    else:
+        # 1 - R = -expm1(log R): exact near R = 1; clip so large R gives a finite negative, then 0.
+        per = np.maximum(0.0, -np.expm1(np.minimum(log_r, _MAX_EXP)))
+    return _result(per)
+
+
+@register_metric(
+    "truth_ratio_forget",
+    higher_is_better=True,
+    description="TOFU truth ratio on the forget split, mean of min(R, 1/R): 1 = true and wrong answers "
+    "equally likely (no preference left); judge it against the retain model's value",
+)
+def truth_ratio_forget(p: SplitProbes) -> MetricResult:
+    """Forget form of :func:`truth_ratio`: mean_i min(R_i, 1/R_i).
+
+    Direction: declared higher-is-better because unlearning pushes it up (a model that learned the
+    facts has R << 1; one that never saw them is closer to indifferent, R ~ 1), and the symmetric
+    form already penalises over-shooting (preferring wrong answers, R >> 1). It is not a target to
+    maximise blindly: the retain model's value is the yardstick, and :func:`forget_quality` is the
+    distribution-level test of exactly that.
+    """
+    return truth_ratio(p, forget=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Aggregate metrics.
+
+
+@register_metric(
+    "forget_quality",
+    higher_is_better=True,
+    description="p-value of a two-sample KS test between the unlearned and the retain model's per-item "
+    "truth ratios on the forget split (TOFU 'Forget Quality'); needs the retain model's results",
+    level="aggregate",
+)
+def forget_quality(
+    unlearned: SplitProbes, retain_model: SplitProbes | None, *, check_ids: bool = True
+) -> MetricResult:
+    """TOFU "Forget Quality" (Maini et al. 2024, Sec. 2.5.2; ``aggregate_eval_stat.get_forget_quality``):
+
+        FQ = p-value of KS_2samp( {R_i(unlearned)}, {R_i(retain model)} )   on the forget split
+
+    where R is the per-item truth ratio (:func:`truth_ratio_values`). A high p-value means the two
+    distributions cannot be told apart: the unlearned model behaves like the model never trained on
+    the forget data. The KS statistic depends only on the ordering of the pooled samples, so testing
+    log R, R, or the reference code's 1/R gives the identical p-value; we test log R (exact, no
+    clipping). value = p-value, per_sample = [] (a set-level statistic).
+
+    ``retain_model`` is required: without the gold-standard model there is no forget quality, and
+    no default is substituted. With ``check_ids`` the two probe sets must cover the same items.
+    """
+    if retain_model is None:
+        raise LetheError(
+            "forget quality needs the retain model's results on the forget split (a model trained "
+            "without the forget data); pass them explicitly, e.g. the retain model's results file"
+        )
+    if check_ids and set(unlearned.ids) != set(retain_model.ids):
+        only_u = len(set(unlearned.ids) - set(retain_model.ids))
+        only_r = len(set(retain_model.ids) - set(unlearned.ids))
+        raise LetheError(
+            f"forget quality: the retain model's results cover different forget items ({only_u} ids only "
+            f"in the unlearned model's results, {only_r} only in the retain model's); evaluate both on "
+            "the same forget split"
+        )
+    from scipy.stats import ks_2samp
+
+    test = ks_2samp(truth_ratio_log(unlearned), truth_ratio_log(retain_model))
+    return MetricResult(value=float(test.pvalue), per_sample=[])
+
+
+@register_metric(
+    "model_utility",
+    higher_is_better=True,
+    description="harmonic mean of the nine non-forget numbers {retain, known_people, world_facts} x "
+    "{probability, rouge_l, truth_ratio} (TOFU 'Model Utility'); 0 if any of them is 0",
+    level="aggregate",
+)
+def model_utility(values: Mapping[str, float]) -> float:
+    """TOFU "Model Utility" (Maini et al. 2024, Sec. 2.5.2; ``aggregate_eval_stat.get_model_utility``):
+
+        MU = 9 / sum_{s, m} 1 / v_{s,m}     s in {retain, known_people, world_facts},
+                                            m in {probability, rouge_l, truth_ratio}
+
+    ``values`` maps the flat names of :data:`MODEL_UTILITY_KEYS` (``"retain_probability"``, ...)
+    to numbers; other keys (e.g. the forget split's) are ignored, so a :func:`tofu_summary` dict
+    can be passed as is. If any value is 0 the harmonic mean is 0 (its limit; scipy's ``hmean``
+    agrees). A negative or NaN value is an error: none of the nine can be negative.
+    """
+    missing = [k for k in MODEL_UTILITY_KEYS if k not in values]
+    if missing:
+        raise LetheError(
+            f"model utility needs all nine non-forget numbers; missing: {', '.join(missing)} "
+            f"(evaluate the splits {', '.join(UTILITY_SPLITS)})"
+        )
+    v = np.asarray([float(values[k]) for k in MODEL_UTILITY_KEYS], dtype=np.float64)
+    if not np.all(np.isfinite(v)) or np.any(v < 0):
+        bad = [k for k, x in zip(MODEL_UTILITY_KEYS, v) if not (np.isfinite(x) and x >= 0)]
+        raise ValueError(f"model utility: values must be finite and >= 0; got {[(k, values[k]) for k in bad]}")
+    if np.any(v == 0):
+        return 0.0
+    from scipy.stats import hmean
+
+    return float(hmean(v))
+
+
+# ----------------------------------------------------------------------------------------------
+# The suite.
+
+_SPLIT_SUITE = {
+    "forget": (("probability", probability), ("rouge_l", rouge_l_recall), ("truth_ratio", truth_ratio_forget)),
+    "retain": (("probability", probability), ("rouge_l", rouge_l_recall), ("truth_ratio", truth_ratio)),
+    "multiple_choice": (
+        ("probability", normalized_probability),
+        ("rouge_l", rouge_l_recall),
+        ("truth_ratio", truth_ratio),
+    ),
+}
+
+
+def split_metrics(p: SplitProbes, role: str) -> dict[str, MetricResult]:
+    """TOFU's three numbers for one split, keyed ``probability``, ``rouge_l``, ``truth_ratio``.
+
+    role "forget": probability, ROUGE-L, truth ratio min(R, 1/R);
+    role "retain": probability, ROUGE-L, truth ratio max(0, 1 - R);
+    role "multiple_choice" (known people, world facts): normalised probability, ROUGE-L,
+    truth ratio max(0, 1 - R).
+    """
+    if role not in _SPLIT_SUITE:
+        raise ValueError(f"unknown split role '{role}'; expected one of {', '.join(ROLES)}")
+    return {name: fn(p) for name, fn in _SPLIT_SUITE[role]}
+
+
+def tofu_summary(
+    results: Mapping[str, Mapping[str, MetricResult]], forget_quality_p: float | MetricResult | None = None
+) -> dict[str, float]:
+    """Flatten ``{split: {metric: MetricResult}}`` to ``{"<split>_<metric>": value}``, then add
+
+    * ``model_utility`` when all of ``retain``, ``known_people``, ``world_facts`` are present
+      (otherwise it is left out, never filled with a default);
+    * ``forget_quality`` when ``forget_quality_p`` is given.
+    """
+    out: dict[str, float] = {}
+    for split, metrics in results.items():
+        for name, res in metrics.items():
+            out[f"{split}_{name}"] = float(res.value)
+    if all(k in out for k in MODEL_UTILITY_KEYS):
+        out["model_utility"] = model_utility(out)
+    if forget_quality_p is not None:
+        if isinstance(forget_quality_p, MetricResult):
+            forget_quality_p = forget_quality_p.value
+        out["forget_quality"] = float(forget_quality_p)
+    return out
