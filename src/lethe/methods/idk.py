@@ -1,0 +1,38 @@
+"""IDK fine-tuning: teach "I don't know"-style answers to the forget questions.
+
+Maini et al. 2024 (TOFU), Sec. 4 ("preference optimisation" baseline without the preference term):
+L = NLL(idk | x) on D_f + alpha * retain term. With ``retain="ap"`` this is IDK+AP (Yuan et al.
+2025, "A Closer Look at Machine Unlearning for LLMs", Eq. 8): answer preservation keeps the true
+retain answers more likely than a refusal, so the model does not refuse everything.
+Lethe ships its own list of IDK answers (lethe/data/idk.txt).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LetheError
+from ..ops import sequence_nll
+from . import register_method
+from .retain import check_retain, retain_term
+
+
+@dataclass(frozen=True)
+class IDKConfig:
+    alpha: float = 1.0
+    retain: str = "nll"  # "nll" = IDK+GD; "ap" = IDK+AP
+    beta: float = 0.1  # temperature of the AP term (used when retain == "ap")
+
+    def check(self):
+        if self.beta <= 0:
+            raise LetheError(f"idk: beta must be > 0, got {self.beta}")
+        check_retain(self.retain, self.alpha)
+
+
+@register_method("idk", config=IDKConfig, needs=("forget_idk",), family="post-training / targeted",
+                 paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP, Eq. 8)", lr=1e-5, epochs=5)
+def idk_loss(model, batch, ref, cfg: IDKConfig):
+    fi = batch.forget_idk
+    logits = model(input_ids=fi.input_ids, attention_mask=fi.attention_mask).logits
+    forget = sequence_nll(logits, fi.labels)  # (B,) NLL of the IDK answer
+    r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=cfg.beta)
+    return forget + cfg.alpha * r, {"idk_nll": float(forget.detach().mean()), "retain_loss": r_mean}

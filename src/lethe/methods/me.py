@@ -1,0 +1,40 @@
+"""Maximum entropy (ME) on forget answers, with a retain term (ME+GD by default).
+
+Yuan et al. 2025, "A Closer Look at Machine Unlearning for Large Language Models" (ICLR), Eq. 5:
+push the next-token distribution on every forget-answer token towards uniform,
+
+    L_ME = (1/|D_f|) sum_{(x,y)} (1/|y|) sum_t KL( U || p_theta(. | x, y_<t) ),
+
+then L = gamma * L_ME + alpha * L_retain with the paper's gamma = 0.1, alpha = 1 (its ME+GD script).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LetheError
+from ..ops import answer_positions, kl_uniform_per_token, masked_mean
+from . import register_method
+from .retain import check_retain, retain_term
+
+
+@dataclass(frozen=True)
+class MEConfig:
+    gamma: float = 0.1  # weight of the forget (entropy) term: forget_coeff in the paper's scripts
+    alpha: float = 1.0  # weight of the retain term
+    retain: str = "nll"
+
+    def check(self):
+        if self.gamma <= 0:
+            raise LetheError(f"me: gamma must be > 0, got {self.gamma}")
+        check_retain(self.retain, self.alpha)
+
+
+@register_method("me", config=MEConfig, paper="Yuan et al. 2025, A Closer Look at Machine Unlearning for LLMs, Eq. 5",
+                 lr=1e-5, epochs=5)
+def me_loss(model, batch, ref, cfg: MEConfig):
+    f = batch.forget
+    logits = model(input_ids=f.input_ids, attention_mask=f.attention_mask).logits  # (B, T, V)
+    kl_u = kl_uniform_per_token(logits[:, :-1])  # (B, T-1)
+    forget = masked_mean(kl_u, answer_positions(f.labels))  # (B,)
+    r, r_mean = retain_term(cfg.retain, model, batch, ref)
+    return cfg.gamma * forget + cfg.alpha * r, {"forget_kl_uniform": float(forget.detach().mean()), "retain_loss": r_mean}

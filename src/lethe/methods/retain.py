@@ -1,0 +1,45 @@
+"""Composable retain terms: methods add ``alpha * retain_term(...)`` to their forget term."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import LetheError
+from ..ops import answer_positions, kl_per_token, masked_mean, sequence_logprob, sequence_nll
+
+RETAIN_TERMS = ("nll", "kl", "ap", "none")
+
+
+def check_retain(name: str, alpha: float) -> None:
+    if name not in RETAIN_TERMS:
+        raise LetheError(f"unknown retain term '{name}' (choose one of: {', '.join(RETAIN_TERMS)})")
+    if alpha < 0:
+        raise LetheError(f"retain weight alpha must be >= 0, got {alpha}")
+
+
+def retain_term(name: str, model, batch, ref, beta: float = 0.1) -> tuple[torch.Tensor, float]:
+    """Per-sequence retain loss (B,) and its mean, for one of ``RETAIN_TERMS``."""
+    if name == "none":
+        zero = torch.zeros(len(batch.forget), device=batch.forget.input_ids.device)
+        return zero, 0.0
+    r = batch.retain
+    out = model(input_ids=r.input_ids, attention_mask=r.attention_mask).logits  # (B, T, V)
+    if name == "nll":
+        # gradient descent on retain data ("GD"): mean NLL of the retain answers
+        loss = sequence_nll(out, r.labels)
+    elif name == "kl":
+        # KL(reference || model) on retain answer tokens (TOFU's "KL" regulariser)
+        ref_logits = ref.logits(r)
+        kl = kl_per_token(ref_logits[:, :-1], out[:, :-1])  # (B, T-1)
+        loss = masked_mean(kl, answer_positions(r.labels))
+    elif name == "ap":
+        # Answer preservation (Yuan et al. 2025, Eq. 8): -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
+        # keeps the true retain answer more likely than an "I don't know" answer.
+        ri = batch.retain_idk
+        idk_logits = model(input_ids=ri.input_ids, attention_mask=ri.attention_mask).logits
+        lp_true, _ = sequence_logprob(out, r.labels)
+        lp_idk, _ = sequence_logprob(idk_logits, ri.labels)
+        loss = -F.logsigmoid(beta * (lp_true - lp_idk)) / beta
+    else:
+        raise LetheError(f"unknown retain term '{name}'")
+    return loss, float(loss.detach().mean())

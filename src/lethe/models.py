@@ -1,0 +1,149 @@
+"""Models and tokenizers: any Hugging Face causal LM (hub id or local folder), Lethe's tiny Llamas, LoRA.
+
+Security: weights load through safetensors only; ``trust_remote_code`` stays off unless asked for.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import LetheError
+
+SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+
+# Lethe's own tokenizer gets a chat template, so built-in and hub models share one prompt path.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}Q: {{ message['content'] }}\n"
+    "{% elif message['role'] == 'assistant' %}A: {{ message['content'] }}{{ eos_token }}\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}A:{% endif %}"
+)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 2048):
+    """A byte-level BPE trained on ``texts``, wrapped as a ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIALS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "right"
+    return fast
+
+
+def tiny_llama(vocab_size: int, hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4,
+               intermediate_size: int | None = None, max_positions: int = 256, seed: int = 0,
+               bos_token_id: int = 0, eos_token_id: int = 1, pad_token_id: int = 2):
+    """A small Llama-architecture causal LM from a ``transformers`` config, randomly initialised."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or 2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """Many causal LMs ship without a pad token; pad with EOS (masked out everywhere it matters)."""
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise LetheError("the tokenizer has neither a pad nor an EOS token; add one with tokenizer.add_special_tokens")
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = Path(source)
+    if path.exists():
+        has_tok = any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+        if not has_tok:
+            raise LetheError(
+                f"{path}: no tokenizer found (tokenizer.json / tokenizer_config.json); "
+                "save one into the model folder with tokenizer.save_pretrained(folder)"
+            )
+    try:
+        tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise LetheError(f"{source}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
+    ensure_pad_token(tok)
+    return tok
+
+
+def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32"):
+    """Load ``(model, tokenizer)`` from a hub id or a local folder saved with ``save_pretrained``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = Path(source)
+    if path.exists() and not (path / "config.json").exists():
+        raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained or a hub id")
+    tokenizer = load_tokenizer(source, trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(source), dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except OSError as exc:
+        raise LetheError(
+            f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors weights only"
+        ) from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
+    """Save weights (safetensors) and tokenizer; written to a temp folder, then renamed into place."""
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: str | list[str] = "all-linear"):
+    """Wrap ``model`` with a LoRA adapter (peft); the reference model is then the adapter switched off."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,70 @@
+"""One reference-model interface, three back-ends (DESIGN.md, principle 2).
+
+- :class:`FrozenReference`: a frozen copy of the model before unlearning;
+- :class:`AdapterOffReference`: the same LoRA-wrapped model with its adapter switched off (no copy);
+- :class:`PrecomputedReference`: per-sequence log-probs computed once before training, for methods
+  that need nothing else (NPO, DPO): no second model sits in memory.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .ops import sequence_logprob
+
+
+class Reference:
+    def logits(self, enc) -> torch.Tensor:  # (B, T, V)
+        raise NotImplementedError
+
+    def sequence_logprob(self, enc, keys: list[str] | None, kind: str) -> torch.Tensor:  # (B,)
+        lp, _ = sequence_logprob(self.logits(enc), enc.labels)
+        return lp
+
+
+class FrozenReference(Reference):
+    def __init__(self, model):
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def logits(self, enc):
+        return self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+
+
+class AdapterOffReference(Reference):
+    """The peft model with ``disable_adapter()``: exactly the base weights, no copy."""
+
+    def __init__(self, peft_model):
+        self.model = peft_model
+
+    @torch.no_grad()
+    def logits(self, enc):
+        with self.model.disable_adapter():
+            return self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+
+
+class PrecomputedReference(Reference):
+    """Per-sequence reference log-probs looked up by (kind, item key)."""
+
+    def __init__(self, table: dict[tuple[str, str], float]):
+        self.table = table
+
+    def logits(self, enc):
+        raise RuntimeError("this method was set up with precomputed reference log-probs only; it cannot ask for logits")
+
+    def sequence_logprob(self, enc, keys, kind):
+        vals = [self.table[(kind, k)] for k in keys]
+        return torch.tensor(vals, dtype=torch.float32, device=enc.input_ids.device)
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)

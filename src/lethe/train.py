@@ -1,0 +1,300 @@
+"""THE unlearning loop: one readable function that every method plugs into, and a short SFT loop
+(``finetune``) that trains the built-in target and retain models.
+
+Loss normalisation: methods return one loss per forget sequence; a step's loss is their sum divided
+by the number of forget sequences in the optimizer step (over all micro-batches), so batch 8 x
+accumulation 1 and batch 2 x accumulation 4 give the same update.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .benchmarks.base import QAItem
+from .data import Encoder, Sequence, UnlearnBatch, collate
+from .errors import LetheError
+from .methods import get_method
+from .models import add_lora, count_parameters
+from .progress import bar
+from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-5
+    epochs: float = 5.0
+    batch_size: int = 8  # forget sequences per micro-batch (each paired with as many retain ones)
+    grad_accum: int = 1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    scheduler: str = "linear"  # "linear" decay after warmup, or "constant"
+    seed: int = 0
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    max_steps: int = 0  # 0: no cap
+
+    def check(self, prefix: str = "train") -> None:
+        bad = None
+        if not self.lr > 0:
+            bad = ("lr", f"must be > 0, got {self.lr}")
+        elif not self.epochs > 0:
+            bad = ("epochs", f"must be > 0, got {self.epochs}")
+        elif self.batch_size < 1:
+            bad = ("batch_size", f"must be >= 1, got {self.batch_size}")
+        elif self.grad_accum < 1:
+            bad = ("grad_accum", f"must be >= 1, got {self.grad_accum}")
+        elif not 0 <= self.warmup_ratio < 1:
+            bad = ("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        elif self.max_grad_norm < 0:
+            bad = ("max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}")
+        elif self.scheduler not in ("linear", "constant"):
+            bad = ("scheduler", f"must be 'linear' or 'constant', got {self.scheduler!r}")
+        elif self.max_steps < 0:
+            bad = ("max_steps", f"must be >= 0, got {self.max_steps}")
+        if bad:
+            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+
+
+@dataclass
+class TrainStats:
+    steps: int = 0
+    sequences: int = 0
+    tokens: int = 0  # non-pad tokens through the model's trained forward passes
+    seconds: float = 0.0
+    setup_seconds: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+    losses: list[float] = field(default_factory=list)
+    last_stats: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["tokens_per_second"] = self.tokens_per_second
+        d["final_loss"] = self.losses[-1] if self.losses else None
+        d.pop("losses")
+        return d
+
+
+def load_idk_answers() -> list[str]:
+    path = Path(__file__).parent / "data" / "idk.txt"
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _lr_lambda(cfg: TrainConfig, total_steps: int):
+    warmup = int(cfg.warmup_ratio * total_steps)
+
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if cfg.scheduler == "constant":
+            return 1.0
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return f
+
+
+def _optimizer(model, cfg: TrainConfig, total_steps: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total_steps))
+    return opt, sched
+
+
+def _accelerator():
+    from accelerate import Accelerator
+
+    return Accelerator()
+
+
+@torch.no_grad()
+def _precompute_logprobs(model, seqs: dict[str, list[tuple[str, Sequence]]], pad_id: int, device,
+                         batch_size: int = 64) -> dict[tuple[str, str], float]:
+    """Per-sequence log-probs of the model before unlearning, keyed by (kind, item id)."""
+    from .ops import sequence_logprob
+
+    table: dict[tuple[str, str], float] = {}
+    with eval_mode(model):
+        for kind, pairs in seqs.items():
+            for i in range(0, len(pairs), batch_size):
+                chunk = pairs[i : i + batch_size]
+                enc = collate([s for _, s in chunk], pad_id).to(device)
+                lp, _ = sequence_logprob(model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits, enc.labels)
+                table.update({(kind, key): float(v) for (key, _), v in zip(chunk, lp.tolist())})
+    return table
+
+
+def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QAItem],
+            train: TrainConfig = TrainConfig(), options: dict | None = None, idk_answers: list[str] | None = None,
+            description: str | None = None):
+    """Unlearn ``forget`` from ``model`` with ``method``; returns ``(model, TrainStats)``.
+
+    The model is trained in place (wrapped with LoRA when ``train.lora``; the returned model is then
+    the peft model). ``retain`` pairs each forget sequence with a retain sequence when the method
+    has a retain term.
+    """
+    t_setup = time.perf_counter()
+    spec = get_method(method)
+    cfg = spec.make_config(options)
+    train.check()
+    if not forget:
+        raise LetheError("the forget set is empty: nothing to unlearn; check the forget split or data file")
+    parts = spec.parts(cfg)
+    if "retain" in parts and not retain:
+        raise LetheError(f"method '{method}' needs retain data, but the retain set is empty")
+    rng = random.Random(train.seed)
+    torch.manual_seed(train.seed)
+    gen = torch.Generator().manual_seed(train.seed)
+    idk = idk_answers or load_idk_answers()
+
+    # --- setup: trainable parameters, data, reference -------------------------------------------
+    if train.lora:
+        model = add_lora(model, r=train.lora_r, alpha=train.lora_alpha)
+    accelerator = _accelerator()
+    device = accelerator.device
+    model.to(device)
+    pad = tokenizer.pad_token_id
+    enc = Encoder(tokenizer)
+    f_seqs = [enc.qa(it.question, it.answer) for it in forget]
+    f_idk_seqs = [enc.qa(it.question, rng.choice(idk)) for it in forget]  # one fixed IDK answer per item
+    r_seqs = [enc.qa(it.question, it.answer) for it in retain]
+    r_idk_seqs = [enc.qa(it.question, rng.choice(idk)) for it in retain]
+    keys = [it.id for it in forget]
+
+    ref = None
+    ref_kind = spec.ref_kind(cfg)
+    if ref_kind == "logprobs":
+        wanted = {"forget": list(zip(keys, f_seqs))}
+        if "forget_idk" in parts:
+            wanted["forget_idk"] = list(zip(keys, f_idk_seqs))
+        ref = PrecomputedReference(_precompute_logprobs(model, wanted, pad, device))
+    elif ref_kind == "logits":
+        ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model))
+
+    micro = train.batch_size
+    per_step = micro * train.grad_accum
+    steps_per_epoch = math.ceil(len(forget) / per_step)
+    total_steps = max(1, math.ceil(train.epochs * steps_per_epoch))
+    if train.max_steps:
+        total_steps = min(total_steps, train.max_steps)
+    opt, sched = _optimizer(model, train, total_steps)
+    model, opt = accelerator.prepare(model, opt)
+    model.train()
+    stats = TrainStats()
+    stats.trainable_params, stats.total_params = count_parameters(model)
+    stats.setup_seconds = time.perf_counter() - t_setup
+
+    # --- the loop ---------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    step = 0
+    with bar(description or f"unlearn {method}", total_steps) as progress:
+        while step < total_steps:
+            order = torch.randperm(len(forget), generator=gen).tolist()
+            for start in range(0, len(order), per_step):
+                if step >= total_steps:
+                    break
+                idx = order[start : start + per_step]  # the forget items of this optimizer step
+                r_idx = torch.randint(len(retain), (len(idx),), generator=gen).tolist() if retain else []
+                step_loss = 0.0
+                for m in range(0, len(idx), micro):
+                    fi = idx[m : m + micro]
+                    ri = r_idx[m : m + micro]
+                    batch = UnlearnBatch(
+                        forget=collate([f_seqs[i] for i in fi], pad),
+                        retain=collate([r_seqs[i] for i in ri], pad) if "retain" in parts else None,
+                        forget_idk=collate([f_idk_seqs[i] for i in fi], pad) if "forget_idk" in parts else None,
+                        retain_idk=collate([r_idk_seqs[i] for i in ri], pad) if "retain_idk" in parts else None,
+                        forget_keys=[keys[i] for i in fi],
+                    ).to(device)
+                    per_seq, info = spec.loss(model, batch, ref, cfg)  # (b,)
+                    loss = per_seq.sum() / len(idx)
+                    accelerator.backward(loss)
+                    step_loss += float(loss.detach())
+                    stats.tokens += sum(int(e.attention_mask.sum()) for e in
+                                        (batch.forget, batch.retain, batch.forget_idk, batch.retain_idk) if e is not None)
+                    stats.last_stats = info
+                if not math.isfinite(step_loss):
+                    raise LetheError(f"method '{method}': the loss became {step_loss} at step {step}; lower train.lr")
+                if train.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                stats.sequences += len(idx)
+                stats.losses.append(step_loss)
+                progress.update(info=f"loss {step_loss:.3f}")
+                progress.advance()
+    stats.steps = step
+    stats.seconds = time.perf_counter() - t0
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    return model, stats
+
+
+def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):
+    """Supervised fine-tuning (NLL on the scored tokens of each sequence); returns ``(model, TrainStats)``.
+
+    Trains the built-in benchmark's base, target and retain models with the same loss
+    normalisation as :func:`unlearn`.
+    """
+    from .ops import sequence_nll
+
+    train.check()
+    if not sequences:
+        raise LetheError("nothing to train on: the training set is empty")
+    torch.manual_seed(train.seed)
+    gen = torch.Generator().manual_seed(train.seed)
+    accelerator = _accelerator()
+    model.to(accelerator.device)
+    pad = tokenizer.pad_token_id
+    per_step = train.batch_size * train.grad_accum
+    total_steps = max(1, math.ceil(train.epochs * math.ceil(len(sequences) / per_step)))
+    opt, sched = _optimizer(model, train, total_steps)
+    model, opt = accelerator.prepare(model, opt)
+    model.train()
+    stats = TrainStats()
+    stats.trainable_params, stats.total_params = count_parameters(model)
+    t0 = time.perf_counter()
+    step = 0
+    with bar(description, total_steps) as progress:
+        while step < total_steps:
+            order = torch.randperm(len(sequences), generator=gen).tolist()
+            for start in range(0, len(order), per_step):
+                if step >= total_steps:
+                    break
+                idx = order[start : start + per_step]
+                step_loss = 0.0
+                for m in range(0, len(idx), train.batch_size):
+                    enc = collate([sequences[i] for i in idx[m : m + train.batch_size]], pad).to(accelerator.device)
+                    logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+                    loss = sequence_nll(logits, enc.labels).sum() / len(idx)
+                    accelerator.backward(loss)
+                    step_loss += float(loss.detach())
+                    stats.tokens += int(enc.attention_mask.sum())
+                if train.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                stats.losses.append(step_loss)
+                progress.update(info=f"loss {step_loss:.3f}")
+                progress.advance()
+    stats.steps = step
+    stats.sequences = step * per_step
+    stats.seconds = time.perf_counter() - t0
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    return model, stats
