@@ -88,7 +88,7 @@ class TrainStats:
 
 
 def load_idk_answers() -> list[str]:
-    path = Path(__file__).parent / "data" / "idk.txt"
+    path = Path(__file__).parent / "resources" / "idk.txt"
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

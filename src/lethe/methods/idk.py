@@ -4,7 +4,7 @@ Maini et al. 2024 (TOFU), Sec. 4 ("preference optimisation" baseline without the
 L = NLL(idk | x) on D_f + alpha * retain term. With ``retain="ap"`` this is IDK+AP (Yuan et al.
 2025, "A Closer Look at Machine Unlearning for LLMs", Eq. 8): answer preservation keeps the true
 retain answers more likely than a refusal, so the model does not refuse everything.
-Lethe ships its own list of IDK answers (lethe/data/idk.txt).
+Lethe ships its own list of IDK answers (lethe/resources/idk.txt).
 """
 from __future__ import annotations
 
