@@ -31,3 +31,93 @@ class SplitProbes:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def _batches(order: list[int], size: int):
+    for i in range(0, len(order), size):
+        yield order[i : i + size]
+
+
+def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Summed answer log-probs and answer token counts of many sequences, batched by length."""
+    import torch
+
+    from .data import collate
+    from .ops import sequence_logprob
+
+    device = next(model.parameters()).device
+    lp = np.zeros(len(seqs), dtype=np.float64)
+    nt = np.zeros(len(seqs), dtype=np.int64)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))  # little padding per batch
+    with torch.no_grad():
+        for idx in _batches(order, batch_size):
+            enc = collate([seqs[i] for i in idx], pad_id).to(device)
+            logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+            s, n = sequence_logprob(logits, enc.labels)
+            lp[idx] = s.double().cpu().numpy()
+            nt[idx] = n.long().cpu().numpy()
+    return lp, nt
+
+
+def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64,
+             encoder=None) -> list[str]:
+    """Greedy answers to ``questions`` (left-padded batches, stop at EOS)."""
+    import torch
+
+    from .data import Encoder, collate_prompts
+
+    encoder = encoder or Encoder(tokenizer)
+    device = next(model.parameters()).device
+    prompts = [encoder.prompt(q) for q in questions]
+    out: list[str] = [""] * len(questions)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    with torch.no_grad():
+        for idx in _batches(order, batch_size):
+            ids, att = collate_prompts([prompts[i] for i in idx], tokenizer.pad_token_id)
+            gen = model.generate(
+                input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
+                do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            )
+            texts = tokenizer.batch_decode(gen[:, ids.size(1):], skip_special_tokens=True)
+            for i, t in zip(idx, texts):
+                out[i] = t.strip()
+    return out
+
+
+def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_size: int = 64,
+                max_new_tokens: int | None = None, encoder=None) -> SplitProbes:
+    """One scoring pass (answer, paraphrase, K wrong answers per item) and one generation pass.
+
+    K is the smallest number of wrong answers any item has, so every item is scored on the same K.
+    """
+    from .data import Encoder
+    from .errors import LetheError
+
+    if not items:
+        raise LetheError("cannot evaluate an empty split")
+    encoder = encoder or Encoder(tokenizer)
+    K = min(len(it.perturbed_answers) for it in items)
+    if K == 0:
+        bad = next(it for it in items if not it.perturbed_answers)
+        raise LetheError(f"item '{bad.id}' has no perturbed_answers; the truth ratio needs at least one wrong answer per item")
+    seqs = []
+    for it in items:
+        seqs.append(encoder.qa(it.question, it.answer))
+        seqs.append(encoder.qa(it.question, it.paraphrase))
+        seqs.extend(encoder.qa(it.question, p) for p in it.perturbed_answers[:K])
+    lp, nt = score_sequences(model, seqs, tokenizer.pad_token_id, batch_size)
+    lp = lp.reshape(len(items), K + 2)
+    nt = nt.reshape(len(items), K + 2)
+    generations: list[str] = []
+    if generate_answers:
+        if max_new_tokens is None:
+            longest = max(len(s.ids) - s.n_prompt for s in seqs[:: K + 2])
+            max_new_tokens = min(200, int(longest * 1.5) + 8)
+        generations = generate(model, tokenizer, [it.question for it in items], max_new_tokens, batch_size, encoder)
+    return SplitProbes(
+        ids=[it.id for it in items],
+        answer_logprob=lp[:, 0], answer_ntokens=nt[:, 0],
+        paraphrase_logprob=lp[:, 1], paraphrase_ntokens=nt[:, 1],
+        perturbed_logprob=lp[:, 2:], perturbed_ntokens=nt[:, 2:],
+        generations=generations, references=[it.answer for it in items],
+    )

@@ -1,0 +1,211 @@
+"""``lethe``: one CLI, thin subcommands over the API.
+
+Heavy libraries are imported inside the subcommands, so ``lethe --help`` answers at once.
+User mistakes print one line and exit with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import LetheError
+
+EPILOG = """examples:
+  lethe run                                   built-in benchmark, forget10, the default methods
+  lethe run forget_split=forget05 methods=[npo,me]
+  lethe run my.yaml train.lr=1e-4             YAML config + dotted overrides
+  lethe unlearn npo model=path/to/model benchmark=path/to/tofu retain_model=runs/x/results.json
+  lethe eval model=path/to/model              evaluate a model without unlearning
+  lethe report runs/lethe-authors-forget10-...
+  lethe ls methods
+  lethe validate data.jsonl
+"""
+
+
+def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
+    config, overrides = None, []
+    for a in args:
+        if "=" in a:
+            overrides.append(a)
+        elif config is None and a.endswith((".yaml", ".yml")):
+            config = a
+        else:
+            raise LetheError(f"unexpected argument '{a}': give a config file (.yaml) and key=value overrides")
+    return config, overrides
+
+
+def _config(args) -> "object":
+    from .config import load_config
+
+    config, overrides = _split_args(args.settings)
+    return load_config(config, overrides)
+
+
+def cmd_run(args) -> int:
+    from .pipeline import run
+    from .report import print_summary
+
+    cfg = _config(args)
+    out = run(cfg, evaluate_only=args.command == "eval")
+    import json
+
+    print_summary(json.loads((out / "summary.json").read_text()))
+    print(f"run folder: {out}\n  report: {out / 'report.md'}\n  page:   {out / 'report.html'}")
+    return 0
+
+
+def cmd_unlearn(args) -> int:
+    import dataclasses
+
+    args.settings = list(args.settings)
+    cfg = _config(args)
+    cfg = dataclasses.replace(cfg, methods=(args.method,), save_models=True)
+    from .pipeline import run
+
+    out = run(cfg)
+    print(f"unlearned model: {out / 'models' / args.method}\nreport: {out / 'report.md'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .report import load_summary, print_summary, write_report
+
+    paths = write_report(Path(args.run_dir))
+    print_summary(load_summary(Path(args.run_dir)))
+    for p in paths.values():
+        print(p)
+    return 0
+
+
+def cmd_ls(args) -> int:
+    what = args.what
+    if what in ("methods", "all"):
+        from .methods import METHODS
+
+        print("methods:")
+        for name, spec in METHODS.items():
+            print(f"  {name:<12} {spec.family:<28} {spec.paper}")
+    if what in ("metrics", "all"):
+        from .metrics import METRICS
+
+        print("metrics:")
+        for name, spec in METRICS.items():
+            arrow = "higher is better" if spec.higher_is_better else "lower is better"
+            print(f"  {name:<24} {spec.level:<10} {arrow:<17} {spec.description}")
+    if what in ("benchmarks", "all"):
+        from .benchmarks import BENCHMARKS
+
+        print("benchmarks:")
+        for name in BENCHMARKS:
+            print(f"  {name}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from pathlib import Path
+
+    path = Path(args.path)
+    if path.suffix in (".yaml", ".yml"):
+        from .config import load_config
+        from .pipeline import resolve_methods
+
+        cfg = load_config(path)
+        runs = resolve_methods(cfg)
+        print(f"{path}: valid config ({len(runs)} methods: {', '.join(r.label for r in runs)})")
+    elif path.suffix == ".jsonl":
+        from .benchmarks.base import read_jsonl
+
+        items = read_jsonl(path)
+        print(f"{path}: {len(items)} valid items")
+    elif path.is_dir() or path.suffix == ".json":
+        from .benchmarks import load_benchmark
+
+        bench = load_benchmark(str(path))
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
+        print(f"{path}: valid benchmark '{bench.name}' v{bench.version} ({sizes}; forget splits: {', '.join(bench.forget_sets)})")
+    else:
+        raise LetheError(f"{path}: don't know how to validate this; give a .yaml config, a .jsonl data file or a benchmark folder")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .benchmarks import load_benchmark
+    from .config import parse_override
+
+    params = {}
+    for o in args.options:
+        keys, value = parse_override(o)
+        params[".".join(keys)] = value
+    bench = load_benchmark(args.benchmark, **params)
+    if args.format == "tofu":
+        from .benchmarks.tofu import export_tofu
+
+        export_tofu(bench, args.folder)
+    else:
+        from .benchmarks import save_benchmark
+
+        save_benchmark(bench, args.folder)
+    print(f"wrote {bench.name} v{bench.version} to {args.folder} ({args.format} layout)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="lethe", description="Machine unlearning for LLMs: unlearn, evaluate, report.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"lethe {__version__}")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    settings_help = "a YAML config file and/or key=value overrides (e.g. train.lr=1e-4 forget_split=forget05)"
+    for name, fn, help_ in (("run", cmd_run, "the whole job: models, unlearning with every method, evaluation, report"),
+                            ("eval", cmd_run, "evaluate the target (and retain) model without unlearning")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("settings", nargs="*", help=settings_help)
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("unlearn", help="unlearn with one method, save the model, evaluate it")
+    s.add_argument("method", help="method name (see `lethe ls methods`)")
+    s.add_argument("settings", nargs="*", help=settings_help)
+    s.set_defaults(fn=cmd_unlearn)
+    s = sub.add_parser("report", help="(re)write report.md, tradeoff.png and report.html of a run folder")
+    s.add_argument("run_dir")
+    s.set_defaults(fn=cmd_report)
+    s = sub.add_parser("ls", help="list methods, metrics, benchmarks")
+    s.add_argument("what", nargs="?", default="all", choices=["methods", "metrics", "benchmarks", "all"])
+    s.set_defaults(fn=cmd_ls)
+    s = sub.add_parser("validate", help="check a config, a JSONL data file or a benchmark folder")
+    s.add_argument("path")
+    s.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("export", help="write a benchmark to a folder (Lethe or public TOFU layout)")
+    s.add_argument("folder")
+    s.add_argument("--benchmark", default="lethe-authors")
+    s.add_argument("--format", choices=["lethe", "tofu"], default="lethe")
+    s.add_argument("options", nargs="*", help="generator options, e.g. seed=1 n_authors=200")
+    s.set_defaults(fn=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 0
+    if args.quiet:
+        from .progress import set_enabled
+
+        set_enabled(False)
+    try:
+        return args.fn(args)
+    except LetheError as exc:
+        print(f"lethe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lethe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""The main job: benchmark -> target and retain models -> unlearning -> evaluation -> report.
+
+``run(cfg)`` is what ``lethe run`` calls. On the built-in benchmark Lethe trains its own tokenizer,
+base, target and retain models (cached by a hash of data version, config and seed); for a user's
+model the target is ``cfg.model`` and the gold standard is ``cfg.retain_model`` (a model or its
+results file), never a silent default.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .benchmarks.base import Benchmark, QAItem, atomic_write_text
+from .config import RunConfig, TinyModelConfig, to_dict
+from .errors import LetheError
+from .results import SCHEMA_VERSION, ModelResult, load_model_result
+
+MODEL_RECIPE = "tiny-llama-1"  # bump when the way built-in models are trained changes
+
+# split name -> role in the TOFU suite
+EVAL_ROLES = {"forget": "forget", "retain": "retain", "known_people": "multiple_choice", "world_facts": "multiple_choice"}
+
+
+def set_threads(n: int = 0) -> int:
+    """Torch threads: ``n``, else OMP_NUM_THREADS, else the usable cores. Returns the count."""
+    import torch
+
+    if n <= 0:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        n = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def eval_splits(bench: Benchmark, forget_split: str) -> dict[str, list[QAItem]]:
+    """The TOFU evaluation splits: forget, retain (authors in no forget split), known people, world facts."""
+    forget_groups = {g for gs in bench.forget_sets.values() for g in gs}
+    retain_eval = bench.splits.get("retain_eval") or [it for it in bench.retain(forget_split) if it.group not in forget_groups][:400]
+    out = {"forget": bench.forget(forget_split), "retain": retain_eval}
+    for name in ("known_people", "world_facts"):
+        if bench.splits.get(name):
+            out[name] = bench.splits[name]
+    return out
+
+
+def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "model", kind: str = "model",
+             eval_cfg=None, retain_result: ModelResult | None = None) -> ModelResult:
+    """Probe every split once, compute the TOFU suite on the probes, and forget quality when the
+    retain model's forget-split results are given."""
+    from .config import EvalConfig
+    from .metrics.tofu import forget_quality, split_metrics, tofu_summary
+    from .probes import probe_split
+    from .progress import bar
+
+    eval_cfg = eval_cfg or EvalConfig()
+    t0 = time.perf_counter()
+    result = ModelResult(name=name, kind=kind)
+    with bar(f"evaluate {name}", len(splits)) as progress:
+        for split, items in splits.items():
+            probes = probe_split(model, tokenizer, items, generate_answers=eval_cfg.generate,
+                                 batch_size=eval_cfg.batch_size, max_new_tokens=eval_cfg.max_new_tokens or None)
+            result.probes[split] = probes
+            role = EVAL_ROLES.get(split, "retain")
+            result.metrics[split] = split_metrics(probes, role) if eval_cfg.generate else {}
+            progress.advance()
+    fq = None
+    if retain_result is not None and "forget" in retain_result.probes and "forget" in result.probes:
+        fq = forget_quality(result.probes["forget"], retain_result.probes["forget"])
+    elif kind == "retain":
+        fq = forget_quality(result.probes["forget"], result.probes["forget"])  # = 1 by definition
+    result.summary = tofu_summary(result.metrics, fq)
+    result.seconds["eval"] = time.perf_counter() - t0
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Built-in models
+
+
+@dataclass
+class Models:
+    target: str  # model folder or hub id
+    retain: str = ""  # retain model folder or hub id ("" if only results are known)
+    retain_result: ModelResult | None = None
+    notes: list[str] = field(default_factory=list)
+    cache_key: str = ""
+    timings: dict = field(default_factory=dict)
+
+
+def _training_texts(bench: Benchmark) -> list[str]:
+    texts = list(bench.pretrain_text)
+    for items in bench.splits.values():
+        for it in items:
+            texts.extend([it.question, it.answer, it.paraphrase, *it.perturbed_answers])
+    return texts
+
+
+def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelConfig, cache_dir: str | Path,
+                         log=print) -> Models:
+    """Tokenizer -> base (world knowledge) -> target (+ all authors) and retain model (+ retain authors).
+
+    Fine-tuning replays the world-knowledge data so the base knowledge survives (model utility > 0).
+    Cached under ``cache_dir/models/<hash>``: a second run starts from the cache.
+    """
+    from .data import Encoder
+    from .models import load_model, save_model, tiny_llama, train_tokenizer
+    from .train import TrainConfig, finetune
+
+    key = _hash({"recipe": MODEL_RECIPE, "benchmark": bench.name, "version": bench.version, "spec": bench.spec,
+                 "tiny": to_dict(tiny)})
+    root = Path(cache_dir) / "models" / key
+    target_dir, base_dir = root / "target", root / "base"
+    retain_dir = root / f"retain-{forget_split}"
+    models = Models(target=str(target_dir), retain=str(retain_dir), cache_key=key)
+    if target_dir.exists() and retain_dir.exists():
+        log(f"models: from cache {root}")
+        return models
+
+    train_cfg = TrainConfig(lr=tiny.lr, epochs=tiny.base_epochs, batch_size=tiny.batch_size, warmup_ratio=0.05,
+                            weight_decay=0.0, seed=tiny.seed)
+    if base_dir.exists():
+        base, tok = load_model(base_dir)
+    else:
+        t0 = time.perf_counter()
+        tok = train_tokenizer(_training_texts(bench), tiny.vocab_size)
+        models.timings["tokenizer"] = time.perf_counter() - t0
+        base = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
+                          seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+        enc = Encoder(tok)
+        world = _world_sequences(bench, enc)
+        log(f"models: training base model ({sum(p.numel() for p in base.parameters()) / 1e6:.2f}M parameters) on "
+            f"{len(world)} world-knowledge sequences")
+        base, st = finetune(base, tok, world, train_cfg, "train base model")
+        models.timings["base"] = st.seconds
+        save_model(base, tok, base_dir)
+    enc = Encoder(tok)
+    world = _world_sequences(bench, enc)
+    ft = TrainConfig(**{**to_dict(train_cfg), "epochs": tiny.finetune_epochs})
+    jobs = [("target", target_dir, bench.splits["authors"]), ("retain", retain_dir, bench.retain(forget_split))]
+    for label, folder, authors in jobs:
+        if folder.exists():
+            continue
+        model, _ = load_model(base_dir)
+        seqs = [enc.qa(it.question, it.answer) for it in authors] + world
+        log(f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay")
+        model, st = finetune(model, tok, seqs, ft, f"train {label} model")
+        models.timings[label] = st.seconds
+        save_model(model, tok, folder)
+    return models
+
+
+def _world_sequences(bench: Benchmark, enc) -> list:
+    seqs = [enc.text(t) for t in bench.pretrain_text]
+    for name in ("world_facts", "known_people"):
+        seqs += [enc.qa(it.question, it.answer) for it in bench.splits.get(name, [])]
+    return seqs
+
+
+def prepare_models(cfg: RunConfig, bench: Benchmark, log=print) -> Models:
+    if not cfg.model:
+        if bench.name != "lethe-authors":
+            raise LetheError(
+                f"benchmark '{bench.name}' has no built-in models; give the model trained on it with model=PATH_OR_HUB_ID "
+                "(and its gold standard with retain_model=...)"
+            )
+        return build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
+    models = Models(target=cfg.model)
+    rm = cfg.retain_model
+    if rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
+        models.retain_result = load_model_result(rm, kind="retain")
+    elif rm:
+        models.retain = rm
+    else:
+        models.notes.append("no retain model given (retain_model=...): forget quality is not reported")
+    return models
+
+
+# ------------------------------------------------------------------------------------------------
+# Unlearning
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    label: str
+    method: str
+    options: dict
+    train: object  # TrainConfig
+
+
+def resolve_methods(cfg: RunConfig) -> list[MethodRun]:
+    """Method entries: a name, or {"method": name, "label": ..., "train": {...}, <option>: value}."""
+    from .config import build
+    from .methods import get_method
+    from .train import TrainConfig
+
+    runs, labels = [], set()
+    if not cfg.methods:
+        raise LetheError("no methods to run: set methods=[ga,npo,...]")
+    for entry in cfg.methods:
+        if isinstance(entry, str):
+            entry = {"method": entry}
+        if not isinstance(entry, dict) or "method" not in entry:
+            raise LetheError(f"method entry {entry!r} must be a name or a mapping with a 'method' key")
+        entry = dict(entry)
+        name = entry.pop("method")
+        spec = get_method(name)
+        train_over = entry.pop("train", {}) or {}
+        label = entry.pop("label", None)
+        options = {**cfg.method_options.get(name, {}), **entry}
+        mcfg = spec.make_config(options)  # validates option names and values now, not after training
+        if label is None:
+            default_retain = getattr(spec.config(), "retain", None)
+            label = name if getattr(mcfg, "retain", None) == default_retain else f"{name}+{mcfg.retain}"
+        if label in labels:
+            raise LetheError(f"two method entries share the label '{label}'; give one a distinct label")
+        labels.add(label)
+        train_cfg = build(TrainConfig, {**to_dict(cfg.train), **train_over}, prefix="train.")
+        train_cfg.check()
+        runs.append(MethodRun(label, name, options, train_cfg))
+    return runs
+
+
+def unlearn(cfg: RunConfig, method: MethodRun, models: Models, bench: Benchmark, splits, log=print):
+    """Load the target, unlearn with one method, evaluate; returns ``(ModelResult, model, tokenizer)``."""
+    from .models import load_model
+    from .train import unlearn as train_unlearn
+
+    model, tok = load_model(models.target, cfg.trust_remote_code)
+    t0 = time.perf_counter()
+    model, stats = train_unlearn(model, tok, method.method, bench.forget(cfg.forget_split),
+                                 bench.retain(cfg.forget_split), method.train, method.options,
+                                 description=f"unlearn {method.label}")
+    log(f"{method.label}: {stats.steps} steps, {stats.tokens_per_second:,.0f} tokens/s, "
+        f"final loss {stats.losses[-1] if stats.losses else float('nan'):.3f}")
+    res = evaluate(model, tok, splits, method.label, "method", cfg.eval, models.retain_result)
+    res.method = method.method
+    res.seconds["unlearn"] = time.perf_counter() - t0 - res.seconds["eval"]
+    res.train = stats.to_json()
+    res.config = {"method": method.method, "options": method.options, "train": to_dict(method.train)}
+    return res, model, tok
+
+
+# ------------------------------------------------------------------------------------------------
+# The run
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(cfg: RunConfig, threads: int, bench: Benchmark) -> dict:
+    import torch
+    import transformers
+
+    return {
+        "lethe_version": __version__, "git_sha": _git_sha(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": {"name": bench.name, "version": bench.version, "spec": bench.spec},
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "hardware": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                     "cpus": os.cpu_count(), "torch_threads": threads,
+                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
+    }
+
+
+def run_dir_for(cfg: RunConfig) -> Path:
+    name = cfg.name or f"{Path(cfg.benchmark).name}-{cfg.forget_split}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out = Path(cfg.output) / name
+    if out.exists() and not cfg.overwrite:
+        raise LetheError(f"{out}: output folder exists; choose another name=... or pass overwrite=true")
+    return out
+
+
+def _cached_eval(path: Path, compute):
+    """Evaluation results of an untouched model (target, retain model) are computed once per cache key."""
+    if path.exists():
+        return ModelResult.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+    res = compute()
+    atomic_write_text(path, json.dumps(res.to_json()))
+    return res
+
+
+def directions() -> dict[str, str]:
+    d = {"forget_quality": "higher", "model_utility": "higher"}
+    for split in ("retain", "known_people", "world_facts"):
+        for m in ("probability", "rouge_l", "truth_ratio"):
+            d[f"{split}_{m}"] = "higher"
+    d.update({"forget_probability": "lower", "forget_rouge_l": "lower", "forget_truth_ratio": "higher"})
+    return d
+
+
+def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) -> Path:
+    """Run the whole job; returns the run folder (written whole at the end, never half).
+
+    ``evaluate_only``: evaluate the target (and retain) model without unlearning (``lethe eval``).
+    """
+    from .benchmarks import load_benchmark
+    from .models import load_model, save_model
+    from .report import write_report
+
+    cfg = cfg or RunConfig()
+    t_start = time.perf_counter()
+    out = run_dir_for(cfg)
+    method_runs = [] if evaluate_only else resolve_methods(cfg)  # user errors surface before any training
+    threads = set_threads(cfg.threads)
+    bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
+    splits = eval_splits(bench, cfg.forget_split)
+    models = prepare_models(cfg, bench, log)
+    prov = provenance(cfg, threads, bench)
+    tmp = out.parent / f".{out.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        eval_key = _hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "version": bench.version,
+                          "spec": bench.spec, "schema": SCHEMA_VERSION})
+        cache = Path(cfg.cache_dir) / "evals"
+
+        def eval_fixed(folder, name, kind, retain_res):
+            def compute():
+                log(f"evaluating the {name}")
+                m, t = load_model(folder, cfg.trust_remote_code)
+                return evaluate(m, t, splits, name, kind, cfg.eval, retain_res)
+            if models.cache_key:
+                return _cached_eval(cache / f"{models.cache_key}-{kind}-{eval_key}.json", compute)
+            return compute()
+
+        results: list[ModelResult] = []
+        if models.retain:
+            models.retain_result = eval_fixed(models.retain, "retain model", "retain", None)
+        target = eval_fixed(models.target, "target", "target", models.retain_result)
+        results.append(target)
+        if models.retain_result is not None:
+            results.append(models.retain_result)
+        for mr in method_runs:
+            res, model, tok = unlearn(cfg, mr, models, bench, splits, log)
+            results.append(res)
+            if cfg.save_models:
+                save_model(model, tok, tmp / "models" / mr.label)
+        notes = list(models.notes)
+        if models.retain_result is not None:
+            floor = models.retain_result.summary.get("forget_rouge_l")
+            if floor is not None:
+                notes.append(f"retain model's forget ROUGE-L (what a model that never saw the forget authors scores): {floor:.3f}")
+        if bench.name == "lethe-authors":
+            from .benchmarks.synthetic import template_rouge_floor
+
+            notes.append(f"template ROUGE-L floor of the benchmark (another author's answer scored against the true one): "
+                         f"{template_rouge_floor(bench):.3f}")
+        resolved = to_dict(cfg)
+        summary = {
+            "lethe_version": __version__,
+            "benchmark": {"name": bench.name, "version": bench.version},
+            "forget_split": cfg.forget_split,
+            "rows": [{"name": r.name, "kind": r.kind, "method": r.method, "metrics": r.summary, "seconds": r.seconds,
+                      "config": r.config, "train": r.train} for r in results],
+            "directions": directions(),
+            "notes": notes,
+            "provenance": {**prov, "model": models.target, "retain_model": models.retain or cfg.retain_model,
+                           "model_timings": models.timings, "total_seconds": time.perf_counter() - t_start},
+        }
+        import yaml
+
+        atomic_write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        atomic_write_text(tmp / "results.json", json.dumps({"schema": SCHEMA_VERSION, "benchmark": summary["benchmark"],
+                                                            "forget_split": cfg.forget_split, "provenance": summary["provenance"],
+                                                            "models": [r.to_json() for r in results]}))
+        atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2))
+        write_report(tmp, summary)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
