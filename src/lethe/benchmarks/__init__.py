@@ -1,0 +1,152 @@
+"""Benchmarks: built-in generators and loaders for public formats (DESIGN.md, principle 6).
+
+``load_benchmark`` takes a name or a folder:
+
+  "lethe-authors"              the built-in generator (:mod:`lethe.benchmarks.synthetic`), params -> ``generate``
+  a Lethe benchmark folder     benchmark.json + one <split>.jsonl per split + pretrain.txt (``save_benchmark``)
+  a TOFU folder                full.json / forget10.json ... in the public TOFU layout (:mod:`lethe.benchmarks.tofu`)
+  "locuslab/TOFU"              the TOFU dataset on the Hugging Face hub
+
+Imports stay light (no torch): ``lethe ls`` and ``lethe validate`` use this module.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+from ..errors import LetheError, where
+from .base import Benchmark, QAItem, atomic_write_text, read_jsonl, write_jsonl
+from .synthetic import generate, template_rouge_floor
+from .tofu import TOFU_HUB_ID, export_tofu, load_tofu
+
+BENCHMARKS = ["lethe-authors", TOFU_HUB_ID]  # names load_benchmark knows (folders aside), for `lethe ls`
+FOLDER_FORMAT = "lethe-benchmark/1"
+
+__all__ = [
+    "BENCHMARKS", "Benchmark", "QAItem", "load_benchmark", "save_benchmark", "load_benchmark_folder",
+    "generate", "template_rouge_floor", "load_tofu", "export_tofu",
+]
+
+
+def load_benchmark(source: str = "lethe-authors", **params) -> Benchmark:
+    """Load a benchmark by name or folder (see the module docstring)."""
+    source = str(source)
+    if source == "lethe-authors":
+        _check_params(generate, params, source)
+        return generate(**params)
+    if source == TOFU_HUB_ID:
+        _check_params(load_tofu, params, source, skip=("source",))
+        return load_tofu(source, **params)
+    folder = Path(source)
+    if folder.is_dir():
+        if (folder / "benchmark.json").is_file():
+            if params:
+                raise LetheError(f"{folder}: a saved Lethe benchmark takes no parameters (got {', '.join(params)})")
+            return load_benchmark_folder(folder)
+        if (folder / "full.json").is_file() or (folder / "forget10.json").is_file():
+            _check_params(load_tofu, params, source, skip=("source",))
+            return load_tofu(folder, **params)
+    raise LetheError(
+        f"unknown benchmark '{source}': give 'lethe-authors', a Lethe benchmark folder, a TOFU folder "
+        f"or '{TOFU_HUB_ID}'"
+    )
+
+
+def _check_params(fn, params: dict, source: str, skip: tuple[str, ...] = ()) -> None:
+    known = [p for p in inspect.signature(fn).parameters if p not in skip]
+    for name in params:
+        if name not in known:
+            raise LetheError(f"benchmark '{source}': unknown parameter '{name}' (known: {', '.join(known)})")
+
+
+# --------------------------------------------------------------------------------------------------
+# Lethe's own folder format
+# --------------------------------------------------------------------------------------------------
+def save_benchmark(bench: Benchmark, folder: str | Path) -> Path:
+    """Write ``bench`` as benchmark.json + <split>.jsonl + pretrain.txt; every file is written atomically."""
+    folder = Path(folder)
+    for sentence in bench.pretrain_text:
+        if "\n" in sentence or "\r" in sentence:
+            raise LetheError(f"benchmark '{bench.name}': a pretraining sentence contains a line break; "
+                             "pretrain.txt holds one sentence per line")
+    for split, items in bench.splits.items():
+        write_jsonl(folder / f"{split}.jsonl", items)
+    atomic_write_text(folder / "pretrain.txt", "".join(s + "\n" for s in bench.pretrain_text))
+    meta = {
+        "format": FOLDER_FORMAT,
+        "name": bench.name,
+        "version": bench.version,
+        "spec": bench.spec,
+        "forget_sets": bench.forget_sets,
+        "splits": list(bench.splits),
+        "pretrain_sentences": len(bench.pretrain_text),
+    }
+    # benchmark.json last: a folder that has it is complete.
+    atomic_write_text(folder / "benchmark.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return folder
+
+
+def load_benchmark_folder(folder: str | Path) -> Benchmark:
+    """Read a folder written by :func:`save_benchmark`; errors name the file, the field and the fix."""
+    folder = Path(folder)
+    meta_path = folder / "benchmark.json"
+    if not meta_path.is_file():
+        raise LetheError(f"{meta_path}: file not found; a Lethe benchmark folder is written by "
+                         "lethe.benchmarks.save_benchmark")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LetheError(f"{where(meta_path, exc.lineno)}: not valid JSON ({exc.msg}); fix the file") from None
+    if not isinstance(meta, dict):
+        raise LetheError(f"{meta_path}: expected a JSON object")
+
+    def field(name, kind, required=True, default=None):
+        if name not in meta:
+            if required:
+                raise LetheError(f"{where(meta_path, None, name)}: missing; add it (see docs/benchmarks.md)")
+            return default
+        if not isinstance(meta[name], kind):
+            raise LetheError(f"{where(meta_path, None, name)}: must be a {kind.__name__}")
+        return meta[name]
+
+    name, version = field("name", str), field("version", str)
+    split_names = field("splits", list)
+    forget_sets = field("forget_sets", dict)
+    spec = field("spec", dict, required=False, default={})
+    n_pretrain = field("pretrain_sentences", int, required=False, default=None)
+
+    splits: dict[str, list[QAItem]] = {}
+    for split in split_names:
+        if not isinstance(split, str) or not split or "/" in split or "\\" in split:
+            raise LetheError(f"{where(meta_path, None, 'splits')}: split names must be plain names, got {split!r}")
+        path = folder / f"{split}.jsonl"
+        if not path.is_file():
+            raise LetheError(f"{path}: file not found; benchmark.json lists split '{split}': add the file "
+                             "or remove the split from 'splits'")
+        splits[split] = read_jsonl(path)
+    if "authors" not in splits:
+        raise LetheError(f"{where(meta_path, None, 'splits')}: needs an 'authors' split (the training data)")
+
+    groups = {it.group for it in splits["authors"]}
+    for split, ids in forget_sets.items():
+        if not isinstance(ids, list) or not ids or not all(isinstance(g, str) for g in ids):
+            raise LetheError(f"{where(meta_path, None, 'forget_sets')}: '{split}' must be a non-empty list of "
+                             "author ids (the 'group' values of authors.jsonl)")
+        unknown = [g for g in ids if g not in groups]
+        if unknown:
+            raise LetheError(f"{where(meta_path, None, 'forget_sets')}: '{split}' names author ids not in "
+                             f"authors.jsonl: {', '.join(unknown[:5])}; fix the ids or the 'group' fields")
+
+    pretrain_path = folder / "pretrain.txt"
+    if pretrain_path.is_file():
+        pretrain = [line for line in pretrain_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif n_pretrain:
+        raise LetheError(f"{pretrain_path}: file not found; benchmark.json says it holds {n_pretrain} sentences")
+    else:
+        pretrain = []
+    if n_pretrain is not None and n_pretrain != len(pretrain):
+        raise LetheError(f"{pretrain_path}: {len(pretrain)} sentences, benchmark.json says {n_pretrain}; "
+                         "the folder is incomplete, save it again")
+    return Benchmark(name, version, splits, {k: list(v) for k, v in forget_sets.items()}, pretrain, spec)
+
