@@ -174,6 +174,7 @@ def test_folder_round_trip(bench, tmp_path):
         "benchmark.json", "pretrain.txt", *(f"{s}.jsonl" for s in bench.splits)}
     assert load_benchmark_folder(tmp_path / "b") == bench
     assert load_benchmark(str(tmp_path / "b")) == bench
+    assert load_benchmark(str(tmp_path / "b" / "benchmark.json")) == bench
 
 
 def test_folder_errors(bench, tmp_path):

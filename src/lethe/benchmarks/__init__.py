@@ -39,6 +39,8 @@ def load_benchmark(source: str = "lethe-authors", **params) -> Benchmark:
         _check_params(load_tofu, params, source, skip=("source",))
         return load_tofu(source, **params)
     folder = Path(source)
+    if folder.is_file() and folder.name in ("benchmark.json", "full.json", "forget10.json"):
+        folder = folder.parent  # a file of the folder stands for the folder
     if folder.is_dir():
         if (folder / "benchmark.json").is_file():
             if params:
