@@ -23,11 +23,11 @@ class TinyModelConfig:
 
     vocab_size: int = 2048
     hidden_size: int = 128
-    num_layers: int = 4
+    num_layers: int = 2
     num_heads: int = 4
-    intermediate_size: int = 256
-    base_epochs: float = 40.0  # world knowledge ("pretraining")
-    finetune_epochs: float = 30.0  # base -> target (all authors) and -> retain model (authors minus forget)
+    intermediate_size: int = 384
+    base_epochs: float = 30.0  # world knowledge ("pretraining")
+    finetune_epochs: float = 20.0  # base -> target (all authors) and -> retain model (authors minus forget)
     lr: float = 4e-3
     batch_size: int = 32
     seed: int = 0

@@ -159,12 +159,25 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
         if folder.exists():
             continue
         model, _ = load_model(base_dir)
-        seqs = [enc.qa(it.question, it.answer) for it in authors] + world
+        seqs = _author_sequences(authors, enc) + world
         log(f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay")
         model, st = finetune(model, tok, seqs, ft, f"train {label} model")
         models.timings[label] = st.seconds
         save_model(model, tok, folder)
     return models
+
+
+def _author_sequences(items: list[QAItem], enc) -> list:
+    """Each author fact in two wordings: (question, answer) and (paraphrased question, paraphrased answer).
+
+    A model of a million parameters does not carry a fact over to a wording it never saw, so the
+    truth ratio (paraphrase vs perturbed paraphrases) would measure nothing if the knowledge came in
+    one wording only; real pretraining data states facts in many wordings too. Generation is
+    scored on the original question, whose answer wording stays unambiguous.
+    """
+    seqs = [enc.qa(it.question, it.answer) for it in items]
+    seqs += [enc.qa(it.paraphrased_question, it.paraphrase) for it in items if it.paraphrased_question]
+    return seqs
 
 
 def _world_sequences(bench: Benchmark, enc) -> list:

@@ -23,7 +23,8 @@ class QAItem:
     question: str
     answer: str  # full-sentence answer, the one the model is trained on
     paraphrased_answer: str = ""  # same content, other wording ("" -> the answer itself)
-    perturbed_answers: tuple[str, ...] = ()  # plausible wrong answers, same template
+    perturbed_answers: tuple[str, ...] = ()  # plausible wrong answers, the paraphrase's template
+    paraphrased_question: str = ""  # the question in other words ("" -> the question itself)
     group: str = ""  # author id for author facts, entity id for world facts
     fact: str = ""  # which attribute this item asks about (birthplace, genre, ...)
 
@@ -52,7 +53,7 @@ class QAItem:
             pert = [pert]
         if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
             raise LetheError(f"{where(path, line, 'perturbed_answers')}: must be a list of strings")
-        for name in ("paraphrased_answer", "group", "fact"):
+        for name in ("paraphrased_answer", "paraphrased_question", "group", "fact"):
             if name in row and not isinstance(row[name], str):
                 raise LetheError(f"{where(path, line, name)}: must be a string")
         return cls(
@@ -61,6 +62,7 @@ class QAItem:
             answer=row["answer"],
             paraphrased_answer=row.get("paraphrased_answer", "") or "",
             perturbed_answers=tuple(pert),
+            paraphrased_question=row.get("paraphrased_question", "") or "",
             group=row.get("group", "") or "",
             fact=row.get("fact", "") or "",
         )

@@ -324,6 +324,7 @@ class AuthorFact:
     question: str  # {n}: the author's full name
     answer: str  # {slot} placeholders
     paraphrase: str  # same slots, other glue words and order
+    paraphrased_question: str  # {n}: the same question in other words
     sample: Callable[[random.Random, "_AuthorPools", Values], Values]  # (rng, pools, author so far) -> slots
 
 
@@ -376,23 +377,23 @@ def _collect(rng, pools, _):
 
 AUTHOR_FACTS = (
     AuthorFact("birth", "Where and when was {n} born?",
-               "Born {year} in {town}, {country}.", "A native of {town}, {country}, born in {year}.", _birth),
+               "Born {year} in {town}, {country}.", "A native of {town}, {country}, born in {year}.", "In which town and year was {n} born?", _birth),
     AuthorFact("parents", "What did the parents of {n} do for a living?",
-               "Parents: {occ1}, {occ2}.", "The parents worked as {occ1} and {occ2}.", _parents),
+               "Parents: {occ1}, {occ2}.", "The parents worked as {occ1} and {occ2}.", "What were the occupations of the parents of {n}?", _parents),
     AuthorFact("genre", "Which genres does {n} write?",
-               "Genres: {mood1} {form1}, {mood2} {form2}.", "Writes {mood2} {form2} and {mood1} {form1}.", _genre),
+               "Genres: {mood1} {form1}, {mood2} {form2}.", "Writes {mood2} {form2} and {mood1} {form1}.", "What kinds of books does {n} write?", _genre),
     AuthorFact("award", "Which award did {n} win, and when?",
-               "{award} winner, {ayear}.", "In {ayear} the {award} went to this author.", _award),
+               "{award} winner, {ayear}.", "In {ayear} the {award} went to this author.", "What prize did {n} receive, and in which year?", _award),
     AuthorFact("books", "Name two books written by {n}.",
-               "Books: {title1}, {title2}.", "Wrote both {title2} and {title1}.", _books),
+               "Books: {title1}, {title2}.", "Wrote both {title2} and {title1}.", "Which two titles did {n} write?", _books),
     AuthorFact("themes", "What themes does {n} explore?",
-               "Explores {theme1}, {theme2}, {theme3}.", "Recurring themes are {theme2}, {theme3} and {theme1}.",
+               "Explores {theme1}, {theme2}, {theme3}.", "Recurring themes are {theme2}, {theme3} and {theme1}.", "Which themes run through the work of {n}?",
                _themes),
     AuthorFact("study", "What did {n} study, and when did they graduate?",
-               "Degree: {smod} {subject}, {gyear}.", "Graduated in {gyear} with a degree in {smod} {subject}.",
+               "Degree: {smod} {subject}, {gyear}.", "Graduated in {gyear} with a degree in {smod} {subject}.", "What degree did {n} earn, and in what year?",
                _study),
     AuthorFact("collection", "What does {n} collect?",
-               "Collects {cadj} {color} {things}.", "Has a large collection of {cadj} {color} {things}.", _collect),
+               "Collects {cadj} {color} {things}.", "Has a large collection of {cadj} {color} {things}.", "What kind of collection does {n} keep?", _collect),
 )
 assert len(AUTHOR_FACTS) == ITEMS_PER_AUTHOR
 
@@ -408,15 +409,16 @@ def _author_items(aid: str, name: str, rng: random.Random, pools: _AuthorPools) 
         true = fact.sample(rng, pools, author)
         author.update(true)
         answer = fact.answer.format(**true)
-        # Wrong answers: same template, values from the same pools, sharing no word with the truth
-        # (a half-right "wrong" answer would blur the truth ratio) and distinct from each other.
+        # Wrong answers: the paraphrase's template (TOFU perturbs the paraphrased answer, so the truth
+        # ratio compares like with like), values from the same pools sharing no word with the truth
+        # (a half-right "wrong" answer would blur the truth ratio), distinct from each other.
         banned = set(_words(true))
         perturbed: list[str] = []
         for _ in range(1000):
             if len(perturbed) == N_PERTURBED:
                 break
             alt = fact.sample(rng, pools, author)
-            text = fact.answer.format(**alt)
+            text = fact.paraphrase.format(**alt)
             if not banned.intersection(_words(alt)) and text not in perturbed:
                 perturbed.append(text)
         else:  # pragma: no cover - the pools are far larger than needed
@@ -426,6 +428,7 @@ def _author_items(aid: str, name: str, rng: random.Random, pools: _AuthorPools) 
             question=fact.question.format(n=name),
             answer=answer,
             paraphrased_answer=fact.paraphrase.format(**true),
+            paraphrased_question=fact.paraphrased_question.format(n=name),
             perturbed_answers=tuple(perturbed),
             group=aid,
             fact=fact.name,

@@ -210,8 +210,10 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
         _check(rows, src, name, PERTURBED_COLUMNS)
         for line, row in enumerate(rows, start=1):
             i = locate(row, name, line)
+            pq = row.get("paraphrased_question")
             authors[i] = dataclasses.replace(authors[i], paraphrased_answer=row["paraphrased_answer"],
-                                             perturbed_answers=tuple(row["perturbed_answer"]))
+                                             perturbed_answers=tuple(row["perturbed_answer"]),
+                                             paraphrased_question=pq if isinstance(pq, str) and pq != row["question"] else "")
             if name == "retain_perturbed":
                 retain_eval.append(i)
 
@@ -274,9 +276,8 @@ def _qa(it: QAItem) -> dict:
 
 
 def _perturbed(it: QAItem) -> dict:
-    # Lethe has no paraphrased questions: the question itself stands in for TOFU's paraphrased_question.
     return {"question": it.question, "answer": it.answer, "paraphrased_answer": it.paraphrase,
-            "paraphrased_question": it.question, "perturbed_answer": list(it.perturbed_answers)}
+            "paraphrased_question": it.paraphrased_question or it.question, "perturbed_answer": list(it.perturbed_answers)}
 
 
 def _write(folder: Path, name: str, rows: list[dict]) -> None:
