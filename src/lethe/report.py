@@ -19,11 +19,9 @@ import html
 import json
 import math
 import numbers
-import os
-import tempfile
 from pathlib import Path
 
-from .benchmarks.base import atomic_write_text
+from .benchmarks.base import atomic_write_bytes, atomic_write_text
 from .errors import LetheError
 
 # The main table: (key, where the value lives). Order follows the TOFU paper: the two headline
@@ -352,20 +350,6 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Binary twin of :func:`atomic_write_text`: temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_markdown(summary: dict, png_name: str = "tradeoff.png") -> str:
