@@ -55,6 +55,7 @@ class RunConfig:
     train: TrainConfig = TrainConfig(lr=1e-3, epochs=5.0, batch_size=16, warmup_ratio=0.1)
     tiny_model: TinyModelConfig = TinyModelConfig()
     eval: EvalConfig = EvalConfig()
+    report_columns: tuple = ()  # metric keys for the report's main table (e.g. forget_quality); () = the TOFU set
     output: str = "runs"
     name: str = ""  # run folder name; "" -> <benchmark>-<split>-<timestamp>
     overwrite: bool = False

@@ -317,6 +317,18 @@ def _cached_eval(path: Path, compute):
     return res
 
 
+def check_report_columns(columns) -> list[str]:
+    import difflib
+
+    known = [*directions(), "unlearn_seconds"]
+    for c in columns:
+        if c not in known:
+            close = difflib.get_close_matches(str(c), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise LetheError(f"unknown metric '{c}' in report_columns{hint} (known: {', '.join(known)})")
+    return list(columns)
+
+
 def directions() -> dict[str, str]:
     d = {"forget_quality": "higher", "model_utility": "higher"}
     for split in ("retain", "known_people", "world_facts"):
@@ -339,6 +351,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
     t_start = time.perf_counter()
     out = run_dir_for(cfg)
     method_runs = [] if evaluate_only else resolve_methods(cfg)  # user errors surface before any training
+    columns = check_report_columns(cfg.report_columns)
     threads = set_threads(cfg.threads)
     bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
     splits = eval_splits(bench, cfg.forget_split)
@@ -391,6 +404,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
             "rows": [{"name": r.name, "kind": r.kind, "method": r.method, "metrics": r.summary, "seconds": r.seconds,
                       "config": r.config, "train": r.train} for r in results],
             "directions": directions(),
+            "columns": columns or None,
             "notes": notes,
             "provenance": {**prov, "model": models.target, "retain_model": models.retain or cfg.retain_model,
                            "model_timings": models.timings, "total_seconds": time.perf_counter() - t_start},

@@ -129,7 +129,9 @@ def _header(summary: dict, column: str) -> str:
 
 
 def _columns(summary: dict, columns=None) -> list[str]:
-    return list(MAIN_COLUMNS) + [SECONDS_COLUMN] if columns is None else list(columns)
+    if columns is None:
+        columns = summary.get("columns") or (list(MAIN_COLUMNS) + [SECONDS_COLUMN])
+    return list(columns)
 
 
 def all_metric_columns(summary: dict) -> list[str]:

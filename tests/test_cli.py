@@ -1,0 +1,201 @@
+"""End-to-end CLI tests on tiny models built offline, and the bad-input contract:
+one-line error naming the file/field and the fix, exit code 2, no traceback, no partial results."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lethe.cli import main
+
+os.environ.setdefault("LETHE_NO_PROGRESS", "1")
+
+# a miniature of the miniature: 20 authors (forget10 = 2 authors), a 32-wide model, a few epochs
+TINY = [
+    "benchmark_options.n_authors=20", "benchmark_options.n_holdout=2", "benchmark_options.n_world=30",
+    "benchmark_options.n_people=12", "tiny_model.hidden_size=32", "tiny_model.intermediate_size=64",
+    "tiny_model.num_layers=1", "tiny_model.num_heads=2", "tiny_model.vocab_size=400",
+    "tiny_model.base_epochs=2", "tiny_model.finetune_epochs=2", "train.epochs=1", "train.batch_size=4",
+    "eval.max_new_tokens=12", "threads=1",
+]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def builtin_run(tmp_path_factory):
+    """One run of the whole built-in pipeline, shared by the tests below."""
+    root = tmp_path_factory.mktemp("builtin")
+    args = ["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1",
+            "methods=[ga, npo, {method: idk, retain: ap}]"]
+    code = main(args)
+    return root, code
+
+
+def test_run_builtin_end_to_end(builtin_run):
+    root, code = builtin_run
+    assert code == 0
+    run = root / "runs" / "r1"
+    for name in ("config.yaml", "results.json", "summary.json", "report.md", "report.html", "tradeoff.png"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "summary.json").read_text())
+    names = [r["name"] for r in summary["rows"]]
+    assert names == ["target", "retain model", "ga", "npo", "idk+ap"]
+    assert summary["benchmark"] == {"name": "lethe-authors", "version": summary["benchmark"]["version"]}
+    retain_row = summary["rows"][1]
+    assert retain_row["metrics"]["forget_quality"] == pytest.approx(1.0)
+    for row in summary["rows"]:
+        assert 0.0 <= row["metrics"]["forget_quality"] <= 1.0
+        assert 0.0 <= row["metrics"]["model_utility"] <= 1.0
+    results = json.loads((run / "results.json").read_text())
+    forget = results["models"][2]["splits"]["forget"]
+    n_forget = 2 * 8  # forget10 of 20 authors = 2 authors x 8 facts
+    assert len(forget["probes"]["ids"]) == n_forget
+    assert len(forget["metrics"]["rouge_l"]["per_sample"]) == n_forget
+    assert results["provenance"]["git_sha"] is not None
+    md = (run / "report.md").read_text()
+    for n in names:
+        assert n in md
+    # no leftover temp folder beside the run
+    assert not list((root / "runs").glob(".*partial"))
+
+
+def test_second_run_starts_from_model_cache(builtin_run, capsys):
+    root, _ = builtin_run
+    code, out, _ = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r2",
+                            "methods=[ga]"], capsys)
+    assert code == 0
+    assert "from cache" in out
+    assert "evaluating the target" not in out  # the untouched target's evaluation is cached too
+
+
+def test_output_folder_exists_is_an_error(builtin_run, capsys):
+    root, _ = builtin_run
+    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1"], capsys)
+    assert code == 2
+    assert "r1: output folder exists" in err and "overwrite=true" in err
+
+
+def test_report_subcommand_rewrites_report(builtin_run, capsys):
+    root, _ = builtin_run
+    run = root / "runs" / "r1"
+    (run / "report.md").unlink()
+    code, out, _ = run_cli(["report", str(run)], capsys)
+    assert code == 0 and (run / "report.md").is_file()
+
+
+def test_external_model_folder_and_retain_results(builtin_run, tmp_path, capsys):
+    """A user's model goes through the same from_pretrained path as a hub model; the gold standard
+    can be the retain model's results file."""
+    root, _ = builtin_run
+    models = next((root / "cache" / "models").iterdir())
+    code, _, err = run_cli(["run", *TINY, f"model={models / 'target'}",
+                            f"retain_model={root / 'runs' / 'r1' / 'results.json'}",
+                            f"output={tmp_path}", "name=ext", "methods=[grad_diff]"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "ext" / "summary.json").read_text())
+    assert [r["name"] for r in summary["rows"]] == ["target", "retain model", "grad_diff"]
+    assert summary["rows"][2]["metrics"]["forget_quality"] >= 0
+
+
+def test_external_model_without_retain_model_says_so(builtin_run, tmp_path, capsys):
+    root, _ = builtin_run
+    models = next((root / "cache" / "models").iterdir())
+    code, _, err = run_cli(["eval", *TINY, f"model={models / 'target'}", f"output={tmp_path}", "name=ev"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert "forget_quality" not in summary["rows"][0]["metrics"]
+    assert any("no retain model" in n for n in summary["notes"])
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("methods=[npoo]", "unknown method 'npoo'; did you mean 'npo'?"),
+    ("train.lr=-1", "train.lr must be > 0"),
+    ("train.batch_size=0", "train.batch_size must be >= 1"),
+    ("report_columns=[forget_qualty]", "unknown metric 'forget_qualty' in report_columns; did you mean 'forget_quality'?"),
+    ("forget_split=forget50", "unknown forget split 'forget50'"),
+    ("trainn.lr=1", "unknown config key 'trainn'"),
+    ("methods=[{method: npo, beta: -1}]", "npo: beta must be > 0"),
+    ("methods=[{method: npo, betta: 1}]", "method 'npo': unknown option 'betta'"),
+])
+def test_bad_settings_exit_2_with_one_line(override, expected, tmp_path, capsys):
+    code, _, err = run_cli(["run", *TINY, override, f"cache_dir={tmp_path / 'c'}", f"output={tmp_path / 'runs'}"], capsys)
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_malformed_jsonl_row(tmp_path, capsys):
+    f = tmp_path / "data.jsonl"
+    f.write_text('{"id": "a", "question": "q?", "answer": "a."}\n{"id": "b", "question": \n')
+    code, _, err = run_cli(["validate", str(f)], capsys)
+    assert code == 2 and f"{f}:2: not valid JSON" in err
+
+
+def test_missing_column(tmp_path, capsys):
+    f = tmp_path / "data.jsonl"
+    f.write_text('{"id": "a", "question": "q?"}\n')
+    code, _, err = run_cli(["validate", str(f)], capsys)
+    assert code == 2 and f"{f}:1: field 'answer'" in err
+
+
+def test_empty_forget_set(tmp_path, capsys):
+    code, _, err = run_cli(["export", str(tmp_path / "b"), "n_authors=20", "n_holdout=2"], capsys)
+    assert code == 0
+    meta = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    meta["forget_sets"]["forget10"] = []
+    (tmp_path / "b" / "benchmark.json").write_text(json.dumps(meta))
+    no_bench_options = [o for o in TINY if not o.startswith("benchmark_options")]
+    code, _, err = run_cli(["run", *no_bench_options, f"benchmark={tmp_path / 'b'}", "model=nowhere",
+                            f"output={tmp_path / 'r'}"], capsys)
+    assert code == 2 and "benchmark.json: field 'forget_sets': 'forget10' must be a non-empty list" in err
+
+
+def test_model_folder_without_tokenizer(tmp_path, capsys):
+    from lethe.models import tiny_llama
+
+    tiny_llama(64, 16, 1, 2, 32).save_pretrained(tmp_path / "m")
+    code, _, err = run_cli(["eval", *TINY, f"model={tmp_path / 'm'}", f"output={tmp_path / 'r'}"], capsys)
+    assert code == 2 and f"{tmp_path / 'm'}: no tokenizer found" in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_failure_mid_run_leaves_no_partial_results(builtin_run, tmp_path, capsys):
+    root, _ = builtin_run
+    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=boom",
+                            "methods=[ga]", "train.lr=1e30", "train.max_grad_norm=0"], capsys)
+    assert code == 2 and "lower train.lr" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_is_fast_and_light():
+    code = subprocess.run([sys.executable, "-c", "import sys, lethe.cli as c; c.build_parser();"
+                           "print(int('torch' in sys.modules))"], capture_output=True, text=True)
+    assert code.stdout.strip() == "0"  # no torch import for --help
+
+
+def test_cli_user_error_exit_code_in_subprocess(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lethe.cli", "validate", str(tmp_path / "missing.jsonl")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lethe: error: {tmp_path / 'missing.jsonl'}: file not found"
+
+
+def test_ls_lists_methods_and_metrics(capsys):
+    code, out, _ = run_cli(["ls"], capsys)
+    assert code == 0
+    for name in ("ga", "grad_diff", "kl", "npo", "me", "idk", "forget_quality", "model_utility", "lethe-authors"):
+        assert name in out
