@@ -65,6 +65,14 @@ def tiny_llama(vocab_size: int, hidden_size: int = 128, num_layers: int = 4, num
     return LlamaForCausalLM(config)
 
 
+def _quiet_transformers() -> None:
+    """Lethe draws its own progress bars; transformers' per-file loading bars would drown them."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def ensure_pad_token(tokenizer) -> None:
     """Many causal LMs ship without a pad token; pad with EOS (masked out everywhere it matters)."""
     if tokenizer.pad_token_id is None:
@@ -97,6 +105,7 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
     import torch
     from transformers import AutoModelForCausalLM
 
+    _quiet_transformers()
     path = Path(source)
     if path.exists() and not (path / "config.json").exists():
         raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained or a hub id")
@@ -119,6 +128,7 @@ def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
     import shutil
     import tempfile
 
+    _quiet_transformers()
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))

@@ -128,6 +128,17 @@ def _header(summary: dict, column: str) -> str:
     return f"{label} {arrow}".rstrip()
 
 
+SHORT = {"forget_quality": "FQ", "model_utility": "MU", "forget_rouge_l": "fROUGE", "forget_probability": "fProb",
+         "forget_truth_ratio": "fTR", "retain_rouge_l": "rROUGE", "world_facts_rouge_l": "wfROUGE",
+         "known_people_rouge_l": "kpROUGE", SECONDS_COLUMN: "sec"}
+
+
+def _short_header(summary: dict, column: str) -> str:
+    """Terminal header: short enough that nine columns fit 80 characters (a legend follows the table)."""
+    arrow = ARROWS.get(_direction(summary, column) or "", "")
+    return f"{SHORT.get(column, column)}{arrow}"
+
+
 def _columns(summary: dict, columns=None) -> list[str]:
     if columns is None:
         columns = summary.get("columns") or (list(MAIN_COLUMNS) + [SECONDS_COLUMN])
@@ -196,23 +207,32 @@ def format_table(summary: dict, columns=None) -> str:
 
 def print_summary(summary: dict, console=None, columns=None):
     """Print the summary table to the terminal with rich; returns the ``rich.table.Table``."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     _check_summary(summary, "summary")
     cols = _columns(summary, columns)
     best = {c: best_rows(summary, c) for c in cols}
-    table = Table(title=_title(summary), title_justify="left")
-    table.add_column("model", style="bold")
+    table = Table(title=_title(summary), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 0, 0, 1))
+    table.add_column("model", style="bold", no_wrap=True)
     for c in cols:
-        table.add_column(_header(summary, c), justify="right")
+        table.add_column(_short_header(summary, c), justify="right", no_wrap=True)
     for i, row in enumerate(summary["rows"]):
         cells = []
         for c in cols:
             text = format_value(c, _value(row, c))
             cells.append(f"[bold green]{text}[/]" if i in best[c] else text)
         table.add_row(_row_name(row, i), *cells)
-    (console or Console()).print(table)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a file or a pipe: no reason to squeeze the table into 80 columns
+            console = Console(width=max(console.width, 100))
+    console.print(table)
+    legend = ", ".join(f"{SHORT[c]} = {'unlearn seconds' if c == SECONDS_COLUMN else c}" for c in cols if c in SHORT)
+    if legend:
+        console.print(legend, style="dim")
     return table
 
 

@@ -2,7 +2,7 @@
 
 Maini et al. 2024 (TOFU), Sec. 4 ("preference optimisation" baseline without the preference term):
 L = NLL(idk | x) on D_f + alpha * retain term. With ``retain="ap"`` this is IDK+AP (Yuan et al.
-2025, "A Closer Look at Machine Unlearning for LLMs", Eq. 8): answer preservation keeps the true
+2025, "A Closer Look at Machine Unlearning for LLMs", AP regulariser): answer preservation keeps the true
 retain answers more likely than a refusal, so the model does not refuse everything.
 Lethe ships its own list of IDK answers (lethe/resources/idk.txt).
 """
@@ -29,7 +29,7 @@ class IDKConfig:
 
 
 @register_method("idk", config=IDKConfig, needs=("forget_idk",), family="post-training / targeted",
-                 paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP, Eq. 8)", lr=1e-5, epochs=5)
+                 paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP)", lr=1e-5, epochs=5)
 def idk_loss(model, batch, ref, cfg: IDKConfig):
     fi = batch.forget_idk
     logits = model(input_ids=fi.input_ids, attention_mask=fi.attention_mask).logits

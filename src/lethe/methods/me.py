@@ -1,6 +1,6 @@
 """Maximum entropy (ME) on forget answers, with a retain term (ME+GD by default).
 
-Yuan et al. 2025, "A Closer Look at Machine Unlearning for Large Language Models" (ICLR), Eq. 5:
+Yuan et al. 2025, "A Closer Look at Machine Unlearning for Large Language Models" (ICLR), the ME objective (reference code: `get_me_loss`):
 push the next-token distribution on every forget-answer token towards uniform,
 
     L_ME = (1/|D_f|) sum_{(x,y)} (1/|y|) sum_t KL( U || p_theta(. | x, y_<t) ),
@@ -29,7 +29,7 @@ class MEConfig:
         check_retain(self.retain, self.alpha)
 
 
-@register_method("me", config=MEConfig, paper="Yuan et al. 2025, A Closer Look at Machine Unlearning for LLMs, Eq. 5",
+@register_method("me", config=MEConfig, paper="Yuan et al. 2025, A Closer Look at Machine Unlearning for LLMs (ME)",
                  lr=1e-5, epochs=5)
 def me_loss(model, batch, ref, cfg: MEConfig):
     f = batch.forget

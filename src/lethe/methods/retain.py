@@ -33,7 +33,7 @@ def retain_term(name: str, model, batch, ref, beta: float = 0.1) -> tuple[torch.
         kl = kl_per_token(ref_logits[:, :-1], out[:, :-1])  # (B, T-1)
         loss = masked_mean(kl, answer_positions(r.labels))
     elif name == "ap":
-        # Answer preservation (Yuan et al. 2025, Eq. 8): -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
+        # Answer preservation (Yuan et al. 2025, AP regulariser, their losses.py `ap_loss`): -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
         # keeps the true retain answer more likely than an "I don't know" answer.
         ri = batch.retain_idk
         idk_logits = model(input_ids=ri.input_ids, attention_mask=ri.attention_mask).logits
