@@ -128,15 +128,15 @@ def _header(summary: dict, column: str) -> str:
     return f"{label} {arrow}".rstrip()
 
 
-SHORT = {"forget_quality": "FQ", "model_utility": "MU", "forget_rouge_l": "fROUGE", "forget_probability": "fProb",
-         "forget_truth_ratio": "fTR", "retain_rouge_l": "rROUGE", "world_facts_rouge_l": "wfROUGE",
-         "known_people_rouge_l": "kpROUGE", SECONDS_COLUMN: "sec"}
+SHORT = {"forget_quality": "forget\nquality", "model_utility": "model\nutility", "forget_rouge_l": "forget\nROUGE",
+         "forget_probability": "forget\nprob", "forget_truth_ratio": "forget\nTR", "retain_rouge_l": "retain\nROUGE",
+         "world_facts_rouge_l": "world\nROUGE", "known_people_rouge_l": "people\nROUGE", SECONDS_COLUMN: "unlearn\nsec"}
 
 
 def _short_header(summary: dict, column: str) -> str:
     """Terminal header: short enough that nine columns fit 80 characters (a legend follows the table)."""
     arrow = ARROWS.get(_direction(summary, column) or "", "")
-    return f"{SHORT.get(column, column)}{arrow}"
+    return f"{SHORT.get(column, column)} {arrow}".rstrip()
 
 
 def _columns(summary: dict, columns=None) -> list[str]:
@@ -212,6 +212,8 @@ def print_summary(summary: dict, console=None, columns=None):
     from rich.table import Table
 
     _check_summary(summary, "summary")
+    if columns is None and not summary.get("columns"):  # fit an 80-column terminal; report.md has them all
+        columns = [c for c in MAIN_COLUMNS if c != "forget_probability"]
     cols = _columns(summary, columns)
     best = {c: best_rows(summary, c) for c in cols}
     table = Table(title=_title(summary), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
@@ -230,9 +232,8 @@ def print_summary(summary: dict, console=None, columns=None):
         if not console.is_terminal:  # a file or a pipe: no reason to squeeze the table into 80 columns
             console = Console(width=max(console.width, 100))
     console.print(table)
-    legend = ", ".join(f"{SHORT[c]} = {'unlearn seconds' if c == SECONDS_COLUMN else c}" for c in cols if c in SHORT)
-    if legend:
-        console.print(legend, style="dim")
+    console.print("↑/↓ higher/lower is better; TR = truth ratio; world = world facts; people = known people",
+                  style="dim")
     return table
 
 
