@@ -318,6 +318,19 @@ def plot_caption(summary: dict) -> str:
     return out
 
 
+def _label_offsets(points: list[dict]) -> list[tuple[int, int]]:
+    """Stack the labels of points that nearly coincide (same utility, forget quality within a factor
+    of ~3 on the log axis), so that, e.g., several methods at the clipping floor stay readable."""
+    offsets: list[tuple[int, int]] = []
+    placed: list[tuple[float, float, int]] = []
+    for p in points:
+        ly = math.log10(max(p["y"], FQ_FLOOR))
+        level = sum(1 for x, y, _ in placed if abs(x - p["x"]) < 0.08 and abs(y - ly) < 0.5)
+        placed.append((p["x"], ly, level))
+        offsets.append((7, 6 + 11 * level))
+    return offsets
+
+
 def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
     """The TOFU paper's trade-off plot as PNG bytes (matplotlib, Agg canvas, no pyplot state)."""
     from io import BytesIO
@@ -341,15 +354,17 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
     }
     colors = [f"C{k}" for k in (0, 1, 4, 5, 6, 7, 8, 9)]
     n_method = 0
-    for p in points:
+    offsets = _label_offsets(points)
+    for p, offset in zip(points, offsets):
         if p["kind"] in style:
             kw = dict(style[p["kind"]])
         else:
             kw = dict(marker="o", s=70, color=colors[n_method % len(colors)], edgecolor="black", zorder=3)
             n_method += 1
         ax.scatter([p["x"]], [p["y"]], label=p["name"], **kw)
-        label = p["name"] if p["fq"] >= FQ_FLOOR else f"{p['name']} (FQ {p['fq']:.2g}, clipped)"
-        ax.annotate(label, (p["x"], p["y"]), textcoords="offset points", xytext=(7, 6), fontsize=9)
+        # clipped points are named in the caption; the label stays short so neighbours stay legible
+        ax.annotate(p["name"], (p["x"], p["y"]), textcoords="offset points", xytext=offset, fontsize=9,
+                    arrowprops=dict(arrowstyle="-", color="grey", lw=0.5) if offset[1] > 6 else None)
 
     retain_fq = [p["y"] for p in points if p["kind"] == "retain"]
     if retain_fq:
