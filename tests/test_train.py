@@ -1,0 +1,255 @@
+"""The training loop: batch-split invariance, determinism, LoRA with the adapter-off reference,
+user errors; and the model round trip through save_model / load_model."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import lethe.train as train_mod
+from lethe.data import Encoder, collate
+from lethe.errors import LetheError
+from lethe.models import load_model, save_model
+from lethe.ops import sequence_nll
+from lethe.reference import AdapterOffReference
+from lethe.train import TrainConfig, finetune, unlearn
+
+
+def params(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def one_step(make_tiny, tokenizer, items, method, batch_size, grad_accum, **kw):
+    cfg = TrainConfig(lr=kw.pop("lr", 1e-3), batch_size=batch_size, grad_accum=grad_accum, max_steps=1,
+                      warmup_ratio=0.0, scheduler="constant", seed=3, **kw)
+    model, stats = unlearn(make_tiny(tokenizer), tokenizer, method, items, items, cfg)
+    assert stats.steps == 1 and stats.sequences == 8
+    return params(model), stats
+
+
+@pytest.fixture()
+def sgd(monkeypatch):
+    """Plain SGD instead of AdamW: its update is lr * gradient, so any error in the loss scale shows
+    (AdamW's first step is ~lr * sign(gradient) and would hide a wrong normalisation)."""
+    def _optimizer(model, cfg, total_steps):
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+    monkeypatch.setattr(train_mod, "_optimizer", _optimizer)
+
+
+# --- the update does not depend on how the step's batch is split ---------------------------------
+
+@pytest.mark.parametrize("method", ["ga", "npo"])
+def test_batch_split_invariance_adamw(method, make_tiny, tokenizer, forget_items, retain_items):
+    items = forget_items + retain_items  # 8 forget items: one optimizer step of 8 sequences
+    start = params(make_tiny(tokenizer))
+    a, sa = one_step(make_tiny, tokenizer, items, method, 8, 1, lr=1e-5)
+    b, sb = one_step(make_tiny, tokenizer, items, method, 2, 4, lr=1e-5)
+    assert max_diff(a, start) > 5e-6  # the step did move the weights
+    assert max_diff(a, b) < 1e-6
+    assert sa.losses[0] == pytest.approx(sb.losses[0], abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["ga", "npo"])
+def test_batch_split_invariance_sgd(method, sgd, make_tiny, tokenizer, forget_items, retain_items):
+    items = forget_items + retain_items
+    start = params(make_tiny(tokenizer))
+    a, _ = one_step(make_tiny, tokenizer, items, method, 8, 1, lr=0.5, max_grad_norm=0.0, weight_decay=0.0)
+    b, _ = one_step(make_tiny, tokenizer, items, method, 2, 4, lr=0.5, max_grad_norm=0.0, weight_decay=0.0)
+    c, _ = one_step(make_tiny, tokenizer, items, method, 4, 2, lr=0.5, max_grad_norm=0.0, weight_decay=0.0)
+    assert max_diff(a, start) > 1e-3
+    assert max_diff(a, b) < 1e-6 and max_diff(a, c) < 1e-6
+
+
+def test_ga_step_is_the_mean_over_sequences(sgd, make_tiny, tokenizer, forget_items, retain_items):
+    """One SGD step of GA = p - lr * grad(-(1/8) sum_i NLL_i): per-sequence mean, then mean over the step."""
+    items = forget_items + retain_items
+    lr = 0.5
+    got, _ = one_step(make_tiny, tokenizer, items, "ga", 2, 4, lr=lr, max_grad_norm=0.0, weight_decay=0.0)
+    model = make_tiny(tokenizer)
+    enc = Encoder(tokenizer)
+    batch = collate([enc.qa(it.question, it.answer) for it in items], tokenizer.pad_token_id)
+    loss = -sequence_nll(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, batch.labels).mean()
+    loss.backward()
+    expected = {k: (p - lr * p.grad).detach() for k, p in model.named_parameters()}
+    assert max_diff(got, expected) < 1e-5
+
+
+# --- determinism ---------------------------------------------------------------------------------
+
+def _run_seed(make_tiny, tokenizer, forget_items, retain_items, seed):
+    cfg = TrainConfig(lr=1e-3, batch_size=1, max_steps=2, seed=seed)
+    model, stats = unlearn(make_tiny(tokenizer), tokenizer, "grad_diff", forget_items, retain_items, cfg)
+    return params(model), stats
+
+
+def test_same_seed_same_parameters_other_seed_different(make_tiny, tokenizer, forget_items, retain_items):
+    a, sa = _run_seed(make_tiny, tokenizer, forget_items, retain_items, 0)
+    b, sb = _run_seed(make_tiny, tokenizer, forget_items, retain_items, 0)
+    c, _ = _run_seed(make_tiny, tokenizer, forget_items, retain_items, 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sa.losses == sb.losses
+    assert max_diff(a, c) > 1e-6
+
+
+# --- LoRA ----------------------------------------------------------------------------------------
+
+def test_lora_trains_adapter_only_and_uses_adapter_off_reference(monkeypatch, tiny_model, tokenizer,
+                                                                 forget_items, retain_items):
+    base_before = params(tiny_model)
+    enc = Encoder(tokenizer)
+    probe = collate([enc.qa(it.question, it.answer) for it in retain_items], tokenizer.pad_token_id)
+    with torch.no_grad():
+        logits_before = tiny_model(input_ids=probe.input_ids, attention_mask=probe.attention_mask).logits.clone()
+
+    refs = []
+
+    class SpyRef(AdapterOffReference):
+        def __init__(self, model):
+            super().__init__(model)
+            refs.append(self)
+
+    def no_copy(*_a, **_k):
+        raise AssertionError("with LoRA the reference must be the adapter switched off, not a frozen copy")
+
+    monkeypatch.setattr(train_mod, "AdapterOffReference", SpyRef)
+    monkeypatch.setattr(train_mod, "FrozenReference", no_copy)
+
+    cfg = TrainConfig(lr=1e-2, batch_size=2, max_steps=3, lora=True, lora_r=2, lora_alpha=4)
+    model, stats = unlearn(tiny_model, tokenizer, "kl", forget_items, retain_items, cfg)
+    assert len(refs) == 1
+    assert 0 < stats.trainable_params < stats.total_params
+
+    lora, base = {}, {}
+    for name, p in model.named_parameters():
+        (lora if "lora_" in name else base)[name] = p
+    assert lora and all(p.requires_grad for p in lora.values())
+    assert not any(p.requires_grad for p in base.values())
+    # base weights are untouched (peft renames them: base_model.model.X / ...q_proj.base_layer.weight)
+    for name, p in base.items():
+        orig = name.removeprefix("base_model.model.").replace(".base_layer", "")
+        assert torch.equal(p.detach(), base_before[orig]), name
+    # the adapter moved: lora_B starts at zero
+    assert any(float(p.detach().abs().max()) > 0 for n, p in lora.items() if "lora_B" in n)
+
+    # the reference (adapter off) still gives the model before unlearning; the adapter-on model does not
+    ref_logits = refs[0].logits(probe)
+    assert torch.allclose(ref_logits, logits_before, atol=1e-5)
+    with torch.no_grad():
+        on = model(input_ids=probe.input_ids, attention_mask=probe.attention_mask).logits
+    assert not torch.allclose(on, logits_before, atol=1e-3)
+
+
+# --- user errors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value", [
+    ("lr", -1e-5), ("lr", 0.0), ("epochs", 0.0), ("batch_size", 0), ("grad_accum", 0),
+    ("warmup_ratio", 1.0), ("max_grad_norm", -1.0), ("scheduler", "cosine"), ("max_steps", -1),
+])
+def test_train_config_check_names_the_field(field, value):
+    cfg = dataclasses.replace(TrainConfig(), **{field: value})
+    with pytest.raises(LetheError, match=rf"train\.{field}\b"):
+        cfg.check()
+
+
+def test_default_train_config_is_valid():
+    TrainConfig().check()
+
+
+def test_unlearn_rejects_bad_config_before_training(tiny_model, tokenizer, forget_items, retain_items):
+    before = params(tiny_model)
+    with pytest.raises(LetheError, match="train.batch_size"):
+        unlearn(tiny_model, tokenizer, "ga", forget_items, retain_items, TrainConfig(batch_size=0))
+    assert max_diff(params(tiny_model), before) == 0
+
+
+def test_unlearn_empty_forget_set(tiny_model, tokenizer, retain_items):
+    with pytest.raises(LetheError, match="forget set is empty"):
+        unlearn(tiny_model, tokenizer, "ga", [], retain_items, TrainConfig(max_steps=1))
+
+
+def test_unlearn_needs_retain_data(tiny_model, tokenizer, forget_items):
+    with pytest.raises(LetheError, match="retain"):
+        unlearn(tiny_model, tokenizer, "grad_diff", forget_items, [], TrainConfig(max_steps=1))
+    # GA without a retain term does not
+    _, stats = unlearn(tiny_model, tokenizer, "ga", forget_items, [], TrainConfig(max_steps=1))
+    assert stats.steps == 1
+
+
+def test_unknown_method_did_you_mean(tiny_model, tokenizer, forget_items, retain_items):
+    with pytest.raises(LetheError, match=r"unknown method 'npoo'; did you mean 'npo'\?"):
+        unlearn(tiny_model, tokenizer, "npoo", forget_items, retain_items)
+
+
+def test_unknown_method_option(tiny_model, tokenizer, forget_items, retain_items):
+    with pytest.raises(LetheError, match=r"method 'npo': unknown option 'betta'.*beta"):
+        unlearn(tiny_model, tokenizer, "npo", forget_items, retain_items, options={"betta": 0.1})
+
+
+def test_steps_follow_epochs_and_max_steps(tiny_model, tokenizer, forget_items, retain_items):
+    # 4 forget items, 2 per step: 2 steps per epoch
+    _, s = unlearn(tiny_model, tokenizer, "ga", forget_items, retain_items, TrainConfig(epochs=1.5, batch_size=2))
+    assert s.steps == 3 and s.sequences == 6 and s.tokens > 0
+    _, s = unlearn(tiny_model, tokenizer, "ga", forget_items, retain_items, TrainConfig(epochs=5, batch_size=2, max_steps=2))
+    assert s.steps == 2
+
+
+def test_finetune_empty_and_lowers_nll(tiny_model, tokenizer, forget_items):
+    with pytest.raises(LetheError, match="empty"):
+        finetune(tiny_model, tokenizer, [], TrainConfig())
+    enc = Encoder(tokenizer)
+    seqs = [enc.qa(it.question, it.answer) for it in forget_items]
+    batch = collate(seqs, tokenizer.pad_token_id)
+
+    def nll(m):
+        with torch.no_grad():
+            return float(sequence_nll(m(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits,
+                                      batch.labels).mean())
+
+    before = nll(tiny_model)
+    model, stats = finetune(tiny_model, tokenizer, seqs, TrainConfig(lr=1e-2, epochs=5, batch_size=4, warmup_ratio=0.0))
+    assert stats.steps == 5
+    assert nll(model) < before - 1.0
+
+
+# --- models: save / load ---------------------------------------------------------------------------
+
+def test_save_load_round_trip(tmp_path, tiny_model, tokenizer):
+    folder = save_model(tiny_model, tokenizer, tmp_path / "model")
+    assert (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+    save_model(tiny_model, tokenizer, folder)  # overwriting leaves no temp folder behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+    model, tok = load_model(folder)
+    enc = Encoder(tokenizer)
+    seq = enc.qa("Where was Alice Moon born?", "Alice Moon was born in Paris.")
+    assert Encoder(tok).qa("Where was Alice Moon born?", "Alice Moon was born in Paris.") == seq
+    assert tok.pad_token_id == tokenizer.pad_token_id
+    ids = torch.tensor([seq.ids])
+    with torch.no_grad():
+        a = tiny_model(input_ids=ids).logits
+        b = model(input_ids=ids).logits
+    assert torch.equal(a, b)
+
+
+def test_load_model_without_tokenizer(tmp_path, tiny_model):
+    folder = tmp_path / "no_tokenizer"
+    tiny_model.save_pretrained(folder)
+    with pytest.raises(LetheError, match="no tokenizer") as exc:
+        load_model(folder)
+    assert str(folder) in str(exc.value)
+
+
+def test_load_model_without_config(tmp_path, tokenizer):
+    folder = tmp_path / "no_config"
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(LetheError, match="config.json") as exc:
+        load_model(folder)
+    assert str(folder) in str(exc.value)
