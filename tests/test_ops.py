@@ -151,3 +151,21 @@ def test_kl_uniform_hand_computed():
     assert got[0].tolist() == pytest.approx([expected, expected2], abs=1e-6)
     # agrees with the general KL against uniform logits
     assert torch.allclose(got, kl_per_token(torch.zeros(1, 2, 3), logits_of(P0, P2)), atol=1e-6)
+
+
+def test_answer_logits_skips_prompt_positions_and_matches_full_logits():
+    """Only positions that predict answer tokens are projected; the scores are unchanged."""
+    from lethe.data import collate, Sequence
+    from lethe.models import answer_logits, tiny_llama
+    from lethe.ops import sequence_logprob
+
+    model = tiny_llama(50, 16, 1, 2, 32).eval()
+    enc = collate([Sequence(tuple(range(3, 12)), 6), Sequence(tuple(range(20, 27)), 4)], pad_id=2)
+    logits, labels = answer_logits(model, enc)
+    assert logits.size(1) == enc.labels.size(1) - 3  # first scored token at index 4 -> keep from position 3
+    assert torch.equal(labels, enc.labels[:, 3:])
+    with torch.no_grad():
+        full = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+    lp_cut, n_cut = sequence_logprob(logits.detach(), labels)
+    lp_full, n_full = sequence_logprob(full, enc.labels)
+    assert torch.allclose(lp_cut, lp_full, atol=1e-5) and torch.equal(n_cut, n_full)

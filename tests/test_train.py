@@ -140,8 +140,10 @@ def test_lora_trains_adapter_only_and_uses_adapter_off_reference(monkeypatch, ti
     assert any(float(p.detach().abs().max()) > 0 for n, p in lora.items() if "lora_B" in n)
 
     # the reference (adapter off) still gives the model before unlearning; the adapter-on model does not
-    ref_logits = refs[0].logits(probe)
-    assert torch.allclose(ref_logits, logits_before, atol=1e-5)
+    ref_logits, ref_labels = refs[0].answer_logits(probe)
+    keep = ref_logits.size(1)
+    assert torch.equal(ref_labels, probe.labels[:, -keep:])
+    assert torch.allclose(ref_logits, logits_before[:, -keep:], atol=1e-5)
     with torch.no_grad():
         on = model(input_ids=probe.input_ids, attention_mask=probe.attention_mask).logits
     assert not torch.allclose(on, logits_before, atol=1e-3)

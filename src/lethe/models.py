@@ -152,6 +152,32 @@ def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_mo
     return get_peft_model(model, cfg)
 
 
+def answer_logits(model, enc):
+    """Logits from the first position that predicts a scored (answer) token on: ``(logits, labels)``.
+
+    Prompts are never scored, so projecting their hidden states onto the vocabulary is wasted work
+    (the LM head is a third of a small model's compute). ``logits_to_keep`` asks the model for the last
+    ``T - start`` positions only; ``labels`` are cut the same way, so ``ops`` functions line up as usual.
+    Shapes: logits (B, T - start, V), labels (B, T - start).
+    """
+    import torch
+
+    from .ops import IGNORE
+
+    T = enc.labels.size(1)
+    scored = enc.labels[:, 1:] != IGNORE  # (B, T-1): position t predicts a scored token
+    rows = scored.any(dim=1)
+    start = int(torch.argmax(scored[rows].int(), dim=1).min()) if bool(rows.any()) else T - 1
+    keep = T - start
+    try:
+        logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, logits_to_keep=keep).logits
+    except TypeError:  # a model without logits_to_keep: project every position, then cut
+        logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+    if logits.size(1) != keep:
+        logits = logits[:, -keep:]
+    return logits, enc.labels[:, start:]
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     total = sum(p.numel() for p in model.parameters())

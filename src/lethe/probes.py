@@ -43,6 +43,7 @@ def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.
     import torch
 
     from .data import collate
+    from .models import answer_logits
     from .ops import sequence_logprob
 
     device = next(model.parameters()).device
@@ -52,8 +53,7 @@ def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.
     with torch.no_grad():
         for idx in _batches(order, batch_size):
             enc = collate([seqs[i] for i in idx], pad_id).to(device)
-            logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-            s, n = sequence_logprob(logits, enc.labels)
+            s, n = sequence_logprob(*answer_logits(model, enc))
             lp[idx] = s.double().cpu().numpy()
             nt[idx] = n.long().cpu().numpy()
     return lp, nt

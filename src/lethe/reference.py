@@ -11,15 +11,17 @@ import contextlib
 
 import torch
 
+from .models import answer_logits
 from .ops import sequence_logprob
 
 
 class Reference:
-    def logits(self, enc) -> torch.Tensor:  # (B, T, V)
+    def answer_logits(self, enc) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference logits at the scored positions and the matching labels (see ``models.answer_logits``)."""
         raise NotImplementedError
 
     def sequence_logprob(self, enc, keys: list[str] | None, kind: str) -> torch.Tensor:  # (B,)
-        lp, _ = sequence_logprob(self.logits(enc), enc.labels)
+        lp, _ = sequence_logprob(*self.answer_logits(enc))
         return lp
 
 
@@ -30,8 +32,8 @@ class FrozenReference(Reference):
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def logits(self, enc):
-        return self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+    def answer_logits(self, enc):
+        return answer_logits(self.model, enc)
 
 
 class AdapterOffReference(Reference):
@@ -41,9 +43,9 @@ class AdapterOffReference(Reference):
         self.model = peft_model
 
     @torch.no_grad()
-    def logits(self, enc):
+    def answer_logits(self, enc):
         with self.model.disable_adapter():
-            return self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+            return answer_logits(self.model, enc)
 
 
 class PrecomputedReference(Reference):
@@ -52,7 +54,7 @@ class PrecomputedReference(Reference):
     def __init__(self, table: dict[tuple[str, str], float]):
         self.table = table
 
-    def logits(self, enc):
+    def answer_logits(self, enc):
         raise RuntimeError("this method was set up with precomputed reference log-probs only; it cannot ask for logits")
 
     def sequence_logprob(self, enc, keys, kind):

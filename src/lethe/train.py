@@ -20,7 +20,7 @@ from .benchmarks.base import QAItem
 from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .methods import get_method
-from .models import add_lora, count_parameters
+from .models import add_lora, answer_logits, count_parameters
 from .progress import bar
 from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
 
@@ -130,7 +130,7 @@ def _precompute_logprobs(model, seqs: dict[str, list[tuple[str, Sequence]]], pad
             for i in range(0, len(pairs), batch_size):
                 chunk = pairs[i : i + batch_size]
                 enc = collate([s for _, s in chunk], pad_id).to(device)
-                lp, _ = sequence_logprob(model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits, enc.labels)
+                lp, _ = sequence_logprob(*answer_logits(model, enc))
                 table.update({(kind, key): float(v) for (key, _), v in zip(chunk, lp.tolist())})
     return table
 
@@ -278,8 +278,7 @@ def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, de
                 step_loss = 0.0
                 for m in range(0, len(idx), train.batch_size):
                     enc = collate([sequences[i] for i in idx[m : m + train.batch_size]], pad).to(accelerator.device)
-                    logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-                    loss = sequence_nll(logits, enc.labels).sum() / len(idx)
+                    loss = sequence_nll(*answer_logits(model, enc)).sum() / len(idx)
                     accelerator.backward(loss)
                     step_loss += float(loss.detach())
                     stats.tokens += int(enc.attention_mask.sum())

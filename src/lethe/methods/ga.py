@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..models import answer_logits
 from ..ops import sequence_nll
 from . import register_method
 from .retain import check_retain, retain_term
@@ -23,7 +24,7 @@ class GAConfig:
 @register_method("ga", config=GAConfig, paper="Maini et al. 2024, TOFU (gradient ascent baseline)", lr=1e-5, epochs=5)
 def ga_loss(model, batch, ref, cfg: GAConfig):
     f = batch.forget
-    logits = model(input_ids=f.input_ids, attention_mask=f.attention_mask).logits  # (B, T, V)
-    nll = sequence_nll(logits, f.labels)  # (B,)
+    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
+    nll = sequence_nll(logits, labels)  # (B,)
     r, r_mean = retain_term(cfg.retain, model, batch, ref)
     return -nll + cfg.alpha * r, {"forget_nll": float(nll.detach().mean()), "retain_loss": r_mean}

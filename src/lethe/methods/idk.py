@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import LetheError
+from ..models import answer_logits
 from ..ops import sequence_nll
 from . import register_method
 from .retain import check_retain, retain_term
@@ -32,7 +33,7 @@ class IDKConfig:
                  paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP)", lr=1e-5, epochs=5)
 def idk_loss(model, batch, ref, cfg: IDKConfig):
     fi = batch.forget_idk
-    logits = model(input_ids=fi.input_ids, attention_mask=fi.attention_mask).logits
-    forget = sequence_nll(logits, fi.labels)  # (B,) NLL of the IDK answer
+    logits, labels = answer_logits(model, fi)
+    forget = sequence_nll(logits, labels)  # (B,) NLL of the IDK answer
     r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=cfg.beta)
     return forget + cfg.alpha * r, {"idk_nll": float(forget.detach().mean()), "retain_loss": r_mean}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import LetheError
+from ..models import answer_logits
 from ..ops import answer_positions, kl_uniform_per_token, masked_mean
 from . import register_method
 from .retain import check_retain, retain_term
@@ -33,8 +34,8 @@ class MEConfig:
                  lr=1e-5, epochs=5)
 def me_loss(model, batch, ref, cfg: MEConfig):
     f = batch.forget
-    logits = model(input_ids=f.input_ids, attention_mask=f.attention_mask).logits  # (B, T, V)
-    kl_u = kl_uniform_per_token(logits[:, :-1])  # (B, T-1)
-    forget = masked_mean(kl_u, answer_positions(f.labels))  # (B,)
+    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
+    kl_u = kl_uniform_per_token(logits[:, :-1])  # (B, T'-1)
+    forget = masked_mean(kl_u, answer_positions(labels))  # (B,)
     r, r_mean = retain_term(cfg.retain, model, batch, ref)
     return cfg.gamma * forget + cfg.alpha * r, {"forget_kl_uniform": float(forget.detach().mean()), "retain_loss": r_mean}

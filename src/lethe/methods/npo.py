@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from ..errors import LetheError
+from ..models import answer_logits
 from ..ops import sequence_logprob
 from . import register_method
 from .retain import check_retain, retain_term
@@ -37,8 +38,8 @@ class NPOConfig:
                  paper="Zhang et al. 2024, NPO, Eq. 3", lr=1e-5, epochs=10)
 def npo_loss(model, batch, ref, cfg: NPOConfig):
     f = batch.forget
-    logits = model(input_ids=f.input_ids, attention_mask=f.attention_mask).logits
-    lp, _ = sequence_logprob(logits, f.labels)  # (B,) log pi_theta(y|x)
+    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
+    lp, _ = sequence_logprob(logits, labels)  # (B,) log pi_theta(y|x)
     lp_ref = ref.sequence_logprob(f, batch.forget_keys, "forget")  # (B,) log pi_ref(y|x)
     log_ratio = lp - lp_ref
     forget = -(2.0 / cfg.beta) * F.logsigmoid(-cfg.beta * log_ratio)  # (B,)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LetheError
+from ..models import answer_logits
 from ..ops import answer_positions, kl_per_token, masked_mean, sequence_logprob, sequence_nll
 
 RETAIN_TERMS = ("nll", "kl", "ap", "none")
@@ -23,22 +24,22 @@ def retain_term(name: str, model, batch, ref, beta: float = 0.1) -> tuple[torch.
         zero = torch.zeros(len(batch.forget), device=batch.forget.input_ids.device)
         return zero, 0.0
     r = batch.retain
-    out = model(input_ids=r.input_ids, attention_mask=r.attention_mask).logits  # (B, T, V)
+    out, labels = answer_logits(model, r)  # (B, T', V), (B, T')
     if name == "nll":
         # gradient descent on retain data ("GD"): mean NLL of the retain answers
-        loss = sequence_nll(out, r.labels)
+        loss = sequence_nll(out, labels)
     elif name == "kl":
         # KL(reference || model) on retain answer tokens (TOFU's "KL" regulariser)
-        ref_logits = ref.logits(r)
-        kl = kl_per_token(ref_logits[:, :-1], out[:, :-1])  # (B, T-1)
-        loss = masked_mean(kl, answer_positions(r.labels))
+        ref_logits, _ = ref.answer_logits(r)  # the same positions: the cut depends on the labels only
+        kl = kl_per_token(ref_logits[:, :-1], out[:, :-1])  # (B, T'-1)
+        loss = masked_mean(kl, answer_positions(labels))
     elif name == "ap":
         # Answer preservation (Yuan et al. 2025, AP regulariser, their losses.py `ap_loss`): -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
         # keeps the true retain answer more likely than an "I don't know" answer.
         ri = batch.retain_idk
-        idk_logits = model(input_ids=ri.input_ids, attention_mask=ri.attention_mask).logits
-        lp_true, _ = sequence_logprob(out, r.labels)
-        lp_idk, _ = sequence_logprob(idk_logits, ri.labels)
+        idk_logits, idk_labels = answer_logits(model, ri)
+        lp_true, _ = sequence_logprob(out, labels)
+        lp_idk, _ = sequence_logprob(idk_logits, idk_labels)
         loss = -F.logsigmoid(beta * (lp_true - lp_idk)) / beta
     else:
         raise LetheError(f"unknown retain term '{name}'")
