@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("lethe.pipeline", "run"),
-    "unlearn": ("lethe.pipeline", "unlearn"),
+    "unlearn": ("lethe.train", "unlearn"),
     "evaluate": ("lethe.pipeline", "evaluate"),
     "load_benchmark": ("lethe.benchmarks", "load_benchmark"),
     "LetheError": ("lethe.errors", "LetheError"),

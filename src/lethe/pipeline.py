@@ -251,7 +251,7 @@ def resolve_methods(cfg: RunConfig) -> list[MethodRun]:
     return runs
 
 
-def unlearn(cfg: RunConfig, method: MethodRun, models: Models, bench: Benchmark, splits, log=print):
+def unlearn_and_evaluate(cfg: RunConfig, method: MethodRun, models: Models, bench: Benchmark, splits, log=print):
     """Load the target, unlearn with one method, evaluate; returns ``(ModelResult, model, tokenizer)``."""
     from .models import load_model
     from .train import unlearn as train_unlearn
@@ -382,7 +382,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
         if models.retain_result is not None:
             results.append(models.retain_result)
         for mr in method_runs:
-            res, model, tok = unlearn(cfg, mr, models, bench, splits, log)
+            res, model, tok = unlearn_and_evaluate(cfg, mr, models, bench, splits, log)
             results.append(res)
             if cfg.save_models:
                 save_model(model, tok, tmp / "models" / mr.label)
