@@ -166,10 +166,14 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     model.to(device)
     pad = tokenizer.pad_token_id
     enc = Encoder(tokenizer)
+    # one fixed IDK answer per item (drawn even when unused, so the choice does not depend on the method)
+    f_idk_answers = [rng.choice(idk) for _ in forget]
+    r_idk_answers = [rng.choice(idk) for _ in retain]
     f_seqs = [enc.qa(it.question, it.answer) for it in forget]
-    f_idk_seqs = [enc.qa(it.question, rng.choice(idk)) for it in forget]  # one fixed IDK answer per item
-    r_seqs = [enc.qa(it.question, it.answer) for it in retain]
-    r_idk_seqs = [enc.qa(it.question, rng.choice(idk)) for it in retain]
+    # tokenise only what the method reads: the retain side can be thousands of items
+    f_idk_seqs = [enc.qa(it.question, a) for it, a in zip(forget, f_idk_answers)] if "forget_idk" in parts else []
+    r_seqs = [enc.qa(it.question, it.answer) for it in retain] if "retain" in parts else []
+    r_idk_seqs = [enc.qa(it.question, a) for it, a in zip(retain, r_idk_answers)] if "retain_idk" in parts else []
     keys = [it.id for it in forget]
 
     ref = None
