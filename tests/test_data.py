@@ -6,7 +6,8 @@ import copy
 import pytest
 import torch
 
-from lethe.data import FALLBACK_PROMPT, Encoded, Encoder, Sequence, UnlearnBatch, collate, collate_prompts, prompt_text
+from lethe.data import (FALLBACK_PROMPT, Encoded, Encoder, Sequence, UnlearnBatch, collate, collate_prompts,
+                        prompt_text, turn_end_ids)
 from lethe.ops import IGNORE
 
 Q = "Where was Alice Moon born?"
@@ -48,6 +49,36 @@ def test_answer_after_trailing_space_gets_no_extra_space(tokenizer):
     enc = Encoder(tok)
     s = enc.qa(Q, A)
     assert list(s.ids[s.n_prompt:]) == ids(tok, A) + [tok.eos_token_id]
+
+
+def test_builtin_tokenizer_answers_are_unchanged(tokenizer):
+    """Lethe's own template ends a reply with "</s>\\n": the answer still ends with EOS alone, token
+    for token what the encoder gave before end-of-turn handling (prompt + answer + [EOS], cut)."""
+    assert turn_end_ids(tokenizer) == [tokenizer.eos_token_id]
+    for max_length in (512, 14, 3):
+        enc = Encoder(tokenizer, max_length=max_length)
+        for q, a in ((Q, A), ("What does Bruno Vale write?", "Bruno Vale writes novels about trains.")):
+            prompt = [tokenizer.bos_token_id] + ids(tokenizer, f"Q: {q}\nA:")
+            old = (prompt + ids(tokenizer, " " + a) + [tokenizer.eos_token_id])[:max_length]
+            s = enc.qa(q, a)
+            assert list(s.ids) == old and s.n_prompt == min(len(prompt), len(old) - 1)
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = None  # the plain "Question: ...\nAnswer:" fallback
+    assert turn_end_ids(tok) == [tok.eos_token_id]
+    assert Encoder(tok).qa(Q, A).ids[-1] == tok.eos_token_id
+
+
+@pytest.mark.parametrize("template", [
+    "{{ bos_token }}Q: {{ messages[0]['content'] }}\nA: ",  # writes prompts only
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}{{ raise_exception('no replies') }}{% endif %}"
+    "{{ m['content'] }}{% endfor %}",  # refuses to render a reply
+    "{% for m in messages %}{{ m['content'] }}\n{% endfor %}",  # no special token after a reply
+])
+def test_a_template_without_a_closing_token_keeps_eos(tokenizer, template):
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = template
+    assert turn_end_ids(tok) == [tok.eos_token_id]
+    assert Encoder(tok).qa(Q, A).ids[-1] == tok.eos_token_id
 
 
 def test_fallback_prompt_without_chat_template_prepends_bos(tokenizer):
@@ -116,3 +147,15 @@ def test_unlearn_batch_to_keeps_missing_parts():
 def test_prompt_cache_returns_same_ids(encoder, question):
     assert encoder.prompt(question) == encoder.prompt(question)
     assert list(encoder.qa(question, "x").ids[: len(encoder.prompt(question))]) == encoder.prompt(question)
+
+
+def test_parts_and_lengths_are_the_uncut_encoding(tokenizer):
+    from lethe.benchmarks.base import QAItem
+
+    enc = Encoder(tokenizer, max_length=6)
+    p, a = enc.parts(Q, A)
+    assert p == Encoder(tokenizer).prompt(Q) and a == ids(tokenizer, " " + A) + [tokenizer.eos_token_id]
+    assert list(enc.qa(Q, A).ids) == (p + a)[:6]
+    assert enc.lengths(QAItem(id="q", question=Q, answer=A)) == (len(p), len(a))
+    doc = "The cat sat on the mat."
+    assert enc.lengths(QAItem(id="d", question="", answer=doc)) == (1, len(ids(tokenizer, doc)) + 1)

@@ -2,6 +2,8 @@
 
 Question and answer are tokenised separately and concatenated, so no BPE merge crosses the
 prompt/answer boundary and the answer mask is exact. Loss and scores apply to answer tokens only.
+An answer ends the way the model's chat template ends an assistant turn (``turn_end_ids``), so the
+model is trained and scored on stopping where its generation stops.
 Training batches are right-padded; generation prompts are left-padded.
 """
 from __future__ import annotations
@@ -34,13 +36,62 @@ def _prompt_ids(tokenizer, question: str) -> list[int]:
     return ids
 
 
-def _answer_ids(tokenizer, prompt: str, answer: str) -> list[int]:
+# Stands in for an assistant reply when the chat template is rendered to see what follows a reply:
+# one plain word, so no template's ``| trim`` or capitalisation can alter it.
+_REPLY_MARKER = "LetheReplyMarker7"
+
+
+def turn_end_ids(tokenizer) -> list[int]:
+    """The ids that end an assistant reply: what the chat template writes after the reply, up to and
+    including its first special token (Llama-3 ``<|eot_id|>``, Gemma ``<end_of_turn>``, Phi-3 ``<|end|>``,
+    ChatML ``<|im_end|>``, Lethe's own template ``</s>``); ``[eos]`` without a chat template, or when
+    the template writes no special token after a reply.
+
+    What comes after that first special token is left out: the newline Gemma, Phi-3 and ChatML write
+    before the next turn, or the EOS Phi-3 appends to a whole conversation. Generation stops at the
+    turn's closing token (``lethe.generation.stop_token_ids``), so the model never emits them after
+    it, and scoring them would add near-certain tokens to every answer's per-token mean.
+    (open-unlearning's ``preprocess_chat_instance`` in src/data/utils.py scores the whole rendered
+    conversation instead, trailing newline and an extra EOS included.)
+    """
+    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    if not getattr(tokenizer, "chat_template", None):
+        return eos
+    from jinja2 import TemplateError
+
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "Q"}, {"role": "assistant", "content": _REPLY_MARKER}],
+            tokenize=False, add_generation_prompt=False)
+    except (TemplateError, ValueError, TypeError, KeyError, IndexError):
+        return eos  # a template that cannot render a reply (e.g. one written for prompts only)
+    if not isinstance(text, str) or _REPLY_MARKER not in text:
+        return eos  # a template that drops assistant messages: nothing to learn from it
+    after = text[text.rindex(_REPLY_MARKER) + len(_REPLY_MARKER):]
+    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+    special = special_ids(tokenizer)
+    for i, tok_id in enumerate(ids):
+        if tok_id in special:
+            return list(ids[: i + 1])
+    return eos
+
+
+def special_ids(tokenizer) -> set[int]:
+    """Ids of the tokenizer's special tokens: BOS/EOS/... and every added token marked special
+    (``<|eot_id|>`` and kin are added tokens, not always listed in ``all_special_ids``)."""
+    ids = set(tokenizer.all_special_ids)
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    ids.update(i for i, t in decoder.items() if getattr(t, "special", False))
+    return ids
+
+
+def _answer_ids(tokenizer, prompt: str, answer: str, end: list[int] | None = None) -> list[int]:
+    """The answer's ids, ended as the chat template ends a reply (``end``, by default
+    :func:`turn_end_ids`)."""
     # the answer is a new word after the prompt: give it its leading space unless the prompt ends in one
     text = answer if (not prompt or prompt[-1].isspace()) else " " + answer
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if tokenizer.eos_token_id is not None:
-        ids = ids + [tokenizer.eos_token_id]
-    return ids
+    return ids + list(turn_end_ids(tokenizer) if end is None else end)
 
 
 @dataclass(frozen=True)
@@ -58,6 +109,7 @@ class Encoder:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self._prompts: dict[str, tuple[str, list[int]]] = {}
+        self.turn_end = turn_end_ids(tokenizer)  # what every answer ends with
 
     def prompt(self, question: str) -> list[int]:
         return self._prompt(question)[1]
@@ -68,10 +120,14 @@ class Encoder:
         return self._prompts[question]
 
     def qa(self, question: str, answer: str) -> Sequence:
-        text, p = self._prompt(question)
-        a = _answer_ids(self.tokenizer, text, answer)
+        p, a = self.parts(question, answer)
         ids = (p + a)[: self.max_length]
         return Sequence(tuple(ids), min(len(p), len(ids) - 1))
+
+    def parts(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        """(prompt ids, answer ids) of a Q&A pair before ``max_length`` cuts them."""
+        text, p = self._prompt(question)
+        return p, _answer_ids(self.tokenizer, text, answer, self.turn_end)
 
     def item(self, item) -> Sequence:
         """A Q&A item as (prompt, scored answer); an item without a question is plain text (a document
@@ -79,12 +135,22 @@ class Encoder:
         return self.qa(item.question, item.answer) if item.question else self.text(item.answer)
 
     def text(self, text: str) -> Sequence:
-        """Plain text (pretraining sentences): every token after BOS is scored."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """Plain text (pretraining sentences): every token after BOS is scored. A document is no chat
+        turn: it ends with the tokenizer's EOS whatever the chat template."""
+        p, a = self.text_parts(text)
+        return Sequence(tuple((p + a)[: self.max_length]), len(p))
+
+    def text_parts(self, text: str) -> tuple[list[int], list[int]]:
+        """([BOS] or [], the text's ids + EOS) before ``max_length`` cuts them."""
         tok = self.tokenizer
-        ids = ([tok.bos_token_id] if tok.bos_token_id is not None else []) + ids
+        ids = tok(text, add_special_tokens=False)["input_ids"]
         ids = ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
-        return Sequence(tuple(ids[: self.max_length]), 1 if tok.bos_token_id is not None else 0)
+        return ([tok.bos_token_id] if tok.bos_token_id is not None else []), ids
+
+    def lengths(self, item) -> tuple[int, int]:
+        """(prompt tokens, answer tokens) of an item as :meth:`item` encodes it, before truncation."""
+        p, a = self.parts(item.question, item.answer) if item.question else self.text_parts(item.answer)
+        return len(p), len(a)
 
 
 @dataclass

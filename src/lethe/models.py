@@ -183,6 +183,18 @@ def answer_logits(model, enc):
     return logits, enc.labels[:, start:]
 
 
+def max_positions(model) -> int | None:
+    """How many positions the model was built for (``max_position_embeddings`` and its other names),
+    None when its config does not say. Reads ``model.config``, so it works through a peft wrapper; a
+    config itself (``AutoConfig``, no weights loaded) is read directly."""
+    cfg = getattr(model, "config", model)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     total = sum(p.numel() for p in model.parameters())
