@@ -41,7 +41,12 @@ def test_run_builtin_end_to_end(builtin_run):
     summary = json.loads((run / "summary.json").read_text())
     names = [r["name"] for r in summary["rows"]]
     assert names == ["target", "retain model", "ga", "npo", "idk+ap"]
-    assert summary["benchmark"] == {"name": "lethe-authors", "version": summary["benchmark"]["version"]}
+    from lethe.benchmarks import load_benchmark
+
+    opts = {o.split("=")[0].split(".")[1]: int(o.split("=")[1]) for o in TINY if o.startswith("benchmark_options.")}
+    bench = load_benchmark("lethe-authors", **opts)
+    assert summary["benchmark"] == {"name": "lethe-authors", "version": bench.version,
+                                    "fingerprint": bench.fingerprint()}
     retain_row = summary["rows"][1]
     assert retain_row["metrics"]["forget_quality"] == pytest.approx(1.0)
     for row in summary["rows"]:
@@ -367,3 +372,69 @@ def test_ls_lists_methods_and_metrics(capsys):
     assert code == 0
     for name in ("ga", "grad_diff", "kl", "npo", "me", "idk", "forget_quality", "model_utility", "lethe-authors"):
         assert name in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the gold standard must be the gold standard of THIS data
+
+
+def _retain_run(root, tmp_path, capsys, results, *extra):
+    models = next((root / "cache" / "models").iterdir())
+    return run_cli(["run", *TINY, f"model={models / 'target'}", f"retain_model={results}", f"output={tmp_path}",
+                    "name=ext", "methods=[grad_diff]", *extra], capsys)
+
+
+def test_results_record_what_the_retain_model_must_match(builtin_run):
+    from lethe.benchmarks import load_benchmark
+
+    root, _ = builtin_run
+    results = json.loads((root / "runs" / "r1" / "results.json").read_text())
+    opts = {o.split("=")[0].split(".")[1]: int(o.split("=")[1]) for o in TINY if o.startswith("benchmark_options.")}
+    bench = load_benchmark("lethe-authors", **opts)
+    forget = bench.forget("forget10")
+    assert results["forget_items"]["ids"] == [it.id for it in forget]
+    assert results["forget_items"]["sha256"] == bench.split_fingerprint("forget10")["sha256"]
+    assert results["provenance"]["forget_split"] == {"name": "forget10", "items": len(forget),
+                                                     "sha256": results["forget_items"]["sha256"]}
+    assert results["provenance"]["benchmark"]["fingerprint"] == bench.fingerprint()
+
+
+def test_retain_results_of_another_benchmark_seed_are_refused(builtin_run, tmp_path, capsys):
+    """Same ids (a000_00 ...), other authors: forget quality would silently change; it is refused."""
+    root, _ = builtin_run
+    code, _, err = _retain_run(root, tmp_path, capsys, root / "runs" / "r1" / "results.json",
+                               "benchmark_options.seed=7")
+    assert code == 2
+    assert "its retain model was evaluated on forget split 'forget10'" in err and "sha256" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "ext").exists()
+
+
+def test_retain_results_without_fingerprints_are_checked_on_the_answers(builtin_run, tmp_path, capsys):
+    """A results file written before the fingerprints were recorded: the forget answers themselves are compared."""
+    root, _ = builtin_run
+    data = json.loads((root / "runs" / "r1" / "results.json").read_text())
+    del data["provenance"]["forget_split"], data["forget_items"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    code, _, err = _retain_run(root, tmp_path, capsys, old, "benchmark_options.seed=7")
+    assert code == 2 and "evaluated on other answers for" in err and "forget items" in err
+    code, _, err = _retain_run(root, tmp_path, capsys, old)  # the same data: accepted
+    assert code == 0, err
+
+
+def test_results_file_without_a_retain_row_is_an_error(builtin_run, tmp_path, capsys):
+    root, _ = builtin_run
+    data = json.loads((root / "runs" / "r1" / "results.json").read_text())
+    data["models"] = [m for m in data["models"] if m["kind"] != "retain"]
+    path = tmp_path / "no_retain.json"
+    path.write_text(json.dumps(data))
+    code, _, err = _retain_run(root, tmp_path, capsys, path)
+    assert code == 2
+    assert "holds no retain-model row (models: target, ga, npo, idk+ap)" in err
+
+
+def test_retain_model_with_the_builtin_models_is_refused(builtin_run, tmp_path, capsys):
+    root, _ = builtin_run
+    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=x",
+                            f"retain_model={root / 'runs' / 'r1' / 'results.json'}"], capsys)
+    assert code == 2 and "goes with model=" in err and "trains its own retain model" in err

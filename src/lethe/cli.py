@@ -189,34 +189,15 @@ def cmd_ls(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from pathlib import Path
+    from .config import parse_override
+    from .validate import validate
 
-    path = Path(args.path)
-    if path.suffix in (".yaml", ".yml"):
-        from .config import load_config
-        from .pipeline import resolve_methods
-
-        cfg = load_config(path)
-        cfg.eval.check()
-        if cfg.attacks:
-            from .attacks import expand_attacks
-
-            expand_attacks(cfg.attacks)
-        runs = resolve_methods(cfg)
-        print(f"{path}: valid config ({len(runs)} methods: {', '.join(r.label for r in runs)})")
-    elif path.suffix == ".jsonl":
-        from .benchmarks.base import read_jsonl
-
-        items = read_jsonl(path)
-        print(f"{path}: {len(items)} valid items")
-    elif path.is_dir() or path.suffix == ".json":
-        from .benchmarks import load_benchmark
-
-        bench = load_benchmark(str(path))
-        sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
-        print(f"{path}: valid benchmark '{bench.name}' v{bench.version} ({sizes}; forget splits: {', '.join(bench.forget_sets)})")
-    else:
-        raise LetheError(f"{path}: don't know how to validate this; give a .yaml config, a .jsonl data file or a benchmark folder")
+    options = {}
+    for o in args.options:
+        keys, value = parse_override(o)
+        options[".".join(keys)] = value
+    for line in validate(args.path, options):
+        print(line)
     return 0
 
 
@@ -285,8 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("what", nargs="?", default="all", choices=["methods", "metrics", "benchmarks", "scenarios", "attacks", "datasets",
                                                            "judges", "all"])
     s.set_defaults(fn=cmd_ls)
-    s = sub.add_parser("validate", help="check a config, a JSONL data file or a benchmark folder")
-    s.add_argument("path")
+    s = sub.add_parser("validate", help="check a config, a data file or folder, a benchmark or a dataset "
+                                        "(NAME=PATH) and print what was found")
+    s.add_argument("path", help="a .yaml config, a .jsonl file, a benchmark / TOFU / real-world / MUSE folder, a "
+                                "retain model's evaluation log, or NAME=PATH for a dataset (advbench=..., mmlu=...)")
+    s.add_argument("options", nargs="*", help="loader options, e.g. items_per_author=8 for an exported lethe-authors "
+                                              "benchmark in the TOFU layout")
     s.set_defaults(fn=cmd_validate)
     s = sub.add_parser("export", help="write a benchmark to a folder (Lethe or public TOFU layout)")
     s.add_argument("folder")

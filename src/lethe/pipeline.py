@@ -1,7 +1,8 @@
 """The main job: benchmark -> target and retain models -> unlearning -> evaluation -> report.
 
 ``run(cfg)`` is what ``lethe run`` calls. On the built-in benchmark Lethe trains its own tokenizer,
-base, target and retain models (cached by a hash of data version, config and seed); for a user's
+base, target and retain models (cached by a hash of the data actually read, the recipe and the
+tiny-model config); for a user's
 model the target is ``cfg.model`` and the gold standard is ``cfg.retain_model`` (a model or its
 results file), never a silent default.
 """
@@ -24,7 +25,7 @@ from . import __version__
 from .benchmarks.base import Benchmark, QAItem, atomic_write_text
 from .config import RunConfig, TinyModelConfig, to_dict
 from .errors import LetheError
-from .results import SCHEMA_VERSION, ModelResult, load_model_result
+from .results import SCHEMA_VERSION, ModelResult, load_retain_result
 
 MODEL_RECIPE = "tiny-llama-1"  # bump when the way built-in models are trained changes
 EVAL_RECIPE = "tofu+mia+entropy+embedding+nli-3"  # bump when what evaluate() computes changes (cached evaluations are redone)
@@ -68,35 +69,60 @@ def eval_splits(bench: Benchmark, forget_split: str) -> dict[str, list[QAItem]]:
 MIA_ATTACKS_RUN = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus")
 
 
+def input_length_notes(source: str, splits: dict[str, list[QAItem]], trust_remote_code: bool = False) -> list[str]:
+    """Run notes for inputs that do not fit the model (``generation.length_warnings``): prompts longer
+    than its positions, answers cut to a token or two. Reads the tokenizer and config, not the weights."""
+    from transformers import AutoConfig
+
+    from .data import Encoder
+    from .generation import length_warnings
+    from .models import load_tokenizer, max_positions
+
+    tok = load_tokenizer(source, trust_remote_code)
+    config = AutoConfig.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    return [f"inputs that do not fit: {line}" for line in length_warnings(Encoder(tok), splits, max_positions(config))]
+
+
+def missing_holdout_note(splits: dict) -> str:
+    """The run note for a benchmark without never-trained items ("" when it has them): what is not
+    measured, and why, instead of columns that silently vanish from the report."""
+    if splits.get("holdout") or "forget" not in splits:
+        return ""
+    return ("no holdout split (Q&A of authors the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
+            "inference (LOSS, zlib, Min-K%, Min-K%++ AUCs), PrivLeak, exact memorisation and extraction strength are "
+            "not measured; they compare the forget answers with never-seen ones")
+
+
 def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], encoder=None, batch_size: int = 64,
                retain_summary: dict | None = None, is_retain: bool = False, timings: dict | None = None,
                reference: str = "", gradnorm: bool = False, forget_tokens=None) -> dict[str, float]:
     """Membership inference (forget = members, holdout = non-members) and extraction on the forget
     answers, from one per-token pass over both splits; PrivLeak against the retain model's AUC
-    (Min-K%, MUSE's attack) when it is known, 0 for the retain model itself."""
+    (Min-K% at k = 0.4, open-unlearning's and MUSE's attack) when it is known, 0 for the retain model
+    itself. Every metric at its default, open-unlearning's conventions (docs/metrics.md)."""
     from .data import Encoder
     from .metrics import METRICS
     from .metrics.extraction import exact_memorization, extraction_strength
     from .metrics.mia import privleak
-    from .probes_tokens import token_scores
+    from .probes_tokens import scored_texts, token_scores
 
     enc = encoder or Encoder(tokenizer)
     probes = {}
+    seqs = {name: [enc.qa(it.question, it.answer) for it in items] for name, items in (("forget", forget),
+                                                                                       ("holdout", holdout))}
     t0 = time.perf_counter()
-    for name, items in (("forget", forget), ("holdout", holdout)):
+    for name in ("forget", "holdout"):
         if name == "forget" and forget_tokens is not None:  # from the forget split's own scoring pass
             p = forget_tokens
         else:
-            p = token_scores(model, [enc.qa(it.question, it.answer) for it in items], tokenizer.pad_token_id,
-                             batch_size)
-        p.texts = [it.answer for it in items]
+            p = token_scores(model, seqs[name], tokenizer.pad_token_id, batch_size)
+        p.texts = scored_texts(tokenizer, seqs[name])  # zlib reads the decoded answer tokens, as open-unlearning
         probes[name] = p
     if gradnorm:  # one backward pass per item; the parameters and their .grad stay as they were
         from .probes_tokens import gradient_norms
 
-        for name, items in (("forget", forget), ("holdout", holdout)):
-            probes[name].grad_norms = gradient_norms(model, [enc.qa(it.question, it.answer) for it in items],
-                                                     tokenizer.pad_token_id)
+        for name in ("forget", "holdout"):
+            probes[name].grad_norms = gradient_norms(model, seqs[name], tokenizer.pad_token_id)
     ref = reference_token_probes(reference, tokenizer, forget, holdout, enc, batch_size) if reference else None
     t1 = time.perf_counter()
     out = {m: float(METRICS.get(m).fn(probes["forget"], probes["holdout"]).value) for m in MIA_ATTACKS_RUN}
@@ -142,7 +168,7 @@ def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout
 
 def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "model", kind: str = "model",
              eval_cfg=None, retain_result: ModelResult | None = None, encoder=None,
-             postprocess=None) -> ModelResult:
+             postprocess=None, wrong_answers: bool = True) -> ModelResult:
     """Probe every split once, compute the TOFU suite on the probes, and forget quality when the
     retain model's forget-split results are given.
 
@@ -174,7 +200,8 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
             probes = probe_split(model, tokenizer, items, generate_answers=eval_cfg.generate,
                                  batch_size=eval_cfg.batch_size, max_new_tokens=eval_cfg.max_new_tokens or None,
                                  encoder=encoder, timings=timings,
-                                 answer_tokens=split == "forget" and "holdout" in splits)
+                                 answer_tokens=split == "forget" and "holdout" in splits,
+                                 wrong_answers=wrong_answers)  # False: splits without any (n/a metrics)
             if postprocess is not None and probes.generations:
                 probes.generations = list(postprocess([it.question for it in items], probes.generations))
                 probes.generation_tokens = [tokenizer.tokenize(g) for g in probes.generations]
@@ -336,7 +363,7 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
 
 def builtin_model_root(bench: Benchmark, tiny: TinyModelConfig, cache_dir: str | Path) -> Path:
     """``cache_dir/models/<key>``: the built-in models of this benchmark version and tiny-model config."""
-    key = _hash({"recipe": MODEL_RECIPE, "benchmark": bench.name, "version": bench.version, "spec": bench.spec,
+    key = _hash({"recipe": MODEL_RECIPE, "benchmark": bench.name, "content": bench.fingerprint(),
                  "tiny": to_dict(tiny)})
     return Path(cache_dir) / "models" / key
 
@@ -389,11 +416,16 @@ def prepare_models(cfg: RunConfig, bench: Benchmark, log=print) -> Models:
                 f"benchmark '{bench.name}' has no built-in models; give the model trained on it with model=PATH_OR_HUB_ID "
                 "(and its gold standard with retain_model=...)"
             )
+        if cfg.retain_model:
+            raise LetheError(f"retain_model={cfg.retain_model} goes with model=...: the built-in run trains its own "
+                             "retain model on this benchmark; drop retain_model or give the target with model=")
         return build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
     models = Models(target=cfg.model)
     rm = cfg.retain_model
     if rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
-        models.retain_result = load_model_result(rm, kind="retain")
+        split = {**bench.split_fingerprint(cfg.forget_split),
+                 "answers": [it.answer for it in bench.forget(cfg.forget_split)]}
+        models.retain_result = load_retain_result(rm, split, bench.fingerprint())
     elif rm:
         models.retain = rm
     else:
@@ -635,10 +667,11 @@ def provenance(cfg: RunConfig, threads: int, bench: Benchmark) -> dict:
     import torch
     import transformers
 
-    return {
+    out = {
         "lethe_version": __version__, "git_sha": _git_sha(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "benchmark": {"name": bench.name, "version": bench.version, "spec": bench.spec},
+        "benchmark": {"name": bench.name, "version": bench.version, "spec": bench.spec,
+                      "fingerprint": content_fingerprint(bench)},
         "torch": torch.__version__, "transformers": transformers.__version__,
         "hardware": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                      "cpus": os.cpu_count(), "torch_threads": threads,
@@ -646,6 +679,25 @@ def provenance(cfg: RunConfig, threads: int, bench: Benchmark) -> dict:
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
     }
+    split = forget_split_fingerprint(bench, cfg.forget_split)
+    if split is not None:  # what a retain model's results must have been computed on (load_retain_result)
+        out["forget_split"] = {k: v for k, v in split.items() if k != "ids"}
+    return out
+
+
+def content_fingerprint(bench) -> str:
+    """The content hash of the data a run read: ``Benchmark.fingerprint()``, or for a scenario's own
+    data object (whose spec carries its files' hashes) a hash of its name, version and spec."""
+    if hasattr(bench, "fingerprint"):
+        return bench.fingerprint()
+    return _hash({"name": bench.name, "version": bench.version, "spec": bench.spec})
+
+
+def forget_split_fingerprint(bench, split: str) -> dict | None:
+    """``Benchmark.split_fingerprint(split)`` where the benchmark has that forget split, else None."""
+    if not hasattr(bench, "split_fingerprint") or not getattr(bench, "forget_sets", {}).get(split):
+        return None
+    return bench.split_fingerprint(split)
 
 
 def run_dir_for(cfg: RunConfig) -> Path:
@@ -663,6 +715,13 @@ def _cached_eval(path: Path, compute):
     res = compute()
     atomic_write_text(path, json.dumps(res.to_json()))
     return res
+
+
+def eval_cache_key(cfg: RunConfig, bench: Benchmark) -> str:
+    """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
+    forget split and the content of the benchmark as read (an edited data file is a new key)."""
+    return _hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
+                  "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE})
 
 
 def check_report_columns(columns, what: str = "report_columns") -> list[str]:
@@ -735,8 +794,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
         cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, mia_reference=str(Path(models.target).parent / "base")))
     prov = provenance(cfg, threads, bench)
     with partial_folder(out) as tmp:  # renamed to `out` at the end; removed on any error
-        eval_key = _hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "version": bench.version,
-                          "spec": bench.spec, "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE})
+        eval_key = eval_cache_key(cfg, bench)
         cache = Path(cfg.cache_dir) / "evals"
 
         def eval_fixed(folder, name, kind, retain_res):
@@ -766,7 +824,10 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
             results.append(res)
             if cfg.save_models and model is not None:  # inference-time methods leave no new model
                 save_model(model, tok, tmp / "models" / mr.label)
-        notes = list(models.notes)
+        notes = list(models.notes) + input_length_notes(models.target, splits, cfg.trust_remote_code)
+        note = missing_holdout_note(splits)
+        if note:
+            notes.append(note)
         for r in results:
             best = (r.train or {}).get("best") if isinstance(r.train, dict) else None
             if best:
@@ -791,7 +852,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
         resolved = to_dict(cfg)
         summary = {
             "lethe_version": __version__,
-            "benchmark": {"name": bench.name, "version": bench.version},
+            "benchmark": {"name": bench.name, "version": bench.version, "fingerprint": bench.fingerprint()},
             "forget_split": cfg.forget_split,
             "rows": [r.summary_row() for r in results],
             "directions": {**directions(), **{k: v for r in results for k, v in r.directions.items()}},
@@ -801,6 +862,8 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
                            "model_timings": models.timings, "total_seconds": time.perf_counter() - t_start},
         }
         write_run_files(tmp, resolved, summary, {"schema": SCHEMA_VERSION, "benchmark": summary["benchmark"],
-                                                 "forget_split": cfg.forget_split, "provenance": summary["provenance"],
+                                                 "forget_split": cfg.forget_split,
+                                                 "forget_items": bench.split_fingerprint(cfg.forget_split),
+                                                 "provenance": summary["provenance"],
                                                  "models": [r.to_json() for r in results]})
     return out

@@ -26,6 +26,8 @@ def probes_to_json(p: SplitProbes) -> dict:
     d = {"ids": list(p.ids), "generations": list(p.generations), "references": list(p.references),
          "generation_tokens": [list(t) for t in p.generation_tokens],
          "generation_similarity": list(p.generation_similarity), "generation_nli": list(p.generation_nli)}
+    if any(p.original_answers):  # written only when some item has one: other results files stay as they were
+        d["original_answers"] = list(p.original_answers)
     for name in _ARRAYS:
         d[name] = np.asarray(getattr(p, name)).tolist()
     return d
@@ -38,6 +40,7 @@ def probes_from_json(d: dict, where: str = "results") -> SplitProbes:
             arrays[name] = arrays[name].astype(np.int64)
         return SplitProbes(ids=list(d["ids"]), generations=list(d.get("generations", [])),
                            references=list(d.get("references", [])),
+                           original_answers=[str(x) for x in d.get("original_answers", [])],
                            generation_tokens=[list(t) for t in d.get("generation_tokens", [])],
                            generation_similarity=list(d.get("generation_similarity", [])),
                            generation_nli=[str(x) for x in d.get("generation_nli", [])], **arrays)
@@ -111,13 +114,50 @@ def read_results(path: str | Path) -> dict:
     return data
 
 
-def load_model_result(path: str | Path, kind: str | None = None) -> ModelResult:
-    """One model's result from a results.json; with ``kind`` ("retain"), the model of that kind."""
+def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = "") -> ModelResult:
+    """The retain model's row of a results.json, checked against this run's data.
+
+    ``forget_split`` is ``Benchmark.split_fingerprint(split)`` (name, item count, ids, sha256 of the
+    questions and answers) and ``benchmark`` the benchmark's content fingerprint. Forget quality
+    compares the two models' truth ratios item by item, so a retain model evaluated on other data (a
+    benchmark generated with another seed, an edited file, another split) is refused with one line,
+    never used. Files written before the fingerprints were recorded are checked on the forget
+    items themselves (ids and answers).
+    """
     data = read_results(path)
-    models = data["models"]
-    if kind:
-        models = [m for m in models if m.get("kind") == kind] or models
-    if len(models) != 1:
-        names = ", ".join(m.get("name", "?") for m in models)
-        raise LetheError(f"{path}: holds {len(models)} models ({names}); give a results file of the one retain model")
-    return ModelResult.from_json(models[0], str(path))
+    rows = [m for m in data["models"] if isinstance(m, dict) and m.get("kind") == "retain"]
+    if not rows:
+        names = ", ".join(str(m.get("name", "?")) for m in data["models"] if isinstance(m, dict)) or "none"
+        raise LetheError(f"{path}: holds no retain-model row (models: {names}); give the results.json of a run that "
+                         "evaluated the retain model (e.g. `lethe eval model=<target> retain_model=<retain model "
+                         "folder>`)")
+    if len(rows) > 1:
+        raise LetheError(f"{path}: holds {len(rows)} retain-model rows; give a results file with one")
+    result = ModelResult.from_json(rows[0], str(path))
+    prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    theirs = prov.get("forget_split") if isinstance(prov.get("forget_split"), dict) else None
+    bench_theirs = (prov.get("benchmark") or {}).get("fingerprint") if isinstance(prov.get("benchmark"), dict) else None
+    ours = f"forget split '{forget_split['name']}' ({forget_split['items']} items, sha256 {forget_split['sha256']})"
+    if theirs is not None:
+        if theirs.get("sha256") != forget_split["sha256"] or theirs.get("items") != forget_split["items"]:
+            raise LetheError(
+                f"{path}: its retain model was evaluated on forget split '{theirs.get('name')}' ({theirs.get('items')} "
+                f"items, sha256 {theirs.get('sha256')}), this run uses {ours}; give the retain results of the same "
+                "benchmark and forget split")
+        if benchmark and bench_theirs and bench_theirs != benchmark:
+            raise LetheError(f"{path}: its retain model was evaluated on another benchmark content (fingerprint "
+                             f"{bench_theirs}, this run's {benchmark}: other data, seed or files); give the retain "
+                             "results of the same benchmark")
+    forget = result.probes.get("forget")
+    if forget is None:
+        raise LetheError(f"{path}: the retain-model row has no forget split; evaluate the retain model on {ours}")
+    if list(forget.ids) != list(forget_split["ids"]):
+        raise LetheError(f"{path}: the retain model's forget items ({len(forget.ids)}) are not this run's {ours}; "
+                         "give the retain results of the same benchmark and forget split")
+    answers = forget_split.get("answers")
+    if theirs is None and answers is not None and forget.references and list(forget.references) != list(answers):
+        changed = sum(a != b for a, b in zip(forget.references, answers))
+        raise LetheError(f"{path}: the retain model was evaluated on other answers for {changed} of the "
+                         f"{len(answers)} forget items of {ours} (another benchmark seed or an edited file); give "
+                         "the retain results of the same benchmark")
+    return result

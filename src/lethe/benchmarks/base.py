@@ -5,6 +5,7 @@ TOFU metric suite needs: the answer, a paraphrase of it, and wrong answers of th
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,6 +29,9 @@ class QAItem:
     group: str = ""  # author id for author facts, entity id for world facts
     fact: str = ""  # which attribute this item asks about (birthplace, genre, ...)
     language: str = ""  # ISO 639-1 code of a translated item ("de"); "" = the benchmark's main language (English)
+    # the long-form answer of a short-answer item (TOFU's world_facts / real_authors ``original_answer``):
+    # what the Closer-Look code compares generations with for embedding similarity; "" = none given
+    original_answer: str = ""
 
     @property
     def paraphrase(self) -> str:
@@ -36,8 +40,9 @@ class QAItem:
     def to_json(self) -> dict:
         d = asdict(self)
         d["perturbed_answers"] = list(self.perturbed_answers)
-        if not self.language:  # main-language rows stay byte-identical to files written before the field
-            del d["language"]
+        for name in ("language", "original_answer"):  # rows stay byte-identical to files written before these fields
+            if not d[name]:
+                del d[name]
         return d
 
     @classmethod
@@ -56,7 +61,7 @@ class QAItem:
             pert = [pert]
         if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
             raise LetheError(f"{where(path, line, 'perturbed_answers')}: must be a list of strings")
-        for name in ("paraphrased_answer", "paraphrased_question", "group", "fact", "language"):
+        for name in ("paraphrased_answer", "paraphrased_question", "group", "fact", "language", "original_answer"):
             if name in row and not isinstance(row[name], str):
                 raise LetheError(f"{where(path, line, name)}: must be a string")
         return cls(
@@ -69,6 +74,7 @@ class QAItem:
             group=row.get("group", "") or "",
             fact=row.get("fact", "") or "",
             language=row.get("language", "") or "",
+            original_answer=row.get("original_answer", "") or "",
         )
 
 
@@ -99,6 +105,30 @@ class Benchmark:
     def retain(self, split: str) -> list[QAItem]:
         groups = set(self._forget_groups(split))
         return [it for it in self.splits["authors"] if it.group not in groups]
+
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of what was actually read: every item of every split, the forget
+        sets, the pretraining text and the spec (less ``source``: the same files in another folder are the
+        same data). Caches and results are keyed on it, so an edited data file can never be served from a
+        cache built on the old data."""
+        spec = {k: v for k, v in self.spec.items() if k != "source"}  # where it was read from is not what was read
+        content = {"name": self.name, "spec": spec, "forget_sets": self.forget_sets,
+                   "splits": {k: [it.to_json() for it in v] for k, v in self.splits.items()},
+                   "pretrain": self.pretrain_text}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def split_fingerprint(self, split: str) -> dict:
+        """The forget split as results record it: its name, the ids of its items in order and a
+        SHA-256 of their questions and answers (a retain model's results must match it)."""
+        items = self.forget(split)
+        digest = hashlib.sha256(json.dumps([[it.question, it.answer] for it in items]).encode()).hexdigest()[:16]
+        return {"name": split, "items": len(items), "ids": [it.id for it in items], "sha256": digest}
+
+    def forget_overlap(self, split: str) -> list[QAItem]:
+        """Forget items whose (question, answer) also stands in the retain data of ``split``: a
+        benchmark where this is not empty trains the retain model on what it must not know."""
+        retain = {(it.question.strip(), it.answer.strip()) for it in self.retain(split)}
+        return [it for it in self.forget(split) if (it.question.strip(), it.answer.strip()) in retain]
 
     def _forget_groups(self, split: str) -> list[str]:
         if split not in self.forget_sets:

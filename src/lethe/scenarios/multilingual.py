@@ -257,8 +257,8 @@ def run_multilingual(cfg, log=print) -> Path:
     view = unlearning_view(bench, unlearned, opts["retain_set"], cfg.forget_split)
 
     cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "version": bench.version,
-                        "spec": bench.spec, "schema": P.SCHEMA_VERSION, "recipe": P.EVAL_RECIPE,
+    eval_key = P._hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
+                        "schema": P.SCHEMA_VERSION, "recipe": P.EVAL_RECIPE,
                         "scenario": SCENARIO_RECIPE})
 
     # lm-eval tasks (general utility, English) run once per model, with the English splits

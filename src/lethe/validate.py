@@ -1,0 +1,186 @@
+"""``lethe validate``: read a file or folder the way a run would, and say what was found.
+
+Every layout Lethe loads can be checked without running a model:
+
+  config.yaml                       a run configuration (keys, types, methods, attacks)
+  data.jsonl                        Lethe's Q&A rows
+  a Lethe benchmark folder          benchmark.json + <split>.jsonl
+  a TOFU folder                     the public TOFU files, the Closer-Look release, or ``lethe export --format tofu``
+                                    output (give ``items_per_author=8`` for an exported lethe-authors benchmark)
+  a real-world folder               forget[_perturbed].json + neighbor[_perturbed].json
+  a MUSE folder                     raw/ verbmem/ knowmem/ privleak/
+  NAME=PATH                         a safety dataset (``lethe ls datasets``), or a multiple-choice file / folder
+                                    (``mmlu=``, ``wmdp=``, ``mcq=``) or a text corpus (``corpus=``)
+  a retain model's evaluation log   TOFU's eval_log_forget.json (or its folder), open-unlearning's TOFU_EVAL.json
+
+For a benchmark it prints the splits and their sizes, each forget split with its retain set and the
+forget/retain overlap check (a violation stops loading with one line naming both files), and what is
+not measured without a holdout split. Bad input is the loader's own one-line error.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import LetheError
+
+MCQ_NAMES = ("mmlu", "wmdp", "mcq")
+CORPUS_NAMES = ("corpus", "forget_corpus", "retain_corpus")
+TOFU_MARKERS = ("full.json", "forget01.json", "forget05.json", "forget10.json")
+REAL_WORLD_MARKERS = ("forget.json", "forget_perturbed.json", "forget.jsonl", "forget_perturbed.jsonl")
+RETAIN_LOG_NAMES = ("eval_log_forget.json", "eval_log_aggregated.json", "TOFU_EVAL.json")
+
+
+def validate(target: str, options: dict | None = None) -> list[str]:
+    """Lines describing what ``target`` holds; raises :class:`LetheError` (one line) on bad input."""
+    options = dict(options or {})
+    name, sep, rest = target.partition("=")
+    if sep and name and "/" not in name and not Path(target).exists():
+        return _named(name.strip(), rest, options)
+    path = Path(target)
+    if not path.exists():
+        raise LetheError(f"{path}: file not found" if path.suffix else
+                         f"{path}: folder not found; give a config (.yaml), a data file (.jsonl), a benchmark folder "
+                         "or NAME=PATH for a dataset file (see `lethe validate --help`)")
+    if path.suffix in (".yaml", ".yml"):
+        _no_options(path, options)
+        return _config(path)
+    if path.is_file() and path.name in RETAIN_LOG_NAMES:
+        _no_options(path, options)
+        return _retain_logs(path)
+    if path.suffix == ".jsonl":
+        _no_options(path, options)
+        from .benchmarks.base import read_jsonl
+
+        return [f"{path}: {len(read_jsonl(path))} valid items"]
+    folder = path.parent if path.is_file() and path.name in ("benchmark.json", *TOFU_MARKERS) else path
+    if folder.is_dir():
+        if (folder / "benchmark.json").is_file() or any((folder / m).is_file() for m in TOFU_MARKERS):
+            from .benchmarks import load_benchmark
+
+            return describe_benchmark(load_benchmark(str(folder), **options), str(folder))
+        if any((folder / m).is_file() for m in RETAIN_LOG_NAMES):
+            _no_options(folder, options)
+            return _retain_logs(folder)
+        if any((folder / m).is_file() for m in REAL_WORLD_MARKERS):
+            _no_options(folder, options)
+            return _real_world(folder)
+        if (folder / "raw" / "forget.txt").is_file():
+            return _muse(folder, options)
+    raise LetheError(f"{path}: don't know how to validate this; give a .yaml config, a .jsonl data file, a benchmark, "
+                     "TOFU, real-world or MUSE folder, or NAME=PATH for a dataset file (e.g. advbench=harmful.csv, "
+                     "mmlu=data/test)")
+
+
+def _no_options(path, options: dict) -> None:
+    if options:
+        raise LetheError(f"{path}: takes no options (got {', '.join(sorted(options))})")
+
+
+def _config(path: Path) -> list[str]:
+    from .config import load_config
+    from .pipeline import resolve_methods
+
+    cfg = load_config(path)
+    cfg.eval.check()
+    if cfg.attacks:
+        from .attacks import expand_attacks
+
+        expand_attacks(cfg.attacks)
+    runs = resolve_methods(cfg)
+    return [f"{path}: valid config ({len(runs)} methods: {', '.join(r.label for r in runs)})"]
+
+
+def describe_benchmark(bench, where: str) -> list[str]:
+    """The splits of a benchmark, each forget split with its retain set, and the overlap check."""
+    from .pipeline import missing_holdout_note
+
+    sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
+    lines = [f"{where}: valid benchmark '{bench.name}' v{bench.version} (content {bench.fingerprint()})",
+             f"  splits: {sizes}"]
+    for split, groups in bench.forget_sets.items():
+        if not groups:
+            continue
+        forget, retain = bench.forget(split), bench.retain(split)
+        overlap = len(bench.forget_overlap(split))
+        lines.append(f"  {split}: forget {len(forget)} items ({len(groups)} groups), retain {len(retain)} items; "
+                     f"forget/retain overlap: {overlap} items")
+    for line in layout_notes(bench):
+        lines.append(f"  {line}")
+    note = missing_holdout_note({"forget": [None], "holdout": bench.splits.get("holdout")})
+    if note:
+        lines.append(f"  note: {note}")
+    return lines
+
+
+def layout_notes(bench) -> list[str]:
+    """What each split is in the release the benchmark was read from (``spec["splits_described"]``)."""
+    described = bench.spec.get("splits_described") if isinstance(bench.spec, dict) else None
+    if isinstance(described, dict):
+        return [f"{k}: {v}" for k, v in described.items()]
+    if isinstance(described, list):
+        return [str(v) for v in described]
+    return []
+
+
+def _real_world(folder: Path) -> list[str]:
+    from .benchmarks.real_world import load_real_world
+
+    data = load_real_world(folder)
+    def ents(items) -> int:
+        return len({it.group for it in items})
+
+    lines = [f"{folder}: valid real-world folder: forget {len(data.forget)} items ({ents(data.forget)} entities), "
+             f"neighbour {len(data.neighbour)} items ({ents(data.neighbour)} entities)",
+             "  forget/neighbour overlap: 0 entities"]
+    lines += [f"  note: {n}" for n in getattr(data, "notes", [])]
+    return lines
+
+
+def _muse(folder: Path, options: dict) -> list[str]:
+    from .benchmarks.news import load_muse
+
+    c = load_muse(folder, **options)
+    return [f"{folder}: valid MUSE folder '{c.name}' ({c.version})",
+            f"  forget {len(c.forget)} documents, retain {len(c.retain)} documents, VerbMem {len(c.verbmem_forget)} "
+            f"continuations, KnowMem forget {len(c.knowmem_forget)} / retain {len(c.knowmem_retain)} questions, "
+            f"PrivLeak forget {len(c.privleak_forget)} / holdout {len(c.privleak_holdout)} texts"]
+
+
+def _retain_logs(path: Path) -> list[str]:
+    from .retain_logs import load_retain_logs
+
+    logs = load_retain_logs(path)
+    return [f"{path}: valid retain-model evaluation ({logs.layout}): {logs.items} forget items with truth ratios, "
+            f"sha256 {logs.sha256}"]
+
+
+def _named(name: str, source: str, options: dict) -> list[str]:
+    if not source:
+        raise LetheError(f"{name}=: give a path after '='")
+    if name in MCQ_NAMES:
+        from .benchmarks.hazard import read_mcq
+
+        items = read_mcq(source, **options)
+        subjects: dict[str, int] = {}
+        for it in items:
+            subjects[it.subject or "(none)"] = subjects.get(it.subject or "(none)", 0) + 1
+        top = sorted(subjects.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [f"{name}={source}: {len(items)} multiple-choice questions",
+                f"  subjects: {len(subjects)} (" + ", ".join(f"{s} {n}" for s, n in top[:5])
+                + (", ..." if len(top) > 5 else "") + ")"]
+    if name in CORPUS_NAMES:
+        from .benchmarks.hazard import read_corpus
+
+        _no_options(source, options)
+        docs = read_corpus(source)
+        return [f"{name}={source}: {len(docs)} documents, {sum(len(d.split()) for d in docs):,} words"]
+    from .benchmarks.safety_datasets import dataset_names, describe
+
+    if name not in dataset_names():
+        import difflib
+
+        known = [*dataset_names(), *MCQ_NAMES, *CORPUS_NAMES]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise LetheError(f"unknown dataset name '{name}'{hint} (known: {', '.join(known)})")
+    return describe(name, source, **options)
