@@ -438,3 +438,53 @@ def test_retain_model_with_the_builtin_models_is_refused(builtin_run, tmp_path, 
     code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=x",
                             f"retain_model={root / 'runs' / 'r1' / 'results.json'}"], capsys)
     assert code == 2 and "goes with model=" in err and "trains its own retain model" in err
+
+
+def test_published_tofu_retain_log_is_the_gold_standard(builtin_run, tmp_path, capsys):
+    """retain_model= TOFU's eval_log_forget.json (locuslab/tofu layout): forget quality equals TOFU's own
+    aggregate_eval_stat.get_forget_quality on the two models' logs, and the source is in the provenance."""
+    import numpy as np
+    from scipy.stats import ks_2samp
+
+    from lethe.retain_logs import tofu_forget_quality
+
+    root, _ = builtin_run
+    r1 = json.loads((root / "runs" / "r1" / "results.json").read_text())
+    forget = next(m for m in r1["models"] if m["kind"] == "retain")["splits"]["forget"]["probes"]
+    n = len(forget["ids"])
+    rng = np.random.default_rng(0)
+    keys = [str(i) for i in range(n)]
+    retain_log = {  # invented losses in the published file's layout: string index keys, 5 perturbed losses each
+        "avg_gt_loss": {k: float(v) for k, v in zip(keys, rng.uniform(1, 3, n))},
+        "rougeL_recall": {k: 0.3 for k in keys},
+        "avg_paraphrased_loss": {k: float(v) for k, v in zip(keys, rng.uniform(1, 3, n))},
+        "average_perturb_loss": {k: [float(x) for x in rng.uniform(1, 3, 5)] for k in keys},
+        "generated_text": {k: ["[INST] q [/INST]", "a generation", ans] for k, ans in zip(keys, forget["references"])},
+    }
+    path = tmp_path / "eval_log_forget.json"
+    path.write_text(json.dumps(retain_log))
+    code, _, err = _retain_run(root, tmp_path, capsys, path)
+    assert code == 0, err
+    results = json.loads((tmp_path / "ext" / "results.json").read_text())
+    assert results["provenance"]["retain_model"]["logs"]["layout"] == "tofu-eval-log"
+    assert results["provenance"]["retain_model"]["logs"]["items"] == n
+    summary = json.loads((tmp_path / "ext" / "summary.json").read_text())
+    assert any("gold standard: the published evaluation" in note for note in summary["notes"])
+    for row in results["models"]:
+        if row["kind"] == "retain":
+            assert row["summary"]["forget_rouge_l"] == pytest.approx(0.3)  # the published number
+            continue
+        p = row["splits"]["forget"]["probes"]
+        unlearn_log = {"avg_paraphrased_loss": {k: -lp / nt for k, lp, nt in
+                                                zip(keys, p["paraphrase_logprob"], p["paraphrase_ntokens"])},
+                       "average_perturb_loss": {k: [-lp / nt for lp, nt in zip(lps, nts)] for k, lps, nts in
+                                                zip(keys, p["perturbed_logprob"], p["perturbed_ntokens"])}}
+        # TOFU's aggregate_eval_stat.get_forget_quality, written out
+        def ratio(log):
+            para = np.array(list(log["avg_paraphrased_loss"].values()))
+            pert = np.array(list(log["average_perturb_loss"].values())).mean(axis=-1)
+            return np.exp(pert - para)
+
+        want = ks_2samp(ratio(unlearn_log), ratio(retain_log)).pvalue
+        assert row["summary"]["forget_quality"] == pytest.approx(want, rel=1e-9), row["name"]
+        assert tofu_forget_quality(unlearn_log, retain_log) == pytest.approx(want, rel=1e-9)

@@ -227,7 +227,13 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
             progress.advance()
     fq = None
     with timed("metrics: tofu"):
-        if retain_result is not None and "forget" in retain_result.probes and "forget" in result.probes:
+        if retain_result is not None and retain_result.logs is not None and "forget" in result.probes:
+            from .retain_logs import forget_quality_from_logs
+
+            logs = retain_result.logs  # items matched on their answers where the log records them
+            fq = forget_quality_from_logs(result.probes["forget"], logs,
+                                          answers=[it.answer for it in splits["forget"]] if logs.answers else None)
+        elif retain_result is not None and "forget" in retain_result.probes and "forget" in result.probes:
             fq = forget_quality(result.probes["forget"], retain_result.probes["forget"])
         elif kind == "retain":
             fq = forget_quality(result.probes["forget"], result.probes["forget"])  # = 1 by definition
@@ -422,7 +428,15 @@ def prepare_models(cfg: RunConfig, bench: Benchmark, log=print) -> Models:
         return build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
     models = Models(target=cfg.model)
     rm = cfg.retain_model
-    if rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
+    from .retain_logs import is_retain_logs
+
+    if rm and is_retain_logs(rm):  # TOFU's eval_log_forget.json / open-unlearning's TOFU_EVAL.json
+        models.retain_result = published_retain_result(rm)
+        models.notes += [f"retain model: {n}" for n in models.retain_result.logs.notes]
+        models.notes.append(f"gold standard: the published evaluation {rm} ({models.retain_result.logs.layout}, "
+                            f"{models.retain_result.logs.items} forget items); forget quality is computed against "
+                            "its per-item truth ratios as its own code does; its other numbers are the published ones")
+    elif rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
         split = {**bench.split_fingerprint(cfg.forget_split),
                  "answers": [it.answer for it in bench.forget(cfg.forget_split)]}
         models.retain_result = load_retain_result(rm, split, bench.fingerprint())
@@ -431,6 +445,15 @@ def prepare_models(cfg: RunConfig, bench: Benchmark, log=print) -> Models:
     else:
         models.notes.append("no retain model given (retain_model=...): forget quality and PrivLeak are not reported")
     return models
+
+
+def published_retain_result(path: str) -> ModelResult:
+    """The retain model's row from a published evaluation log: the log's own aggregate numbers as its
+    summary, the per-item values kept for forget quality (no probes: nothing else is recomputed)."""
+    from .retain_logs import load_retain_logs
+
+    logs = load_retain_logs(path)
+    return ModelResult(name="retain model", kind="retain", summary=dict(logs.aggregates), logs=logs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -717,6 +740,15 @@ def _cached_eval(path: Path, compute):
     return res
 
 
+def retain_provenance(models: Models, cfg: RunConfig):
+    """The gold standard as the results record it: a model, a results file, or a published log's source."""
+    if models.retain_result is not None and models.retain_result.logs is not None:
+        from .retain_logs import provenance as log_provenance
+
+        return {"logs": log_provenance(models.retain_result.logs)}
+    return models.retain or cfg.retain_model
+
+
 def eval_cache_key(cfg: RunConfig, bench: Benchmark) -> str:
     """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
     forget split and the content of the benchmark as read (an edited data file is a new key)."""
@@ -858,7 +890,7 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
             "directions": {**directions(), **{k: v for r in results for k, v in r.directions.items()}},
             "columns": columns or None,
             "notes": notes,
-            "provenance": {**prov, "model": models.target, "retain_model": models.retain or cfg.retain_model,
+            "provenance": {**prov, "model": models.target, "retain_model": retain_provenance(models, cfg),
                            "model_timings": models.timings, "total_seconds": time.perf_counter() - t_start},
         }
         write_run_files(tmp, resolved, summary, {"schema": SCHEMA_VERSION, "benchmark": summary["benchmark"],

@@ -62,6 +62,9 @@ class ModelResult:
     intervals: dict[str, list[float]] = field(default_factory=dict)  # summary key -> [low, high] (bootstrap)
     robustness: dict = field(default_factory=dict)  # attack -> {"before": {...}, "after": {...}, "info": {...}}
     directions: dict = field(default_factory=dict)  # directions of summary keys named at run time (lm-eval tasks)
+    # a published per-item evaluation (retain_logs.RetainLogs) standing in for the retain model's probes:
+    # forget quality is computed against it; not written to results.json (its source is in the provenance)
+    logs: object = None
 
     def summary_row(self) -> dict:
         """The model's row in a run's summary.json (what reports read)."""
