@@ -413,13 +413,19 @@ def test_retain_results_without_fingerprints_are_checked_on_the_answers(builtin_
     """A results file written before the fingerprints were recorded: the forget answers themselves are compared."""
     root, _ = builtin_run
     data = json.loads((root / "runs" / "r1" / "results.json").read_text())
-    del data["provenance"]["forget_split"], data["forget_items"]
+    del data["provenance"]["forget_split"], data["forget_items"], data["provenance"]["eval_recipe"]
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data))
     code, _, err = _retain_run(root, tmp_path, capsys, old, "benchmark_options.seed=7")
     assert code == 2 and "evaluated on other answers for" in err and "forget items" in err
-    code, _, err = _retain_run(root, tmp_path, capsys, old)  # the same data: accepted
+    code, _, err = _retain_run(root, tmp_path, capsys, old)  # the same data: accepted ...
     assert code == 0, err
+    summary = json.loads((tmp_path / "ext" / "summary.json").read_text())
+    rows = {r["name"]: r["metrics"] for r in summary["rows"]}
+    assert 0 <= rows["grad_diff"]["forget_quality"] <= 1  # ... forget quality from its probes
+    # ... but its MIA numbers come from an unrecorded recipe (Min-K% at another k): no PrivLeak against them
+    assert "mia_min_k" not in rows["retain model"] and "privleak" not in rows["grad_diff"]
+    assert any("evaluation recipe 'unrecorded'" in n and "PrivLeak is not reported" in n for n in summary["notes"])
 
 
 def test_results_file_without_a_retain_row_is_an_error(builtin_run, tmp_path, capsys):

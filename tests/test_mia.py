@@ -122,14 +122,19 @@ def test_min_k_count_rounds_down_with_one_token_minimum():
 
 
 def test_min_k_by_hand():
-    # k = 20%: one lowest token each
-    assert min_k_scores(LP).tolist() == approx([-3.0, -0.5, -4.0])
+    # every token (keep_last=True); k = 20%: one lowest token each
+    assert min_k_scores(LP, k=0.2, keep_last=True).tolist() == approx([-3.0, -0.5, -4.0])
     # k = 50%: floor(1.5)=1, 1 -> 1, 3 lowest of 6: -4, -2, -0.4
-    assert min_k_scores(LP, k=0.5).tolist() == approx([-3.0, -0.5, (-4.0 - 2.0 - 0.4) / 3])
+    assert min_k_scores(LP, k=0.5, keep_last=True).tolist() == approx([-3.0, -0.5, (-4.0 - 2.0 - 0.4) / 3])
     # k = 100% is the LOSS attack
-    assert min_k_scores(LP, k=1.0).tolist() == approx(loss_scores(LP).tolist())
+    assert min_k_scores(LP, k=1.0, keep_last=True).tolist() == approx(loss_scores(LP).tolist())
     with pytest.raises(ValueError, match="k"):
         min_k_scores(LP, k=20)
+    # the default leaves each sequence's last token (the EOS) out: LP[1] has nothing left
+    with pytest.raises(ValueError, match="keep_last"):
+        min_k_scores(LP)
+    # k = 40% (the default) of [-1, -2] -> 1 token; of [-4, -0.1, -0.2, -0.3, -0.4] -> 2 tokens
+    assert min_k_scores([LP[0], LP[2]]).tolist() == approx([-2.0, (-4.0 - 0.4) / 2])
 
 
 def vocab_mu_sigma(row):
@@ -153,14 +158,17 @@ def test_min_k_plus_plus_on_a_three_token_vocabulary():
     z = [1.0, -1.0, (LOG(0.8) - mu_q) / sigma_q, (LOG(0.1) - mu_q) / sigma_q, (LOG(0.8) - mu_q) / sigma_q]
     assert z[3] == approx(-2.0)  # (ln .1 - .2 ln .1 - .8 ln .8) / sigma_q: the rare token sits 2 sigma low
     # k = 20% -> 1 token: the lowest z; k = 40% -> 2 tokens
-    assert min_k_plus_plus_scores([lp], [mus], [sigmas]).tolist() == approx([min(z)])
-    assert min_k_plus_plus_scores([lp], [mus], [sigmas], k=0.4).tolist() == approx([np.mean(sorted(z)[:2])])
-    assert min_k_plus_plus_scores([lp], [mus], [sigmas], k=1.0).tolist() == approx([np.mean(z)])
+    assert min_k_plus_plus_scores([lp], [mus], [sigmas], k=0.2, keep_last=True).tolist() == approx([min(z)])
+    assert min_k_plus_plus_scores([lp], [mus], [sigmas], k=0.4, keep_last=True).tolist() == approx(
+        [np.mean(sorted(z)[:2])])
+    assert min_k_plus_plus_scores([lp], [mus], [sigmas], k=1.0, keep_last=True).tolist() == approx([np.mean(z)])
+    # default: the last token left out, k = 40% of the 4 others -> 1 token
+    assert min_k_plus_plus_scores([lp], [mus], [sigmas]).tolist() == approx([min(z[:4])])
 
 
 def test_min_k_plus_plus_floors_sigma_and_checks_shapes():
     # one-hot next-token distribution: sigma 0 -> floored at 1e-3, no division by zero
-    assert min_k_plus_plus_scores([[-0.5]], [[0.0]], [[0.0]]).tolist() == approx([-500.0])
+    assert min_k_plus_plus_scores([[-0.5]], [[0.0]], [[0.0]], keep_last=True).tolist() == approx([-500.0])
     with pytest.raises(ValueError, match="tokens"):
         min_k_plus_plus_scores([[-1.0, -2.0]], [[0.0]], [[1.0, 1.0]])
     with pytest.raises(ValueError, match="negative"):
@@ -176,7 +184,12 @@ def test_reference_is_ref_nll_minus_target_nll():
 
 
 def test_gradnorm_is_minus_norm():
-    assert gradnorm_scores([0.0, 1.5, 3.0]).tolist() == [0.0, -1.5, -3.0]
+    assert gradnorm_scores([0.0, 1.5, 3.0]).tolist() == [0.0, -1.5, -3.0]  # one (aggregated) norm per sequence
+    # per-tensor norms (3, 4): mean 3.5 (open-unlearning's default) or global sqrt(9 + 16) = 5
+    assert gradnorm_scores([np.array([3.0, 4.0])]).tolist() == [-3.5]
+    assert gradnorm_scores([np.array([3.0, 4.0])], aggregate="global").tolist() == [-5.0]
+    with pytest.raises(ValueError, match="aggregate"):
+        gradnorm_scores([1.0], aggregate="max")
     with pytest.raises(ValueError, match="grad_norms"):
         gradnorm_scores(None)
     with pytest.raises(ValueError, match=">= 0"):
@@ -205,16 +218,18 @@ def toy_probes(lps, texts=None, grad_norms=None) -> TokenProbes:
 
 
 def test_registered_attacks_compute_forget_vs_holdout_auc():
-    forget = toy_probes([[-0.1, -0.2], [-0.3], [-1.0, -0.1]], texts=["a b", "c", "d e"], grad_norms=[0.1, 0.2, 0.3])
-    holdout = toy_probes([[-2.0, -3.0], [-1.5]], texts=["f g", "h"], grad_norms=[1.0, 2.0])
+    # each sequence ends in its EOS position (-0.05), left out by Min-K%, Min-K%++
+    forget = toy_probes([[-0.1, -0.2, -0.05], [-0.3, -0.05], [-1.0, -0.1, -0.05]], texts=["a b", "c", "d e"],
+                        grad_norms=[0.1, 0.2, 0.3])
+    holdout = toy_probes([[-2.0, -3.0, -0.05], [-1.5, -0.05]], texts=["f g", "h"], grad_norms=[1.0, 2.0])
     for fn in (mia_loss, mia_min_k, mia_min_k_plus_plus, mia_zlib, mia_gradnorm):
         assert fn(forget, holdout) == MetricResult(1.0, []), fn.__name__  # members clearly separated
         assert fn(holdout, forget).value == 0.0
         assert fn(forget, forget).value == 0.5
     # the reference model finds the forget items just as easy: the calibrated scores tie at 0
     assert mia_reference(forget, holdout, forget, holdout).value == 0.5
-    ref_f = toy_probes([[-5.0, -5.0], [-5.0], [-5.0, -5.0]])
-    ref_h = toy_probes([[-0.1, -0.1], [-0.1]])
+    ref_f = toy_probes([[-5.0, -5.0, -5.0], [-5.0, -5.0], [-5.0, -5.0, -5.0]])
+    ref_h = toy_probes([[-0.1, -0.1, -0.1], [-0.1, -0.1]])
     assert mia_reference(forget, holdout, ref_f, ref_h).value == 1.0
     with pytest.raises(LetheError, match="reference model"):
         mia_reference(forget, holdout, None, ref_h)
@@ -269,15 +284,19 @@ ES = [1.0, 2 / 3, 0.5, 0.0, 0.0, 0.5]
 
 
 def test_exact_memorization_and_extraction_strength_by_hand():
-    assert exact_memorization_values(HITS).tolist() == approx(EM)
-    assert extraction_strength_values(HITS).tolist() == approx(ES)
+    # every position scored, the empty suffix allowed (Lethe's convention before; the defaults are
+    # open-unlearning's: tests/test_reference_conventions.py)
+    assert exact_memorization_values(HITS, keep_last=True).tolist() == approx(EM)
+    assert extraction_strength_values(HITS, keep_last=True, allow_empty_suffix=True).tolist() == approx(ES)
     p = TokenProbes(logprobs=[np.zeros(len(h)) for h in HITS], mu=[], sigma=[], argmax_hit=[np.array(h) for h in HITS])
-    em, es = exact_memorization(p), extraction_strength(p)
+    em, es = exact_memorization(p, keep_last=True), extraction_strength(p, keep_last=True, allow_empty_suffix=True)
     assert em.per_sample == approx(EM) and em.value == approx(np.mean(EM))
     assert es.per_sample == approx(ES) and es.value == approx(np.mean(ES))
-    assert extraction_strength_values([[1, 0, 1]]).tolist() == approx([1 / 3])  # 0/1 accepted
+    assert extraction_strength_values([[1, 0, 1]], keep_last=True).tolist() == approx([1 / 3])  # 0/1 accepted
     with pytest.raises(ValueError, match="non-empty"):
         exact_memorization_values([[True], []])
+    with pytest.raises(ValueError, match="keep_last"):
+        exact_memorization_values([[True, True], [True]])  # one position: nothing left without the EOS
     with pytest.raises(ValueError, match="booleans"):
         extraction_strength_values([[0.5, 1.0]])
 
@@ -381,7 +400,9 @@ def test_gradient_norms_by_hand_and_model_untouched():
     model = Bigram(P)
     W0 = model.W.detach().clone()
     model.W.grad = torch.full_like(model.W, 7.0)  # a stale gradient must survive untouched
-    g = gradient_norms(model, SEQS, PAD)
+    per_tensor = gradient_norms(model, SEQS, PAD, keep_last=True)
+    assert [len(x) for x in per_tensor] == [1] * len(SEQS)  # one parameter tensor, W
+    g = np.asarray([x[0] for x in per_tensor])
     assert g.tolist() == approx([manual_grad_norm(s) for s in SEQS])
     # the same through autograd on a fresh leaf
     W = W0.clone().requires_grad_(True)
@@ -391,7 +412,7 @@ def test_gradient_norms_by_hand_and_model_untouched():
     assert g[2] == approx(float(gW.norm()))
     assert torch.equal(model.W.detach(), W0)
     assert torch.equal(model.W.grad, torch.full_like(model.W, 7.0))
-    assert gradnorm_scores(g).tolist() == approx((-g).tolist())
+    assert gradnorm_scores(per_tensor).tolist() == approx((-g).tolist())
 
 
 def test_gradient_norms_cover_trainable_parameters_only():
@@ -405,7 +426,8 @@ def test_gradient_norms_cover_trainable_parameters_only():
 
     model = Biased(P)
     model.b.requires_grad_(False)  # frozen: not part of the norm
-    assert gradient_norms(model, SEQS[:1], PAD).tolist() == approx([manual_grad_norm(SEQS[0])])
+    (norms,) = gradient_norms(model, SEQS[:1], PAD, keep_last=True)
+    assert norms.tolist() == approx([manual_grad_norm(SEQS[0])])
     model.W.requires_grad_(False)
     with pytest.raises(LetheError, match="trainable"):
         gradient_norms(model, SEQS[:1], PAD)

@@ -235,3 +235,40 @@ def test_evaluate_with_an_nli_model(tmp_path, memorised_model, tokenizer, forget
     from lethe.results import probes_from_json, probes_to_json
 
     assert probes_from_json(probes_to_json(res.probes["forget"])).generation_nli == res.probes["forget"].generation_nli
+
+
+def test_evaluate_compares_world_facts_with_the_long_answer(monkeypatch, memorised_model, tokenizer):
+    """Closer-Look scores real authors / world facts against ``original_answer`` where the data have one."""
+    import lethe.probes
+    from lethe.benchmarks.base import QAItem
+    from lethe.config import EvalConfig
+    from lethe.pipeline import evaluate
+
+    seen = {}
+
+    def fake_embedding_similarity(generations, references, model_name):
+        seen["references"] = list(references)
+        return [0.5] * len(generations)
+
+    monkeypatch.setattr(lethe.probes, "embedding_similarity", fake_embedding_similarity)
+    items = [QAItem(id="w1", question="Where is the station?", answer="near the park",
+                    perturbed_answers=("by the river",), original_answer="The station is near the park."),
+             QAItem(id="w2", question="What does the cat eat?", answer="fish", perturbed_answers=("mice",))]
+    evaluate(memorised_model, tokenizer, {"world_facts": items}, eval_cfg=EvalConfig(
+        bootstrap=0, embedding_model="stand-in", max_new_tokens=6))
+    assert seen["references"] == ["The station is near the park.", "fish"]
+
+
+def test_token_entropy_reads_the_unstripped_generation(memorised_model, tokenizer, forget_items):
+    """Closer-Look's compute_token_entropy tokenises the decoded text as it is; ROUGE reads it stripped."""
+    import dataclasses
+
+    from lethe.probes import generate, probe_split
+
+    probes = probe_split(memorised_model, tokenizer, [
+        dataclasses.replace(it, perturbed_answers=("No idea.",)) for it in forget_items],
+        max_new_tokens=8)
+    raw = generate(memorised_model, tokenizer, [it.question for it in forget_items], 8, strip=False)
+    assert probes.generation_tokens == [tokenizer.tokenize(t) for t in raw]
+    assert probes.generations == [t.strip() for t in raw]
+    assert any(t != t.strip() for t in raw)  # the two conventions differ on these generations

@@ -28,7 +28,7 @@ from .errors import LetheError
 from .results import SCHEMA_VERSION, ModelResult, load_retain_result
 
 MODEL_RECIPE = "tiny-llama-1"  # bump when the way built-in models are trained changes
-EVAL_RECIPE = "tofu+mia+entropy+embedding+nli-3"  # bump when what evaluate() computes changes (cached evaluations are redone)
+EVAL_RECIPE = "tofu+mia+entropy+embedding+nli-4"  # bump when what evaluate() computes changes (cached evaluations are redone)
 
 # split name -> role in the TOFU suite
 EVAL_ROLES = {"forget": "forget", "retain": "retain", "known_people": "multiple_choice", "world_facts": "multiple_choice"}
@@ -177,7 +177,8 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     same probes and metrics as weight-changing methods.
     """
     from .config import EvalConfig
-    from .metrics.semantic import embedding_similarity, entailment_score, semantic_summary, token_entropy
+    from .metrics.semantic import (embedding_similarity, entailment_score, semantic_references, semantic_summary,
+                                   token_entropy)
     from .probes import embedding_similarity as embedding_similarity_probe
     from .probes import entailment_pairs, nli_labels
     from .metrics.tofu import forget_quality, split_metrics, tofu_summary
@@ -215,12 +216,12 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
                 if eval_cfg.embedding_model:
                     with timed("embedding model"):
                         probes.generation_similarity = embedding_similarity_probe(
-                            probes.generations, probes.references, eval_cfg.embedding_model)
+                            probes.generations, semantic_references(probes), eval_cfg.embedding_model)
                     with timed("metrics: embedding similarity"):
                         result.metrics[split]["embedding_similarity"] = embedding_similarity(probes)
                 if eval_cfg.nli_model:
                     with timed("nli model"):
-                        premises, hypotheses = entailment_pairs(probes.generations, probes.references, role)
+                        premises, hypotheses = entailment_pairs(probes.generations, semantic_references(probes), role)
                         probes.generation_nli = nli_labels(premises, hypotheses, eval_cfg.nli_model)
                     with timed("metrics: entailment"):
                         result.metrics[split]["entailment_score"] = entailment_score(probes)
@@ -439,7 +440,8 @@ def prepare_models(cfg: RunConfig, bench: Benchmark, log=print) -> Models:
     elif rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
         split = {**bench.split_fingerprint(cfg.forget_split),
                  "answers": [it.answer for it in bench.forget(cfg.forget_split)]}
-        models.retain_result = load_retain_result(rm, split, bench.fingerprint())
+        models.retain_result, notes = load_retain_result(rm, split, bench.fingerprint(), EVAL_RECIPE)
+        models.notes += notes
     elif rm:
         models.retain = rm
     else:
@@ -700,6 +702,7 @@ def provenance(cfg: RunConfig, threads: int, bench: Benchmark) -> dict:
                      "cpus": os.cpu_count(), "torch_threads": threads,
                      "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "eval_recipe": EVAL_RECIPE,
         "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
     }
     split = forget_split_fingerprint(bench, cfg.forget_split)

@@ -28,6 +28,9 @@ class SplitProbes:
     perturbed_ntokens: np.ndarray  # (N, K)
     generations: list[str] = field(default_factory=list)  # (N,) greedy answers
     references: list[str] = field(default_factory=list)  # (N,) ground-truth answers
+    # (N,) long-form answers of short-answer items (QAItem.original_answer, "" = none): what embedding
+    # similarity and entailment compare with where given (lethe.metrics.semantic.semantic_references)
+    original_answers: list[str] = field(default_factory=list)
     generation_tokens: list[list[str]] = field(default_factory=list)  # (N,) the tokenizer's tokens of each generation
     generation_similarity: list[float] = field(default_factory=list)  # (N,) embedding cosine(generation, reference)
     generation_nli: list[str] = field(default_factory=list)  # (N,) NLI label of (premise, hypothesis), lower-case
@@ -66,14 +69,19 @@ def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.
 
 
 def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64,
-             encoder=None) -> list[str]:
-    """Greedy answers to ``questions`` (left-padded batches, stop at EOS)."""
+             encoder=None, strip: bool = True) -> list[str]:
+    """Greedy answers to ``questions`` (left-padded batches). A row stops at any of
+    :func:`lethe.generation.stop_token_ids`: the model's generation-config EOS list, the tokenizer's
+    EOS and the chat template's end-of-turn token (``eos_token_id=`` replaces the model's own list).
+    ``strip=False``: the decoded text as it is (token entropy reads it so, as the Closer-Look code)."""
     import torch
 
     from .data import Encoder, collate_prompts
+    from .generation import stop_token_ids
 
     encoder = encoder or Encoder(tokenizer)
     device = next(model.parameters()).device
+    stops = stop_token_ids(model, tokenizer) or None
     prompts = [encoder.prompt(q) for q in questions]
     out: list[str] = [""] * len(questions)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -82,18 +90,21 @@ def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, b
             ids, att = collate_prompts([prompts[i] for i in idx], tokenizer.pad_token_id)
             gen = model.generate(
                 input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
-                do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops,
             )
             texts = tokenizer.batch_decode(gen[:, ids.size(1):], skip_special_tokens=True)
             for i, t in zip(idx, texts):
-                out[i] = t.strip()
+                out[i] = t.strip() if strip else t
     return out
 
 
 def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_size: int = 64,
                 max_new_tokens: int | None = None, encoder=None, timings: dict | None = None,
-                answer_tokens: bool = False) -> SplitProbes:
+                answer_tokens: bool = False, wrong_answers: bool = True) -> SplitProbes:
     """One scoring pass (answer, paraphrase, K wrong answers per item) and one generation pass.
+
+    ``wrong_answers=False``: a split whose items have no wrong answers at all is scored with K = 0
+    (the real-world release's plain forget.json; the metrics that need them are left out).
 
     K is the smallest number of wrong answers any item has, so every item is scored on the same K.
     ``timings``: seconds of the two passes are added under "scoring" and "generation".
@@ -109,7 +120,7 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
         raise LetheError("cannot evaluate an empty split")
     encoder = encoder or Encoder(tokenizer)
     K = min(len(it.perturbed_answers) for it in items)
-    if K == 0:
+    if K == 0 and (wrong_answers or any(it.perturbed_answers for it in items)):
         bad = next(it for it in items if not it.perturbed_answers)
         raise LetheError(f"item '{bad.id}' has no perturbed_answers; the truth ratio needs at least one wrong answer per item")
     seqs = []
@@ -140,8 +151,11 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
         if max_new_tokens is None:
             longest = max(len(s.ids) - s.n_prompt for s in seqs[:: K + 2])
             max_new_tokens = min(200, int(longest * 1.5) + 8)
-        generations = generate(model, tokenizer, [it.question for it in items], max_new_tokens, batch_size, encoder)
-        generation_tokens = [tokenizer.tokenize(g) for g in generations]
+        raw = generate(model, tokenizer, [it.question for it in items], max_new_tokens, batch_size, encoder,
+                       strip=False)
+        generations = [t.strip() for t in raw]  # what ROUGE and the embedding / NLI models read
+        # token entropy tokenises the decoded text unstripped, as Closer-Look's compute_token_entropy
+        generation_tokens = [tokenizer.tokenize(t) for t in raw]
     if timings is not None:
         timings["scoring"] = timings.get("scoring", 0.0) + (t1 - t0)
         timings["generation"] = timings.get("generation", 0.0) + (time.perf_counter() - t1)
@@ -151,6 +165,7 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
         paraphrase_logprob=lp[:, 1], paraphrase_ntokens=nt[:, 1],
         perturbed_logprob=lp[:, 2:], perturbed_ntokens=nt[:, 2:],
         generations=generations, references=[it.answer for it in items], generation_tokens=generation_tokens,
+        original_answers=[getattr(it, "original_answer", "") for it in items],
         answer_tokens=tokens,
     )
 

@@ -12,7 +12,6 @@ Everything is teacher-forced: position t is predicted from the true prefix x_<t,
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +34,16 @@ class TokenProbes:
     * ``sigma[i][t]``      = sqrt( E_{z~p(.|x_<t)} [(log p(z | x_<t) - mu)^2] ) (float64)
     * ``argmax_hit[i][t]`` = argmax_z p(z | x_<t) == x_t                      (bool)
 
+    The last element of each array is the sequence's last scored position: the EOS the encoder
+    appends. Metrics that follow open-unlearning's per-token helpers drop it there
+    (:func:`lethe.metrics.mia._tokens.drop_last`); the arrays keep it, so both conventions are
+    computed from one pass.
+
     Two optional fields are filled by the caller when the matching attack is wanted:
 
-    * ``texts[i]``: the text of the scored tokens (the answer of a Q&A item, the passage of a plain
-      text), for the zlib attack;
-    * ``grad_norms``: (N,) from :func:`gradient_norms`, for the gradient-norm attack.
+    * ``texts[i]``: the decoded text of the scored tokens (:func:`scored_texts`), for the zlib attack;
+    * ``grad_norms[i]``: the per-tensor gradient norms of sequence i from :func:`gradient_norms`,
+      for the gradient-norm attack.
     """
 
     logprobs: list[np.ndarray]
@@ -47,7 +51,7 @@ class TokenProbes:
     sigma: list[np.ndarray]
     argmax_hit: list[np.ndarray]
     texts: list[str] | None = None
-    grad_norms: np.ndarray | None = None
+    grad_norms: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.logprobs)
@@ -135,22 +139,38 @@ def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
     return TokenProbes(logprobs=lp, mu=mu, sigma=sd, argmax_hit=hit)
 
 
-def gradient_norms(model, seqs, pad_id: int) -> np.ndarray:
-    """L2 norm of the gradient of each sequence's mean answer NLL w.r.t. the trainable parameters.
+def scored_texts(tokenizer, seqs) -> list[str]:
+    """The text of each sequence's scored tokens as open-unlearning's zlib attack reads it
+    (``src/evals/metrics/utils.py``, ``extract_target_texts_from_processed_data``): the labelled ids,
+    EOS included, through ``tokenizer.decode(ids, skip_special_tokens=True)``, so the EOS is gone and
+    the answer keeps the leading space it was tokenised with."""
+    return [tokenizer.decode(list(s.ids[s.n_prompt :]), skip_special_tokens=True) for s in seqs]
 
-        g_i = || grad_theta  (1/|a_i|) sum_t -log p_theta(a_it | q_i, a_i<t) ||_2      -> (N,)
 
-    over all parameters with ``requires_grad`` (the LoRA adapter only, for a LoRA model), as one
-    vector. One forward and backward per sequence. The gradients are taken with
-    ``torch.autograd.grad``, so the model's parameters and their ``.grad`` are left exactly as they
-    were. Dropout follows the model's mode: call it on a model in ``eval()`` mode, as every probe.
-    The loss is :func:`lethe.ops.sequence_nll`, the quantity training minimises.
+def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np.ndarray]:
+    """Per-tensor L2 norms of the gradient of each sequence's mean answer NLL.
+
+        L_i   = -(1/|A_i|) sum_{t in A_i} log p_theta(x_it | x_i<t)
+        g_ij  = || grad_{theta_j} L_i ||_2                       -> grad_norms[i] = (g_i1, ..., g_iP_i)
+
+    A_i: the scored (answer) positions of sequence i but the last (the EOS), as open-unlearning's
+    ``GradNormAttack`` (its loss is ``-mean(tokenwise_logprobs(...))``, which drops the last labelled
+    position); ``keep_last=True`` keeps it (``lethe.ops.sequence_nll``, the training loss). The
+    theta_j are the parameter tensors with ``requires_grad`` that the loss reaches (the LoRA adapter
+    only, for a LoRA model): a tensor it does not reach has no gradient and is left out, as
+    open-unlearning skips ``param.grad is None``. The attack aggregates them
+    (:func:`lethe.metrics.mia.gradnorm.gradnorm_values`: their mean, open-unlearning's, or the
+    global L2 norm). One forward and backward per sequence, alone in its batch (open-unlearning's
+    ``batch_size: 1``). The gradients are taken with ``torch.autograd.grad``, so the model's
+    parameters and their ``.grad`` are left exactly as they were. Dropout follows the model's mode:
+    call it on a model in ``eval()`` mode, as every probe (open-unlearning switches to ``train()``,
+    which changes nothing for a model without dropout, such as Llama's defaults).
     """
     import torch
 
     from .data import collate
     from .models import answer_logits
-    from .ops import sequence_nll
+    from .ops import token_logprobs
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -159,16 +179,22 @@ def gradient_norms(model, seqs, pad_id: int) -> np.ndarray:
             "requires_grad=False (a frozen reference?); unfreeze them with p.requires_grad_(True)"
         )
     device = params[0].device
-    out = np.zeros(len(seqs), dtype=np.float64)
+    out: list[np.ndarray] = []
     with torch.enable_grad():
         for i, seq in enumerate(seqs):
             enc = collate([seq], pad_id).to(device)
-            nll = sequence_nll(*answer_logits(model, enc))[0]  # scalar: mean answer NLL
+            logp, mask = token_logprobs(*answer_logits(model, enc))  # (1, T'-1) each
+            lp = logp[0][mask[0].bool()]  # (n_i,) scored positions in text order, the EOS last
+            if not keep_last:
+                lp = lp[:-1]
+            if lp.numel() == 0:
+                raise ValueError(
+                    f"sequence {i} has no scored token left without its last position (the EOS); give it a "
+                    "non-empty answer, or pass keep_last=True"
+                )
+            nll = -lp.mean()  # scalar
             grads = torch.autograd.grad(nll, params, allow_unused=True)
-            sq = 0.0
-            for g in grads:
-                if g is not None:  # a parameter the loss does not reach has gradient 0
-                    sq += float(torch.linalg.vector_norm(g.detach(), dtype=torch.float32)) ** 2
-            out[i] = math.sqrt(sq)
+            norms = [float(torch.linalg.vector_norm(g.detach().float())) for g in grads if g is not None]  # fp32 sums
+            out.append(np.asarray(norms, dtype=np.float64))
             del grads, nll
     return out

@@ -117,7 +117,8 @@ def read_results(path: str | Path) -> dict:
     return data
 
 
-def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = "") -> ModelResult:
+def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = "",
+                       eval_recipe: str = "") -> tuple[ModelResult, list[str]]:
     """The retain model's row of a results.json, checked against this run's data.
 
     ``forget_split`` is ``Benchmark.split_fingerprint(split)`` (name, item count, ids, sha256 of the
@@ -126,6 +127,10 @@ def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = ""
     benchmark generated with another seed, an edited file, another split) is refused with one line,
     never used. Files written before the fingerprints were recorded are checked on the forget
     items themselves (ids and answers).
+
+    Returns the result and run notes. With ``eval_recipe``, a file written by another evaluation
+    recipe keeps its probes (forget quality is recomputed from them) but loses its membership-inference
+    numbers: PrivLeak against them would mix two conventions (Min-K% at another k, say).
     """
     data = read_results(path)
     rows = [m for m in data["models"] if isinstance(m, dict) and m.get("kind") == "retain"]
@@ -163,4 +168,15 @@ def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = ""
         raise LetheError(f"{path}: the retain model was evaluated on other answers for {changed} of the "
                          f"{len(answers)} forget items of {ours} (another benchmark seed or an edited file); give "
                          "the retain results of the same benchmark")
-    return result
+    notes = []
+    theirs_recipe = prov.get("eval_recipe", "")
+    if eval_recipe and theirs_recipe != eval_recipe:
+        dropped = sorted(k for k in result.summary if k.startswith("mia_") or k == "privleak"
+                         or k.startswith("forget_exact_memorization") or k.startswith("forget_extraction"))
+        for k in dropped:
+            result.summary.pop(k)
+            result.intervals.pop(k, None)
+        notes.append(f"retain model's results ({path}) come from evaluation recipe '{theirs_recipe or 'unrecorded'}', "
+                     f"this run's is '{eval_recipe}': their membership-inference numbers are left out and PrivLeak is "
+                     "not reported (evaluate the retain model again to get them)")
+    return result, notes

@@ -2,9 +2,16 @@
 decoding, teacher-forced (the model sees the true prefix; position t is predicted from x_<t).
 
 Both read the per-token argmax hits of :class:`lethe.probes_tokens.TokenProbes`
-(``argmax_hit[i][t]`` = the greedy next token at answer position t is the true token) and are
-faithful to open-unlearning (``src/evals/metrics/memorization.py``: ``exact_memorization``,
-``extraction_strength``), with one documented deviation for extraction strength.
+(``argmax_hit[i][t]`` = the greedy next token at answer position t is the true token) and equal
+open-unlearning's (``src/evals/metrics/memorization.py``: ``exact_memorization``,
+``extraction_strength``) by default:
+
+* positions: every scored token but the last (the EOS), as its ``tokenwise_vocab_logprobs``
+  (``return_labels=True``) hands them over; ``keep_last=True`` scores the EOS too
+  (:func:`lethe.metrics.mia._tokens.drop_last`);
+* extraction strength: its loop ``for k in range(n): if preds[k:] == labels[k:]: break`` never
+  reaches k = n, so when no non-empty suffix is right (the last token is wrong) k stays n - 1 and
+  ES = 1/n; ``allow_empty_suffix=True`` lets k* = n there (ES = 0: nothing is extracted).
 
 Registered at the ``aggregate`` level: their input is a ``TokenProbes``, not a ``SplitProbes``,
 which the ``split`` level's contract promises. Each still returns one per-sample value per item.
@@ -16,12 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import MetricResult, register_metric
+from .mia._tokens import drop_last
 
 if TYPE_CHECKING:
     from ..probes_tokens import TokenProbes
 
 
-def _hits(values) -> list[np.ndarray]:
+def _hits(values, keep_last: bool = True) -> list[np.ndarray]:
     out = []
     for i, v in enumerate(values):
         a = np.asarray(v)
@@ -37,28 +45,33 @@ def _hits(values) -> list[np.ndarray]:
         out.append(a)
     if not out:
         raise ValueError("argmax_hit is empty; a metric over zero items is undefined")
-    return out
+    return drop_last(out, "argmax_hit", keep_last)
 
 
 def _result(per_sample: np.ndarray) -> MetricResult:
     return MetricResult(value=float(np.mean(per_sample)), per_sample=[float(v) for v in per_sample])
 
 
-def exact_memorization_values(argmax_hit) -> np.ndarray:
-    """(N,) EM_i = (1/|y_i|) sum_t 1[ argmax_z p(z | x_i, y_i<t) = y_it ]."""
-    return np.asarray([h.mean() for h in _hits(argmax_hit)], dtype=np.float64)
+def exact_memorization_values(argmax_hit, keep_last: bool = False) -> np.ndarray:
+    """(N,) EM_i = (1/|y_i|) sum_t 1[ argmax_z p(z | x_i, y_i<t) = y_it ] over the scored positions
+    y_i (the EOS left out unless ``keep_last``). open-unlearning: ``(preds == labels).sum() / len(labels)``."""
+    return np.asarray([h.mean() for h in _hits(argmax_hit, keep_last)], dtype=np.float64)
 
 
-def extraction_strength_values(argmax_hit) -> np.ndarray:
-    """(N,) ES_i = 1 - k*_i / |y_i| with k*_i = the smallest k in {0, ..., |y_i|} such that every
-    argmax prediction from answer position k on is correct (k = |y_i|: the empty suffix).
+def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_suffix: bool = False) -> np.ndarray:
+    """(N,) ES_i = 1 - k*_i / n_i, n_i = |y_i| the scored positions (the EOS left out unless
+    ``keep_last``), k*_i = the smallest k such that every argmax prediction from answer position k
+    on is correct, searched over k in {0, ..., n_i - 1} (open-unlearning's loop: k*_i = n_i - 1 when
+    even the last token is wrong) or over {0, ..., n_i} with ``allow_empty_suffix`` (k*_i = n_i there).
 
-    Equivalently ES_i = (length of the longest all-correct suffix of the hits) / |y_i|.
+    Equivalently, where the last token is right, ES_i = (length of the longest all-correct suffix) / n_i.
     """
     out = []
-    for h in _hits(argmax_hit):
+    for h in _hits(argmax_hit, keep_last):
         wrong = np.flatnonzero(~h)  # positions of mispredicted tokens
         k_star = 0 if wrong.size == 0 else int(wrong[-1]) + 1  # first position after the last miss
+        if not allow_empty_suffix:
+            k_star = min(k_star, h.size - 1)  # open-unlearning's loop stops at k = n - 1
         out.append(1.0 - k_star / h.size)
     return np.asarray(out, dtype=np.float64)
 
@@ -70,16 +83,17 @@ def extraction_strength_values(argmax_hit) -> np.ndarray:
     "teacher-forced (Tirumala et al. 2022; open-unlearning 'exact_memorization'); reads TokenProbes",
     level="aggregate",
 )
-def exact_memorization(p: TokenProbes) -> MetricResult:
+def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
     """Exact memorisation (Tirumala et al. 2022, "Memorization Without Overfitting", NeurIPS;
     open-unlearning ``exact_memorization``):
 
         EM_i = (1/|y_i|) sum_t 1[ argmax_z p(z | x_i, y_i<t) = y_it ]
 
-    value = mean_i EM_i. Like ``probability``, declared in its own direction (higher = the model
-    knows the answer better); on the forget split the yardstick is the retain model's value.
+    value = mean_i EM_i, over the answer tokens without the EOS (``keep_last=True``: with it). Like
+    ``probability``, declared in its own direction (higher = the model knows the answer better); on
+    the forget split the yardstick is the retain model's value.
     """
-    return _result(exact_memorization_values(p.argmax_hit))
+    return _result(exact_memorization_values(p.argmax_hit, keep_last))
 
 
 @register_metric(
@@ -90,7 +104,7 @@ def exact_memorization(p: TokenProbes) -> MetricResult:
     "'extraction_strength'); reads TokenProbes",
     level="aggregate",
 )
-def extraction_strength(p: TokenProbes) -> MetricResult:
+def extraction_strength(p: TokenProbes, keep_last: bool = False, allow_empty_suffix: bool = False) -> MetricResult:
     """Extraction strength (Carlini et al. 2021 notion of extractability; the form of Wang et al.
     2025, "Towards Effective Evaluations and Comparisons for LLM Unlearning Methods", ICLR, as in
     open-unlearning ``extraction_strength``):
@@ -98,11 +112,9 @@ def extraction_strength(p: TokenProbes) -> MetricResult:
         ES_i = 1 - (1/|y_i|) min{ k : argmax predictions from the prefix (x_i, y_i<k) reproduce y_i>=k }
 
     teacher-forced: "reproduce" = every argmax prediction at answer positions k, ..., |y_i|-1 is
-    correct, given the true tokens before it. ES = 1: the whole answer follows from the question;
-    ES = 0: not even the last token is predicted (k* = |y|, the empty suffix).
-
-    Deviation from open-unlearning: its loop ``for k in range(len): ... break`` leaves k = |y| - 1
-    when no non-empty suffix matches: whenever the last answer token is mispredicted, it scores
-    1/|y| there and 0 here. All other cases agree.
+    correct, given the true tokens before it. ES = 1: the whole answer follows from the question.
+    y_i: the answer tokens without the EOS (``keep_last=True``: with it). When even the last token is
+    mispredicted, open-unlearning's loop leaves k = |y| - 1, ES = 1/|y| (the default);
+    ``allow_empty_suffix=True`` counts the empty suffix, k* = |y|, ES = 0.
     """
-    return _result(extraction_strength_values(p.argmax_hit))
+    return _result(extraction_strength_values(p.argmax_hit, keep_last, allow_empty_suffix))

@@ -9,6 +9,18 @@ Token entropy measures that diversity (the authors' ``compute_token_entropy``):
 f the relative frequency of each distinct token among the n tokens of the generation (the model's
 own tokenizer), normalised by the largest possible entropy log2 n; TE = 0 when n <= 1. 1 = no
 token repeats; near 0 = one token repeated. value = mean over items.
+
+Which text, which reference, as the Closer-Look code (sail-sg/closer-look-LLM-unlearning,
+``metrics/metrics.py``, ``get_all_evals``):
+
+* token entropy tokenises the generation exactly as decoded (``tokenizer.tokenize`` of
+  ``batch_decode(..., skip_special_tokens=True)``, ``run_generation``), not stripped: the spaces
+  around it are part of the tokens (a byte-level BPE: " cat cat" -> ["Ġcat", "Ġcat"], TE 0, but
+  "cat cat" -> ["c", "at", "Ġcat"], TE 1). ``SplitProbes.generation_tokens`` must hold those tokens;
+* embedding similarity and entailment compare with the item's long-form ``original_answer`` where
+  the data have one (its ``real_authors_perturbed.json`` / ``world_facts_perturbed.json``
+  ``original_answer``; every other split's ``answer``): :func:`semantic_references`. The ROUGE gate
+  of the entailment score stays on the short answer (``rouge_cores`` against ``ground_truths``).
 """
 from __future__ import annotations
 
@@ -22,6 +34,8 @@ from ..probes import SplitProbes
 
 
 def token_entropy_value(tokens: list) -> float:
+    """Closer-Look's ``compute_token_entropy(tokenizer, sentence, normalize=True)`` on
+    ``tokens = tokenizer.tokenize(sentence)``: unigram entropy in bits over log2 n, 0 for n <= 1."""
     n = len(tokens)
     if n <= 1:
         return 0.0
@@ -36,8 +50,8 @@ def token_entropy_value(tokens: list) -> float:
     "repeats, near 0 = a repeated token; flags gibberish that scores 'forgotten'",
 )
 def token_entropy(p: SplitProbes) -> MetricResult:
-    """Reads ``generation_tokens`` (the tokenizer's tokens of each generation, filled by the probes);
-    probes without them fall back to whitespace-separated words."""
+    """Reads ``generation_tokens`` (the tokenizer's tokens of each generation as decoded, filled by the
+    probes); probes without them fall back to whitespace-separated words."""
     toks = p.generation_tokens if p.generation_tokens else [g.split() for g in p.generations]
     if len(toks) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(toks)} generations, expected {len(p.ids)} (one per item in ids)")
@@ -53,13 +67,28 @@ def token_entropy(p: SplitProbes) -> MetricResult:
 )
 def embedding_similarity(p: SplitProbes) -> MetricResult:
     """Yuan et al. 2025 (the authors' ``eval_cosine_similarity``): s_i = max(0, cos(e(gen_i), e(ref_i)))
-    with a sentence-embedding model e; value = mean. Reads ``generation_similarity`` (the cosines,
-    computed by the embedding probe)."""
+    with a sentence-embedding model e and ref_i from :func:`semantic_references` (the long-form
+    original answer where the item has one); value = mean. Reads ``generation_similarity`` (the
+    cosines, computed by the embedding probe)."""
     if len(p.generation_similarity) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(p.generation_similarity)} similarities, expected {len(p.ids)}; "
                          "run the embedding probe (eval.embedding_model)")
     per = np.maximum(0.0, np.asarray(p.generation_similarity, dtype=np.float64))
     return MetricResult(float(per.mean()) if per.size else float("nan"), per.tolist())
+
+
+def semantic_references(p: SplitProbes, long_form: bool = True) -> list[str]:
+    """What embedding similarity and entailment compare each generation with: the item's long-form
+    ``original_answer`` where it has one, else its answer (Closer-Look ``get_all_evals``: the
+    ``original_answer`` of real authors and world facts, the ``answer`` of forget and retain).
+    ``long_form=False``: always the short answer (``SplitProbes.references``)."""
+    refs = list(p.references)
+    if not long_form or not p.original_answers:
+        return refs
+    if len(p.original_answers) != len(refs):
+        raise ValueError(f"SplitProbes has {len(p.original_answers)} original answers but {len(refs)} references; "
+                         "they must be one per item")
+    return [o if o else r for o, r in zip(p.original_answers, refs)]
 
 
 ENTAILMENT_ROUGE_GATE = 0.1  # Yuan et al.: an answer with ROUGE-L recall below 0.1 is factually wrong
@@ -74,8 +103,9 @@ ENTAILMENT_ROUGE_GATE = 0.1  # Yuan et al.: an answer with ROUGE-L recall below 
 def entailment_score(p: SplitProbes) -> MetricResult:
     """Yuan et al. 2025 (the authors' ``get_entailment_results`` / ``get_entailment_score``):
     s_i = 1 if NLI(premise_i, hypothesis_i) = entailment and ROUGE-L recall_i >= 0.1, else 0;
-    value = mean. Reads ``generation_nli`` (labels from the NLI probe, pairs ordered by
-    :func:`lethe.probes.entailment_pairs`) and the generations/references for the ROUGE gate."""
+    value = mean. Reads ``generation_nli`` (labels from the NLI probe on the pairs of
+    :func:`lethe.probes.entailment_pairs` with the references of :func:`semantic_references`) and the
+    generations and short answers (``references``) for the ROUGE gate, as the authors' code."""
     from .tofu import rouge_l_recall
 
     if len(p.generation_nli) != len(p.ids):

@@ -15,6 +15,13 @@ MUSE's relative gap to it.
 The registered metrics ``mia_<attack>`` are aggregate-level: ``fn(forget, holdout, ...) ->
 MetricResult(auc, [])`` with the forget and holdout :class:`TokenProbes` of one model; the
 per-sample scores are the attack functions' outputs.
+
+Conventions equal open-unlearning's (``src/evals/metrics/mia/``) by default: Min-K%, Min-K%++ and
+the gradient norm score every answer token but the last (the EOS; ``keep_last=True`` keeps it),
+LOSS, zlib and the reference attack every answer token, EOS included; k = 0.4 for Min-K% and
+Min-K%++ (its TOFU and MUSE configs); zlib compresses the decoded label text; the gradient norm is
+the mean of the per-tensor L2 norms (``aggregate="global"``: one global L2 norm). docs/metrics.md
+lists the test that checks each.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ import numpy as np
 from ...errors import LetheError
 from .. import MetricResult, register_metric
 from .auc import roc_auc
-from .gradnorm import gradnorm_scores
+from .gradnorm import gradnorm_scores, gradnorm_values
 from .loss import loss_scores
 from .min_k import DEFAULT_K, min_k_scores
 from .min_k_plus_plus import min_k_plus_plus_scores
@@ -119,8 +126,8 @@ def mia_loss(forget: TokenProbes, holdout: TokenProbes) -> MetricResult:
 @register_metric(
     "mia_zlib",
     higher_is_better=False,
-    description=f"MIA AUC of the zlib attack, score = -mean NLL / zlib bytes of the text (Carlini et al. "
-    f"2021){_AUC_DOC}",
+    description=f"MIA AUC of the zlib attack, score = -mean NLL / zlib bytes of the decoded answer tokens "
+    f"(Carlini et al. 2021){_AUC_DOC}",
     level="aggregate",
 )
 def mia_zlib(forget: TokenProbes, holdout: TokenProbes) -> MetricResult:
@@ -130,24 +137,25 @@ def mia_zlib(forget: TokenProbes, holdout: TokenProbes) -> MetricResult:
 @register_metric(
     "mia_min_k",
     higher_is_better=False,
-    description=f"MIA AUC of Min-K% Prob, score = mean of the k=20% lowest token log-probs (Shi et al. "
-    f"2024){_AUC_DOC}",
+    description=f"MIA AUC of Min-K% Prob, score = mean of the k=40% lowest answer-token log-probs, EOS "
+    f"left out (Shi et al. 2024; open-unlearning's k){_AUC_DOC}",
     level="aggregate",
 )
-def mia_min_k(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K) -> MetricResult:
-    return mia_auc(min_k_scores(forget.logprobs, k), min_k_scores(holdout.logprobs, k))
+def mia_min_k(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K, keep_last: bool = False) -> MetricResult:
+    return mia_auc(min_k_scores(forget.logprobs, k, keep_last), min_k_scores(holdout.logprobs, k, keep_last))
 
 
 @register_metric(
     "mia_min_k_plus_plus",
     higher_is_better=False,
-    description=f"MIA AUC of Min-K%++, score = mean of the k=20% lowest (log p - mu)/sigma over the "
-    f"vocabulary (Zhang et al. 2025){_AUC_DOC}",
+    description=f"MIA AUC of Min-K%++, score = mean of the k=40% lowest (log p - mu)/sigma over the "
+    f"vocabulary, EOS left out (Zhang et al. 2025; open-unlearning's k){_AUC_DOC}",
     level="aggregate",
 )
-def mia_min_k_plus_plus(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K) -> MetricResult:
-    f = min_k_plus_plus_scores(forget.logprobs, forget.mu, forget.sigma, k)
-    h = min_k_plus_plus_scores(holdout.logprobs, holdout.mu, holdout.sigma, k)
+def mia_min_k_plus_plus(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K,
+                        keep_last: bool = False) -> MetricResult:
+    f = min_k_plus_plus_scores(forget.logprobs, forget.mu, forget.sigma, k, keep_last)
+    h = min_k_plus_plus_scores(holdout.logprobs, holdout.mu, holdout.sigma, k, keep_last)
     return mia_auc(f, h)
 
 
@@ -176,12 +184,14 @@ def mia_reference(
 @register_metric(
     "mia_gradnorm",
     higher_is_better=False,
-    description=f"MIA AUC of the gradient-norm attack, score = -L2 norm of the gradient of the mean NLL "
-    f"(Wang et al. 2024){_AUC_DOC}",
+    description=f"MIA AUC of the gradient-norm attack, score = -mean over parameter tensors of the L2 norm "
+    f"of the gradient of the mean answer NLL, EOS left out (Wang et al. 2024; open-unlearning's){_AUC_DOC}",
     level="aggregate",
 )
-def mia_gradnorm(forget: TokenProbes, holdout: TokenProbes) -> MetricResult:
-    return mia_auc(gradnorm_scores(forget.grad_norms), gradnorm_scores(holdout.grad_norms))
+def mia_gradnorm(forget: TokenProbes, holdout: TokenProbes, aggregate: str = "mean") -> MetricResult:
+    """``aggregate``: "mean" of the per-tensor norms (open-unlearning) or "global" L2 norm
+    (:func:`.gradnorm.gradnorm_values`); which tokens the loss covers is fixed by the probe."""
+    return mia_auc(gradnorm_scores(forget.grad_norms, aggregate), gradnorm_scores(holdout.grad_norms, aggregate))
 
 
 MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm")
@@ -189,6 +199,7 @@ MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnor
 __all__ = [
     "MIA_ATTACKS",
     "gradnorm_scores",
+    "gradnorm_values",
     "loss_scores",
     "mia_auc",
     "mia_gradnorm",

@@ -1,4 +1,20 @@
-"""Input checks shared by the attacks: probes come from code, but a wrong shape must fail loudly."""
+"""Input checks shared by the attacks: probes come from code, but a wrong shape must fail loudly.
+
+Which positions a per-token metric reads (``keep_last``): the per-token probes keep every scored
+(answer) position, in text order, so the LAST element of each array is the sequence's last scored
+position: the EOS that :meth:`lethe.data.Encoder.qa` / ``Encoder.text`` append (the last answer
+token only when ``max_length`` cut the EOS off). open-unlearning's per-token helpers
+(``src/evals/metrics/utils.py``: ``tokenwise_logprobs``, ``tokenwise_vocab_logprobs``) drop that
+position: ``(labels != IGNORE_INDEX).nonzero()[:-1]``, "-1 to ignore eos prediction", then the
+slice ``log_probs[start - 1 : end]`` predicts the labelled tokens ``start .. end`` = all labelled
+tokens but the last. It is the last *labelled* position that goes, whatever its token: on Q&A data
+(``preprocess_chat_instance`` appends the EOS) that is the EOS and every answer token is kept; on
+MUSE-style text (``preprocess_pretraining_instance`` appends none) it is the text's own last token.
+Min-K%, Min-K%++, the gradient norm, exact memorisation and extraction strength read those helpers;
+the LOSS, zlib and reference attacks read ``evaluate_probability``, which keeps every labelled
+token, EOS included. ``keep_last=False`` (the default where open-unlearning drops it) reproduces
+that; ``keep_last=True`` scores every position, EOS included (Lethe's convention before).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +38,22 @@ def token_arrays(values, name: str) -> list[np.ndarray]:
     return out
 
 
+def drop_last(arrays: list[np.ndarray], name: str, keep_last: bool) -> list[np.ndarray]:
+    """``arrays`` without each sequence's last scored position (open-unlearning's ``[:-1]``), or as
+    they are when ``keep_last``. A sequence with one scored token has none left: an error (it is an
+    empty answer, only the EOS; open-unlearning scores it 0 or None, depending on the metric)."""
+    if keep_last:
+        return arrays
+    for i, a in enumerate(arrays):
+        if a.size < 2:
+            raise ValueError(
+                f"{name}[{i}] has {a.size} scored token; without its last position (the EOS, dropped as "
+                "open-unlearning does) nothing is left to score: give the item a non-empty answer, or "
+                "pass keep_last=True"
+            )
+    return [a[:-1] for a in arrays]
+
+
 def same_lengths(a: list[np.ndarray], b: list[np.ndarray], name_a: str, name_b: str) -> None:
     if len(a) != len(b):
         raise ValueError(f"{name_a} has {len(a)} sequences but {name_b} has {len(b)}; they must match")
@@ -34,5 +66,6 @@ def same_lengths(a: list[np.ndarray], b: list[np.ndarray], name_a: str, name_b: 
 
 
 def mean_logprob(logprobs, name: str = "logprobs") -> np.ndarray:
-    """(N,) mean per-token log-prob = minus the mean answer NLL of each sequence."""
+    """(N,) mean per-token log-prob = minus the mean answer NLL of each sequence, over every scored
+    token, EOS included (open-unlearning's ``evaluate_probability`` ``avg_loss``, negated)."""
     return np.asarray([a.mean() for a in token_arrays(logprobs, name)], dtype=np.float64)

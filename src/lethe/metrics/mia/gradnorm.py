@@ -2,26 +2,59 @@
 Extraction in Large Language Models", arXiv 2402.17012; as in open-unlearning's ``mia_gradnorm``):
 training drives the loss of its own examples to a minimum, where the gradient is small.
 
-    score_i = - || grad_theta NLL_i(theta) ||_2                       (higher = member)
+    g_ij    = || grad_{theta_j} NLL_i(theta) ||_2      for each parameter tensor theta_j
+    score_i = - (1/P_i) sum_j g_ij                     (aggregate="mean", the default; higher = member)
+    score_i = - sqrt( sum_j g_ij^2 )                   (aggregate="global": the L2 norm of the whole gradient)
 
-with NLL_i the mean answer NLL and the norm taken over all trainable parameters as one vector
-(:func:`lethe.probes_tokens.gradient_norms`). open-unlearning instead averages the per-tensor
-p-norms over parameter tensors (p = 1, 2 or inf); the global L2 norm is the gradient's length,
-independent of how the parameters happen to be split into tensors.
+NLL_i is the mean NLL over the answer's scored tokens but the last (the EOS), and the sum runs over
+the P_i parameter tensors the loss reaches (:func:`lethe.probes_tokens.gradient_norms`). The default
+is open-unlearning's (``src/evals/metrics/mia/gradnorm.py``, ``GradNormAttack.compute_batch_values``:
+``torch.stack([p.grad.norm(p=2) for p in params if p.grad is not None]).mean()``, ``p: 2`` in
+``configs/eval/{tofu,muse}_metrics/mia_gradnorm.yaml``; its loss is ``-mean(tokenwise_logprobs)``,
+which drops the last labelled position). ``"global"`` is the gradient's length, independent of how
+the parameters happen to be split into tensors (Lethe's convention before).
 """
 from __future__ import annotations
 
 import numpy as np
 
+AGGREGATES = ("mean", "global")
 
-def gradnorm_scores(grad_norms) -> np.ndarray:
-    """(N,) gradient norms -> (N,) scores = -norm, higher = member."""
-    g = np.asarray(grad_norms, dtype=np.float64) if grad_norms is not None else None
-    if g is None or g.ndim != 1 or g.size == 0:
+
+def _per_sequence(grad_norms) -> list[np.ndarray]:
+    if grad_norms is None or len(grad_norms) == 0:
         raise ValueError(
-            "the gradient-norm attack needs one gradient norm per sequence "
+            "the gradient-norm attack needs the per-tensor gradient norms of each sequence "
             "(set TokenProbes.grad_norms = lethe.probes_tokens.gradient_norms(model, seqs, pad_id))"
         )
-    if not np.all(np.isfinite(g)) or np.any(g < 0):
-        raise ValueError("gradient norms must be finite and >= 0")
-    return -g
+    out = []
+    for i, g in enumerate(grad_norms):
+        a = np.asarray(g, dtype=np.float64)
+        if a.ndim == 0:  # one norm per sequence, already aggregated (Lethe's results before per-tensor norms)
+            a = a.reshape(1)
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"grad_norms[{i}] has shape {a.shape}; expected the 1-D per-tensor norms of sequence {i}")
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"grad_norms[{i}]: gradient norms must be finite and >= 0")
+        out.append(a)
+    return out
+
+
+def gradnorm_values(grad_norms, aggregate: str = "mean") -> np.ndarray:
+    """Per-sequence per-tensor L2 norms -> (N,) one gradient norm per sequence.
+
+    ``grad_norms[i]``: the 1-D norms of the P_i parameter tensors for sequence i (a scalar is taken
+    as an already aggregated norm). ``aggregate``: "mean" (open-unlearning) or "global" (the L2 norm
+    of the whole gradient, sqrt of the summed squares)."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"gradient-norm attack: aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    per = _per_sequence(grad_norms)
+    if aggregate == "mean":
+        return np.asarray([a.mean() for a in per], dtype=np.float64)
+    return np.asarray([np.sqrt(np.square(a).sum()) for a in per], dtype=np.float64)
+
+
+def gradnorm_scores(grad_norms, aggregate: str = "mean") -> np.ndarray:
+    """(N,) scores = -gradient norm, higher = member (open-unlearning's score is the norm; its AUC
+    labels are flipped to match)."""
+    return -gradnorm_values(grad_norms, aggregate)

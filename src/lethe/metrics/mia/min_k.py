@@ -3,8 +3,15 @@ ICLR, Sec. 3): a member has few outlier tokens of very low probability.
 
     score_i = (1/|K_i|) sum_{t in K_i} log p(x_it | x_i<t)          (higher = member)
 
-where K_i holds the k% lowest-probability tokens of sequence i. Default k = 20% (the paper's and
-open-unlearning's default; MUSE's PrivLeak uses k = 40%).
+where K_i holds the k% lowest-probability tokens of sequence i. Default k = 40%: what
+open-unlearning's TOFU and MUSE configs set (``configs/eval/tofu_metrics/mia_min_k.yaml``,
+``muse_metrics/mia_min_k.yaml``, and the same for ``mia_min_k_plus_plus``: ``k: 0.4``, overriding
+the 0.2 of ``MinKProbAttack.setup``) and MUSE's PrivLeak attack ("forget_holdout_Min-40%"). The
+paper's own default is 20% (pass k=0.2).
+
+Which tokens: every scored token but the last (the EOS), as open-unlearning's ``tokenwise_logprobs``
+(``src/evals/metrics/mia/min_k.py`` reads it); ``keep_last=True`` keeps the EOS
+(:func:`lethe.metrics.mia._tokens.drop_last`).
 
 How many tokens: |K| = max(1, floor(k n)). The floor is the reference code's ``int(len * k)``;
 the minimum of one token is open-unlearning's ``max(1, ...)`` (the original code averages an empty
@@ -17,9 +24,9 @@ import math
 
 import numpy as np
 
-from ._tokens import token_arrays
+from ._tokens import drop_last, token_arrays
 
-DEFAULT_K = 0.2
+DEFAULT_K = 0.4  # open-unlearning configs/eval/{tofu,muse}_metrics/mia_min_k*.yaml: k: 0.4
 
 
 def k_count(n: int, k: float) -> int:
@@ -39,7 +46,12 @@ def lowest_k_mean(values: np.ndarray, k: float) -> float:
     return float(np.sort(values)[: k_count(values.size, k)].mean())
 
 
-def min_k_scores(logprobs, k: float = DEFAULT_K) -> np.ndarray:
-    """``logprobs``: N per-token log-prob arrays -> (N,) Min-K% scores, higher = member."""
+def min_k_scores(logprobs, k: float = DEFAULT_K, keep_last: bool = False) -> np.ndarray:
+    """``logprobs``: N per-token log-prob arrays -> (N,) Min-K% scores, higher = member.
+
+    open-unlearning's ``MinKProbAttack.compute_score`` is ``-mean(sort(lp)[:max(1, int(len(lp) * k))])``
+    over ``lp`` = every labelled token but the last; it is minus this score (its AUC labels are
+    flipped to match, :mod:`.auc`)."""
     k = check_k(k)
-    return np.asarray([lowest_k_mean(a, k) for a in token_arrays(logprobs, "logprobs")], dtype=np.float64)
+    lp = drop_last(token_arrays(logprobs, "logprobs"), "logprobs", keep_last)
+    return np.asarray([lowest_k_mean(a, k) for a in lp], dtype=np.float64)

@@ -8,7 +8,9 @@ local maximum of the likelihood, so normalise each token's log-prob by the next-
 
     score_i = mean of the k% lowest z_t of sequence i                (higher = member)
 
-with the same k rule as Min-K% (:func:`lethe.metrics.mia.min_k.k_count`), default k = 20%.
+with the same k rule and default (k = 40%, open-unlearning's configs) as Min-K%
+(:func:`lethe.metrics.mia.min_k.k_count`), over every scored token but the last (the EOS), as
+open-unlearning's ``tokenwise_vocab_logprobs`` / ``tokenwise_logprobs`` (``keep_last=True`` keeps it).
 mu and sigma come from :func:`lethe.probes_tokens.token_scores`. sigma is floored at 1e-3
 (variance 1e-6, open-unlearning's clamp): a (numerically) one-hot next-token distribution has
 sigma = 0, where the reference code divides by zero.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tokens import same_lengths, token_arrays
+from ._tokens import drop_last, same_lengths, token_arrays
 from .min_k import DEFAULT_K, check_k, lowest_k_mean
 
 SIGMA_FLOOR = 1e-3  # = sqrt(1e-6)
@@ -36,8 +38,8 @@ def normalized_token_scores(logprobs, mu, sigma) -> list[np.ndarray]:
     return [(a - b) / np.maximum(c, SIGMA_FLOOR) for a, b, c in zip(lp, m, s)]
 
 
-def min_k_plus_plus_scores(logprobs, mu, sigma, k: float = DEFAULT_K) -> np.ndarray:
-    """(N,) Min-K%++ scores, higher = member."""
+def min_k_plus_plus_scores(logprobs, mu, sigma, k: float = DEFAULT_K, keep_last: bool = False) -> np.ndarray:
+    """(N,) Min-K%++ scores, higher = member (minus open-unlearning's ``MinKPlusPlusAttack`` score)."""
     k = check_k(k)
-    z = normalized_token_scores(logprobs, mu, sigma)
+    z = drop_last(normalized_token_scores(logprobs, mu, sigma), "logprobs", keep_last)
     return np.asarray([lowest_k_mean(a, k) for a in z], dtype=np.float64)
