@@ -8,7 +8,7 @@ import pytest
 
 from lethe.cli import main
 from lethe.errors import LetheError
-from lethe.scenarios.continual import cut_requests, request_order
+from lethe.scenarios.continual import cut_requests, plan_requests, request_order
 
 os.environ.setdefault("LETHE_NO_PROGRESS", "1")
 
@@ -36,6 +36,37 @@ def test_request_order_passes_through_every_nested_split():
     assert sorted(order) == sorted(bench.forget_sets["forget10"])
     assert set(order[:1]) == set(bench.forget_sets["forget01"])
     assert set(order[:5]) == set(bench.forget_sets["forget05"])
+
+
+def test_release_rounds_are_the_task_ids(tmp_path):
+    """The Closer-Look TOFU release fixes its requests: the rounds are its task_ids in order, not cuts."""
+    from test_tofu_layouts import invented_authors, write_closer_look
+
+    from lethe.benchmarks import load_tofu
+
+    tasks = write_closer_look(tmp_path, invented_authors(40))
+    bench = load_tofu(tmp_path, items_per_author=2)
+    group_of = {it.question: it.group for it in bench.splits["authors"]}
+    authors = invented_authors(40)
+    for split, n in (("forget01", 10), ("forget05", 10), ("forget10", 9)):
+        order, requests, ids = plan_requests(bench, split, 10, rounds_given=False)
+        assert ids == [str(t) for t in range(1, n + 1)]
+        assert requests == [[group_of[authors[a][0]["question"]] for a in task] for task in tasks[split]]
+        assert order == sum(requests, []) and requests[0] == bench.forget_sets[split]
+    assert plan_requests(bench, "forget10", 9, rounds_given=True)[1] == bench.spec["rounds"]["forget10"]
+    with pytest.raises(LetheError, match=r"rounds = 4, but forget10 .* sequence of 9 requests \(task_id 1..9\); "
+                                         "drop scenario_options.rounds"):
+        plan_requests(bench, "forget10", 4, rounds_given=True)
+    # without release rounds: the nested cuts as before
+    built = generate_small()
+    assert plan_requests(built, "forget10", 2, rounds_given=True)[1] == cut_requests(
+        request_order(built, "forget10"), 2, [1, 2])
+
+
+def generate_small():
+    from lethe.benchmarks import generate
+
+    return generate(n_authors=20, n_holdout=0, n_world=4, n_people=4)
 
 
 def test_continual_run_end_to_end(tmp_path, capsys):
@@ -79,22 +110,35 @@ def test_continual_rejects_bad_options_and_methods(tmp_path, capsys):
 
 
 def test_continual_on_a_user_model_and_tofu_files(tmp_path, tokenizer, make_tiny, capsys):
-    """A user's model on data in the public TOFU layout (nested forget01/05/10 files): no per-round gold
-    standard exists, so it must be asked for as none, and no forget quality is reported."""
-    from lethe.benchmarks import export_tofu, load_benchmark
+    """A user's model on the Closer-Look TOFU layout (forget files of task_id-numbered requests): the rounds
+    are the release's tasks; no per-round gold standard exists, so it must be asked for as none, and no
+    forget quality is reported."""
+    from test_tofu_layouts import write_closer_look
+
+    from lethe.benchmarks import load_benchmark
     from lethe.models import save_model
 
     bench = load_benchmark("lethe-authors", n_authors=20, n_holdout=2, n_world=30, n_people=12)
-    export_tofu(bench, tmp_path / "tofu")
+    rows = {}
+    for it in bench.splits["authors"]:
+        rows.setdefault(it.group, []).append({"question": it.question, "answer": it.answer})
+    tasks = write_closer_look(tmp_path / "tofu", list(rows.values()), n_tasks=(2, 2, 2), per_task=(1, 1, 2))
     model_dir = save_model(make_tiny(tokenizer), tokenizer, tmp_path / "model")
     base = ["run", "scenario=continual", f"model={model_dir}", f"benchmark={tmp_path / 'tofu'}",
             "benchmark_options={items_per_author: 8}", f"output={tmp_path / 'runs'}", "methods=[ga]",
             "train.max_steps=1", "eval.max_new_tokens=6", "eval.embedding_model=", "eval.bootstrap=0", "threads=1"]
     assert main([*base, "scenario_options={rounds: 2}"]) == 2
     assert "gold_standard: none" in capsys.readouterr().err
-    assert main([*base, "name=u", "scenario_options={rounds: 2, gold_standard: none}"]) == 0, capsys.readouterr().err
+    assert main([*base, "name=u", "scenario_options={gold_standard: none}"]) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "runs" / "u" / "summary.json").read_text())
     assert [r["name"] for r in summary["rows"]] == ["target", "ga"]
-    assert summary["curves"]["rounds"] == [1, 2]
+    assert summary["curves"]["rounds"] == [1, 2]  # the release's two tasks, not the default 10 rounds
     assert all(v is None for v in summary["curves"]["series"]["ga"]["forget_quality"])  # n/a, never invented
     assert "forget_rouge_l" in summary["rows"][1]["metrics"]
+    assert "task_id 1, 2 of forget10.json" in summary["notes"][0]
+    results = json.loads((tmp_path / "runs" / "u" / "results.json").read_text())
+    names = list(rows)  # the generator's author ids, in order: the fixture forgets the last ones
+    assert results["task_ids"] == ["1", "2"]
+    loaded = load_benchmark(str(tmp_path / "tofu"), items_per_author=8)
+    group_of = {it.question: it.group for it in loaded.splits["authors"]}
+    assert results["requests"] == [[group_of[rows[names[a]][0]["question"]] for a in task] for task in tasks["forget10"]]

@@ -64,8 +64,13 @@ def test_real_world_run_end_to_end(tmp_path, capsys):
     assert "neighbour" in (run / "report.md").read_text()
 
 
-def _release(folder, forget_people=("Ana Vell", "Tomas Eld"), neighbour_people=("Ori Sand", "Mara Holt"), drop=None):
-    """A folder in the public real-world layout (Yuan et al. 2025), our own made-up rows."""
+PLAIN = ("name", "question", "answer", "golden_answer", "task_id")  # the columns of the plain forget.json
+
+
+def _release(folder, forget_people=("Ana Vell", "Tomas Eld"), neighbour_people=("Ori Sand", "Mara Holt"), drop=None,
+             plain=False):
+    """A folder in the public real-world layout (Yuan et al. 2025), our own made-up rows: the *_perturbed.json
+    files, or with ``plain`` the plain forget.json / neighbor.json (no paraphrases, no wrong answers)."""
     folder.mkdir(parents=True, exist_ok=True)
     for stem, people in (("forget", forget_people), ("neighbor", neighbour_people)):
         rows = []
@@ -79,8 +84,10 @@ def _release(folder, forget_people=("Ana Vell", "Tomas Eld"), neighbour_people=(
                        "paraphrased_question": q.format(p=person).replace("?", ", please?"), "task_id": t}
                 if drop:
                     row.pop(drop)
+                if plain:
+                    row = {k: v for k, v in row.items() if k in PLAIN and (stem == "forget" or k != "task_id")}
                 rows.append(json.dumps(row))
-        (folder / f"{stem}_perturbed.json").write_text("\n".join(rows) + "\n")
+        (folder / f"{stem}{'' if plain else '_perturbed'}.json").write_text("\n".join(rows) + "\n")
     return folder
 
 
@@ -103,6 +110,41 @@ def test_real_world_loader_reads_the_public_layout(tmp_path):
         load_real_world(tmp_path / "only")
 
 
+def test_real_world_plain_files_and_the_authors_split_of_roles(tmp_path):
+    from lethe.benchmarks.real_world import load_real_world
+
+    # plain files only: accepted, without wrong answers (the truth ratio is n/a, the scenario says so)
+    data = load_real_world(_release(tmp_path / "plain", plain=True))
+    assert data.wrong_answers is False and len(data.forget) == 4 and len(data.neighbour_train) == 4
+    assert data.forget[0].perturbed_answers == () and data.forget[0].answer == "Ana Vell was born in Orlin."
+    assert data.forget_train[0].answer.endswith("That is all I know about it.")
+    # both kinds, as in the release: unlearning on forget.json + neighbor.json, evaluation on *_perturbed.json
+    # (the release's neighbor.json and neighbor_perturbed.json are different persons)
+    both = _release(tmp_path / "both", neighbour_people=("Ori Sand", "Mara Holt"))
+    _release(both, neighbour_people=("Ilse Dorn",), plain=True)
+    data = load_real_world(both)
+    assert data.wrong_answers is True
+    assert {it.group for it in data.neighbour_train} == {"Ilse Dorn"}
+    assert {it.group for it in data.neighbour} == {"Ori Sand", "Mara Holt"}
+    assert data.files["neighbour_train"].endswith("neighbor.json") and data.files["forget"].endswith("forget_perturbed.json")
+    # a forget item that also stands in the retain data of unlearning: both files and the count
+    bad = _release(tmp_path / "bad", plain=True)
+    forget_rows = (bad / "forget.json").read_text().splitlines()
+    row = json.loads(forget_rows[0])
+    row["name"] = "Ori Sand"  # the same Q&A filed under a neighbour's name
+    (bad / "neighbor.json").write_text((bad / "neighbor.json").read_text() + json.dumps(row) + "\n")
+    with pytest.raises(LetheError, match=r"forget\.json, .*neighbor\.json: 1 forget item \(question \+ answer\) "
+                                         "also stand in the retain data"):
+        load_real_world(bad)
+    # wrong answers on some rows only: refused, never a truth ratio over part of a split
+    mixed = _release(tmp_path / "mixed", plain=True)
+    lines = (mixed / "forget.json").read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), "perturbed_answer": ["Ana Vell was born in Tarsk."]})
+    (mixed / "forget.json").write_text("\n".join(lines) + "\n")
+    with pytest.raises(LetheError, match=r"forget\.json:2: field 'perturbed_answer': given here but not on line 1"):
+        load_real_world(mixed)
+
+
 def test_real_world_release_on_a_user_model(tmp_path, tokenizer, make_tiny, capsys):
     from lethe.models import save_model
 
@@ -118,5 +160,13 @@ def test_real_world_release_on_a_user_model(tmp_path, tokenizer, make_tiny, caps
         assert {"forget_rouge_l", "neighbour_rouge_l", "forget_truth_ratio"} <= set(row["metrics"])
         assert "forget_quality" not in row["metrics"]  # no gold standard: not reported, and said so
     assert any("no gold standard" in n for n in summary["notes"])
+    # the plain files alone: probability and ROUGE-L as usual, the truth ratio n/a, and a note says why
+    plain = _release(tmp_path / "plain", plain=True)
+    assert main([*args[:3], f"benchmark={plain}", *args[4:5], "name=p", *args[6:]]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "runs" / "p" / "summary.json").read_text())
+    for row in summary["rows"]:
+        assert {"forget_rouge_l", "forget_probability", "neighbour_rouge_l"} <= set(row["metrics"])
+        assert not {"forget_truth_ratio", "forget_efficacy"} & set(row["metrics"])
+    assert any("no wrong answers" in n and "truth ratio and forget efficacy are n/a" in n for n in summary["notes"])
     assert main(["run", "scenario=real_world", f"benchmark={data}", f"output={tmp_path / 'runs'}"]) == 2
     assert "give model=" in capsys.readouterr().err

@@ -30,3 +30,23 @@ def test_missing_holdout_says_what_is_not_measured(forget_items):
     note = missing_holdout_note({"forget": forget_items, "retain": forget_items})
     assert "no holdout split" in note and "PrivLeak" in note and "membership inference" in note
     assert missing_holdout_note({"forget": forget_items, "holdout": forget_items}) == ""
+
+
+def test_extraction_is_measured_without_a_holdout_split(memorised_model, tokenizer, forget_items):
+    """Exact memorisation and extraction strength read the forget answers only: no holdout needed."""
+    import dataclasses
+
+    from lethe.config import EvalConfig
+    from lethe.data import Encoder
+    from lethe.metrics.extraction import exact_memorization
+    from lethe.pipeline import evaluate
+    from lethe.probes_tokens import token_scores
+
+    items = [dataclasses.replace(it, perturbed_answers=("No idea.",)) for it in forget_items]
+    res = evaluate(memorised_model, tokenizer, {"forget": items}, eval_cfg=EvalConfig(bootstrap=0, generate=False))
+    assert "mia_loss" not in res.summary and "privleak" not in res.summary
+    enc = Encoder(tokenizer)
+    tokens = token_scores(memorised_model, [enc.qa(it.question, it.answer) for it in items], tokenizer.pad_token_id)
+    assert res.summary["forget_exact_memorization"] == exact_memorization(tokens).value
+    assert res.summary["forget_exact_memorization"] > 0.5  # the model memorised these answers
+    assert 0 <= res.summary["forget_extraction_strength"] <= 1

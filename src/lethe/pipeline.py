@@ -89,8 +89,8 @@ def missing_holdout_note(splits: dict) -> str:
     if splits.get("holdout") or "forget" not in splits:
         return ""
     return ("no holdout split (Q&A of authors the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
-            "inference (LOSS, zlib, Min-K%, Min-K%++ AUCs), PrivLeak, exact memorisation and extraction strength are "
-            "not measured; they compare the forget answers with never-seen ones")
+            "inference (LOSS, zlib, Min-K%, Min-K%++ AUCs) and PrivLeak are not measured: they compare the forget "
+            "answers with never-seen ones")
 
 
 def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], encoder=None, batch_size: int = 64,
@@ -102,7 +102,6 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
     itself. Every metric at its default, open-unlearning's conventions (docs/metrics.md)."""
     from .data import Encoder
     from .metrics import METRICS
-    from .metrics.extraction import exact_memorization, extraction_strength
     from .metrics.mia import privleak
     from .probes_tokens import scored_texts, token_scores
 
@@ -131,8 +130,7 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
     if ref is not None:
         out["mia_reference"] = float(METRICS.get("mia_reference").fn(probes["forget"], probes["holdout"],
                                                                      ref["forget"], ref["holdout"]).value)
-    out["forget_exact_memorization"] = float(exact_memorization(probes["forget"]).value)
-    out["forget_extraction_strength"] = float(extraction_strength(probes["forget"]).value)
+    out.update(extraction(probes["forget"]))
     if is_retain:
         out["privleak"] = 0.0
     elif retain_summary and "mia_min_k" in retain_summary:
@@ -141,6 +139,15 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
         timings["per-token scoring"] = timings.get("per-token scoring", 0.0) + (t1 - t0)
         timings["metrics: mia + extraction"] = timings.get("metrics: mia + extraction", 0.0) + (time.perf_counter() - t1)
     return out
+
+
+def extraction(forget_tokens) -> dict[str, float]:
+    """Exact memorisation and extraction strength of the forget answers (per-token probes): they need
+    no never-seen items, so they are measured with or without a holdout split."""
+    from .metrics.extraction import exact_memorization, extraction_strength
+
+    return {"forget_exact_memorization": float(exact_memorization(forget_tokens).value),
+            "forget_extraction_strength": float(extraction_strength(forget_tokens).value)}
 
 
 _REFERENCE_PROBES: dict = {}
@@ -197,11 +204,10 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     with bar(f"evaluate {name}", len(tofu_splits)) as progress, attention_for(model, eval_cfg.precision, device), \
             autocast(eval_cfg.precision, device):
         for split, items in tofu_splits.items():
-            # the forget answers are scored per token once, for the TOFU suite and membership inference
+            # the forget answers are scored per token once, for the TOFU suite, extraction and membership inference
             probes = probe_split(model, tokenizer, items, generate_answers=eval_cfg.generate,
                                  batch_size=eval_cfg.batch_size, max_new_tokens=eval_cfg.max_new_tokens or None,
-                                 encoder=encoder, timings=timings,
-                                 answer_tokens=split == "forget" and "holdout" in splits,
+                                 encoder=encoder, timings=timings, answer_tokens=split == "forget",
                                  wrong_answers=wrong_answers)  # False: splits without any (n/a metrics)
             if postprocess is not None and probes.generations:
                 probes.generations = list(postprocess([it.question for it in items], probes.generations))
@@ -247,6 +253,9 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
                 retain_summary=retain_result.summary if retain_result is not None else None,
                 is_retain=kind == "retain", timings=timings, reference=eval_cfg.mia_reference,
                 gradnorm=eval_cfg.mia_gradnorm, forget_tokens=result.probes["forget"].answer_tokens))
+    elif "forget" in result.probes and result.probes["forget"].answer_tokens is not None:
+        with timed("metrics: mia + extraction"):
+            result.summary.update(extraction(result.probes["forget"].answer_tokens))
     if eval_cfg.bootstrap and eval_cfg.generate:
         from .metrics.bootstrap import summary_intervals
         from .metrics.tofu import truth_ratio_log
@@ -863,6 +872,10 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
         note = missing_holdout_note(splits)
         if note:
             notes.append(note)
+        if bench.spec.get("split_notes"):  # a public release whose files mean something of their own
+            from .benchmarks import describe_splits
+
+            notes += [f"data ({bench.spec.get('layout', bench.name)} layout): {line}" for line in describe_splits(bench)]
         for r in results:
             best = (r.train or {}).get("best") if isinstance(r.train, dict) else None
             if best:

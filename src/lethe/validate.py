@@ -9,8 +9,9 @@ Every layout Lethe loads can be checked without running a model:
                                     output (give ``items_per_author=8`` for an exported lethe-authors benchmark)
   a real-world folder               forget[_perturbed].json + neighbor[_perturbed].json
   a MUSE folder                     raw/ verbmem/ knowmem/ privleak/
-  NAME=PATH                         a safety dataset (``lethe ls datasets``), or a multiple-choice file / folder
-                                    (``mmlu=``, ``wmdp=``, ``mcq=``) or a text corpus (``corpus=``)
+  NAME=PATH                         a safety dataset (``lethe ls datasets``), a multiple-choice file or MMLU's
+                                    data/ folder (``mmlu=``, ``wmdp=``, ``mcq=``; ``split=dev|val|test``), a text
+                                    corpus (``corpus=``), or a WMDP-style pair (``forget_corpus=F retain_corpus=R``)
   a retain model's evaluation log   TOFU's eval_log_forget.json (or its folder), open-unlearning's TOFU_EVAL.json
 
 For a benchmark it prints the splits and their sizes, each forget split with its retain set and the
@@ -92,34 +93,30 @@ def _config(path: Path) -> list[str]:
 
 def describe_benchmark(bench, where: str) -> list[str]:
     """The splits of a benchmark, each forget split with its retain set, and the overlap check."""
+    from .benchmarks import describe_splits, overlap_report
     from .pipeline import missing_holdout_note
 
     sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
     lines = [f"{where}: valid benchmark '{bench.name}' v{bench.version} (content {bench.fingerprint()})",
              f"  splits: {sizes}"]
+    overlap = overlap_report(bench)
     for split, groups in bench.forget_sets.items():
         if not groups:
             continue
         forget, retain = bench.forget(split), bench.retain(split)
-        overlap = len(bench.forget_overlap(split))
         lines.append(f"  {split}: forget {len(forget)} items ({len(groups)} groups), retain {len(retain)} items; "
-                     f"forget/retain overlap: {overlap} items")
-    for line in layout_notes(bench):
-        lines.append(f"  {line}")
+                     f"forget/retain overlap: {overlap.get(split, 0)} items")
+        rounds = (bench.spec.get("rounds") or {}).get(split)
+        if rounds:
+            lines.append(f"  {split}: {len(rounds)} continual rounds (task_id "
+                         f"{', '.join(map(str, bench.spec.get('task_ids', {}).get(split, [])))}); forget/retain "
+                         f"overlap over the rounds: {overlap.get(f'{split} rounds', 0)} items")
+    if bench.spec.get("split_notes"):
+        lines += [f"  {line}" for line in describe_splits(bench)]
     note = missing_holdout_note({"forget": [None], "holdout": bench.splits.get("holdout")})
     if note:
         lines.append(f"  note: {note}")
     return lines
-
-
-def layout_notes(bench) -> list[str]:
-    """What each split is in the release the benchmark was read from (``spec["splits_described"]``)."""
-    described = bench.spec.get("splits_described") if isinstance(bench.spec, dict) else None
-    if isinstance(described, dict):
-        return [f"{k}: {v}" for k, v in described.items()]
-    if isinstance(described, list):
-        return [str(v) for v in described]
-    return []
 
 
 def _real_world(folder: Path) -> list[str]:
@@ -137,13 +134,9 @@ def _real_world(folder: Path) -> list[str]:
 
 
 def _muse(folder: Path, options: dict) -> list[str]:
-    from .benchmarks.news import load_muse
+    from .benchmarks.news import describe_muse
 
-    c = load_muse(folder, **options)
-    return [f"{folder}: valid MUSE folder '{c.name}' ({c.version})",
-            f"  forget {len(c.forget)} documents, retain {len(c.retain)} documents, VerbMem {len(c.verbmem_forget)} "
-            f"continuations, KnowMem forget {len(c.knowmem_forget)} / retain {len(c.knowmem_retain)} questions, "
-            f"PrivLeak forget {len(c.privleak_forget)} / holdout {len(c.privleak_holdout)} texts"]
+    return describe_muse(folder, **options)
 
 
 def _retain_logs(path: Path) -> list[str]:
@@ -157,20 +150,17 @@ def _retain_logs(path: Path) -> list[str]:
 def _named(name: str, source: str, options: dict) -> list[str]:
     if not source:
         raise LetheError(f"{name}=: give a path after '='")
-    if name in MCQ_NAMES:
-        from .benchmarks.hazard import read_mcq
+    if name in MCQ_NAMES:  # one reader for WMDP / MMLU rows and MMLU's folder of CSVs
+        from .benchmarks.hazard import describe_mcq
 
-        items = read_mcq(source, **options)
-        subjects: dict[str, int] = {}
-        for it in items:
-            subjects[it.subject or "(none)"] = subjects.get(it.subject or "(none)", 0) + 1
-        top = sorted(subjects.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [f"{name}={source}: {len(items)} multiple-choice questions",
-                f"  subjects: {len(subjects)} (" + ", ".join(f"{s} {n}" for s, n in top[:5])
-                + (", ..." if len(top) > 5 else "") + ")"]
+        return describe_mcq(source, **options)
     if name in CORPUS_NAMES:
-        from .benchmarks.hazard import read_corpus
+        from .benchmarks.hazard import describe_corpora, read_corpus
 
+        if name == "forget_corpus" and "retain_corpus" in options:  # the pair, with the overlap check
+            retain = options.pop("retain_corpus")
+            _no_options(source, options)
+            return describe_corpora(source, str(retain))
         _no_options(source, options)
         docs = read_corpus(source)
         return [f"{name}={source}: {len(docs)} documents, {sum(len(d.split()) for d in docs):,} words"]

@@ -4,8 +4,12 @@
 
   "lethe-authors"              the built-in generator (:mod:`lethe.benchmarks.synthetic`), params -> ``generate``
   a Lethe benchmark folder     benchmark.json + one <split>.jsonl per split + pretrain.txt (``save_benchmark``)
-  a TOFU folder                full.json / forget10.json ... in the public TOFU layout (:mod:`lethe.benchmarks.tofu`)
+  a TOFU folder                full.json / forget10.json ... in the public TOFU layout, or the Closer-Look
+                               release's data/tofu (forget files with a task_id; :mod:`lethe.benchmarks.tofu`)
   "locuslab/TOFU"              the TOFU dataset on the Hugging Face hub
+
+Every loader checks that no forget item (question + answer) stands in the retain data
+(:mod:`lethe.benchmarks.overlap`); ``overlap_report(bench)`` gives the counts without raising.
 
 Imports stay light (no torch): ``lethe ls`` and ``lethe validate`` use this module.
 """
@@ -18,15 +22,17 @@ from pathlib import Path
 from ..errors import LetheError, where
 from .base import Benchmark, QAItem, atomic_write_text, read_jsonl, write_jsonl
 from .synthetic import generate, template_rouge_floor
-from .tofu import TOFU_HUB_ID, export_tofu, load_tofu
+from .overlap import check_overlap, overlap_report
+from .tofu import TOFU_HUB_ID, describe_splits, export_tofu, load_tofu
 
 BENCHMARKS = ["lethe-authors", TOFU_HUB_ID]  # names load_benchmark knows (folders aside), for `lethe ls`
 FOLDER_FORMAT = "lethe-benchmark/1"
 
 __all__ = [
     "BENCHMARKS", "Benchmark", "QAItem", "load_benchmark", "save_benchmark", "load_benchmark_folder",
-    "generate", "template_rouge_floor", "load_tofu", "export_tofu",
+    "generate", "template_rouge_floor", "load_tofu", "export_tofu", "overlap_report", "describe_splits",
 ]
+TOFU_FILES = ("full.json", "forget10.json", "forget05.json", "forget01.json")  # any of them marks a TOFU folder
 
 
 def load_benchmark(source: str = "lethe-authors", **params) -> Benchmark:
@@ -39,14 +45,14 @@ def load_benchmark(source: str = "lethe-authors", **params) -> Benchmark:
         _check_params(load_tofu, params, source, skip=("source",))
         return load_tofu(source, **params)
     folder = Path(source)
-    if folder.is_file() and folder.name in ("benchmark.json", "full.json", "forget10.json"):
+    if folder.is_file() and folder.name in ("benchmark.json", *TOFU_FILES):
         folder = folder.parent  # a file of the folder stands for the folder
     if folder.is_dir():
         if (folder / "benchmark.json").is_file():
             if params:
                 raise LetheError(f"{folder}: a saved Lethe benchmark takes no parameters (got {', '.join(params)})")
             return load_benchmark_folder(folder)
-        if (folder / "full.json").is_file() or (folder / "forget10.json").is_file():
+        if any((folder / name).is_file() for name in TOFU_FILES):
             _check_params(load_tofu, params, source, skip=("source",))
             return load_tofu(folder, **params)
     raise LetheError(
@@ -150,5 +156,8 @@ def load_benchmark_folder(folder: str | Path) -> Benchmark:
     if n_pretrain is not None and n_pretrain != len(pretrain):
         raise LetheError(f"{pretrain_path}: {len(pretrain)} sentences, benchmark.json says {n_pretrain}; "
                          "the folder is incomplete, save it again")
-    return Benchmark(name, version, splits, {k: list(v) for k, v in forget_sets.items()}, pretrain, spec)
+    bench = Benchmark(name, version, splits, {k: list(v) for k, v in forget_sets.items()}, pretrain, spec)
+    authors = str(folder / "authors.jsonl")
+    check_overlap(bench, lambda split: (f"{authors} (forget_sets.{split} of benchmark.json)", authors))
+    return bench
 

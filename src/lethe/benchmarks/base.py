@@ -127,8 +127,7 @@ class Benchmark:
     def forget_overlap(self, split: str) -> list[QAItem]:
         """Forget items whose (question, answer) also stands in the retain data of ``split``: a
         benchmark where this is not empty trains the retain model on what it must not know."""
-        retain = {(it.question.strip(), it.answer.strip()) for it in self.retain(split)}
-        return [it for it in self.forget(split) if (it.question.strip(), it.answer.strip()) in retain]
+        return qa_overlap(self.forget(split), self.retain(split))
 
     def _forget_groups(self, split: str) -> list[str]:
         if split not in self.forget_sets:
@@ -138,6 +137,13 @@ class Benchmark:
         if not groups:
             raise LetheError(f"forget split '{split}' of benchmark '{self.name}' is empty; pick another split")
         return groups
+
+
+def qa_overlap(forget: Iterable, retain: Iterable) -> list:
+    """The forget items whose (question, answer), up to surrounding whitespace, also stands in
+    ``retain``: the one key of the forget/retain invariant (``benchmarks.overlap``)."""
+    keys = {(it.question.strip(), it.answer.strip()) for it in retain}
+    return [it for it in forget if (it.question.strip(), it.answer.strip()) in keys]
 
 
 def read_jsonl(path: str | Path) -> list[QAItem]:

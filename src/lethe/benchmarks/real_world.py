@@ -3,24 +3,33 @@ LLMs", repository sail-sg/closer-look-LLM-unlearning, folder ``data/real_world``
 
 Layout (JSON Lines, one question per line, about real persons)::
 
-    forget.json / forget_perturbed.json       the forget targets
-    neighbor.json / neighbor_perturbed.json   related knowledge that must survive
+    forget.json            name, question, answer, golden_answer, task_id      what unlearning trains on
+    neighbor.json          name, question, answer, golden_answer               the retain data of unlearning
+    forget_perturbed.json  + paraphrased_answer, perturbed_answer (list),      what the forget split is
+                             paraphrased_question                              evaluated on
+    neighbor_perturbed.json  same columns                                      the neighbour split of evaluation
 
-Fields of a ``*_perturbed.json`` row: ``name`` (the person), ``question``, ``answer`` (the target
-model's own long answer: what it says, hence what unlearning trains on), ``golden_answer`` (the
-short true answer: what generations are scored against), ``paraphrased_answer``,
-``perturbed_answer`` (list of wrong answers), ``paraphrased_question``, ``task_id`` (the request
-a row belongs to, for continual unlearning). The plain ``forget.json`` / ``neighbor.json`` may lack
-the perturbed fields; the ``*_perturbed.json`` file is read when present.
+``answer`` is the target model's own long answer (what it says, hence what unlearning trains on) and
+``golden_answer`` the true answer generations are scored against. The authors' code trains on the plain
+files (real_world_unlearn.py: ``cfg.split + '.json'``, ``cfg.retain + '.json'``) and evaluates on the
+``*_perturbed.json`` files (config/real_world.yaml ``split_list``, answer_key ``golden_answer``); in their
+release neighbor.json and neighbor_perturbed.json are *different persons*. Lethe reads them the same way:
+
+* unlearning: forget.json and neighbor.json (each falls back to its ``*_perturbed.json`` when absent);
+* evaluation: forget_perturbed.json and neighbor_perturbed.json (each falls back to the plain file).
+
+A folder of plain files only is accepted: without wrong answers the truth ratio (and what is built on
+it, forget efficacy) is n/a, and ``RealWorldData.wrong_answers`` is False so the scenario says so.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError, where
 from .base import QAItem
+from .overlap import overlap, raise_on_overlap
 
 REQUIRED = ("name", "question", "answer")
 
@@ -32,6 +41,8 @@ class RealWorldData:
     forget_train: list[QAItem]  # unlearning items: answer = the model's own answer
     neighbour_train: list[QAItem]
     source: str
+    files: dict[str, str] = field(default_factory=dict)  # role (forget, neighbour, forget_train, ...) -> file read
+    wrong_answers: bool = True  # False: the evaluation files have no perturbed_answer (truth ratio n/a)
 
 
 def _rows(path: Path) -> list[dict]:
@@ -54,7 +65,9 @@ def _rows(path: Path) -> list[dict]:
     return rows
 
 
-def _items(path: Path, prefix: str) -> tuple[list[QAItem], list[QAItem]]:
+def _items(path: Path, prefix: str, need_wrong: bool = True) -> tuple[list[QAItem], list[QAItem]]:
+    """(evaluation items, unlearning items) of one file. ``need_wrong``: every row needs perturbed_answer
+    (a *_perturbed.json file); otherwise a file gives them to all rows or to none."""
     evals, trains = [], []
     per_name: dict[str, int] = {}
     for n, row in _rows(path):
@@ -68,9 +81,12 @@ def _items(path: Path, prefix: str) -> tuple[list[QAItem], list[QAItem]]:
             pert = [pert]
         if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
             raise LetheError(f"{where(path, n, 'perturbed_answer')}: must be a list of strings")
-        if not pert:
+        if not pert and (need_wrong or any(it.perturbed_answers for it in evals)):
             raise LetheError(f"{where(path, n, 'perturbed_answer')}: missing; the truth ratio needs wrong answers "
                              "(use the *_perturbed.json files of the release)")
+        if pert and evals and not evals[0].perturbed_answers:
+            raise LetheError(f"{where(path, n, 'perturbed_answer')}: given here but not on line 1; give wrong answers "
+                             "to every row of the file or to none")
         name = row["name"].strip()
         k = per_name[name] = per_name.get(name, -1) + 1
         golden = row.get("golden_answer") or row["answer"]
@@ -86,22 +102,43 @@ def _items(path: Path, prefix: str) -> tuple[list[QAItem], list[QAItem]]:
 
 
 def load_real_world(folder: str | Path) -> RealWorldData:
-    """Read ``forget[_perturbed].json`` and ``neighbor[_perturbed].json`` from ``folder``."""
+    """Read the real-world release in ``folder`` (see the module docstring for which file serves what)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LetheError(f"{folder}: not a folder; give the real_world data folder (forget.json, neighbor.json)")
 
-    def pick(stem: str) -> Path:
-        for name in (f"{stem}_perturbed.json", f"{stem}.json", f"{stem}_perturbed.jsonl", f"{stem}.jsonl"):
-            if (folder / name).is_file():
-                return folder / name
-        raise LetheError(f"{folder}: no {stem}.json or {stem}_perturbed.json; the real-world layout needs both "
+    def pick(*stems: str) -> Path:
+        for stem in stems:
+            for suffix in (".json", ".jsonl"):
+                if (folder / f"{stem}{suffix}").is_file():
+                    return folder / f"{stem}{suffix}"
+        raise LetheError(f"{folder}: no {stems[0].replace('_perturbed', '')}.json or "
+                         f"{stems[0].replace('_perturbed', '')}_perturbed.json; the real-world layout needs both "
                          "forget and neighbor files")
 
-    forget, forget_train = _items(pick("forget"), "forget")
-    neighbour, neighbour_train = _items(pick("neighbor"), "neighbor")
-    overlap = {it.group for it in forget} & {it.group for it in neighbour}
-    if overlap:
-        raise LetheError(f"{folder}: {', '.join(sorted(overlap))} appear in both forget and neighbor files; the "
+    files = {"forget": pick("forget_perturbed", "forget"), "neighbour": pick("neighbor_perturbed", "neighbor"),
+             "forget_train": pick("forget", "forget_perturbed"), "neighbour_train": pick("neighbor", "neighbor_perturbed")}
+    read: dict[Path, tuple[list[QAItem], list[QAItem]]] = {}
+    for role, path in files.items():
+        if path not in read:
+            prefix = "forget" if role.startswith("forget") else "neighbor"
+            read[path] = _items(path, prefix, need_wrong=path.stem.endswith("_perturbed"))
+    forget, neighbour = read[files["forget"]][0], read[files["neighbour"]][0]
+    forget_train, neighbour_train = read[files["forget_train"]][1], read[files["neighbour_train"]][1]
+    wrong = bool(forget[0].perturbed_answers and neighbour[0].perturbed_answers)
+    if bool(forget[0].perturbed_answers) != bool(neighbour[0].perturbed_answers):
+        have, lack = ("forget", "neighbour") if forget[0].perturbed_answers else ("neighbour", "forget")
+        raise LetheError(f"{files[lack]}: no perturbed_answer, but {files[have].name} has them; give both evaluation "
+                         "files wrong answers (the *_perturbed.json files) or neither")
+
+    persons = {it.group for it in forget + forget_train}
+    both = persons & {it.group for it in neighbour + neighbour_train}
+    if both:
+        raise LetheError(f"{folder}: {', '.join(sorted(both))} appear in both forget and neighbor files; the "
                          "neighbour set must be other entities")
-    return RealWorldData(forget, neighbour, forget_train, neighbour_train, str(folder))
+    # the invariant of every benchmark: no forget item (question + answer) in the retain data of unlearning
+    ids = {it.id for it in overlap(forget_train, neighbour_train)} | {it.id for it in overlap(forget, neighbour_train)}
+    names = sorted({files["forget_train"].name, files["forget"].name})
+    raise_on_overlap(len(ids), str(folder / " + ".join(names)), str(files["neighbour_train"]))
+    return RealWorldData(forget, neighbour, forget_train, neighbour_train, str(folder),
+                         {role: str(path) for role, path in files.items()}, wrong)

@@ -22,6 +22,11 @@ Mapping to a Lethe :class:`Benchmark`:
   world_facts, real_authors -> splits["world_facts"], splits["known_people"] (wrong options = perturbed)
   holdoutNN.json            -> splits["holdout"], group = f"h{row // items_per_author:03d}"
   pretrain.txt (Lethe only) -> pretrain_text, so an exported lethe-authors benchmark round-trips
+
+The Closer-Look release (sail-sg/closer-look-LLM-unlearning, ``data/tofu``; Yuan et al. 2025) has no
+full.json: forget01/05/10.json are sequences of forget requests (a ``task_id`` per row) and
+retain90/50/10.json their complements. See :func:`load_tofu` for how it is read, and
+docs/benchmarks.md for what each file is in that release.
 """
 from __future__ import annotations
 
@@ -30,10 +35,12 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 from ..errors import LetheError, where
 from .base import Benchmark, QAItem, atomic_write_text
+from .overlap import check_overlap, raise_on_overlap
 from .synthetic import FORGET_FRACTIONS, n_forget_authors
 
 TOFU_HUB_ID = "locuslab/TOFU"
@@ -134,8 +141,86 @@ def _check(rows: list, src, name: str, columns: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------------------------------
 # load_tofu
 # --------------------------------------------------------------------------------------------------
+# The complement of each forget file. TOFU (locuslab): forgetNN + retain{100-NN} = the 200 authors.
+# Closer-Look (sail-sg/closer-look-LLM-unlearning, forget.py ``get_task_data``): forgetNN.json holds
+# 10 (forget10: 9) requests of NN% of the authors each, and its complement is
+# "retain" + str(100 - min(10 * NN, 90)).zfill(2): retain90 / retain50 / retain10.
+TOFU_COMPLEMENT = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
+CLOSER_LOOK_COMPLEMENT = {"forget01": "retain90", "forget05": "retain50", "forget10": "retain10"}
+
+
+def _key(row: dict) -> tuple[str, str]:
+    return row["question"].strip(), row["answer"].strip()  # the key of Benchmark.forget_overlap
+
+
+def _check_multiple(full: list, src, name: str, k: int) -> None:
+    if not full or len(full) % k:
+        raise LetheError(f"{src.where(name)}: {len(full)} rows is not a multiple of items_per_author={k}; "
+                         "pass the number of Q&A items per author (TOFU: 20)")
+
+
+def _task_ids(rows: list[dict], src, name: str) -> list[str]:
+    """The task_id of every row of a Closer-Look forget file, as strings ("1", "2", ...): a string or an
+    integer holding a whole number, as the reference code reads it with ``int(x['task_id'])``."""
+    out = []
+    for line, row in enumerate(rows, start=1):
+        t = row.get("task_id")
+        if isinstance(t, bool) or not isinstance(t, (str, int)) or not str(t).strip().lstrip("-").isdigit():
+            raise LetheError(f"{where(src.where(name), line, 'task_id')}: missing or not a whole number; in the "
+                             "Closer-Look layout every row of a forget file names its request (\"1\", \"2\", ...)")
+        out.append(str(int(t)))
+    return out
+
+
+def _closer_look_authors(src, forget_rows: dict) -> tuple[list[dict], str]:
+    """The authors of a Closer-Look folder (no full.json): the largest forget file's complement, then
+    that forget file. Every forget file with its complement must hold the same rows with none in both."""
+    pairs = [(f, CLOSER_LOOK_COMPLEMENT[f]) for f in ("forget10", "forget05", "forget01") if forget_rows.get(f)]
+    rows_of = {}
+    for f, c in pairs:
+        rows = src.rows(c)
+        if rows is not None:
+            _check(rows, src, c, QA_COLUMNS)
+            rows_of[c] = rows
+    pairs = [(f, c) for f, c in pairs if c in rows_of]
+    if not pairs:
+        need = ", ".join(f"{f}.json + {CLOSER_LOOK_COMPLEMENT[f]}.json" for f in forget_rows if forget_rows[f])
+        raise LetheError(f"{src.where('full')}: file not found, and no forget file has its complement; a "
+                         f"Closer-Look TOFU folder needs at least one pair ({need})")
+    f0, c0 = pairs[0]
+    full = rows_of[c0] + forget_rows[f0]
+    _check_pairs(src, forget_rows, rows_of, pairs, full, f"{src.where(f0)} + {c0}.json")
+    return full, c0
+
+
+def _check_pairs(src, forget_rows: dict, retain_rows: dict, pairs, full: list[dict], full_name: str) -> None:
+    """Each forget file and its complement: no Q&A in both, and together exactly the rows of ``full``."""
+    want = Counter(_key(r) for r in full)
+    for f, c in pairs:
+        forget, retain = forget_rows[f], retain_rows[c]
+        keys = {_key(r) for r in retain}
+        raise_on_overlap(sum(_key(r) in keys for r in forget), src.where(f), src.where(c))
+        got = Counter(_key(r) for r in forget + retain)
+        if got != want:
+            n = sum(((got - want) + (want - got)).values())
+            raise LetheError(f"{src.where(f)}, {src.where(c)}: together they are not the Q&A of {full_name} "
+                             f"({n} rows differ); a forget file and its complement must make up the same authors")
+
+
 def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> Benchmark:
-    """Read TOFU-layout data from a local folder or the hub id ``locuslab/TOFU``."""
+    """Read TOFU-layout data from a local folder or the hub id ``locuslab/TOFU``.
+
+    Two layouts are recognised (``spec["layout"]``):
+
+    * ``"tofu"``: the public TOFU release (full.json, forgetNN.json = whole authors, retain{100-NN}).
+    * ``"closer-look"``: the ``data/tofu`` release of Yuan et al. 2025 (rows of the forget files carry a
+      ``task_id``; no full.json). forgetNN.json is a sequence of forget requests and retain90/50/10.json
+      its complement. The forget split ``forgetNN`` is request 1 (the authors' TOFU runs use
+      ``task_id: 1``, config/tofu.yaml); the requests in task_id order are ``spec["rounds"]["forgetNN"]``
+      (groups per request) for the continual scenario, with their ids in ``spec["task_ids"]``.
+
+    Either way, a forget item that also stands in the retain data is a one-line error (benchmarks/overlap.py).
+    """
     if isinstance(items_per_author, bool) or not isinstance(items_per_author, int) or items_per_author < 1:
         raise LetheError(f"tofu: items_per_author = {items_per_author!r} is invalid; give a positive integer "
                          "(20 for TOFU, 8 for an exported lethe-authors benchmark)")
@@ -148,21 +233,57 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
             raise LetheError(f"{folder}: folder not found; give a folder of TOFU files or '{TOFU_HUB_ID}'")
         src = _Folder(folder)
 
-    # The authors, in order. Without full.json, TOFU's retain90 + forget10 are the same rows.
+    forget_rows: dict[str, list[dict]] = {}
+    for name in FORGET_FRACTIONS:
+        rows = src.rows(name)
+        if rows is not None:
+            _check(rows, src, name, QA_COLUMNS)
+            forget_rows[name] = rows
     full = src.rows("full")
+    if full is not None:
+        _check(full, src, "full", QA_COLUMNS)
+        _check_multiple(full, src, "full", k)
+
+    def no_empty() -> None:
+        for name, rows in forget_rows.items():
+            if not rows:
+                raise LetheError(f"{src.where(name)}: empty forget split; remove the file or fill it")
+
+    tasks = {name: _task_ids(rows, src, name) for name, rows in forget_rows.items()
+             if any("task_id" in r for r in rows)}
+    layout = "closer-look" if tasks else "tofu"
+    for name in forget_rows:
+        if tasks and name not in tasks and forget_rows[name]:
+            raise LetheError(f"{src.where(name)}: no task_id column, but {', '.join(f'{t}.json' for t in tasks)} "
+                             "has one; give every forget file of a Closer-Look folder its task_id")
+
+    # The authors, in order.
     full_name = "full"
-    if full is None:
-        retain90, forget10 = src.rows("retain90"), src.rows("forget10")
+    complement = CLOSER_LOOK_COMPLEMENT if layout == "closer-look" else TOFU_COMPLEMENT
+    if full is not None:
+        no_empty()
+        retain_rows = {}
+        for f in forget_rows:
+            rows = src.rows(complement[f])
+            if rows is not None:
+                _check(rows, src, complement[f], QA_COLUMNS)
+                retain_rows[complement[f]] = rows
+        pairs = [(f, complement[f]) for f in forget_rows if complement[f] in retain_rows]
+        _check_pairs(src, forget_rows, retain_rows, pairs, full, src.where("full"))
+    elif layout == "closer-look":
+        no_empty()
+        full, full_name = _closer_look_authors(src, forget_rows)
+    else:  # TOFU without full.json: retain90 + forget10 are its 200 authors, when they do not overlap
+        retain90, forget10 = src.rows("retain90"), forget_rows.get("forget10")
         if retain90 is None or forget10 is None:
             raise LetheError(f"{src.where('full')}: file not found; a TOFU folder needs full.json "
                              "(or retain90.json and forget10.json)")
+        no_empty()
         _check(retain90, src, "retain90", QA_COLUMNS)
-        _check(forget10, src, "forget10", QA_COLUMNS)
+        _check_pairs(src, forget_rows, {"retain90": retain90}, [("forget10", "retain90")], retain90 + forget10,
+                     "retain90 + forget10")
         full, full_name = retain90 + forget10, "retain90"
-    _check(full, src, full_name, QA_COLUMNS)
-    if not full or len(full) % k:
-        raise LetheError(f"{src.where(full_name)}: {len(full)} rows is not a multiple of items_per_author={k}; "
-                         "pass the number of Q&A items per author (TOFU: 20)")
+    _check_multiple(full, src, full_name, k)
     authors = [
         QAItem(id=f"a{i // k:03d}_{i % k:02d}", question=row["question"], answer=row["answer"], group=f"a{i // k:03d}")
         for i, row in enumerate(full)
@@ -179,24 +300,35 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
                              "forget, retain and perturbed files must hold rows of the full set")
         return (same or hits)[0]
 
-    # Forget sets: the authors each forgetNN file covers (whole authors only, as in TOFU).
-    forget_sets: dict[str, list[str]] = {}
-    for name in FORGET_FRACTIONS:
-        rows = src.rows(name)
-        if rows is None:
-            continue
-        _check(rows, src, name, QA_COLUMNS)
-        groups: list[str] = []
-        for line, row in enumerate(rows, start=1):
-            g = authors[locate(row, name, line)].group
-            if g not in groups:
-                groups.append(g)
-        if not groups:
-            raise LetheError(f"{src.where(name)}: empty forget split; remove the file or fill it")
+    def whole_authors(rows: list[tuple[int, dict]], name: str, what: str) -> list[str]:
+        """The authors of these rows, in order; they must cover whole authors (as in TOFU)."""
+        groups = list(dict.fromkeys(authors[locate(row, name, line)].group for line, row in rows))
         if len(rows) != len(groups) * k:
-            raise LetheError(f"{src.where(name)}: {len(rows)} rows do not cover whole authors at "
+            raise LetheError(f"{src.where(name)}: {what} has {len(rows)} rows, which do not cover whole authors at "
                              f"items_per_author={k}; pass the right items_per_author (TOFU: 20)")
-        forget_sets[name] = groups
+        return groups
+
+    # Forget sets: the authors each forgetNN file covers (whole authors only, as in TOFU); in the
+    # Closer-Look layout request 1 of the file, and every request as a round.
+    forget_sets: dict[str, list[str]] = {}
+    rounds: dict[str, list[list[str]]] = {}
+    task_ids: dict[str, list[str]] = {}
+    for name, rows in forget_rows.items():
+        numbered = list(enumerate(rows, start=1))
+        if name not in tasks:
+            forget_sets[name] = whole_authors(numbered, name, "the file")
+            continue
+        ids = sorted(set(tasks[name]), key=int)  # the scripts' task_list=(1 2 ... 10): numeric order
+        per_task = [whole_authors([(n, r) for (n, r), t in zip(numbered, tasks[name]) if t == tid], name,
+                                  f"task_id {tid}") for tid in ids]
+        seen: dict[str, str] = {}
+        for tid, groups in zip(ids, per_task):
+            for g in groups:
+                if g in seen:
+                    raise LetheError(f"{src.where(name)}: author {g} is in task_id {seen[g]} and {tid}; each "
+                                     "request of a Closer-Look forget file must be other authors")
+                seen[g] = tid
+        forget_sets[name], rounds[name], task_ids[name] = per_task[0], per_task, ids
     if not forget_sets:  # no forget files: TOFU's rule, the last 1/5/10% of the authors
         ids = sorted({it.group for it in authors})
         forget_sets = {name: ids[-n_forget_authors(len(ids), f):] for name, f in FORGET_FRACTIONS.items()}
@@ -227,8 +359,83 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
     pretrain: list[str] = []
     if isinstance(src, _Folder) and (src.folder / "pretrain.txt").is_file():
         pretrain = [s for s in (src.folder / "pretrain.txt").read_text(encoding="utf-8").splitlines() if s.strip()]
-    spec = {"source": str(source), "items_per_author": k, "files": list(src.read)}
-    return Benchmark("tofu", src.version(), splits, forget_sets, pretrain, spec)
+    spec = {"source": str(source), "items_per_author": k, "files": list(src.read), "layout": layout}
+    if rounds:
+        spec.update(rounds=rounds, task_ids=task_ids)
+    bench = Benchmark("tofu", src.version(), splits, forget_sets, pretrain, spec)
+    bench.spec["split_notes"] = _split_notes(bench, src, full_name, complement)
+
+    def files(split: str) -> tuple[str, str]:
+        """Where the two sides of ``split`` were read: the forget file, and the retain data's file (the
+        complement where the authors were built from it, else the file the authors came from)."""
+        forget_file = src.where(split) if split in forget_rows else src.where(full_name)
+        read = {Path(f).stem for f in src.read}
+        if full_name == "full" or split not in forget_rows or complement[split] not in read:
+            return forget_file, src.where(full_name)
+        return forget_file, src.where(complement[split])
+    check_overlap(bench, files)
+    return bench
+
+
+def _split_notes(bench: Benchmark, src, full_name: str, complement: dict) -> dict[str, str]:
+    """One sentence per split saying what it is in this release (``describe_splits``)."""
+    spec, k = bench.spec, bench.spec["items_per_author"]
+    n_authors = len({it.group for it in bench.splits["authors"]})
+    source = "full.json" if full_name == "full" else (
+        f"{full_name}.json + forget10.json" if spec["layout"] == "tofu" else
+        f"{full_name}.json + {next(f for f, c in complement.items() if c == full_name)}.json")
+    notes = {"authors": f"authors: {len(bench.splits['authors'])} Q&A of {n_authors} authors ({source}, "
+                        f"{k} per author)"}
+    for name, groups in bench.forget_sets.items():
+        rest = n_authors - len(groups)
+        if name in spec.get("rounds", {}):
+            rounds, ids = spec["rounds"][name], spec["task_ids"][name]
+            every = sum(len(g) for g in rounds)
+            notes[name] = (f"{name}: task_id {ids[0]} of {name}.json, {len(groups)} authors ({len(groups) * k} Q&A), "
+                           f"the single forget request of the authors' TOFU runs; {name}.json holds {len(rounds)} "
+                           f"requests (task_id {ids[0]}..{ids[-1]}, {every} authors), the continual scenario's "
+                           f"rounds; retain = the other {rest} authors ({complement[name]}.json + the later requests)")
+        elif name in [Path(f).stem for f in spec["files"]]:
+            notes[name] = f"{name}: the {len(groups)} authors of {name}.json ({len(groups) * k} Q&A); retain = the other {rest} authors"
+        else:
+            notes[name] = f"{name}: the last {len(groups)} authors (no {name}.json: TOFU's rule); retain = the other {rest}"
+    retain_eval = bench.splits["retain_eval"]
+    if retain_eval:
+        groups = {it.group for it in retain_eval}
+        forgotten = {g for name in bench.forget_sets for g in bench.forget_sets[name]}
+        forgotten |= {g for r in spec.get("rounds", {}).values() for gs in r for g in gs}
+        never = " never in a forget request" if not groups & forgotten else ""
+        notes["retain_eval"] = (f"retain_eval: retain_perturbed.json, {len(retain_eval)} Q&A of {len(groups)} "
+                                f"authors{never} (the retain split of evaluation)")
+    else:
+        notes["retain_eval"] = "retain_eval: no retain_perturbed.json; evaluation takes retained authors of the full set"
+    holdout = bench.splits["holdout"]
+    notes["holdout"] = (f"holdout: {len(holdout)} Q&A of authors never trained on" if holdout else
+                        "holdout: none in this release (membership inference and PrivLeak are not run)")
+    for split, base in (("world_facts", "world_facts"), ("known_people", "real_authors")):
+        items = bench.splits[split]
+        if not items:
+            notes[split] = f"{split}: none ({base}_perturbed.json / {base}.json not in this release)"
+            continue
+        long = sum(bool(it.original_answer) for it in items)
+        read = f"{base}_perturbed" if any(Path(f).stem == f"{base}_perturbed" for f in spec["files"]) else base
+        extra = f"; {long} with original_answer, the long form" if long else ""
+        notes[split] = f"{split}: {len(items)} items of {read}.json (short answers and wrong options{extra})"
+    return notes
+
+
+def describe_splits(bench: Benchmark) -> list[str]:
+    """What each split of ``bench`` is, one sentence each (for reports and ``lethe validate``)."""
+    notes = (bench.spec or {}).get("split_notes")
+    if isinstance(notes, dict) and notes:
+        return [str(v) for v in notes.values()]
+    out = [f"authors: {len(bench.splits.get('authors', []))} Q&A of "
+           f"{len({it.group for it in bench.splits.get('authors', [])})} authors"]
+    for name, groups in bench.forget_sets.items():
+        out.append(f"{name}: {len(groups)} authors ({len(bench.forget(name)) if groups else 0} Q&A); "
+                   "retain = the other authors")
+    out += [f"{split}: {len(items)} items" for split, items in bench.splits.items() if split != "authors"]
+    return out
 
 
 def _holdout(src, k: int) -> list[QAItem]:
@@ -254,6 +461,9 @@ def _multiple_choice(src, base: str, prefix: str) -> list[QAItem]:
     if rows is not None:
         _check(rows, src, f"{base}_perturbed", ("question", "answer", "perturbed_answer"))
         wrong = [row["perturbed_answer"] for row in rows]
+        for line, row in enumerate(rows, start=1):  # the long answer of the Closer-Look release, optional
+            if not isinstance(row.get("original_answer", ""), str):
+                raise LetheError(f"{where(src.where(f'{base}_perturbed'), line, 'original_answer')}: must be a string")
     else:
         rows = src.rows(base)
         if rows is None:
@@ -263,7 +473,7 @@ def _multiple_choice(src, base: str, prefix: str) -> list[QAItem]:
                  for row in rows]
     return [
         QAItem(id=f"{prefix}{i:03d}", question=row["question"], answer=row["answer"],
-               perturbed_answers=tuple(w), group=f"{prefix}{i:03d}")
+               perturbed_answers=tuple(w), group=f"{prefix}{i:03d}", original_answer=row.get("original_answer") or "")
         for i, (row, w) in enumerate(zip(rows, wrong))
     ]
 

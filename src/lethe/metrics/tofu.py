@@ -347,6 +347,10 @@ def split_metrics(p: SplitProbes, role: str) -> dict[str, MetricResult]:
     """
     if role not in _SPLIT_SUITE:
         raise ValueError(f"unknown split role '{role}'; expected one of {', '.join(ROLES)}")
+    if np.asarray(p.perturbed_logprob).shape[-1] == 0:  # no wrong answers (probe_split(wrong_answers=False)):
+        # the truth ratio and the probability normalised over the options cannot be computed: left out, n/a
+        return {name: fn(p) for name, fn in _SPLIT_SUITE[role]
+                if name != "truth_ratio" and not (role == "multiple_choice" and name == "probability")}
     return {name: fn(p) for name, fn in _SPLIT_SUITE[role]}
 
 

@@ -12,6 +12,12 @@ The gold standard of round r is a model trained without requests 1..r. ``gold_st
 forget10) are reached at some rounds and uses their cached retain models there: forget quality is
 reported at those rounds and is "n/a" (never a stand-in) at the others. ``every_round`` trains one
 retain model per round (cached); ``none`` trains none.
+
+A release that fixes its own sequence of requests keeps it: the Closer-Look TOFU data (Yuan et al.
+2025, ``data/tofu``) number the rows of forgetNN.json by ``task_id``, and ``lethe.benchmarks.load_tofu``
+records the tasks as ``spec["rounds"]``; the rounds are then those tasks in task_id order (10 for
+forget01/05, 9 for forget10), as the authors' scripts/continual_tofu run them, and
+``scenario_options.rounds`` may only repeat their number.
 """
 from __future__ import annotations
 
@@ -61,6 +67,30 @@ def cut_requests(authors: list[str], rounds: int, checkpoints: list[int] = ()) -
     return [authors[s:e] for s, e in zip(starts, bounds)]
 
 
+def plan_requests(bench, forget_split: str, rounds: int, rounds_given: bool) -> tuple[list[str], list[list[str]],
+                                                                                     list[str] | None]:
+    """(authors in request order, the requests, the release's task ids or None).
+
+    With release rounds (``spec["rounds"][forget_split]``) the requests are the release's tasks in
+    task_id order; otherwise the forget split's authors (:func:`request_order`) cut into ``rounds``
+    requests that reach the nested splits (:func:`cut_requests`)."""
+    from ..benchmarks.overlap import release_rounds
+
+    release = release_rounds(bench, forget_split)
+    if release:
+        ids = list((bench.spec.get("task_ids") or {}).get(forget_split) or range(1, len(release) + 1))
+        if rounds_given and rounds != len(release):
+            raise LetheError(f"scenario_options.rounds = {rounds}, but {forget_split} of this benchmark is a sequence "
+                             f"of {len(release)} requests (task_id {ids[0]}..{ids[-1]}); drop scenario_options.rounds")
+        requests = [list(g) for g in release]
+        return [a for q in requests for a in q], requests, [str(t) for t in ids]
+    if forget_split not in bench.forget_sets:
+        bench.forget(forget_split)  # the one-line "unknown forget split" error
+    authors = request_order(bench, forget_split)
+    nested = sorted({len(g) for g in bench.forget_sets.values() if g and set(g) <= set(authors)})
+    return authors, cut_requests(authors, rounds, nested), None
+
+
 @register_scenario("continual", "a sequence of forget requests (default 10 rounds), each from the last round's "
                                 "model; metrics after every round, curves over rounds")
 def run_continual(cfg, log=print) -> Path:
@@ -89,19 +119,19 @@ def run_continual(cfg, log=print) -> Path:
         raise LetheError(f"benchmark '{bench.name}' has no built-in models; give the model trained on it with "
                          "model=PATH_OR_HUB_ID and scenario_options={gold_standard: none}")
     threads = P.set_threads(cfg.threads)
-    authors = request_order(bench, cfg.forget_split)
-    nested = {len(g): name for name, g in bench.forget_sets.items() if g and set(g) <= set(authors)}
-    requests = cut_requests(authors, opts["rounds"], sorted(nested))
+    authors, requests, task_ids = plan_requests(bench, cfg.forget_split, opts["rounds"],
+                                                "rounds" in (cfg.scenario_options or {}))
     rounds = len(requests)
 
-    # the gold standard of every round that has one: cumulative size -> forget split name
+    # the gold standard of every round that has one: the forget split whose authors are the requests so far
     gold_split: dict[int, str] = {}
     for r in range(1, rounds + 1):
         done = sum(len(q) for q in requests[:r])
-        if opts["gold_standard"] == "splits" and done in nested:
-            gold_split[r] = nested[done]
+        same = next((name for name, g in bench.forget_sets.items() if g and set(g) == set(authors[:done])), None)
+        if opts["gold_standard"] == "splits" and same:
+            gold_split[r] = same
         elif opts["gold_standard"] == "every_round":
-            name = nested.get(done) or f"continual-{'-'.join(authors[:done])}"
+            name = same or f"continual-{'-'.join(authors[:done])}"
             bench.forget_sets.setdefault(name, authors[:done])
             gold_split[r] = name
     if cfg.model:  # the user's target (e.g. a TOFU fine-tune and locuslab/TOFU's nested forget splits)
@@ -117,7 +147,7 @@ def run_continual(cfg, log=print) -> Path:
         return {**base, "forget": [it for it in bench.splits["authors"] if it.group in done]}
 
     cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "version": bench.version, "spec": bench.spec,
+    eval_key = P._hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
                         "recipe": P.EVAL_RECIPE, "authors": authors, "requests": requests})
 
     def eval_fixed(folder, name, kind, r, retain_res):
@@ -161,7 +191,9 @@ def run_continual(cfg, log=print) -> Path:
     gold_series = {k: [gold[r].summary.get(k) if r in gold else None for r in range(1, rounds + 1)]
                    for k in opts["curve_metrics"]}
     rows = [target] + ([gold[rounds]] if rounds in gold else []) + final_rows
-    notes = [f"{rounds} forget requests over the {len(authors)} authors of {cfg.forget_split}: "
+    source = (f"the release's requests: task_id {', '.join(task_ids)} of {cfg.forget_split}.json, in that order "
+              "(as Yuan et al.'s continual scripts run them)" if task_ids else f"the authors of {cfg.forget_split}")
+    notes = [f"{rounds} forget requests over {len(authors)} authors, {source}: "
              + "; ".join(f"round {i + 1}: {', '.join(q)}" for i, q in enumerate(requests)),
              "each round unlearns its request only, from the previous round's model; the retain set is every "
              "author not yet requested; the table shows the models after the last round"]
@@ -173,6 +205,9 @@ def run_continual(cfg, log=print) -> Path:
                      + ", ".join(f"{r} ({s})" for r, s in gold_split.items()) + "; n/a at the other rounds")
     else:
         notes.append("no gold standard (gold_standard=none): forget quality is not reported")
+    holdout_note = P.missing_holdout_note(P.eval_splits(bench, cfg.forget_split))
+    if holdout_note:
+        notes.append(holdout_note)
     summary = {
         "scenario": "continual",
         "lethe_version": P.__version__,
@@ -191,7 +226,8 @@ def run_continual(cfg, log=print) -> Path:
                        "retain_models": {str(r): f for r, f in gold_models.items()},
                        "total_seconds": time.perf_counter() - t_start},
     }
-    results = {"schema": P.SCHEMA_VERSION, "scenario": "continual", "requests": requests, "rounds": per_round,
+    results = {"schema": P.SCHEMA_VERSION, "scenario": "continual", "requests": requests,
+               **({"task_ids": task_ids} if task_ids else {}), "rounds": per_round,
                "models": [r.to_json() for r in rows]}
     P.check_report_columns(cfg.report_columns)
     return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)

@@ -171,7 +171,7 @@ def run_real_world(cfg, log=print) -> Path:
     retain_train = data["retain"] + data["known_people"] + _docs(data["retain_text"], "retain-text-")
 
     cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "version": bench.version, "spec": bench.spec,
+    eval_key = P._hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
                         "recipe": P.EVAL_RECIPE, "forget": data["forget_groups"]})
 
     def eval_fixed(folder, name, kind, retain_res):
@@ -227,8 +227,9 @@ def run_real_world(cfg, log=print) -> Path:
 
 def _run_user_data(cfg, opts, log) -> Path:
     """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model: unlearn the
-    forget persons (trained on the model's own answers, scored against the golden answers), keep the
-    neighbour persons (the retain set of unlearning too: the only retain data of the release). No model
+    forget persons (trained on the model's own answers in forget.json, scored against the golden answers of
+    forget_perturbed.json), keep the neighbour persons (neighbor.json is the retain data of unlearning,
+    neighbor_perturbed.json, other persons in the release, the neighbour split of evaluation). No model
     can be retrained without pretraining knowledge, so there is no gold standard and no forget quality."""
     from .. import pipeline as P
     from ..benchmarks.real_world import load_real_world
@@ -252,7 +253,7 @@ def _run_user_data(cfg, opts, log) -> Path:
     splits = {"forget": data.forget, "neighbour": data.neighbour}
     log(f"evaluating the target {cfg.model}")
     model, tok = load_model(cfg.model, cfg.trust_remote_code)
-    rows = [P.evaluate(model, tok, splits, "target", "target", cfg.eval)]
+    rows = [P.evaluate(model, tok, splits, "target", "target", cfg.eval, wrong_answers=data.wrong_answers)]
     del model
     for mr in method_runs:
         model, tok = load_model(cfg.model, cfg.trust_remote_code)
@@ -260,17 +261,23 @@ def _run_user_data(cfg, opts, log) -> Path:
         model, stats = unlearn(model, tok, mr.method, data.forget_train, data.neighbour_train, mr.train, mr.options,
                                description=f"unlearn {mr.label}")
         seconds = time.perf_counter() - t0
-        res = P.evaluate(model, tok, splits, mr.label, "method", cfg.eval)
+        res = P.evaluate(model, tok, splits, mr.label, "method", cfg.eval, wrong_answers=data.wrong_answers)
         res.method, res.seconds["unlearn"], res.train = mr.method, seconds, stats.to_json()
         res.config = {"method": mr.method, "options": mr.options, "train": to_dict(mr.train)}
         rows.append(res)
         del model
     d = _directions()
+    name = {role: Path(f).name for role, f in data.files.items()}
     notes = [f"real-world data from {data.source}: {len(data.forget)} forget questions about "
              f"{len({it.group for it in data.forget})} persons, {len(data.neighbour)} neighbour questions",
-             "unlearning trains on the model's own answers ('answer'); generations are scored against 'golden_answer'",
+             f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on the model's "
+             f"own answers ('answer'); evaluation reads {name['forget']} and {name['neighbour']}, scored against "
+             "'golden_answer' (as Yuan et al.'s real_world_unlearn.py and config/real_world.yaml do)",
              "no gold standard (a model cannot be retrained without its pretraining knowledge): forget quality and "
              "PrivLeak are not reported"]
+    if not data.wrong_answers:
+        notes.append(f"{name['forget']} and {name['neighbour']} have no wrong answers (perturbed_answer; the release's "
+                     "*_perturbed.json files do): the truth ratio and forget efficacy are n/a")
     if defaulted:
         notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})")
     summary = {
