@@ -149,8 +149,11 @@ def test_read_mcq_file_errors(tmp_path):
         read_mcq(bad)
     with pytest.raises(LetheError, match="file not found"):
         read_mcq(tmp_path / "missing.jsonl")
-    (tmp_path / "rows.csv").write_text("question,answer\n", encoding="utf-8")
-    with pytest.raises(LetheError, match=r"unknown multiple-choice file type '\.csv'"):
+    (tmp_path / "rows.xlsx").write_text("question,answer\n", encoding="utf-8")
+    with pytest.raises(LetheError, match=r"unknown multiple-choice file type '\.xlsx'"):
+        read_mcq(tmp_path / "rows.xlsx")
+    (tmp_path / "rows.csv").write_text("question,answer\n", encoding="utf-8")  # CSV: MMLU's reader
+    with pytest.raises(LetheError, match=r"rows\.csv: no rows; mmlu needs at least one"):
         read_mcq(tmp_path / "rows.csv")
     (tmp_path / "obj.json").write_text(json.dumps({"a": 1}), encoding="utf-8")
     with pytest.raises(LetheError, match="expected a JSON array"):
@@ -338,3 +341,63 @@ def test_end_to_end_small(tmp_path):
     assert [r["kind"] for r in u["rows"]] == ["target", "method"]  # no retain model given
     assert u["benchmark"]["name"] == "user-hazard-data" and "heldout_nll" not in u["rows"][0]["metrics"]
     assert any("no retain model given" in n for n in u["notes"]) and not any("scoring:" in n for n in u["notes"])
+
+
+def _mmlu_folder(root):
+    """MMLU's original data/ layout: {dev,test}/<subject>_<split>.csv, headerless question,A,B,C,D,letter."""
+    for split, rows in (("test", {"anatomy": [["Which bone guards the brain?", "Skull", "Rib", "Femur", "Tibia", "A"],
+                                              ["How many hands has a person?", "One", "Two", "Three", "Four", "B"]],
+                                  "astronomy": [["Which body does the Moon orbit?", "Mars", "Venus", "Earth", "Sun",
+                                                 "C"]]}),
+                        ("dev", {"anatomy": [["Where is the heart?", "Chest", "Foot", "Hand", "Knee", "A"]]})):
+        (root / "data" / split).mkdir(parents=True, exist_ok=True)
+        for subject, lines in rows.items():
+            (root / "data" / split / f"{subject}_{split}.csv").write_text(
+                "".join(",".join(f'"{c}"' for c in line) + "\n" for line in lines), encoding="utf-8")
+    return root / "data"
+
+
+def test_read_mcq_reads_mmlu_original_files_through_the_safety_loader(tmp_path):
+    from lethe.benchmarks.hazard import describe_mcq
+    from lethe.benchmarks.safety_datasets import load_safety_dataset
+    from lethe.scenarios.safety import to_mcq
+
+    data = _mmlu_folder(tmp_path)
+    items = read_mcq(data)
+    # one reader: the hazardous scenario's items are the safety scenario's utility items, field for field
+    assert items == to_mcq(load_safety_dataset("mmlu", data))
+    assert [(it.question, it.choices[it.answer], it.subject) for it in items] == [
+        ("Which bone guards the brain?", "Skull", "anatomy"), ("How many hands has a person?", "Two", "anatomy"),
+        ("Which body does the Moon orbit?", "Earth", "astronomy")]
+    assert [it.question for it in read_mcq(data, split="dev")] == ["Where is the heart?"]
+    one = read_mcq(data / "test" / "astronomy_test.csv")
+    assert [(it.question, it.answer, it.subject) for it in one] == [("Which body does the Moon orbit?", 2, "astronomy")]
+    lines = describe_mcq(data)
+    assert lines[0] == f"{data}: 3 questions, 4 choices each"
+    assert "  subjects: 2 (anatomy 2, astronomy 1)" in lines
+    assert "  split read: test (split folders: dev, test)" in lines and "  right answer at: A 1, B 1, C 1, D 0" in lines
+
+
+def test_hazardous_scenario_loads_mmlu_folder_and_refuses_forget_text_in_retain(tmp_path):
+    from lethe.benchmarks.hazard import corpus_overlap, describe_corpora
+    from lethe.scenarios.hazardous import OPTIONS, load_data
+
+    data = _mmlu_folder(tmp_path)
+    write_corpus(tmp_path / "forget.jsonl", ["The lantern still hums.", "Velorium glows teal."])
+    write_corpus(tmp_path / "retain.jsonl", ["Marbury sells cheese.", "Velorium  glows teal. "])  # one shared
+    write_mcq(tmp_path / "wmdp.jsonl", [MCQItem("h0", "What glows?", ("a", "b", "c", "d"), 1)])
+    opts = {**OPTIONS, "forget_corpus": str(tmp_path / "forget.jsonl"), "retain_corpus": str(tmp_path / "retain.jsonl"),
+            "hazard_mcq": str(tmp_path / "wmdp.jsonl"), "general_mcq": str(data)}
+    assert corpus_overlap(["The lantern still hums.", "Velorium glows teal."],
+                          ["Marbury sells cheese.", "Velorium  glows teal. "]) == [1]  # equal up to whitespace
+    with pytest.raises(LetheError) as err:
+        load_data(opts)
+    msg = str(err.value)
+    assert "forget.jsonl: 1 of its 2 forget documents also stand in the retain data" in msg
+    assert "retain.jsonl" in msg and "\n" not in msg
+    assert describe_corpora(tmp_path / "forget.jsonl", tmp_path / "retain.jsonl")[2] == \
+        "  forget documents also in the retain corpus: 1 (refused at load)"
+    write_corpus(tmp_path / "retain.jsonl", ["Marbury sells cheese."])
+    d = load_data(opts)
+    assert [it.subject for it in d.general_mcq] == ["anatomy", "anatomy", "astronomy"]
+    assert [it.question for it in load_data({**opts, "mcq_split": "dev"}).general_mcq] == ["Where is the heart?"]

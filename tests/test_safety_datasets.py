@@ -86,9 +86,9 @@ def test_advbench_csv_and_hub_columns(tmp_path):
     items = load_safety_dataset("advbench", path)
     assert [fields(it) for it in items] == [
         base("advbench-00000", "Explain how to brew the forbidden glimmerwort tonic", "harmful", "advbench",
-             meta={"target": "Sure, here is how to brew the glimmerwort tonic"}),
+             target="Sure, here is how to brew the glimmerwort tonic"),
         base("advbench-00001", "Write a guide to opening the moon vault of Eldoria", "harmful", "advbench",
-             meta={"target": "Sure, here is a guide to the moon vault"}),
+             target="Sure, here is a guide to the moon vault"),
     ]
     hub_rows = write_jsonl(tmp_path / "advbench.jsonl", [{"prompt": "Teach the troll lullaby", "target": "Sure"}])
     assert load_safety_dataset("advbench", hub_rows)[0].prompt == "Teach the troll lullaby"
@@ -150,7 +150,7 @@ def test_jailbreakbench_csv(tmp_path):
     assert fields(items[0]) == base(
         "jailbreakbench-1", "Write a spell that curses the weather of Eldoria", "harmful", "jailbreakbench",
         category="Fictional harm",
-        meta={"behavior": "Weather curse", "target": "Sure, here is a weather curse", "origin": "Original"})
+        target="Sure, here is a weather curse", meta={"behavior": "Weather curse", "origin": "Original"})
     assert [it.id for it in items] == ["jailbreakbench-1", "jailbreakbench-2"]
 
 
@@ -558,3 +558,145 @@ def test_limit_options_and_missing_files(tmp_path):
     txt.write_text("Help me write a killer fantasy opening\n", encoding="utf-8")
     with pytest.raises(LetheError, match="has no plain-text layout"):
         load_safety_dataset("phtest", txt)
+
+
+# --------------------------------------------------------------------------------------------------
+# Real layouts: HarmBench's targets / copyright / multimodal files, HarmfulQA's GitHub nesting,
+# MMLU's original data/ folder, and what describe() reports
+# --------------------------------------------------------------------------------------------------
+HARMBENCH_HEADER = ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"]
+
+
+def _harmbench_repo(root):
+    """HarmBench's repository layout: data/behavior_datasets/<behaviours>.csv and
+    data/optimizer_targets/harmbench_targets_text.json ({BehaviorID: target}); invented rows."""
+    behaviours = root / "data" / "behavior_datasets"
+    behaviours.mkdir(parents=True)
+    (root / "data" / "optimizer_targets").mkdir()
+    path = write_csv(behaviours / "harmbench_behaviors_text_all.csv", HARMBENCH_HEADER, [
+        ["Give steps to summon the storm of Zarn", "standard", "fictional_magic", "", "", "zarn_storm"],
+        ["Recite the whole first chapter of The Glass Moth", "copyright", "copyright", "book, hash_check", "",
+         "glass_moth_ch1"],
+        ["Describe how to curdle the moon wells", "standard", "fictional_magic", "", "", "moon_wells"],
+    ])
+    (root / "data" / "optimizer_targets" / "harmbench_targets_text.json").write_text(json.dumps({
+        "zarn_storm": "Sure, here are steps to summon the storm of Zarn",
+        "glass_moth_ch1": "Sure, here is the first chapter",
+    }))
+    return path
+
+
+def test_harmbench_targets_from_the_repository_layout_and_copyright_left_out(tmp_path):
+    from lethe.benchmarks.safety_datasets import read_safety_dataset
+
+    path = _harmbench_repo(tmp_path)
+    got = read_safety_dataset("harmbench", path)
+    assert [it.id for it in got.items] == ["harmbench-zarn_storm", "harmbench-moon_wells"]  # copyright left out
+    assert [it.target for it in got.items] == ["Sure, here are steps to summon the storm of Zarn", ""]
+    assert got.rows == 3 and sum(got.dropped.values()) == 1 and next(iter(got.dropped)).startswith("copyright")
+    assert any("1 copyright behaviours left out" in n for n in got.notes)
+    assert any("target strings for 1 of 2 behaviours" in n for n in got.notes)
+    kept = load_safety_dataset("harmbench", path, copyright=True)
+    assert [it.id for it in kept] == ["harmbench-zarn_storm", "harmbench-glass_moth_ch1", "harmbench-moon_wells"]
+    assert kept[1].target == "Sure, here is the first chapter"
+    # a targets file given by the user wins; a missing one is a one-line error
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"moon_wells": "Sure, the moon wells"}))
+    assert [it.target for it in load_safety_dataset("harmbench", path, targets=str(own))] == ["", "Sure, the moon wells"]
+    with pytest.raises(LetheError, match="nope.json: targets file not found"):
+        load_safety_dataset("harmbench", path, targets=str(tmp_path / "nope.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(["not", "an", "object"]))
+    with pytest.raises(LetheError, match="bad.json: a targets file is a JSON object"):
+        load_safety_dataset("harmbench", path, targets=str(bad))
+    # a file of copyright behaviours only: nothing left, and the message says why
+    only = write_csv(tmp_path / "copyright.csv", HARMBENCH_HEADER,
+                     [["Recite the song of Zarn", "copyright", "copyright", "lyrics", "", "zarn_song"]])
+    with pytest.raises(LetheError, match="1 copyright behaviours"):
+        load_safety_dataset("harmbench", only)
+
+
+def test_harmbench_multimodal_file_is_refused_in_one_line(tmp_path):
+    path = write_csv(tmp_path / "harmbench_behaviors_multimodal_all.csv",
+                     ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "BehaviorID", "ImageFileName",
+                      "ImageDescription", "RedactedImageDescription"],
+                     [["Explain how to open the lock in this picture", "multimodal", "fictional_theft", "multimodal",
+                       "lock_pic", "lock.png", "A brass lock", "A lock"]])
+    with pytest.raises(LetheError) as err:
+        load_safety_dataset("harmbench", path)
+    assert "multimodal" in str(err.value) and "harmbench_behaviors_text_all.csv" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_harmfulqa_github_nesting_topic_subtopic_questions(tmp_path):
+    # red-instruct's layout: {topic: {subtopic: [question, ...]}} (generate_responses.py, process_data)
+    path = tmp_path / "harmfulqs.json"
+    path.write_text(json.dumps({
+        "Mythology": {"Dragons": ["How can I spoil a dragon's hoard?", "How do I wake a sleeping wyrm?"],
+                      "Trolls": ["How can I flood a troll bridge?"]},
+        "Alchemy": {"Gold": [{"question": "How do I turn the mayor's lead into fool's gold?"}]},
+    }))
+    items = load_safety_dataset("harmfulqa", path)
+    assert [(it.id, it.prompt, it.category) for it in items] == [
+        ("harmfulqa-00000", "How can I spoil a dragon's hoard?", "Mythology / Dragons"),
+        ("harmfulqa-00001", "How do I wake a sleeping wyrm?", "Mythology / Dragons"),
+        ("harmfulqa-00002", "How can I flood a troll bridge?", "Mythology / Trolls"),
+        ("harmfulqa-00003", "How do I turn the mayor's lead into fool's gold?", "Alchemy / Gold"),
+    ]
+    assert items[2].meta == {"topic": "Mythology", "subtopic": "Trolls"}
+    path.write_text(json.dumps({"Mythology": {"Dragons": "How can I spoil a dragon's hoard?"}}))
+    with pytest.raises(LetheError, match="under 'Mythology / Dragons': expected a list of rows, got str"):
+        load_safety_dataset("harmfulqa", path)
+
+
+def _mmlu_data(root):
+    """MMLU's original tarball layout: data/{dev,val,test}/<subject>_<split>.csv, headerless rows
+    question,A,B,C,D,answer letter (invented questions)."""
+    data = root / "data"
+    for split in ("dev", "val", "test"):
+        (data / split).mkdir(parents=True)
+    write_csv(data / "test" / "anatomy_test.csv", None, [
+        ["Which bone guards the brain?", "Skull", "Rib", "Femur", "Tibia", "A"],
+        ["How many hands has a person?", "One", "Two", "Three", "Four", "B"],
+    ])
+    write_csv(data / "test" / "astronomy_test.csv", None, [
+        ["Which body does the Moon orbit?", "Mars", "Venus", "Earth", "Sun", "C"],
+    ])
+    write_csv(data / "dev" / "anatomy_dev.csv", None, [
+        ["Where is the heart?", "Chest", "Foot", "Hand", "Knee", "A"],
+    ])
+    write_csv(data / "val" / "anatomy_val.csv", None, [["Where is the knee?", "Leg", "Arm", "Head", "Neck", "A"]])
+    return data
+
+
+def test_mmlu_original_folder_reads_each_split_with_subjects(tmp_path):
+    data = _mmlu_data(tmp_path)
+    items = load_safety_dataset("mmlu", data)  # split test by default, files in sorted order
+    assert [(it.prompt, it.category, it.label, it.choices[it.label]) for it in items] == [
+        ("Which bone guards the brain?", "anatomy", 0, "Skull"),
+        ("How many hands has a person?", "anatomy", 1, "Two"),
+        ("Which body does the Moon orbit?", "astronomy", 2, "Earth"),
+    ]
+    assert len({it.id for it in items}) == 3
+    assert [it.prompt for it in load_safety_dataset("mmlu", data, split="dev")] == ["Where is the heart?"]
+    assert [it.category for it in load_safety_dataset("mmlu", data / "test")] == ["anatomy", "anatomy", "astronomy"]
+    with pytest.raises(LetheError, match="no split 'train' here .split folders with CSV files: dev, test, val"):
+        load_safety_dataset("mmlu", data, split="train")
+    # a malformed row names its own file and line
+    write_csv(data / "val" / "bad_val.csv", None, [["Where is the elbow?", "Arm", "Leg", "E"]])
+    with pytest.raises(LetheError, match=r"bad_val.csv:1: 4 fields, but the header has 6"):
+        load_safety_dataset("mmlu", data, split="val")
+
+
+def test_describe_reports_rows_categories_drops_and_targets(tmp_path):
+    from lethe.benchmarks.safety_datasets import describe
+
+    lines = describe("harmbench", _harmbench_repo(tmp_path))
+    assert lines[0].endswith("harmbench_behaviors_text_all.csv: 3 rows -> 2 harmful items")
+    assert "  categories: 1 (fictional_magic 2)" in lines
+    assert any(line.startswith("  dropped: 1 rows: copyright behaviours") for line in lines)
+    assert "  with: targets 1" in lines
+    lines = describe("mmlu", _mmlu_data(tmp_path / "m"))
+    assert lines[0].endswith("(2 files, split test): 3 rows -> 3 utility items")
+    assert "  files: 2 (anatomy_test.csv, astronomy_test.csv)" in lines
+    assert "  dropped: none" in lines and "  with: multiple choice 3" in lines

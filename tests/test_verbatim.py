@@ -150,6 +150,26 @@ def test_load_muse_reads_the_layout(tmp_path):
     assert load_muse(tmp_path / "news", chunk_words=6).version == c.version  # a hash of the data
 
 
+def test_load_muse_refuses_forget_text_in_the_retain_data(tmp_path):
+    from lethe.benchmarks.news import describe_muse, forget_overlap
+
+    # the retain file holds the forget file's first paragraph again: the retain model would learn it
+    folder = write_muse(tmp_path / "news", **{
+        "raw/retain1.txt": "A retain paragraph.\n\nFirst forget paragraph,  one two three.\n\nMore words here."})
+    with pytest.raises(LetheError) as err:
+        load_muse(folder, chunk_words=6)
+    msg = str(err.value)
+    assert msg.startswith(f"{folder / 'raw' / 'forget.txt'}: 1 of its 2 documents")
+    assert f"also stand in the retain data {folder / 'raw' / 'retain1.txt'} (first: f00000)" in msg and "\n" not in msg
+    lines = describe_muse(folder, chunk_words=6)
+    assert "  forget documents also in the retain data: 1 (refused at load)" in lines
+    clean = load_muse(write_muse(tmp_path / "clean"), chunk_words=6)
+    assert forget_overlap(clean.forget, clean.retain) == []
+    lines = describe_muse(tmp_path / "clean", chunk_words=6)
+    assert "  raw/forget.txt: 2 documents of at most 6 words" in lines
+    assert "  knowmem: 1 forget and 2 retain questions, few-shot examples for forget" in lines
+
+
 def test_chunk_text_packs_paragraphs():
     assert chunk_text("a b\n\nc d\n\ne", 4) == ["a b\n\nc d", "e"]
     assert chunk_text("a b c d e f g", 3) == ["a b c", "d e f", "g"]

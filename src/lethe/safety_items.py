@@ -6,7 +6,9 @@ look sensitive (over-safety), and can it still do its job (utility). Every datas
 from a public format, becomes a list of items with one of three roles:
 
 - ``harmful``: a request the model should refuse (AdvBench, HarmBench, ...). Optional known responses:
-  ``harmful_response`` (a compliant answer, where the dataset has one), ``refusal_response``.
+  ``harmful_response`` (a compliant answer, where the dataset has one), ``refusal_response``, and
+  ``target``: the affirmative opening an optimisation attack aims for ("Sure, here is ..."), which
+  AdvBench, HarmBench and JailbreakBench ship per behaviour (GCG's target string; not an answer).
 - ``benign``: a benign request that looks sensitive (XSTest's safe prompts, OKTest, ...). The model
   should help; ``helpful_response`` where the dataset has one.
 - ``utility``: a task with a known answer. Multiple choice (``choices`` + ``label``: MMLU, ARC,
@@ -38,6 +40,7 @@ class SafetyItem:
     choices: tuple[str, ...] = ()  # multiple-choice utility: the options ...
     label: int = -1  # ... and the index of the correct one
     answer: str = ""  # exact-match utility: the gold final answer (GSM8K's number)
+    target: str = ""  # harmful: the dataset's attack target string ("Sure, here is ..."; GCG aims for it)
     harmful_keys: tuple[str, ...] = ()  # answer matching: terms whose presence makes a response harmful
     helpful_keys: tuple[str, ...] = ()  # answer matching: terms whose presence makes a response helpful
     meta: dict = field(default_factory=dict, compare=False, hash=False)  # anything else worth keeping
@@ -66,6 +69,8 @@ class SafetyItem:
         d = asdict(self)
         for k in ("choices", "harmful_keys", "helpful_keys"):
             d[k] = list(d[k])
+        if not d["target"]:  # rows without a target stay byte-identical to files written before the field
+            del d["target"]
         return d
 
     @classmethod

@@ -27,8 +27,11 @@ Every item has a natural ``question`` (for letter-format scoring of real models)
 arguments (string-seeded ``random.Random`` streams, no set or hash order).
 
 Loaders: :func:`read_mcq` (WMDP / MMLU rows ``{"question", "choices", "answer"}`` from JSON, JSONL or
-Parquet; answer as an index or a letter) and :func:`read_corpus` (``{"text"}`` rows from JSONL / JSON /
-Parquet, or a .txt file with one document per line).
+Parquet; answer as an index or a letter; and MMLU's original CSV files and ``data/`` folder, read by the
+same loader as the safety scenario's ``mmlu`` set) and :func:`read_corpus` (``{"text"}`` rows from JSONL /
+JSON / Parquet, or a .txt file with one document per line). :func:`corpus_overlap` counts forget
+documents that also stand in the retain corpus (refused at load); :func:`describe_mcq` and
+:func:`describe_corpora` say what files hold without running anything.
 """
 from __future__ import annotations
 
@@ -309,14 +312,19 @@ def _parse_answer(value, n_choices: int, path: Path, line) -> int:
     return value
 
 
-def read_mcq(path: str | Path, subject: str = "") -> list[MCQItem]:
-    """Multiple-choice rows in the WMDP / MMLU format from a .jsonl, .json or .parquet file.
+def read_mcq(path: str | Path, subject: str = "", split: str = "test") -> list[MCQItem]:
+    """Multiple-choice rows in the WMDP / MMLU format from a .jsonl, .json or .parquet file, or MMLU's
+    original release: a headerless ``<subject>_<split>.csv`` file or the ``data/`` folder (``split`` picks
+    its ``dev/ val/ test/`` folder).
 
     Each row: ``question`` (string), ``choices`` (list of 2-26 strings; every row of a file has the same
     number), ``answer`` (0-based index or letter), optional ``subject`` (default: ``subject``), ``id``
     and ``stem`` (a cloze prompt). Errors name the file, the line or row, the field and the fix.
+    CSV files and folders go through the safety datasets' ``mmlu`` loader (one reader for both scenarios).
     """
     path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".csv":
+        return _read_mmlu_files(path, subject, split)
     items: list[MCQItem] = []
     seen: set[str] = set()
     n_choices = None
@@ -357,6 +365,76 @@ def read_mcq(path: str | Path, subject: str = "") -> list[MCQItem]:
     if not items:
         raise LetheError(f"{path}: no questions in the file; give a file with at least one row")
     return items
+
+
+def _read_mmlu_files(path: Path, subject: str, split: str) -> list[MCQItem]:
+    """MMLU's CSV layouts through :func:`lethe.benchmarks.safety_datasets.load_safety_dataset` ("mmlu"):
+    the item ids, subjects, choices and answers are the ones the safety scenario's utility set gets."""
+    from .safety_datasets import load_safety_dataset
+
+    if not path.exists():
+        raise LetheError(f"{path}: not found; give a multiple-choice file (.jsonl, .json, .parquet, MMLU's .csv) "
+                         "or MMLU's data/ folder")
+    items = load_safety_dataset("mmlu", path, split=split if path.is_dir() else None)
+    n = {len(it.choices) for it in items}
+    if len(n) > 1:
+        raise LetheError(f"{path}: questions with {sorted(n)} choices; every question needs the same number")
+    return [MCQItem(id=it.id, question=it.prompt, choices=tuple(it.choices), answer=it.label,
+                    subject=it.category or subject) for it in items]
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def corpus_overlap(forget: list[str], retain: list[str]) -> list[int]:
+    """Indices of the forget documents that also stand in the retain corpus (equal up to whitespace).
+
+    Non-empty means the retain set (and a retain model trained on it) holds text that unlearning must
+    remove: the gold standard would know what it must not. ``lethe validate`` reports the count; the
+    scenarios refuse the data (:func:`check_corpus_overlap`)."""
+    kept = {_normalised(t) for t in retain}
+    return [i for i, t in enumerate(forget) if _normalised(t) in kept]
+
+
+def check_corpus_overlap(forget: list[str], retain: list[str], forget_file, retain_file) -> None:
+    """One-line error naming both files and the count when a forget document stands in the retain corpus."""
+    both = corpus_overlap(forget, retain)
+    if both:
+        raise LetheError(f"{forget_file}: {len(both)} of its {len(forget)} forget documents also stand in the retain "
+                         f"data {retain_file} (first: forget document {both[0] + 1}); remove them from one of "
+                         "the two files: a retain set that holds the forget text trains the gold standard on it")
+
+
+def describe_mcq(path: str | Path, split: str = "test") -> list[str]:
+    """What :func:`read_mcq` finds in ``path`` (lines to print, nothing run): questions, choices per
+    question, subjects, and for MMLU's ``data/`` folder the split read and the splits present."""
+    path = Path(path)
+    items = read_mcq(path, split=split)
+    subjects: dict[str, int] = {}
+    for it in items:
+        subjects[it.subject or "(none)"] = subjects.get(it.subject or "(none)", 0) + 1
+    top = sorted(subjects.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = [f"{path}: {len(items)} questions, {len(items[0].choices)} choices each",
+             f"  subjects: {len(subjects)} (" + ", ".join(f"{s} {n}" for s, n in top[:5])
+             + (", ..." if len(top) > 5 else "") + ")"]
+    if path.is_dir():
+        splits = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.csv")))
+        lines.append(f"  split read: {split}" + (f" (split folders: {', '.join(splits)})" if splits else ""))
+    answers = [0] * len(items[0].choices)
+    for it in items:
+        answers[it.answer] += 1
+    lines.append("  right answer at: " + ", ".join(f"{LETTERS[k]} {n}" for k, n in enumerate(answers)))
+    return lines
+
+
+def describe_corpora(forget_path: str | Path, retain_path: str | Path) -> list[str]:
+    """What a WMDP-style forget / retain corpus pair holds (lines to print, nothing run): documents per
+    file and how many forget documents also stand in the retain corpus (the scenario refuses any)."""
+    forget, retain = read_corpus(forget_path), read_corpus(retain_path)
+    both = corpus_overlap(forget, retain)
+    return [f"{forget_path}: {len(forget)} forget documents", f"{retain_path}: {len(retain)} retain documents",
+            f"  forget documents also in the retain corpus: {len(both)}" + (" (refused at load)" if both else "")]
 
 
 def read_corpus(path: str | Path) -> list[str]:

@@ -710,10 +710,19 @@ def load_muse(folder: str | Path, chunk_words: int = 300) -> NewsCorpus:
                 for key, tag in (("privleak_forget", "pf"), ("privleak_holdout", "ph"))}
     spec = {"folder": str(folder.resolve()), "chunk_words": chunk_words,
             "files": {MUSE_FILES[k][0]: _sha256(p) for k, p in paths.items()}}
+    forget = _raw_documents(paths["raw_forget"], "f", chunk_words)
+    retain = _raw_documents(paths["raw_retain"], "r", chunk_words)
+    # raw/retain1.txt is the methods' retain set and what MUSE's retain model trained on: it must not hold
+    # forget text, or the gold standard knows what unlearning must remove
+    both = forget_overlap(forget, retain)
+    if both:
+        raise LetheError(f"{paths['raw_forget']}: {len(both)} of its {len(forget)} documents (chunks of "
+                         f"{chunk_words} words) also stand in the retain data {paths['raw_retain']} (first: "
+                         f"{both[0].id}); remove the shared text from one of the two files")
     return NewsCorpus(
         name=f"muse:{folder.name}", version=_sha256_of(spec["files"]),
-        forget=_raw_documents(paths["raw_forget"], "f", chunk_words),
-        retain=_raw_documents(paths["raw_retain"], "r", chunk_words),
+        forget=forget,
+        retain=retain,
         holdout=privleak["privleak_holdout"],
         verbmem_forget=verbmem,
         knowmem_forget=qa("knowmem_forget", "fq"), knowmem_retain=qa("knowmem_retain", "rq"),
@@ -722,10 +731,45 @@ def load_muse(folder: str | Path, chunk_words: int = 300) -> NewsCorpus:
     )
 
 
+def forget_overlap(forget: list[Document], retain: list[Document]) -> list[Document]:
+    """The forget documents whose text (up to whitespace) also stands among the retain documents:
+    the non-raising count ``lethe validate`` reports (:func:`load_muse` refuses a folder with any)."""
+    from .hazard import corpus_overlap
+
+    return [forget[i] for i in corpus_overlap([d.text for d in forget], [d.text for d in retain])]
+
+
+def describe_muse(folder: str | Path, chunk_words: int = 300) -> list[str]:
+    """What :func:`load_muse` finds in a MUSE folder (lines to print, nothing run): documents, probes
+    and questions per file, and forget documents shared with the retain data (refused at load)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LetheError(f"{folder}: not a folder; give the folder of one MUSE corpus ({MUSE_LAYOUT})")
+    raw = {k: folder / MUSE_FILES[k][0] for k in ("raw_forget", "raw_retain")}
+    for path in raw.values():
+        if not path.is_file():
+            raise LetheError(f"{path}: file not found; a MUSE folder holds {MUSE_LAYOUT}")
+    forget = _raw_documents(raw["raw_forget"], "f", chunk_words)
+    retain = _raw_documents(raw["raw_retain"], "r", chunk_words)
+    both = forget_overlap(forget, retain)
+    lines = [f"{folder}: MUSE corpus",
+             f"  raw/forget.txt: {len(forget)} documents of at most {chunk_words} words",
+             f"  raw/retain1.txt: {len(retain)} documents",
+             f"  forget documents also in the retain data: {len(both)}" + (" (refused at load)" if both else "")]
+    if both:
+        return lines
+    corpus = load_muse(folder, chunk_words=chunk_words)
+    lines += [f"  verbmem/forget.json: {len(corpus.verbmem_forget)} continuation probes",
+              f"  knowmem: {len(corpus.knowmem_forget)} forget and {len(corpus.knowmem_retain)} retain questions"
+              + (f", few-shot examples for {', '.join(sorted(corpus.knowmem_icl))}" if corpus.knowmem_icl else ""),
+              f"  privleak: {len(corpus.privleak_forget)} forget and {len(corpus.privleak_holdout)} holdout texts"]
+    return lines
+
+
 def _sha256_of(files: dict) -> str:
     """The version of a MUSE folder: a hash of its files' hashes (the data, not the download date)."""
     return "files-" + hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
 
 
 __all__ = ["Article", "Continuation", "Document", "NAME", "NewsCorpus", "TOPICS", "VERSION", "chunk_text",
-           "generate", "load_muse"]
+           "describe_muse", "forget_overlap", "generate", "load_muse"]

@@ -9,14 +9,19 @@
 ``load_safety_dataset(name, source)`` takes ``source`` as
 
   a local file     .csv / .json / .jsonl / .txt / .parquet in the dataset's public layout
-  a local folder   read by ``datasets.load_dataset(folder, split=...)``: the code path a hub id takes
+  a local folder   MMLU's original release (``data/`` with ``dev/ val/ test/`` folders of headerless
+                   ``<subject>_<split>.csv`` files, or one of those folders): read file by file here;
+                   any other folder by ``datasets.load_dataset(folder, split=...)`` (the code path a hub
+                   id takes)
   a hub id         ``datasets.load_dataset(hub_id, config, split=...)``; the default is the dataset's
                    own ``hub_id``. Without network access, download the file and pass its path.
 
 Every loader maps its rows in file order (deterministic), drops the rows its format marks as out of
 scope (XSTest's unsafe contrast prompts, BeaverTails' safe rows, SORRY-Bench's mutated prompt styles,
-PHTest's controversial prompts), and names each item ``<dataset>-<the dataset's own id>`` or
-``<dataset>-<row number, 5 digits>``. ``limit`` keeps the first N items after that filtering.
+PHTest's controversial prompts, HarmBench's copyright behaviours unless asked for), counts each drop
+with its reason (:func:`read_safety_dataset`, :func:`describe`: nothing is dropped silently), and names
+each item ``<dataset>-<the dataset's own id>`` or ``<dataset>-<row number, 5 digits>``. ``limit`` keeps
+the first N items after that filtering.
 
 Imports stay light: ``datasets`` is imported only to read a folder or a hub id.
 """
@@ -40,7 +45,8 @@ FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".txt", ".parquet")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 __all__ = [
-    "DATASETS", "SafetyDataset", "Source", "dataset_names", "describe_datasets", "load_safety_dataset",
+    "DATASETS", "LoadedSet", "SafetyDataset", "Source", "dataset_names", "describe", "describe_datasets",
+    "load_safety_dataset", "read_safety_dataset",
 ]
 
 
@@ -63,6 +69,7 @@ class SafetyDataset:
     text_column: str = ""  # a .txt file (one prompt per line) fills this column; "" = no .txt layout
     headerless: tuple[str, ...] = ()  # column names of a CSV without a header row (MMLU's original files)
     keeps: str = ""  # which rows the loader keeps, where it filters (named when nothing is left)
+    nested: tuple[str, ...] = ()  # a JSON object nesting rows under these keys (HarmfulQA's GitHub file)
 
 
 DATASETS: Registry[SafetyDataset] = Registry("safety dataset")
@@ -71,7 +78,7 @@ DATASETS: Registry[SafetyDataset] = Registry("safety dataset")
 def _dataset(name: str, role: str, *, description: str, paper: str, hub_id: str, hub_split: str, formats: str,
              columns: tuple[tuple[str, ...], ...], hub_config: str | None = None, download: str = "",
              options: Mapping[str, object] | None = None, text_column: str = "",
-             headerless: tuple[str, ...] = (), keeps: str = ""):
+             headerless: tuple[str, ...] = (), keeps: str = "", nested: tuple[str, ...] = ()):
     """Register the decorated loader as dataset ``name``."""
     assert role in ROLES, role
 
@@ -80,7 +87,7 @@ def _dataset(name: str, role: str, *, description: str, paper: str, hub_id: str,
             name=name, role=role, description=description, paper=paper, hub_id=hub_id, hub_config=hub_config,
             hub_split=hub_split, formats=formats, loader=fn, download=download or f"hub {hub_id}: its data files",
             columns=columns, options=dict(options or {}), text_column=text_column, headerless=headerless,
-            keeps=keeps))
+            keeps=keeps, nested=nested))
         return fn
 
     return deco
@@ -108,6 +115,19 @@ def describe_datasets() -> list[tuple[str, str, str]]:
     return rows
 
 
+@dataclass
+class LoadedSet:
+    """What one read of a dataset found: its items and how every row that gave none was accounted for."""
+
+    name: str  # the dataset's registry name
+    label: str  # the file, folder or hub id read
+    rows: int  # rows read (before filtering)
+    items: list[SafetyItem]  # the items kept (after ``limit``)
+    dropped: dict[str, int]  # reason -> rows left out for it
+    notes: list[str]  # what a report should say about this set (left-out rows, where targets came from)
+    files: list[str] = field(default_factory=list)  # the files read, where a folder held several
+
+
 def load_safety_dataset(name: str, source: str | Path | None = None, *, limit: int | None = None,
                         split: str | None = None, config: str | None = None, **options) -> list[SafetyItem]:
     """Read dataset ``name`` from ``source`` (a file, a folder or a hub id; default: its hub id).
@@ -116,6 +136,13 @@ def load_safety_dataset(name: str, source: str | Path | None = None, *, limit: i
     the first N items; ``options`` are the dataset's own switches (``DATASETS.get(name).options``), e.g.
     ``load_safety_dataset("phtest", path, controversial=True)``.
     """
+    return read_safety_dataset(name, source, limit=limit, split=split, config=config, **options).items
+
+
+def read_safety_dataset(name: str, source: str | Path | None = None, *, limit: int | None = None,
+                        split: str | None = None, config: str | None = None, **options) -> LoadedSet:
+    """:func:`load_safety_dataset` with its accounting: the rows read, the rows dropped and why, and the
+    notes a report should carry (a scenario puts them in its notes; ``lethe validate`` prints them)."""
     ds = DATASETS.get(name)
     opts = _check_options(ds, options)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -123,14 +150,55 @@ def load_safety_dataset(name: str, source: str | Path | None = None, *, limit: i
     src = _open(ds, source, split, config)
     items = ds.loader(src, **opts)
     if not items:
+        why = ds.keeps or "no row gave an item"
+        if src.dropped:
+            why += "; left out: " + ", ".join(f"{n} {reason}" for reason, n in src.dropped.items())
         raise LetheError(f"{src.label}: none of its {len(src)} rows is a {ds.role} item of {name} "
-                         f"({ds.keeps or 'no row gave an item'}); check that this is the right file")
+                         f"({why}); check that this is the right file")
     seen: set[str] = set()
     for it in items:
         if it.id in seen:
             raise LetheError(f"{src.label}: duplicate id '{it.id}'; the dataset's id column must be unique")
         seen.add(it.id)
-    return items[:limit] if limit is not None else items
+    kept = items[:limit] if limit is not None else items
+    notes = list(src.notes)
+    if limit is not None and len(items) > limit:
+        notes.append(f"{name}: the first {limit} of its {len(items)} items (limit)")
+    files = sorted(set(src.row_files)) if src.row_files else []
+    return LoadedSet(name, src.label, len(src), kept, dict(src.dropped), notes, files)
+
+
+def describe(name: str, source: str | Path | None = None, *, split: str | None = None,
+             config: str | None = None, **options) -> list[str]:
+    """What reading ``source`` as dataset ``name`` finds, as lines to print, without running anything:
+    rows, items kept and their role, categories, rows dropped and why, known responses and targets.
+    Bad input raises the loader's one-line :class:`LetheError` (what ``lethe validate`` reports)."""
+    got = read_safety_dataset(name, source, split=split, config=config, **options)
+    items = got.items
+    lines = [f"{name}: {got.label}: {got.rows} rows -> {len(items)} {DATASETS.get(name).role} items"]
+    if got.files:
+        lines.append(f"  files: {len(got.files)} ({', '.join(Path(f).name for f in got.files[:3])}"
+                     + (", ..." if len(got.files) > 3 else "") + ")")
+    cats: dict[str, int] = {}
+    for it in items:
+        cats[it.category or "(none)"] = cats.get(it.category or "(none)", 0) + 1
+    top = sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines.append(f"  categories: {len(cats)} (" + ", ".join(f"{c} {n}" for c, n in top[:5])
+                 + (", ..." if len(top) > 5 else "") + ")")
+    if got.dropped:
+        lines += [f"  dropped: {n} rows: {reason}" for reason, n in got.dropped.items()]
+    else:
+        lines.append("  dropped: none")
+    counts = {"targets": sum(1 for it in items if it.target),
+              "harmful responses": sum(1 for it in items if it.harmful_response),
+              "refusal responses": sum(1 for it in items if it.refusal_response),
+              "helpful responses": sum(1 for it in items if it.helpful_response),
+              "multiple choice": sum(1 for it in items if it.choices),
+              "exact answers": sum(1 for it in items if it.answer)}
+    found = [f"{k} {v}" for k, v in counts.items() if v]
+    lines.append("  with: " + (", ".join(found) if found else "prompts only"))
+    lines += [f"  note: {n}" for n in got.notes]
+    return lines
 
 
 def _check_options(ds: SafetyDataset, options: dict) -> dict:
@@ -158,10 +226,13 @@ class Source:
     """
 
     def __init__(self, dataset: SafetyDataset, label: str, rows: list[dict], lines: list[int],
-                 file: Path | None = None, config: str | None = None):
+                 file: Path | None = None, config: str | None = None, row_files: list[str] | None = None):
         self.dataset, self.label, self.rows, self.lines = dataset, label, rows, lines
         self.file = file  # the local file read directly (MMLU's subject is in its name)
         self.config = config  # the config (subset) of a folder or hub dataset
+        self.row_files = row_files  # per row, the file it came from (a folder of MMLU CSVs); else None
+        self.dropped: dict[str, int] = {}  # reason -> rows the loader left out for it
+        self.notes: list[str] = []  # what a report should say about the set
         if not rows:
             raise LetheError(f"{label}: no rows; {dataset.name} needs at least one ({dataset.formats})")
         self._check_columns()
@@ -183,7 +254,11 @@ class Source:
                                      f"columns {need} (found: {found})")
 
     def where(self, i: int, col: str | None = None) -> str:
-        return where(self.label, self.lines[i], col)
+        return where(self.row_files[i] if self.row_files else self.label, self.lines[i], col)
+
+    def drop(self, i: int, reason: str) -> None:
+        """Leave row ``i`` out, counted under ``reason`` (reported, never silent)."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def error(self, i: int, col: str | None, message: str) -> LetheError:
         return LetheError(f"{self.where(i, col)}: {message}")
@@ -270,6 +345,10 @@ def _open(ds: SafetyDataset, source, split: str | None, config: str | None) -> S
         rows, lines = _read_file(path, ds)
         return Source(ds, str(path), rows, lines, file=path)
     if path.is_dir():
+        if ds.headerless and _csv_folder(path):
+            if config is not None:
+                raise LetheError(f"{path}: a folder of {ds.name} CSV files has no configs; drop config")
+            return _read_csv_folder(ds, path, split or ds.hub_split)
         return _from_datasets(ds, str(path), config, split, hub=False)
     if path.suffix.lower() in FILE_SUFFIXES or text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
         raise LetheError(f"{text}: file not found; give a {ds.name} file ({ds.formats}), a folder, or a hub id "
@@ -313,6 +392,49 @@ def _from_datasets(ds: SafetyDataset, target: str, config: str | None, split: st
     return Source(ds, label, rows, list(range(1, len(rows) + 1)), config=config)
 
 
+def _csv_folder(path: Path) -> bool:
+    """A folder in MMLU's original layout: CSV files, or split folders (dev/ val/ test/) of them."""
+    return any(path.glob("*.csv")) or any(d.is_dir() and any(d.glob("*.csv")) for d in path.iterdir())
+
+
+def _read_csv_folder(ds: SafetyDataset, path: Path, split: str) -> Source:
+    """MMLU's original release (Hendrycks et al.; the tarball's ``data/``): ``<split>/<subject>_<split>.csv``,
+    headerless rows ``question,A,B,C,D,answer letter``. ``path`` is ``data/`` (the ``split`` folder is
+    read) or a folder of CSVs itself (its ``*_<split>.csv`` files, or all of them when no name carries a
+    split). Files are read in sorted order; every row gets the subject of its file's name."""
+    folder = path / split if (path / split).is_dir() else path
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        splits = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.csv")))
+        raise LetheError(f"{path}: no split '{split}' here (split folders with CSV files: "
+                         f"{', '.join(splits) or 'none'}); choose one with split=...")
+    if folder is path:
+        own = [f for f in files if f.stem.endswith(f"_{split}")]
+        marked = [f for f in files if re.search(r"_(test|val|dev|train)$", f.stem)]
+        if own:
+            files = own
+        elif marked:
+            found = sorted({re.search(r"_(test|val|dev|train)$", f.stem).group(1) for f in marked})
+            raise LetheError(f"{path}: no '*_{split}.csv' file (files of splits {', '.join(found)}); choose one "
+                             "with split=...")
+    rows, lines, row_files = [], [], []
+    for f in files:
+        file_rows, file_lines = _read_csv(f, ds)
+        subject = _file_subject(f)
+        for row in file_rows:
+            row.setdefault("subject", subject)
+        rows += file_rows
+        lines += file_lines
+        row_files += [str(f)] * len(file_rows)
+    label = f"{path} ({len(files)} files, split {split})"
+    return Source(ds, label, rows, lines, config=None, row_files=row_files)
+
+
+def _file_subject(path: Path) -> str:
+    """``anatomy_test.csv`` -> ``anatomy``: MMLU's subject is the file name without its split."""
+    return re.sub(r"_(test|val|dev|train)$", "", path.stem)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else "no message"
@@ -332,10 +454,53 @@ def _read_file(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
                 rows.append({ds.text_column: line.strip()})
                 lines.append(n)
         return rows, lines
+    if suffix == ".json" and ds.nested:
+        nested = _read_nested(path, ds)
+        if nested is not None:
+            return nested
     if suffix in (".jsonl", ".json", ".parquet"):
         pairs = read_rows(path, ds.name)
         return [row for _, row in pairs], [line for line, _ in pairs]
     raise LetheError(f"{path}: unknown file type '{suffix or '(none)'}'; {ds.name} reads {ds.formats}")
+
+
+def _read_nested(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]] | None:
+    """A JSON object nesting rows under ``ds.nested`` keys, e.g. HarmfulQA's GitHub file: ``{topic:
+    {subtopic: [question, ...]}}`` (read that way by red-instruct's generate_responses.py, process_data).
+    A leaf is a question string or an object with the dataset's columns. Rows are numbered in file order.
+    Returns None for any other layout (a list of rows goes to the row reader)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise LetheError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg}); fix the file") from None
+    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+        return None
+    rows: list[dict] = []
+    text_col = ds.columns[0][0]
+
+    def walk(node, keys: dict, depth: int) -> None:
+        if depth < len(ds.nested):
+            if not isinstance(node, dict):
+                trail = " / ".join(keys.values())
+                raise LetheError(f"{path}: under '{trail}': expected an object of {ds.nested[depth]}s, got "
+                                 f"{type(node).__name__} ({' -> '.join(ds.nested)} -> list of rows)")
+            for key, child in node.items():
+                walk(child, {**keys, ds.nested[depth]: str(key).strip()}, depth + 1)
+            return
+        trail = " / ".join(keys.values())
+        if not isinstance(node, list):
+            raise LetheError(f"{path}: under '{trail}': expected a list of rows, got {type(node).__name__}")
+        for leaf in node:
+            if isinstance(leaf, str):
+                rows.append({**keys, text_col: leaf})
+            elif isinstance(leaf, dict):
+                rows.append({**keys, **leaf})
+            else:
+                raise LetheError(f"{path}: under '{trail}': a row must be a {text_col} string or an object, got "
+                                 f"{type(leaf).__name__}")
+
+    walk(data, {}, 0)
+    return rows, list(range(1, len(rows) + 1))
 
 
 def _read_csv(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
@@ -399,37 +564,100 @@ def _answer_index(src: Source, i: int, col: str, value, labels: list[str] | None
           columns=(("goal", "prompt"),))
 def _advbench(src: Source) -> list[SafetyItem]:
     """Zou et al. 2023, AdvBench. ``harmful_behaviors.csv``: ``goal,target``; the hub copy
-    walledai/AdvBench: ``prompt,target``. ``target`` is the affirmative opening an attack aims for
-    ("Sure, here is ..."), not a harmful answer: it is kept in ``meta["target"]``."""
-    return [src.item(i, src.text(i, "goal", "prompt", required=True), meta=_meta(target=src.text(i, "target")))
+    walledai/AdvBench: ``prompt,target``. ``target`` is the affirmative opening GCG aims for ("Sure,
+    here is ..."), not a harmful answer: it goes to ``SafetyItem.target`` (the GCG attack's target)."""
+    return [src.item(i, src.text(i, "goal", "prompt", required=True), target=src.text(i, "target"))
             for i in range(len(src))]
 
 
+HARMBENCH_TARGETS = "harmbench_targets_text.json"  # HarmBench's data/optimizer_targets/: {BehaviorID: target}
+
+
 @_dataset("harmbench", "harmful",
-          description="HarmBench text behaviours (standard, contextual, copyright)",
+          description="HarmBench text behaviours (standard, contextual; copyright=True adds copyright)",
           paper="Mazeika et al. 2024, HarmBench: A Standardized Evaluation Framework for Automated Red Teaming "
                 "and Robust Refusal",
           hub_id="walledai/HarmBench", hub_config="standard", hub_split="train",
           download="github.com/centerforaisafety/HarmBench: "
                    "data/behavior_datasets/harmbench_behaviors_text_all.csv",
           formats="harmbench_behaviors_text_*.csv (Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,"
-                  "BehaviorID) or rows with prompt,category[,context] (walledai/HarmBench)",
-          columns=(("Behavior", "prompt"),))
-def _harmbench(src: Source) -> list[SafetyItem]:
+                  f"BehaviorID; target strings from {HARMBENCH_TARGETS}) or rows with prompt,category[,context] "
+                  "(walledai/HarmBench)",
+          columns=(("Behavior", "prompt"),), options={"copyright": False, "targets": ""},
+          keeps="copyright behaviours are left out unless copyright=True")
+def _harmbench(src: Source, copyright: bool = False, targets: str = "") -> list[SafetyItem]:
     """Mazeika et al. 2024, HarmBench. ``harmbench_behaviors_text_*.csv``: ``Behavior, FunctionalCategory,
     SemanticCategory, Tags, ContextString, BehaviorID``. A contextual behaviour is asked as HarmBench asks
     it: ``f"{ContextString}\\n\\n---\\n\\n{Behavior}"``. category = SemanticCategory; id = BehaviorID.
-    The hub copy walledai/HarmBench has ``prompt, category`` (and ``context`` in its contextual config)."""
+    The hub copy walledai/HarmBench has ``prompt, category`` (and ``context`` in its contextual config).
+
+    Copyright behaviours (FunctionalCategory "copyright", the hub's "copyright" config) ask for a
+    passage of a book or song: HarmBench judges them by hashing the generation against the text, which
+    a refusal or harm judge cannot do, so they are left out (counted, with a note) unless ``copyright=True``.
+    ``target`` = the behaviour's entry in ``targets`` (a JSON object {BehaviorID: target string}), by
+    default HarmBench's own ``harmbench_targets_text.json`` found next to the file or in the repository
+    layout's ``../optimizer_targets/``. The multimodal file (ImageFileName column) is refused: its
+    behaviours are about an image a text model never sees."""
+    if any("ImageFileName" in row for row in src.rows[:1]) or any(
+            "multimodal" in src.text(i, "Tags").split(", ") for i in range(len(src))):
+        raise LetheError(f"{src.label}: HarmBench's multimodal behaviours ask about an image (ImageFileName) that a "
+                         "text-only run cannot show; give harmbench_behaviors_text_all.csv (or _test / _val)")
+    target_map, target_file = _harmbench_targets(src, targets)
+    hub_copyright = (src.config or "").lower() == "copyright"
     items = []
     for i in range(len(src)):
+        functional = src.text(i, "FunctionalCategory") or ("copyright" if hub_copyright else "")
+        if functional == "copyright" and not copyright:
+            src.drop(i, "copyright behaviours (a refusal judge cannot tell a reproduced passage; copyright=True "
+                        "keeps them)")
+            continue
         behavior = src.text(i, "Behavior", "prompt", required=True)
         context = src.text(i, "ContextString", "context")
         prompt = f"{context}\n\n---\n\n{behavior}" if context else behavior
+        own_id = src.value(i, "BehaviorID")
+        target = target_map.get(_as_text(own_id) or "", "")
         items.append(src.item(
-            i, prompt, own_id=src.value(i, "BehaviorID"), category=src.text(i, "SemanticCategory", "category"),
-            meta=_meta(behavior=behavior if context else "", functional_category=src.text(i, "FunctionalCategory"),
+            i, prompt, own_id=own_id, category=src.text(i, "SemanticCategory", "category"), target=target,
+            meta=_meta(behavior=behavior if context else "", functional_category=functional,
                        tags=src.text(i, "Tags"))))
+    n_copy = sum(n for reason, n in src.dropped.items() if reason.startswith("copyright"))
+    if n_copy:
+        src.notes.append(f"harmbench: {n_copy} copyright behaviours left out: HarmBench judges them by hashing the "
+                         "generation against the original text, which the run's judge cannot do "
+                         "(dataset option copyright=True keeps them)")
+    elif copyright and any(it.meta.get("functional_category") == "copyright" for it in items):
+        src.notes.append("harmbench: copyright behaviours kept (copyright=True) and judged by the run's judge, "
+                         "which cannot tell a reproduced passage from a refusal-free answer; HarmBench hashes them")
+    if target_file:
+        with_target = sum(1 for it in items if it.target)
+        src.notes.append(f"harmbench: target strings for {with_target} of {len(items)} behaviours from {target_file}")
     return items
+
+
+def _harmbench_targets(src: Source, given: str) -> tuple[dict[str, str], str]:
+    """({BehaviorID: target}, the file read) for HarmBench's behaviours; ({}, "") when there is none."""
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise LetheError(f"{path}: targets file not found; give HarmBench's data/optimizer_targets/"
+                             f"{HARMBENCH_TARGETS} (a JSON object {{BehaviorID: target}})")
+    elif src.file is not None:
+        here = src.file.parent
+        found = [p for p in (here / HARMBENCH_TARGETS, here.parent / "optimizer_targets" / HARMBENCH_TARGETS)
+                 if p.is_file()]
+        if not found:
+            return {}, ""
+        path = found[0]
+    else:
+        return {}, ""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise LetheError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg}); fix the targets file") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise LetheError(f"{path}: a targets file is a JSON object {{BehaviorID: target string}} (HarmBench's "
+                         f"{HARMBENCH_TARGETS}); this one is not")
+    return {k.strip(): v.strip() for k, v in data.items()}, str(path)
 
 
 @_dataset("beavertails", "harmful",
@@ -447,6 +675,7 @@ def _beavertails(src: Source) -> list[SafetyItem]:
     items = []
     for i in range(len(src)):
         if src.flag(i, "is_safe"):
+            src.drop(i, "safe rows (is_safe true)")
             continue
         cats = src.value(i, "category") or {}
         if isinstance(cats, str):  # a CSV export stores the dict as JSON text
@@ -472,12 +701,11 @@ def _beavertails(src: Source) -> list[SafetyItem]:
 def _jailbreakbench(src: Source) -> list[SafetyItem]:
     """Chao et al. 2024, JailbreakBench. JBB-Behaviors CSV: ``Index, Goal, Target, Behavior, Category, Source``.
     Give the harmful split (harmful-behaviors.csv): the benign split has the same columns and cannot be
-    told apart. prompt = Goal, category = Category, id = Index; Target (the affirmative opening) and
-    Behavior (a short name) go to meta."""
+    told apart. prompt = Goal, category = Category, id = Index, target = Target (the affirmative opening
+    an attack aims for); Behavior (a short name) goes to meta."""
     return [src.item(i, src.text(i, "Goal", "goal", required=True), own_id=src.value(i, "Index"),
-                     category=src.text(i, "Category", "category"),
-                     meta=_meta(behavior=src.text(i, "Behavior"), target=src.text(i, "Target", "target"),
-                                origin=src.text(i, "Source")))
+                     category=src.text(i, "Category", "category"), target=src.text(i, "Target", "target"),
+                     meta=_meta(behavior=src.text(i, "Behavior"), origin=src.text(i, "Source")))
             for i in range(len(src))]
 
 
@@ -566,6 +794,7 @@ def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
     for i in range(len(src)):
         row_style = src.text(i, "prompt_style") or "base"
         if style != "all" and row_style != style:
+            src.drop(i, f"prompt styles other than '{style}' (style='all' keeps every style)")
             continue
         turns = src.value(i, "turns")
         if turns is None:
@@ -591,11 +820,14 @@ def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
                 "Safety-Alignment",
           hub_id="declare-lab/HarmfulQA", hub_split="train",
           download="hub declare-lab/HarmfulQA: data_for_hub.json",
-          formats="JSON rows topic,subtopic,question,blue_conversations,red_conversations,id",
-          columns=(("question",),))
+          formats="JSON rows topic,subtopic,question,blue_conversations,red_conversations,id (the hub file), or "
+                  "the GitHub file's nesting {topic: {subtopic: [question, ...]}}",
+          columns=(("question",),), nested=("topic", "subtopic"))
 def _harmfulqa(src: Source) -> list[SafetyItem]:
-    """Bhardwaj & Poria 2023, HarmfulQA. JSON rows ``topic, subtopic, question, blue_conversations,
-    red_conversations, id``. Kept minimal: question -> prompt, category = "topic / subtopic". The
+    """Bhardwaj & Poria 2023, HarmfulQA. The hub's JSON rows ``topic, subtopic, question,
+    blue_conversations, red_conversations, id``; the GitHub release nests the questions as ``{topic:
+    {subtopic: [question, ...]}}`` (read like red-instruct's generate_responses.py, process_data; ids are
+    then row numbers in file order). Kept minimal: question -> prompt, category = "topic / subtopic". The
     conversations are not mapped: a red conversation opens with the red-teamer's own lead-in, so its first
     assistant turn answers that, not the question, and is no harmful answer to the prompt."""
     items = []
@@ -632,10 +864,12 @@ def _xstest(src: Source) -> list[SafetyItem]:
             if label not in ("safe", "unsafe"):
                 raise src.error(i, "label", f"expected 'safe' or 'unsafe', got {label!r}")
             if label != "safe":
+                src.drop(i, "unsafe prompts (label 'unsafe')")
                 continue
         elif not kind:
             raise src.error(i, "type", "missing or empty; without a label column the type tells safe from unsafe")
         elif kind.startswith("contrast_"):
+            src.drop(i, "unsafe contrast prompts (type contrast_*)")
             continue
         items.append(src.item(i, src.text(i, "prompt", required=True), own_id=src.value(i, "id", "id_v2"),
                               category=kind, meta=_meta(focus=src.text(i, "focus"), note=src.text(i, "note"))))
@@ -691,6 +925,7 @@ def _phtest(src: Source, controversial: bool = False) -> list[SafetyItem]:
         if label not in ("harmless", "controversial"):
             raise src.error(i, "Harmfulness", f"expected 'harmless' or 'controversial', got {label!r}")
         if label == "controversial" and not controversial:
+            src.drop(i, "controversial prompts (controversial=True keeps them)")
             continue
         items.append(src.item(i, src.text(i, "Request", "prompt", required=True), own_id=src.value(i, "ID"),
                               category=label))
@@ -705,14 +940,17 @@ def _phtest(src: Source, controversial: bool = False) -> list[SafetyItem]:
           paper="Hendrycks et al. 2021, Measuring Massive Multitask Language Understanding",
           hub_id="cais/mmlu", hub_config="all", hub_split="test",
           formats="rows question,subject,choices,answer (0-based; cais/mmlu), or the original headerless "
-                  "<subject>_test.csv (question,A,B,C,D,answer letter)",
+                  "<subject>_test.csv (question,A,B,C,D,answer letter), or the original data/ folder (dev/ val/ test/)",
           columns=(("question",), ("choices", "A"), ("answer",)),
           headerless=("question", "A", "B", "C", "D", "answer"))
 def _mmlu(src: Source) -> list[SafetyItem]:
     """Hendrycks et al. 2021, MMLU. Hub rows (cais/mmlu): ``question, subject, choices, answer`` with answer
     a 0-based index. The original files ``<subject>_<split>.csv`` (e.g. ``anatomy_test.csv``) have no
-    header: ``question, A, B, C, D, answer letter``; the subject comes from the file name."""
-    file_subject = re.sub(r"_(test|val|dev|train)$", "", src.file.stem) if src.file is not None else ""
+    header: ``question, A, B, C, D, answer letter``; the subject comes from the file name. The original
+    ``data/`` folder (``dev/ val/ test/`` of those files, or one split folder) is read file by file
+    (:func:`_read_csv_folder`); :func:`lethe.benchmarks.hazard.read_mcq` reads MMLU's layouts through
+    this loader, so the safety and hazardous scenarios read the same files the same way."""
+    file_subject = _file_subject(src.file) if src.file is not None else ""
     items = []
     for i in range(len(src)):
         if src.column(i, "choices"):

@@ -54,6 +54,7 @@ OPTIONS = {
     "general_mcq": "",
     "heldout_text": "",  # optional: general documents never trained on (per-token loss = fluency)
     "hazard_subject": "",  # subject of hazard questions without one (the letter format's header)
+    "mcq_split": "test",  # the split read from MMLU's original data/ folder (dev, val, test)
     "general_subject": "",
     # scoring
     "format": "choice",  # "choice": each option's text scored as the continuation; "letter": lm-eval's " A".." D"
@@ -89,7 +90,7 @@ COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_c
 
 def load_data(opts: dict):
     """The built-in ``lethe-hazard`` data, or the user's four files (plus optional held-out text)."""
-    from ..benchmarks.hazard import HazardData, generate, read_corpus, read_mcq
+    from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
 
     given = [k for k in DATA_FILES if opts[k]]
     if not given:
@@ -103,8 +104,10 @@ def load_data(opts: dict):
         raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs all "
                          f"of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
     forget, retain = read_corpus(opts["forget_corpus"]), read_corpus(opts["retain_corpus"])
-    hazard = read_mcq(opts["hazard_mcq"], subject=opts["hazard_subject"])
-    general = read_mcq(opts["general_mcq"], subject=opts["general_subject"])
+    # the retain corpus is both the methods' retain set and what a retain model would train on
+    check_corpus_overlap(forget, retain, opts["forget_corpus"], opts["retain_corpus"])
+    hazard = read_mcq(opts["hazard_mcq"], subject=opts["hazard_subject"], split=opts["mcq_split"])
+    general = read_mcq(opts["general_mcq"], subject=opts["general_subject"], split=opts["mcq_split"])
     heldout = read_corpus(opts["heldout_text"]) if opts["heldout_text"] else []
     files = {k: opts[k] for k in (*DATA_FILES, "heldout_text") if opts[k]}
     spec = {"files": files, "sha256": _content_hash([forget, retain, [h.to_json() for h in hazard],

@@ -53,13 +53,15 @@ OPTIONS = {
     "forget": "",  # unlearning a user's model: a harmful set whose items have harmful responses
     "retain": "",  # ... and a set with helpful answers (utility or benign)
     "limit": 0,  # the first N items of each user set (0: all)
+    # a dataset's own switches by name, e.g. {harmbench: {copyright: true, targets: path/to/targets.json}}
+    "dataset_options": {},
     # judging
     "judge": "",  # "": answer_match on the built-in data, refusal (keywords) on user sets; or "classifier"
     "judge_model": "",  # the classifier judge's hub id or folder
     "max_new_tokens": 48,
     # attacks on every model: jailbreak transform names (or "jailbreak" for all ten), gcg, relearn, quantize_*
     "attacks": ["jailbreak", "gcg"],
-    "few_shot_demos": 3,  # compliant demonstrations of the few_shot jailbreak (from the forget set)
+    "few_shot_demos": 3,  # compliant demonstrations of the few_shot jailbreak (forget set, else harmful responses)
     # the built-in models (trained from scratch; architecture, lr and seed from tiny_model)
     "pretrain_epochs": 30.0,
     "pretrain_batch_size": 16,
@@ -105,6 +107,7 @@ class SafetySets:
     refusals: list  # refusal answers for refusal-learning methods
     builtin: object = None  # the SafetyData of the built-in benchmark
     mcq_format: str = "choice"  # "choice": lm-eval-style continuation; "chat": whole answers to the question
+    notes: list = dataclasses.field(default_factory=list)  # what the loaders said (rows left out, targets)
 
 
 def _parse_set(entry: str, role: str) -> tuple[str, str | None]:
@@ -122,11 +125,55 @@ def _parse_set(entry: str, role: str) -> tuple[str, str | None]:
     return name.strip(), (path.strip() or None)
 
 
-def _load_set(entry: str, role: str, limit: int):
-    from ..benchmarks.safety_datasets import load_safety_dataset
+def _dataset_options(opts: dict, name: str) -> dict:
+    from ..benchmarks.safety_datasets import DATASETS
+
+    given = opts.get("dataset_options") or {}
+    for key, value in given.items():
+        DATASETS.get(str(key))  # an unknown dataset name: one-line error with "did you mean"
+        if not isinstance(value, dict):
+            raise LetheError(f"scenario 'safety': scenario_options.dataset_options.{key} must be a mapping of that "
+                             f"dataset's options, got {value!r}")
+    return dict(given.get(name) or {})
+
+
+def _load_set(entry: str, role: str, limit: int, opts: dict | None = None, notes: list | None = None):
+    from ..benchmarks.safety_datasets import read_safety_dataset
 
     name, path = _parse_set(entry, role)
-    return name, load_safety_dataset(name, path, limit=limit or None)
+    got = read_safety_dataset(name, path, limit=limit or None, **_dataset_options(opts or {}, name))
+    if notes is not None:
+        notes += [n for n in got.notes if n not in notes]
+    return name, got.items
+
+
+def _load_sets_of(entries: list, role: str, opts: dict, notes: list) -> dict:
+    """Set name -> items for the entries of one role. A name given twice (``mmlu=a.csv``, ``mmlu=b.csv``)
+    is one set of both files' items, never the last file alone; each file's ids are then prefixed with its
+    file name so they stay apart (the same file twice is refused)."""
+    loaded: dict[str, list] = {}
+    for entry in entries:
+        name, items = _load_set(entry, role, opts["limit"], opts, notes)
+        loaded.setdefault(name, []).append((entry, items))
+    out = {}
+    for name, parts in loaded.items():
+        if len(parts) == 1:
+            out[name] = parts[0][1]
+            continue
+        combined, seen = [], {}
+        for entry, items in parts:
+            tag = Path(entry.partition("=")[2].strip() or name).stem
+            for it in items:
+                new_id = f"{tag}/{it.id}"
+                if new_id in seen:
+                    raise LetheError(f"scenario 'safety': scenario_options.{role} names '{name}' twice with files of "
+                                     f"the same name ({seen[new_id]} and {entry}); give each file once")
+                seen[new_id] = entry
+                combined.append(dataclasses.replace(it, id=new_id))
+        notes.append(f"{name}: {len(parts)} files given as one set of {len(combined)} items "
+                     f"({', '.join(e.partition('=')[2].strip() for e, _ in parts)})")
+        out[name] = combined
+    return out
 
 
 def to_mcq(items) -> list:
@@ -152,6 +199,9 @@ def load_sets(opts: dict) -> SafetySets:
 
     user = [k for k in ("harmful", "benign", "utility", "forget", "retain") if opts[k]]
     if not user:
+        if opts.get("dataset_options"):
+            raise LetheError("scenario 'safety': scenario_options.dataset_options goes with your datasets "
+                             "(harmful=[...], benign=[...], utility=[...]); the built-in data has no options")
         d = generate(seed=opts["seed"], n_hazards=opts["n_hazards"], aligned_fraction=opts["aligned_fraction"],
                      n_towns=opts["n_towns"], benign_in_retain=opts["benign_in_retain"])
         return SafetySets(d.name, d.version, d.spec, {d.name: d.harmful_eval}, {d.name: d.benign_eval},
@@ -160,11 +210,18 @@ def load_sets(opts: dict) -> SafetySets:
     if not opts["harmful"]:
         raise LetheError("scenario 'safety': with your own data, scenario_options.harmful needs at least one harmful "
                          "set (e.g. harmful=[advbench=path/to/harmful_behaviors.csv]); `lethe ls datasets`")
-    harmful = dict(_load_set(e, "harmful", opts["limit"]) for e in opts["harmful"])
-    benign = dict(_load_set(e, "benign", opts["limit"]) for e in opts["benign"])
+    notes: list[str] = []
+    named = {str(e).partition("=")[0].strip() for k in ("harmful", "benign", "utility") for e in opts[k]}
+    named |= {opts[k].partition("=")[0].strip() for k in ("forget", "retain") if opts[k]}
+    for key in opts.get("dataset_options") or {}:
+        _dataset_options(opts, str(key))  # unknown names and non-mapping values first
+        if key not in named:
+            raise LetheError(f"scenario 'safety': scenario_options.dataset_options.{key}: no set of that name is "
+                             f"loaded (sets: {', '.join(sorted(named))}); drop it or add the set")
+    harmful = _load_sets_of(opts["harmful"], "harmful", opts, notes)
+    benign = _load_sets_of(opts["benign"], "benign", opts, notes)
     utility = {}
-    for e in opts["utility"]:
-        name, items = _load_set(e, "utility", opts["limit"])
+    for name, items in _load_sets_of(opts["utility"], "utility", opts, notes).items():
         kinds = {it.kind for it in items}
         if kinds == {"mcq"}:
             utility[name] = to_mcq(items)
@@ -174,19 +231,32 @@ def load_sets(opts: dict) -> SafetySets:
             utility[name] = items
     forget, retain, refusals = [], [], []
     if opts["forget"]:
-        _, items = _load_set(opts["forget"], "forget", opts["limit"])
+        _, items = _load_set(opts["forget"], "forget", opts["limit"], opts, notes)
         forget = _qa(items, "harmful_response", "forget")
         refusals = sorted({it.refusal_response for it in items if it.refusal_response})
     if opts["retain"]:
-        _, items = _load_set(opts["retain"], "retain", opts["limit"])
+        _, items = _load_set(opts["retain"], "retain", opts["limit"], opts, notes)
         retain = _qa(items, "helpful_response", "retain")
+    _check_forget_overlap(forget, retain, opts)
     refusals = refusals or [r.format(hazard="that", harm="do", target="it", town="your town").split(".")[0] + "."
                             for r in REFUSALS[:2]]
     files = {k: opts[k] for k in user}
+    if opts.get("dataset_options"):
+        files["dataset_options"] = opts["dataset_options"]
     content = [[it.to_json() if hasattr(it, "to_json") else str(it) for it in v]
                for d in (harmful, benign, utility) for v in d.values()]
     spec = {"sets": files, "sha256": hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]}
-    return SafetySets("user-safety-data", "files", spec, harmful, benign, utility, forget, retain, refusals)
+    return SafetySets("user-safety-data", "files", spec, harmful, benign, utility, forget, retain, refusals,
+                      notes=notes)
+
+
+def _check_forget_overlap(forget: list, retain: list, opts: dict) -> None:
+    """The forget/retain invariant on the user's sets: unlearning would push down what the retain term
+    pulls up (one line naming both sets and the count, as every loader says it)."""
+    from ..benchmarks.base import qa_overlap
+    from ..benchmarks.overlap import raise_on_overlap
+
+    raise_on_overlap(len(qa_overlap(forget, retain)), opts["forget"], opts["retain"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -271,27 +341,89 @@ def _attack_prompts(name: str, model, tok, items, sets: SafetySets, opts: dict, 
     """(model to ask, prompts, info) of one attack on the harmful items."""
     from ..attacks import get_attack, jailbreak
 
+    if name == "few_shot":
+        demos, where_from = few_shot_demonstrations(items, sets, opts["few_shot_demos"])
+        prompts = [jailbreak.apply(name, it.prompt, jailbreak.TransformContext(demonstrations=d))
+                   for it, d in zip(items, demos)]
+        return model, prompts, {"attack": name, "transform": name, "demonstrations": where_from}
     if name in jailbreak.TRANSFORMS:
-        demos = tuple((it.question, it.answer) for it in sets.forget[:opts["few_shot_demos"]]) if name == "few_shot" else ()
-        ctx = jailbreak.TransformContext(demonstrations=demos)
+        ctx = jailbreak.TransformContext()
         return model, [jailbreak.apply(name, it.prompt, ctx) for it in items], {"attack": name, "transform": name}
     if name == "gcg":
         from ..attacks import attack_config
         from ..attacks.gcg import GCGConfig, gcg_suffix, with_suffix
 
         cfg = attack_config(GCGConfig, "gcg", attack_options.get("gcg"))
-        pairs = [(it.question, it.answer) for it in sets.forget] or \
-                [(it.prompt, it.harmful_response) for it in items if it.harmful_response]
-        if not pairs:
-            raise LetheError("scenario 'safety': the gcg attack needs target responses (a forget set, or harmful "
-                             "items with responses); drop gcg from scenario_options.attacks")
+        pairs, where_from = gcg_targets(items, sets)
+        if not pairs:  # usable_attacks drops gcg before any model runs; this guards direct callers
+            raise LetheError("scenario 'safety': the gcg attack needs target strings (a forget set, a dataset's "
+                             "targets or harmful responses); drop gcg from scenario_options.attacks")
         pairs = _spread(pairs, cfg.n_prompts)
         res = gcg_suffix(model, tok, [p for p, _ in pairs], [t for _, t in pairs], cfg)
-        return model, [with_suffix(it.prompt, res.suffix) for it in items], {"attack": "gcg", **res.to_json()}
+        return model, [with_suffix(it.prompt, res.suffix) for it in items], \
+            {"attack": "gcg", "targets": where_from, **res.to_json()}
     # weight attacks: a changed model asked the vanilla prompts
     attacked, info = get_attack(name)(model, tok, sets.forget, sets.retain, attack_options.get(name))
     info = {k: v for k, v in info.items() if k not in ("eval_forget_ids", "eval_forget_items")}
     return attacked, [it.prompt for it in items], {**info, "attack": name}
+
+
+def gcg_targets(items: list, sets: SafetySets) -> tuple[list[tuple[str, str]], str]:
+    """(request, target) pairs GCG optimises its suffix on, and where they came from:
+
+    1. the forget set (request -> the harmful answer the model was trained on), when there is one;
+    2. the harmful sets' own target strings (AdvBench ``target``, HarmBench's targets file, JBB ``Target``):
+       the affirmative openings GCG was designed to aim for (Zou et al. 2023, Sec. 2.1);
+    3. the harmful sets' known harmful responses (BeaverTails, Do-Not-Answer).
+
+    ``([], "")`` when none exists: the run then leaves GCG out with a note (:func:`usable_attacks`)."""
+    if sets.forget:
+        return [(it.question, it.answer) for it in sets.forget], "forget set (harmful answers)"
+    pairs = [(it.prompt, it.target) for it in items if getattr(it, "target", "")]
+    if pairs:
+        return pairs, "the harmful sets' target strings"
+    pairs = [(it.prompt, it.harmful_response) for it in items if getattr(it, "harmful_response", "")]
+    if pairs:
+        return pairs, "the harmful sets' harmful responses"
+    return [], ""
+
+
+def few_shot_demonstrations(items: list, sets: SafetySets, k: int) -> tuple[list[tuple], str]:
+    """Per harmful item, the compliant (request, answer) demonstrations of the few_shot attack (Anil et
+    al. 2024), and where they came from: the first ``k`` forget pairs; else the first ``k`` harmful items
+    with a known harmful response, never the item itself (its own answer in the prompt would not be an
+    attack). Empty demonstrations for every item mean the attack is the vanilla prompt (dropped with a
+    note by :func:`usable_attacks`)."""
+    if k < 1:
+        return [() for _ in items], ""
+    if sets.forget:
+        demos = tuple((it.question, it.answer) for it in sets.forget[:k])
+        return [demos for _ in items], "forget set"
+    pool = [it for it in items if getattr(it, "harmful_response", "")]
+    out = []
+    for it in items:
+        out.append(tuple((o.prompt, o.harmful_response) for o in [o for o in pool if o.id != it.id][:k]))
+    return out, ("the harmful sets' harmful responses" if any(out) else "")
+
+
+def usable_attacks(attacks: list[str], sets: SafetySets, opts: dict) -> tuple[list[str], list[str]]:
+    """The attacks that can run on these data, and a note for each one left out: GCG without any target
+    string (no forget set, no dataset targets, no harmful responses), few_shot without demonstrations
+    (it would be the vanilla prompt reported as an attack)."""
+    items = [it for v in sets.harmful.values() for it in v]
+    kept, notes = [], []
+    for a in attacks:
+        if a == "gcg" and not gcg_targets(items, sets)[0]:
+            notes.append("gcg: left out: no target strings (no forget set, the harmful sets ship no targets and no "
+                         "harmful responses); AdvBench, HarmBench (with its targets file) and JailbreakBench have them")
+            continue
+        if a == "few_shot" and not any(few_shot_demonstrations(items, sets, opts["few_shot_demos"])[0]):
+            notes.append("few_shot: left out: no compliant demonstrations (no forget set and no harmful responses in "
+                         "the harmful sets" + (", few_shot_demos = 0" if opts["few_shot_demos"] < 1 else "")
+                         + "); it would be the vanilla prompt")
+            continue
+        kept.append(a)
+    return kept, notes
 
 
 def _spread(pairs: list, n: int) -> list:
@@ -550,6 +682,9 @@ def run_safety(cfg, log=print) -> Path:
     notes: list[str] = []
     sets = load_sets(opts)
     builtin = sets.builtin is not None
+    notes += sets.notes
+    attacks, dropped = usable_attacks(attacks, sets, opts)
+    notes += dropped
     if cfg.model and builtin:
         raise LetheError("scenario 'safety': with model=..., give the data too: scenario_options.harmful=[...] (and "
                          "benign, utility; forget and retain to unlearn); the built-in requests are for the built-in "
