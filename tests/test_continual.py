@@ -136,6 +136,7 @@ def test_continual_on_a_user_model_and_tofu_files(tmp_path, tokenizer, make_tiny
     assert all(v is None for v in summary["curves"]["series"]["ga"]["forget_quality"])  # n/a, never invented
     assert "forget_rouge_l" in summary["rows"][1]["metrics"]
     assert "task_id 1, 2 of forget10.json" in summary["notes"][0]
+    assert any("no holdout split" in n and "PrivLeak" in n for n in summary["notes"])  # the release has none
     results = json.loads((tmp_path / "runs" / "u" / "results.json").read_text())
     names = list(rows)  # the generator's author ids, in order: the fixture forgets the last ones
     assert results["task_ids"] == ["1", "2"]

@@ -88,7 +88,7 @@ def missing_holdout_note(splits: dict) -> str:
     measured, and why, instead of columns that silently vanish from the report."""
     if splits.get("holdout") or "forget" not in splits:
         return ""
-    return ("no holdout split (Q&A of authors the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
+    return ("no holdout split (items the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
             "inference (LOSS, zlib, Min-K%, Min-K%++ AUCs) and PrivLeak are not measured: they compare the forget "
             "answers with never-seen ones")
 

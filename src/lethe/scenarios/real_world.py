@@ -207,6 +207,7 @@ def run_real_world(cfg, log=print) -> Path:
              "pretrained without the forget countries' sentences and Q&A"]
     if defaulted:
         notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)}); set methods=[...] for others")
+    notes.append(P.missing_holdout_note(splits))
     summary = {
         "scenario": "real_world",
         "lethe_version": P.__version__,
@@ -280,6 +281,7 @@ def _run_user_data(cfg, opts, log) -> Path:
                      "*_perturbed.json files do): the truth ratio and forget efficacy are n/a")
     if defaulted:
         notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})")
+    notes.append(P.missing_holdout_note(splits))
     summary = {
         "scenario": "real_world", "lethe_version": P.__version__,
         "benchmark": {"name": "real-world (Yuan et al. 2025 format)", "version": Path(cfg.benchmark).name},
