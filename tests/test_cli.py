@@ -494,3 +494,11 @@ def test_published_tofu_retain_log_is_the_gold_standard(builtin_run, tmp_path, c
         want = ks_2samp(ratio(unlearn_log), ratio(retain_log)).pvalue
         assert row["summary"]["forget_quality"] == pytest.approx(want, rel=1e-9), row["name"]
         assert tofu_forget_quality(unlearn_log, retain_log) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("scenario", ["continual", "multilingual", "real_world"])
+def test_retain_model_is_refused_where_a_scenario_would_ignore_it(scenario, tmp_path, capsys):
+    code, _, err = run_cli(["run", f"scenario={scenario}", f"retain_model={tmp_path / 'r.json'}",
+                            f"output={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'c'}"], capsys)
+    assert code == 2 and f"scenario '{scenario}' takes no retain_model" in err and "drop retain_model=" in err
+    assert not (tmp_path / "runs").exists()

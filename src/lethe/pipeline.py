@@ -799,6 +799,16 @@ def directions() -> dict[str, str]:
     return d
 
 
+# scenarios whose gold standard is not a model the user can give: retain_model= would be ignored, so it is refused
+SCENARIOS_WITHOUT_RETAIN_MODEL = {
+    "continual": "each round's gold standard is a built-in model trained without the requests so far "
+                 "(scenario_options.gold_standard), or none on a user's model",
+    "multilingual": "it trains its own target and retain model on the built-in benchmark",
+    "real_world": "on a user's model there is no gold standard (a model cannot be retrained without its "
+                  "pretraining knowledge); the built-in run trains its own",
+}
+
+
 def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) -> Path:
     """Run the whole job; returns the run folder (written whole at the end, never half).
 
@@ -814,6 +824,9 @@ def run(cfg: RunConfig | None = None, log=print, evaluate_only: bool = False) ->
 
         if evaluate_only:
             raise LetheError(f"`lethe eval` evaluates the tofu scenario only; run scenario={cfg.scenario} with `lethe run`")
+        if cfg.retain_model and cfg.scenario in SCENARIOS_WITHOUT_RETAIN_MODEL:
+            raise LetheError(f"scenario '{cfg.scenario}' takes no retain_model: "
+                             f"{SCENARIOS_WITHOUT_RETAIN_MODEL[cfg.scenario]}; drop retain_model=")
         return get_scenario(cfg.scenario)(cfg, log)
     if cfg.scenario_options:
         raise LetheError(f"scenario_options {sorted(cfg.scenario_options)} given, but the tofu scenario takes none")
