@@ -161,6 +161,8 @@ def test_real_world_release_on_a_user_model(tmp_path, tokenizer, make_tiny, caps
         assert "forget_quality" not in row["metrics"]  # no gold standard: not reported, and said so
     assert any("no gold standard" in n for n in summary["notes"])
     assert any("no holdout split" in n and "membership inference" in n for n in summary["notes"])
+    results = json.loads((tmp_path / "runs" / "u" / "results.json").read_text())
+    assert len(results["provenance"]["data_fingerprint"]) == 16  # what was read, in every results.json
     # the plain files alone: probability and ROUGE-L as usual, the truth ratio n/a, and a note says why
     plain = _release(tmp_path / "plain", plain=True)
     assert main([*args[:3], f"benchmark={plain}", *args[4:5], "name=p", *args[6:]]) == 0, capsys.readouterr().err

@@ -112,6 +112,8 @@ def write_run(out: Path, resolved_config: dict, summary: dict, results: dict) ->
     never leaves half a run)."""
     from ..report import partial_folder, write_run_files
 
+    if "provenance" not in results and "provenance" in summary:  # every results.json says what data it read
+        results = {**results, "provenance": summary["provenance"]}
     with partial_folder(out) as tmp:
         write_run_files(tmp, resolved_config, summary, results)
     return Path(out)

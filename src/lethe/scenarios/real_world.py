@@ -293,7 +293,16 @@ def _run_user_data(cfg, opts, log) -> Path:
         "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False},
         "notes": notes,
         "provenance": {"lethe_version": P.__version__, "git_sha": P._git_sha(), "model": cfg.model,
-                       "data": data.source, "threads": threads, "total_seconds": time.perf_counter() - t_start},
+                       "data": data.source, "data_fingerprint": _items_fingerprint(data), "threads": threads,
+                       "eval_recipe": P.EVAL_RECIPE, "total_seconds": time.perf_counter() - t_start},
     }
     results = {"schema": P.SCHEMA_VERSION, "scenario": "real_world", "models": [r.to_json() for r in rows]}
     return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)
+
+
+def _items_fingerprint(data) -> str:
+    """A hash of the items a user-data run read (both roles, as unlearned and as evaluated)."""
+    from ..pipeline import _hash
+
+    return _hash([[it.to_json() for it in items] for items in
+                    (data.forget, data.neighbour, data.forget_train, data.neighbour_train)])
