@@ -208,6 +208,7 @@ def run_continual(cfg, log=print) -> Path:
     holdout_note = P.missing_holdout_note(P.eval_splits(bench, cfg.forget_split))
     if holdout_note:
         notes.append(holdout_note)
+    notes += P.input_length_notes(models.target, splits_at(rounds), cfg.trust_remote_code)
     summary = {
         "scenario": "continual",
         "lethe_version": P.__version__,

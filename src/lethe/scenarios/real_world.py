@@ -282,6 +282,7 @@ def _run_user_data(cfg, opts, log) -> Path:
     if defaulted:
         notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})")
     notes.append(P.missing_holdout_note(splits))
+    notes += P.input_length_notes(cfg.model, splits, cfg.trust_remote_code)
     summary = {
         "scenario": "real_world", "lethe_version": P.__version__,
         "benchmark": {"name": "real-world (Yuan et al. 2025 format)", "version": Path(cfg.benchmark).name},
