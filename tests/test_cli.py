@@ -16,6 +16,14 @@ os.environ.setdefault("LETHE_NO_PROGRESS", "1")
 from tiny_run import TINY  # noqa: E402  (a miniature of the miniature: 20 authors, a 32-wide model)
 
 
+def tiny_benchmark():
+    """The benchmark of the TINY runs, built as `lethe run` builds it from the overrides."""
+    from lethe.benchmarks import load_benchmark
+
+    opts = {o.split("=")[0].split(".")[1]: int(o.split("=")[1]) for o in TINY if o.startswith("benchmark_options.")}
+    return load_benchmark("lethe-authors", **opts)
+
+
 def run_cli(args, capsys):
     code = main(args)
     out = capsys.readouterr()
@@ -41,10 +49,7 @@ def test_run_builtin_end_to_end(builtin_run):
     summary = json.loads((run / "summary.json").read_text())
     names = [r["name"] for r in summary["rows"]]
     assert names == ["target", "retain model", "ga", "npo", "idk+ap"]
-    from lethe.benchmarks import load_benchmark
-
-    opts = {o.split("=")[0].split(".")[1]: int(o.split("=")[1]) for o in TINY if o.startswith("benchmark_options.")}
-    bench = load_benchmark("lethe-authors", **opts)
+    bench = tiny_benchmark()
     assert summary["benchmark"] == {"name": "lethe-authors", "version": bench.version,
                                     "fingerprint": bench.fingerprint()}
     retain_row = summary["rows"][1]
@@ -385,12 +390,9 @@ def _retain_run(root, tmp_path, capsys, results, *extra):
 
 
 def test_results_record_what_the_retain_model_must_match(builtin_run):
-    from lethe.benchmarks import load_benchmark
-
     root, _ = builtin_run
     results = json.loads((root / "runs" / "r1" / "results.json").read_text())
-    opts = {o.split("=")[0].split(".")[1]: int(o.split("=")[1]) for o in TINY if o.startswith("benchmark_options.")}
-    bench = load_benchmark("lethe-authors", **opts)
+    bench = tiny_benchmark()
     forget = bench.forget("forget10")
     assert results["forget_items"]["ids"] == [it.id for it in forget]
     assert results["forget_items"]["sha256"] == bench.split_fingerprint("forget10")["sha256"]

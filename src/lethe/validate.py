@@ -26,9 +26,7 @@ from .errors import LetheError
 
 MCQ_NAMES = ("mmlu", "wmdp", "mcq")
 CORPUS_NAMES = ("corpus", "forget_corpus", "retain_corpus")
-TOFU_MARKERS = ("full.json", "forget01.json", "forget05.json", "forget10.json")
 REAL_WORLD_MARKERS = ("forget.json", "forget_perturbed.json", "forget.jsonl", "forget_perturbed.jsonl")
-RETAIN_LOG_NAMES = ("eval_log_forget.json", "eval_log_aggregated.json", "TOFU_EVAL.json")
 
 
 def validate(target: str, options: dict | None = None) -> list[str]:
@@ -45,23 +43,25 @@ def validate(target: str, options: dict | None = None) -> list[str]:
     if path.suffix in (".yaml", ".yml"):
         _no_options(path, options)
         return _config(path)
-    if path.is_file() and path.name in RETAIN_LOG_NAMES:
-        _no_options(path, options)
-        return _retain_logs(path)
+    from .benchmarks import TOFU_FILES  # what load_benchmark takes for a TOFU folder
+
+    if (path.is_dir() or path.suffix == ".json") and path.name not in ("benchmark.json", *TOFU_FILES):
+        from .retain_logs import is_retain_logs  # TOFU's eval logs, open-unlearning's TOFU_EVAL.json
+
+        if is_retain_logs(path):
+            _no_options(path, options)
+            return _retain_logs(path)
     if path.suffix == ".jsonl":
         _no_options(path, options)
         from .benchmarks.base import read_jsonl
 
         return [f"{path}: {len(read_jsonl(path))} valid items"]
-    folder = path.parent if path.is_file() and path.name in ("benchmark.json", *TOFU_MARKERS) else path
+    folder = path.parent if path.is_file() and path.name in ("benchmark.json", *TOFU_FILES) else path
     if folder.is_dir():
-        if (folder / "benchmark.json").is_file() or any((folder / m).is_file() for m in TOFU_MARKERS):
+        if (folder / "benchmark.json").is_file() or any((folder / m).is_file() for m in TOFU_FILES):
             from .benchmarks import load_benchmark
 
             return describe_benchmark(load_benchmark(str(folder), **options), str(folder))
-        if any((folder / m).is_file() for m in RETAIN_LOG_NAMES):
-            _no_options(folder, options)
-            return _retain_logs(folder)
         if any((folder / m).is_file() for m in REAL_WORLD_MARKERS):
             _no_options(folder, options)
             return _real_world(folder)
