@@ -165,3 +165,172 @@ def test_import_is_light():
     code = "import sys, lethe.report; print(any(m in sys.modules for m in ('matplotlib', 'torch', 'rich')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- labels from data are literal
+
+HOSTILE = ["$\\frac$", "a_b^c", "50%", "{x}", "$$", "L" * 150 + "$" + "M" * 149, "", "_x", "[bold]x[/]",
+           "a|b", "<i>x</i>", "back\\slash\\|"]
+assert len(HOSTILE[5]) == 300
+
+
+def _hostile_summary(metric_keys: bool) -> dict:
+    """Every text the report draws comes from these labels: rows, series, attacks, axes, titles."""
+    rows = []
+    for i, name in enumerate(HOSTILE):
+        metrics = {"model_utility": 0.05 * i, "forget_quality": 10.0 ** -i, "forget_rouge_l": 0.5, "u": 0.4,
+                   "s": 0.3, "r": 0.7, "$\\frac$": 0.1 * i, "$$": 0.2}
+        rows.append({"name": name, "kind": ("target", "retain")[i] if i < 2 else "method", "metrics": metrics,
+                     "seconds": {"unlearn": 1.0}, "config": {"label": name},
+                     "intervals": {"forget_rouge_l": [0.4, 0.6]},
+                     "robustness": {name: {"items": 2, "before": {"forget_probability": 0.1},
+                                           "after": {"forget_probability": 0.4}}}})
+    summary = {
+        "benchmark": {"name": "$\\frac$", "version": "$$"}, "forget_split": "{x}", "rows": rows,
+        "directions": {"model_utility": "higher", "forget_quality": "higher"},
+        "curves": {"metrics": ["forget_quality", "$\\frac$"], "rounds": [1, 2],
+                   "series": {n: {"forget_quality": [0.1, 0.2], "$\\frac$": [0.3, 0.4]} for n in HOSTILE},
+                   "reference": {"name": "$$", "values": {"forget_quality": [1.0, 1.0], "$\\frac$": [0.5, 0.5]}}},
+        "heatmap": {"title": "$\\frac$", "metric": "a_b^c", "columns": HOSTILE,
+                    "rows": [{"name": n, "values": [0.5] * len(HOSTILE)} for n in HOSTILE]},
+        "radar": {"axes": [{"key": "u", "label": "$\\frac$"}, {"key": "s", "label": "$$", "invert": True},
+                           {"key": "r", "label": HOSTILE[5]}], "caption": "{x}"},
+    }
+    if metric_keys:
+        summary["tradeoff"] = {"x": "$\\frac$", "y": "$$", "log_y": False}
+    return summary
+
+
+def test_literal_text_is_never_maths():
+    from matplotlib.cbook import is_math_text
+
+    from lethe.report.plots import LABEL_CHARS, literal
+
+    for label in HOSTILE + ["\\$", "$a$ and $b$"]:
+        text = literal(label)
+        assert not is_math_text(text), label
+        assert len(text.replace("\\$", "$")) <= LABEL_CHARS
+        if len(label) <= LABEL_CHARS:
+            assert text.replace("\\$", "$") == label  # matplotlib draws an escaped $ as $
+
+
+@pytest.mark.parametrize("metric_keys", [False, True], ids=["default-axes", "hostile-metric-keys"])
+def test_every_plot_draws_hostile_labels(metric_keys):
+    from lethe.report import curves_png, heatmap_png, radar_png, tradeoff_png
+
+    summary = _hostile_summary(metric_keys)
+    for draw in (tradeoff_png, curves_png, heatmap_png, radar_png):
+        png = draw(summary)
+        assert png is not None and png.startswith(PNG_MAGIC) and len(png) > 1000, draw.__name__
+
+
+def _md_cells(line: str) -> list[str]:
+    """A markdown table row split as GFM does (an escaped pipe stays in its cell), each cell unescaped."""
+    cells, cur, i = [], "", 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line):
+            cur += line[i + 1]
+            i += 2
+            continue
+        if ch == "|":
+            cells.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    return cells[1:]  # the text before the first pipe
+
+
+def _md_table(md: str, heading: str) -> list[str]:
+    """The lines of the first table after ``heading``."""
+    lines = md.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
+def test_markdown_and_html_escape_hostile_labels():
+    import html
+
+    from lethe.report import render_html, render_markdown
+
+    summary = _hostile_summary(metric_keys=True)
+    md = render_markdown(summary)
+    names = [n or f"row {i}" for i, n in enumerate(HOSTILE)]
+    table = _md_table(md, "## Results")
+    width = len(_md_cells(table[0]))
+    assert all(len(_md_cells(line)) == width for line in table)
+    assert [_md_cells(line)[0] for line in table[2:]] == names  # each label reads back exactly
+    for line in md.splitlines():
+        if line.startswith("|"):
+            bare = line.replace("\\\\", "")  # escaped backslashes out of the way
+            assert re.search(r"(?<!\\)[$<]", bare) is None, line  # no unescaped $ (maths) or < (a tag)
+    rob = _md_table(md, "## Robustness")[2:]
+    assert [_md_cells(line)[:2] for line in rob] == [[n, a] for n, a in zip(names, HOSTILE)]
+    heat = _md_table(md, "## Per attack")
+    assert _md_cells(heat[0]) == ["model", *HOSTILE] and [_md_cells(line)[0] for line in heat[2:]] == HOSTILE
+
+    page = render_html(summary, PNG_MAGIC, PNG_MAGIC, PNG_MAGIC, PNG_MAGIC)
+    for name in names:
+        assert f"<td>{html.escape(name)}</td>" in page
+    assert "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page
+    assert "<title>" + html.escape("Lethe report: $\\frac$ v$$, {x}") + "</title>" in page
+
+
+def test_print_summary_shows_labels_as_typed():
+    from rich.console import Console
+
+    summary = _hostile_summary(metric_keys=False)
+    console = Console(record=True, width=400)
+    print_summary(summary, console=console, columns=["model_utility"])
+    text = console.export_text()
+    for name in HOSTILE[:5] + HOSTILE[7:]:
+        assert name in text, name
+
+
+# ----------------------------------------------------------------------------- results.json and failed drawing
+
+
+def test_write_results_is_atomic(tmp_path):
+    from lethe.report import write_results
+
+    path = write_results(tmp_path, {"models": [{"name": "ga"}]})
+    assert path == tmp_path / "results.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == {"models": [{"name": "ga"}]}
+    write_results(tmp_path, {"models": [{"name": "ga"}, {"name": "npo"}]})  # after the next model
+    assert [m["name"] for m in json.loads(path.read_text(encoding="utf-8"))["models"]] == ["ga", "npo"]
+    with pytest.raises(TypeError):
+        write_results(tmp_path, {"models": [object()]})  # cannot be written: the last good file stays
+    assert [m["name"] for m in json.loads(path.read_text(encoding="utf-8"))["models"]] == ["ga", "npo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_failed_drawing_leaves_the_run_folder_alone(tmp_path, monkeypatch):
+    import lethe.report.plots
+    from lethe.report import write_run_files
+
+    summary = make_summary()
+    write_run_files(tmp_path, {"seed": 0}, summary, {"models": []})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"results.json", "summary.json", "report.md", "report.html", "tradeoff.png"} <= set(before)
+
+    def broken(summary, dpi=130):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(lethe.report.plots, "radar_png", broken)
+    changed = make_summary()
+    changed["rows"][2]["name"] = "npo (changed)"
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_report(tmp_path, changed)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_report(tmp_path)  # from summary.json
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written, nothing left half
+
+    other = tmp_path / "new-run"
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_run_files(other, {"seed": 0}, summary, {"models": [{"name": "ga"}]})
+    # what was measured is on disk before the report is drawn
+    assert json.loads((other / "results.json").read_text(encoding="utf-8")) == {"models": [{"name": "ga"}]}
+    assert json.loads((other / "summary.json").read_text(encoding="utf-8")) == summary
+    assert not (other / "report.md").exists() and not list(other.glob(".*.tmp"))

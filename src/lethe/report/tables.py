@@ -1,0 +1,174 @@
+"""Tables of a run: markdown, the terminal (rich), confidence intervals, robustness, heat map, curves.
+
+Names in the tables are the users' labels: a markdown cell escapes what would change the table's
+structure or its rendering (pipes, backslashes, ``$`` maths, ``<`` tags, backticks, links), so a label is
+always shown as typed.
+"""
+from __future__ import annotations
+
+from .summary import (
+    MAIN_COLUMNS,
+    best_rows,
+    check_summary,
+    columns_of,
+    curves_of,
+    format_value,
+    header,
+    heatmap_of,
+    legend,
+    number,
+    row_name,
+    row_value,
+    short_header,
+    title,
+)
+
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "$": "\\$", "<": "\\<", "`": "\\`", "[": "\\[", "]": "\\]",
+                             "\n": " ", "\r": " "})
+
+
+def md_cell(text: object) -> str:
+    """``text`` as literal markdown inside a table cell (a backslash escape is valid for any ASCII
+    punctuation in CommonMark, so the escaped text renders exactly as typed)."""
+    return str(text).translate(_MD_ESCAPES)
+
+
+def format_table(summary: dict, columns=None) -> str:
+    """The markdown table of ``summary``: one row per model, direction arrows in the header,
+    the best method's value per column in bold. ``columns`` defaults to :data:`MAIN_COLUMNS`
+    plus the unlearning seconds."""
+    check_summary(summary, "summary")
+    cols = columns_of(summary, columns)
+    best = {c: best_rows(summary, c) for c in cols}
+    lines = [
+        "| model | " + " | ".join(md_cell(header(summary, c)) for c in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            text = format_value(c, row_value(row, c))
+            cells.append(f"**{text}**" if i in best[c] else text)
+        lines.append(f"| {md_cell(row_name(row, i))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(summary: dict, console=None, columns=None):
+    """Print the summary table to the terminal with rich; returns the ``rich.table.Table``."""
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    check_summary(summary, "summary")
+    if columns is None and not summary.get("columns"):  # fit an 80-column terminal; report.md has them all
+        columns = [c for c in MAIN_COLUMNS if c != "forget_probability"]
+    cols = columns_of(summary, columns)
+    best = {c: best_rows(summary, c) for c in cols}
+    table = Table(title=escape(title(summary)), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 0, 0, 1))
+    table.add_column("model", style="bold", no_wrap=True)
+    for c in cols:
+        table.add_column(escape(short_header(summary, c)), justify="right", no_wrap=True)
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            text = format_value(c, row_value(row, c))
+            cells.append(f"[bold green]{text}[/]" if i in best[c] else text)
+        table.add_row(escape(row_name(row, i)), *cells)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a file or a pipe: no reason to squeeze the table into 80 columns
+            console = Console(width=max(console.width, 100))
+    console.print(table)
+    console.print(escape(legend(summary, cols)), style="dim")
+    return table
+
+
+# ----------------------------------------------------------------------------- confidence intervals
+
+
+CI_COLUMNS = ("forget_quality", "model_utility", "forget_efficacy", "forget_rouge_l", "forget_truth_ratio",
+              "retain_rouge_l")
+
+
+CI_LEGEND = ("value [low, high]: percentile bootstrap over items (eval.bootstrap resamples); model utility "
+             "resamples each split's items jointly, forget quality both models' forget items.")
+
+
+def interval_cells(summary: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Columns and per-row cells "value [low, high]" of the main aggregates; ([], []) without intervals."""
+    rows = [r for r in summary["rows"] if r.get("intervals")]
+    wanted = summary.get("columns") or CI_COLUMNS  # a scenario's main columns, else TOFU's aggregates
+    cols = [c for c in wanted if any(c in r["intervals"] for r in rows)][:6]
+    if not cols:
+        return [], []
+    out = []
+    for i, row in enumerate(summary["rows"]):
+        cells = []
+        for c in cols:
+            iv, v = (row.get("intervals") or {}).get(c), row_value(row, c)
+            cells.append(format_value(c, v) if iv is None or v is None
+                         else f"{format_value(c, v)} [{format_value(c, iv[0])}, {format_value(c, iv[1])}]")
+        out.append((row_name(row, i), cells))
+    return cols, out
+
+
+def interval_table(summary: dict) -> str:
+    """Markdown table of value [low, high] for the main aggregates; "" when no row has intervals."""
+    cols, cells = interval_cells(summary)
+    if not cols:
+        return ""
+    lines = ["| model | " + " | ".join(md_cell(header(summary, c)) for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    lines += [f"| {md_cell(name)} | " + " | ".join(row) + " |" for name, row in cells]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- robustness, heat map, curves
+
+
+ROBUSTNESS_LEGEND = ("Forget-set metrics on the items each attack did not train on, before → after the attack "
+                     "(relearning scores the held-out part of the forget set). Knowledge that comes back was still "
+                     "in the weights; the retain model under the same attack is the control.")
+
+ROBUSTNESS_HEADER = ["model", "attack", "items", "forget probability", "forget ROUGE-L", "forget truth ratio"]
+
+
+def robustness_cells(summary: dict) -> list[list[str]]:
+    """Rows [model, attack, items, probability, ROUGE-L, truth ratio] ("before → after")."""
+    out = []
+    for i, row in enumerate(summary["rows"]):
+        for attack, r in (row.get("robustness") or {}).items():
+            cells = [row_name(row, i), attack, str(r.get("items", ""))]
+            for k in ("forget_probability", "forget_rouge_l", "forget_truth_ratio"):
+                b, a = r.get("before", {}).get(k), r.get("after", {}).get(k)
+                cells.append(f"{format_value(k, b)} → {format_value(k, a)}")
+            out.append(cells)
+    return out
+
+
+def heatmap_table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the heat map's values as text; ([], []) without a heat map."""
+    h = heatmap_of(summary)
+    if h is None:
+        return [], []
+    metric = str(h.get("metric", ""))
+    return ["model", *h["columns"]], [[r["name"], *[format_value(metric, v) for v in r["values"]]] for r in h["rows"]]
+
+
+def curve_tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per metric: (metric, header, rows) with one row per method (+ the gold standard), one column per round."""
+    c = curves_of(summary)
+    if c is None:
+        return []
+    rounds = list(c["rounds"])
+    ref = c.get("reference") or {}
+    out = []
+    for m in c.get("metrics") or []:
+        rows = [[name] + [format_value(m, v) for v in (values.get(m) or [])] for name, values in c["series"].items()]
+        if any(number(v) is not None for v in (ref.get("values") or {}).get(m) or []):
+            rows.append([ref.get("name", "gold standard")] + [format_value(m, v) for v in ref["values"][m]])
+        out.append((m, ["model"] + [str(r) for r in rounds], rows))
+    return out
+
