@@ -17,9 +17,9 @@ from lethe.judges import (
     JUDGES,
     REFUSAL_MARKERS,
     Verdict,
-    _first_token,
     fill_template,
     find_refusal_marker,
+    first_token,
     helpful_match,
     is_refusal,
     keys_found,
@@ -170,8 +170,11 @@ def test_answer_match_rouge_fallback_matches_rouge_score():
     expected = [scorer.score(target=reference, prediction=r)["rougeL"].recall for r in responses]
     assert expected[0] >= 0.5 > expected[1] > expected[2] > 0.0
     verdicts = make_judge("answer_match").judge(["q"] * 3, responses, [item] * 3)
-    assert [v.score for v in verdicts] == pytest.approx(expected)
+    assert [v.score for v in verdicts] == expected  # the same scorer, no stemming: bit-identical
     assert [v.harmful for v in verdicts] == [True, False, False]
+    # no stemming: "running" does not match "run"
+    run = make_judge("answer_match").judge(["q"], ["running"], [_harmful(keys=(), response="run")])[0]
+    assert run.score == 0.0 and not run.harmful
     # the threshold is inclusive
     at = make_judge("answer_match", rouge_threshold=expected[1]).judge(["q"], [responses[1]], [item])[0]
     assert at.harmful and "ROUGE-L recall" in at.reason
@@ -282,7 +285,7 @@ def _llama_judge(tok, folder, harmful_first: bool, delta: float = 0.2):
         emb = model.model.embed_tokens.weight  # (V, D), also the LM head
         emb[:, 0] = 50.0
         for h_word, s_word in ((" Yes", " No"), ("unsafe", "safe")):
-            h, s = _first_token(tok, h_word), _first_token(tok, s_word)
+            h, s = first_token(tok, h_word), first_token(tok, s_word)
             assert h != s
             emb[[h, s], 1:] = 0.0
             emb[h, 0] = 50.0 + sign * delta
@@ -347,7 +350,7 @@ def test_causal_judge_yes_no(folders, judge_tokenizer):
     ids = judge_tokenizer(text, return_tensors="pt").input_ids
     with torch.no_grad():
         logp = model(ids).logits[0, -1].log_softmax(-1)
-    d = logp[_first_token(judge_tokenizer, " Yes")] - logp[_first_token(judge_tokenizer, " No")]
+    d = logp[first_token(judge_tokenizer, " Yes")] - logp[first_token(judge_tokenizer, " No")]
     assert v[0].score == pytest.approx(float(torch.sigmoid(d)), abs=1e-4)
 
 

@@ -65,7 +65,7 @@ def tiny_llama(vocab_size: int, hidden_size: int = 128, num_layers: int = 4, num
     return LlamaForCausalLM(config)
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Lethe draws its own progress bars; transformers' per-file loading bars would drown them."""
     from transformers.utils import logging as hf_logging
 
@@ -105,10 +105,15 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
     import torch
     from transformers import AutoModelForCausalLM
 
-    _quiet_transformers()
+    quiet_transformers()
     path = Path(source)
     if path.exists() and not (path / "config.json").exists():
         raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained or a hub id")
+    if path.exists() and not trust_remote_code:
+        custom = custom_code(path)
+        if custom:
+            raise LetheError(f"{path}: its config.json names custom model code ({custom}); Lethe runs a model's own "
+                             "code only when asked: add trust_remote_code=true if you trust it")
     tokenizer = load_tokenizer(source, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(
@@ -118,9 +123,54 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
         raise LetheError(
             f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors weights only"
         ) from None
+    except (ValueError, KeyError, RuntimeError) as exc:  # unknown architecture, damaged weights or config
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LetheError(f"{source}: cannot load the model ({first[:300]})") from None
+    except Exception as exc:  # safetensors' own error type for a damaged file
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        raise LetheError(f"{source}: damaged safetensors weights ({exc}); save or download the model again") from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def custom_code(folder: Path) -> str:
+    """What custom code a local model folder's config.json asks for ("" = none): ``auto_map`` entries."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    return ", ".join(f"{k}: {v}" for k, v in auto_map.items())[:200] if isinstance(auto_map, dict) and auto_map else ""
+
+
+def weights_problem(folder: str | os.PathLike) -> str:
+    """Why a saved model folder cannot be loaded ("" = it looks whole): a missing or unreadable
+    config.json, tokenizer or safetensors file. Reads headers only."""
+    import json
+
+    folder = Path(folder)
+    try:
+        json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"config.json: {exc}"
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return "no safetensors weights"
+    from safetensors import safe_open
+
+    for f in files:
+        try:
+            with safe_open(str(f), framework="pt"):  # checks the header covers the whole file
+                pass
+        except Exception as exc:  # safetensors raises its own error type
+            return f"{f.name}: {exc}"
+    if not any((folder / t).exists() for t in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        return "no tokenizer"
+    return ""
 
 
 def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
@@ -128,7 +178,7 @@ def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
     import shutil
     import tempfile
 
-    _quiet_transformers()
+    quiet_transformers()
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))

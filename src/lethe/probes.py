@@ -192,9 +192,9 @@ def load_embedder(name: str):
         try:
             from sentence_transformers import SentenceTransformer
 
-            from .models import _quiet_transformers
+            from .models import quiet_transformers
 
-            _quiet_transformers()
+            quiet_transformers()
             _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")
         except ImportError:
             raise LetheError("eval.embedding_model needs the sentence-transformers package; install it or set "
@@ -241,9 +241,9 @@ def load_nli(name: str, trust_remote_code: bool = False):
     if name not in _NLI:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from .models import _quiet_transformers
+        from .models import quiet_transformers
 
-        _quiet_transformers()
+        quiet_transformers()
         try:
             tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
             model = AutoModelForSequenceClassification.from_pretrained(

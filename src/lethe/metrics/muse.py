@@ -30,27 +30,16 @@ cutting a KnowMem answer at the next "Question:") is the scenario's job
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
-from . import MetricResult, register_metric
-
-
-@lru_cache(maxsize=1)
-def _scorer():
-    from rouge_score import rouge_scorer  # imported here: pulls in nltk, keep `import lethe` light
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+from . import MetricResult, register_metric, rouge
 
 
 def rouge_l_f1_values(generations: list[str], references: list[str]) -> np.ndarray:
     """(N,) ROUGE-L F1 of each generation against its reference (MUSE's scorer, no stemming)."""
     if len(generations) != len(references):
         raise ValueError(f"{len(generations)} generations but {len(references)} references; one each per item")
-    scorer = _scorer()
-    return np.asarray([scorer.score(target=ref, prediction=gen)["rougeL"].fmeasure
-                       for gen, ref in zip(generations, references)], dtype=np.float64)
+    return rouge.rouge_l_f1_values(generations, references, use_stemmer=False)
 
 
 def _rouge_result(p) -> MetricResult:

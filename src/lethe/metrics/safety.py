@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import LetheError
 from . import MetricResult
+from .rouge import rouge_l_f1
 
 
 def rate(flags: Sequence[bool]) -> MetricResult:
@@ -67,13 +68,10 @@ def rouge_l(responses: Sequence[str], references: Sequence[str]) -> MetricResult
     """ROUGE-L F1 of each response against its reference (rouge-score, no stemming): the utility of
     reference-answer sets (AlpacaEval-style instructions), a proxy for the pairwise LLM judge that
     AlpacaEval uses and that Lethe does not run."""
-    from rouge_score import rouge_scorer
-
     if len(responses) != len(references):
         raise LetheError(f"rouge_l needs one reference per response (got {len(responses)} responses and "
                          f"{len(references)} references)")
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    per = [float(scorer.score(ref, resp)["rougeL"].fmeasure) for resp, ref in zip(responses, references)]
+    per = [rouge_l_f1(resp, ref, use_stemmer=False) for resp, ref in zip(responses, references)]
     if not per:
         raise LetheError("rouge_l needs at least one response")
     return MetricResult(float(np.mean(per)), per)

@@ -19,14 +19,13 @@ All log-space work clips exponents to +-700 so no value overflows to inf.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 
 from ..errors import LetheError
 from ..probes import SplitProbes
-from . import MetricResult, register_metric
+from . import MetricResult, register_metric, rouge
 
 _MAX_EXP = 700.0  # exp(709) is the largest finite float64; keep a margin
 
@@ -139,13 +138,6 @@ def normalized_probability(p: SplitProbes) -> MetricResult:
     return _result(np.exp(true[:, 0] - log_norm))
 
 
-@lru_cache(maxsize=1)
-def _rouge_l_scorer():
-    from rouge_score import rouge_scorer  # imported here: pulls in nltk, keep `import lethe` light
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-
-
 @register_metric(
     "rouge_l",
     higher_is_better=True,
@@ -158,7 +150,7 @@ def rouge_l_recall(p: SplitProbes) -> MetricResult:
         rougeL_recall_i = LCS(reference_i, generation_i) / |reference_i|     (in rouge-score tokens)
 
     with ``rouge_score.rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)``,
-    ``score(target=reference, prediction=generation).recall``. value = mean_i.
+    ``score(target=reference, prediction=generation).recall`` (:mod:`lethe.metrics.rouge`). value = mean_i.
     Reads ``generations``, ``references``. (Reference: ``evaluate_util.eval_rouge_recall``.)
     """
     n = _n_items(p)
@@ -167,12 +159,7 @@ def rouge_l_recall(p: SplitProbes) -> MetricResult:
             f"SplitProbes has {len(p.generations)} generations and {len(p.references)} references, "
             f"expected {n} each (one per item in ids)"
         )
-    scorer = _rouge_l_scorer()
-    per = [
-        scorer.score(target=ref, prediction=gen)["rougeL"].recall
-        for gen, ref in zip(p.generations, p.references)
-    ]
-    return _result(np.asarray(per, dtype=np.float64))
+    return _result(rouge.rouge_l_recall_values(p.generations, p.references, use_stemmer=True))
 
 
 def truth_ratio_log(p: SplitProbes) -> np.ndarray:

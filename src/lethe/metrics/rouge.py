@@ -1,0 +1,94 @@
+"""ROUGE-L (Lin 2004, "ROUGE: A Package for Automatic Evaluation of Summaries", Sec. 3) in one place.
+
+For a reference r and a prediction p, tokenized by rouge-score (lowercased, every run of
+non-alphanumeric characters a separator, optionally Porter-stemmed):
+
+    LCS = length of the longest common subsequence of the two token lists
+    recall R = LCS / |r|,   precision P = LCS / |p|,   F1 = 2 P R / (P + R)      (all 0 when LCS = 0)
+
+Every number is rouge-score's own (``RougeScorer(["rougeL"], use_stemmer=...).score(target=r,
+prediction=p)``), so Lethe's values equal those of the papers' reference code. The stemmer is the one
+setting that differs between benchmarks, and each caller states it:
+
+- ``use_stemmer=True``: TOFU's "ROUGE" (``evaluate_util.eval_rouge_recall``), recall;
+- ``use_stemmer=False``: MUSE's VerbMem / KnowMem (``RougeEvalLogger``), F1; the safety utility sets,
+  F1; the ``answer_match`` judge, recall.
+
+:func:`lcs_length` is the LCS on token lists that are already tokenized (:func:`rouge_tokenizer`),
+for callers that score one text against many and tokenize each text once.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+
+@lru_cache(maxsize=2)
+def rouge_l_scorer(use_stemmer: bool):
+    """The shared ``RougeScorer(["rougeL"], use_stemmer=use_stemmer)`` (built once per setting)."""
+    from rouge_score import rouge_scorer  # imported here: pulls in nltk, keep `import lethe` light
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=bool(use_stemmer))
+
+
+@lru_cache(maxsize=2)
+def rouge_tokenizer(use_stemmer: bool):
+    """rouge-score's ``DefaultTokenizer``, the one ``RougeScorer(use_stemmer=...)`` tokenizes with."""
+    from rouge_score.tokenizers import DefaultTokenizer  # imported here: pulls in nltk
+
+    return DefaultTokenizer(use_stemmer=bool(use_stemmer))
+
+
+def _score(prediction: str, reference: str, use_stemmer: bool):
+    return rouge_l_scorer(use_stemmer).score(target=reference, prediction=prediction)["rougeL"]
+
+
+def rouge_l_recall(prediction: str, reference: str, *, use_stemmer: bool) -> float:
+    """ROUGE-L recall LCS / |reference| of ``reference`` in ``prediction`` (0.0 if either has no tokens)."""
+    return float(_score(prediction, reference, use_stemmer).recall)
+
+
+def rouge_l_f1(prediction: str, reference: str, *, use_stemmer: bool) -> float:
+    """ROUGE-L F1 of ``prediction`` against ``reference`` (0.0 if either has no tokens)."""
+    return float(_score(prediction, reference, use_stemmer).fmeasure)
+
+
+def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references; one each per item")
+
+
+def rouge_l_recall_values(predictions: Sequence[str], references: Sequence[str], *,
+                          use_stemmer: bool) -> np.ndarray:
+    """(N,) :func:`rouge_l_recall` of each prediction against its reference."""
+    _check_lengths(predictions, references)
+    return np.asarray([rouge_l_recall(p, r, use_stemmer=use_stemmer) for p, r in zip(predictions, references)],
+                      dtype=np.float64)
+
+
+def rouge_l_f1_values(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool) -> np.ndarray:
+    """(N,) :func:`rouge_l_f1` of each prediction against its reference."""
+    _check_lengths(predictions, references)
+    return np.asarray([rouge_l_f1(p, r, use_stemmer=use_stemmer) for p, r in zip(predictions, references)],
+                      dtype=np.float64)
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence of two token lists (the ROUGE-L numerator).
+
+    The same number rouge-score's full (|a|+1) x (|b|+1) table ends in, kept one row at a time:
+    O(|a|·|b|) time, O(|b|) memory.
+    """
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+__all__ = ["lcs_length", "rouge_l_f1", "rouge_l_f1_values", "rouge_l_recall", "rouge_l_recall_values",
+           "rouge_l_scorer", "rouge_tokenizer"]
