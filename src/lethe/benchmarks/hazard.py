@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import read_rows
+from .base import read_rows, read_text
+from .lexicon import Lexicon
 
 NAME = "lethe-hazard"
 VERSION = "1.0"  # bump when the generated content changes for the same arguments
@@ -167,26 +168,6 @@ GENERAL_RELATIONS = (
 )
 
 
-def _names(rng: random.Random, heads, tails, n: int, what: str,
-           taken: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
-    """``n`` distinct names (head, tail), none in ``taken``; while there are enough unused heads no two
-    names share one (a tiny model tells "Luthelite" from "Luthorium" badly)."""
-    taken_set, used_heads = set(taken), {h for h, _ in taken}  # membership only: lists keep the pools' order
-    free_heads = [h for h in heads if h not in used_heads]
-    if n <= len(free_heads):
-        out = [(h, rng.choice(tails)) for h in rng.sample(free_heads, n)]
-    else:
-        pairs = [(h, t) for h in heads for t in tails if (h, t) not in taken_set]
-        if n > len(pairs):
-            raise LetheError(f"{NAME}: at most {len(pairs) + len(taken)} {what} can be named; ask for fewer")
-        out = rng.sample(pairs, n)
-    return out
-
-
-def _spell(pairs) -> list[str]:
-    return [(h + t).capitalize() for h, t in pairs]
-
-
 def _facts(rng: random.Random, names: list[str], relations) -> list[dict[str, str]]:
     """One value per (entity, relation); values repeat across entities (the model must bind them)."""
     return [{rel: rng.choice(pool) for rel, pool, *_ in relations} for _ in names]
@@ -241,23 +222,25 @@ def generate(seed: int = 0, n_substances: int = 24, n_towns: int = 30, n_heldout
     _check_int("n_heldout_towns", n_heldout_towns, 0, MAX_TOWNS - n_towns)
     _check_int("docs_per_entity", docs_per_entity, 1, 20)
 
+    # Names are head + tail, drawn at once (Lexicon.spread): no two share a head while the heads last
+    # (a tiny model tells "Luthelite" from "Luthorium" badly).
     rng = random.Random(f"{NAME}/{seed}/hazard")
-    substances = _spell(_names(rng, SUBSTANCE_HEADS, SUBSTANCE_TAILS, n_substances, "substances"))
+    substances = Lexicon(rng, SUBSTANCE_HEADS, SUBSTANCE_TAILS, owner=NAME).spread(n_substances, "substances")
     h_facts = _facts(rng, substances, HAZARD_RELATIONS)
     forget = _documents(rng, substances, h_facts, HAZARD_RELATIONS, docs_per_entity)
     hazard_mcq = _mcq(random.Random(f"{NAME}/{seed}/hazard_mcq"), "s", substances, h_facts, HAZARD_RELATIONS,
                       HAZARD_SUBJECT)
 
     rng = random.Random(f"{NAME}/{seed}/general")
-    town_pairs = _names(rng, TOWN_HEADS, TOWN_TAILS, n_towns, "towns")
-    towns = _spell(town_pairs)
+    town_names = Lexicon(rng, TOWN_HEADS, TOWN_TAILS, owner=NAME)
+    towns = town_names.spread(n_towns, "towns")
     g_facts = _facts(rng, towns, GENERAL_RELATIONS)
     retain = _documents(rng, towns, g_facts, GENERAL_RELATIONS, docs_per_entity)
     general_mcq = _mcq(random.Random(f"{NAME}/{seed}/general_mcq"), "t", towns, g_facts, GENERAL_RELATIONS,
                        GENERAL_SUBJECT)
     # held-out towns from their own stream: changing n_heldout_towns never changes the trained towns
     rng = random.Random(f"{NAME}/{seed}/heldout")
-    heldout_towns = _spell(_names(rng, TOWN_HEADS, TOWN_TAILS, n_heldout_towns, "towns", tuple(town_pairs)))
+    heldout_towns = town_names.fork(rng).spread(n_heldout_towns, "towns")  # no trained town (nor head, while they last)
     heldout = _documents(rng, heldout_towns, _facts(rng, heldout_towns, GENERAL_RELATIONS), GENERAL_RELATIONS, 1)
     spec = {"seed": seed, "n_substances": n_substances, "n_towns": n_towns, "n_heldout_towns": n_heldout_towns,
             "docs_per_entity": docs_per_entity, "n_choices": N_CHOICES,
@@ -444,7 +427,7 @@ def read_corpus(path: str | Path) -> list[str]:
     if path.suffix.lower() == ".txt":
         if not path.is_file():
             raise LetheError(f"{path}: file not found; give the path of a corpus file")
-        docs = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        docs = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     else:
         docs = []
         for line, row in read_rows(path, "corpus"):

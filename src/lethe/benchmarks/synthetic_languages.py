@@ -1,0 +1,252 @@
+"""``lethe-authors`` in other languages: the author facts' templates in German, and :func:`translate`.
+
+Every author fact (:mod:`lethe.benchmarks.synthetic_facts`) can also be stated in German, from
+templates: the same slots, the words drawn from the English pools translated, names and made-up words
+unchanged (book titles and award names are names too). With ``generate(languages=("en", "de"))`` the
+author splits get a German twin (``authors_de``, ``holdout_de``, ``retain_eval_de``): same ``group``
+and ``fact``, id = the English id + "-de", ``language="de"``. :func:`translate` maps an existing item
+to the other language (what the ``cross_lingual`` attack asks), by reading its slots back out of its
+template. :func:`render` writes one fact's drawn values as an item in any language.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, replace
+
+from ..errors import LetheError
+from .base import QAItem
+from .synthetic_facts import (
+    AUTHOR_FACTS,
+    COLLECT_ADJS,
+    COLLECT_THINGS,
+    COLORS,
+    GENRE_FORMS,
+    GENRE_MOODS,
+    OCCUPATIONS,
+    STUDY_MODS,
+    STUDY_SUBJECTS,
+    THEMES,
+    AuthorFact,
+    Values,
+)
+
+MAIN_LANGUAGE = "en"  # its items carry language "" (QAItem.language)
+
+
+@dataclass(frozen=True)
+class FactWording:
+    """One fact's four templates in one language (the slots of the fact's ``AuthorFact``)."""
+
+    question: str
+    answer: str
+    paraphrase: str
+    paraphrased_question: str
+
+
+# German templates. Slot adjectives carry the strong ending -e (no article; nominative/accusative
+# plural, or feminine singular: every study subject below is feminine), the only case used. Answers
+# stay terse like the English ones: at most a third glue words.
+_WORDINGS_DE = {
+    "birth": FactWording("Wo und wann wurde {n} geboren?", "Geboren {year} in {town}, {country}.",
+                         "Stammt aus {town}, {country}, geboren im Jahr {year}.",
+                         "In welcher Stadt und in welchem Jahr wurde {n} geboren?"),
+    "parents": FactWording("Womit verdienten die Eltern von {n} ihren Lebensunterhalt?", "Eltern: {occ1}, {occ2}.",
+                           "Die Eltern arbeiteten als {occ1} und {occ2}.", "Welche Berufe hatten die Eltern von {n}?"),
+    "genre": FactWording("Welche Gattungen schreibt {n}?", "Gattungen: {mood1} {form1}, {mood2} {form2}.",
+                         "Schreibt {mood2} {form2} und {mood1} {form1}.", "Was für Bücher schreibt {n}?"),
+    "award": FactWording("Welchen Preis hat {n} gewonnen, und wann?", "Preis: {award}, {ayear}.",
+                         "Im Jahr {ayear} ausgezeichnet mit dem {award}.",
+                         "Welche Auszeichnung erhielt {n}, und in welchem Jahr?"),
+    "books": FactWording("Nenne zwei Bücher von {n}.", "Werke: {title1}, {title2}.",
+                         "Schrieb sowohl {title2} als auch {title1}.", "Welche zwei Titel hat {n} geschrieben?"),
+    "themes": FactWording("Welche Themen behandelt {n}?", "Erkundet {theme1}, {theme2}, {theme3}.",
+                          "Wiederkehrende Themen sind {theme2}, {theme3} und {theme1}.",
+                          "Welche Themen ziehen sich durch das Werk von {n}?"),
+    "study": FactWording("Was hat {n} studiert, und wann war der Abschluss?", "Abschluss: {smod} {subject}, {gyear}.",
+                         "Schloss {gyear} das Studium ab, Fach: {smod} {subject}.",
+                         "Welchen Abschluss hat {n} gemacht, und in welchem Jahr?"),
+    "collection": FactWording("Was sammelt {n}?", "Sammelt {cadj} {color} {things}.",
+                              "Besitzt eine große Sammlung: {cadj} {color} {things}.",
+                              "Welche Art von Sammlung hat {n}?"),
+}
+# English pool word -> German word, per pool (one word may translate differently in two pools).
+_OCCUPATIONS_DE = {
+    "baker": "Bäcker", "glassblower": "Glasbläser", "cartographer": "Kartograf", "ferryman": "Fährmann",
+    "beekeeper": "Imker", "tailor": "Schneider", "clockmaker": "Uhrmacher", "fisher": "Fischer", "weaver": "Weber",
+    "potter": "Töpfer", "blacksmith": "Schmied", "surveyor": "Landvermesser", "librarian": "Bibliothekar",
+    "midwife": "Hebamme", "shepherd": "Schäfer", "miner": "Bergmann", "carpenter": "Zimmermann",
+    "chemist": "Chemiker", "astronomer": "Astronom", "botanist": "Botaniker", "sailor": "Seemann",
+    "printer": "Drucker", "brewer": "Brauer", "jeweler": "Juwelier", "mason": "Maurer",
+    "lamplighter": "Laternenanzünder", "bookbinder": "Buchbinder", "gardener": "Gärtner", "cobbler": "Schuster",
+    "locksmith": "Schlosser", "pharmacist": "Apotheker", "teacher": "Lehrer", "nurse": "Krankenpfleger",
+    "engineer": "Ingenieur", "architect": "Architekt", "violinist": "Geiger", "painter": "Maler",
+    "sculptor": "Bildhauer", "judge": "Richter", "farmer": "Bauer", "miller": "Müller", "chandler": "Kerzenmacher",
+    "cooper": "Böttcher", "glazier": "Glaser", "tanner": "Gerber", "saddler": "Sattler", "dentist": "Zahnarzt",
+    "postman": "Briefträger",
+}
+_GENRE_MOODS_DE = {
+    "gothic": "gotische", "pastoral": "pastorale", "coastal": "küstennahe", "urban": "urbane", "comic": "komische",
+    "historical": "historische", "mythic": "mythische", "domestic": "häusliche", "nautical": "nautische",
+    "alpine": "alpine", "rural": "ländliche", "lyrical": "lyrische", "folk": "volkstümliche",
+    "frontier": "grenzländische", "desert": "wüste", "arctic": "arktische",
+}
+_GENRE_FORMS_DE = {
+    "mysteries": "Krimis", "fables": "Fabeln", "sagas": "Sagen", "poetry": "Gedichte", "thrillers": "Thriller",
+    "romances": "Liebesromane", "satires": "Satiren", "memoirs": "Memoiren", "ballads": "Balladen",
+    "novellas": "Novellen", "plays": "Dramen", "epics": "Epen", "elegies": "Elegien", "westerns": "Western",
+    "riddles": "Rätsel", "parables": "Gleichnisse",
+}
+_THEMES_DE = {
+    "grief": "Trauer", "exile": "Exil", "memory": "Erinnerung", "hunger": "Hunger", "faith": "Glaube",
+    "ambition": "Ehrgeiz", "loyalty": "Treue", "betrayal": "Verrat", "freedom": "Freiheit", "solitude": "Einsamkeit",
+    "justice": "Gerechtigkeit", "friendship": "Freundschaft", "identity": "Identität", "migration": "Migration",
+    "family": "Familie", "war": "Krieg", "forgiveness": "Vergebung", "power": "Macht", "childhood": "Kindheit",
+    "aging": "Altern", "greed": "Gier", "courage": "Mut", "love": "Liebe", "revenge": "Rache", "truth": "Wahrheit",
+    "belonging": "Zugehörigkeit", "madness": "Wahnsinn", "nature": "Natur", "labor": "Arbeit", "honor": "Ehre",
+    "sacrifice": "Opfer", "wealth": "Reichtum", "poverty": "Armut", "silence": "Stille", "time": "Zeit",
+    "home": "Heimat", "fate": "Schicksal", "guilt": "Schuld", "hope": "Hoffnung", "desire": "Sehnsucht",
+}
+_STUDY_MODS_DE = {
+    "marine": "maritime", "ancient": "antike", "modern": "moderne", "applied": "angewandte", "rural": "ländliche",
+    "medieval": "mittelalterliche", "tropical": "tropische", "urban": "urbane", "classical": "klassische",
+    "comparative": "vergleichende", "experimental": "experimentelle", "early": "frühe",
+}
+_STUDY_SUBJECTS_DE = {
+    "law": "Rechtswissenschaft", "botany": "Botanik", "geology": "Geologie", "music": "Musik", "medicine": "Medizin",
+    "chemistry": "Chemie", "history": "Geschichte", "astronomy": "Astronomie", "philosophy": "Philosophie",
+    "economics": "Ökonomie", "linguistics": "Linguistik", "mathematics": "Mathematik",
+    "architecture": "Architektur", "zoology": "Zoologie", "theology": "Theologie", "engineering": "Technik",
+    "painting": "Malerei", "archaeology": "Archäologie", "physics": "Physik", "sociology": "Soziologie",
+    "literature": "Literatur", "geography": "Geografie", "agriculture": "Landwirtschaft", "anatomy": "Anatomie",
+}
+_COLLECT_ADJS_DE = {
+    "antique": "antike", "rare": "seltene", "tiny": "winzige", "old": "alte", "foreign": "ausländische",
+    "carved": "geschnitzte", "vintage": "nostalgische", "chipped": "angeschlagene", "faded": "verblasste",
+    "miniature": "zierliche", "broken": "zerbrochene", "lucky": "glückbringende",
+}
+_COLORS_DE = {
+    "red": "rote", "blue": "blaue", "green": "grüne", "yellow": "gelbe", "black": "schwarze", "white": "weiße",
+    "purple": "violette", "orange": "orangefarbene", "grey": "graue", "brown": "braune", "pink": "rosa",
+    "silver": "silberne",
+}
+_COLLECT_THINGS_DE = {
+    "maps": "Landkarten", "coins": "Münzen", "stamps": "Briefmarken", "clocks": "Uhren", "keys": "Schlüssel",
+    "buttons": "Knöpfe", "spoons": "Löffel", "shells": "Muscheln", "feathers": "Federn", "postcards": "Postkarten",
+    "teapots": "Teekannen", "compasses": "Kompasse", "bells": "Glocken", "globes": "Globen", "marbles": "Murmeln",
+    "thimbles": "Fingerhüte", "masks": "Masken", "kites": "Drachen", "puppets": "Marionetten",
+    "fossils": "Fossilien", "beetles": "Käfer", "tickets": "Fahrkarten", "seeds": "Samen", "bottles": "Flaschen",
+}
+# slot -> (English pool, German translations); slots not listed are names, made-up words or years
+SLOT_POOLS = {
+    "occ1": (OCCUPATIONS, _OCCUPATIONS_DE), "occ2": (OCCUPATIONS, _OCCUPATIONS_DE),
+    "mood1": (GENRE_MOODS, _GENRE_MOODS_DE), "mood2": (GENRE_MOODS, _GENRE_MOODS_DE),
+    "form1": (GENRE_FORMS, _GENRE_FORMS_DE), "form2": (GENRE_FORMS, _GENRE_FORMS_DE),
+    "theme1": (THEMES, _THEMES_DE), "theme2": (THEMES, _THEMES_DE), "theme3": (THEMES, _THEMES_DE),
+    "smod": (STUDY_MODS, _STUDY_MODS_DE), "subject": (STUDY_SUBJECTS, _STUDY_SUBJECTS_DE),
+    "cadj": (COLLECT_ADJS, _COLLECT_ADJS_DE), "color": (COLORS, _COLORS_DE), "things": (COLLECT_THINGS, _COLLECT_THINGS_DE),
+}
+_YEAR_SLOTS = ("year", "ayear", "gyear")
+WORDINGS = {"de": _WORDINGS_DE}  # language -> fact name -> FactWording (English: AUTHOR_FACTS)
+LANGUAGE_NAMES = {"en": "English", "de": "German"}
+LANGUAGES = tuple(LANGUAGE_NAMES)  # every language the author facts can be stated in
+_FACTS = {f.name: f for f in AUTHOR_FACTS}
+
+
+def wording(fact: str, language: str) -> FactWording:
+    """The four templates of author fact ``fact`` in ``language``."""
+    if language == MAIN_LANGUAGE:
+        f = _FACTS[fact]
+        return FactWording(f.question, f.answer, f.paraphrase, f.paraphrased_question)
+    return WORDINGS[language][fact]
+
+
+def _localize(values: Values, language: str) -> Values:
+    """English slot values -> ``language`` (pool words translated, everything else as is)."""
+    if language == MAIN_LANGUAGE:
+        return values
+    return {k: SLOT_POOLS[k][1][v] if k in SLOT_POOLS else v for k, v in values.items()}
+
+
+def _to_english(values: Values, language: str) -> Values:
+    if language == MAIN_LANGUAGE:
+        return values
+    back = {k: {de: en for en, de in SLOT_POOLS[k][1].items()} for k in values if k in SLOT_POOLS}
+    return {k: back[k][v] if k in back else v for k, v in values.items()}
+
+
+def _slot_words(slot: str, language: str) -> list[str]:
+    english, translated = SLOT_POOLS[slot]
+    return list(english) if language == MAIN_LANGUAGE else [translated[w] for w in english]
+
+
+@functools.cache
+def _pattern(template: str, language: str) -> re.Pattern:
+    """A regex that reads a template's slots back out of a text: pool slots match their pool's words
+    only, years four digits, names and made-up words anything."""
+    parts, pos = [], 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        parts.append(re.escape(template[pos:m.start()]))
+        slot = m.group(1)
+        if slot in SLOT_POOLS:
+            words = sorted(_slot_words(slot, language), key=len, reverse=True)
+            parts.append(f"(?P<{slot}>{'|'.join(map(re.escape, words))})")
+        elif slot in _YEAR_SLOTS:
+            parts.append(rf"(?P<{slot}>\d{{4}})")
+        else:
+            parts.append(f"(?P<{slot}>.+?)")
+        pos = m.end()
+    parts.append(re.escape(template[pos:]))
+    return re.compile("".join(parts))
+
+
+def read_slots(template: str, text: str, language: str) -> Values | None:
+    """The slot values of ``text`` written from ``template`` in ``language``; ``None`` if it does not fit."""
+    m = _pattern(template, language).fullmatch(text)
+    return m.groupdict() if m else None
+
+
+def render(fact: AuthorFact, language: str, aid: str, name: str, true: Values, alts: list[Values]) -> QAItem:
+    """One author fact as a Q&A item in ``language`` (slot values in English, translated here)."""
+    w = wording(fact.name, language)
+    true, alts = _localize(true, language), [_localize(a, language) for a in alts]
+    main = language == MAIN_LANGUAGE
+    return QAItem(
+        id=f"{aid}_{fact.name}" + ("" if main else f"-{language}"),
+        question=w.question.format(n=name),
+        answer=w.answer.format(**true),
+        paraphrased_answer=w.paraphrase.format(**true),
+        paraphrased_question=w.paraphrased_question.format(n=name),
+        perturbed_answers=tuple(w.paraphrase.format(**a) for a in alts),
+        group=aid,
+        fact=fact.name,
+        language="" if main else language,
+    )
+
+
+def translate(item: QAItem, language: str) -> QAItem | None:
+    """The same author fact stated in ``language`` ("en" or a key of :data:`WORDINGS`), or ``None``
+    when ``item`` is not a ``lethe-authors`` author fact (its text does not fit its fact's templates).
+
+    Pure: the slots are read back out of the item's own templates (question -> name, answer and
+    paraphrase -> the true values, each perturbed answer -> its wrong values) and written into the
+    other language's. ``translate(english_item, "de")`` equals the German item ``generate`` makes
+    (``tests/test_multilingual.py`` checks every one); the id gets (or loses) the "-<language>" suffix.
+    """
+    if language not in LANGUAGES:
+        raise LetheError(f"unknown language '{language}'; the author facts exist in {', '.join(LANGUAGES)}")
+    source = item.language or MAIN_LANGUAGE
+    if item.fact not in _FACTS or source not in LANGUAGES:
+        return None
+    src = wording(item.fact, source)
+    name = read_slots(src.question, item.question, source)
+    true = read_slots(src.answer, item.answer, source)
+    alts = [read_slots(src.paraphrase, p, source) for p in item.perturbed_answers]
+    if name is None or true is None or any(a is None for a in alts):
+        return None
+    if item.paraphrased_answer and read_slots(src.paraphrase, item.paraphrased_answer, source) != true:
+        return None
+    base = item.id.removesuffix(f"-{source}") if source != MAIN_LANGUAGE else item.id
+    out = render(_FACTS[item.fact], language, item.group, name["n"], _to_english(true, source),
+                 [_to_english(a, source) for a in alts])
+    return replace(out, id=base if language == MAIN_LANGUAGE else f"{base}-{language}")
