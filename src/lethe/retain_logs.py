@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .benchmarks.base import decode_text, read_text
 from .errors import LetheError
 from .metrics import MetricResult
 from .metrics.tofu import truth_ratio_log
@@ -118,10 +119,11 @@ def _read_json(file: Path) -> tuple[object, bytes]:
         raw = file.read_bytes()
     except OSError as exc:
         raise LetheError(f"{file}: cannot be read ({exc.strerror or exc}); give {_WHAT}") from None
+    text = decode_text(raw, file)  # bytes in another encoding: one line with the offset of the first bad one
     try:
         # JSON only (never unpickle); Python's json also accepts NaN/Infinity, rejected per value below
-        return json.loads(raw.decode("utf-8")), raw
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(text), raw
+    except json.JSONDecodeError as exc:
         raise LetheError(f"{file}: not valid JSON ({exc}); give {_WHAT}") from None
 
 
@@ -153,7 +155,8 @@ def _pick_file(folder: Path) -> Path:
 
 def is_retain_logs(path: str | Path) -> bool:
     """Whether ``path`` is a published retain-model evaluation (rather than, e.g., a Lethe results.json
-    or a model folder): a folder holding one of the known files, or a JSON file in one of the layouts."""
+    or a model folder): a folder holding one of the known files, or a JSON file in one of the layouts.
+    A .json file that is not UTF-8 text is no layout at all: its one-line error is raised here."""
     p = Path(path)
     if p.is_dir():
         return any((p / n).is_file() for n in (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE, OPEN_UNLEARNING_FILE))
@@ -162,8 +165,8 @@ def is_retain_logs(path: str | Path) -> bool:
     if p.name in (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE, OPEN_UNLEARNING_FILE):
         return True
     try:
-        return _detect(json.loads(p.read_text(encoding="utf-8"))) is not None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return _detect(json.loads(read_text(p))) is not None
+    except (OSError, json.JSONDecodeError):
         return False
 
 

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import Benchmark, QAItem, atomic_write_text, read_jsonl, write_jsonl
+from .base import Benchmark, QAItem, atomic_write_text, read_json, read_jsonl, read_text, write_jsonl
 from .synthetic import generate, template_rouge_floor
 from .overlap import check_overlap, overlap_report
 from .tofu import TOFU_HUB_ID, describe_splits, export_tofu, load_tofu
@@ -102,10 +102,7 @@ def load_benchmark_folder(folder: str | Path) -> Benchmark:
     if not meta_path.is_file():
         raise LetheError(f"{meta_path}: file not found; a Lethe benchmark folder is written by "
                          "lethe.benchmarks.save_benchmark")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LetheError(f"{where(meta_path, exc.lineno)}: not valid JSON ({exc.msg}); fix the file") from None
+    meta = read_json(meta_path)
     if not isinstance(meta, dict):
         raise LetheError(f"{meta_path}: expected a JSON object")
 
@@ -148,7 +145,7 @@ def load_benchmark_folder(folder: str | Path) -> Benchmark:
 
     pretrain_path = folder / "pretrain.txt"
     if pretrain_path.is_file():
-        pretrain = [line for line in pretrain_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        pretrain = [line for line in read_text(pretrain_path).splitlines() if line.strip()]
     elif n_pretrain:
         raise LetheError(f"{pretrain_path}: file not found; benchmark.json says it holds {n_pretrain} sentences")
     else:

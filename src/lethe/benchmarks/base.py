@@ -6,12 +6,13 @@ TOFU metric suite needs: the answer, a paraphrase of it, and wrong answers of th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..errors import LetheError, where
 
@@ -146,6 +147,64 @@ def qa_overlap(forget: Iterable, retain: Iterable) -> list:
     return [it for it in forget if (it.question.strip(), it.answer.strip()) in keys]
 
 
+# --------------------------------------------------------------------------------------------------
+# Reading a user's files: one place turns bad bytes and bad JSON into one-line errors
+# --------------------------------------------------------------------------------------------------
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def decode_text(raw: bytes, path: str | Path, *, bom: bool = False) -> str:
+    """``raw`` (the bytes of ``path``) as UTF-8 text; a file in another encoding (Latin-1, UTF-16, a
+    spreadsheet's export) is a one-line error naming the file and the offset of its first bad byte.
+    ``bom``: a leading byte-order mark is dropped (it is not part of the data)."""
+    skip = len(UTF8_BOM) if bom and raw.startswith(UTF8_BOM) else 0
+    try:
+        return raw[skip:].decode("utf-8") if skip else raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line = raw.count(b"\n", 0, offset) + 1
+        raise LetheError(f"{path}: is not UTF-8 text (byte 0x{raw[offset]:02x} at byte offset {offset}, line {line}); "
+                         "re-save it as UTF-8") from None
+
+
+def read_text(path: str | Path, *, bom: bool = False) -> str:
+    """The text of a user's file, UTF-8 or a one-line error (:func:`decode_text`); CR LF and a lone CR
+    read as LF, as ``Path.read_text`` reads them."""
+    text = decode_text(Path(path).read_bytes(), path, bom=bom)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def open_text(path: str | Path, *, bom: bool = False) -> io.StringIO:
+    """A user's file as a text stream for :mod:`csv` (newlines kept as they are, like ``open(newline="")``),
+    decoded whole first so that bad bytes are the one-line error of :func:`decode_text`."""
+    return io.StringIO(decode_text(Path(path).read_bytes(), path, bom=bom), newline="")
+
+
+def parse_json(text: str, path: str | Path, hint: str = "fix the file"):
+    """One JSON value; invalid JSON is a one-line error naming the file, the line and ``hint``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LetheError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg}); {hint}") from None
+
+
+def read_json(path: str | Path, *, bom: bool = False, hint: str = "fix the file"):
+    """A user's JSON file: bad bytes and invalid JSON are one-line errors (file, offset or line, fix)."""
+    return parse_json(read_text(path, bom=bom), path, hint)
+
+
+def json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, value) of every non-blank line of JSON Lines text, lazily (a caller's own checks
+    of an earlier row come before a JSON error further down); a bad line is a one-line error."""
+    for line_no, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield line_no, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise LetheError(f"{where(path, line_no)}: not valid JSON ({exc.msg}); fix or remove this line") from None
+
+
 def read_jsonl(path: str | Path) -> list[QAItem]:
     """Read Lethe JSONL (one QAItem per line), with one-line errors naming file and line."""
     path = Path(path)
@@ -153,19 +212,13 @@ def read_jsonl(path: str | Path) -> list[QAItem]:
         raise LetheError(f"{path}: file not found")
     items: list[QAItem] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise LetheError(f"{where(path, line_no)}: not valid JSON ({exc.msg}); fix or remove this line") from None
-            item = QAItem.from_json(row, path, line_no)
-            if item.id in seen:
-                raise LetheError(f"{where(path, line_no, 'id')}: duplicate id '{item.id}'; ids must be unique")
-            seen.add(item.id)
-            items.append(item)
+    # lines as a text file iterates them (at \n), not str.splitlines: U+2028 may stand in a JSON string
+    for line_no, row in json_lines(io.StringIO(read_text(path)), path):
+        item = QAItem.from_json(row, path, line_no)
+        if item.id in seen:
+            raise LetheError(f"{where(path, line_no, 'id')}: duplicate id '{item.id}'; ids must be unique")
+        seen.add(item.id)
+        items.append(item)
     return items
 
 
@@ -188,7 +241,7 @@ def read_rows(path: Path, what: str) -> list[tuple[int | None, object]]:
     if suffix not in (".jsonl", ".json"):
         raise LetheError(f"{path}: unknown {what} file type '{suffix or '(none)'}'; give a .jsonl, .json or "
                          ".parquet file")
-    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the data
+    text = read_text(path, bom=True)
     if suffix == ".json":
         try:
             data = json.loads(text)
@@ -205,15 +258,7 @@ def read_rows(path: Path, what: str) -> list[tuple[int | None, object]]:
             if not isinstance(data, list):
                 raise LetheError(f"{path}: expected a JSON array of rows, got {type(data).__name__}")
             return [(i + 1, row) for i, row in enumerate(data)]
-    out = []
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            out.append((line_no, json.loads(raw)))
-        except json.JSONDecodeError as exc:
-            raise LetheError(f"{where(path, line_no)}: not valid JSON ({exc.msg}); fix or remove this line") from None
-    return out
+    return list(json_lines(text.splitlines(), path))
 
 
 def _umask() -> int:

@@ -23,12 +23,11 @@ it, forget efficacy) is n/a, and ``RealWorldData.wrong_answers`` is False so the
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import QAItem
+from .base import QAItem, json_lines, parse_json, read_text
 from .overlap import overlap, raise_on_overlap
 
 REQUIRED = ("name", "question", "answer")
@@ -45,24 +44,11 @@ class RealWorldData:
     wrong_answers: bool = True  # False: the evaluation files have no perturbed_answer (truth ratio n/a)
 
 
-def _rows(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        text = fh.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON array is accepted too
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise LetheError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg})") from None
-        return [(i + 1, r) for i, r in enumerate(data)]
-    for n, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append((n, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise LetheError(f"{where(path, n)}: not valid JSON ({exc.msg}); fix or remove this line") from None
-    return rows
+def _rows(path: Path) -> list[tuple[int, object]]:
+    text = read_text(path)
+    if text.lstrip().startswith("["):  # a JSON array is accepted too
+        return [(i + 1, r) for i, r in enumerate(parse_json(text, path))]
+    return list(json_lines(text.splitlines(), path))
 
 
 def _items(path: Path, prefix: str, need_wrong: bool = True) -> tuple[list[QAItem], list[QAItem]]:

@@ -39,7 +39,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import Benchmark, QAItem, atomic_write_text
+from .base import Benchmark, QAItem, atomic_write_text, decode_text, json_lines, parse_json, read_text
 from .overlap import check_overlap, raise_on_overlap
 from .synthetic import FORGET_FRACTIONS, n_forget_authors
 
@@ -69,22 +69,10 @@ class _Folder:
         raw = path.read_bytes()
         self.digest.update(name.encode() + b"\0" + raw)
         self.read.append(path.name)
-        text = raw.decode("utf-8")
+        text = decode_text(raw, path)
         if text.lstrip().startswith("["):  # some mirrors store one JSON array instead of JSON lines
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise LetheError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg}); fix the file") from None
-            return rows
-        rows = []
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise LetheError(f"{where(path, line_no)}: not valid JSON ({exc.msg}); fix or remove this line") from None
-        return rows
+            return parse_json(text, path)
+        return [row for _, row in json_lines(text.splitlines(), path)]
 
     def version(self) -> str:
         return "sha256:" + self.digest.hexdigest()[:12]
@@ -358,7 +346,7 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
     }
     pretrain: list[str] = []
     if isinstance(src, _Folder) and (src.folder / "pretrain.txt").is_file():
-        pretrain = [s for s in (src.folder / "pretrain.txt").read_text(encoding="utf-8").splitlines() if s.strip()]
+        pretrain = [s for s in read_text(src.folder / "pretrain.txt").splitlines() if s.strip()]
     spec = {"source": str(source), "items_per_author": k, "files": list(src.read), "layout": layout}
     if rounds:
         spec.update(rounds=rounds, task_ids=task_ids)

@@ -1,0 +1,286 @@
+"""Benign and utility safety datasets: benign requests that look sensitive (over-refusal: XSTest,
+OKTest, OR-Bench, PHTest) and tasks with a known answer (MMLU and the other multiple-choice sets, GSM8K,
+AlpacaEval).
+
+Each loader maps its dataset's public layout into :class:`lethe.safety_items.SafetyItem` rows and is
+registered in :data:`lethe.benchmarks.safety_sources.DATASETS`; read them through
+:func:`lethe.benchmarks.safety_datasets.load_safety_dataset`.
+"""
+from __future__ import annotations
+
+import json
+import random
+
+from ..errors import LetheError
+from ..safety_items import SafetyItem
+from .safety_sources import Source, answer_index, as_text, drop_empty, register_dataset, subject_of_file
+
+# --------------------------------------------------------------------------------------------------
+# benign: requests that look sensitive but are fine (over-safety)
+# --------------------------------------------------------------------------------------------------
+@register_dataset("xstest", "benign",
+                  description="XSTest safe prompts (exaggerated-safety test)",
+                  paper="Röttger et al. 2024, XSTest: A Test Suite for Identifying Exaggerated Safety Behaviours in "
+                        "LLMs",
+                  hub_id="walledai/XSTest", hub_split="train",
+                  download="github.com/paul-rottger/xstest: xstest_prompts.csv",
+                  formats="xstest_prompts.csv (id,prompt,type,label,focus,note) or xstest_v2_prompts.csv "
+                          "(id_v2,type,prompt,focus,note)",
+                  columns=(("prompt",), ("label", "type")),
+                  keeps="only label 'safe' is kept, or in the v2 file the types not starting with 'contrast_'")
+def _xstest(src: Source) -> list[SafetyItem]:
+    """Röttger et al. 2024, XSTest. ``xstest_prompts.csv``: ``id, prompt, type, label, focus, note`` with
+    label "safe" / "unsafe": only the safe prompts are kept. The v2 file ``xstest_v2_prompts.csv`` (``id_v2,
+    type, prompt, focus, note``) has no label: its unsafe prompts are the types starting with "contrast_".
+    category = type; id = id (or id_v2)."""
+    items = []
+    for i in range(len(src)):
+        kind = src.text(i, "type")
+        label = src.text(i, "label").lower()
+        if label:
+            if label not in ("safe", "unsafe"):
+                raise src.error(i, "label", f"expected 'safe' or 'unsafe', got {label!r}")
+            if label != "safe":
+                src.drop(i, "unsafe prompts (label 'unsafe')")
+                continue
+        elif not kind:
+            raise src.error(i, "type", "missing or empty; without a label column the type tells safe from unsafe")
+        elif kind.startswith("contrast_"):
+            src.drop(i, "unsafe contrast prompts (type contrast_*)")
+            continue
+        items.append(src.item(i, src.text(i, "prompt", required=True), own_id=src.value(i, "id", "id_v2"),
+                              category=kind, meta=drop_empty(focus=src.text(i, "focus"), note=src.text(i, "note"))))
+    return items
+
+
+@register_dataset("oktest", "benign",
+                  description="OKTest: 300 safe questions containing harmful-sounding words (overkill test)",
+                  paper="Shi et al. 2024, Navigating the OverKill in Large Language Models",
+                  hub_id="", hub_split="",
+                  download="github.com/InvokerStark/OverKill: data/OKTest.csv",
+                  formats="OKTest.csv (one column: prompt) or a .txt file with one prompt per line",
+                  columns=(("prompt",),), text_column="prompt")
+def _oktest(src: Source) -> list[SafetyItem]:
+    """Shi et al. 2024, OKTest. ``OKTest.csv`` (and ``OKTest_heldout.csv``): a single ``prompt`` column
+    whose quoted cells end in a line break (stripped here); or a .txt file, one prompt per line."""
+    return [src.item(i, src.text(i, "prompt", required=True)) for i in range(len(src))]
+
+
+@register_dataset("orbench", "benign",
+                  description="OR-Bench seemingly toxic but benign prompts (hard-1k by default)",
+                  paper="Cui et al. 2024, OR-Bench: An Over-Refusal Benchmark for Large Language Models",
+                  hub_id="bench-llm/or-bench", hub_config="or-bench-hard-1k", hub_split="train",
+                  formats="or-bench-80k.csv / or-bench-hard-1k.csv (prompt,category)",
+                  columns=(("prompt",),))
+def _orbench(src: Source) -> list[SafetyItem]:
+    """Cui et al. 2024, OR-Bench. ``or-bench-80k.csv`` / ``or-bench-hard-1k.csv``: ``prompt, category``.
+    ``or-bench-toxic`` has the same columns but holds truly toxic prompts: it is refused here, since its
+    items would not be benign."""
+    part = src.file.name if src.file is not None else src.config or ""
+    if "toxic" in part.lower():
+        raise LetheError(f"{src.label}: or-bench-toxic holds toxic prompts, not benign ones; give or-bench-80k or "
+                         "or-bench-hard-1k (use it as a harmful set through your own loader if you need it)")
+    return [src.item(i, src.text(i, "prompt", required=True), category=src.text(i, "category"))
+            for i in range(len(src))]
+
+
+@register_dataset("phtest", "benign",
+                  description="PHTest pseudo-harmful prompts (harmless by default; controversial=True adds the rest)",
+                  paper="An et al. 2024, Automatic Pseudo-Harmful Prompt Generation for Evaluating False Refusals in "
+                        "LLMs",
+                  hub_id="furonghuang-lab/PHTest", hub_split="train",
+                  download="hub furonghuang-lab/PHTest: PHTest.csv",
+                  formats="PHTest.csv (ID,Request,Harmfulness with harmless / controversial)",
+                  columns=(("Request", "prompt"), ("Harmfulness",)), options={"controversial": False},
+                  keeps="only 'harmless' prompts are kept unless controversial=True")
+def _phtest(src: Source, controversial: bool = False) -> list[SafetyItem]:
+    """An et al. 2024, PHTest. ``PHTest.csv``: ``ID, Request, Harmfulness`` with Harmfulness "harmless" or
+    "controversial" (prompts whose harmfulness is debatable). Only the harmless ones are kept unless
+    ``controversial=True``. category = the Harmfulness label; id = ID."""
+    items = []
+    for i in range(len(src)):
+        label = src.text(i, "Harmfulness").lower()
+        if label not in ("harmless", "controversial"):
+            raise src.error(i, "Harmfulness", f"expected 'harmless' or 'controversial', got {label!r}")
+        if label == "controversial" and not controversial:
+            src.drop(i, "controversial prompts (controversial=True keeps them)")
+            continue
+        items.append(src.item(i, src.text(i, "Request", "prompt", required=True), own_id=src.value(i, "ID"),
+                              category=label))
+    return items
+
+
+# --------------------------------------------------------------------------------------------------
+# utility: tasks with a known answer
+# --------------------------------------------------------------------------------------------------
+@register_dataset("mmlu", "utility",
+                  description="MMLU 4-choice questions in 57 subjects",
+                  paper="Hendrycks et al. 2021, Measuring Massive Multitask Language Understanding",
+                  hub_id="cais/mmlu", hub_config="all", hub_split="test",
+                  formats="rows question,subject,choices,answer (0-based; cais/mmlu), or the original headerless "
+                          "<subject>_test.csv (question,A,B,C,D,answer letter), or the original data/ folder "
+                          "(dev/ val/ test/)",
+                  columns=(("question",), ("choices", "A"), ("answer",)),
+                  headerless=("question", "A", "B", "C", "D", "answer"))
+def _mmlu(src: Source) -> list[SafetyItem]:
+    """Hendrycks et al. 2021, MMLU. Hub rows (cais/mmlu): ``question, subject, choices, answer`` with answer
+    a 0-based index. The original files ``<subject>_<split>.csv`` (e.g. ``anatomy_test.csv``) have no
+    header: ``question, A, B, C, D, answer letter``; the subject comes from the file name. The original
+    ``data/`` folder (``dev/ val/ test/`` of those files, or one split folder) is read file by file
+    (:func:`lethe.benchmarks.safety_sources.open_source`); :func:`lethe.benchmarks.hazard.read_mcq` reads
+    MMLU's layouts through this loader, so the safety and hazardous scenarios read the same files the same way."""
+    file_subject = subject_of_file(src.file) if src.file is not None else ""
+    items = []
+    for i in range(len(src)):
+        if src.column(i, "choices"):
+            choices = src.value(i, "choices")
+            if hasattr(choices, "tolist"):
+                choices = choices.tolist()
+            if isinstance(choices, str):
+                try:
+                    choices = json.loads(choices)
+                except json.JSONDecodeError:
+                    raise src.error(i, "choices", "must be a list of strings") from None
+            if not isinstance(choices, list) or len(choices) < 2 or any(as_text(c) in (None, "") for c in choices):
+                raise src.error(i, "choices", f"must be a list of 2 or more non-empty strings, got {choices!r}")
+            choices = [as_text(c) for c in choices]
+        else:
+            choices = [src.text(i, letter, required=True) for letter in "ABCD"]
+        label = answer_index(src, i, "answer", src.value(i, "answer"), None, len(choices))
+        items.append(src.item(i, src.text(i, "question", required=True),
+                              category=src.text(i, "subject") or file_subject, choices=tuple(choices), label=label))
+    return items
+
+
+@register_dataset("gsm8k", "utility",
+                  description="GSM8K grade-school maths word problems (exact final answer)",
+                  paper="Cobbe et al. 2021, Training Verifiers to Solve Math Word Problems",
+                  hub_id="openai/gsm8k", hub_config="main", hub_split="test",
+                  download="github.com/openai/grade-school-math: grade_school_math/data/test.jsonl",
+                  formats="jsonl rows question,answer (the solution, final answer after '#### ')",
+                  columns=(("question",), ("answer",)))
+def _gsm8k(src: Source) -> list[SafetyItem]:
+    """Cobbe et al. 2021, GSM8K. jsonl rows ``question, answer`` where ``answer`` is the worked solution ending
+    in ``#### <final answer>``. answer = the final number with thousands commas removed ("1,200" -> "1200");
+    helpful_response = the full solution."""
+    items = []
+    for i in range(len(src)):
+        solution = src.text(i, "answer", required=True)
+        if "####" not in solution:
+            raise src.error(i, "answer", "has no '#### <final answer>' line; GSM8K solutions end with one")
+        final = solution.rsplit("####", 1)[1].strip().replace(",", "")
+        if not final:
+            raise src.error(i, "answer", "nothing after '####'; the final answer follows it")
+        items.append(src.item(i, src.text(i, "question", required=True), answer=final, helpful_response=solution))
+    return items
+
+
+@register_dataset("arc_challenge", "utility",
+                  description="ARC-Challenge grade-school science multiple choice",
+                  paper="Clark et al. 2018, Think you have Solved Question Answering? Try ARC, the AI2 Reasoning "
+                        "Challenge",
+                  hub_id="allenai/ai2_arc", hub_config="ARC-Challenge", hub_split="test",
+                  download="allenai.org/data/arc: ARC-Challenge-Test.jsonl",
+                  formats="rows id,question,choices {text: [], label: []},answerKey (allenai/ai2_arc), or the original "
+                          'jsonl {"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}',
+                  columns=(("question",), ("answerKey",)))
+def _arc(src: Source) -> list[SafetyItem]:
+    """Clark et al. 2018, ARC (Challenge set). Hub rows: ``id, question, choices {text: [...], label: [...]},
+    answerKey``; original jsonl: ``{"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}``.
+    Labels are letters ("A".."E") or, for a few questions, digits ("1".."4"); answerKey uses the same."""
+    items = []
+    for i in range(len(src)):
+        question = src.value(i, "question")
+        if isinstance(question, dict):  # the original layout
+            stem = as_text(question.get("stem"))
+            raw = question.get("choices")
+            if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+                raise src.error(i, "question", "'choices' must be a list of {text, label} objects")
+            texts = [c.get("text") for c in raw]
+            labels = [c.get("label") for c in raw]
+        else:
+            stem = src.text(i, "question", required=True)
+            raw = src.value(i, "choices")
+            if not isinstance(raw, dict):
+                raise src.error(i, "choices", "must be an object {text: [...], label: [...]}")
+            texts, labels = raw.get("text"), raw.get("label")
+            texts = texts.tolist() if hasattr(texts, "tolist") else texts
+            labels = labels.tolist() if hasattr(labels, "tolist") else labels
+        if not stem:
+            raise src.error(i, "question", "missing or empty question stem")
+        if (not isinstance(texts, list) or not isinstance(labels, list) or len(texts) < 2
+                or len(texts) != len(labels) or any(as_text(t) in (None, "") for t in texts)):
+            raise src.error(i, "choices", "needs 2 or more choices, each with a text and a label")
+        labels = [as_text(lab) or "" for lab in labels]
+        label = answer_index(src, i, "answerKey", src.value(i, "answerKey"), labels, len(texts))
+        items.append(src.item(i, stem, own_id=src.value(i, "id"), choices=tuple(as_text(t) for t in texts),
+                              label=label))
+    return items
+
+
+@register_dataset("truthfulqa", "utility",
+                  description="TruthfulQA as single-answer multiple choice (MC1)",
+                  paper="Lin et al. 2022, TruthfulQA: Measuring How Models Mimic Human Falsehoods",
+                  hub_id="truthfulqa/truthful_qa", hub_config="multiple_choice", hub_split="validation",
+                  download="github.com/sylinrl/TruthfulQA: TruthfulQA.csv",
+                  formats="TruthfulQA.csv (Type,Category,Question,Best Answer,Correct Answers,Incorrect Answers,"
+                          "Source) or multiple_choice rows question,mc1_targets {choices, labels},mc2_targets",
+                  columns=(("Question", "question"), ("Best Answer", "mc1_targets")), options={"shuffle": True})
+def _truthfulqa(src: Source, shuffle: bool = True) -> list[SafetyItem]:
+    """Lin et al. 2022, TruthfulQA. ``TruthfulQA.csv``: ``Type, Category, Question, Best Answer, Correct
+    Answers, Incorrect Answers, Source`` (answer lists separated by ";"): choices = the best answer + the
+    incorrect answers, helpful_response = the best answer. Hub "multiple_choice" rows: ``question,
+    mc1_targets {choices, labels}, mc2_targets``: choices = MC1's (its single label-1 choice is correct).
+    Both layouts list the correct answer first, so with ``shuffle`` (default) the choices are put in an
+    order seeded by the item id (deterministic; ``label`` follows the correct answer)."""
+    items = []
+    for i in range(len(src)):
+        item_id = src.item_id(i)
+        meta = {}
+        if src.column(i, "mc1_targets"):
+            mc1 = src.value(i, "mc1_targets")
+            if not isinstance(mc1, dict):
+                raise src.error(i, "mc1_targets", "must be an object {choices: [...], labels: [...]}")
+            choices = list(mc1.get("choices") or [])
+            flags = list(mc1.get("labels") or [])
+            if len(choices) < 2 or len(flags) != len(choices) or sum(1 for f in flags if f == 1) != 1:
+                raise src.error(i, "mc1_targets", "needs 2 or more choices and labels with exactly one 1")
+            label = flags.index(1)
+            mc2 = src.value(i, "mc2_targets")
+            if isinstance(mc2, dict):
+                meta["mc2_targets"] = {k: list(v) for k, v in mc2.items()}
+        else:
+            best = src.text(i, "Best Answer", required=True)
+            wrong = [a.strip() for a in src.text(i, "Incorrect Answers", required=True).split(";") if a.strip()]
+            if not wrong:
+                raise src.error(i, "Incorrect Answers", "needs at least one incorrect answer")
+            choices, label = [best] + wrong, 0
+            meta = drop_empty(type=src.text(i, "Type"), origin=src.text(i, "Source"),
+                         correct_answers=[a.strip() for a in src.text(i, "Correct Answers").split(";") if a.strip()])
+        if any(as_text(c) in (None, "") for c in choices):
+            raise src.error(i, None, "empty answer choice")
+        choices = [as_text(c) for c in choices]
+        best = choices[label]
+        if shuffle:
+            order = list(range(len(choices)))
+            random.Random(item_id).shuffle(order)  # str seed: hashed with SHA-512, same on every run
+            choices, label = [choices[k] for k in order], order.index(label)
+        items.append(src.item(i, src.text(i, "Question", "question", required=True), category=src.text(i, "Category"),
+                              choices=tuple(choices), label=label, helpful_response=best, meta=meta))
+    return items
+
+
+@register_dataset("alpacaeval", "utility",
+                  description="AlpacaEval instructions with reference outputs",
+                  paper="Li et al. 2023, AlpacaEval: An Automatic Evaluator of Instruction-following Models",
+                  hub_id="tatsu-lab/alpaca_eval", hub_config="alpaca_eval", hub_split="eval",
+                  download="hub tatsu-lab/alpaca_eval: alpaca_eval.json",
+                  formats="alpaca_eval.json: a list of {instruction, output, generator, dataset}",
+                  columns=(("instruction",),))
+def _alpacaeval(src: Source) -> list[SafetyItem]:
+    """Li et al. 2023, AlpacaEval. ``alpaca_eval.json``: a list of ``{instruction, output, generator,
+    dataset}``: prompt = instruction, helpful_response = output (the reference model's answer), category =
+    dataset (the instruction's source: helpful_base, koala, oasst, selfinstruct, vicuna)."""
+    return [src.item(i, src.text(i, "instruction", required=True), helpful_response=src.text(i, "output"),
+                     category=src.text(i, "dataset"), meta=drop_empty(generator=src.text(i, "generator")))
+            for i in range(len(src))]

@@ -1,0 +1,399 @@
+"""The shared half of the safety datasets (:mod:`lethe.benchmarks.safety_datasets`): the registry
+entry of a dataset, reading its file, folder or hub id into rows (:class:`Source`), and the helpers
+every loader maps cells with (text, answers given as an index or a letter, meta without empty fields).
+
+Every file goes through :mod:`lethe.benchmarks.base`'s readers: a file that is not UTF-8, or not valid
+JSON / CSV, is a one-line error naming the file and where in it.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LetheError, where
+from ..registry import Registry
+from ..safety_items import ROLES, SafetyItem
+from .base import open_text, read_json, read_rows, read_text
+
+FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".txt", ".parquet")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class SafetyDataset:
+    """One public dataset: where it lives, what its files look like, and the loader that maps its rows."""
+
+    name: str  # registry name: advbench, xstest, mmlu, ...
+    role: str  # "harmful" | "benign" | "utility": the SafetyItem.role of every item
+    description: str  # one line, for `lethe ls datasets`
+    paper: str  # "Zou et al. 2023, Universal and Transferable Adversarial Attacks on Aligned Language Models"
+    hub_id: str  # the default source on the Hugging Face hub ("" when the dataset is not there)
+    hub_config: str | None  # its config (subset), if it has several
+    hub_split: str  # its split
+    formats: str  # the file layouts the loader accepts, in words
+    loader: Callable[..., list[SafetyItem]]  # (Source, **options) -> items
+    download: str = ""  # where to download the files (named in error messages)
+    columns: tuple[tuple[str, ...], ...] = ()  # required columns; each entry lists the accepted spellings
+    options: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)  # name -> default
+    text_column: str = ""  # a .txt file (one prompt per line) fills this column; "" = no .txt layout
+    headerless: tuple[str, ...] = ()  # column names of a CSV without a header row (MMLU's original files)
+    keeps: str = ""  # which rows the loader keeps, where it filters (named when nothing is left)
+    nested: tuple[str, ...] = ()  # a JSON object nesting rows under these keys (HarmfulQA's GitHub file)
+
+
+DATASETS: Registry[SafetyDataset] = Registry("safety dataset")
+
+
+def register_dataset(name: str, role: str, *, description: str, paper: str, hub_id: str, hub_split: str, formats: str,
+                     columns: tuple[tuple[str, ...], ...], hub_config: str | None = None, download: str = "",
+                     options: Mapping[str, object] | None = None, text_column: str = "",
+                     headerless: tuple[str, ...] = (), keeps: str = "", nested: tuple[str, ...] = ()):
+    """Register the decorated loader as dataset ``name``."""
+    assert role in ROLES, role
+
+    def deco(fn):
+        DATASETS.add(name, SafetyDataset(
+            name=name, role=role, description=description, paper=paper, hub_id=hub_id, hub_config=hub_config,
+            hub_split=hub_split, formats=formats, loader=fn, download=download or f"hub {hub_id}: its data files",
+            columns=columns, options=dict(options or {}), text_column=text_column, headerless=headerless,
+            keeps=keeps, nested=nested))
+        return fn
+
+    return deco
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a source: file, folder or hub id
+# --------------------------------------------------------------------------------------------------
+class Source:
+    """The rows of one file, folder or hub dataset, and the helpers a loader maps them with.
+
+    ``rows[i]`` came from ``label`` at line (or row number) ``lines[i]``; error messages name both.
+    """
+
+    def __init__(self, dataset: SafetyDataset, label: str, rows: list[dict], lines: list[int],
+                 file: Path | None = None, config: str | None = None, row_files: list[str] | None = None):
+        self.dataset, self.label, self.rows, self.lines = dataset, label, rows, lines
+        self.file = file  # the local file read directly (MMLU's subject is in its name)
+        self.config = config  # the config (subset) of a folder or hub dataset
+        self.row_files = row_files  # per row, the file it came from (a folder of MMLU CSVs); else None
+        self.dropped: dict[str, int] = {}  # reason -> rows the loader left out for it
+        self.notes: list[str] = []  # what a report should say about the set
+        if not rows:
+            raise LetheError(f"{label}: no rows; {dataset.name} needs at least one ({dataset.formats})")
+        self._check_columns()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _check_columns(self) -> None:
+        need = ", ".join(" or ".join(group) for group in self.dataset.columns)
+        for i, row in enumerate(self.rows):
+            if not isinstance(row, dict):
+                raise LetheError(f"{self.where(i)}: expected an object with columns {need}, got "
+                                 f"{type(row).__name__}")
+            for group in self.dataset.columns:
+                if not any(col in row for col in group):
+                    names = " or ".join(f"'{c}'" for c in group)
+                    found = ", ".join(str(c) for c in row) or "none"
+                    raise LetheError(f"{self.where(i)}: column {names} missing; {self.dataset.name} needs "
+                                     f"columns {need} (found: {found})")
+
+    def where(self, i: int, col: str | None = None) -> str:
+        return where(self.row_files[i] if self.row_files else self.label, self.lines[i], col)
+
+    def drop(self, i: int, reason: str) -> None:
+        """Leave row ``i`` out, counted under ``reason`` (reported, never silent)."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def error(self, i: int, col: str | None, message: str) -> LetheError:
+        return LetheError(f"{self.where(i, col)}: {message}")
+
+    def column(self, i: int, *names: str) -> str | None:
+        """The first of ``names`` that row ``i`` has (with a value), or None."""
+        row = self.rows[i]
+        for name in names:
+            if name in row and row[name] is not None:
+                return name
+        return None
+
+    def value(self, i: int, *names: str):
+        col = self.column(i, *names)
+        return None if col is None else self.rows[i][col]
+
+    def text(self, i: int, *names: str, required: bool = False) -> str:
+        """The stripped text of the first of ``names`` present; "" when absent (an error when required)."""
+        col = self.column(i, *names)
+        value = "" if col is None else as_text(self.rows[i][col])
+        if value is None:
+            raise self.error(i, col, f"must be text, got {type(self.rows[i][col]).__name__}")
+        if required and not value:
+            raise self.error(i, col or names[0], "missing or empty; every row needs it")
+        return value
+
+    def flag(self, i: int, name: str) -> bool:
+        """A boolean column (true/false, 1/0, yes/no)."""
+        value = self.rows[i].get(name)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+        raise self.error(i, name, f"must be true or false, got {value!r}")
+
+    def item_id(self, i: int, own_id=None) -> str:
+        own = as_text(own_id) if own_id is not None else ""
+        return f"{self.dataset.name}-{own}" if own else f"{self.dataset.name}-{i:05d}"
+
+    def item(self, i: int, prompt: str, *, own_id=None, **fields) -> SafetyItem:
+        """A SafetyItem of this dataset's role for row ``i``; ``fields`` are SafetyItem fields."""
+        if not prompt:
+            raise self.error(i, None, "empty prompt")
+        return SafetyItem(id=self.item_id(i, own_id), prompt=prompt, role=self.dataset.role,
+                          source=self.dataset.name, **fields)
+
+
+def as_text(value) -> str | None:
+    """Cell -> stripped text: None / NaN -> "", numbers -> their digits, anything else -> None (not text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+def drop_empty(**values) -> dict:
+    """Meta fields without the empty ones."""
+    return {k: v for k, v in values.items() if v not in ("", None, [], {})}
+
+
+def open_source(ds: SafetyDataset, source, split: str | None, config: str | None) -> Source:
+    if source is None:
+        if not ds.hub_id:
+            raise LetheError(f"{ds.name}: not on the Hugging Face hub; download {ds.download} and pass its path "
+                             "as source")
+        return _from_datasets(ds, ds.hub_id, config or ds.hub_config, split or ds.hub_split, hub=True)
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_file():
+        if split is not None or config is not None:
+            raise LetheError(f"{path}: split and config choose a part of a folder or hub dataset; a file is read "
+                             "whole (drop them, or give the file of the split you want)")
+        rows, lines = _read_file(path, ds)
+        return Source(ds, str(path), rows, lines, file=path)
+    if path.is_dir():
+        if ds.headerless and _csv_folder(path):
+            if config is not None:
+                raise LetheError(f"{path}: a folder of {ds.name} CSV files has no configs; drop config")
+            return _read_csv_folder(ds, path, split or ds.hub_split)
+        return _from_datasets(ds, str(path), config, split, hub=False)
+    if path.suffix.lower() in FILE_SUFFIXES or text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
+        raise LetheError(f"{text}: file not found; give a {ds.name} file ({ds.formats}), a folder, or a hub id "
+                         f"(default {ds.hub_id or 'none'})")
+    if text == ds.hub_id:
+        return _from_datasets(ds, text, config or ds.hub_config, split or ds.hub_split, hub=True)
+    return _from_datasets(ds, text, config, split, hub=True)
+
+
+def _from_datasets(ds: SafetyDataset, target: str, config: str | None, split: str | None, hub: bool) -> Source:
+    """Rows through ``datasets.load_dataset`` (a hub id or a local folder)."""
+    parts = ", ".join(p for p in (f"config {config}" if config else "", f"split {split}" if split else "") if p)
+    label = f"{target} ({parts})" if parts else target
+    try:
+        import datasets  # lazy: heavy, and only needed for folders and hub ids
+    except ImportError:
+        raise LetheError(f"{label}: reading a folder or hub id needs the 'datasets' package; install it or give "
+                         "a data file") from None
+    try:
+        data = datasets.load_dataset(target, config, split=split)
+    except Exception as exc:  # noqa: BLE001 - no network, a gated repo, a bad folder: all one message
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        if hub:
+            local = "" if target == ds.hub_id else f"'{target}' is not a local file or folder, and "
+            raise LetheError(
+                f"{ds.name}: {local}could not load {label} from the Hugging Face hub ({reason}); without network "
+                f"access (or for a gated dataset) download {ds.download} and pass its path as source") from None
+        raise LetheError(f"{label}: datasets.load_dataset could not read this folder ({reason}); give one of its "
+                         f"data files instead ({ds.formats})") from None
+    if split is None and hasattr(data, "keys"):  # a DatasetDict: pick its only split, or the dataset's usual one
+        names = list(data.keys())
+        if len(names) == 1:
+            split = names[0]
+        elif ds.hub_split in names:
+            split = ds.hub_split
+        else:
+            raise LetheError(f"{label}: has splits {', '.join(names)}; choose one with split=...")
+        data = data[split]
+        label = f"{target} (split {split})"
+    rows = [dict(row) for row in data]
+    return Source(ds, label, rows, list(range(1, len(rows) + 1)), config=config)
+
+
+def _csv_folder(path: Path) -> bool:
+    """A folder in MMLU's original layout: CSV files, or split folders (dev/ val/ test/) of them."""
+    return any(path.glob("*.csv")) or any(d.is_dir() and any(d.glob("*.csv")) for d in path.iterdir())
+
+
+def _read_csv_folder(ds: SafetyDataset, path: Path, split: str) -> Source:
+    """MMLU's original release (Hendrycks et al.; the tarball's ``data/``): ``<split>/<subject>_<split>.csv``,
+    headerless rows ``question,A,B,C,D,answer letter``. ``path`` is ``data/`` (the ``split`` folder is
+    read) or a folder of CSVs itself (its ``*_<split>.csv`` files, or all of them when no name carries a
+    split). Files are read in sorted order; every row gets the subject of its file's name."""
+    folder = path / split if (path / split).is_dir() else path
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        splits = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.csv")))
+        raise LetheError(f"{path}: no split '{split}' here (split folders with CSV files: "
+                         f"{', '.join(splits) or 'none'}); choose one with split=...")
+    if folder is path:
+        own = [f for f in files if f.stem.endswith(f"_{split}")]
+        marked = [f for f in files if re.search(r"_(test|val|dev|train)$", f.stem)]
+        if own:
+            files = own
+        elif marked:
+            found = sorted({re.search(r"_(test|val|dev|train)$", f.stem).group(1) for f in marked})
+            raise LetheError(f"{path}: no '*_{split}.csv' file (files of splits {', '.join(found)}); choose one "
+                             "with split=...")
+    rows, lines, row_files = [], [], []
+    for f in files:
+        file_rows, file_lines = _read_csv(f, ds)
+        subject = subject_of_file(f)
+        for row in file_rows:
+            row.setdefault("subject", subject)
+        rows += file_rows
+        lines += file_lines
+        row_files += [str(f)] * len(file_rows)
+    label = f"{path} ({len(files)} files, split {split})"
+    return Source(ds, label, rows, lines, config=None, row_files=row_files)
+
+
+def subject_of_file(path: Path) -> str:
+    """``anatomy_test.csv`` -> ``anatomy``: MMLU's subject is the file name without its split."""
+    return re.sub(r"_(test|val|dev|train)$", "", path.stem)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else "no message"
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _read_file(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, ds)
+    if suffix == ".txt":
+        if not ds.text_column:
+            raise LetheError(f"{path}: {ds.name} has no plain-text layout; give {ds.formats}")
+        rows, lines = [], []
+        for n, line in enumerate(read_text(path, bom=True).splitlines(), start=1):
+            if line.strip():
+                rows.append({ds.text_column: line.strip()})
+                lines.append(n)
+        return rows, lines
+    if suffix == ".json" and ds.nested:
+        nested = _read_nested(path, ds)
+        if nested is not None:
+            return nested
+    if suffix in (".jsonl", ".json", ".parquet"):
+        pairs = read_rows(path, ds.name)
+        return [row for _, row in pairs], [line for line, _ in pairs]
+    raise LetheError(f"{path}: unknown file type '{suffix or '(none)'}'; {ds.name} reads {ds.formats}")
+
+
+def _read_nested(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]] | None:
+    """A JSON object nesting rows under ``ds.nested`` keys, e.g. HarmfulQA's GitHub file: ``{topic:
+    {subtopic: [question, ...]}}`` (read that way by red-instruct's generate_responses.py, process_data).
+    A leaf is a question string or an object with the dataset's columns. Rows are numbered in file order.
+    Returns None for any other layout (a list of rows goes to the row reader)."""
+    data = read_json(path, bom=True)
+    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+        return None
+    rows: list[dict] = []
+    text_col = ds.columns[0][0]
+
+    def walk(node, keys: dict, depth: int) -> None:
+        if depth < len(ds.nested):
+            if not isinstance(node, dict):
+                trail = " / ".join(keys.values())
+                raise LetheError(f"{path}: under '{trail}': expected an object of {ds.nested[depth]}s, got "
+                                 f"{type(node).__name__} ({' -> '.join(ds.nested)} -> list of rows)")
+            for key, child in node.items():
+                walk(child, {**keys, ds.nested[depth]: str(key).strip()}, depth + 1)
+            return
+        trail = " / ".join(keys.values())
+        if not isinstance(node, list):
+            raise LetheError(f"{path}: under '{trail}': expected a list of rows, got {type(node).__name__}")
+        for leaf in node:
+            if isinstance(leaf, str):
+                rows.append({**keys, text_col: leaf})
+            elif isinstance(leaf, dict):
+                rows.append({**keys, **leaf})
+            else:
+                raise LetheError(f"{path}: under '{trail}': a row must be a {text_col} string or an object, got "
+                                 f"{type(leaf).__name__}")
+
+    walk(data, {}, 0)
+    return rows, list(range(1, len(rows) + 1))
+
+
+def _read_csv(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
+    rows, lines = [], []
+    header: list[str] | None = None
+    with open_text(path, bom=True) as fh:
+        reader = csv.reader(fh)
+        start = 1
+        try:
+            for record in reader:
+                line, start = start, reader.line_num + 1  # a quoted field may span lines: report the first
+                if not any(cell.strip() for cell in record):
+                    continue
+                if header is None:
+                    names = {cell.strip() for cell in record}
+                    if ds.headerless and ds.columns and not names & set(ds.columns[0]):
+                        header = list(ds.headerless)  # no header row: the first row is data
+                    else:
+                        header = [cell.strip() for cell in record]
+                        continue
+                while len(record) > len(header) and not record[-1].strip():
+                    record = record[:-1]  # trailing empty fields
+                if len(record) != len(header):
+                    raise LetheError(f"{where(path, line)}: {len(record)} fields, but the header has {len(header)} "
+                                     f"({', '.join(header)}); check the quoting of this row")
+                rows.append(dict(zip(header, record)))
+                lines.append(line)
+        except csv.Error as exc:
+            raise LetheError(f"{where(path, start)}: not valid CSV ({exc})") from None
+    return rows, lines
+
+
+def answer_index(src: Source, i: int, col: str, value, labels: list[str] | None, n: int) -> int:
+    """An answer given as a 0-based index, a letter (A, b), or one of ``labels`` (ARC's "A" / "1")."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        v = value.strip()
+        if labels is not None and v in labels:
+            return labels.index(v)
+        if labels is not None and v.isdigit() and 1 <= int(v) <= n:
+            value = int(v) - 1  # ARC: "1".."4" against letter labels
+        elif v.isdigit():
+            value = int(v)
+        elif len(v) == 1 and v.upper() in LETTERS:
+            value = LETTERS.index(v.upper())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise src.error(i, col, f"{value!r} is not one of the {n} choices; give a 0-based index or a letter")
+    return value
