@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lethe.benchmarks.base import QAItem
+from lethe.config import TrainConfig
 from lethe.data import Encoder, collate, collate_prompts
 from lethe.errors import LetheError
 from lethe.inference import (
@@ -30,7 +31,6 @@ from lethe.inference import (
     relative_top_mask,
 )
 from lethe.probes import generate, probe_split, score_sequences
-from lethe.train import TrainConfig
 
 
 def _with_facts(items):
@@ -384,3 +384,18 @@ def test_probe_split_end_to_end(memorised_model, tokenizer, forget, retain):
             gens = setup.postprocess([it.question for it in forget + retain], p.generations)
             assert len(gens) == len(p.generations)
         assert setup.stats["method"] == name and setup.stats["build_seconds"] >= 0
+
+
+def test_package_keeps_the_public_names_of_the_former_module():
+    """lethe.inference became a package (one module per method family); its names stay importable."""
+    import lethe.inference as inf
+
+    names = ["InferenceSetup", "PromptEncoder", "ICULConfig", "ICULPrefix", "build_icul", "STOP_WORDS",
+             "forget_entities", "names_pattern", "GUARDRAIL_TEMPLATE", "GuardrailConfig", "guardrail_prefix",
+             "build_guardrail", "REFUSAL", "OutputFilterConfig", "OutputFilter", "build_output_filter", "ULDConfig",
+             "relative_top_mask", "truncated_copy", "CombinedLM", "ULDModel", "train_assistant", "build_uld",
+             "INFERENCE_METHODS", "make_config", "build"]
+    assert sorted(inf.__all__) == sorted(names) and all(hasattr(inf, n) for n in names)
+    from lethe.sisa import CombinedLM as sisa_combined
+
+    assert sisa_combined is inf.CombinedLM

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 import lethe.train as train_mod
+from lethe.config import TrainConfig
 from lethe.data import Encoder, collate
 from lethe.errors import LetheError
 from lethe.models import load_model, save_model, tiny_llama
 from lethe.ops import sequence_nll
 from lethe.reference import AdapterOffReference
-from lethe.train import TrainConfig, finetune, unlearn
+from lethe.train import finetune, unlearn
 
 
 def params(model) -> dict[str, torch.Tensor]:

@@ -12,10 +12,83 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LetheError
-from .train import TrainConfig
+from .models import SPECIALS
+
+PRECISIONS = ("fp32", "bf16")
+# Lethe's byte-level BPE (models.train_tokenizer) holds its special tokens and all 256 byte symbols
+# before the first merge: a smaller vocab_size is silently raised to this by the trainer
+MIN_VOCAB_SIZE = len(SPECIALS) + 256
 
 DEFAULT_ATTACKS: tuple = ("relearn", "quantize_4bit", "paraphrase")
 DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", "me", "idk", {"method": "idk", "retain": "ap"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of the training loop (``lethe.train``): unlearning, fine-tuning, assistants."""
+
+    lr: float = 1e-5
+    epochs: float = 5.0
+    batch_size: int = 8  # forget sequences per micro-batch (each paired with as many retain ones)
+    grad_accum: int = 1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    scheduler: str = "linear"  # "linear" decay after warmup, or "constant"
+    seed: int = 0
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    max_steps: int = 0  # 0: no cap
+    lora_merge: bool = False  # fold the trained LoRA adapter into the weights afterwards (a plain model again)
+    # localised unlearning: train only these parameters (both filters apply when both are given)
+    trainable: tuple = ()  # fnmatch patterns over parameter names, e.g. ["*mlp.down_proj*"]
+    trainable_layers: tuple = ()  # decoder layer indices, e.g. [1] (names containing "layers.1.")
+    # sharpness-aware minimisation of the forget loss (Fan et al. 2025): radius of the weight perturbation
+    sam_rho: float = 0.0  # 0: off
+    # "bf16": mixed precision (bf16 matmuls under torch.autocast, fp32 weights and optimizer state);
+    # on a CPU with bf16 instructions about 1.8x the fp32 throughput of a 2M-parameter Llama
+    precision: str = "fp32"
+    # evaluation during unlearning: every `eval_every` optimizer steps (0: off; -1: at the end of each
+    # epoch), plus once at the end; with `best_by` (a summary key such as forget_quality, model_utility)
+    # the checkpoint with the best value (by the metric's direction) is the one returned, and recorded
+    eval_every: int = 0
+    best_by: str = ""
+
+    def check(self, prefix: str = "train") -> None:
+        bad = None
+        if not self.lr > 0:
+            bad = ("lr", f"must be > 0, got {self.lr}")
+        elif not self.epochs > 0:
+            bad = ("epochs", f"must be > 0, got {self.epochs}")
+        elif self.batch_size < 1:
+            bad = ("batch_size", f"must be >= 1, got {self.batch_size}")
+        elif self.grad_accum < 1:
+            bad = ("grad_accum", f"must be >= 1, got {self.grad_accum}")
+        elif not 0 <= self.warmup_ratio < 1:
+            bad = ("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        elif self.max_grad_norm < 0:
+            bad = ("max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}")
+        elif self.scheduler not in ("linear", "constant"):
+            bad = ("scheduler", f"must be 'linear' or 'constant', got {self.scheduler!r}")
+        elif self.max_steps < 0:
+            bad = ("max_steps", f"must be >= 0, got {self.max_steps}")
+        elif self.sam_rho < 0:
+            bad = ("sam_rho", f"must be >= 0 (0 turns SAM off), got {self.sam_rho}")
+        elif self.lora_merge and not self.lora:
+            bad = ("lora_merge", "needs train.lora=true (there is no adapter to merge)")
+        elif not all(isinstance(x, str) for x in self.trainable):
+            bad = ("trainable", f"must be a list of parameter-name patterns, got {list(self.trainable)!r}")
+        elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in self.trainable_layers):
+            bad = ("trainable_layers", f"must be a list of layer indices >= 0, got {list(self.trainable_layers)!r}")
+        elif self.precision not in PRECISIONS:
+            bad = ("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        elif self.eval_every < -1:
+            bad = ("eval_every", f"must be >= 1 (steps), 0 (off) or -1 (each epoch), got {self.eval_every}")
+        elif self.best_by and not self.eval_every:
+            bad = ("best_by", "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)")
+        if bad:
+            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
 
 
 @dataclass(frozen=True)
@@ -32,6 +105,32 @@ class TinyModelConfig:
     lr: float = 4e-3
     batch_size: int = 32
     seed: int = 0
+
+    def check(self, prefix: str = "tiny_model") -> None:
+        bad = None
+        sizes = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "batch_size")
+        small = next((k for k in sizes if getattr(self, k) < 1), None)
+        if small:
+            bad = (small, f"must be >= 1, got {getattr(self, small)}")
+        elif self.vocab_size < MIN_VOCAB_SIZE:
+            bad = ("vocab_size", f"must be >= {MIN_VOCAB_SIZE} (the tokenizer's {len(SPECIALS)} special tokens "
+                                 f"and 256 byte symbols), got {self.vocab_size}")
+        elif self.hidden_size % self.num_heads:
+            bad = ("hidden_size", f"must be divisible by {prefix}.num_heads ({self.num_heads}), "
+                                  f"got {self.hidden_size}")
+        elif (self.hidden_size // self.num_heads) % 2:  # rotary position embeddings rotate pairs of dimensions
+            bad = ("hidden_size", f"/ {prefix}.num_heads must be even (each head's rotary embedding needs pairs), "
+                                  f"got {self.hidden_size} / {self.num_heads} = {self.hidden_size // self.num_heads}")
+        elif not self.base_epochs > 0:
+            bad = ("base_epochs", f"must be > 0, got {self.base_epochs}")
+        elif not self.finetune_epochs > 0:
+            bad = ("finetune_epochs", f"must be > 0, got {self.finetune_epochs}")
+        elif not self.lr > 0:
+            bad = ("lr", f"must be > 0, got {self.lr}")
+        elif self.seed < 0:
+            bad = ("seed", f"must be >= 0, got {self.seed}")
+        if bad:
+            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
 
 
 @dataclass(frozen=True)
@@ -70,8 +169,8 @@ class EvalConfig:
             bad = ("lm_eval_limit", f"must be >= 0 (0 = every document), got {self.lm_eval_limit}")
         elif self.lm_eval_include and not self.lm_eval_tasks:
             bad = ("lm_eval_include", "is set but eval.lm_eval_tasks is empty; name the tasks to run")
-        elif self.precision not in ("fp32", "bf16"):
-            bad = ("precision", f"must be one of fp32, bf16, got {self.precision!r}")
+        elif self.precision not in PRECISIONS:
+            bad = ("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if bad:
             raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
 
@@ -104,7 +203,8 @@ class RunConfig:
     report_columns: tuple = ()  # metric keys for the report's main table (e.g. forget_quality); () = the TOFU set
     output: str = "runs"
     name: str = ""  # run folder name; "" -> <benchmark>-<split>-<timestamp>
-    overwrite: bool = False
+    overwrite: bool = False  # replaces a finished run folder of the same name (only a Lethe run folder)
+    resume: bool = False  # continue the unfinished (or partly failed) run of this name: finished models are kept
     cache_dir: str = ".lethe-cache"
     save_models: bool = False
     threads: int = 0  # 0: OMP_NUM_THREADS, else the usable cores
@@ -200,7 +300,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         if not p.is_file():
             raise LetheError(f"{p}: config file not found")
         try:
-            values = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:  # e.g. a file saved as Latin-1 / cp1252
+            raw, at = exc.object, exc.start  # read_text decodes the whole file in one piece
+            line = raw.count(b"\n", 0, at) + 1
+            raise LetheError(f"{p}:{line}: not UTF-8 (byte offset {at}: {raw[at:at + 1]!r}); "
+                             "save the file as UTF-8") from None
+        try:
+            values = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""

@@ -26,7 +26,7 @@ def prompt_text(tokenizer, question: str) -> str:
     return FALLBACK_PROMPT.format(question=question)
 
 
-def _prompt_ids(tokenizer, question: str) -> list[int]:
+def prompt_ids(tokenizer, question: str) -> list[int]:
     text = prompt_text(tokenizer, question)
     # a chat template writes its own BOS; the plain fallback needs the tokenizer's
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -85,7 +85,7 @@ def special_ids(tokenizer) -> set[int]:
     return ids
 
 
-def _answer_ids(tokenizer, prompt: str, answer: str, end: list[int] | None = None) -> list[int]:
+def answer_ids(tokenizer, prompt: str, answer: str, end: list[int] | None = None) -> list[int]:
     """The answer's ids, ended as the chat template ends a reply (``end``, by default
     :func:`turn_end_ids`)."""
     # the answer is a new word after the prompt: give it its leading space unless the prompt ends in one
@@ -116,7 +116,7 @@ class Encoder:
 
     def _prompt(self, question: str) -> tuple[str, list[int]]:
         if question not in self._prompts:
-            self._prompts[question] = (prompt_text(self.tokenizer, question), _prompt_ids(self.tokenizer, question))
+            self._prompts[question] = (prompt_text(self.tokenizer, question), prompt_ids(self.tokenizer, question))
         return self._prompts[question]
 
     def qa(self, question: str, answer: str) -> Sequence:
@@ -127,7 +127,7 @@ class Encoder:
     def parts(self, question: str, answer: str) -> tuple[list[int], list[int]]:
         """(prompt ids, answer ids) of a Q&A pair before ``max_length`` cuts them."""
         text, p = self._prompt(question)
-        return p, _answer_ids(self.tokenizer, text, answer, self.turn_end)
+        return p, answer_ids(self.tokenizer, text, answer, self.turn_end)
 
     def item(self, item) -> Sequence:
         """A Q&A item as (prompt, scored answer); an item without a question is plain text (a document

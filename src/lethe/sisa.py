@@ -169,7 +169,7 @@ def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, 
     from .benchmarks.base import atomic_write_text
     from .data import Encoder
     from .models import add_lora, load_model, save_model
-    from .pipeline import _author_sequences, _world_sequences, builtin_finetune_config
+    from .builtin import author_sequences, builtin_finetune_config, world_sequences
     from .train import finetune
 
     record = _shard_record(folder)
@@ -179,7 +179,7 @@ def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, 
     enc = Encoder(tok)
     wanted = set(authors)
     items = [it for it in bench.splits["authors"] if it.group in wanted]
-    seqs = _author_sequences(items, enc) + _world_sequences(bench, enc)
+    seqs = author_sequences(items, enc) + world_sequences(bench, enc)
     if cfg.lora_r:
         model = add_lora(model, r=cfg.lora_r, alpha=2 * cfg.lora_r)
     log(f"sisa: training {folder.parent.name}/{folder.name} on {len(authors)} authors ({len(items)} facts) "
@@ -203,8 +203,8 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
     per-shard author lists of the ensemble and the exactness statement, checked here.
     """
     from .models import load_model
-    from .pipeline import build_builtin_models, builtin_model_root, recorded_training_seconds
-    from .train import _accelerator
+    from .builtin import build_builtin_models, builtin_model_root, recorded_training_seconds
+    from .train import accelerator
 
     cfg = cfg or SISAConfig()
     cfg.check()
@@ -252,7 +252,7 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
     if set().union(*seen) != set(authors) - forget or sum(map(len, seen)) != len(set(authors) - forget):
         raise RuntimeError("sisa: the ensemble's shards do not hold every retain author exactly once")
 
-    device = _accelerator().device
+    device = accelerator().device
     models, tok = [], None
     for folder in folders:
         model, tok = load_model(folder)

@@ -1,8 +1,9 @@
-"""THE unlearning loop: one readable function that every method plugs into, and a short SFT loop
-(``finetune``) that trains the built-in target and retain models.
+"""THE training loop (:func:`train_loop`) and its callers: unlearning (:func:`unlearn`, every weight-changing
+method plugs its loss into it), supervised fine-tuning (:func:`finetune`: the built-in target and retain
+models, relearning attacks) and ULD's assistant (``lethe.inference.uld.train_assistant``).
 
-Loss normalisation: methods return one loss per forget sequence; a step's loss is their sum divided
-by the number of forget sequences in the optimizer step (over all micro-batches), so batch 8 x
+Loss normalisation: a caller's loss is the sum over the sequences of a micro-batch; a step's loss is
+that sum over all micro-batches divided by the number of items in the optimizer step, so batch 8 x
 accumulation 1 and batch 2 x accumulation 4 give the same update.
 """
 from __future__ import annotations
@@ -21,81 +22,13 @@ from pathlib import Path
 import torch
 
 from .benchmarks.base import QAItem
+from .config import TrainConfig  # noqa: F401  (also re-exported: lethe.train.TrainConfig)
 from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .methods import MethodState, SetupContext, get_method  # noqa: F401  (MethodState: the setup contract)
 from .models import add_lora, answer_logits, count_parameters
 from .progress import bar
 from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
-
-
-PRECISIONS = ("fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    lr: float = 1e-5
-    epochs: float = 5.0
-    batch_size: int = 8  # forget sequences per micro-batch (each paired with as many retain ones)
-    grad_accum: int = 1
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    scheduler: str = "linear"  # "linear" decay after warmup, or "constant"
-    seed: int = 0
-    lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    max_steps: int = 0  # 0: no cap
-    lora_merge: bool = False  # fold the trained LoRA adapter into the weights afterwards (a plain model again)
-    # localised unlearning: train only these parameters (both filters apply when both are given)
-    trainable: tuple = ()  # fnmatch patterns over parameter names, e.g. ["*mlp.down_proj*"]
-    trainable_layers: tuple = ()  # decoder layer indices, e.g. [1] (names containing "layers.1.")
-    # sharpness-aware minimisation of the forget loss (Fan et al. 2025): radius of the weight perturbation
-    sam_rho: float = 0.0  # 0: off
-    # "bf16": mixed precision (bf16 matmuls under torch.autocast, fp32 weights and optimizer state);
-    # on a CPU with bf16 instructions about 1.8x the fp32 throughput of a 2M-parameter Llama
-    precision: str = "fp32"
-    # evaluation during unlearning: every `eval_every` optimizer steps (0: off; -1: at the end of each
-    # epoch), plus once at the end; with `best_by` (a summary key such as forget_quality, model_utility)
-    # the checkpoint with the best value (by the metric's direction) is the one returned, and recorded
-    eval_every: int = 0
-    best_by: str = ""
-
-    def check(self, prefix: str = "train") -> None:
-        bad = None
-        if not self.lr > 0:
-            bad = ("lr", f"must be > 0, got {self.lr}")
-        elif not self.epochs > 0:
-            bad = ("epochs", f"must be > 0, got {self.epochs}")
-        elif self.batch_size < 1:
-            bad = ("batch_size", f"must be >= 1, got {self.batch_size}")
-        elif self.grad_accum < 1:
-            bad = ("grad_accum", f"must be >= 1, got {self.grad_accum}")
-        elif not 0 <= self.warmup_ratio < 1:
-            bad = ("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
-        elif self.max_grad_norm < 0:
-            bad = ("max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}")
-        elif self.scheduler not in ("linear", "constant"):
-            bad = ("scheduler", f"must be 'linear' or 'constant', got {self.scheduler!r}")
-        elif self.max_steps < 0:
-            bad = ("max_steps", f"must be >= 0, got {self.max_steps}")
-        elif self.sam_rho < 0:
-            bad = ("sam_rho", f"must be >= 0 (0 turns SAM off), got {self.sam_rho}")
-        elif self.lora_merge and not self.lora:
-            bad = ("lora_merge", "needs train.lora=true (there is no adapter to merge)")
-        elif not all(isinstance(x, str) for x in self.trainable):
-            bad = ("trainable", f"must be a list of parameter-name patterns, got {list(self.trainable)!r}")
-        elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in self.trainable_layers):
-            bad = ("trainable_layers", f"must be a list of layer indices >= 0, got {list(self.trainable_layers)!r}")
-        elif self.precision not in PRECISIONS:
-            bad = ("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        elif self.eval_every < -1:
-            bad = ("eval_every", f"must be >= 1 (steps), 0 (off) or -1 (each epoch), got {self.eval_every}")
-        elif self.best_by and not self.eval_every:
-            bad = ("best_by", "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
 
 
 @dataclass
@@ -131,7 +64,9 @@ def load_idk_answers() -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _lr_lambda(cfg: TrainConfig, total_steps: int):
+def lr_lambda(cfg: TrainConfig, total_steps: int):
+    """The learning-rate factor of each step: linear warmup over ``cfg.warmup_ratio`` of the steps, then
+    linear decay to 0 (``scheduler="linear"``) or constant."""
     warmup = int(cfg.warmup_ratio * total_steps)
 
     def f(step: int) -> float:
@@ -147,11 +82,12 @@ def _lr_lambda(cfg: TrainConfig, total_steps: int):
 def _optimizer(model, cfg: TrainConfig, total_steps: int):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
     return opt, sched
 
 
-def _accelerator():
+def accelerator():
+    """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says."""
     from accelerate import Accelerator
 
     return Accelerator()
@@ -203,6 +139,140 @@ def _precompute_logprobs(model, seqs: dict[str, list[tuple[str, Sequence]]], pad
     return table
 
 
+def batch_tokens(batch) -> int:
+    """Non-pad tokens of a micro-batch: an encoded batch, an :class:`UnlearnBatch` (all its parts) or a
+    tuple of encoded batches."""
+    if hasattr(batch, "attention_mask"):
+        return int(batch.attention_mask.sum())
+    if isinstance(batch, UnlearnBatch):
+        batch = (batch.forget, batch.retain, batch.forget_idk, batch.retain_idk, batch.forget_alt)
+    return sum(batch_tokens(b) for b in batch if b is not None)
+
+
+def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, device, accel=None,
+               seed: int | None = None, n_paired: int = 0, tokens=batch_tokens, gradients=None,
+               diverged: str = "", description: str = "train", eval_hook=None, best_direction: str = "higher",
+               t_setup: float | None = None):
+    """THE training loop. A caller supplies its batches and its loss; the loop owns the rest.
+
+    Each epoch shuffles the ``n_items`` training items (``torch.randperm`` on a generator seeded with
+    ``seed``, default ``train.seed``). An optimizer step takes ``train.batch_size x train.grad_accum``
+    of them, pairs each with a random one of ``n_paired`` others (retain items, drawn from the same
+    generator; 0: no pairing) and cuts them into micro-batches of ``train.batch_size``:
+
+    * ``make_batch(items, paired) -> batch``: the micro-batch of these indices, on ``device``;
+    * ``loss(model, batch) -> (total, info)``: the loss summed over the micro-batch's sequences (a
+      scalar tensor) and a dict of statistics, computed under :func:`autocast`; the loop divides
+      ``total`` by the number of items in the step (see the module docstring) and back-propagates;
+    * ``tokens(batch) -> int``: its non-pad tokens, for the throughput (default :func:`batch_tokens`);
+    * ``gradients(model, batches, n) -> (step loss, info)``: replaces the plain accumulation of
+      ``loss`` gradients (SAM); it must leave the step's gradient in ``.grad``.
+
+    AdamW (``_optimizer``) with warmup + decay (:func:`lr_lambda`) over the step count that
+    ``train.epochs`` / ``train.max_steps`` give, accelerate (``prepare``, ``backward``, gradient
+    clipping at ``train.max_grad_norm``), a progress bar, :class:`TrainStats`. ``diverged`` starts the
+    one-line error raised when a step's loss is not finite ("": no check).
+
+    ``eval_hook(model, step) -> dict`` (flat summary values) is called every ``train.eval_every``
+    steps (-1: each epoch) and after the last step; the values go to ``stats.checkpoints``. With
+    ``train.best_by`` the trainable parameters of the best checkpoint (``best_direction``: "higher"
+    or "lower" is better; ties keep the earlier) are restored at the end (``stats.best``).
+
+    The caller has put the model on ``device`` (prepare does not move it: ULD's assistant stays with
+    its target). Returns ``(model, stats)``: the model unwrapped from accelerate, in eval mode.
+    """
+    accel = accelerator() if accel is None else accel
+    gen = torch.Generator().manual_seed(train.seed if seed is None else seed)
+    micro = train.batch_size
+    per_step = micro * train.grad_accum
+    steps_per_epoch = math.ceil(n_items / per_step)
+    total_steps = max(1, math.ceil(train.epochs * steps_per_epoch))
+    if train.max_steps:
+        total_steps = min(total_steps, train.max_steps)
+    opt, sched = _optimizer(model, train, total_steps)
+    model, opt = accel.prepare(model, opt, device_placement=[False, False])
+    model.train()
+    stats = TrainStats()
+    stats.trainable_params, stats.total_params = count_parameters(model)
+    if t_setup is not None:
+        stats.setup_seconds = time.perf_counter() - t_setup
+
+    # --- evaluation hooks: every eval_every steps / each epoch, and at the end --------------------
+    trained = [p for p in model.parameters() if p.requires_grad]
+    best_state: list[torch.Tensor] | None = None
+
+    def checkpoint(at_step: int) -> None:
+        nonlocal best_state
+        if eval_hook is None or (stats.checkpoints and stats.checkpoints[-1]["step"] == at_step):
+            return
+        t_eval = time.perf_counter()
+        inner = accel.unwrap_model(model)
+        values = dict(eval_hook(inner, at_step))
+        inner.train()
+        stats.checkpoints.append({"step": at_step, "epoch": at_step / steps_per_epoch, **values})
+        if train.best_by:
+            if train.best_by not in values:
+                raise LetheError(f"train.best_by '{train.best_by}' is not among the evaluated values "
+                                 f"({', '.join(sorted(values))})")
+            v = float(values[train.best_by])
+            old = stats.best.get("value")
+            better = old is None or (v > old if best_direction == "higher" else v < old)
+            if better and math.isfinite(v):
+                stats.best = {"by": train.best_by, "direction": best_direction, "step": at_step, "value": v}
+                best_state = [p.detach().to("cpu", copy=True) for p in trained]  # only what training changes
+        stats.eval_seconds += time.perf_counter() - t_eval
+
+    # --- the loop ---------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    step = 0
+    with bar(description, total_steps) as progress:
+        while step < total_steps:
+            order = torch.randperm(n_items, generator=gen).tolist()
+            for start in range(0, len(order), per_step):
+                if step >= total_steps:
+                    break
+                idx = order[start : start + per_step]  # the items of this optimizer step
+                paired = torch.randint(n_paired, (len(idx),), generator=gen).tolist() if n_paired else []
+                batches = [make_batch(idx[m : m + micro], paired[m : m + micro]) for m in range(0, len(idx), micro)]
+                if gradients is None:
+                    step_loss, info = 0.0, {}
+                    for batch in batches:  # gradient accumulation over the micro-batches
+                        with autocast(train.precision, device):
+                            total, info = loss(model, batch)
+                        part = total / len(idx)
+                        accel.backward(part)
+                        step_loss += float(part.detach())
+                else:
+                    step_loss, info = gradients(model, batches, len(idx))
+                stats.tokens += sum(tokens(batch) for batch in batches)
+                stats.last_stats = info
+                if diverged and not math.isfinite(step_loss):
+                    raise LetheError(f"{diverged} became {step_loss} at step {step}; lower train.lr")
+                if train.max_grad_norm > 0:
+                    accel.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                stats.sequences += len(idx)
+                stats.losses.append(step_loss)
+                progress.update(info=f"loss {step_loss:.3f}")
+                progress.advance()
+                every = steps_per_epoch if train.eval_every == -1 else train.eval_every
+                if every > 0 and step % every == 0 and step < total_steps:
+                    checkpoint(step)
+        checkpoint(step)  # the final model is always a candidate
+    if best_state is not None and stats.best["step"] != step:
+        with torch.no_grad():
+            for p, saved in zip(trained, best_state):
+                p.copy_(saved.to(p.device))
+    stats.steps = step
+    stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
+    model = accel.unwrap_model(model)
+    model.eval()
+    return model, stats
+
+
 def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QAItem],
             train: TrainConfig = TrainConfig(), options: dict | None = None, idk_answers: list[str] | None = None,
             description: str | None = None, eval_hook=None, best_direction: str = "higher"):
@@ -210,12 +280,8 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
 
     The model is trained in place (wrapped with LoRA when ``train.lora``; the returned model is then
     the peft model). ``retain`` pairs each forget sequence with a retain sequence when the method
-    has a retain term.
-
-    ``eval_hook(model, step) -> dict`` (flat summary values) is called every ``train.eval_every``
-    steps (or each epoch) and after the last step; the values go to ``stats.checkpoints``. With
-    ``train.best_by`` the trainable parameters of the best checkpoint (``best_direction``: "higher"
-    or "lower" is better; ties keep the earlier) are restored before returning (``stats.best``).
+    has a retain term. ``eval_hook`` and ``best_direction``: evaluation during unlearning and the
+    best checkpoint, see :func:`train_loop`.
     """
     t_setup = time.perf_counter()
     spec = get_method(method)
@@ -241,14 +307,13 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
         raise LetheError(f"method '{method}' needs retain data, but the retain set is empty")
     rng = random.Random(train.seed)
     torch.manual_seed(train.seed)
-    gen = torch.Generator().manual_seed(train.seed)
     idk = idk_answers or load_idk_answers()
 
     # --- setup: trainable parameters, data, reference -------------------------------------------
     if train.lora:
         model = add_lora(model, r=train.lora_r, alpha=train.lora_alpha)
-    accelerator = _accelerator()
-    device = accelerator.device
+    accel = accelerator()
+    device = accel.device
     model.to(device)
     pad = tokenizer.pad_token_id
     enc = Encoder(tokenizer)
@@ -281,111 +346,38 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     elif ref_kind == "logits":
         ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model))
 
-    def loss_fn(batch, c):
-        with autocast(train.precision, device):
-            return spec.loss(model, batch, ref, c, state) if spec.setup is not None else spec.loss(model, batch, ref, c)
+    def make_batch(fi: list[int], ri: list[int]) -> UnlearnBatch:
+        return UnlearnBatch(
+            forget=collate([f_seqs[i] for i in fi], pad),
+            retain=collate([r_seqs[i] for i in ri], pad) if "retain" in parts else None,
+            forget_idk=collate([f_idk_seqs[i] for i in fi], pad) if "forget_idk" in parts else None,
+            retain_idk=collate([r_idk_seqs[i] for i in ri], pad) if "retain_idk" in parts else None,
+            forget_keys=[keys[i] for i in fi],
+            forget_alt=collate([f_alt_seqs[i] for i in fi], pad) if "forget_alt" in parts else None,
+        ).to(device)
 
-    micro = train.batch_size
-    per_step = micro * train.grad_accum
-    steps_per_epoch = math.ceil(len(forget) / per_step)
-    total_steps = max(1, math.ceil(train.epochs * steps_per_epoch))
-    if train.max_steps:
-        total_steps = min(total_steps, train.max_steps)
-    opt, sched = _optimizer(model, train, total_steps)
-    model, opt = accelerator.prepare(model, opt)
-    model.train()
-    stats = TrainStats()
-    stats.trainable_params, stats.total_params = count_parameters(model)
-    stats.setup_seconds = time.perf_counter() - t_setup
+    def method_loss(m, batch, c):  # per forget sequence (b,), and the method's statistics
+        return spec.loss(m, batch, ref, c, state) if spec.setup is not None else spec.loss(m, batch, ref, c)
+
+    def loss(m, batch):
+        per_seq, info = method_loss(m, batch, cfg)  # (b,)
+        return per_seq.sum(), info
+
     forget_cfg = forget_only(cfg) if train.sam_rho > 0 else None
 
-    # --- evaluation hooks: every eval_every steps / each epoch, and at the end --------------------
-    trained = [p for p in model.parameters() if p.requires_grad]
-    best_state: list[torch.Tensor] | None = None
+    def sam_gradients(m, batches, n):  # train.sam_rho > 0: sharpness-aware minimisation of the forget loss
+        def loss_fn(batch, c):
+            with autocast(train.precision, device):
+                return method_loss(m, batch, c)
 
-    def checkpoint(at_step: int) -> None:
-        nonlocal best_state
-        if eval_hook is None or (stats.checkpoints and stats.checkpoints[-1]["step"] == at_step):
-            return
-        t_eval = time.perf_counter()
-        inner = accelerator.unwrap_model(model)
-        values = dict(eval_hook(inner, at_step))
-        inner.train()
-        stats.checkpoints.append({"step": at_step, "epoch": at_step / steps_per_epoch, **values})
-        if train.best_by:
-            if train.best_by not in values:
-                raise LetheError(f"train.best_by '{train.best_by}' is not among the evaluated values "
-                                 f"({', '.join(sorted(values))})")
-            v = float(values[train.best_by])
-            old = stats.best.get("value")
-            better = old is None or (v > old if best_direction == "higher" else v < old)
-            if better and math.isfinite(v):
-                stats.best = {"by": train.best_by, "direction": best_direction, "step": at_step, "value": v}
-                best_state = [p.detach().to("cpu", copy=True) for p in trained]  # only what training changes
-        stats.eval_seconds += time.perf_counter() - t_eval
+        return _sam_gradients(m, batches, n, loss_fn, cfg, forget_cfg, train.sam_rho, accel)
 
-    # --- the loop ---------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    step = 0
-    with bar(description or f"unlearn {method}", total_steps) as progress, \
-            attention_for(accelerator.unwrap_model(model), train.precision, device):
-        while step < total_steps:
-            order = torch.randperm(len(forget), generator=gen).tolist()
-            for start in range(0, len(order), per_step):
-                if step >= total_steps:
-                    break
-                idx = order[start : start + per_step]  # the forget items of this optimizer step
-                r_idx = torch.randint(len(retain), (len(idx),), generator=gen).tolist() if retain else []
-                batches = []
-                for m in range(0, len(idx), micro):
-                    fi = idx[m : m + micro]
-                    ri = r_idx[m : m + micro]
-                    batches.append(UnlearnBatch(
-                        forget=collate([f_seqs[i] for i in fi], pad),
-                        retain=collate([r_seqs[i] for i in ri], pad) if "retain" in parts else None,
-                        forget_idk=collate([f_idk_seqs[i] for i in fi], pad) if "forget_idk" in parts else None,
-                        retain_idk=collate([r_idk_seqs[i] for i in ri], pad) if "retain_idk" in parts else None,
-                        forget_keys=[keys[i] for i in fi],
-                        forget_alt=collate([f_alt_seqs[i] for i in fi], pad) if "forget_alt" in parts else None,
-                    ).to(device))
-                step_loss = 0.0
-                if forget_cfg is None:
-                    for batch in batches:
-                        per_seq, info = loss_fn(batch, cfg)  # (b,)
-                        loss = per_seq.sum() / len(idx)
-                        accelerator.backward(loss)
-                        step_loss += float(loss.detach())
-                else:
-                    step_loss, info = _sam_gradients(model, batches, len(idx), loss_fn, cfg, forget_cfg, train.sam_rho,
-                                                     accelerator)
-                for batch in batches:
-                    stats.tokens += sum(int(e.attention_mask.sum()) for e in
-                                        (batch.forget, batch.retain, batch.forget_idk, batch.retain_idk,
-                                         batch.forget_alt) if e is not None)
-                stats.last_stats = info
-                if not math.isfinite(step_loss):
-                    raise LetheError(f"method '{method}': the loss became {step_loss} at step {step}; lower train.lr")
-                if train.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), train.max_grad_norm)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                stats.sequences += len(idx)
-                stats.losses.append(step_loss)
-                progress.update(info=f"loss {step_loss:.3f}")
-                progress.advance()
-                every = steps_per_epoch if train.eval_every == -1 else train.eval_every
-                if every > 0 and step % every == 0 and step < total_steps:
-                    checkpoint(step)
-        checkpoint(step)  # the final model is always a candidate
-    if best_state is not None and stats.best["step"] != step:
-        with torch.no_grad():
-            for p, saved in zip(trained, best_state):
-                p.copy_(saved.to(p.device))
-    stats.steps = step
-    stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
-    model = accelerator.unwrap_model(model)
+    with attention_for(model, train.precision, device):
+        model, stats = train_loop(model, train, len(forget), make_batch, loss, device=device, accel=accel,
+                                  n_paired=len(retain), gradients=None if forget_cfg is None else sam_gradients,
+                                  diverged=f"method '{method}': the loss",
+                                  description=description or f"unlearn {method}", eval_hook=eval_hook,
+                                  best_direction=best_direction, t_setup=t_setup)
     for p in frozen:  # the caller's model comes back with its own requires_grad flags
         p.requires_grad_(True)
     if train.lora and train.lora_merge:
@@ -482,8 +474,8 @@ def _sam_gradients(model, batches, n_forget: int, loss_fn, cfg, forget_cfg, rho:
 def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):
     """Supervised fine-tuning (NLL on the scored tokens of each sequence); returns ``(model, TrainStats)``.
 
-    Trains the built-in benchmark's base, target and retain models with the same loss
-    normalisation as :func:`unlearn`.
+    Trains the built-in benchmark's base, target and retain models through :func:`train_loop`, with
+    the same loss normalisation as :func:`unlearn`.
     """
     from .ops import sequence_nll
 
@@ -491,49 +483,19 @@ def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, de
     if not sequences:
         raise LetheError("nothing to train on: the training set is empty")
     torch.manual_seed(train.seed)
-    gen = torch.Generator().manual_seed(train.seed)
-    accelerator = _accelerator()
-    model.to(accelerator.device)
+    accel = accelerator()
+    device = accel.device
+    model.to(device)
     pad = tokenizer.pad_token_id
-    per_step = train.batch_size * train.grad_accum
-    total_steps = max(1, math.ceil(train.epochs * math.ceil(len(sequences) / per_step)))
-    if train.max_steps:
-        total_steps = min(total_steps, train.max_steps)
-    opt, sched = _optimizer(model, train, total_steps)
-    model, opt = accelerator.prepare(model, opt)
-    model.train()
-    stats = TrainStats()
-    stats.trainable_params, stats.total_params = count_parameters(model)
-    t0 = time.perf_counter()
-    step = 0
-    with bar(description, total_steps) as progress, \
-            attention_for(accelerator.unwrap_model(model), train.precision, accelerator.device):
-        while step < total_steps:
-            order = torch.randperm(len(sequences), generator=gen).tolist()
-            for start in range(0, len(order), per_step):
-                if step >= total_steps:
-                    break
-                idx = order[start : start + per_step]
-                step_loss = 0.0
-                for m in range(0, len(idx), train.batch_size):
-                    enc = collate([sequences[i] for i in idx[m : m + train.batch_size]], pad).to(accelerator.device)
-                    with autocast(train.precision, accelerator.device):
-                        loss = sequence_nll(*answer_logits(model, enc)).sum() / len(idx)
-                    accelerator.backward(loss)
-                    step_loss += float(loss.detach())
-                    stats.tokens += int(enc.attention_mask.sum())
-                if train.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), train.max_grad_norm)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                stats.losses.append(step_loss)
-                progress.update(info=f"loss {step_loss:.3f}")
-                progress.advance()
-    stats.steps = step
-    stats.sequences = step * per_step
-    stats.seconds = time.perf_counter() - t0
-    model = accelerator.unwrap_model(model)
-    model.eval()
+
+    def make_batch(items: list[int], _paired: list[int]):
+        return collate([sequences[i] for i in items], pad).to(device)
+
+    def loss(m, enc):
+        return sequence_nll(*answer_logits(m, enc)).sum(), {}
+
+    with attention_for(model, train.precision, device):
+        model, stats = train_loop(model, train, len(sequences), make_batch, loss, device=device, accel=accel,
+                                  description=description)
+    stats.sequences = stats.steps * train.batch_size * train.grad_accum  # full steps, as recorded so far
     return model, stats

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..data import _answer_ids, prompt_text
+from ..data import answer_ids, prompt_text
 from ..errors import LetheError
 from ..ops import IGNORE, sequence_nll
 
@@ -133,7 +133,7 @@ def _template_parts(tokenizer, request: str) -> tuple[str, str]:
 
 
 def _encode_prompts(tokenizer, texts: list[str]) -> list[list[int]]:
-    """``lethe.data._prompt_ids`` for many prompt texts at once (one batched tokenizer call)."""
+    """``lethe.data.prompt_ids`` for many prompt texts at once (one batched tokenizer call)."""
     bos = tokenizer.bos_token_id
     out = []
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
@@ -169,7 +169,7 @@ def split_prompt(tokenizer, request: str, target: str, suffix: str) -> tuple[Suf
     bos = tokenizer.bos_token_id
     if bos is not None and (not ids or ids[0] != bos):
         pre = [bos] + pre
-    answer = _answer_ids(tokenizer, text, target)
+    answer = answer_ids(tokenizer, text, target)
     return SuffixPrompt(request, tuple(pre), tuple(post), tuple(answer)), mid
 
 

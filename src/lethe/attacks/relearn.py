@@ -108,7 +108,8 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     learning rate with no warmup or weight decay: a short attack has no schedule to speak of.
     """
     from ..data import Encoder
-    from ..train import TrainConfig, finetune
+    from ..config import TrainConfig
+    from ..train import finetune
 
     cfg.check()
     t0 = time.perf_counter()

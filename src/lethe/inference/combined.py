@@ -1,0 +1,89 @@
+"""Several causal LMs over one vocabulary read as one model (ULD's logit difference, SISA's ensemble)."""
+from __future__ import annotations
+
+import torch
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from ..errors import LetheError
+
+
+class CombinedLM(torch.nn.Module):
+    """Several causal LMs over one vocabulary, read as one model: the next-token logits are a fixed
+    function (``mix``) of the members' logits. Used by ULD (a logit difference) and by SISA's shard
+    ensemble (``lethe.sisa``: the mean of the shards' probabilities).
+
+    ``forward`` takes the probes' arguments (``input_ids``, ``attention_mask``, ``position_ids``,
+    ``logits_to_keep``) and returns the mixed logits; ``generate`` decodes greedily with one KV
+    cache per member, left padding handled as Hugging Face does (positions from the attention mask).
+    Generation is plain greedy decoding: the members' ``generation_config`` (repetition penalty, ...)
+    is not applied. The members stay as they are (the caller's objects).
+
+    A subclass gives ``members()`` (the models, in ``mix``'s argument order), ``mix(logits)``
+    (a list of (.., V) tensors -> (.., V)) and ``label`` (the method name in error messages).
+    """
+
+    label = "combined"
+
+    def members(self) -> list:
+        raise NotImplementedError
+
+    def mix(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def config(self):  # what evaluate's attention / precision switches read
+        return self.members()[0].config
+
+    @property
+    def device(self):
+        return next(self.members()[0].parameters()).device
+
+    def set_attn_implementation(self, impl: str) -> None:
+        for m in self.members():
+            m.set_attn_implementation(impl)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, logits_to_keep=0, **kwargs):
+        if kwargs.pop("past_key_values", None) is not None or kwargs.pop("use_cache", False):
+            raise TypeError(f"{type(self).__name__}.forward keeps no KV cache; generate() keeps one per model")
+        args = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    logits_to_keep=logits_to_keep, use_cache=False, **kwargs)
+        return CausalLMOutputWithPast(logits=self.mix([m(**args).logits for m in self.members()]))  # (B, T', V)
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, do_sample: bool = False,
+                 pad_token_id=None, eos_token_id=None, **kwargs):
+        """Greedy decoding; returns prompt + generated ids (B, T + n), rows that finished padded with
+        ``pad_token_id``; stops when every row has produced an EOS or after ``max_new_tokens``."""
+        if do_sample or kwargs.get("num_beams", 1) != 1:
+            raise LetheError(f"{self.label}: only greedy decoding is implemented (do_sample=False, num_beams=1)")
+        unknown = set(kwargs) - {"num_beams", "use_cache"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.generate: unsupported arguments {sorted(unknown)}")
+        members = self.members()
+        B = input_ids.size(0)
+        att = torch.ones_like(input_ids) if attention_mask is None else attention_mask.long()
+        eos = [] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+        pad = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
+        eos_t = torch.tensor(eos, dtype=torch.long, device=input_ids.device)
+        pos = (att.cumsum(-1) - 1).masked_fill(att == 0, 0)  # (B, T): the first real token is position 0
+        step_ids, step_pos = input_ids, pos
+        caches = [None] * len(members)
+        unfinished = torch.ones(B, dtype=torch.bool, device=input_ids.device)
+        new = []
+        for _ in range(max_new_tokens):
+            outs = [m(input_ids=step_ids, attention_mask=att, position_ids=step_pos, past_key_values=c,
+                      use_cache=True, logits_to_keep=1) for m, c in zip(members, caches)]
+            caches = [o.past_key_values for o in outs]
+            nxt = self.mix([o.logits[:, -1] for o in outs]).argmax(-1)  # (B,)
+            nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))
+            new.append(nxt)
+            if eos:
+                unfinished &= ~torch.isin(nxt, eos_t)
+            if not bool(unfinished.any()):
+                break
+            att = torch.cat([att, att.new_ones(B, 1)], dim=1)  # (B, T + step)
+            step_pos = step_pos[:, -1:] + 1  # (B, 1)
+            step_ids = nxt[:, None]  # (B, 1)
+        if not new:
+            return input_ids
+        return torch.cat([input_ids, torch.stack(new, dim=1)], dim=1)

@@ -1,0 +1,107 @@
+"""Forget entities: the names a guardrail withholds and an output filter looks for, read off the
+forget questions (a heuristic, documented and tested)."""
+from __future__ import annotations
+
+import math
+import re
+
+from ..benchmarks.base import QAItem
+from ..errors import LetheError
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")  # letters, inner apostrophes / hyphens (O'Neil, Jean-Paul)
+# capitalised only because they start a question; never a name on their own or at a name's edge
+STOP_WORDS = frozenset(
+    "A An And Are As At By Can Could Describe Did Do Does Explain For From Give Had Has Have He Her His How I If "
+    "In Into Is It Its List Name Of On Or Please She Should Tell That The Their They This To Was Were What When "
+    "Where Which Who Whom Whose Why Will With Would".split()
+)
+
+
+def _capitalised_runs(text: str) -> list[list[str]]:
+    """Maximal runs of capitalised words separated by whitespace only ("Alice Moon" in "Where was Alice
+    Moon born?"; "Paris, France" gives two runs). A possessive ends a run and is cut ("Moon's" ->
+    "Moon"); stop words are trimmed from both ends of a run."""
+    runs: list[list[str]] = [[]]
+    end = 0
+    for m in _WORD.finditer(text):
+        word = m.group()
+        possessive = word.endswith(("'s", "’s"))
+        if possessive:
+            word = word[:-2]
+        if not word[:1].isupper():
+            runs.append([])
+        else:
+            if runs[-1] and text[end:m.start()].strip():  # punctuation between two capitalised words
+                runs.append([])
+            runs[-1].append(word)
+            if possessive:
+                runs.append([])
+        end = m.end()
+    out = []
+    for run in runs:
+        while run and run[0] in STOP_WORDS:
+            run = run[1:]
+        while run and run[-1] in STOP_WORDS:
+            run = run[:-1]
+        if run:
+            out.append(run)
+    return out
+
+
+def _spans(text: str) -> set[str]:
+    """Every contiguous word sequence of every capitalised run of ``text``."""
+    out = set()
+    for run in _capitalised_runs(text):
+        for i in range(len(run)):
+            for j in range(i + 1, len(run) + 1):
+                out.add(" ".join(run[i:j]))
+    return out
+
+
+def forget_entities(forget: list[QAItem], retain: list[QAItem], min_share: float = 0.5) -> list[str]:
+    """Names of the forget set's entities, read off the questions (a heuristic, documented and tested).
+
+    Forget items are grouped by ``QAItem.group`` (the author id on the built-in benchmark); an item
+    without a group is a group of its own. A candidate is a sequence of capitalised words (stop words
+    trimmed from its ends) that appears in at least ``min_share`` of its group's questions and in no
+    retain question. A candidate inside a longer candidate that covers as many questions is dropped,
+    so "Alice Moon" is kept and "Alice" is not, while a surname used alone more often survives.
+
+    Limits: a question that never names its entity (TOFU's "the author born in ...") contributes no
+    name; give the names explicitly (``names=...``) when the heuristic finds the wrong ones.
+    """
+    blocked = set()
+    for it in retain:
+        blocked |= _spans(it.question)
+    groups: dict[str, list[QAItem]] = {}
+    for it in forget:
+        groups.setdefault(it.group or f"\0{it.id}", []).append(it)
+    names: list[str] = []
+    for items in groups.values():
+        counts: dict[str, int] = {}
+        for it in items:
+            for s in _spans(it.question):
+                counts[s] = counts.get(s, 0) + 1
+        need = max(1, math.ceil(min_share * len(items) - 1e-9))
+        cands = {s: n for s, n in counts.items() if n >= need and s not in blocked}
+        kept = [s for s, n in cands.items()
+                if not any(s != t and f" {s} " in f" {t} " and cands[t] >= n for t in cands)]
+        for s in sorted(kept, key=lambda s: (-cands[s], -len(s), s)):
+            if s not in names:
+                names.append(s)
+    return names
+
+
+def entity_names(names: tuple[str, ...], forget, retain, min_share: float, method: str) -> list[str]:
+    """The names a user gave, else :func:`forget_entities`; none at all is an error naming ``method``."""
+    found = list(names) if names else forget_entities(forget, retain, min_share)
+    if not found:
+        raise LetheError(f"{method}: found no entity names in the forget questions (capitalised words common to an "
+                         "entity's questions and absent from retain questions); give them with names=[...]")
+    return found
+
+
+def names_pattern(names: list[str]) -> re.Pattern:
+    """Whole-word, case-insensitive match of any of ``names`` (longest first)."""
+    alts = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alts})(?!\w)", re.IGNORECASE)

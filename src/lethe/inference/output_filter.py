@@ -1,0 +1,137 @@
+"""Output filter (Thaker et al. 2024, the "filtering" baselines): the model answers as usual, and an
+answer is replaced by a refusal when it names or reproduces forget data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data import Encoder
+from .base import InferenceSetup, option_error
+from .entities import entity_names, names_pattern
+
+REFUSAL = "I'm sorry, I can't answer that."
+
+
+@dataclass(frozen=True)
+class OutputFilterConfig:
+    """An output filter (Thaker et al. 2024, "filtering" baselines): the model answers as usual, and
+    an answer is replaced by ``refusal`` when the question names a forget entity (an input filter by
+    keyword) or when the answer reproduces a forget answer: ROUGE-L recall of a forget answer against
+    the generation (rouge-score, Porter stemmer, as the TOFU metric) >= ``threshold``.
+
+    The default 0.8 asks for four fifths of a forget answer's words, in order. Short templated answers
+    share much of their wording ("Jade Feather winner, 1987." / "Jade Feather winner, 1995." score
+    0.75): on the built-in benchmark (forget10) the retain set's own true answers are refused at 0.75
+    in 4.9 % of cases, at 0.8 in 0.1 %."""
+
+    threshold: float = 0.8
+    refusal: str = REFUSAL
+    check_question: bool = True
+    check_answer: bool = True
+    names: tuple[str, ...] = ()  # empty: forget_entities(forget, retain, min_share)
+    min_share: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.names, list):
+            object.__setattr__(self, "names", tuple(self.names))
+
+    def check(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise option_error("output_filter", "threshold", f"must be in (0, 1], got {self.threshold}")
+        if not self.refusal.strip():
+            raise option_error("output_filter", "refusal", "must be a non-empty text")
+        if not (self.check_question or self.check_answer):
+            raise option_error("output_filter", "check_answer",
+                               "and check_question are both off: the filter would do nothing")
+        if not all(isinstance(n, str) and n.strip() for n in self.names):
+            raise option_error("output_filter", "names", "must be a list of non-empty strings")
+        if not 0 < self.min_share <= 1:
+            raise option_error("output_filter", "min_share", f"must be in (0, 1], got {self.min_share}")
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence (the ROUGE-L numerator), O(|a|·|b|) time, O(|b|) memory."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+class OutputFilter:
+    """``postprocess(questions, generations)``: refuses answers that leak forget data.
+
+    Log-probs are untouched: a filter changes only the text a user sees, so every metric computed from
+    answer log-probs (probability, truth ratio, forget quality, MIA) reads the target model unchanged.
+    """
+
+    def __init__(self, forget_answers: list[str], names: list[str], cfg: OutputFilterConfig):
+        from rouge_score.tokenizers import (
+            DefaultTokenizer,  # the tokenizer RougeScorer(use_stemmer=True) uses
+        )
+
+        self.cfg = cfg
+        self.names = list(names)
+        self._pattern = names_pattern(self.names) if self.names else None
+        self._tok = DefaultTokenizer(use_stemmer=True)
+        self._answers = [t for t in (self._tok.tokenize(a) for a in dict.fromkeys(forget_answers)) if t]
+        self.refused = {"question": 0, "answer": 0}  # running counts
+
+    def names_in(self, question: str) -> bool:
+        return bool(self._pattern and self._pattern.search(question))
+
+    def max_recall(self, generation: str) -> float:
+        """Highest ROUGE-L recall of any forget answer (the reference) against ``generation``.
+
+        Equal to ``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation).recall``
+        maximised over answers; the bag-of-words overlap bounds the LCS from above, so answers that
+        cannot reach the best value so far are skipped without the quadratic LCS.
+        """
+        gen = self._tok.tokenize(generation)
+        if not gen:
+            return 0.0
+        counts: dict[str, int] = {}
+        for t in gen:
+            counts[t] = counts.get(t, 0) + 1
+        best = 0.0
+        for ref in self._answers:
+            left = dict(counts)
+            overlap = 0
+            for t in ref:
+                if left.get(t, 0) > 0:
+                    left[t] -= 1
+                    overlap += 1
+            if overlap / len(ref) <= best:
+                continue
+            best = max(best, _lcs(ref, gen) / len(ref))
+        return best
+
+    def reason(self, question: str, generation: str) -> str:
+        """"question", "answer" or "" (kept)."""
+        if self.cfg.check_question and self.names_in(question):
+            return "question"
+        if self.cfg.check_answer and self.max_recall(generation) >= self.cfg.threshold:
+            return "answer"
+        return ""
+
+    def __call__(self, questions: list[str], generations: list[str]) -> list[str]:
+        if len(questions) != len(generations):
+            raise ValueError(f"{len(questions)} questions but {len(generations)} generations")
+        out = []
+        for q, g in zip(questions, generations):
+            why = self.reason(q, g)
+            if why:
+                self.refused[why] += 1
+            out.append(self.cfg.refusal if why else g)
+        return out
+
+
+def build_output_filter(model, tokenizer, forget, retain, cfg: OutputFilterConfig, train=None,
+                        seed: int = 0) -> InferenceSetup:
+    if cfg.check_question:
+        names = entity_names(cfg.names, forget, retain, cfg.min_share, "output_filter")
+    else:
+        names = list(cfg.names)
+    filt = OutputFilter([it.answer for it in forget], names, cfg)
+    return InferenceSetup(model, Encoder(tokenizer), filt, {"names": names, "threshold": cfg.threshold})

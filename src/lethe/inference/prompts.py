@@ -1,0 +1,241 @@
+"""Prompt methods: the target answers below a prefix written into the user turn.
+
+``icul``: in-context unlearning (Pawelczyk et al. 2024), a few forget examples with wrong answers and
+retain examples with right ones; ``guardrail``: an instruction naming the forget entities (Thaker et
+al. 2024, the "prompting" baseline). Both go through :class:`PromptEncoder`, which leaves the answer
+tokens, the only scored ones, exactly as the plain encoder writes them.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from ..benchmarks.base import QAItem
+from ..data import Encoder, prompt_ids, prompt_text
+from ..errors import LetheError
+from .base import InferenceSetup, option_error
+from .entities import entity_names
+
+
+def _max_positions(model) -> int:
+    cfg = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _prefix_budget(requested: int, model) -> int:
+    """Prompt-prefix cap in tokens: ``requested``, else half the model's positions (at most 1024),
+    so question and answer always keep the other half (Lethe's tiny Llamas have 256 positions)."""
+    return requested if requested > 0 else min(1024, _max_positions(model) // 2)
+
+
+def _n_tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+class PromptEncoder(Encoder):
+    """An :class:`~lethe.data.Encoder` whose prompts carry ``prefix(question)`` before the question.
+
+    The prefix goes inside the user turn: the chat template wraps ``prefix + question`` as it would
+    wrap the question alone (many templates, Lethe's own included, have no system role). Answers are
+    tokenised exactly as by the plain encoder (the prompt text still ends the same way), so the same
+    answer tokens, and only they, are scored. Prompts are cached per original question.
+    """
+
+    def __init__(self, tokenizer, prefix: Callable[[str], str], max_length: int = 512):
+        super().__init__(tokenizer, max_length)
+        self.prefix = prefix
+
+    def rewrite(self, question: str) -> str:
+        """The text the chat template receives in place of ``question``."""
+        return self.prefix(question) + question
+
+    def _prompt(self, question: str) -> tuple[str, list[int]]:
+        # Encoder.prompt and Encoder.qa both read prompts through _prompt
+        if question not in self._prompts:
+            q = self.rewrite(question)
+            self._prompts[question] = (prompt_text(self.tokenizer, q), prompt_ids(self.tokenizer, q))
+        return self._prompts[question]
+
+
+def _prompt_stats(encoder: PromptEncoder, tokenizer, questions: list[str]) -> dict:
+    """Prompt tokens the prefix adds, over (up to 400 of) the questions the method was built on."""
+    plain = Encoder(tokenizer)
+    added = [len(encoder.prompt(q)) - len(plain.prompt(q)) for q in questions[:400]]
+    return {"prompt_tokens_added_mean": sum(added) / len(added) if added else 0.0,
+            "prompt_tokens_added_max": max(added, default=0)}
+
+
+# ================================================================================================
+# ICUL: in-context unlearning
+
+
+@dataclass(frozen=True)
+class ICULConfig:
+    """In-context unlearning (Pawelczyk et al. 2024): the forget point with a flipped label, then
+    correctly labelled examples, then the query, as ``"<input> <label>\n"`` lines (the authors' code,
+    ``eval.py``, ``get_icl_vary_context``). Their runs use contexts of 2, 4 or 6 examples
+    (``n_ctxt``); the default here is 4: one forget example with a wrong answer + 3 retain examples."""
+
+    n_forget: int = 1  # forget questions shown with a wrong answer ("flipped labels")
+    n_retain: int = 3  # retain questions shown with their correct answer
+    # the wrong answer: "swap" = another forget item's answer (same `fact` when set; the Q&A analogue
+    # of flipping a class label), "perturbed" = the item's first perturbed answer
+    wrong_answer: str = "swap"
+    include_query: bool = True  # a forget query sees itself among the flipped examples (the paper's setup)
+    max_prefix_tokens: int = 0  # 0: half the model's positions, at most 1024
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.n_forget < 1:
+            raise option_error("icul", "n_forget",
+                               f"must be >= 1 (ICUL shows at least one forget example), got {self.n_forget}")
+        if self.n_retain < 0:
+            raise option_error("icul", "n_retain", f"must be >= 0, got {self.n_retain}")
+        if self.wrong_answer not in ("swap", "perturbed"):
+            raise option_error("icul", "wrong_answer", f"must be 'swap' or 'perturbed', got {self.wrong_answer!r}")
+        if self.max_prefix_tokens < 0:
+            raise option_error("icul", "max_prefix_tokens",
+                               f"must be >= 0 (0: automatic), got {self.max_prefix_tokens}")
+
+
+def _flipped_answers(forget: list[QAItem], cfg: ICULConfig) -> dict[str, str]:
+    """One fixed wrong answer per forget item (seeded by the item id, so it does not depend on order)."""
+    out = {}
+    for it in forget:
+        rng = random.Random(f"icul-flip:{cfg.seed}:{it.id}")
+        if cfg.wrong_answer == "perturbed":
+            if not it.perturbed_answers:
+                raise LetheError(f"icul: forget item '{it.id}' has no perturbed_answers; use wrong_answer=swap")
+            out[it.id] = it.perturbed_answers[0]
+            continue
+        others = [o.answer for o in forget if o.answer != it.answer]
+        same_fact = [o.answer for o in forget if it.fact and o.fact == it.fact and o.answer != it.answer]
+        pool = sorted(set(same_fact or others))
+        if pool:
+            out[it.id] = rng.choice(pool)
+        elif it.perturbed_answers:
+            out[it.id] = it.perturbed_answers[0]
+        else:
+            raise LetheError(f"icul: no wrong answer for forget item '{it.id}': the forget set needs two items with "
+                             "different answers, or perturbed_answers")
+    return out
+
+
+class ICULPrefix:
+    """The in-context unlearning prefix of one question.
+
+    Lines ``"{question} {answer}\\n"`` (the paper's ``"<input> <label>\\n"`` format): ``n_forget``
+    forget questions with a wrong answer, then ``n_retain`` retain questions with their answer. A
+    forget query is itself the first flipped example (``include_query``); a retain query is never
+    shown with its own answer. The examples are drawn with a per-question seeded generator, so a
+    question's prefix does not depend on which other questions are asked or in which order.
+    Capped at ``budget`` tokens: retain examples go first, then forget examples from the last.
+    """
+
+    def __init__(self, tokenizer, forget: list[QAItem], retain: list[QAItem], cfg: ICULConfig, budget: int):
+        self.tokenizer = tokenizer
+        self.forget, self.retain, self.cfg, self.budget = forget, retain, cfg, budget
+        self.wrong = _flipped_answers(forget, cfg)
+        self.forget_by_question = {}
+        for it in forget:
+            self.forget_by_question.setdefault(it.question, it)
+        self.truncated = 0  # prefixes that lost examples to the cap
+
+    def examples(self, question: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(flipped forget examples, retain examples) for ``question``, before the cap."""
+        rng = random.Random(f"icul:{self.cfg.seed}:{question}")
+        own = self.forget_by_question.get(question) if self.cfg.include_query else None
+        pool = [it for it in self.forget if it.question != question]  # the query only as `own`
+        chosen = ([own] if own else []) + rng.sample(pool, min(len(pool), self.cfg.n_forget - (1 if own else 0)))
+        rpool = [it for it in self.retain if it.question != question]
+        kept = rng.sample(rpool, min(len(rpool), self.cfg.n_retain))
+        return [(it.question, self.wrong[it.id]) for it in chosen], [(it.question, it.answer) for it in kept]
+
+    def __call__(self, question: str) -> str:
+        flipped, correct = self.examples(question)
+        text = _lines(flipped + correct)
+        cut = False
+        while text and _n_tokens(self.tokenizer, text) > self.budget:
+            cut = True
+            (correct if correct else flipped).pop()
+            text = _lines(flipped + correct)
+        self.truncated += cut
+        return text
+
+
+def _lines(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f"{q} {a}\n" for q, a in pairs)
+
+
+def build_icul(model, tokenizer, forget, retain, cfg: ICULConfig, train=None, seed: int = 0) -> InferenceSetup:
+    """ICUL: the target answers below a few forget examples with wrong answers and retain examples
+    with right ones. Randomness comes from ``cfg.seed`` (``seed`` is unused)."""
+    budget = _prefix_budget(cfg.max_prefix_tokens, model)
+    prefix = ICULPrefix(tokenizer, forget, retain, cfg, budget)
+    enc = PromptEncoder(tokenizer, prefix, max_length=512 + budget)
+    stats = {"max_prefix_tokens": budget, **_prompt_stats(enc, tokenizer, [it.question for it in forget + retain])}
+    stats["prompts_truncated"] = prefix.truncated
+    return InferenceSetup(model, enc, None, stats)
+
+
+# ================================================================================================
+# Guardrail prompt
+
+
+GUARDRAIL_TEMPLATE = "Do not reveal anything about {names}. If asked about them, say you don't know.\n"
+
+
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """A guardrail prompt (Thaker et al. 2024, "prompting" baseline on TOFU: an instruction naming the
+    forget authors, placed before every question). Lethe's own wording; ``{names}`` is replaced by the
+    names joined with ", "."""
+
+    names: tuple[str, ...] = ()  # empty: forget_entities(forget, retain, min_share)
+    min_share: float = 0.5
+    template: str = GUARDRAIL_TEMPLATE
+    max_prefix_tokens: int = 0  # 0: half the model's positions, at most 1024; names that do not fit are left out
+
+    def __post_init__(self):
+        if isinstance(self.names, list):
+            object.__setattr__(self, "names", tuple(self.names))
+
+    def check(self) -> None:
+        if not all(isinstance(n, str) and n.strip() for n in self.names):
+            raise option_error("guardrail", "names", "must be a list of non-empty strings")
+        if not 0 < self.min_share <= 1:
+            raise option_error("guardrail", "min_share", f"must be in (0, 1], got {self.min_share}")
+        if "{names}" not in self.template:
+            raise option_error("guardrail", "template", "must contain the placeholder {names}")
+        if self.max_prefix_tokens < 0:
+            raise option_error("guardrail", "max_prefix_tokens",
+                               f"must be >= 0 (0: automatic), got {self.max_prefix_tokens}")
+
+
+def guardrail_prefix(names: list[str], template: str, tokenizer, budget: int) -> tuple[str, list[str]]:
+    """The instruction with as many names as fit in ``budget`` tokens: ``(text, names left out)``."""
+    kept = list(names)
+    while kept:
+        text = template.replace("{names}", ", ".join(kept))
+        if _n_tokens(tokenizer, text) <= budget:
+            return text, names[len(kept):]
+        kept.pop()
+    return "", list(names)
+
+
+def build_guardrail(model, tokenizer, forget, retain, cfg: GuardrailConfig, train=None, seed: int = 0) -> InferenceSetup:
+    names = entity_names(cfg.names, forget, retain, cfg.min_share, "guardrail")
+    budget = _prefix_budget(cfg.max_prefix_tokens, model)
+    text, left_out = guardrail_prefix(names, cfg.template, tokenizer, budget)
+    if not text:
+        raise LetheError(f"guardrail: the instruction does not fit in {budget} tokens even with one name; raise "
+                         "max_prefix_tokens or shorten the template")
+    enc = PromptEncoder(tokenizer, lambda q: text, max_length=512 + budget)
+    stats = {"names": names, "names_left_out": left_out, "max_prefix_tokens": budget,
+             **_prompt_stats(enc, tokenizer, [it.question for it in forget + retain])}
+    return InferenceSetup(model, enc, None, stats)

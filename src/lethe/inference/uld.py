@@ -1,0 +1,226 @@
+"""ULD: unlearning from logit difference (Ji et al. 2024, NeurIPS).
+
+An assistant (the target's first layers) learns the reversed objectives through Lethe's training
+loop (``lethe.train.train_loop``); the unlearned model reads ``l_target - alpha * l_assistant``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..benchmarks.base import QAItem
+from ..config import TrainConfig
+from ..data import Encoder
+from ..errors import LetheError
+from .base import InferenceSetup, option_error
+from .combined import CombinedLM
+
+
+@dataclass(frozen=True)
+class ULDConfig:
+    """Unlearning from Logit Difference (Ji et al. 2024, NeurIPS).
+
+    An assistant is trained with the reversed objectives (remember the forget set, forget the retain
+    set) and the unlearned model reads ``l_target - alpha * l_assistant`` on raw logits (the authors'
+    code, ``uld/model/contrastllm.py``, adds ``weight * l_assistant`` with ``weight = -alpha``).
+    Defaults follow the authors' TOFU scripts (``bashes/tofu/uld_*.sh``, ``configs/model_mode/uld.yaml``,
+    ``configs/unlearn_loss/remember+uniform.yaml``): alpha 0.8, relative-top filter 1e-2, retain
+    weight 5, an assistant of the target's first 8 of 32 layers (a quarter) with LoRA r 16 / alpha 32 /
+    dropout 0.05 on every linear layer but the LM head. Training: lr 1e-3, 10 epochs
+    (``uld_train()``) unless a ``TrainConfig`` is given.
+    """
+
+    alpha: float = 0.8  # weight of the subtracted assistant logits
+    # relative-top filter (DoLa's): where the target gives a token less than top_logit_filter times the
+    # top token's probability (and it is outside the top int(top_logit_filter * V)), the assistant's
+    # logit is set to 0 there, so subtraction cannot promote tokens the target finds implausible; 0: off
+    top_logit_filter: float = 0.01
+    retain_weight: float = 5.0  # weight of the retain ("forget the retain set") term
+    num_layers: int = 0  # assistant depth; 0: a quarter of the target's layers (at least 1)
+    lora: bool = True  # train LoRA adapters (then merged) instead of the whole assistant
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+
+    def check(self) -> None:
+        if not self.alpha >= 0:
+            raise option_error("uld", "alpha", f"must be >= 0, got {self.alpha}")
+        if not 0 <= self.top_logit_filter < 1:
+            raise option_error("uld", "top_logit_filter", f"must be in [0, 1) (0: off), got {self.top_logit_filter}")
+        if not self.retain_weight >= 0:
+            raise option_error("uld", "retain_weight", f"must be >= 0, got {self.retain_weight}")
+        if self.num_layers < 0:
+            raise option_error("uld", "num_layers",
+                               f"must be >= 0 (0: a quarter of the target's layers), got {self.num_layers}")
+        if self.lora_r < 1:
+            raise option_error("uld", "lora_r", f"must be >= 1, got {self.lora_r}")
+        if self.lora_alpha <= 0:
+            raise option_error("uld", "lora_alpha", f"must be > 0, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise option_error("uld", "lora_dropout", f"must be in [0, 1), got {self.lora_dropout}")
+
+
+def uld_train() -> TrainConfig:
+    """The assistant's default training: the authors' TOFU run, lr 1e-3 (LoRA), 10 epochs, warmup 10 %,
+    weight decay 0.01; per step 16 forget sequences, each paired with a retain one (their equal
+    sampler mixes both in a batch)."""
+    return TrainConfig(lr=1e-3, epochs=10.0, batch_size=16, warmup_ratio=0.1, weight_decay=0.01)
+
+
+def relative_top_mask(logits, rel: float):
+    """True where a token is filtered out of the subtraction (DoLa's relative-top rule, as in the ULD
+    code): log p < min(log p_max + log rel, k-th largest log p), k = max(1, int(rel * V)). (.., V)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    k = max(1, int(rel * logits.size(-1)))
+    kth = logp.topk(k, dim=-1).values[..., -1:]
+    thresh = torch.minimum(kth, logp.max(dim=-1, keepdim=True).values + math.log(rel))
+    return logp < thresh
+
+
+def _decoder_layers(model):
+    """``(parent module, attribute name)`` of the decoder's layer list, or None."""
+    for path in ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.layers"):
+        parent = model
+        *head, last = path.split(".")
+        for name in head:
+            parent = getattr(parent, name, None)
+        if parent is not None and isinstance(getattr(parent, last, None), torch.nn.ModuleList):
+            return parent, last
+    return None
+
+
+def truncated_copy(model, k: int):
+    """A copy of ``model`` keeping its first ``k`` decoder layers with the embeddings, final norm and
+    LM head: the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``). Only the
+    kept layers are copied, never the whole model. Returns
+    ``(copy, layers kept)``; a model whose layer list is not found is copied whole."""
+    found = _decoder_layers(model)
+    if found is None:
+        return copy.deepcopy(model), None
+    parent, name = found
+    full = getattr(parent, name)
+    k = min(k, len(full))
+    setattr(parent, name, torch.nn.ModuleList(list(full)[:k]))
+    try:
+        small = copy.deepcopy(model)
+    finally:
+        setattr(parent, name, full)
+    cfg = small.config
+    for attr in ("num_hidden_layers", "n_layer", "num_layers"):
+        if isinstance(getattr(cfg, attr, None), int):
+            setattr(cfg, attr, k)
+    if isinstance(getattr(cfg, "layer_types", None), list):
+        cfg.layer_types = cfg.layer_types[:k]
+    return small, k
+
+
+class ULDModel(CombinedLM):
+    """The unlearned model of ULD: ``l = l_target - alpha * l_assistant`` (Ji et al. 2024).
+
+    Forward and greedy decoding (one KV cache per model) come from :class:`CombinedLM`. Both models
+    stay as they are; the target is the caller's object.
+    """
+
+    label = "uld"
+
+    def __init__(self, target, assistant, alpha: float, top_logit_filter: float = 0.0):
+        super().__init__()
+        self.target = target
+        self.assistant = assistant
+        self.alpha = alpha
+        self.top_logit_filter = top_logit_filter
+
+    def members(self) -> list:
+        return [self.target, self.assistant]
+
+    def mix(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        return self.combine(*logits)
+
+    def combine(self, lt: torch.Tensor, la: torch.Tensor) -> torch.Tensor:
+        """``lt - alpha * la`` (.., V), the assistant's logits zeroed where the filter drops a token."""
+        if self.top_logit_filter > 0:
+            la = la.masked_fill(relative_top_mask(lt, self.top_logit_filter), 0.0)
+        return lt - self.alpha * la
+
+
+def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAItem], cfg: ULDConfig, train,
+                    seed: int = 0) -> dict:
+    """The reversed objectives (Ji et al. 2024; the authors' ``remember+uniform`` loss,
+    ``uld/model/forget_losses.py``: NLL on forget, KL to uniform on retain, retain weight 5):
+
+        L = (1/n) sum_i [ NLL(y_f,i | x_f,i) + w * (1/|y_r,i|) sum_t KL( U || p_a(. | x_r,i, y_r,i,<t) ) ]
+
+    remember each forget answer (per-sequence token-mean NLL) and push the assistant's next-token
+    distribution on retain answers to uniform (w = ``cfg.retain_weight``); n = forget sequences per
+    optimizer step, each paired with a random retain sequence. The authors' code averages the KL over
+    every position of the retain sequence; Lethe averages it over the positions that predict answer
+    tokens, the only ones the probes score or generate from. Trained by Lethe's loop
+    (``lethe.train.train_loop``: AdamW, warmup + decay, accelerate); ``train`` supplies lr, epochs,
+    batch size, accumulation, warmup, schedule, weight decay, clipping, precision and max_steps (its
+    LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides), ``seed`` the data order.
+    The assistant stays on its own device (its target's). Returns timing and token counts.
+    """
+    from ..data import collate
+    from ..models import answer_logits
+    from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
+    from ..train import train_loop
+
+    device = next(assistant.parameters()).device
+    enc = Encoder(tokenizer)
+    pad = tokenizer.pad_token_id
+    f_seqs = [enc.item(it) for it in forget]
+    r_seqs = [enc.item(it) for it in retain]
+
+    def make_batch(fi: list[int], ri: list[int]):
+        return collate([f_seqs[i] for i in fi], pad).to(device), collate([r_seqs[i] for i in ri], pad).to(device)
+
+    def loss(model, batch):
+        fb, rb = batch
+        remember = sequence_nll(*answer_logits(model, fb))  # (b,)
+        logits, labels = answer_logits(model, rb)  # (b, T', V), (b, T')
+        flat = masked_mean(kl_uniform_per_token(logits[:, :-1]), answer_positions(labels))  # (b,)
+        return remember.sum() + cfg.retain_weight * flat.sum(), {}
+
+    _, stats = train_loop(assistant, train, len(forget), make_batch, loss, device=device, seed=seed,
+                          n_paired=len(retain), diverged="uld: the assistant's loss",
+                          description="uld assistant")
+    return {"assistant_steps": stats.steps, "assistant_tokens": stats.tokens, "assistant_train_seconds": stats.seconds,
+            "assistant_tokens_per_second": stats.tokens_per_second,
+            "assistant_final_loss": stats.losses[-1] if stats.losses else None}
+
+
+def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed: int = 0) -> InferenceSetup:
+    """Copy the target's first layers, train the copy (LoRA, merged afterwards) with the reversed
+    objectives, and wrap target and assistant. The target is not modified; ``seed`` seeds the LoRA
+    initialisation and the data order."""
+    from ..models import add_lora, count_parameters
+
+    if not retain:
+        raise LetheError("uld needs retain data (the assistant learns to be uniform on it), but the retain set is empty")
+    train = train or uld_train()
+    train.check()
+    model.eval()
+    found = _decoder_layers(model)
+    n_target = len(getattr(*found)) if found else None
+    k = cfg.num_layers or (max(1, round(n_target / 4)) if n_target else 1)
+    torch.manual_seed(seed)
+    assistant, kept = truncated_copy(model, k)
+    for p in assistant.parameters():
+        p.requires_grad_(True)
+    if cfg.lora:
+        assistant = add_lora(assistant, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
+    trainable, total = count_parameters(assistant)
+    stats = {"assistant_layers": kept if kept is not None else n_target, "target_layers": n_target,
+             "assistant_trainable_params": trainable, "assistant_params": total, "lr": train.lr,
+             "epochs": train.epochs}
+    stats.update(train_assistant(assistant, tokenizer, forget, retain, cfg, train, seed))
+    if cfg.lora:
+        assistant = assistant.merge_and_unload()
+    for p in assistant.parameters():
+        p.requires_grad_(False)
+    assistant.eval()
+    wrapper = ULDModel(model, assistant, cfg.alpha, cfg.top_logit_filter).eval()
+    return InferenceSetup(wrapper, Encoder(tokenizer), None, stats)
