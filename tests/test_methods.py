@@ -3,11 +3,9 @@ contract (finite loss, parameters move, forget NLL rises) on a tiny Llama that m
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.nn as nn
 
 from lethe.data import Encoded, Encoder, UnlearnBatch
 from lethe.errors import LetheError
@@ -16,6 +14,8 @@ from lethe.ops import IGNORE
 from lethe.probes import score_sequences
 from lethe.reference import FrozenReference, PrecomputedReference
 from lethe.train import TrainConfig, unlearn
+
+from toy import Bigram
 
 LOG = math.log
 I = IGNORE
@@ -33,15 +33,6 @@ P = [[0.5, 0.25, 0.25],
 Q = [[0.6, 0.3, 0.1],  # the reference's rows (for the KL retain term)
      [0.2, 0.2, 0.6],
      [0.3, 0.3, 0.4]]
-
-
-class Bigram(nn.Module):
-    def __init__(self, probs):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(probs)))  # logits = log p: softmax gives p back
-
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.W[input_ids])  # (B, T, V)
 
 
 def p(a: int, b: int, rows=P) -> float:

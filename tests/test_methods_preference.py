@@ -7,11 +7,9 @@ loss, parameters move, forget NLL rises on a tiny Llama) runs in tests/test_meth
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
 
 from lethe.data import Encoded, UnlearnBatch
 from lethe.errors import LetheError
@@ -19,6 +17,8 @@ from lethe.methods import get_method
 from lethe.methods.undial import adjusted_target
 from lethe.ops import IGNORE
 from lethe.reference import FrozenReference, PrecomputedReference
+
+from toy import Bigram
 
 LOG = math.log
 I = IGNORE
@@ -36,15 +36,6 @@ P = [[0.5, 0.25, 0.25],
 Q = [[0.6, 0.3, 0.1],  # the reference's rows
      [0.2, 0.2, 0.6],
      [0.3, 0.3, 0.4]]
-
-
-class Bigram(nn.Module):
-    def __init__(self, probs, dtype=torch.float32):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(probs)).to(dtype))  # logits = log p: softmax gives p back
-
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.W[input_ids])  # (B, T, V)
 
 
 def p(a: int, b: int, rows=P) -> float:

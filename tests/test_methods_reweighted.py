@@ -8,17 +8,17 @@ depends only on the current token, so every expected value is a short sum over t
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
 
 from lethe.data import Encoded, UnlearnBatch
 from lethe.errors import LetheError
 from lethe.methods import get_method
 from lethe.methods.ce_u import _ce_u_target
 from lethe.ops import IGNORE
+
+from toy import Bigram
 
 LOG = math.log
 I = IGNORE
@@ -27,15 +27,6 @@ I = IGNORE
 P = [[0.5, 0.25, 0.25],
      [0.25, 0.5, 0.25],
      [0.1, 0.1, 0.8]]
-
-
-class Bigram(nn.Module):
-    def __init__(self, probs):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(probs)))  # logits = log p: softmax gives p back
-
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.W[input_ids])  # (B, T, V)
 
 
 def p(a: int, b: int) -> float:

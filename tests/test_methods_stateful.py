@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,6 +23,8 @@ from lethe.methods.altpo import INSTRUCTION, clean_generation
 from lethe.ops import IGNORE
 from lethe.reference import PrecomputedReference
 from lethe.train import TrainConfig, unlearn
+
+from toy import Bigram
 
 I = IGNORE
 LOG = math.log
@@ -216,15 +217,6 @@ def test_rmu_with_lora_trains_only_the_adapter_of_the_selected_modules(tokenizer
 P = [[0.5, 0.25, 0.25],
      [0.25, 0.5, 0.25],
      [0.1, 0.1, 0.8]]
-
-
-class Bigram(nn.Module):
-    def __init__(self, probs):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(probs)))
-
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.W[input_ids])  # (B, T, V)
 
 
 def p(a: int, b: int) -> float:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 import zlib
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from scipy.stats import mannwhitneyu
-from torch import nn
 
 from lethe.data import Sequence
 from lethe.errors import LetheError
@@ -44,6 +42,8 @@ from lethe.metrics.mia import (
 from lethe.metrics.mia.min_k import k_count
 from lethe.probes import score_sequences
 from lethe.probes_tokens import TokenProbes, gradient_norms, token_scores
+
+from toy import Bigram
 
 LOG = math.log
 LN2 = math.log(2.0)
@@ -322,15 +322,6 @@ P = [[0.5, 0.25, 0.25],
      [0.1, 0.1, 0.8]]
 
 
-class Bigram(nn.Module):
-    def __init__(self, probs):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(probs)))  # logits = log p: softmax gives p back
-
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.W[input_ids])  # (B, T, V)
-
-
 # (ids, n_prompt): the scored tokens are ids[n_prompt:], each predicted from the token before it
 SEQS = [Sequence((0, 1, 2), 1), Sequence((2, 2), 1), Sequence((1, 1, 2, 2, 0), 2), Sequence((2, 2, 2), 1)]
 PAD = 0
@@ -416,15 +407,7 @@ def test_gradient_norms_by_hand_and_model_untouched():
 
 
 def test_gradient_norms_cover_trainable_parameters_only():
-    class Biased(Bigram):
-        def __init__(self, probs):
-            super().__init__(probs)
-            self.b = nn.Parameter(torch.zeros(3))
-
-        def forward(self, input_ids, attention_mask=None):
-            return SimpleNamespace(logits=self.W[input_ids] + self.b)
-
-    model = Biased(P)
+    model = Bigram(P, bias=True)  # logits W[a] + b: a second parameter tensor
     model.b.requires_grad_(False)  # frozen: not part of the norm
     (norms,) = gradient_norms(model, SEQS[:1], PAD, keep_last=True)
     assert norms.tolist() == approx([manual_grad_norm(SEQS[0])])

@@ -46,6 +46,8 @@ from lethe.metrics.semantic import embedding_similarity, entailment_score, seman
 from lethe.probes import SplitProbes, entailment_pairs
 from lethe.probes_tokens import gradient_norms, scored_texts, token_scores
 
+from toy import Bigram
+
 IGNORE_INDEX = -100
 EOS = 3
 PAD = 0
@@ -55,19 +57,8 @@ P = [[0.10, 0.60, 0.20, 0.10],
      [0.05, 0.15, 0.70, 0.10],
      [0.30, 0.30, 0.35, 0.05],  # after token 2 the EOS is unlikely: low log-prob, a wrong argmax
      [0.25, 0.25, 0.25, 0.25]]
-
-
-class Bigram(nn.Module):
-    """logits = W[current token] + b: two parameter tensors (the gradient norm's mean and global
-    L2 norm differ); with b = 0, softmax(W[a]) = P[a]."""
-
-    def __init__(self):
-        super().__init__()
-        self.W = nn.Parameter(torch.log(torch.tensor(P)))
-        self.b = nn.Parameter(torch.zeros(4))
-
-    def forward(self, input_ids, attention_mask=None, labels=None):  # no logits_to_keep: all positions projected
-        return SimpleNamespace(logits=self.W[input_ids] + self.b)  # (B, T, V)
+# the model is Bigram(P, bias=True): logits W[current token] + b, two parameter tensors (the gradient
+# norm's mean and global L2 norm differ); with b = 0, softmax(W[a]) = P[a]; no logits_to_keep
 
 
 # (ids, n_prompt) as lethe.data.Encoder.qa builds them: prompt, answer, EOS; every answer ends in EOS
@@ -142,7 +133,7 @@ def ou_auc(forget_scores, holdout_scores):
 def test_open_unlearning_drops_the_last_labelled_position_the_eos():
     """Its per-token helpers keep every answer token and drop only the last labelled position, which
     is the EOS: exactly Lethe's per-token arrays without their last element."""
-    model = Bigram()
+    model = Bigram(P, bias=True)
     tp = token_scores(model, FORGET, PAD)
     for i, seq in enumerate(FORGET):
         ou = ou_tokenwise_logprobs(model, ou_batch(seq))[0].numpy()
@@ -163,7 +154,7 @@ def scores_both_ways(model, seqs, ou_score, lethe_score_default, lethe_score_kep
 
 
 def test_min_k_equals_open_unlearning_at_its_k_without_the_eos():
-    model = Bigram()
+    model = Bigram(P, bias=True)
     k = 0.4  # configs/eval/{tofu,muse}_metrics/mia_min_k.yaml
 
     def ou_min_k(seq):  # mia/min_k.py MinKProbAttack.compute_score
@@ -187,7 +178,7 @@ def test_min_k_equals_open_unlearning_at_its_k_without_the_eos():
 
 
 def test_min_k_plus_plus_equals_open_unlearning():
-    model = Bigram()
+    model = Bigram(P, bias=True)
     k = 0.4  # configs/eval/tofu_metrics/mia_min_k_plus_plus.yaml
 
     def ou_min_k_pp(seq):  # mia/min_k_plus_plus.py MinKPlusPlusAttack.compute_score
@@ -210,7 +201,7 @@ def test_min_k_plus_plus_equals_open_unlearning():
 
 def test_loss_and_zlib_keep_the_eos_as_open_unlearning(tokenizer):
     """LOSS / zlib read evaluate_probability: every labelled token, EOS included."""
-    model = Bigram()
+    model = Bigram(P, bias=True)
     tp = token_scores(model, FORGET, PAD)
     ou_loss = [ou_evaluate_probability(model, ou_batch(s))[0]["avg_loss"] for s in FORGET]
     assert loss_scores(tp.logprobs).tolist() == pytest.approx([-x for x in ou_loss], abs=1e-6)
@@ -243,7 +234,7 @@ def ou_gradnorm(model, seq, p=2):
 
 
 def test_gradnorm_equals_open_unlearning_mean_of_tensor_norms_without_the_eos():
-    model = Bigram()
+    model = Bigram(P, bias=True)
     ou_f = [ou_gradnorm(model, s) for s in FORGET]
     ou_h = [ou_gradnorm(model, s) for s in HOLDOUT]
     gf, gh = gradient_norms(model, FORGET, PAD), gradient_norms(model, HOLDOUT, PAD)
@@ -296,7 +287,7 @@ def ou_em_es(model, seq):
 
 
 def test_exact_memorization_and_extraction_strength_equal_open_unlearning():
-    model = Bigram()
+    model = Bigram(P, bias=True)
     # argmax rows: 0 -> 1, 1 -> 2, 2 -> 2, so [0 | 1 2 2 EOS] is right up to the EOS (missed);
     # [1 | 1 2 0 1 EOS]: 1->1 miss, 1->2 hit, 2->0 miss, 0->1 hit, 1->EOS miss
     seqs = FORGET + HOLDOUT + [Sequence((0, 1, 2, 1, EOS), 1)]  # [1 2 1 EOS]: the last answer token is wrong
