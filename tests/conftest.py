@@ -125,3 +125,17 @@ def encoder(tokenizer):
 
     return Encoder(tokenizer)
 
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One `lethe run` of the whole built-in pipeline on the TINY miniature (tests/tiny_run.py), shared
+    by every end-to-end test of the session: ``(root, exit code)``; the run is ``root/runs/r1`` and the
+    built-in models are cached in ``root/cache`` for the tests' own runs."""
+    from lethe.cli import main
+    from tiny_run import TINY
+
+    root = tmp_path_factory.mktemp("builtin")
+    code = main(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1",
+                 "methods=[ga, npo, {method: idk, retain: ap}]"])
+    return root, code

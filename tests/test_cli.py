@@ -30,14 +30,10 @@ def run_cli(args, capsys):
     return code, out.out, out.err
 
 
-@pytest.fixture(scope="module")
-def builtin_run(tmp_path_factory):
-    """One run of the whole built-in pipeline, shared by the tests below."""
-    root = tmp_path_factory.mktemp("builtin")
-    args = ["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1",
-            "methods=[ga, npo, {method: idk, retain: ap}]"]
-    code = main(args)
-    return root, code
+@pytest.fixture
+def builtin_run(tiny_run):
+    """The session's one run of the whole built-in pipeline (conftest.tiny_run)."""
+    return tiny_run
 
 
 def test_run_builtin_end_to_end(builtin_run):
@@ -62,7 +58,9 @@ def test_run_builtin_end_to_end(builtin_run):
     n_forget = 2 * 8  # forget10 of 20 authors = 2 authors x 8 facts
     assert len(forget["probes"]["ids"]) == n_forget
     assert len(forget["metrics"]["rouge_l"]["per_sample"]) == n_forget
-    assert results["provenance"]["git_sha"] is not None
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(__file__), capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout: the run records the commit it ran
+        assert results["provenance"]["git_sha"] == head.stdout.strip() and len(head.stdout.strip()) == 40
     md = (run / "report.md").read_text()
     for n in names:
         assert n in md
@@ -276,7 +274,10 @@ def test_external_model_folder_and_retain_results(builtin_run, tmp_path, capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "ext" / "summary.json").read_text())
     assert [r["name"] for r in summary["rows"]] == ["target", "retain model", "grad_diff"]
-    assert summary["rows"][2]["metrics"]["forget_quality"] >= 0
+    whole = json.loads((root / "runs" / "r1" / "summary.json").read_text())
+    # the same target model judged against the same retain results: the forget quality of the built-in run
+    assert summary["rows"][0]["metrics"]["forget_quality"] == pytest.approx(whole["rows"][0]["metrics"]["forget_quality"])
+    assert 0.0 <= summary["rows"][2]["metrics"]["forget_quality"] <= 1.0
 
 
 def test_external_model_without_retain_model_says_so(builtin_run, tmp_path, capsys):
@@ -349,14 +350,6 @@ def test_model_folder_without_tokenizer(tmp_path, capsys):
     code, _, err = run_cli(["eval", *TINY, f"model={tmp_path / 'm'}", f"output={tmp_path / 'r'}"], capsys)
     assert code == 2 and f"{tmp_path / 'm'}: no tokenizer found" in err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
-
-
-def test_failure_mid_run_leaves_no_partial_results(builtin_run, tmp_path, capsys):
-    root, _ = builtin_run
-    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=boom",
-                            "methods=[ga]", "train.lr=1e30", "train.max_grad_norm=0"], capsys)
-    assert code == 2 and "lower train.lr" in err
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_help_is_fast_and_light():

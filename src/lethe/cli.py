@@ -46,16 +46,49 @@ def _config(args) -> "object":
 
 
 def cmd_run(args) -> int:
-    from .pipeline import run
-    from .report import print_summary
-
-    cfg = _config(args)
-    out = run(cfg, evaluate_only=args.command == "eval")
     import json
 
-    print_summary(json.loads((out / "summary.json").read_text()))
+    from .pipeline import run
+    from .report import print_summary
+    from .scenarios._run import ReportFailed
+
+    cfg = _resume_config(args) if getattr(args, "resume", None) else _config(args)
+    try:
+        out = run(cfg, evaluate_only=args.command == "eval")
+    except ReportFailed as exc:
+        print(f"lethe: {exc}", file=sys.stderr)
+        return 1
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    print_summary(summary)
     print(f"run folder: {out}\n  report: {out / 'report.md'}\n  page:   {out / 'report.html'}")
+    failed = summary.get("failed") or []
+    if failed:
+        print(f"lethe: {len(failed)} of {sum(r.get('kind') == 'method' for r in summary['rows'])} methods failed "
+              f"({'; '.join(failed)}); the others' results are in {out}; lethe run --resume {out} runs the failed "
+              "ones again", file=sys.stderr)
+        return 1
     return 0
+
+
+def _resume_config(args):
+    """``lethe run --resume RUN``: the run's own config.yaml (finished or unfinished run), resume=true."""
+    import dataclasses
+    from pathlib import Path
+
+    from .config import load_config
+
+    _, overrides = _split_args(args.settings)
+    keys = {o.split("=", 1)[0].strip() for o in overrides}
+    if keys - {"threads"}:
+        raise LetheError(f"--resume continues a run with its own config; drop {', '.join(sorted(keys - {'threads'}))} "
+                         "(only threads= may change)")
+    run_dir = Path(args.resume)
+    partial = run_dir.parent / f".{run_dir.name}.partial"
+    for folder in (partial, run_dir):
+        if (folder / "config.yaml").is_file():
+            cfg = load_config(folder / "config.yaml", overrides)
+            return dataclasses.replace(cfg, resume=True, name=run_dir.name, output=str(run_dir.parent))
+    raise LetheError(f"{run_dir}: no run to resume (neither it nor {partial} holds a config.yaml)")
 
 
 def cmd_safety(args) -> int:
@@ -182,8 +215,7 @@ def cmd_ls(args) -> int:
         from .scenarios import DESCRIPTIONS, scenario_names
 
         print("scenarios (lethe run scenario=NAME):")
-        print(f"  {'tofu':<16} fictitious authors: forget 1/5/10 %, forget quality against the retain model (default)")
-        for name in scenario_names():
+        for name in sorted(scenario_names(), key=lambda n: n != "tofu"):
             print(f"  {name:<16} {DESCRIPTIONS.get(name, '')}")
     return 0
 
@@ -235,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                             ("eval", cmd_run, "evaluate the target (and retain) model without unlearning")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("settings", nargs="*", help=settings_help)
+        if name == "run":
+            s.add_argument("--resume", metavar="RUN", help="continue a killed or failed run (runs/<name>): finished "
+                                                          "models are kept, the others run")
         s.set_defaults(fn=fn)
     s = sub.add_parser("safety", help="safety alignment by unlearning: harmful rate under jailbreaks, over-refusal, "
                                       "utility (= lethe run scenario=safety; docs/safety.md)")

@@ -62,6 +62,7 @@ class ModelResult:
     intervals: dict[str, list[float]] = field(default_factory=dict)  # summary key -> [low, high] (bootstrap)
     robustness: dict = field(default_factory=dict)  # attack -> {"before": {...}, "after": {...}, "info": {...}}
     directions: dict = field(default_factory=dict)  # directions of summary keys named at run time (lm-eval tasks)
+    record: dict = field(default_factory=dict)  # a scenario's own per-model values (continual: every round)
     # a published per-item evaluation (retain_logs.RetainLogs) standing in for the retain model's probes:
     # forget quality is computed against it; not written to results.json (its source is in the provenance)
     logs: object = None
@@ -78,6 +79,7 @@ class ModelResult:
             "summary": self.summary, "intervals": self.intervals, "robustness": self.robustness,
             "seconds": self.seconds, "train": self.train,
             "config": self.config, "directions": self.directions,
+            **({"record": self.record} if self.record else {}),
             "splits": {
                 s: {"metrics": {m: {"value": r.value, "per_sample": list(r.per_sample)} for m, r in self.metrics.get(s, {}).items()},
                     "probes": probes_to_json(p)}
@@ -96,7 +98,7 @@ class ModelResult:
                          for s, v in splits.items()},
                 summary=d.get("summary", {}), seconds=d.get("seconds", {}), train=d.get("train", {}),
                 config=d.get("config", {}), intervals=d.get("intervals", {}), robustness=d.get("robustness", {}),
-                directions=d.get("directions", {}),
+                directions=d.get("directions", {}), record=d.get("record") or {},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise LetheError(f"{where}: not a Lethe model result (missing {exc}); give a results.json written by Lethe") from None

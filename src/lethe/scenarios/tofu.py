@@ -1,0 +1,271 @@
+"""The default job: fictitious authors (TOFU-style), forget quality against a retain model.
+
+On the built-in benchmark Lethe trains its own tokenizer, base, target and retain models (cached by a
+hash of the data actually read, the recipe and the tiny-model config); for a user's model the target
+is ``cfg.model`` and the gold standard is ``cfg.retain_model`` (a model, a results file or a published
+evaluation log), never a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+from . import register_scenario
+from ._run import Fixed, MethodRun, Run, Scenario
+from ..errors import LetheError
+from ..evaluation import EVAL_RECIPE, MIA_ATTACKS_RUN, evaluate, eval_splits
+from ..results import ModelResult
+
+ROBUSTNESS_KEYS = ("forget_probability", "forget_rouge_l", "forget_truth_ratio")
+
+
+def directions() -> dict[str, str]:
+    d = {"forget_quality": "higher", "model_utility": "higher"}
+    for split in ("retain", "known_people", "world_facts"):
+        for m in ("probability", "rouge_l", "truth_ratio"):
+            d[f"{split}_{m}"] = "higher"
+    d.update({"forget_probability": "lower", "forget_rouge_l": "lower", "forget_truth_ratio": "higher"})
+    # membership inference: an AUC near the retain model's is the goal; lower = less of the forget set shows
+    d.update({m: "lower" for m in (*MIA_ATTACKS_RUN, "mia_reference", "mia_gradnorm")})
+    d.update({"forget_exact_memorization": "lower", "forget_extraction_strength": "lower", "privleak": "higher"})
+    # fluency: even on the forget split, a good unlearned model answers in words, not repetitions
+    d.update({f"{s}_token_entropy": "higher" for s in ("forget", "retain", "known_people", "world_facts")})
+    d.update({f"{s}_embedding_similarity": "higher" for s in ("retain", "known_people", "world_facts")})
+    d["forget_embedding_similarity"] = "lower"
+    d.update({f"{s}_entailment_score": "higher" for s in ("retain", "known_people", "world_facts")})
+    d["forget_entailment_score"] = "lower"
+    d.update({"forget_efficacy": "higher", "model_utility_semantic": "higher"})
+    return d
+
+
+def published_retain_result(path: str) -> ModelResult:
+    """The retain model's row from a published evaluation log: the log's own aggregate numbers as its
+    summary, the per-item values kept for forget quality (no probes: nothing else is recomputed)."""
+    from ..retain_logs import load_retain_logs
+
+    logs = load_retain_logs(path)
+    return ModelResult(name="retain model", kind="retain", summary=dict(logs.aggregates), logs=logs)
+
+
+def eval_cache_key(cfg, bench) -> str:
+    """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
+    forget split and the content of the benchmark as read (an edited data file is a new key)."""
+    from ..builtin import content_hash
+    from ..config import to_dict
+    from ..results import SCHEMA_VERSION
+
+    return content_hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
+                         "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE})
+
+
+def attack_and_evaluate(cfg, model, tok, res: ModelResult, bench, log=print) -> dict:
+    """Run ``cfg.attacks`` on an evaluated model; per attack, the forget metrics on the items the
+    attack did not train on, before (from ``res``'s per-item values) and after the attack."""
+    import numpy as np
+
+    from ..attacks import run_attack
+    from ._run import jsonable
+
+    forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)
+    eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0, lm_eval_tasks=(), lm_eval_include="")
+    out = {}
+    for name in cfg.attacks:
+        attacked, info = run_attack(name, model, tok, forget, retain, cfg.attack_options.get(name, {}))
+        ids = set(info.get("eval_forget_ids") or [it.id for it in forget])
+        # prompt-level attacks give rewritten items (same ids and answers); the others a subset of ids
+        items = info.get("eval_forget_items") or [it for it in forget if it.id in ids]
+        after = evaluate(attacked, tok, {"forget": items}, f"{res.name} after {name}", res.kind, eval_cfg).summary
+        probes_ids = res.probes["forget"].ids
+        keep = [i for i, x in enumerate(probes_ids) if x in ids]
+        before = {f"forget_{m}": float(np.mean([r.per_sample[i] for i in keep]))
+                  for m, r in res.metrics["forget"].items() if len(r.per_sample) == len(probes_ids)}
+        out[name] = {"before": {k: before[k] for k in ROBUSTNESS_KEYS if k in before},
+                     "after": {k: after[k] for k in ROBUSTNESS_KEYS if k in after},
+                     "items": len(items), "info": {k: v for k, v in info.items()
+                                                   if jsonable(v) and k not in ("eval_forget_ids", "eval_forget_items")}}
+        log(f"{res.name}: {name}: forget ROUGE-L {out[name]['before'].get('forget_rouge_l', float('nan')):.3f} -> "
+            f"{out[name]['after'].get('forget_rouge_l', float('nan')):.3f} on {len(items)} items")
+        if attacked is not model:
+            del attacked
+    return out
+
+
+class Tofu(Scenario):
+    name = "tofu"
+    description = "fictitious authors (TOFU-style): forget a split of authors, forget quality against a retain model"
+
+    def default_name(self, run: Run) -> str:
+        return f"{Path(run.cfg.benchmark).name}-{run.cfg.forget_split}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+    def directions(self, run: Run) -> dict:
+        return directions()
+
+    def check(self, run: Run) -> None:
+        self.check_training_time(run, "")
+
+    def check_training_time(self, run: Run, bench_name: str) -> None:
+        """Training-time methods (SISA) train their shard models from the built-in base model."""
+        cfg = run.cfg
+        mr = next((mr for mr in run.method_runs if _kind(mr) == "training-time"), None)
+        if mr and (cfg.model or bench_name not in ("", "lethe-authors")):
+            given = f"model={cfg.model}" if cfg.model else f"benchmark={cfg.benchmark}"
+            raise LetheError(f"{mr.method} needs the built-in benchmark and its own models (it trains shard models "
+                             f"from the built-in base model); drop {given} or the method")
+
+    def prepare(self, run: Run) -> None:
+        from ..benchmarks import load_benchmark
+
+        cfg = run.cfg
+        run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
+        run.state["splits"] = eval_splits(bench, cfg.forget_split)
+        self.check_training_time(run, bench.name)
+        models = prepare_models(cfg, bench, run.log)
+        run.state["models"] = models
+        run.target = models.target
+        if cfg.eval.mia_reference == "base":  # the built-in base model: the target before the authors
+            if not models.cache_key:
+                raise LetheError("eval.mia_reference=base names the built-in base model; with model=... give the "
+                                 "reference model's folder or hub id (same tokenizer)")
+            run.cfg = dataclasses.replace(cfg, eval=dataclasses.replace(
+                cfg.eval, mia_reference=str(Path(models.target).parent / "base")))
+        key = eval_cache_key(run.cfg, bench)
+        cache = Path(cfg.cache_dir) / "evals"
+
+        def where(kind):
+            return cache / f"{models.cache_key}-{kind}-{key}.json" if models.cache_key else None
+
+        run.fixed = [Fixed("target", "target", models.target, where("target"))]
+        if models.retain:
+            run.fixed.append(Fixed("retain model", "retain", models.retain, where("retain")))
+        elif models.retain_result is not None:
+            run.fixed.append(Fixed("retain model", "retain", "", result=models.retain_result))
+        run.state["results_head"] = {"benchmark": {"name": bench.name, "version": bench.version,
+                                                   "fingerprint": bench.fingerprint()},
+                                     "forget_split": cfg.forget_split,
+                                     "forget_items": bench.split_fingerprint(cfg.forget_split)}
+
+    def unlearning_data(self, run: Run):
+        return run.data.forget(run.cfg.forget_split), run.data.retain(run.cfg.forget_split)
+
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        return evaluate(model, tok, run.state["splits"], name, kind, run.cfg.eval, retain_result,
+                        encoder=applied.encoder if applied else None,
+                        postprocess=applied.postprocess if applied else None)
+
+    def load_result(self, data: dict):
+        return ModelResult.from_json(data)
+
+    def eval_hook(self, run: Run, mr: MethodRun, tok):
+        """The TOFU suite and MIA on every split every ``train.eval_every`` steps, without the bootstrap,
+        embeddings and NLI (they cost more than they tell between two checkpoints)."""
+        if not mr.train.eval_every:
+            return None, "higher"
+        eval_cfg = dataclasses.replace(run.cfg.eval, bootstrap=0, embedding_model="", nli_model="", lm_eval_tasks=(),
+                                       lm_eval_include="")
+
+        def hook(model, step):
+            return evaluate(model, tok, run.state["splits"], f"{mr.label}@{step}", "method", eval_cfg,
+                            run.retain_result).summary
+
+        return hook, directions().get(mr.train.best_by, "higher")
+
+    def attack(self, run: Run, model, tok, result) -> dict:
+        return attack_and_evaluate(run.cfg, model, tok, result, run.data, run.log)
+
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        from ..evaluation import input_length_notes, missing_holdout_note
+
+        cfg, bench, models, splits = run.cfg, run.data, run.state["models"], run.state["splits"]
+        notes = list(models.notes) + input_length_notes(models.target, splits, cfg.trust_remote_code)
+        note = missing_holdout_note(splits)
+        if note:
+            notes.append(note)
+        if bench.spec.get("split_notes"):  # a public release whose files mean something of their own
+            from ..benchmarks import describe_splits
+
+            notes += [f"data ({bench.spec.get('layout', bench.name)} layout): {line}" for line in describe_splits(bench)]
+        for r in results:
+            best = (r.train or {}).get("best") if isinstance(r.train, dict) else None
+            if best:
+                notes.append(f"{r.name}: checkpoint chosen by {best['by']} ({best['direction']} is better) at step "
+                             f"{best['step']} of {r.train.get('steps')} ({len(r.train.get('checkpoints', []))} evaluated)")
+        if cfg.eval.generate and not cfg.eval.nli_model:
+            notes.append("entailment score skipped: no NLI model configured (eval.nli_model=<hub id or folder>, e.g. "
+                         "sileod/deberta-v3-base-tasksource-nli); forget efficacy and model_utility_semantic are "
+                         "computed without it")
+        if cfg.eval.generate and not cfg.eval.embedding_model:
+            notes.append("embedding similarity off (eval.embedding_model=''); forget efficacy and "
+                         "model_utility_semantic are computed without it")
+        if run.retain_result is not None:
+            floor = run.retain_result.summary.get("forget_rouge_l")
+            if floor is not None:
+                notes.append(f"retain model's forget ROUGE-L (what a model that never saw the forget authors scores): {floor:.3f}")
+        if bench.name == "lethe-authors":
+            from ..benchmarks.synthetic import template_rouge_floor
+
+            notes.append(f"template ROUGE-L floor of the benchmark (another author's answer scored against the true one): "
+                         f"{template_rouge_floor(bench):.3f}")
+        import time
+
+        head = run.state["results_head"]
+        prov = {**run.provenance, "model": models.target, "retain_model": retain_provenance(models, cfg),
+                "model_timings": models.timings, "total_seconds": time.perf_counter() - run.t_start}
+        run.provenance = prov
+        return {"benchmark": head["benchmark"], "forget_split": cfg.forget_split, "notes": notes,
+                "provenance": prov}, {}
+
+
+def _kind(mr: MethodRun) -> str:
+    from ..methods import get_method
+
+    return get_method(mr.method).kind
+
+
+def retain_provenance(models, cfg):
+    """The gold standard as the results record it: a model, a results file, or a published log's source."""
+    if models.retain_result is not None and models.retain_result.logs is not None:
+        from ..retain_logs import provenance as log_provenance
+
+        return {"logs": log_provenance(models.retain_result.logs)}
+    return models.retain or cfg.retain_model
+
+
+def prepare_models(cfg, bench, log=print):
+    """The target and the gold standard: the built-in models, or the user's model with its retain model
+    (a model, a results file, a published evaluation log, or none, said in the notes)."""
+    from ..builtin import Models, build_builtin_models
+    from ..results import load_retain_result
+    from ..retain_logs import is_retain_logs
+
+    if not cfg.model:
+        if bench.name != "lethe-authors":
+            raise LetheError(
+                f"benchmark '{bench.name}' has no built-in models; give the model trained on it with model=PATH_OR_HUB_ID "
+                "(and its gold standard with retain_model=...)"
+            )
+        if cfg.retain_model:
+            raise LetheError(f"retain_model={cfg.retain_model} goes with model=...: the built-in run trains its own "
+                             "retain model on this benchmark; drop retain_model or give the target with model=")
+        return build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
+    models = Models(target=cfg.model)
+    rm = cfg.retain_model
+    if rm and is_retain_logs(rm):  # TOFU's eval_log_forget.json / open-unlearning's TOFU_EVAL.json
+        models.retain_result = published_retain_result(rm)
+        models.notes += [f"retain model: {n}" for n in models.retain_result.logs.notes]
+        models.notes.append(f"gold standard: the published evaluation {rm} ({models.retain_result.logs.layout}, "
+                            f"{models.retain_result.logs.items} forget items); forget quality is computed against "
+                            "its per-item truth ratios as its own code does; its other numbers are the published ones")
+    elif rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
+        split = {**bench.split_fingerprint(cfg.forget_split),
+                 "answers": [it.answer for it in bench.forget(cfg.forget_split)]}
+        models.retain_result, notes = load_retain_result(rm, split, bench.fingerprint(), EVAL_RECIPE)
+        models.notes += notes
+    elif rm:
+        models.retain = rm
+    else:
+        models.notes.append("no retain model given (retain_model=...): forget quality and PrivLeak are not reported")
+    return models
+
+
+register_scenario(Tofu.name, Tofu.description)(Tofu())
