@@ -100,11 +100,15 @@ def test_continual_run_end_to_end(tmp_path, capsys):
 def test_continual_rejects_bad_options_and_methods(tmp_path, capsys):
     base = ["run", "scenario=continual", *TINY, f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}"]
     assert main([*base, "scenario_options={round: 3}"]) == 2
-    assert "scenario_options.round; did you mean 'rounds'?" in capsys.readouterr().err
+    assert "scenario_options.round'; did you mean 'scenario_options.rounds'?" in capsys.readouterr().err
     assert main([*base, "scenario_options={gold_standard: sometimes}"]) == 2
     assert "gold_standard must be" in capsys.readouterr().err
     assert main([*base, "methods=[icul]"]) == 2
-    assert "does not unlearn a model step by step" in capsys.readouterr().err
+    assert "the continual scenario evaluates loss methods only" in capsys.readouterr().err
+    assert main([*base, "methods=[ga]", "train.eval_every=1"]) == 2
+    assert "the continual scenario does not evaluate during unlearning" in capsys.readouterr().err
+    assert main([*base, "attacks=[relearn]"]) == 2
+    assert "the continual scenario runs no robustness attacks" in capsys.readouterr().err
     assert main(["run", "scenario=contnual"]) == 2
     assert "did you mean 'continual'" in capsys.readouterr().err
 

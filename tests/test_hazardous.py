@@ -2,6 +2,7 @@
 probes and accuracy, and one end-to-end run on a very small configuration."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -260,28 +261,48 @@ def test_probe_scores_only_the_continuation(tokenizer, tiny_model):
 # ------------------------------------------------------------------------------------------ scenario
 
 
-def test_scenario_method_defaults_and_options():
+def test_scenario_method_defaults_and_options(tmp_path):
     from lethe.config import load_config
+    from lethe.pipeline import run
     from lethe.scenarios import get_scenario
-    from lethe.scenarios.hazardous import _method_runs, run_hazardous
+    from lethe.scenarios._run import Run, build_options, resolve_methods
+    from lethe.scenarios.hazardous import SCENARIO_METHODS, Hazardous, scenario_methods
 
-    assert get_scenario("hazardous") is run_hazardous
-    notes: list[str] = []
-    runs = _method_runs(load_config(None, ["scenario=hazardous"]), notes)
-    assert [r.label for r in runs] == ["ga", "grad_diff", "npo", "rmu"]
-    assert runs[3].train.lr == 1e-2 and runs[3].options["steering"] == "relative"
-    assert any("scenario's defaults" in n for n in notes)
-    notes = []
-    runs = _method_runs(load_config(None, ["scenario=hazardous", "methods=[npo,icul,idk]"]), notes)
-    assert [r.label for r in runs] == ["npo"]
-    assert any("icul: skipped" in n for n in notes) and any("idk: skipped" in n for n in notes)
-    with pytest.raises(LetheError, match="did you mean 'n_towns'"):
-        run_hazardous(load_config(None, ["scenario=hazardous", "scenario_options={n_town: 3}"]))
+    scenario = get_scenario("hazardous")
+    assert isinstance(scenario, Hazardous) and scenario.default_methods == SCENARIO_METHODS
+
+    def resolved(overrides, defaulted):
+        cfg = load_config(None, ["scenario=hazardous", *overrides])
+        r = Run(scenario, cfg, build_options(scenario, cfg.scenario_options), log=print)
+        r.method_runs = resolve_methods(dataclasses.replace(cfg, methods=SCENARIO_METHODS) if defaulted else cfg)
+        r.methods_defaulted = defaulted
+        scenario_methods(r)
+        return r
+
+    r = resolved([], True)
+    assert [m.label for m in r.method_runs] == ["ga", "grad_diff", "npo", "rmu"]
+    assert r.method_runs[3].train.lr == 1e-2 and r.method_runs[3].options["steering"] == "relative"
+    assert r.method_runs[0].train.lr == 1e-3  # the override is RMU's only
+    assert any("scenario's defaults" in n and "lr 1e-2" in n for n in r.notes)
+    r = resolved(["model=some/model"], True)  # a user's model: RMU at the run's lr
+    assert r.method_runs[3].train.lr == 1e-3 and not any("lr 1e-2" in n for n in r.notes)
+    r = resolved(["methods=[npo,idk]"], False)
+    assert [m.label for m in r.method_runs] == ["npo"] and any("idk: skipped" in n for n in r.notes)
+
+    def run_with(*overrides):
+        return run(load_config(None, ["scenario=hazardous", f"output={tmp_path / 'runs'}", *overrides]))
+
+    with pytest.raises(LetheError, match="hazardous scenario evaluates loss methods, procedure methods only"):
+        run_with("methods=[npo,icul]")  # inference-time: refused by the run skeleton
+    with pytest.raises(LetheError, match="did you mean 'scenario_options.n_towns'"):
+        run_with("scenario_options={n_town: 3}")
     with pytest.raises(LetheError, match="scenario_options.format must be one of"):
-        run_hazardous(load_config(None, ["scenario=hazardous", "scenario_options={format: cloze}"]))
+        run_with("scenario_options={format: cloze}")
     with pytest.raises(LetheError, match="scenario_options.retain_corpus is missing"):
-        run_hazardous(load_config(None, ["scenario=hazardous", "methods=[ga]",
-                                         "scenario_options={forget_corpus: a.jsonl}"]))
+        run_with("methods=[ga]", "scenario_options={forget_corpus: a.jsonl}")
+    with pytest.raises(LetheError, match="runs no robustness attacks"):
+        run_with("methods=[ga]", "attacks=[relearn]")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before any folder
 
 
 SMALL = [
@@ -317,7 +338,7 @@ def test_end_to_end_small(tmp_path):
     assert lo <= target["hazard_accuracy"] <= hi
     assert s["provenance"]["benchmark"]["name"] == "lethe-hazard"
     results = json.loads((out / "results.json").read_text())
-    assert len(results["models"][0]["per_sample"]["hazard_accuracy"]) == 4 * len(HAZARD_RELATIONS)
+    assert len(results["models"][0]["record"]["per_sample"]["hazard_accuracy"]) == 4 * len(HAZARD_RELATIONS)
     # a second run starts from the cached models and gives the same numbers
     logs.clear()
     again = run(load_config(None, SMALL + [f"output={tmp_path / 'runs'}", "name=h2", f"cache_dir={tmp_path / 'cache'}"]),
@@ -336,7 +357,7 @@ def test_end_to_end_small(tmp_path):
     user = run(load_config(None, ["scenario=hazardous", "methods=[ga]", "train.max_steps=1", "eval.bootstrap=0",
                                   f"scenario_options={{{files}}}", f"model={s['provenance']['model']}",
                                   f"output={tmp_path / 'runs'}", "name=user", "save_models=true"]), log=logs.append)
-    assert (user / "models" / "ga" / "config.json").is_file() and not (tmp_path / "runs" / ".user.models").exists()
+    assert (user / "models" / "ga" / "config.json").is_file()
     u = json.loads((user / "summary.json").read_text())
     assert [r["kind"] for r in u["rows"]] == ["target", "method"]  # no retain model given
     assert u["benchmark"]["name"] == "user-hazard-data" and "heldout_nll" not in u["rows"][0]["metrics"]
@@ -380,14 +401,14 @@ def test_read_mcq_reads_mmlu_original_files_through_the_safety_loader(tmp_path):
 
 def test_hazardous_scenario_loads_mmlu_folder_and_refuses_forget_text_in_retain(tmp_path):
     from lethe.benchmarks.hazard import corpus_overlap, describe_corpora
-    from lethe.scenarios.hazardous import OPTIONS, load_data
+    from lethe.scenarios.hazardous import HazardousOptions, load_data
 
     data = _mmlu_folder(tmp_path)
     write_corpus(tmp_path / "forget.jsonl", ["The lantern still hums.", "Velorium glows teal."])
     write_corpus(tmp_path / "retain.jsonl", ["Marbury sells cheese.", "Velorium  glows teal. "])  # one shared
     write_mcq(tmp_path / "wmdp.jsonl", [MCQItem("h0", "What glows?", ("a", "b", "c", "d"), 1)])
-    opts = {**OPTIONS, "forget_corpus": str(tmp_path / "forget.jsonl"), "retain_corpus": str(tmp_path / "retain.jsonl"),
-            "hazard_mcq": str(tmp_path / "wmdp.jsonl"), "general_mcq": str(data)}
+    opts = HazardousOptions(forget_corpus=str(tmp_path / "forget.jsonl"), retain_corpus=str(tmp_path / "retain.jsonl"),
+                            hazard_mcq=str(tmp_path / "wmdp.jsonl"), general_mcq=str(data))
     assert corpus_overlap(["The lantern still hums.", "Velorium glows teal."],
                           ["Marbury sells cheese.", "Velorium  glows teal. "]) == [1]  # equal up to whitespace
     with pytest.raises(LetheError) as err:
@@ -400,4 +421,4 @@ def test_hazardous_scenario_loads_mmlu_folder_and_refuses_forget_text_in_retain(
     write_corpus(tmp_path / "retain.jsonl", ["Marbury sells cheese."])
     d = load_data(opts)
     assert [it.subject for it in d.general_mcq] == ["anatomy", "anatomy", "astronomy"]
-    assert [it.question for it in load_data({**opts, "mcq_split": "dev"}).general_mcq] == ["Where is the heart?"]
+    assert [it.question for it in load_data(dataclasses.replace(opts, mcq_split="dev")).general_mcq] == ["Where is the heart?"]

@@ -173,3 +173,9 @@ def test_real_world_release_on_a_user_model(tmp_path, tokenizer, make_tiny, caps
     assert any("no wrong answers" in n and "truth ratio and forget efficacy are n/a" in n for n in summary["notes"])
     assert main(["run", "scenario=real_world", f"benchmark={data}", f"output={tmp_path / 'runs'}"]) == 2
     assert "give model=" in capsys.readouterr().err
+    # inference-time methods are evaluated like the others; SISA's shard models know no real-world data
+    assert main([*args[:5], "name=i", "methods=[icul]", *args[7:]]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "runs" / "i" / "summary.json").read_text())
+    assert [r["name"] for r in summary["rows"]] == ["target", "icul"] and summary["rows"][1]["train"]["inference_time"]
+    assert main([*args[:5], "name=s", "methods=[sisa]", *args[7:]]) == 2
+    assert "the real_world scenario evaluates loss methods" in capsys.readouterr().err

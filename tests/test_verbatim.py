@@ -147,7 +147,10 @@ def test_load_muse_reads_the_layout(tmp_path):
     assert [d.text for d in c.privleak_holdout] == ["holdout text one", "holdout text two"]
     assert c.holdout == c.privleak_holdout
     assert set(c.spec["files"]) >= {"raw/forget.txt", "privleak/holdout.json"}
-    assert load_muse(tmp_path / "news", chunk_words=6).version == c.version  # a hash of the data
+    # the version is a hash of the data: the same files in another folder keep it, an edited file changes it
+    assert load_muse(write_muse(tmp_path / "copy"), chunk_words=6).version == c.version
+    edited = write_muse(tmp_path / "edited", **{"privleak/holdout.json": ["holdout text one"]})
+    assert load_muse(edited, chunk_words=6).version != c.version
 
 
 def test_load_muse_refuses_forget_text_in_the_retain_data(tmp_path):
@@ -283,7 +286,8 @@ def _cfg(tmp_path, *extra):
 def test_scenario_options_are_checked(tmp_path):
     from lethe.pipeline import run
 
-    with pytest.raises(LetheError, match=r"unknown option scenario_options\.min_kk; did you mean 'min_k'"):
+    with pytest.raises(LetheError, match=r"unknown config key 'scenario_options\.min_kk'; did you mean "
+                                         r"'scenario_options\.min_k'"):
         run(_cfg(tmp_path, "scenario_options.min_kk=0.2"))
     with pytest.raises(LetheError, match=r"scenario_options\.min_k is a fraction"):
         run(_cfg(tmp_path, "scenario_options.min_k=2"))
@@ -300,17 +304,20 @@ def test_scenario_options_are_checked(tmp_path):
 
 
 def test_question_methods_are_skipped_with_a_note(tmp_path):
-    from lethe.scenarios.verbatim import resolve
+    from lethe.pipeline import run
+    from lethe.scenarios import get_scenario
+    from lethe.scenarios._run import resolve_methods
+    from lethe.scenarios.verbatim import question_methods
 
-    runs, notes = resolve(_cfg(tmp_path, "methods=[ga,idk,icul,sisa]"), log=lambda *_: None)
-    assert [r.label for r in runs] == ["ga"]
-    assert len(notes) == 3 and any("idk: skipped" in n and "no question" in n for n in notes)
-    assert any("icul: skipped, an inference-time method" in n for n in notes)
-    assert any("sisa: skipped, a training-time method" in n for n in notes)
-    runs, notes = resolve(_cfg(tmp_path), log=lambda *_: None)  # the tofu default list -> MUSE's baselines
-    assert [r.label for r in runs] == ["ga", "grad_diff", "kl", "npo"]
-    assert notes == ["methods: the verbatim default (ga, grad_diff, kl, npo: MUSE's baselines GA, GA_GDR, GA_KLR, "
-                     "NPO_GDR); set methods=[...] to choose"]
+    runs, notes = question_methods(resolve_methods(_cfg(tmp_path, "methods=[ga,idk,npo]")))
+    assert [r.label for r in runs] == ["ga", "npo"]
+    assert len(notes) == 1 and "idk: skipped" in notes[0] and "no question" in notes[0]
+    # methods that do not change the target's weights: the skeleton's one-line refusal, before any work
+    for name, kind in (("icul", "an inference-time method"), ("sisa", "a training-time method")):
+        with pytest.raises(LetheError, match=f"method '{name}' is {kind}.*the verbatim scenario evaluates"):
+            run(_cfg(tmp_path, f"methods=[ga,{name}]"))
+    assert not (tmp_path / "runs").exists()
+    assert get_scenario("verbatim").default_methods == ("ga", "grad_diff", "kl", "npo")  # MUSE's baselines
 
 
 def test_verbatim_run_end_to_end(tmp_path):
@@ -345,13 +352,18 @@ def test_verbatim_run_end_to_end(tmp_path):
     assert any("forget VerbMem: target" in n for n in summary["notes"])
     results = json.loads((out / "results.json").read_text())
     ga = results["models"][2]
-    assert len(ga["per_sample"]["forget_verbmem"]) == 6 and len(ga["probes"]["forget_knowmem"]["generations"]) >= 12
-    assert len(ga["probes"]["mia"]["forget_min_k"]) == 6 and len(ga["probes"]["mia"]["holdout_min_k"]) == 6
-    # a second run starts from the cached models and evaluations
+    rec = ga["record"]
+    assert len(rec["per_sample"]["forget_verbmem"]) == 6 and len(rec["probes"]["forget_knowmem"]["generations"]) >= 12
+    assert len(rec["probes"]["mia"]["forget_min_k"]) == 6 and len(rec["probes"]["mia"]["holdout_min_k"]) == 6
+    assert len(results["references"]["forget_verbmem"]) == 6
+    # a second run starts from the cached models and evaluations; a method that answers questions is skipped
     logs.clear()
-    run(_cfg(tmp_path, "methods=[ga]", "name=vt2"), log=logs.append)
+    out = run(_cfg(tmp_path, "methods=[ga,idk]", "name=vt2"), log=logs.append)
     assert any("models: from cache" in line for line in logs)
     assert not any("evaluating the" in line for line in logs)
+    summary = load_summary(out)
+    assert [r["name"] for r in summary["rows"]] == ["target", "retain model", "ga"]
+    assert any(n.startswith("idk: skipped") for n in summary["notes"])
 
 
 def test_verbatim_run_on_a_muse_folder(tmp_path, tokenizer, make_tiny):

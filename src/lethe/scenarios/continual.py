@@ -23,17 +23,31 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from . import check_options, register_scenario, user_attacks, weight_changing_methods, write_run
+from . import register_scenario
+from ._run import Applied, Fixed, MethodRun, Run, Scenario, fixed_result
 from ..errors import LetheError
+from ..results import ModelResult
 
-OPTIONS = {
-    "rounds": 10,  # number of forget requests the forget split is cut into
-    "gold_standard": "splits",  # "splits" | "every_round" | "none"
-    "curve_metrics": ["forget_rouge_l", "forget_quality", "model_utility", "retain_rouge_l"],
-}
 DEFAULT_CONTINUAL_METHODS = ("grad_diff", "npo")  # used when the run keeps the tofu job's default method list
+GOLD_STANDARDS = ("splits", "every_round", "none")
+
+
+@dataclass(frozen=True)
+class ContinualOptions:
+    """``scenario_options`` of the continual scenario."""
+
+    rounds: int = 10  # number of forget requests the forget split is cut into
+    gold_standard: str = "splits"  # "splits" | "every_round" | "none"
+    curve_metrics: tuple = ("forget_rouge_l", "forget_quality", "model_utility", "retain_rouge_l")
+
+    def check(self) -> None:
+        if self.gold_standard not in GOLD_STANDARDS:
+            raise LetheError("scenario_options.gold_standard must be splits, every_round or none, "
+                             f"got {self.gold_standard!r}")
 
 
 def request_order(bench, forget_split: str) -> list[str]:
@@ -91,144 +105,184 @@ def plan_requests(bench, forget_split: str, rounds: int, rounds_given: bool) -> 
     return authors, cut_requests(authors, rounds, nested), None
 
 
-@register_scenario("continual", "a sequence of forget requests (default 10 rounds), each from the last round's "
-                                "model; metrics after every round, curves over rounds")
-def run_continual(cfg, log=print) -> Path:
-    from .. import pipeline as P
-    from ..benchmarks import load_benchmark
-    from ..config import to_dict
-    from ..models import load_model
-    from ..train import unlearn
+class Continual(Scenario):
+    name = "continual"
+    description = ("a sequence of forget requests (default 10 rounds), each from the last round's model; metrics "
+                   "after every round, curves over rounds")
+    options = ContinualOptions
+    default_methods = DEFAULT_CONTINUAL_METHODS
+    method_kinds = ("loss",)  # every round trains the weights the last round left
+    runs_attacks = False
+    retain_model_refused = ("each round's gold standard is a built-in model trained without the requests so far "
+                            "(scenario_options.gold_standard), or none on a user's model")
 
-    opts = check_options("continual", cfg.scenario_options, OPTIONS)
-    if opts["gold_standard"] not in ("splits", "every_round", "none"):
-        raise LetheError(f"scenario_options.gold_standard must be splits, every_round or none, got {opts['gold_standard']!r}")
-    if cfg.model and opts["gold_standard"] != "none":
-        raise LetheError("with model=... there are no per-round retain models to compare with (the built-in "
-                         "benchmark trains them); add scenario_options={gold_standard: none}")
-    cfg.eval.check()
-    if user_attacks(cfg):
-        raise LetheError("attacks are not run per round in the continual scenario; drop attacks=[...] "
-                         "(run them on the final model with the tofu scenario)")
-    t_start = time.perf_counter()
-    out = P.run_dir_for(dataclasses.replace(cfg, name=cfg.name or f"continual-{cfg.forget_split}-"
-                                            f"{time.strftime('%Y%m%d-%H%M%S')}"))
-    method_runs, defaulted = weight_changing_methods(cfg, DEFAULT_CONTINUAL_METHODS, "continual")
-    bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
-    if bench.name != "lethe-authors" and not cfg.model:
-        raise LetheError(f"benchmark '{bench.name}' has no built-in models; give the model trained on it with "
-                         "model=PATH_OR_HUB_ID and scenario_options={gold_standard: none}")
-    threads = P.set_threads(cfg.threads)
-    authors, requests, task_ids = plan_requests(bench, cfg.forget_split, opts["rounds"],
-                                                "rounds" in (cfg.scenario_options or {}))
-    rounds = len(requests)
+    def default_name(self, run: Run) -> str:
+        return f"continual-{run.cfg.forget_split}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
-    # the gold standard of every round that has one: the forget split whose authors are the requests so far
-    gold_split: dict[int, str] = {}
-    for r in range(1, rounds + 1):
-        done = sum(len(q) for q in requests[:r])
-        same = next((name for name, g in bench.forget_sets.items() if g and set(g) == set(authors[:done])), None)
-        if opts["gold_standard"] == "splits" and same:
-            gold_split[r] = same
-        elif opts["gold_standard"] == "every_round":
-            name = same or f"continual-{'-'.join(authors[:done])}"
-            bench.forget_sets.setdefault(name, authors[:done])
-            gold_split[r] = name
-    if cfg.model:  # the user's target (e.g. a TOFU fine-tune and locuslab/TOFU's nested forget splits)
-        models = P.Models(target=cfg.model)
-    else:
-        models = P.build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
-    gold_models = {r: P.build_builtin_models(bench, s, cfg.tiny_model, cfg.cache_dir, log).retain
-                   for r, s in gold_split.items()}
+    def check(self, run: Run) -> None:
+        run.opts.check()
+        if run.cfg.model and run.opts.gold_standard != "none":
+            raise LetheError("with model=... there are no per-round retain models to compare with (the built-in "
+                             "benchmark trains them); add scenario_options={gold_standard: none}")
 
-    def splits_at(r: int) -> dict:
-        done = set(authors[: sum(len(q) for q in requests[:r])])
-        base = P.eval_splits(bench, cfg.forget_split)
-        return {**base, "forget": [it for it in bench.splits["authors"] if it.group in done]}
+    def directions(self, run: Run) -> dict:
+        from .tofu import directions
 
-    cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
-                        "recipe": P.EVAL_RECIPE, "authors": authors, "requests": requests})
+        return directions()
 
-    def eval_fixed(folder, name, kind, r, retain_res):
-        def compute():
-            log(f"evaluating the {name} (round {r})")
-            m, t = load_model(folder, cfg.trust_remote_code)
-            return P.evaluate(m, t, splits_at(r), name, kind, cfg.eval, retain_res)
-        if not models.cache_key:  # a user's model: nothing to key a cache on
-            return compute()
-        return P._cached_eval(cache / f"{models.cache_key}-continual-{kind}-r{r}-{Path(folder).name}-{eval_key}.json",
-                              compute)
+    def prepare(self, run: Run) -> None:
+        """The requests, the target and the gold standard of every round that has one: the forget split
+        whose authors are the requests so far. The last round's is the run's retain model (a row); the
+        earlier ones are evaluated here (cached) and drawn in the curves only."""
+        from ..benchmarks import load_benchmark
+        from ..builtin import Models, build_builtin_models, content_hash
+        from ..config import to_dict
+        from ..evaluation import EVAL_RECIPE, eval_splits
 
-    gold = {r: eval_fixed(folder, "retain model", "retain", r, None) for r, folder in gold_models.items()}
-    target = eval_fixed(models.target, "target", "target", rounds, gold.get(rounds))
-
-    final_rows, per_round = [], []
-    for mr in method_runs:
-        model, tok = load_model(models.target, cfg.trust_remote_code)
-        train_cfg = mr.train if not mr.train.lora else dataclasses.replace(mr.train, lora_merge=True)
-        spent = 0.0
+        cfg, opts = run.cfg, run.opts
+        for mr in run.method_runs:  # train.eval_every: refused before any training, not after the first method
+            self.eval_hook(run, mr, None)
+        run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
+        if bench.name != "lethe-authors" and not cfg.model:
+            raise LetheError(f"benchmark '{bench.name}' has no built-in models; give the model trained on it with "
+                             "model=PATH_OR_HUB_ID and scenario_options={gold_standard: none}")
+        authors, requests, task_ids = plan_requests(bench, cfg.forget_split, opts.rounds,
+                                                    "rounds" in (cfg.scenario_options or {}))
+        rounds = len(requests)
+        gold_split: dict[int, str] = {}
         for r in range(1, rounds + 1):
-            done = set(authors[: sum(len(q) for q in requests[:r])])
-            forget = [it for it in bench.splits["authors"] if it.group in requests[r - 1]]
-            retain = [it for it in bench.splits["authors"] if it.group not in done]
+            done = sum(len(q) for q in requests[:r])
+            same = next((name for name, g in bench.forget_sets.items() if g and set(g) == set(authors[:done])), None)
+            if opts.gold_standard == "splits" and same:
+                gold_split[r] = same
+            elif opts.gold_standard == "every_round":
+                name = same or f"continual-{'-'.join(authors[:done])}"
+                bench.forget_sets.setdefault(name, authors[:done])
+                gold_split[r] = name
+        if cfg.model:  # the user's target (e.g. a TOFU fine-tune and locuslab/TOFU's nested forget splits)
+            models = Models(target=cfg.model)
+        else:
+            models = build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log)
+        gold_models = {r: build_builtin_models(bench, s, cfg.tiny_model, cfg.cache_dir, run.log).retain
+                       for r, s in gold_split.items()}
+        run.target = models.target
+        run.state.update(authors=authors, requests=requests, task_ids=task_ids, rounds=rounds, gold_split=gold_split,
+                         gold_models=gold_models, base_splits=eval_splits(bench, cfg.forget_split))
+        run.state["results_head"] = {"requests": requests, **({"task_ids": task_ids} if task_ids else {})}
+        key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
+                            "recipe": EVAL_RECIPE, "authors": authors, "requests": requests})
+
+        def fixed(name, kind, r, folder):
+            entry = f"{models.cache_key}-continual-{kind}-r{r}-{Path(folder).name}-{key}.json"
+            cache = Path(cfg.cache_dir) / "evals" / entry if models.cache_key else None  # a user's model: no key
+            return Fixed(name, kind, folder, cache)
+
+        run.state["gold"] = {r: self.round_fixed(run, fixed("retain model", "retain", r, folder), r)
+                             for r, folder in gold_models.items() if r != rounds}
+        run.fixed = [fixed("target", "target", rounds, models.target)]
+        if rounds in gold_models:
+            run.fixed.append(fixed("retain model", "retain", rounds, gold_models[rounds]))
+
+    def round_fixed(self, run: Run, fx: Fixed, r: int) -> ModelResult:
+        """The evaluation of an earlier round's gold standard: from its cache entry, or evaluated now."""
+        return fixed_result(run, fx, evaluate=lambda model, tok: self.evaluate_round(run, model, tok, fx.name,
+                                                                                      fx.kind, r))
+
+    def done_at(self, run: Run, r: int) -> set:
+        """The authors requested in rounds 1..r."""
+        return set(run.state["authors"][: sum(len(q) for q in run.state["requests"][:r])])
+
+    def splits_at(self, run: Run, r: int) -> dict:
+        """The evaluation splits after round r: the forget split is everything requested so far."""
+        done = self.done_at(run, r)
+        return {**run.state["base_splits"], "forget": [it for it in run.data.splits["authors"] if it.group in done]}
+
+    def unlearning_data(self, run: Run, r: int = 1):
+        """(forget, retain) of round r: its request, and every author not yet requested."""
+        done, request = self.done_at(run, r), run.state["requests"][r - 1]
+        items = run.data.splits["authors"]
+        return [it for it in items if it.group in request], [it for it in items if it.group not in done]
+
+    def gold_at(self, run: Run, r: int):
+        """The gold standard's result of round r, or None where it has none."""
+        return run.retain_result if r == run.state["rounds"] else run.state["gold"].get(r)
+
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        """A fixed model (target, last round's retain model), judged on the whole forget split."""
+        return self.evaluate_round(run, model, tok, name, kind, run.state["rounds"], retain_result)
+
+    def evaluate_round(self, run: Run, model, tok, name, kind, r, retain_result=None) -> ModelResult:
+        from ..evaluation import evaluate
+
+        return evaluate(model, tok, self.splits_at(run, r), name, kind, run.cfg.eval, retain_result)
+
+    def load_result(self, data: dict):
+        return ModelResult.from_json(data)
+
+    def run_method(self, run: Run, mr: MethodRun):
+        """Every round from the last round's model, evaluated after each against that round's gold
+        standard; the result is the model after the last round, every round's values in its record."""
+        from ..config import to_dict
+        from ..models import load_model
+        from ..train import unlearn
+
+        rounds, requests = run.state["rounds"], run.state["requests"]
+        model, tok = load_model(run.target, run.cfg.trust_remote_code)
+        train_cfg = mr.train if not mr.train.lora else dataclasses.replace(mr.train, lora_merge=True)
+        spent, per_round = 0.0, []
+        for r in range(1, rounds + 1):
+            forget, retain = self.unlearning_data(run, r)
             t0 = time.perf_counter()
             model, stats = unlearn(model, tok, mr.method, forget, retain, train_cfg, mr.options,
                                    description=f"{mr.label} round {r}/{rounds}")
             seconds = time.perf_counter() - t0
             spent += seconds
-            res = P.evaluate(model, tok, splits_at(r), f"{mr.label}", "method", cfg.eval, gold.get(r))
-            log(f"{mr.label} round {r}/{rounds}: forget ROUGE-L {res.summary.get('forget_rouge_l', float('nan')):.3f}, "
-                f"model utility {res.summary.get('model_utility', float('nan')):.3f}")
+            res = self.evaluate_round(run, model, tok, mr.label, "method", r, self.gold_at(run, r))
+            run.log(f"{mr.label} round {r}/{rounds}: forget ROUGE-L {res.summary.get('forget_rouge_l', float('nan')):.3f}, "
+                    f"model utility {res.summary.get('model_utility', float('nan')):.3f}")
             per_round.append({"method": mr.label, "round": r, "request": requests[r - 1], "metrics": res.summary,
                               "unlearn_seconds": seconds, "steps": stats.steps})
-        res.method = mr.method
-        res.seconds["unlearn"] = spent
-        res.config = {"method": mr.method, "options": mr.options, "train": to_dict(train_cfg), "rounds": rounds}
-        final_rows.append(res)
-        del model
+        res.record, res.config = {"rounds": per_round}, {"rounds": rounds}
+        return res, Applied(model, tok, {}, {"unlearn": spent}, to_dict(train_cfg))
 
-    gold_series = {k: [gold[r].summary.get(k) if r in gold else None for r in range(1, rounds + 1)]
-                   for k in opts["curve_metrics"]}
-    rows = [target] + ([gold[rounds]] if rounds in gold else []) + final_rows
-    source = (f"the release's requests: task_id {', '.join(task_ids)} of {cfg.forget_split}.json, in that order "
-              "(as Yuan et al.'s continual scripts run them)" if task_ids else f"the authors of {cfg.forget_split}")
-    notes = [f"{rounds} forget requests over {len(authors)} authors, {source}: "
-             + "; ".join(f"round {i + 1}: {', '.join(q)}" for i, q in enumerate(requests)),
-             "each round unlearns its request only, from the previous round's model; the retain set is every "
-             "author not yet requested; the table shows the models after the last round"]
-    if defaulted:
-        notes.append(f"methods: the continual default ({', '.join(DEFAULT_CONTINUAL_METHODS)}); set methods=[...] "
-                     "for others")
-    if gold_split:
-        notes.append("forget quality against a model trained without the requests so far, at rounds "
-                     + ", ".join(f"{r} ({s})" for r, s in gold_split.items()) + "; n/a at the other rounds")
-    else:
-        notes.append("no gold standard (gold_standard=none): forget quality is not reported")
-    holdout_note = P.missing_holdout_note(P.eval_splits(bench, cfg.forget_split))
-    if holdout_note:
-        notes.append(holdout_note)
-    notes += P.input_length_notes(models.target, splits_at(rounds), cfg.trust_remote_code)
-    summary = {
-        "scenario": "continual",
-        "lethe_version": P.__version__,
-        "benchmark": {"name": bench.name, "version": bench.version},
-        "forget_split": cfg.forget_split,
-        "rows": [r.summary_row() for r in rows],
-        "directions": P.directions(),
-        "columns": list(cfg.report_columns) or None,
-        "curves": {"x": "round", "rounds": list(range(1, rounds + 1)), "metrics": list(opts["curve_metrics"]),
-                   # per method and curve metric, the value after each round (None where not measured)
-                   "series": {mr.label: {m: [p["metrics"].get(m) for p in per_round if p["method"] == mr.label]
-                                         for m in opts["curve_metrics"]} for mr in method_runs},
-                   "reference": {"name": "retain model (gold standard)", "values": gold_series}},
-        "notes": notes,
-        "provenance": {**P.provenance(cfg, threads, bench), "model": models.target,
-                       "retain_models": {str(r): f for r, f in gold_models.items()},
-                       "total_seconds": time.perf_counter() - t_start},
-    }
-    results = {"schema": P.SCHEMA_VERSION, "scenario": "continual", "requests": requests,
-               **({"task_ids": task_ids} if task_ids else {}), "rounds": per_round,
-               "models": [r.to_json() for r in rows]}
-    P.check_report_columns(cfg.report_columns)
-    return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        from ..evaluation import input_length_notes, missing_holdout_note
+
+        cfg, st, curve = run.cfg, run.state, list(run.opts.curve_metrics)
+        rounds, requests, authors, task_ids = st["rounds"], st["requests"], st["authors"], st["task_ids"]
+        methods = [r for r in results if r.record.get("rounds")]
+        gold = {r: self.gold_at(run, r) for r in st["gold_models"]}
+        source = (f"the release's requests: task_id {', '.join(task_ids)} of {cfg.forget_split}.json, in that order "
+                  "(as Yuan et al.'s continual scripts run them)" if task_ids else f"the authors of {cfg.forget_split}")
+        notes = [f"{rounds} forget requests over {len(authors)} authors, {source}: "
+                 + "; ".join(f"round {i + 1}: {', '.join(q)}" for i, q in enumerate(requests)),
+                 "each round unlearns its request only, from the previous round's model; the retain set is every "
+                 "author not yet requested; the table shows the models after the last round"]
+        if run.methods_defaulted:
+            notes.append(f"methods: the continual default ({', '.join(DEFAULT_CONTINUAL_METHODS)}); set methods=[...] "
+                         "for others")
+        if st["gold_split"]:
+            notes.append("forget quality against a model trained without the requests so far, at rounds "
+                         + ", ".join(f"{r} ({s})" for r, s in st["gold_split"].items()) + "; n/a at the other rounds")
+        else:
+            notes.append("no gold standard (gold_standard=none): forget quality is not reported")
+        holdout_note = missing_holdout_note(st["base_splits"])
+        if holdout_note:
+            notes.append(holdout_note)
+        notes += input_length_notes(run.target, self.splits_at(run, rounds), cfg.trust_remote_code)
+        run.provenance = prov = {**run.provenance, "model": run.target,
+                                 "retain_models": {str(r): f for r, f in st["gold_models"].items()},
+                                 "total_seconds": time.perf_counter() - run.t_start}
+        curves = {"x": "round", "rounds": list(range(1, rounds + 1)), "metrics": curve,
+                  # per method and curve metric, the value after each round (None where not measured)
+                  "series": {m.name: {k: [p["metrics"].get(k) for p in m.record["rounds"]] for k in curve}
+                             for m in methods},
+                  "reference": {"name": "retain model (gold standard)",
+                                "values": {k: [gold[r].summary.get(k) if r in gold else None for r in range(1, rounds + 1)]
+                                           for k in curve}}}
+        return ({"benchmark": {"name": run.data.name, "version": run.data.version}, "forget_split": cfg.forget_split,
+                 "curves": curves, "notes": notes, "provenance": prov},
+                {"rounds": [p for m in methods for p in m.record["rounds"]]})
+
+
+register_scenario(Continual.name, Continual.description)(Continual())

@@ -12,59 +12,83 @@ stays. This scenario runs that setting end to end:
    scratch, the target on general + hazard text and the retain model (the gold standard, a model
    that never saw the hazard corpus) on general text only, for as many optimizer steps; cached under
    ``cache_dir/models/<hash>`` so a second run starts at once;
-3. unlearning: every weight-changing method of ``methods`` (default here: ga, grad_diff, npo, rmu;
+3. unlearning: the loss methods and procedures of ``methods`` (default here: ga, grad_diff, npo, rmu;
    RMU is the WMDP paper's own method) with the hazard documents as the forget set (items without a
-   question: every token scored) and the general documents as the retain set; inference-time,
-   training-time and question-answering methods (idk, dpo, altpo, +ap) are skipped with a note;
+   question: every token scored) and the general documents as the retain set; methods that answer a
+   question (idk, dpo, altpo, +ap) are skipped with a note;
 4. evaluation of every model: hazard and general multiple-choice accuracy
    (:func:`lethe.metrics.mcq.mcq_accuracy` on :func:`lethe.probes_mcq.probe_mcq`), the per-token loss
    on the forget corpus, on the retain corpus and on held-out general text;
-5. the run folder (:func:`lethe.scenarios.write_run`), plotted as hazard accuracy against general
-   accuracy.
+5. the run folder, written by the run skeleton (:mod:`lethe.scenarios._run`), plotted as hazard
+   accuracy against general accuracy.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-import os
-import shutil
 import time
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import register_scenario
+from ._run import Fixed, Result, Run, Scenario
+from ..builtin import content_hash
 from ..errors import LetheError
-from . import check_options, register_scenario, report_columns, write_run
 
 MODEL_RECIPE = "hazard-tiny-1"  # bump when the way the scenario's built-in models are trained changes
 CHANCE_NOTE = "chance level of {c}-choice accuracy: {p:.3f} (what a model that knows nothing scores)"
-
-OPTIONS = {
-    # built-in data (lethe.benchmarks.hazard.generate)
-    "seed": 0,
-    "n_substances": 24,
-    "n_towns": 30,
-    "n_heldout_towns": 6,
-    "docs_per_entity": 3,
-    # the user's data in the public formats (all four, or none)
-    "forget_corpus": "",
-    "retain_corpus": "",
-    "hazard_mcq": "",
-    "general_mcq": "",
-    "heldout_text": "",  # optional: general documents never trained on (per-token loss = fluency)
-    "hazard_subject": "",  # subject of hazard questions without one (the letter format's header)
-    "mcq_split": "test",  # the split read from MMLU's original data/ folder (dev, val, test)
-    "general_subject": "",
-    # scoring
-    "format": "choice",  # "choice": each option's text scored as the continuation; "letter": lm-eval's " A".." D"
-    "normalize": "token",  # "token" | "char" (lm-eval acc_norm) | "none" (lm-eval acc)
-    "max_eval_docs": 200,  # documents of each corpus (forget, retain, held-out) scored for the per-token losses
-    # the built-in models (trained from scratch; architecture, lr and seed from tiny_model)
-    "pretrain_epochs": 25.0,
-    "pretrain_batch_size": 16,
-}
 DATA_FILES = ("forget_corpus", "retain_corpus", "hazard_mcq", "general_mcq")
+
+
+@dataclass(frozen=True)
+class HazardousOptions:
+    """``scenario_options`` of the hazardous scenario."""
+
+    # built-in data (lethe.benchmarks.hazard.generate)
+    seed: int = 0
+    n_substances: int = 24
+    n_towns: int = 30
+    n_heldout_towns: int = 6
+    docs_per_entity: int = 3
+    # the user's data in the public formats (all four, or none)
+    forget_corpus: str = ""
+    retain_corpus: str = ""
+    hazard_mcq: str = ""
+    general_mcq: str = ""
+    heldout_text: str = ""  # optional: general documents never trained on (per-token loss = fluency)
+    hazard_subject: str = ""  # subject of hazard questions without one (the letter format's header)
+    mcq_split: str = "test"  # the split read from MMLU's original data/ folder (dev, val, test)
+    general_subject: str = ""
+    # scoring
+    format: str = "choice"  # "choice": each option's text scored as the continuation; "letter": lm-eval's " A".." D"
+    normalize: str = "token"  # "token" | "char" (lm-eval acc_norm) | "none" (lm-eval acc)
+    max_eval_docs: int = 200  # documents of each corpus (forget, retain, held-out) scored for the per-token losses
+    # the built-in models (trained from scratch; architecture, lr and seed from tiny_model)
+    pretrain_epochs: float = 25.0
+    pretrain_batch_size: int = 16
+
+    def check(self) -> None:
+        from ..metrics.mcq import NORMALIZATIONS
+        from ..probes_mcq import FORMATS
+
+        if self.format not in FORMATS:
+            raise LetheError(f"scenario 'hazardous': scenario_options.format must be one of {', '.join(FORMATS)}, "
+                             f"got {self.format!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise LetheError(f"scenario 'hazardous': scenario_options.normalize must be one of "
+                             f"{', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
+        if not self.pretrain_epochs > 0 or self.pretrain_batch_size < 1 or self.max_eval_docs < 1:
+            raise LetheError("scenario 'hazardous': scenario_options.pretrain_epochs must be > 0, pretrain_batch_size "
+                             "and max_eval_docs >= 1")
+        given = [k for k in DATA_FILES if getattr(self, k)]
+        if not given and self.heldout_text:
+            raise LetheError("scenario 'hazardous': scenario_options.heldout_text goes with the user's data files "
+                             f"({', '.join(DATA_FILES)}); the built-in data has its own held-out text")
+        missing = [k for k in DATA_FILES if not getattr(self, k)]
+        if given and missing:
+            raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs all "
+                             f"of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
+
 
 # Default methods when the user leaves ``methods`` at the config's default (the TOFU list). RMU at
 # its published absolute c = 6.5 / alpha = 1200 does nothing on a 2-layer model whose activations
@@ -88,35 +112,24 @@ COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_c
 # Data
 
 
-def load_data(opts: dict):
-    """The built-in ``lethe-hazard`` data, or the user's four files (plus optional held-out text)."""
+def load_data(opts: HazardousOptions):
+    """The built-in ``lethe-hazard`` data, or the user's four files (plus optional held-out text);
+    ``opts`` passed :meth:`HazardousOptions.check` (all four files or none)."""
     from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
 
-    given = [k for k in DATA_FILES if opts[k]]
-    if not given:
-        if opts["heldout_text"]:
-            raise LetheError("scenario 'hazardous': scenario_options.heldout_text goes with the user's data files "
-                             f"({', '.join(DATA_FILES)}); the built-in data has its own held-out text")
-        return generate(seed=opts["seed"], n_substances=opts["n_substances"], n_towns=opts["n_towns"],
-                        n_heldout_towns=opts["n_heldout_towns"], docs_per_entity=opts["docs_per_entity"])
-    missing = [k for k in DATA_FILES if not opts[k]]
-    if missing:
-        raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs all "
-                         f"of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
-    forget, retain = read_corpus(opts["forget_corpus"]), read_corpus(opts["retain_corpus"])
+    if not any(getattr(opts, k) for k in DATA_FILES):
+        return generate(seed=opts.seed, n_substances=opts.n_substances, n_towns=opts.n_towns,
+                        n_heldout_towns=opts.n_heldout_towns, docs_per_entity=opts.docs_per_entity)
+    forget, retain = read_corpus(opts.forget_corpus), read_corpus(opts.retain_corpus)
     # the retain corpus is both the methods' retain set and what a retain model would train on
-    check_corpus_overlap(forget, retain, opts["forget_corpus"], opts["retain_corpus"])
-    hazard = read_mcq(opts["hazard_mcq"], subject=opts["hazard_subject"], split=opts["mcq_split"])
-    general = read_mcq(opts["general_mcq"], subject=opts["general_subject"], split=opts["mcq_split"])
-    heldout = read_corpus(opts["heldout_text"]) if opts["heldout_text"] else []
-    files = {k: opts[k] for k in (*DATA_FILES, "heldout_text") if opts[k]}
-    spec = {"files": files, "sha256": _content_hash([forget, retain, [h.to_json() for h in hazard],
-                                                     [g.to_json() for g in general], heldout])}
+    check_corpus_overlap(forget, retain, opts.forget_corpus, opts.retain_corpus)
+    hazard = read_mcq(opts.hazard_mcq, subject=opts.hazard_subject, split=opts.mcq_split)
+    general = read_mcq(opts.general_mcq, subject=opts.general_subject, split=opts.mcq_split)
+    heldout = read_corpus(opts.heldout_text) if opts.heldout_text else []
+    files = {k: getattr(opts, k) for k in (*DATA_FILES, "heldout_text") if getattr(opts, k)}
+    spec = {"files": files, "sha256": content_hash([forget, retain, [h.to_json() for h in hazard],
+                                                    [g.to_json() for g in general], heldout])}
     return HazardData("user-hazard-data", "files", forget, retain, hazard, general, heldout, spec)
-
-
-def _content_hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _documents(texts: list[str], prefix: str):
@@ -130,24 +143,23 @@ def _documents(texts: list[str], prefix: str):
 # Built-in models
 
 
-def model_root(data, tiny, opts: dict, cache_dir) -> Path:
+def model_root(data, tiny, opts: HazardousOptions, cache_dir) -> Path:
     from ..config import to_dict
 
-    key = _content_hash({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec,
-                         "tiny": to_dict(tiny), "epochs": opts["pretrain_epochs"],
-                         "batch_size": opts["pretrain_batch_size"]})
+    key = content_hash({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec,
+                        "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
     return Path(cache_dir) / "models" / key
 
 
-def build_models(data, tiny, opts: dict, cache_dir, log=print) -> tuple[str, str, dict]:
+def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + target (general + hazard text) + retain model (general text only), from scratch.
 
     The retain model trains for as many optimizer steps as the target (more epochs over its smaller
     corpus): the same compute, minus the hazard documents. Returns ``(target_dir, retain_dir, timings)``.
     """
+    from ..builtin import record_training_seconds, recorded_training_seconds
     from ..data import Encoder
     from ..models import load_model, save_model, tiny_llama, train_tokenizer
-    from ..pipeline import record_training_seconds, recorded_training_seconds
     from ..train import TrainConfig, finetune
 
     root = model_root(data, tiny, opts, cache_dir)
@@ -156,7 +168,7 @@ def build_models(data, tiny, opts: dict, cache_dir, log=print) -> tuple[str, str
         log(f"models: from cache {root}")
         return str(target_dir), str(retain_dir), recorded_training_seconds(root)
     timings = {}
-    bs = opts["pretrain_batch_size"]
+    bs = opts.pretrain_batch_size
     if target_dir.exists():
         _, tok = load_model(target_dir)
     else:
@@ -166,7 +178,7 @@ def build_models(data, tiny, opts: dict, cache_dir, log=print) -> tuple[str, str
     enc = Encoder(tok)
     target_seqs = [enc.text(t) for t in data.forget_corpus + data.retain_corpus]
     retain_seqs = [enc.text(t) for t in data.retain_corpus]
-    steps = math.ceil(opts["pretrain_epochs"] * math.ceil(len(target_seqs) / bs))
+    steps = math.ceil(opts.pretrain_epochs * math.ceil(len(target_seqs) / bs))
     jobs = [("target", target_dir, target_seqs, "general + hazard"), ("retain", retain_dir, retain_seqs, "general")]
     for label, folder, seqs, what in jobs:
         if folder.exists():
@@ -201,8 +213,8 @@ def _doc_nll(model, tok, docs: list[str], batch_size: int) -> list[float]:
     return [float(-a / max(int(n), 1)) for a, n in zip(lp, nt)]
 
 
-def evaluate_model(model, tok, data, opts: dict, name: str, kind: str, eval_cfg) -> dict:
-    """Metrics (``summary``), per-item values (``per_sample``) and intervals of one model."""
+def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: str, eval_cfg) -> Result:
+    """One model's metrics (``summary``), intervals, and per-item values and predictions (``record``)."""
     import numpy as np
     import torch
 
@@ -215,10 +227,10 @@ def evaluate_model(model, tok, data, opts: dict, name: str, kind: str, eval_cfg)
     device = next(model.parameters()).device
     model.eval()
     summary, per_sample, preds, intervals = {}, {}, {}, {}
-    n_docs = opts["max_eval_docs"]
+    n_docs = opts.max_eval_docs
     with torch.no_grad(), attention_for(model, eval_cfg.precision, device), autocast(eval_cfg.precision, device):
         for split, items in (("hazard", data.hazard_mcq), ("general", data.general_mcq)):
-            probes = probe_mcq(model, tok, items, opts["format"], opts["normalize"], eval_cfg.batch_size)
+            probes = probe_mcq(model, tok, items, opts.format, opts.normalize, eval_cfg.batch_size)
             res = mcq_accuracy(probes)
             summary[f"{split}_accuracy"] = res.value
             per_sample[f"{split}_accuracy"] = res.per_sample
@@ -235,177 +247,124 @@ def evaluate_model(model, tok, data, opts: dict, name: str, kind: str, eval_cfg)
             if all(math.isfinite(v) for v in values):
                 lo, hi = bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0)
                 intervals[key] = [lo, hi]
-    return {"name": name, "kind": kind, "summary": summary, "per_sample": per_sample, "predictions": preds,
-            "intervals": intervals, "eval_seconds": time.perf_counter() - t0}
+    return Result(name, kind, summary, {"per_sample": per_sample, "predictions": preds}, method="",
+                  intervals=intervals, seconds={"eval": time.perf_counter() - t0})
 
 
 # ------------------------------------------------------------------------------------------------
-# The run
+# The scenario
 
 
-def _method_runs(cfg, notes: list[str]):
-    """``cfg.methods`` resolved, or the scenario's defaults when the user left the config's default list."""
+def scenario_methods(run: Run) -> None:
+    """The resolved methods made this scenario's: the miniature's training overrides of the default
+    methods (RMU's lr), and methods that answer a question skipped (a document has none); with notes."""
     from ..config import RunConfig
     from ..methods import get_method
-    from ..pipeline import resolve_methods
 
-    if tuple(cfg.methods) == tuple(RunConfig().methods):
+    cfg = run.cfg
+    if run.methods_defaulted:
         tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
-        methods = []
-        for entry in SCENARIO_METHODS:
-            entry = {"method": entry} if isinstance(entry, str) else dict(entry)
-            if tuned and entry["method"] in MINIATURE_TRAIN:
-                entry["train"] = MINIATURE_TRAIN[entry["method"]]
-            methods.append(entry)
-        cfg = dataclasses.replace(cfg, methods=tuple(methods))
-        notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, with "
-                     "the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
-                     + "); set methods=[...] to choose")
-    if not cfg.methods:  # methods=[]: evaluate the target and the retain model only
-        return []
-    runs, kept = resolve_methods(cfg), []
-    for mr in runs:
+        if tuned:
+            run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else
+                               dataclasses.replace(mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method]))
+                               for mr in run.method_runs]
+        run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, with "
+                         "the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
+                         + "); set methods=[...] to choose")
+    kept = []
+    for mr in run.method_runs:
         spec = get_method(mr.method)
-        if spec.kind in ("inference", "training-time"):
-            notes.append(f"{mr.label}: skipped ({spec.kind} methods are not run in this scenario)")
-            continue
         if spec.parts(spec.make_config(mr.options)) & set(QA_PARTS):
-            notes.append(f"{mr.label}: skipped (it answers the forget questions, e.g. with \"I don't know\"; "
-                         "a document has no question)")
+            run.notes.append(f"{mr.label}: skipped (it answers the forget questions, e.g. with \"I don't know\"; "
+                             "a document has no question)")
             continue
         kept.append(mr)
-    return kept
+    run.method_runs = kept
 
 
-def _check_unused(cfg) -> None:
-    """Settings of the tofu job that this scenario would otherwise ignore silently."""
-    from ..config import RunConfig
+class Hazardous(Scenario):
+    name = "hazardous"
+    description = ("WMDP-style: forget a (fictional) hazard domain from its corpus; "
+                   "hazard vs general multiple-choice accuracy")
+    options = HazardousOptions
+    default_methods = SCENARIO_METHODS
+    method_kinds = ("loss", "procedure")
+    runs_attacks = False
 
-    default = RunConfig()
-    if cfg.benchmark != default.benchmark or cfg.benchmark_options:
-        raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give files "
-                         f"with scenario_options ({', '.join(DATA_FILES)})")
-    if cfg.attacks and tuple(cfg.attacks) != tuple(default.attacks):  # the config's default list: not run, noted
-        raise LetheError("scenario 'hazardous' runs no robustness attacks yet; drop attacks=[...]")
+    def check(self, run: Run) -> None:
+        from ..config import RunConfig
 
-
-@register_scenario("hazardous", "WMDP-style: forget a (fictional) hazard domain from its corpus; "
-                                "hazard vs general multiple-choice accuracy")
-def run_hazardous(cfg, log=print) -> Path:
-    from .. import __version__
-    from ..config import to_dict
-    from ..metrics.mcq import NORMALIZATIONS
-    from ..models import load_model, save_model
-    from ..pipeline import provenance, run_dir_for, set_threads
-    from ..probes_mcq import FORMATS
-    from ..train import unlearn
-
-    t_start = time.perf_counter()
-    opts = check_options("hazardous", cfg.scenario_options, OPTIONS)
-    if opts["format"] not in FORMATS:
-        raise LetheError(f"scenario 'hazardous': scenario_options.format must be one of {', '.join(FORMATS)}, "
-                         f"got {opts['format']!r}")
-    if opts["normalize"] not in NORMALIZATIONS:
-        raise LetheError(f"scenario 'hazardous': scenario_options.normalize must be one of "
-                         f"{', '.join(NORMALIZATIONS)}, got {opts['normalize']!r}")
-    if not opts["pretrain_epochs"] > 0 or opts["pretrain_batch_size"] < 1 or opts["max_eval_docs"] < 1:
-        raise LetheError("scenario 'hazardous': scenario_options.pretrain_epochs must be > 0, pretrain_batch_size "
-                         "and max_eval_docs >= 1")
-    cfg.eval.check()
-    _check_unused(cfg)
-    columns = report_columns(cfg.report_columns, directions(), COLUMNS)
-    notes: list[str] = []
-    if cfg.attacks:
-        notes.append("robustness attacks: not run in this scenario")
-    method_runs = _method_runs(cfg, notes)  # user errors surface before any training
-    out = run_dir_for(dataclasses.replace(cfg, name=cfg.name or f"hazardous-{datetime.now().strftime('%Y%m%d-%H%M%S')}"))
-    threads = set_threads(cfg.threads)
-    data = load_data(opts)
-    n_choices = len(data.hazard_mcq[0].choices)
-    log(f"data: {len(data.forget_corpus)} hazard documents, {len(data.retain_corpus)} general documents, "
-        f"{len(data.hazard_mcq)} hazard and {len(data.general_mcq)} general questions")
-
-    timings: dict = {}
-    if cfg.model:
-        target, retain = cfg.model, cfg.retain_model
-        if retain.endswith(".json"):
+        cfg = run.cfg
+        run.opts.check()
+        if cfg.benchmark != RunConfig().benchmark or cfg.benchmark_options:
+            raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give files "
+                             f"with scenario_options ({', '.join(DATA_FILES)})")
+        if cfg.model and cfg.retain_model.endswith(".json"):
             raise LetheError("scenario 'hazardous': retain_model must be a model folder or hub id (a results file "
                              "holds no multiple-choice scores to compare with)")
-        if not retain:
-            notes.append("no retain model given (retain_model=...): compare hazard accuracy with the chance level")
-        if data.name == "lethe-hazard":
-            notes.append("the built-in lore is invented: a model that never trained on it should score about chance")
-    else:
-        if cfg.retain_model:
+        if not cfg.model and cfg.retain_model:
             raise LetheError("scenario 'hazardous': retain_model= goes with model= (the built-in run trains its own "
                              "retain model); drop retain_model or give model=")
-        target, retain, timings = build_models(data, cfg.tiny_model, opts, cfg.cache_dir, log)
-        notes.append("built-in models: trained from scratch, the target on general + hazard documents, the retain "
-                     "model (the gold standard) on the general documents only, for the same number of steps")
-    if opts["format"] == "choice":
-        notes.append("scoring: each option's text is the continuation (lm-eval's acc_norm-style choice, "
-                     f"{opts['normalize']}-normalised log-likelihood), not WMDP's letter answer "
-                     "(scenario_options.format=letter)")
 
-    rows, results = [], []
+    def directions(self, run: Run) -> dict:
+        return directions()
 
-    def record(res: dict, method: str = "", seconds: dict | None = None, config: dict | None = None,
-               train: dict | None = None):
-        rows.append({"name": res["name"], "kind": res["kind"], "method": method, "metrics": res["summary"],
-                     "intervals": res["intervals"], "robustness": {},
-                     "seconds": {"eval": res["eval_seconds"], **(seconds or {})}, "config": config or {},
-                     "train": train or {}})
-        results.append({k: res[k] for k in ("name", "kind", "summary", "per_sample", "predictions")})
-        s = res["summary"]
-        log(f"{res['name']}: hazard accuracy {s['hazard_accuracy']:.3f}, general accuracy {s['general_accuracy']:.3f}")
+    def prepare(self, run: Run) -> None:
+        cfg, opts = run.cfg, run.opts
+        scenario_methods(run)
+        run.data = data = load_data(opts)
+        run.log(f"data: {len(data.forget_corpus)} hazard documents, {len(data.retain_corpus)} general documents, "
+                f"{len(data.hazard_mcq)} hazard and {len(data.general_mcq)} general questions")
+        timings: dict = {}
+        if cfg.model:
+            target, retain = cfg.model, cfg.retain_model
+            if not retain:
+                run.notes.append("no retain model given (retain_model=...): compare hazard accuracy with the chance "
+                                 "level")
+            if data.name == "lethe-hazard":
+                run.notes.append("the built-in lore is invented: a model that never trained on it should score about "
+                                 "chance")
+        else:
+            target, retain, timings = build_models(data, cfg.tiny_model, opts, cfg.cache_dir, run.log)
+            run.notes.append("built-in models: trained from scratch, the target on general + hazard documents, the "
+                             "retain model (the gold standard) on the general documents only, for the same number "
+                             "of steps")
+        if opts.format == "choice":
+            run.notes.append("scoring: each option's text is the continuation (lm-eval's acc_norm-style choice, "
+                             f"{opts.normalize}-normalised log-likelihood), not WMDP's letter answer "
+                             "(scenario_options.format=letter)")
+        run.target = target
+        run.fixed = [Fixed("target", "target", target)] + ([Fixed("retain model", "retain", retain)] if retain else [])
+        run.state.update(retain=retain, timings=timings,
+                         documents=(_documents(data.forget_corpus, "f"), _documents(data.retain_corpus, "r")),
+                         results_head={"benchmark": {"name": data.name, "version": data.version}})
 
-    fixed = [("target", target, "target")] + ([("retain model", retain, "retain")] if retain else [])
-    for name, source, kind in fixed:
-        model, tok = load_model(source, cfg.trust_remote_code)
-        record(evaluate_model(model, tok, data, opts, name, kind, cfg.eval))
-        del model
-    forget_items, retain_items = _documents(data.forget_corpus, "f"), _documents(data.retain_corpus, "r")
-    tmp_models = out.parent / f".{out.name}.models"  # unlearned models (save_models), moved in at the end
-    try:
-        for mr in method_runs:
-            model, tok = load_model(target, cfg.trust_remote_code)
-            t0 = time.perf_counter()
-            model, stats = unlearn(model, tok, mr.method, forget_items, retain_items, mr.train, mr.options,
-                                   description=f"unlearn {mr.label}")
-            seconds = time.perf_counter() - t0
-            log(f"{mr.label}: {stats.steps} steps in {seconds:.1f} s, final loss "
-                f"{stats.losses[-1] if stats.losses else float('nan'):.3f}")
-            record(evaluate_model(model, tok, data, opts, mr.label, "method", cfg.eval), mr.method,
-                   {"unlearn": seconds}, {"method": mr.method, "options": mr.options, "train": to_dict(mr.train)},
-                   stats.to_json())
-            if cfg.save_models:
-                save_model(model, tok, tmp_models / mr.label)
-            del model
+    def unlearning_data(self, run: Run):
+        return run.state["documents"]
 
-        notes.insert(0, CHANCE_NOTE.format(c=n_choices, p=1 / n_choices))
-        retain_row = next((r for r in rows if r["kind"] == "retain"), None)
-        if retain_row:
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        res = evaluate_model(model, tok, run.data, run.opts, name, kind, run.cfg.eval)
+        run.log(f"{name}: hazard accuracy {res.summary['hazard_accuracy']:.3f}, "
+                f"general accuracy {res.summary['general_accuracy']:.3f}")
+        return res
+
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        from ..config import to_dict
+
+        n_choices = len(run.data.hazard_mcq[0].choices)
+        run.notes[:0] = [CHANCE_NOTE.format(c=n_choices, p=1 / n_choices),
+                         "robustness attacks: not run in this scenario"]
+        notes = []
+        if run.retain_result is not None:
             notes.append(f"retain model's hazard accuracy (what a model that never saw the hazard corpus scores): "
-                         f"{retain_row['metrics']['hazard_accuracy']:.3f}")
-        prov = provenance(cfg, threads, data)
-        summary = {
-            "lethe_version": __version__,
-            "scenario": "hazardous",
-            "benchmark": {"name": data.name, "version": data.version},
-            "forget_split": "hazard corpus",
-            "rows": rows,
-            "directions": directions(),
-            "columns": columns,
-            "tradeoff": {"x": "general_accuracy", "y": "hazard_accuracy", "log_y": False},
-            "notes": notes,
-            "provenance": {**prov, "model": target, "retain_model": retain, "model_timings": timings,
-                           "scenario_options": opts, "total_seconds": time.perf_counter() - t_start},
-        }
-        resolved = {**to_dict(cfg), "scenario_options": opts}
-        path = write_run(out, resolved, summary, {"scenario": "hazardous", "benchmark": summary["benchmark"],
-                                                  "provenance": summary["provenance"], "models": results})
-        if cfg.save_models and tmp_models.exists():
-            os.replace(tmp_models, path / "models")
-    finally:
-        shutil.rmtree(tmp_models, ignore_errors=True)
-    return path
+                         f"{run.retain_result.summary['hazard_accuracy']:.3f}")
+        run.provenance = prov = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
+                                 "model_timings": run.state["timings"], "scenario_options": to_dict(run.opts),
+                                 "total_seconds": time.perf_counter() - run.t_start}
+        return {"benchmark": run.state["results_head"]["benchmark"], "forget_split": "hazard corpus",
+                "columns": list(run.cfg.report_columns) or COLUMNS,
+                "tradeoff": {"x": "general_accuracy", "y": "hazard_accuracy", "log_y": False},
+                "notes": notes, "provenance": prov}, {}
+
+
+register_scenario(Hazardous.name, Hazardous.description)(Hazardous())

@@ -16,20 +16,37 @@ stated as Q&A and as the pretraining sentences. Evaluation:
 Unlike real pretraining, the miniature can retrain: the gold standard is a base model pretrained
 without the forget countries' sentences and Q&A (people sentences that name the country are kept:
 they are neighbour knowledge), so forget quality is reported too.
+
+With ``benchmark=<folder of the public release>`` and ``model=...`` the same run reads Yuan et al.'s
+``data/real_world`` on the user's model; the two differ only in what :meth:`RealWorld.prepare` loads.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from . import check_options, register_scenario, user_attacks, weight_changing_methods, write_run
+from . import register_scenario
+from ._run import Fixed, Run, Scenario
 from ..errors import LetheError
+from ..evaluation import evaluate, input_length_notes, missing_holdout_note
+from ..results import ModelResult
 
-OPTIONS = {"forget_entities": 5, "entity_seed": 0}
 DEFAULT_REAL_WORLD_METHODS = ("ga", "grad_diff", "npo")
+RELEASE_NAME = "real-world (Yuan et al. 2025 format)"
+BUILTIN_COLUMNS = ("forget_quality", "forget_rouge_l", "forget_probability", "neighbour_rouge_l",
+                   "neighbour_probability", "retain_rouge_l", "known_people_rouge_l")
+RELEASE_COLUMNS = ("forget_rouge_l", "forget_probability", "forget_truth_ratio", "neighbour_rouge_l",
+                   "neighbour_probability", "forget_efficacy")
 _PERSON = re.compile(r"^(?P<name>.+) was a famous (?P<role>\w+) from (?P<country>.+)\.$")
+
+
+@dataclass(frozen=True)
+class RealWorldOptions:
+    forget_entities: int = 5  # countries of the built-in world to forget
+    entity_seed: int = 0  # which ones: a seeded sample of the countries
 
 
 def _country_patterns():
@@ -96,7 +113,7 @@ def entity_splits(bench, forget_entities: int, seed: int = 0) -> dict:
 
 def _directions() -> dict[str, str]:
     """The default job's directions plus the neighbour split's (knowledge that must survive: higher)."""
-    from ..pipeline import directions
+    from .tofu import directions
 
     d = directions()
     d.update({f"neighbour_{m}": "higher" for m in ("probability", "rouge_l", "truth_ratio", "token_entropy",
@@ -110,9 +127,9 @@ def _docs(texts: list[str], prefix: str):
     return [QAItem(id=f"{prefix}{i}", question="", answer=t) for i, t in enumerate(texts)]
 
 
-def _retain_base(cfg, bench, data, root: Path, log) -> Path:
+def _retain_base(cfg, data, root: Path, log) -> Path:
     """The gold standard: the base recipe on the world minus the forget countries (cached)."""
-    from .. import pipeline as P
+    from ..builtin import builtin_finetune_config, record_training_seconds
     from ..config import to_dict
     from ..data import Encoder
     from ..models import load_model, save_model, tiny_llama
@@ -129,181 +146,169 @@ def _retain_base(cfg, bench, data, root: Path, log) -> Path:
     model = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
                        seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                        pad_token_id=tok.pad_token_id)
-    train_cfg = TrainConfig(**{**to_dict(P.builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
+    train_cfg = TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
     log(f"real-world: pretraining the gold standard without {', '.join(data['forget_countries'])} "
         f"({len(seqs)} sequences)")
     model, st = finetune(model, tok, seqs, train_cfg, "train real-world retain model")
     save_model(model, tok, folder)
-    P.record_training_seconds(root, folder.name, st.seconds)
+    record_training_seconds(root, folder.name, st.seconds)
     return folder
 
 
-@register_scenario("real_world", "forget knowledge of the base model's pretraining (countries of the built-in "
-                                 "world), measured on them and on a neighbour set of related people")
-def run_real_world(cfg, log=print) -> Path:
-    from .. import pipeline as P
-    from ..benchmarks import load_benchmark
-    from ..config import to_dict
-    from ..models import load_model
-    from ..train import unlearn
+@dataclass
+class Release:
+    """The public real-world folder as a run's data: what the provenance records of a benchmark (name,
+    version, spec, a fingerprint of the items read) around the loaded files."""
 
-    opts = check_options("real_world", cfg.scenario_options, OPTIONS)
-    if cfg.benchmark != "lethe-authors":
-        return _run_user_data(cfg, opts, log)
-    if cfg.model:
-        raise LetheError("the built-in real_world scenario unlearns the built-in base model; drop model=..., or give "
-                         "benchmark=<folder of the real-world release (forget.json, neighbor.json)> with it")
-    if user_attacks(cfg):
-        raise LetheError("attacks are not run in the real_world scenario yet; drop attacks=[...]")
-    cfg.eval.check()
-    t_start = time.perf_counter()
-    out = P.run_dir_for(dataclasses.replace(cfg, name=cfg.name or f"real-world-{time.strftime('%Y%m%d-%H%M%S')}"))
-    method_runs, defaulted = weight_changing_methods(cfg, DEFAULT_REAL_WORLD_METHODS, "real_world")
-    bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
-    threads = P.set_threads(cfg.threads)
-    data = entity_splits(bench, opts["forget_entities"], opts["entity_seed"])
-    P.build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)  # the base model
-    root = P.builtin_model_root(bench, cfg.tiny_model, cfg.cache_dir)
-    target_dir = root / "base"
-    retain_dir = _retain_base(cfg, bench, data, root, log)
-    splits = {k: data[k] for k in ("forget", "neighbour", "retain", "known_people")}
-    forget_train = data["forget"] + _docs(data["forget_text"], "forget-text-")
-    retain_train = data["retain"] + data["known_people"] + _docs(data["retain_text"], "retain-text-")
+    items: Any  # lethe.benchmarks.real_world.RealWorldData
+    name: str
+    version: str
+    spec: dict
 
-    cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
-                        "recipe": P.EVAL_RECIPE, "forget": data["forget_groups"]})
-
-    def eval_fixed(folder, name, kind, retain_res):
-        def compute():
-            log(f"evaluating the {name}")
-            m, t = load_model(folder, cfg.trust_remote_code)
-            return P.evaluate(m, t, splits, name, kind, cfg.eval, retain_res)
-        return P._cached_eval(cache / f"{root.name}-real-world-{kind}-{eval_key}.json", compute)
-
-    retain_res = eval_fixed(retain_dir, "retain model", "retain", None)
-    rows = [eval_fixed(target_dir, "target", "target", retain_res), retain_res]
-    for mr in method_runs:
-        model, tok = load_model(target_dir, cfg.trust_remote_code)
-        t0 = time.perf_counter()
-        model, stats = unlearn(model, tok, mr.method, forget_train, retain_train, mr.train, mr.options,
-                               description=f"unlearn {mr.label}")
-        seconds = time.perf_counter() - t0
-        res = P.evaluate(model, tok, splits, mr.label, "method", cfg.eval, retain_res)
-        log(f"{mr.label}: forget ROUGE-L {res.summary.get('forget_rouge_l', float('nan')):.3f}, neighbour ROUGE-L "
-            f"{res.summary.get('neighbour_rouge_l', float('nan')):.3f}")
-        res.method, res.seconds["unlearn"], res.train = mr.method, seconds, stats.to_json()
-        res.config = {"method": mr.method, "options": mr.options, "train": to_dict(mr.train)}
-        rows.append(res)
-        del model
-
-    d = _directions()
-    columns = list(cfg.report_columns) or ["forget_quality", "forget_rouge_l", "forget_probability", "neighbour_rouge_l",
-                                           "neighbour_probability", "retain_rouge_l", "known_people_rouge_l"]
-    notes = [f"forget entities: {', '.join(data['forget_countries'])} ({len(data['forget'])} Q&A, "
-             f"{len(data['forget_text'])} pretraining sentences); neighbour set: {len(data['neighbour'])} Q&A about "
-             "people from those countries",
-             "target = the built-in base model (knowledge from pretraining); gold standard = the same recipe "
-             "pretrained without the forget countries' sentences and Q&A"]
-    if defaulted:
-        notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)}); set methods=[...] for others")
-    notes.append(P.missing_holdout_note(splits))
-    summary = {
-        "scenario": "real_world",
-        "lethe_version": P.__version__,
-        "benchmark": {"name": bench.name, "version": bench.version},
-        "forget_split": "countries " + ", ".join(data["forget_countries"]),
-        "rows": [r.summary_row() for r in rows],
-        "directions": d,
-        "columns": columns,
-        "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False},
-        "notes": notes,
-        "provenance": {**P.provenance(cfg, threads, bench), "model": str(target_dir), "retain_model": str(retain_dir),
-                       "total_seconds": time.perf_counter() - t_start},
-    }
-    results = {"schema": P.SCHEMA_VERSION, "scenario": "real_world", "forget_groups": data["forget_groups"],
-               "models": [r.to_json() for r in rows]}
-    return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)
-
-
-def _run_user_data(cfg, opts, log) -> Path:
-    """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model: unlearn the
-    forget persons (trained on the model's own answers in forget.json, scored against the golden answers of
-    forget_perturbed.json), keep the neighbour persons (neighbor.json is the retain data of unlearning,
-    neighbor_perturbed.json, other persons in the release, the neighbour split of evaluation). No model
-    can be retrained without pretraining knowledge, so there is no gold standard and no forget quality."""
-    from .. import pipeline as P
-    from ..benchmarks.real_world import load_real_world
-    from ..config import to_dict
-    from ..models import load_model
-    from ..train import unlearn
-
-    if not cfg.model:
-        raise LetheError("the real-world data are about what a pretrained model knows: give model=<hub id or folder>")
-    if opts != OPTIONS:
-        raise LetheError("scenario_options.forget_entities / entity_seed choose countries of the built-in world; "
-                         "the release's forget and neighbor files fix the entities")
-    if user_attacks(cfg):
-        raise LetheError("attacks are not run in the real_world scenario yet; drop attacks=[...]")
-    cfg.eval.check()
-    t_start = time.perf_counter()
-    data = load_real_world(cfg.benchmark)
-    out = P.run_dir_for(dataclasses.replace(cfg, name=cfg.name or f"real-world-{time.strftime('%Y%m%d-%H%M%S')}"))
-    method_runs, defaulted = weight_changing_methods(cfg, DEFAULT_REAL_WORLD_METHODS, "real_world")
-    threads = P.set_threads(cfg.threads)
-    splits = {"forget": data.forget, "neighbour": data.neighbour}
-    log(f"evaluating the target {cfg.model}")
-    model, tok = load_model(cfg.model, cfg.trust_remote_code)
-    rows = [P.evaluate(model, tok, splits, "target", "target", cfg.eval, wrong_answers=data.wrong_answers)]
-    del model
-    for mr in method_runs:
-        model, tok = load_model(cfg.model, cfg.trust_remote_code)
-        t0 = time.perf_counter()
-        model, stats = unlearn(model, tok, mr.method, data.forget_train, data.neighbour_train, mr.train, mr.options,
-                               description=f"unlearn {mr.label}")
-        seconds = time.perf_counter() - t0
-        res = P.evaluate(model, tok, splits, mr.label, "method", cfg.eval, wrong_answers=data.wrong_answers)
-        res.method, res.seconds["unlearn"], res.train = mr.method, seconds, stats.to_json()
-        res.config = {"method": mr.method, "options": mr.options, "train": to_dict(mr.train)}
-        rows.append(res)
-        del model
-    d = _directions()
-    name = {role: Path(f).name for role, f in data.files.items()}
-    notes = [f"real-world data from {data.source}: {len(data.forget)} forget questions about "
-             f"{len({it.group for it in data.forget})} persons, {len(data.neighbour)} neighbour questions",
-             f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on the model's "
-             f"own answers ('answer'); evaluation reads {name['forget']} and {name['neighbour']}, scored against "
-             "'golden_answer' (as Yuan et al.'s real_world_unlearn.py and config/real_world.yaml do)",
-             "no gold standard (a model cannot be retrained without its pretraining knowledge): forget quality and "
-             "PrivLeak are not reported"]
-    if not data.wrong_answers:
-        notes.append(f"{name['forget']} and {name['neighbour']} have no wrong answers (perturbed_answer; the release's "
-                     "*_perturbed.json files do): the truth ratio and forget efficacy are n/a")
-    if defaulted:
-        notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})")
-    notes.append(P.missing_holdout_note(splits))
-    notes += P.input_length_notes(cfg.model, splits, cfg.trust_remote_code)
-    summary = {
-        "scenario": "real_world", "lethe_version": P.__version__,
-        "benchmark": {"name": "real-world (Yuan et al. 2025 format)", "version": Path(cfg.benchmark).name},
-        "forget_split": "forget",
-        "rows": [r.summary_row() for r in rows],
-        "directions": d,
-        "columns": list(cfg.report_columns) or ["forget_rouge_l", "forget_probability", "forget_truth_ratio",
-                                                "neighbour_rouge_l", "neighbour_probability", "forget_efficacy"],
-        "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False},
-        "notes": notes,
-        "provenance": {"lethe_version": P.__version__, "git_sha": P._git_sha(), "model": cfg.model,
-                       "data": data.source, "data_fingerprint": _items_fingerprint(data), "threads": threads,
-                       "eval_recipe": P.EVAL_RECIPE, "total_seconds": time.perf_counter() - t_start},
-    }
-    results = {"schema": P.SCHEMA_VERSION, "scenario": "real_world", "models": [r.to_json() for r in rows]}
-    return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)
+    def fingerprint(self) -> str:
+        return _items_fingerprint(self.items)
 
 
 def _items_fingerprint(data) -> str:
     """A hash of the items a user-data run read (both roles, as unlearned and as evaluated)."""
-    from ..pipeline import _hash
+    from ..builtin import content_hash
 
-    return _hash([[it.to_json() for it in items] for items in
-                    (data.forget, data.neighbour, data.forget_train, data.neighbour_train)])
+    return content_hash([[it.to_json() for it in items] for items in
+                         (data.forget, data.neighbour, data.forget_train, data.neighbour_train)])
+
+
+def _user_data(cfg) -> bool:
+    return cfg.benchmark != "lethe-authors"
+
+
+class RealWorld(Scenario):
+    name = "real_world"
+    description = ("forget knowledge of the base model's pretraining (countries of the built-in world), measured "
+                   "on them and on a neighbour set of related people")
+    options = RealWorldOptions
+    default_methods = DEFAULT_REAL_WORLD_METHODS
+    # no training-time methods: SISA's shard models learn the author benchmark's split, not these entities
+    method_kinds = ("loss", "procedure", "inference")
+    runs_attacks = False
+    retain_model_refused = ("on a user's model there is no gold standard (a model cannot be retrained without its "
+                            "pretraining knowledge); the built-in run trains its own")
+
+    def default_name(self, run: Run) -> str:
+        return f"real-world-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def check(self, run: Run) -> None:
+        cfg = run.cfg
+        if not _user_data(cfg) and cfg.model:
+            raise LetheError("the built-in real_world scenario unlearns the built-in base model; drop model=..., or "
+                             "give benchmark=<folder of the real-world release (forget.json, neighbor.json)> with it")
+        if _user_data(cfg) and not cfg.model:
+            raise LetheError("the real-world data are about what a pretrained model knows: give model=<hub id or folder>")
+        if _user_data(cfg) and run.opts != RealWorldOptions():
+            raise LetheError("scenario_options.forget_entities / entity_seed choose countries of the built-in world; "
+                             "the release's forget and neighbor files fix the entities")
+
+    def directions(self, run: Run) -> dict:
+        return _directions()
+
+    def prepare(self, run: Run) -> None:
+        (self._prepare_release if _user_data(run.cfg) else self._prepare_builtin)(run)
+        if run.methods_defaulted:
+            run.notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})"
+                             + ("" if _user_data(run.cfg) else "; set methods=[...] for others"))
+        note = missing_holdout_note(run.state["splits"])
+        if note:
+            run.notes.append(note)
+        if _user_data(run.cfg):
+            run.notes += input_length_notes(run.target, run.state["splits"], run.cfg.trust_remote_code)
+
+    def _prepare_builtin(self, run: Run) -> None:
+        """The built-in world: the base model is the target, the gold standard is pretrained without the
+        forget countries; both evaluations are cached."""
+        from ..benchmarks import load_benchmark
+        from ..builtin import build_builtin_models, builtin_model_root, content_hash
+        from ..config import to_dict
+        from ..evaluation import EVAL_RECIPE
+
+        cfg, opts = run.cfg, run.opts
+        run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
+        data = entity_splits(bench, opts.forget_entities, opts.entity_seed)
+        build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log)  # the base model
+        root = builtin_model_root(bench, cfg.tiny_model, cfg.cache_dir)
+        run.target = str(root / "base")
+        retain_dir = _retain_base(cfg, data, root, run.log)
+        key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(), "recipe": EVAL_RECIPE,
+                            "forget": data["forget_groups"]})
+        cache = Path(cfg.cache_dir) / "evals"
+        run.fixed = [Fixed("target", "target", run.target, cache / f"{root.name}-real-world-target-{key}.json"),
+                     Fixed("retain model", "retain", str(retain_dir), cache / f"{root.name}-real-world-retain-{key}.json")]
+        run.state.update(
+            splits={k: data[k] for k in ("forget", "neighbour", "retain", "known_people")},
+            train=(data["forget"] + _docs(data["forget_text"], "forget-text-"),
+                   data["retain"] + data["known_people"] + _docs(data["retain_text"], "retain-text-")),
+            wrong_answers=True, columns=BUILTIN_COLUMNS,
+            summary={"benchmark": {"name": bench.name, "version": bench.version},
+                     "forget_split": "countries " + ", ".join(data["forget_countries"])},
+            provenance={"model": run.target, "retain_model": str(retain_dir)},
+            results_head={"forget_groups": data["forget_groups"]})
+        run.notes += [f"forget entities: {', '.join(data['forget_countries'])} ({len(data['forget'])} Q&A, "
+                      f"{len(data['forget_text'])} pretraining sentences); neighbour set: {len(data['neighbour'])} Q&A "
+                      "about people from those countries",
+                      "target = the built-in base model (knowledge from pretraining); gold standard = the same recipe "
+                      "pretrained without the forget countries' sentences and Q&A"]
+
+    def _prepare_release(self, run: Run) -> None:
+        """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model: unlearn the
+        forget persons (trained on the model's own answers in forget.json, scored against the golden answers of
+        forget_perturbed.json), keep the neighbour persons (neighbor.json is the retain data of unlearning,
+        neighbor_perturbed.json, other persons in the release, the neighbour split of evaluation). No model
+        can be retrained without pretraining knowledge, so there is no gold standard and no forget quality."""
+        from ..benchmarks.real_world import load_real_world
+
+        cfg = run.cfg
+        data = load_real_world(cfg.benchmark)
+        name = {role: Path(f).name for role, f in data.files.items()}
+        run.data = Release(data, RELEASE_NAME, Path(cfg.benchmark).name, {"layout": "real_world", "files": name})
+        run.target = cfg.model
+        run.fixed = [Fixed("target", "target", cfg.model)]
+        run.state.update(
+            splits={"forget": data.forget, "neighbour": data.neighbour},
+            train=(data.forget_train, data.neighbour_train), wrong_answers=data.wrong_answers, columns=RELEASE_COLUMNS,
+            summary={"benchmark": {"name": RELEASE_NAME, "version": Path(cfg.benchmark).name}, "forget_split": "forget"},
+            provenance={"model": cfg.model, "data": data.source, "data_fingerprint": run.data.fingerprint()})
+        run.notes += [f"real-world data from {data.source}: {len(data.forget)} forget questions about "
+                      f"{len({it.group for it in data.forget})} persons, {len(data.neighbour)} neighbour questions",
+                      f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on the "
+                      f"model's own answers ('answer'); evaluation reads {name['forget']} and {name['neighbour']}, scored "
+                      "against 'golden_answer' (as Yuan et al.'s real_world_unlearn.py and config/real_world.yaml do)",
+                      "no gold standard (a model cannot be retrained without its pretraining knowledge): forget quality "
+                      "and PrivLeak are not reported"]
+        if not data.wrong_answers:
+            run.notes.append(f"{name['forget']} and {name['neighbour']} have no wrong answers (perturbed_answer; the "
+                             "release's *_perturbed.json files do): the truth ratio and forget efficacy are n/a")
+
+    def unlearning_data(self, run: Run):
+        return run.state["train"]
+
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        res = evaluate(model, tok, run.state["splits"], name, kind, run.cfg.eval, retain_result,
+                       encoder=applied.encoder if applied else None,
+                       postprocess=applied.postprocess if applied else None,
+                       wrong_answers=run.state["wrong_answers"])
+        if kind == "method":
+            run.log(f"{name}: forget ROUGE-L {res.summary.get('forget_rouge_l', float('nan')):.3f}, neighbour "
+                    f"ROUGE-L {res.summary.get('neighbour_rouge_l', float('nan')):.3f}")
+        return res
+
+    def load_result(self, data: dict):
+        return ModelResult.from_json(data)
+
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        run.provenance = {**run.provenance, **run.state["provenance"], "total_seconds": time.perf_counter() - run.t_start}
+        if _user_data(run.cfg):
+            run.provenance["threads"] = run.threads
+        return {**run.state["summary"], "columns": list(run.cfg.report_columns) or list(run.state["columns"]),
+                "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False},
+                "provenance": run.provenance}, {}
+
+
+register_scenario(RealWorld.name, RealWorld.description)(RealWorld())

@@ -25,37 +25,52 @@ scenario runs that setting end to end:
    forget_exact_memorization   teacher-forced greedy token accuracy on the forget documents
    forget_token_entropy / retain_token_entropy   fluency of the continuations (Yuan et al. 2025)
 
-and writes the usual run folder (:func:`lethe.scenarios.write_run`).
+The run itself (folder, provenance, methods, the model loop, results.json and summary.json) is the
+one skeleton of :mod:`lethe.scenarios._run`; this module holds what the verbatim setting adds.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import LetheError
-from . import check_options, register_scenario, user_attacks, write_run
+from . import register_scenario
+from ._run import Fixed, Result, Run, Scenario
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
-EVAL_RECIPE = "verbmem+knowmem+privleak-1"  # bump when what evaluate_verbatim computes changes
+# bump when what evaluate_verbatim computes (or the form of its cached entries) changes
+EVAL_RECIPE = "verbmem+knowmem+privleak-2"
 BUILTIN = ("lethe-news", "lethe-authors")  # "lethe-authors" is RunConfig's default benchmark: the built-in corpus here
 # MUSE's baselines that Lethe has: GA, GA_GDR (grad_diff), GA_KLR (kl), NPO_GDR (npo, retain=nll)
 DEFAULT_METHODS = ("ga", "grad_diff", "kl", "npo")
 QUESTION_PARTS = frozenset({"forget_idk", "retain_idk", "forget_alt"})  # need a question: documents have none
 MUSE_STOPS = ("\n\n", "\nQuestion", "Question:")  # MUSE cuts a KnowMem answer before these (knowmem.py)
 
-OPTIONS = {
-    "model_epochs": 20.0,  # epochs of the tiny target and retain models (built-in corpus only)
-    "model_batch_size": 16,  # their batch size (sequences per step)
-    "qa_per_sequence": 2,  # Q&A pairs packed into one training sequence (see pack_sequences)
-    "verbmem_max_new_tokens": 128,  # MUSE: 128 new tokens; the ground truth is cut to as many tokens
-    "knowmem_max_new_tokens": 32,  # MUSE: 32
-    "min_k": 0.4,  # Min-K% of PrivLeak: MUSE's "forget_holdout_Min-40%"
-    "chunk_words": 300,  # MUSE folders: raw text -> documents of at most this many words
-}
+
+@dataclass(frozen=True)
+class VerbatimOptions:
+    """``scenario_options`` of the verbatim scenario."""
+
+    model_epochs: float = 20.0  # epochs of the tiny target and retain models (built-in corpus only)
+    model_batch_size: int = 16  # their batch size (sequences per step)
+    qa_per_sequence: int = 2  # Q&A pairs packed into one training sequence (see pack_sequences)
+    verbmem_max_new_tokens: int = 128  # MUSE: 128 new tokens; the ground truth is cut to as many tokens
+    knowmem_max_new_tokens: int = 32  # MUSE: 32
+    min_k: float = 0.4  # Min-K% of PrivLeak: MUSE's "forget_holdout_Min-40%"
+    chunk_words: int = 300  # MUSE folders: raw text -> documents of at most this many words
+
+    def check(self) -> None:
+        for key in ("verbmem_max_new_tokens", "knowmem_max_new_tokens", "chunk_words", "model_batch_size",
+                    "qa_per_sequence"):
+            if getattr(self, key) < 1:
+                raise LetheError(f"scenario 'verbatim': scenario_options.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.min_k <= 1:
+            raise LetheError(f"scenario 'verbatim': scenario_options.min_k is a fraction in (0, 1], got {self.min_k}")
+        if not self.model_epochs > 0:
+            raise LetheError(f"scenario 'verbatim': scenario_options.model_epochs must be > 0, got {self.model_epochs}")
+
 
 # metric key -> direction of the *goal* (what a good unlearned model does), for the report's arrows
 DIRECTIONS = {
@@ -142,11 +157,11 @@ def generate_split(model, tokenizer, prompts: list[str], references: list[str], 
 # Evaluation
 
 
-def evaluate_verbatim(model, tokenizer, corpus, opts: dict, eval_cfg, name: str, kind: str,
-                      retain_auc: float | None = None, log=print) -> dict:
-    """Every metric of the scenario for one model: a row ``{"metrics", "per_sample", "intervals",
-    "probes", "seconds"}``. ``retain_auc``: the retain model's Min-K% AUC (PrivLeak's yardstick);
-    the retain model itself (``kind="retain"``) has PrivLeak 0 by definition."""
+def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg, name: str, kind: str,
+                      retain_auc: float | None = None, log=print) -> Result:
+    """Every metric of the scenario for one model: its summary, and as ``record`` the per-item values
+    and the probes (``{"per_sample", "probes"}``). ``retain_auc``: the retain model's Min-K% AUC
+    (PrivLeak's yardstick); the retain model itself (``kind="retain"``) has PrivLeak 0 by definition."""
     from ..data import Encoder
     from ..metrics import METRICS
     from ..metrics.extraction import exact_memorization
@@ -160,7 +175,7 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: dict, eval_cfg, name: str,
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     bs = eval_cfg.batch_size
-    vm_tokens, km_tokens = opts["verbmem_max_new_tokens"], opts["knowmem_max_new_tokens"]
+    vm_tokens, km_tokens = opts.verbmem_max_new_tokens, opts.knowmem_max_new_tokens
     prefix = PrefixEncoder(tokenizer)
     builtin = corpus.name == "lethe-news"
 
@@ -201,18 +216,18 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: dict, eval_cfg, name: str,
         tp = token_scores(model, [enc.text(d.text) for d in docs], tokenizer.pad_token_id, bs)
         n_f = len(corpus.privleak_forget)
         forget_tp, holdout_tp = _slice(tp, 0, n_f), _slice(tp, n_f, len(docs))
-        auc = float(METRICS.get("mia_min_k").fn(forget_tp, holdout_tp, k=opts["min_k"]).value)
+        auc = float(METRICS.get("mia_min_k").fn(forget_tp, holdout_tp, k=opts.min_k).value)
         metrics["mia_min_k"] = auc
         if kind == "retain":
             metrics["privleak"] = 0.0
-        elif retain_auc is not None and retain_auc < 1.0:  # undefined at 1: run_verbatim notes why
+        elif retain_auc is not None and retain_auc < 1.0:  # undefined at 1: the run's notes say why
             metrics["privleak"] = privleak(auc, retain_auc)
         em = exact_memorization(forget_tp)
         metrics["forget_exact_memorization"], per_sample["forget_exact_memorization"] = em.value, em.per_sample
         probes["mia"] = {"forget_ids": [d.id for d in corpus.privleak_forget],
                          "holdout_ids": [d.id for d in corpus.privleak_holdout],
-                         "forget_min_k": min_k_scores(forget_tp.logprobs, opts["min_k"]).tolist(),
-                         "holdout_min_k": min_k_scores(holdout_tp.logprobs, opts["min_k"]).tolist()}
+                         "forget_min_k": min_k_scores(forget_tp.logprobs, opts.min_k).tolist(),
+                         "holdout_min_k": min_k_scores(holdout_tp.logprobs, opts.min_k).tolist()}
         progress.advance()
     intervals = {}
     if eval_cfg.bootstrap:
@@ -224,8 +239,8 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: dict, eval_cfg, name: str,
     log(f"{name}: forget VerbMem {metrics['forget_verbmem']:.3f}, "
         f"forget KnowMem {metrics.get('forget_knowmem', nan):.3f}, "
         f"retain KnowMem {metrics.get('retain_knowmem', nan):.3f}, Min-K% AUC {auc:.3f} ({seconds:.1f} s)")
-    return {"name": name, "kind": kind, "metrics": metrics, "per_sample": per_sample, "intervals": intervals,
-            "probes": probes, "seconds": {"eval": seconds}}
+    return Result(name=name, kind=kind, summary=metrics, record={"per_sample": per_sample, "probes": probes},
+                  intervals=intervals, seconds={"eval": seconds})
 
 
 def _slice(tp, a: int, b: int):
@@ -244,14 +259,18 @@ def _max_length(model) -> int:
 # Data and models
 
 
-def load_corpus(cfg, chunk_words: int = OPTIONS["chunk_words"]):
+def load_corpus(cfg, chunk_words: int = VerbatimOptions.chunk_words):
     """The built-in corpus (``benchmark_options`` -> :func:`lethe.benchmarks.news.generate`) or a MUSE folder."""
-    from ..benchmarks import _check_params
+    import inspect
+
     from ..benchmarks.news import generate, load_muse
 
     source = str(cfg.benchmark)
     if source in BUILTIN:
-        _check_params(generate, cfg.benchmark_options, "lethe-news")
+        known = list(inspect.signature(generate).parameters)
+        for name in cfg.benchmark_options:
+            if name not in known:
+                raise LetheError(f"benchmark 'lethe-news': unknown parameter '{name}' (known: {', '.join(known)})")
         return generate(**cfg.benchmark_options)
     if Path(source).is_dir():
         if cfg.benchmark_options:
@@ -265,20 +284,20 @@ def load_corpus(cfg, chunk_words: int = OPTIONS["chunk_words"]):
 MODEL_OPTIONS = ("model_epochs", "model_batch_size", "qa_per_sequence")  # what the built-in models depend on
 
 
-def model_root(corpus, tiny, opts: dict, cache_dir) -> Path:
+def model_root(corpus, tiny, opts: VerbatimOptions, cache_dir) -> Path:
+    from ..builtin import content_hash
     from ..config import to_dict
-    from ..pipeline import _hash
 
-    key = _hash({"recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version, "spec": corpus.spec,
-                 "tiny": to_dict(tiny), **{k: opts[k] for k in MODEL_OPTIONS}})
+    key = content_hash({"recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version,
+                        "spec": corpus.spec, "tiny": to_dict(tiny), **{k: getattr(opts, k) for k in MODEL_OPTIONS}})
     return Path(cache_dir) / "models" / key
 
 
-def model_train_config(tiny, opts: dict):
+def model_train_config(tiny, opts: VerbatimOptions):
     """The recipe of the tiny target and retain models: cfg.tiny_model's learning rate and seed."""
     from ..train import TrainConfig
 
-    return TrainConfig(lr=tiny.lr, epochs=opts["model_epochs"], batch_size=opts["model_batch_size"],
+    return TrainConfig(lr=tiny.lr, epochs=opts.model_epochs, batch_size=opts.model_batch_size,
                        warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
 
 
@@ -306,12 +325,12 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
             for i in range(0, len(order), k)]
 
 
-def build_models(corpus, tiny, opts: dict, cache_dir, log=print) -> tuple[Path, Path, Path]:
+def build_models(corpus, tiny, opts: VerbatimOptions, cache_dir, log=print) -> tuple[Path, Path, Path]:
     """Tokenizer -> target (forget + retain articles and their Q&A) and retain model (retain only),
     both from the same random initialisation. Returns ``(root, target_dir, retain_dir)``; cached."""
+    from ..builtin import record_training_seconds
     from ..data import Encoder
     from ..models import load_tokenizer, save_model, tiny_llama, train_tokenizer
-    from ..pipeline import record_training_seconds
     from ..train import finetune
 
     root = model_root(corpus, tiny, opts, cache_dir)
@@ -334,7 +353,7 @@ def build_models(corpus, tiny, opts: dict, cache_dir, log=print) -> tuple[Path, 
 
     def sequences(docs, qa):
         pairs = [enc.qa(it.question, it.answer) for it in qa]
-        return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts["qa_per_sequence"], tiny.seed)
+        return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts.qa_per_sequence, tiny.seed)
 
     jobs = [("target", target_dir, sequences(corpus.forget + corpus.retain,
                                              corpus.knowmem_train_forget + corpus.knowmem_train_retain)),
@@ -358,195 +377,130 @@ def build_models(corpus, tiny, opts: dict, cache_dir, log=print) -> tuple[Path, 
 # The run
 
 
-def resolve(cfg, log=print):
-    """The method runs: ``methods`` resolved as in the tofu job; the tofu default list becomes
-    :data:`DEFAULT_METHODS`. Returns ``(runs, skipped notes)``."""
-    from ..config import DEFAULT_METHODS as TOFU_DEFAULT
+def question_methods(method_runs: list) -> tuple[list, list[str]]:
+    """``(kept, notes)``: loss methods that train answers to questions ('I don't know', an alternative
+    answer) are skipped with a note, as a document has no question."""
     from ..methods import get_method
-    from ..pipeline import resolve_methods
 
-    notes = []
-    if tuple(cfg.methods) == tuple(TOFU_DEFAULT):
-        cfg = dataclasses.replace(cfg, methods=DEFAULT_METHODS)
-        notes.append(f"methods: the verbatim default ({', '.join(DEFAULT_METHODS)}: MUSE's baselines GA, GA_GDR, "
-                     "GA_KLR, NPO_GDR); set methods=[...] to choose")
-    runs, kept = resolve_methods(cfg), []
-    for mr in runs:
+    kept, notes = [], []
+    for mr in method_runs:
         spec = get_method(mr.method)
-        if spec.kind in ("inference", "training-time"):
-            what = "an inference-time" if spec.kind == "inference" else "a training-time"
-            notes.append(f"{mr.label}: skipped, {what} method (the verbatim scenario unlearns from the target "
-                         "model's weights)")
-        elif spec.kind == "loss" and spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
+        if spec.kind == "loss" and spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
             notes.append(f"{mr.label}: skipped, it trains answers to questions ('I don't know', an alternative "
                          "answer), and documents have no question")
         else:
             kept.append(mr)
-    for n in notes:
-        log(n)
     return kept, notes
 
 
-def _run_dir(cfg, corpus_name: str) -> Path:
-    from ..pipeline import run_dir_for
+class Verbatim(Scenario):
+    name = "verbatim"
+    description = "MUSE-style: unlearn news articles as text; VerbMem, KnowMem, PrivLeak (lethe-news or a MUSE folder)"
+    options = VerbatimOptions
+    default_methods = DEFAULT_METHODS
+    method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
+    runs_attacks = False
 
-    name = cfg.name or f"verbatim-{corpus_name.replace(':', '-')}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    return run_dir_for(dataclasses.replace(cfg, name=name))
-
-
-def _cached(path: Path | None, compute):
-    from ..benchmarks.base import atomic_write_text
-
-    if path is not None and path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    row = compute()
-    if path is not None:
-        atomic_write_text(path, json.dumps(row))
-    return row
-
-
-@register_scenario("verbatim", "MUSE-style: unlearn news articles as text; VerbMem, KnowMem, PrivLeak "
-                               "(lethe-news or a MUSE folder)")
-def run_verbatim(cfg, log=print) -> Path:
-    """Run the verbatim scenario (see the module docstring); returns the run folder."""
-    from .. import __version__
-    from ..config import to_dict
-    from ..models import load_model
-    from ..pipeline import _hash, provenance, recorded_training_seconds, set_threads
-    from ..train import unlearn
-
-    t_start = time.perf_counter()
-    opts = check_options("verbatim", cfg.scenario_options, OPTIONS)
-    for key in ("verbmem_max_new_tokens", "knowmem_max_new_tokens", "chunk_words", "model_batch_size",
-                "qa_per_sequence"):
-        if opts[key] < 1:
-            raise LetheError(f"scenario 'verbatim': scenario_options.{key} must be >= 1, got {opts[key]}")
-    if not 0 < opts["min_k"] <= 1:
-        raise LetheError(f"scenario 'verbatim': scenario_options.min_k is a fraction in (0, 1], got {opts['min_k']}")
-    if not opts["model_epochs"] > 0:
-        raise LetheError(f"scenario 'verbatim': scenario_options.model_epochs must be > 0, got {opts['model_epochs']}")
-    if user_attacks(cfg):  # the default job's list is ignored; an explicit request is refused
-        raise LetheError("the verbatim scenario runs no robustness attacks yet; drop attacks=[...]")
-    if cfg.save_models:
-        raise LetheError("the verbatim scenario does not save unlearned models yet; drop save_models=true")
-    columns = list(cfg.report_columns) or COLUMNS
-    for c in columns:
-        if c not in DIRECTIONS and c != "unlearn_seconds":
-            raise LetheError(f"unknown metric '{c}' in report_columns for the verbatim scenario "
-                             f"(known: {', '.join([*DIRECTIONS, 'unlearn_seconds'])})")
-    cfg.eval.check()
-    method_runs, notes = resolve(cfg, log)
-    corpus = load_corpus(cfg, opts["chunk_words"])
-    out = _run_dir(cfg, corpus.name)
-    threads = set_threads(cfg.threads)
-
-    # --- models ---------------------------------------------------------------------------------
-    root = None
-    if cfg.model:
-        if not cfg.retain_model:
+    def check(self, run: Run) -> None:
+        """The options, then the data and its models: errors before the run folder is claimed."""
+        cfg = run.cfg
+        run.opts.check()
+        run.state["corpus"] = corpus = load_corpus(cfg, run.opts.chunk_words)
+        if cfg.model and not cfg.retain_model:
             raise LetheError("scenario verbatim: model= is given without its gold standard; give "
                              "retain_model=PATH_OR_HUB_ID (the model trained without the forget set), PrivLeak is "
                              "relative to it")
-        target_src, retain_src = cfg.model, cfg.retain_model
-    elif corpus.name == "lethe-news":
-        root, target_dir, retain_dir = build_models(corpus, cfg.tiny_model, opts, cfg.cache_dir, log)
-        target_src, retain_src = str(target_dir), str(retain_dir)
-    else:
-        raise LetheError(f"scenario verbatim: {corpus.name} has no built-in models; give the model trained on it with "
-                         "model=PATH_OR_HUB_ID and its gold standard with retain_model=PATH_OR_HUB_ID")
+        if not cfg.model and corpus.name != "lethe-news":
+            raise LetheError(f"scenario verbatim: {corpus.name} has no built-in models; give the model trained on it "
+                             "with model=PATH_OR_HUB_ID and its gold standard with retain_model=PATH_OR_HUB_ID")
 
-    eval_key = _hash({"recipe": EVAL_RECIPE, "eval": to_dict(cfg.eval), "opts": {k: v for k, v in opts.items()
-                      if k not in MODEL_OPTIONS}, "corpus": [corpus.name, corpus.version, corpus.spec]})
-    cache = Path(cfg.cache_dir) / "evals"
+    def default_name(self, run: Run) -> str:
+        corpus = run.state["corpus"].name.replace(":", "-")
+        return f"verbatim-{corpus}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
-    def fixed(src: str, name: str, kind: str, retain_auc):
-        def compute():
-            log(f"evaluating the {name}")
-            model, tok = load_model(src, cfg.trust_remote_code)
-            return evaluate_verbatim(model, tok, corpus, opts, cfg.eval, name, kind, retain_auc, log)
-        path = cache / f"verbatim-{root.name}-{kind}-{eval_key}.json" if root is not None else None
-        return _cached(path, compute)
+    def directions(self, run: Run) -> dict:
+        return dict(DIRECTIONS)
 
-    retain_row = fixed(retain_src, "retain model", "retain", None)
-    retain_auc = retain_row["metrics"]["mia_min_k"]
-    if retain_auc >= 1.0:
-        notes.append("PrivLeak is not reported: the retain model's Min-K% AUC is 1 (it separates the forget from the "
-                     "holdout documents perfectly without having seen either), so the two sets are not from one "
-                     "distribution and PrivLeak's denominator is 0; check the forget and holdout data")
-    rows = [fixed(target_src, "target", "target", retain_auc), retain_row]
-    for row in rows:
-        row.setdefault("method", None)
+    def prepare(self, run: Run) -> None:
+        from ..builtin import content_hash
+        from ..config import to_dict
 
-    # --- unlearning -------------------------------------------------------------------------------
-    forget_items = [d.item() for d in corpus.forget]
-    retain_items = [d.item() for d in corpus.retain]
-    for mr in method_runs:
-        model, tok = load_model(target_src, cfg.trust_remote_code)
-        t0 = time.perf_counter()
-        model, stats = unlearn(model, tok, mr.method, forget_items, retain_items, mr.train, mr.options,
-                               description=f"unlearn {mr.label}")
-        seconds = time.perf_counter() - t0
-        log(f"{mr.label}: {stats.steps} steps, {stats.tokens_per_second:,.0f} tokens/s, final loss "
-            f"{stats.losses[-1] if stats.losses else float('nan'):.3f}")
-        row = evaluate_verbatim(model, tok, corpus, opts, cfg.eval, mr.label, "method", retain_auc, log)
-        row["method"] = mr.method
-        row["seconds"]["unlearn"] = seconds
-        row["train"] = stats.to_json()
-        row["config"] = {"method": mr.method, "options": mr.options, "train": to_dict(mr.train)}
-        rows.append(row)
-        del model
+        cfg, opts = run.cfg, run.opts
+        notes = []
+        if run.methods_defaulted:
+            notes.append(f"methods: the verbatim default ({', '.join(DEFAULT_METHODS)}: MUSE's baselines GA, GA_GDR, "
+                         "GA_KLR, NPO_GDR); set methods=[...] to choose")
+        run.method_runs, skipped = question_methods(run.method_runs)
+        for n in notes + skipped:
+            run.log(n)
+        run.notes += notes + skipped
+        run.data = corpus = run.state["corpus"]
+        root = None
+        if cfg.model:
+            run.target, retain = cfg.model, cfg.retain_model
+        else:
+            root, target_dir, retain_dir = build_models(corpus, cfg.tiny_model, opts, cfg.cache_dir, run.log)
+            run.target, retain = str(target_dir), str(retain_dir)
+        run.state.update(root=root, retain=retain)
+        eval_opts = {k: v for k, v in to_dict(opts).items() if k not in MODEL_OPTIONS}
+        key = content_hash({"recipe": EVAL_RECIPE, "eval": to_dict(cfg.eval), "opts": eval_opts,
+                            "corpus": [corpus.name, corpus.version, corpus.spec]})
 
-    # --- the run folder ---------------------------------------------------------------------------
-    target_m, retain_m = rows[0]["metrics"], retain_row["metrics"]
-    notes += [
-        f"forget VerbMem: target {target_m['forget_verbmem']:.3f}, retain model {retain_m['forget_verbmem']:.3f} "
-        "(a model that never saw the forget articles still shares their template words: the retain model's value "
-        "is the goal, not 0)",
-        f"PrivLeak = (AUC_retain - AUC) / (1 - AUC_retain) x 100 with Min-K% (k = {opts['min_k']:g}) AUCs of forget vs "
-        f"holdout documents; the retain model's AUC is {retain_auc:.3f}; 0 = as private as the retain model, "
-        "< 0 = the forget set still stands out (MUSE's sign, docs/metrics.md)",
-        "ROUGE values are in [0, 1]; MUSE's tables print 100 x these",
-    ]
-    if corpus.name == "lethe-news":
-        notes.append(f"built-in corpus: {len(corpus.forget)} forget / {len(corpus.retain)} retain / "
-                     f"{len(corpus.holdout)} holdout articles; the target was trained on forget + retain articles and "
-                     "their Q&A, the retain model on the retain ones, both from scratch")
-    prov = provenance(cfg, threads, _BenchInfo(corpus.name, corpus.version, corpus.spec))
-    summary = {
-        "lethe_version": __version__,
-        "scenario": "verbatim",
-        "benchmark": {"name": corpus.name, "version": corpus.version},
-        "forget_split": "forget",
-        "rows": [{"name": r["name"], "kind": r["kind"], "method": r.get("method"), "metrics": r["metrics"],
-                  "intervals": r.get("intervals") or {}, "robustness": {}, "seconds": r["seconds"],
-                  "config": r.get("config") or {}, "train": r.get("train") or {}} for r in rows],
-        "directions": dict(DIRECTIONS),
-        "columns": columns,
-        "tradeoff": {"x": "retain_knowmem", "y": "forget_verbmem", "log_y": False},
-        "notes": notes,
-        "provenance": {**prov, "model": target_src, "retain_model": retain_src, "options": opts,
-                       "model_timings": recorded_training_seconds(root) if root is not None else {},
-                       "total_seconds": time.perf_counter() - t_start},
-    }
-    results = {
-        "scenario": "verbatim", "benchmark": summary["benchmark"], "provenance": summary["provenance"],
-        "references": {
-            # the full ground truths; each is scored on its first verbmem_max_new_tokens tokens
+        def where(kind: str):
+            return Path(cfg.cache_dir) / "evals" / f"verbatim-{root.name}-{kind}-{key}.json" if root is not None else None
+
+        run.fixed = [Fixed("target", "target", run.target, where("target")),
+                     Fixed("retain model", "retain", retain, where("retain"))]
+        run.state["results_head"] = {"benchmark": {"name": corpus.name, "version": corpus.version}}
+
+    def unlearning_data(self, run: Run):
+        return [d.item() for d in run.data.forget], [d.item() for d in run.data.retain]
+
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        retain_auc = retain_result.summary["mia_min_k"] if retain_result is not None else None
+        return evaluate_verbatim(model, tok, run.data, run.opts, run.cfg.eval, name, kind, retain_auc, run.log)
+
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        from ..builtin import recorded_training_seconds
+        from ..config import to_dict
+
+        cfg, corpus, opts, root = run.cfg, run.data, run.opts, run.state["root"]
+        target_m = next(r for r in results if r.kind == "target").summary
+        retain_m = run.retain_result.summary
+        retain_auc = retain_m["mia_min_k"]
+        notes = []
+        if retain_auc >= 1.0:
+            notes.append("PrivLeak is not reported: the retain model's Min-K% AUC is 1 (it separates the forget from "
+                         "the holdout documents perfectly without having seen either), so the two sets are not from "
+                         "one distribution and PrivLeak's denominator is 0; check the forget and holdout data")
+        notes += [
+            f"forget VerbMem: target {target_m['forget_verbmem']:.3f}, retain model {retain_m['forget_verbmem']:.3f} "
+            "(a model that never saw the forget articles still shares their template words: the retain model's "
+            "value is the goal, not 0)",
+            f"PrivLeak = (AUC_retain - AUC) / (1 - AUC_retain) x 100 with Min-K% (k = {opts.min_k:g}) AUCs of forget "
+            f"vs holdout documents; the retain model's AUC is {retain_auc:.3f}; 0 = as private as the retain model, "
+            "< 0 = the forget set still stands out (MUSE's sign, docs/metrics.md)",
+            "ROUGE values are in [0, 1]; MUSE's tables print 100 x these",
+        ]
+        if corpus.name == "lethe-news":
+            notes.append(f"built-in corpus: {len(corpus.forget)} forget / {len(corpus.retain)} retain / "
+                         f"{len(corpus.holdout)} holdout articles; the target was trained on forget + retain articles "
+                         "and their Q&A, the retain model on the retain ones, both from scratch")
+        run.provenance = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
+                          "options": to_dict(opts),
+                          "model_timings": recorded_training_seconds(root) if root is not None else {},
+                          "total_seconds": time.perf_counter() - run.t_start}
+        references = {  # the full ground truths; each is scored on its first verbmem_max_new_tokens tokens
             "forget_verbmem": [c.gt for c in corpus.verbmem_forget],
             "retain_verbmem": [c.gt for c in corpus.verbmem_retain],
             "forget_knowmem": [it.answer for it in corpus.knowmem_forget],
             "retain_knowmem": [it.answer for it in corpus.knowmem_retain],
-        },
-        "models": [{k: r[k] for k in ("name", "kind", "method", "metrics", "per_sample", "probes") if k in r}
-                   for r in rows],
-    }
-    return write_run(out, to_dict(cfg), summary, results)
+        }
+        summary = {"benchmark": run.state["results_head"]["benchmark"], "forget_split": "forget",
+                   "columns": list(cfg.report_columns) or COLUMNS,
+                   "tradeoff": {"x": "retain_knowmem", "y": "forget_verbmem", "log_y": False},
+                   "notes": notes, "provenance": run.provenance}
+        return summary, {"references": references}
 
 
-@dataclass(frozen=True)
-class _BenchInfo:
-    """What :func:`lethe.pipeline.provenance` reads of a benchmark."""
-
-    name: str
-    version: str
-    spec: dict
+register_scenario(Verbatim.name, Verbatim.description)(Verbatim())
