@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("lethe.pipeline", "run"),
-    "unlearn": ("lethe.train", "unlearn"),
-    "evaluate": ("lethe.pipeline", "evaluate"),
+    "unlearn": ("lethe.train", "unlearn"),  # every weight-changing kind of method
+    "evaluate": ("lethe.evaluation", "evaluate"),
     "load_benchmark": ("lethe.benchmarks", "load_benchmark"),
     "LetheError": ("lethe.errors", "LetheError"),
 }

@@ -109,11 +109,9 @@ def cmd_unlearn(args) -> int:
     from .methods import get_method
     from .pipeline import run
 
-    kind = get_method(args.method).kind
-    if kind in ("inference", "training-time"):
-        what = ("an inference-time method: there is no unlearned model to save" if kind == "inference" else
-                "a training-time method: its unlearned model is an ensemble of shard models, not one model to save")
-        raise LetheError(f"'{args.method}' is {what}; evaluate it with: lethe run methods=[{args.method}]")
+    spec = get_method(args.method)
+    if not spec.saves_model:
+        raise LetheError(f"'{args.method}' is {spec.no_model}; evaluate it with: lethe run methods=[{args.method}]")
 
     out = run(cfg)
     print(f"unlearned model: {out / 'models' / args.method}\nreport: {out / 'report.md'}")
@@ -171,10 +169,11 @@ def cmd_ls(args) -> int:
     if what in ("methods", "all"):
         from .methods import FAMILIES, METHODS
 
-        print("methods (by family; the gold standard is the retain model: retraining without the forget data):")
+        print("methods (by family, with their kind; the gold standard is the retain model: retraining without the "
+              "forget data):")
         rank = {f: i for i, f in enumerate(FAMILIES)}
         for name, spec in sorted(METHODS.items(), key=lambda kv: (rank.get(kv[1].family, len(rank)), kv[0])):
-            print(f"  {name:<16} {spec.family:<28} {spec.paper}")
+            print(f"  {name:<16} {spec.kind:<14} {spec.family:<28} {spec.paper}")
     if what in ("metrics", "all"):
         from .metrics import METRICS
 

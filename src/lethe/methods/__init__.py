@@ -1,5 +1,9 @@
 """Unlearning methods: each one a frozen config + a loss, registered by the paper's short name.
 
+Most methods are losses; task vectors (a procedure), the inference-time methods and SISA (training-time)
+are their own kinds, each with its own small contract (``methods/kinds.py``), all in the one registry
+``METHODS``. ``unlearn`` (``lethe.unlearn``) unlearns with any weight-changing kind.
+
 The loss contract::
 
     loss(model, batch: UnlearnBatch, ref: Reference | None, cfg) -> (per_sequence_loss (B,), stats)
@@ -17,12 +21,11 @@ optimizer step, so the update does not depend on how a batch is split (DESIGN.md
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import LetheError
 from ..registry import Registry
+from .kinds import KINDS, InferenceMethod, LossMethod, Method, ProcedureMethod, TrainingTimeMethod  # noqa: F401
 
 
 @dataclass
@@ -54,61 +57,10 @@ class MethodState:
     data: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    loss: Callable
-    config: type
-    needs_ref: str  # "none" | "logprobs" (per-sequence, precomputable) | "logits" (a model)
-    needs: frozenset = field(default_factory=frozenset)  # batch parts: retain, forget_idk, retain_idk
-    family: str = "post-training / untargeted"
-    paper: str = ""
-    defaults: dict = field(default_factory=dict)  # training defaults from the paper (lr, epochs, ...)
-    setup: Callable | None = None  # setup(SetupContext) -> MethodState, once before training
-    # "loss": a loss for the training loop; "procedure": run(model, tokenizer, forget, retain, train, cfg)
-    # -> (model, TrainStats) in ``loss``'s place (task vectors); "inference": build(...) -> InferenceSetup;
-    # "training-time": build(bench, forget_split, tiny, cache_dir, cfg, log) -> (model, tokenizer, stats), its own
-    # models trained from the built-in base model (SISA)
-    kind: str = "loss"
+# a loss method's spec keeps its former name (one dataclass used to serve every kind)
+MethodSpec = LossMethod
 
-    def make_config(self, overrides: dict[str, Any] | None = None):
-        """Build the method's frozen config, checking names and types of user overrides."""
-        overrides = dict(overrides or {})
-        fields = {f.name: f for f in dataclasses.fields(self.config)}
-        for key, value in overrides.items():
-            if key not in fields:
-                raise LetheError(
-                    f"method '{self.name}': unknown option '{key}' (options: {', '.join(fields) or 'none'})"
-                )
-            default = fields[key].default
-            if isinstance(default, tuple) and isinstance(value, list):  # YAML lists for tuple options
-                overrides[key] = value = tuple(value)
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                overrides[key] = float(value)
-            elif default is not dataclasses.MISSING and not isinstance(overrides[key], type(default)):
-                raise LetheError(
-                    f"method '{self.name}': option '{key}' must be {type(default).__name__}, got {value!r}"
-                )
-        cfg = self.config(**overrides)
-        check = getattr(cfg, "check", None)
-        if check:
-            check()
-        return cfg
-
-    def parts(self, cfg) -> frozenset:
-        """Batch parts needed for this config (the retain term can add some)."""
-        extra = {"retain"} if getattr(cfg, "retain", "none") != "none" else set()
-        if getattr(cfg, "retain", None) == "ap":
-            extra.add("retain_idk")
-        return self.needs | extra
-
-    def ref_kind(self, cfg) -> str:
-        if getattr(cfg, "retain", None) == "kl":
-            return "logits"
-        return self.needs_ref
-
-
-METHODS: Registry[MethodSpec] = Registry("method")
+METHODS: Registry[Method] = Registry("method")
 
 # the taxonomy of the LLM-unlearning survey (training-time / post-training / inference-time), in order
 FAMILIES = (
@@ -123,16 +75,50 @@ FAMILIES = (
 
 def register_method(name: str, config: type, needs_ref: str = "none", needs: tuple[str, ...] = (),
                     family: str = "post-training / untargeted", paper: str = "", setup: Callable | None = None,
-                    kind: str = "loss", **defaults):
+                    **defaults):
+    """Register a loss (:class:`LossMethod`); ``defaults``: the paper's training settings (lr, epochs, ...).
+    The other kinds have their own ``register_*``, each taking only the fields its kind has."""
+    if "kind" in defaults:
+        raise TypeError(f"method '{name}': register_method registers losses; use register_procedure, "
+                        "register_inference or register_training_time for the other kinds")
+
     def deco(fn: Callable) -> Callable:
-        METHODS.add(name, MethodSpec(name, fn, config, needs_ref, frozenset(needs), family, paper, defaults, setup,
-                                     kind))
+        METHODS.add(name, LossMethod(name=name, loss=fn, config=config, needs_ref=needs_ref, needs=frozenset(needs),
+                                     family=family, paper=paper, defaults=defaults, setup=setup))
         return fn
 
     return deco
 
 
-def get_method(name: str) -> MethodSpec:
+def register_procedure(name: str, config: type, family: str = "model composition", paper: str = "", **defaults):
+    """Register ``run(model, tokenizer, forget, retain, train, cfg, description) -> (model, TrainStats)``."""
+    def deco(fn: Callable) -> Callable:
+        METHODS.add(name, ProcedureMethod(name=name, run=fn, config=config, family=family, paper=paper,
+                                          defaults=defaults))
+        return fn
+
+    return deco
+
+
+def register_inference(name: str, config: type, family: str = "inference-time", paper: str = ""):
+    """Register ``build(model, tokenizer, forget, retain, cfg, train, seed) -> InferenceSetup``."""
+    def deco(fn: Callable) -> Callable:
+        METHODS.add(name, InferenceMethod(name=name, build=fn, config=config, family=family, paper=paper))
+        return fn
+
+    return deco
+
+
+def register_training_time(name: str, config: type, family: str = "training-time / exact", paper: str = ""):
+    """Register ``train(bench, forget_split, tiny, cache_dir, cfg, log) -> (model, tokenizer, stats)``."""
+    def deco(fn: Callable) -> Callable:
+        METHODS.add(name, TrainingTimeMethod(name=name, train=fn, config=config, family=family, paper=paper))
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> Method:
     return METHODS.get(name)
 
 
@@ -140,4 +126,5 @@ def get_method(name: str) -> MethodSpec:
 from . import altpo, ce_u, dpo, ga, grad_diff, idk, kl, me, npo, rmu, safe_unlearning  # noqa: E402,F401
 from . import satimp, simnpo, task_vector, undial, wga  # noqa: E402,F401
 from . import inference_time  # noqa: E402,F401  (icul, guardrail, output_filter, uld)
+from .inference_time import build as build_inference  # noqa: E402,F401
 from . import sisa  # noqa: E402,F401

@@ -8,7 +8,7 @@ fine-tune the model on the forget data, take the task vector tau = theta_ft - th
 the "reinforced model" construction of Eldan & Russinovich 2023 ("Who's Harry Potter?") uses the
 same direction. The fine-tune uses the run's training settings (``train.lr``, ``train.epochs``,
 ``train.batch_size``); with ``train.lora`` the fine-tune trains a LoRA adapter and tau is its
-merged weight delta. Not a loss for the training loop: a procedure (``kind="procedure"``).
+merged weight delta. Not a loss for the training loop: a procedure (``ProcedureMethod``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import LetheError
-from . import register_method
+from . import register_procedure
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,12 @@ class TaskVectorConfig:
             raise LetheError(f"task_vector: alpha must be > 0, got {self.alpha}")
 
 
-@register_method("task_vector", config=TaskVectorConfig, kind="procedure", family="model composition",
-                 paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)", lr=1e-5, epochs=5)
+@register_procedure("task_vector", config=TaskVectorConfig, family="model composition",
+                    paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)", lr=1e-5, epochs=5)
 def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, description: str | None = None):
     from ..data import Encoder
     from ..models import add_lora
-    from ..train import finetune
+    from ..loop import finetune
 
     if not forget:
         raise LetheError("the forget set is empty: nothing to unlearn; check the forget split or data file")

@@ -1,0 +1,188 @@
+"""The four kinds of method, each with its own small contract.
+
+Every registered method is one of these frozen specs; they share the name, the config, the family,
+the paper and the training defaults, and differ in the one callable that does the work:
+
+* :class:`LossMethod` (``loss``): a loss for THE training loop,
+  ``loss(model, batch, ref, cfg[, state]) -> (per_sequence_loss (B,), stats)``;
+* :class:`ProcedureMethod` (``run``): weight arithmetic around its own fine-tune (task vectors),
+  ``run(model, tokenizer, forget, retain, train, cfg, description) -> (model, TrainStats)``;
+* :class:`InferenceMethod` (``build``): leaves the weights alone and wraps the target,
+  ``build(model, tokenizer, forget, retain, cfg, train, seed) -> InferenceSetup``;
+* :class:`TrainingTimeMethod` (``train``): trains its own models from the built-in base model (SISA),
+  ``train(bench, forget_split, tiny, cache_dir, cfg, log) -> (model, tokenizer, stats)``.
+
+A kind is the class, so a spec has exactly one callable and no field another kind would leave empty.
+``apply`` is what "unlearn this model" means for each kind: the loss loop, the procedure, or a
+one-line refusal naming what to call instead; callers never branch on the kind to get there.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from ..errors import LetheError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Method:
+    """What every method has: its name, frozen config class, survey family, paper and the paper's
+    training defaults (lr, epochs, ...)."""
+
+    name: str
+    config: type
+    family: str
+    paper: str = ""
+    defaults: dict = field(default_factory=dict)
+
+    kind: ClassVar[str]
+    work_field: ClassVar[str]  # the field holding the kind's callable
+    params: ClassVar[tuple[str, ...]]  # that callable's parameters, in order
+    saves_model: ClassVar[bool]  # whether ``lethe unlearn`` has one unlearned model to save
+    no_model: ClassVar[str] = ""  # why not, where it has none
+    refusal: ClassVar[str] = ""  # why ``apply`` refuses, and what to call instead ({name}: the method)
+
+    @property
+    def work(self) -> Callable:
+        """The one callable that does the method's work, whatever its kind."""
+        return getattr(self, self.work_field)
+
+    def make_config(self, overrides: dict[str, Any] | None = None):
+        """Build the method's frozen config, checking names and types of user overrides."""
+        overrides = dict(overrides or {})
+        fields = {f.name: f for f in dataclasses.fields(self.config)}
+        for key, value in overrides.items():
+            if key not in fields:
+                raise LetheError(
+                    f"method '{self.name}': unknown option '{key}' (options: {', '.join(fields) or 'none'})"
+                )
+            default = fields[key].default
+            if isinstance(default, tuple) and isinstance(value, list):  # YAML lists for tuple options
+                overrides[key] = value = tuple(value)
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                overrides[key] = float(value)
+            elif default is not dataclasses.MISSING and not isinstance(overrides[key], type(default)):
+                raise LetheError(
+                    f"method '{self.name}': option '{key}' must be {type(default).__name__}, got {value!r}"
+                )
+        cfg = self.config(**overrides)
+        check = getattr(cfg, "check", None)
+        if check:
+            check()
+        return cfg
+
+    def parts(self, cfg) -> frozenset:
+        """Batch parts the training loop encodes for this config: none unless the method is a loss
+        (scenarios ask every weight-changing method, e.g. whether it trains answers to questions)."""
+        return frozenset()
+
+    def apply(self, model, tokenizer, forget, retain, train, options: dict | None = None, *,
+              idk_answers=None, description: str | None = None, eval_hook=None, best_direction: str = "higher"):
+        """Unlearn ``forget`` from ``model``: ``(model, TrainStats)``. Kinds that change no given
+        model's weights refuse here, naming what to call instead (after checking the options, so a bad
+        option is still the first error)."""
+        self.make_config(options)
+        train.check()
+        raise LetheError(f"method '{self.name}' is {self.refusal.format(name=self.name)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossMethod(Method):
+    """A loss for the training loop (``lethe.train.unlearn``; its ``apply`` refuses: this module sits
+    below the trainer, which imports the registry).
+
+    ``needs_ref``: "none" | "logprobs" (per-sequence, precomputable) | "logits" (a model); ``needs``:
+    batch parts besides the forget sequences (retain, forget_idk, retain_idk, forget_alt); ``setup``:
+    ``setup(SetupContext) -> MethodState``, once before training, for stateful methods (the loss then
+    takes the state as a fifth argument).
+    """
+
+    loss: Callable
+    family: str = "post-training / untargeted"
+    needs_ref: str = "none"
+    needs: frozenset = field(default_factory=frozenset)
+    setup: Callable | None = None
+
+    kind: ClassVar[str] = "loss"
+    work_field: ClassVar[str] = "loss"
+    params: ClassVar[tuple[str, ...]] = ("model", "batch", "ref", "cfg")  # + "state" with a setup
+    saves_model: ClassVar[bool] = True
+
+    def parts(self, cfg) -> frozenset:
+        """Batch parts needed for this config (the retain term can add some)."""
+        extra = {"retain"} if getattr(cfg, "retain", "none") != "none" else set()
+        if getattr(cfg, "retain", None) == "ap":
+            extra.add("retain_idk")
+        return self.needs | extra
+
+    def ref_kind(self, cfg) -> str:
+        if getattr(cfg, "retain", None) == "kl":
+            return "logits"
+        return self.needs_ref
+
+    refusal: ClassVar[str] = "a loss: lethe.unlearn (lethe.train.unlearn) trains it in the loop"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcedureMethod(Method):
+    """Weight arithmetic around its own fine-tune (task vectors): no loss for the loop, one call that
+    returns the unlearned model and the fine-tune's statistics."""
+
+    run: Callable
+    family: str = "model composition"
+
+    kind: ClassVar[str] = "procedure"
+    work_field: ClassVar[str] = "run"
+    params: ClassVar[tuple[str, ...]] = ("model", "tokenizer", "forget", "retain", "train", "cfg", "description")
+    saves_model: ClassVar[bool] = True
+
+    def apply(self, model, tokenizer, forget, retain, train, options: dict | None = None, *,
+              idk_answers=None, description: str | None = None, eval_hook=None, best_direction: str = "higher"):
+        """``idk_answers`` and ``best_direction`` do not apply: a procedure trains no refusals and
+        returns its one result, so nothing is evaluated during it (``eval_hook`` unused)."""
+        cfg = self.make_config(options)
+        train.check()
+        if train.eval_every and eval_hook is None:  # the same contract as a loss method's
+            raise LetheError("train.eval_every is set but nothing evaluates during unlearning here; run through "
+                             "`lethe run` (which evaluates) or pass eval_hook=")
+        return self.run(model, tokenizer, forget, retain, train, cfg, description)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceMethod(Method):
+    """Leaves the target's weights alone: changes prompts, outputs or how logits are read
+    (``lethe.methods.build_inference`` checks the options, times the set-up and calls ``build``)."""
+
+    build: Callable
+    family: str = "inference-time"
+
+    kind: ClassVar[str] = "inference"
+    work_field: ClassVar[str] = "build"
+    params: ClassVar[tuple[str, ...]] = ("model", "tokenizer", "forget", "retain", "cfg", "train", "seed")
+    saves_model: ClassVar[bool] = False
+    no_model: ClassVar[str] = "an inference-time method: there is no unlearned model to save"
+    refusal: ClassVar[str] = ("an inference-time method: it changes prompts or outputs, not weights; build it with "
+                              "lethe.methods.build_inference (lethe run evaluates it like the others)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingTimeMethod(Method):
+    """Trains its own models from the built-in base model and deletes the forget split from them
+    (SISA): there is no given model to unlearn from."""
+
+    train: Callable
+    family: str = "training-time / exact"
+
+    kind: ClassVar[str] = "training-time"
+    work_field: ClassVar[str] = "train"
+    params: ClassVar[tuple[str, ...]] = ("bench", "forget_split", "tiny", "cache_dir", "cfg", "log")
+    saves_model: ClassVar[bool] = False
+    no_model: ClassVar[str] = ("a training-time method: its unlearned model is an ensemble of shard models, "
+                               "not one model to save")
+    refusal: ClassVar[str] = ("a training-time method: it trains its own shard models instead of unlearning from a "
+                              "given model; evaluate it with: lethe run methods=[{name}]")
+
+
+KINDS: tuple[type[Method], ...] = (LossMethod, ProcedureMethod, InferenceMethod, TrainingTimeMethod)
+
