@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+import lethe.loop as loop_mod
 import lethe.train as train_mod
 from lethe.config import TrainConfig
 from lethe.data import Encoder, collate
@@ -42,7 +43,7 @@ def sgd(monkeypatch):
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
-    monkeypatch.setattr(train_mod, "_optimizer", _optimizer)
+    monkeypatch.setattr(loop_mod, "optimizer", _optimizer)
 
 
 # --- the update does not depend on how the step's batch is split ---------------------------------

@@ -51,7 +51,7 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     from .data import Encoder
     from .models import load_model, save_model, tiny_llama, train_tokenizer, weights_problem
     from .config import TrainConfig
-    from .train import finetune
+    from .loop import finetune
 
     tiny.check()
     root = builtin_model_root(bench, tiny, cache_dir)

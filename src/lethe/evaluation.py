@@ -157,7 +157,7 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     from .metrics.tofu import forget_quality, split_metrics, tofu_summary
     from .probes import probe_split
     from .progress import bar
-    from .train import attention_for, autocast
+    from .loop import attention_for, autocast
 
     eval_cfg = eval_cfg or EvalConfig()
     eval_cfg.check()

@@ -170,7 +170,7 @@ def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, 
     from .data import Encoder
     from .models import add_lora, load_model, save_model
     from .builtin import author_sequences, builtin_finetune_config, world_sequences
-    from .train import finetune
+    from .loop import finetune
 
     record = _shard_record(folder)
     if record is not None and record.get("authors") == list(authors):
@@ -204,7 +204,7 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
     """
     from .models import load_model
     from .builtin import build_builtin_models, builtin_model_root, recorded_training_seconds
-    from .train import accelerator
+    from .loop import accelerator
 
     cfg = cfg or SISAConfig()
     cfg.check()

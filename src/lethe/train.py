@@ -1,22 +1,17 @@
-"""THE training loop (:func:`train_loop`) and its callers: unlearning (:func:`unlearn`, every weight-changing
-method plugs its loss into it), supervised fine-tuning (:func:`finetune`: the built-in target and retain
-models, relearning attacks) and ULD's assistant (``lethe.inference.uld.train_assistant``).
+"""Unlearning (:func:`unlearn`): every loss method plugs its per-sequence loss into THE training loop
+(``lethe.loop.train_loop``), with its reference model, its trainable parameters and optional SAM.
 
-Loss normalisation: a caller's loss is the sum over the sequences of a micro-batch; a step's loss is
-that sum over all micro-batches divided by the number of items in the optimizer step, so batch 8 x
-accumulation 1 and batch 2 x accumulation 4 give the same update.
+Loss normalisation (``lethe.loop``): a step's loss is the sum over its sequences divided by the number
+of forget items in the optimizer step, so how a batch is split does not change the update.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import fnmatch
-import math
 import random
 import re
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,101 +20,16 @@ from .benchmarks.base import QAItem
 from .config import TrainConfig  # noqa: F401  (also re-exported: lethe.train.TrainConfig)
 from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
-from .methods import MethodState, SetupContext, get_method  # noqa: F401  (MethodState: the setup contract)
-from .models import add_lora, answer_logits, count_parameters
-from .progress import bar
+from .loop import (TrainStats, accelerator, attention_for, autocast, batch_tokens, finetune,  # noqa: F401
+                   lr_lambda, train_loop)  # (re-exported: lethe.train.finetune, .autocast, ... as before)
+from .methods import LossMethod, MethodState, SetupContext, get_method  # noqa: F401  (MethodState: setup contract)
+from .models import add_lora, answer_logits
 from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
-
-
-@dataclass
-class TrainStats:
-    steps: int = 0
-    sequences: int = 0
-    tokens: int = 0  # non-pad tokens through the model's trained forward passes
-    seconds: float = 0.0
-    setup_seconds: float = 0.0
-    trainable_params: int = 0
-    total_params: int = 0
-    losses: list[float] = field(default_factory=list)
-    last_stats: dict = field(default_factory=dict)
-    # evaluation during unlearning: [{"step", "epoch", <summary values>}], and the checkpoint returned
-    checkpoints: list[dict] = field(default_factory=list)
-    best: dict = field(default_factory=dict)  # {"by", "direction", "step", "value"} when train.best_by is set
-    eval_seconds: float = 0.0
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["tokens_per_second"] = self.tokens_per_second
-        d["final_loss"] = self.losses[-1] if self.losses else None
-        d.pop("losses")
-        return d
 
 
 def load_idk_answers() -> list[str]:
     path = Path(__file__).parent / "resources" / "idk.txt"
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def lr_lambda(cfg: TrainConfig, total_steps: int):
-    """The learning-rate factor of each step: linear warmup over ``cfg.warmup_ratio`` of the steps, then
-    linear decay to 0 (``scheduler="linear"``) or constant."""
-    warmup = int(cfg.warmup_ratio * total_steps)
-
-    def f(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if cfg.scheduler == "constant":
-            return 1.0
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return f
-
-
-def _optimizer(model, cfg: TrainConfig, total_steps: int):
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
-    return opt, sched
-
-
-def accelerator():
-    """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says."""
-    from accelerate import Accelerator
-
-    return Accelerator()
-
-
-def autocast(precision: str, device):
-    """bf16 mixed precision for the forward passes (weights, gradients and optimizer state stay fp32).
-
-    torch.autocast rather than accelerate's ``mixed_precision``: accelerate fixes the precision once
-    per process, and a user may well compare fp32 and bf16 runs in one session. Lethe's log-prob
-    maths (``ops``) casts logits to fp32 before any softmax.
-    """
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-@contextmanager
-def attention_for(model, precision: str, device):
-    """Eager attention while training small models in bf16 on a CPU.
-
-    Measured on a 1.9M-parameter Llama (1 thread, batch 16 x 60 tokens): PyTorch's SDPA kernel
-    gains 5 % from bf16 on a CPU, eager attention 78 %. Restored afterwards: the model object is
-    the caller's.
-    """
-    before = getattr(model.config, "_attn_implementation", None)
-    switch = precision == "bf16" and torch.device(device).type == "cpu" and before == "sdpa"
-    if switch:
-        model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        if switch:
-            model.set_attn_implementation(before)
 
 
 @torch.no_grad()
@@ -139,140 +49,6 @@ def _precompute_logprobs(model, seqs: dict[str, list[tuple[str, Sequence]]], pad
     return table
 
 
-def batch_tokens(batch) -> int:
-    """Non-pad tokens of a micro-batch: an encoded batch, an :class:`UnlearnBatch` (all its parts) or a
-    tuple of encoded batches."""
-    if hasattr(batch, "attention_mask"):
-        return int(batch.attention_mask.sum())
-    if isinstance(batch, UnlearnBatch):
-        batch = (batch.forget, batch.retain, batch.forget_idk, batch.retain_idk, batch.forget_alt)
-    return sum(batch_tokens(b) for b in batch if b is not None)
-
-
-def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, device, accel=None,
-               seed: int | None = None, n_paired: int = 0, tokens=batch_tokens, gradients=None,
-               diverged: str = "", description: str = "train", eval_hook=None, best_direction: str = "higher",
-               t_setup: float | None = None):
-    """THE training loop. A caller supplies its batches and its loss; the loop owns the rest.
-
-    Each epoch shuffles the ``n_items`` training items (``torch.randperm`` on a generator seeded with
-    ``seed``, default ``train.seed``). An optimizer step takes ``train.batch_size x train.grad_accum``
-    of them, pairs each with a random one of ``n_paired`` others (retain items, drawn from the same
-    generator; 0: no pairing) and cuts them into micro-batches of ``train.batch_size``:
-
-    * ``make_batch(items, paired) -> batch``: the micro-batch of these indices, on ``device``;
-    * ``loss(model, batch) -> (total, info)``: the loss summed over the micro-batch's sequences (a
-      scalar tensor) and a dict of statistics, computed under :func:`autocast`; the loop divides
-      ``total`` by the number of items in the step (see the module docstring) and back-propagates;
-    * ``tokens(batch) -> int``: its non-pad tokens, for the throughput (default :func:`batch_tokens`);
-    * ``gradients(model, batches, n) -> (step loss, info)``: replaces the plain accumulation of
-      ``loss`` gradients (SAM); it must leave the step's gradient in ``.grad``.
-
-    AdamW (``_optimizer``) with warmup + decay (:func:`lr_lambda`) over the step count that
-    ``train.epochs`` / ``train.max_steps`` give, accelerate (``prepare``, ``backward``, gradient
-    clipping at ``train.max_grad_norm``), a progress bar, :class:`TrainStats`. ``diverged`` starts the
-    one-line error raised when a step's loss is not finite ("": no check).
-
-    ``eval_hook(model, step) -> dict`` (flat summary values) is called every ``train.eval_every``
-    steps (-1: each epoch) and after the last step; the values go to ``stats.checkpoints``. With
-    ``train.best_by`` the trainable parameters of the best checkpoint (``best_direction``: "higher"
-    or "lower" is better; ties keep the earlier) are restored at the end (``stats.best``).
-
-    The caller has put the model on ``device`` (prepare does not move it: ULD's assistant stays with
-    its target). Returns ``(model, stats)``: the model unwrapped from accelerate, in eval mode.
-    """
-    accel = accelerator() if accel is None else accel
-    gen = torch.Generator().manual_seed(train.seed if seed is None else seed)
-    micro = train.batch_size
-    per_step = micro * train.grad_accum
-    steps_per_epoch = math.ceil(n_items / per_step)
-    total_steps = max(1, math.ceil(train.epochs * steps_per_epoch))
-    if train.max_steps:
-        total_steps = min(total_steps, train.max_steps)
-    opt, sched = _optimizer(model, train, total_steps)
-    model, opt = accel.prepare(model, opt, device_placement=[False, False])
-    model.train()
-    stats = TrainStats()
-    stats.trainable_params, stats.total_params = count_parameters(model)
-    if t_setup is not None:
-        stats.setup_seconds = time.perf_counter() - t_setup
-
-    # --- evaluation hooks: every eval_every steps / each epoch, and at the end --------------------
-    trained = [p for p in model.parameters() if p.requires_grad]
-    best_state: list[torch.Tensor] | None = None
-
-    def checkpoint(at_step: int) -> None:
-        nonlocal best_state
-        if eval_hook is None or (stats.checkpoints and stats.checkpoints[-1]["step"] == at_step):
-            return
-        t_eval = time.perf_counter()
-        inner = accel.unwrap_model(model)
-        values = dict(eval_hook(inner, at_step))
-        inner.train()
-        stats.checkpoints.append({"step": at_step, "epoch": at_step / steps_per_epoch, **values})
-        if train.best_by:
-            if train.best_by not in values:
-                raise LetheError(f"train.best_by '{train.best_by}' is not among the evaluated values "
-                                 f"({', '.join(sorted(values))})")
-            v = float(values[train.best_by])
-            old = stats.best.get("value")
-            better = old is None or (v > old if best_direction == "higher" else v < old)
-            if better and math.isfinite(v):
-                stats.best = {"by": train.best_by, "direction": best_direction, "step": at_step, "value": v}
-                best_state = [p.detach().to("cpu", copy=True) for p in trained]  # only what training changes
-        stats.eval_seconds += time.perf_counter() - t_eval
-
-    # --- the loop ---------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    step = 0
-    with bar(description, total_steps) as progress:
-        while step < total_steps:
-            order = torch.randperm(n_items, generator=gen).tolist()
-            for start in range(0, len(order), per_step):
-                if step >= total_steps:
-                    break
-                idx = order[start : start + per_step]  # the items of this optimizer step
-                paired = torch.randint(n_paired, (len(idx),), generator=gen).tolist() if n_paired else []
-                batches = [make_batch(idx[m : m + micro], paired[m : m + micro]) for m in range(0, len(idx), micro)]
-                if gradients is None:
-                    step_loss, info = 0.0, {}
-                    for batch in batches:  # gradient accumulation over the micro-batches
-                        with autocast(train.precision, device):
-                            total, info = loss(model, batch)
-                        part = total / len(idx)
-                        accel.backward(part)
-                        step_loss += float(part.detach())
-                else:
-                    step_loss, info = gradients(model, batches, len(idx))
-                stats.tokens += sum(tokens(batch) for batch in batches)
-                stats.last_stats = info
-                if diverged and not math.isfinite(step_loss):
-                    raise LetheError(f"{diverged} became {step_loss} at step {step}; lower train.lr")
-                if train.max_grad_norm > 0:
-                    accel.clip_grad_norm_(model.parameters(), train.max_grad_norm)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                stats.sequences += len(idx)
-                stats.losses.append(step_loss)
-                progress.update(info=f"loss {step_loss:.3f}")
-                progress.advance()
-                every = steps_per_epoch if train.eval_every == -1 else train.eval_every
-                if every > 0 and step % every == 0 and step < total_steps:
-                    checkpoint(step)
-        checkpoint(step)  # the final model is always a candidate
-    if best_state is not None and stats.best["step"] != step:
-        with torch.no_grad():
-            for p, saved in zip(trained, best_state):
-                p.copy_(saved.to(p.device))
-    stats.steps = step
-    stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
-    model = accel.unwrap_model(model)
-    model.eval()
-    return model, stats
-
-
 def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QAItem],
             train: TrainConfig = TrainConfig(), options: dict | None = None, idk_answers: list[str] | None = None,
             description: str | None = None, eval_hook=None, best_direction: str = "higher"):
@@ -285,14 +61,12 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     """
     t_setup = time.perf_counter()
     spec = get_method(method)
+    if not isinstance(spec, LossMethod):  # the loop trains losses; another kind applies by its own contract
+        # (a procedure runs; inference- and training-time methods refuse, naming what to call instead)
+        return spec.apply(model, tokenizer, forget, retain, train, options, idk_answers=idk_answers,
+                          description=description, eval_hook=eval_hook, best_direction=best_direction)
     cfg = spec.make_config(options)
     train.check()
-    if spec.kind == "inference":
-        raise LetheError(f"method '{method}' is an inference-time method: it changes prompts or outputs, not "
-                         "weights; build it with lethe.inference.build (lethe run evaluates it like the others)")
-    if spec.kind == "training-time":
-        raise LetheError(f"method '{method}' is a training-time method: it trains its own shard models instead of "
-                         f"unlearning from a given model; evaluate it with: lethe run methods=[{method}]")
     if not forget:
         raise LetheError("the forget set is empty: nothing to unlearn; check the forget split or data file")
     if train.eval_every and eval_hook is None:
@@ -300,8 +74,6 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
                          "`lethe run` (which evaluates) or pass eval_hook=")
     if best_direction not in ("higher", "lower"):
         raise ValueError(f"best_direction must be 'higher' or 'lower', got {best_direction!r}")
-    if spec.kind == "procedure":  # task vectors: weight arithmetic around a fine-tune, not a loss
-        return spec.loss(model, tokenizer, forget, retain, train, cfg, description)
     parts = spec.parts(cfg)
     if "retain" in parts and not retain:
         raise LetheError(f"method '{method}' needs retain data, but the retain set is empty")
@@ -471,31 +243,3 @@ def _sam_gradients(model, batches, n_forget: int, loss_fn, cfg, forget_cfg, rho:
     return step_loss, info
 
 
-def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):
-    """Supervised fine-tuning (NLL on the scored tokens of each sequence); returns ``(model, TrainStats)``.
-
-    Trains the built-in benchmark's base, target and retain models through :func:`train_loop`, with
-    the same loss normalisation as :func:`unlearn`.
-    """
-    from .ops import sequence_nll
-
-    train.check()
-    if not sequences:
-        raise LetheError("nothing to train on: the training set is empty")
-    torch.manual_seed(train.seed)
-    accel = accelerator()
-    device = accel.device
-    model.to(device)
-    pad = tokenizer.pad_token_id
-
-    def make_batch(items: list[int], _paired: list[int]):
-        return collate([sequences[i] for i in items], pad).to(device)
-
-    def loss(m, enc):
-        return sequence_nll(*answer_logits(m, enc)).sum(), {}
-
-    with attention_for(model, train.precision, device):
-        model, stats = train_loop(model, train, len(sequences), make_batch, loss, device=device, accel=accel,
-                                  description=description)
-    stats.sequences = stats.steps * train.batch_size * train.grad_accum  # full steps, as recorded so far
-    return model, stats

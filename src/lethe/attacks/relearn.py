@@ -104,12 +104,12 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
 
     Returns ``(relearned model, AttackInfo)``; the caller's model is not changed. Every parameter of
     the copy is trained (an attacker with the weights is not bound by the unlearner's LoRA or
-    frozen layers). The loss is the usual answer NLL (``lethe.train.finetune``), at a constant
+    frozen layers). The loss is the usual answer NLL (``lethe.loop.finetune``), at a constant
     learning rate with no warmup or weight decay: a short attack has no schedule to speak of.
     """
     from ..data import Encoder
     from ..config import TrainConfig
-    from ..train import finetune
+    from ..loop import finetune
 
     cfg.check()
     t0 = time.perf_counter()

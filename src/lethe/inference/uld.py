@@ -1,7 +1,7 @@
 """ULD: unlearning from logit difference (Ji et al. 2024, NeurIPS).
 
 An assistant (the target's first layers) learns the reversed objectives through Lethe's training
-loop (``lethe.train.train_loop``); the unlearned model reads ``l_target - alpha * l_assistant``.
+loop (``lethe.loop.train_loop``); the unlearned model reads ``l_target - alpha * l_assistant``.
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
     optimizer step, each paired with a random retain sequence. The authors' code averages the KL over
     every position of the retain sequence; Lethe averages it over the positions that predict answer
     tokens, the only ones the probes score or generate from. Trained by Lethe's loop
-    (``lethe.train.train_loop``: AdamW, warmup + decay, accelerate); ``train`` supplies lr, epochs,
+    (``lethe.loop.train_loop``: AdamW, warmup + decay, accelerate); ``train`` supplies lr, epochs,
     batch size, accumulation, warmup, schedule, weight decay, clipping, precision and max_steps (its
     LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides), ``seed`` the data order.
     The assistant stays on its own device (its target's). Returns timing and token counts.
@@ -166,7 +166,7 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
     from ..data import collate
     from ..models import answer_logits
     from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
-    from ..train import train_loop
+    from ..loop import train_loop
 
     device = next(assistant.parameters()).device
     enc = Encoder(tokenizer)
