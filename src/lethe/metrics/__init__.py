@@ -10,9 +10,12 @@ Two levels:
 * ``"aggregate"``: combines several results or models (forget quality, model utility); its
   signature is documented on the function itself.
 
-Direction (``higher_is_better``) is the metric's own direction: "higher = the model knows the answer
-better" for knowledge metrics. On a *forget* split, unlearning wants the opposite, and the yardstick is
-the retain model's value, not an extreme (see ``docs/metrics.md``).
+Direction (``higher_is_better``) is the metric's own direction, declared here and nowhere else. A
+*knowledge* metric (``knowledge=True``) measures how well the model knows an item, its better
+direction being "knows it better" (probability, ROUGE-L, accuracy up; NLL down). On a *forget* split
+unlearning wants the opposite, so :func:`lethe.metrics.suites.directions` flips it there; the
+yardstick is still the retain model's value, not an extreme (see ``docs/metrics.md``). The other
+metrics (forget quality, MIA AUCs, fluency, ...) state the goal itself and are never flipped.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class MetricSpec:
     higher_is_better: bool
     description: str
     level: str  # "split" | "aggregate"
+    knowledge: bool = False  # its better direction = the model knows the item better (flipped on forget splits)
 
 
 LEVELS = ("split", "aggregate")
@@ -43,14 +47,15 @@ METRICS: Registry[MetricSpec] = Registry("metric")
 
 
 def register_metric(
-    name: str, higher_is_better: bool, description: str, level: str = "split"
+    name: str, higher_is_better: bool, description: str, level: str = "split", knowledge: bool = False
 ) -> Callable[[Callable], Callable]:
-    """Register ``fn`` under ``name``; the function itself is returned unchanged."""
+    """Register ``fn`` under ``name``; the function itself is returned unchanged. ``knowledge``: the
+    metric measures how well the model knows an item (its direction flips on a forget split)."""
     if level not in LEVELS:
         raise ValueError(f"metric '{name}': level must be one of {LEVELS}, got '{level}'")
 
     def deco(fn: Callable) -> Callable:
-        METRICS.add(name, MetricSpec(name, fn, bool(higher_is_better), description, level))
+        METRICS.add(name, MetricSpec(name, fn, bool(higher_is_better), description, level, bool(knowledge)))
         return fn
 
     return deco
@@ -98,5 +103,4 @@ from .extraction import exact_memorization, extraction_strength  # noqa: E402
 from .mia import mia_auc, privleak  # noqa: E402
 
 __all__ += ["exact_memorization", "extraction", "extraction_strength", "mia", "mia_auc", "privleak"]
-from . import mcq  # noqa: E402
-from . import muse  # noqa: E402
+from . import likelihood, mcq, muse  # noqa: E402

@@ -79,6 +79,7 @@ def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_
 @register_metric(
     "exact_memorization",
     higher_is_better=True,
+    knowledge=True,
     description="fraction of answer tokens the greedy (argmax) next-token prediction gets right, "
     "teacher-forced (Tirumala et al. 2022; open-unlearning 'exact_memorization'); reads TokenProbes",
     level="aggregate",
@@ -99,6 +100,7 @@ def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
 @register_metric(
     "extraction_strength",
     higher_is_better=True,
+    knowledge=True,
     description="1 - k*/|y|, k* = the shortest true answer prefix after which greedy (argmax) "
     "predictions reproduce the rest of the answer, teacher-forced (Carlini et al. 2021; open-unlearning "
     "'extraction_strength'); reads TokenProbes",

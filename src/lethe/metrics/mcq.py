@@ -74,7 +74,7 @@ def predictions(probes, normalize: str | None = None) -> list[int]:
 
 
 @register_metric(
-    "mcq_accuracy", higher_is_better=True,
+    "mcq_accuracy", higher_is_better=True, knowledge=True,
     description="multiple-choice accuracy (WMDP/MMLU): right choice scores highest; ties split 1/k",
 )
 def mcq_accuracy(probes, normalize: str | None = None) -> MetricResult:

@@ -56,6 +56,7 @@ def _rouge_result(p) -> MetricResult:
 @register_metric(
     "verbmem",
     higher_is_better=True,
+    knowledge=True,
     description="MUSE VerbMem: ROUGE-L F1 (no stemming) of the greedy continuation of a text's first tokens "
     "against the true continuation; higher = more verbatim memorisation (lower is the goal on forget)",
 )
@@ -71,6 +72,7 @@ def verbmem(p) -> MetricResult:
 @register_metric(
     "knowmem",
     higher_is_better=True,
+    knowledge=True,
     description="MUSE KnowMem: ROUGE-L F1 (no stemming) of the greedy answer against the reference answer; "
     "higher = more knowledge (lower is the goal on forget questions, higher on retain questions)",
 )

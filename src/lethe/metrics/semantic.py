@@ -62,6 +62,7 @@ def token_entropy(p: SplitProbes) -> MetricResult:
 @register_metric(
     "embedding_similarity",
     higher_is_better=True,
+    knowledge=True,
     description="cosine similarity of the sentence embeddings of generation and reference, clipped at 0 "
     "(all-MiniLM-L6-v2 by default; Yuan et al. 2025): meaning kept even when the wording changes",
 )
@@ -97,6 +98,7 @@ ENTAILMENT_ROUGE_GATE = 0.1  # Yuan et al.: an answer with ROUGE-L recall below 
 @register_metric(
     "entailment_score",
     higher_is_better=True,
+    knowledge=True,
     description="share of generations an NLI model labels 'entailment' against the reference, answers with "
     "ROUGE-L recall < 0.1 counted as not entailed (Yuan et al. 2025); needs eval.nli_model",
 )

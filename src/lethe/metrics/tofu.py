@@ -101,6 +101,7 @@ def _result(per_sample: np.ndarray) -> MetricResult:
 @register_metric(
     "probability",
     higher_is_better=True,
+    knowledge=True,
     description="per-token probability of the correct answer, exp(log P(a|q)/|a|), averaged over items "
     "(TOFU 'Prob.' on forget/retain)",
 )
@@ -118,6 +119,7 @@ def probability(p: SplitProbes) -> MetricResult:
 @register_metric(
     "normalized_probability",
     higher_is_better=True,
+    knowledge=True,
     description="per-token probability of the correct answer normalised over it and the K wrong options "
     "(TOFU 'Prob.' on Real Authors / World Facts); chance = 1/(K+1)",
 )
@@ -141,6 +143,7 @@ def normalized_probability(p: SplitProbes) -> MetricResult:
 @register_metric(
     "rouge_l",
     higher_is_better=True,
+    knowledge=True,
     description="ROUGE-L recall of the greedy generation against the reference answer (rouge-score, "
     "Porter stemmer), averaged over items (TOFU 'ROUGE')",
 )
@@ -187,6 +190,7 @@ def truth_ratio_values(p: SplitProbes) -> np.ndarray:
 @register_metric(
     "truth_ratio",
     higher_is_better=True,
+    knowledge=True,
     description="TOFU truth ratio on non-forget splits, mean of max(0, 1 - R) with "
     "R = P(perturbed)/P(paraphrased) per token: higher = the model prefers the true answer",
 )

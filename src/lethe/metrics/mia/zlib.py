@@ -14,7 +14,7 @@ Which NLL and which text, as open-unlearning (``src/evals/metrics/mia/zlib.py``)
 the text is ``extract_target_texts_from_processed_data``: the labelled token ids decoded with
 ``tokenizer.decode(ids, skip_special_tokens=True)`` (the EOS vanishes, the answer's leading space
 and the tokenizer's clean-up stay), not the answer string of the data file.
-:func:`lethe.probes_tokens.scored_texts` gives that text; ``lethe.pipeline.membership`` fills
+:func:`lethe.probes_tokens.scored_texts` gives that text; ``lethe.evaluation.membership`` fills
 ``TokenProbes.texts`` with it.
 """
 from __future__ import annotations
