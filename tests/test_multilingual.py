@@ -262,7 +262,7 @@ def test_multilingual_run_end_to_end(tmp_path):
 def test_multilingual_rejects_bad_options(tmp_path, capsys):
     base = ["run", "scenario=multilingual", *TINY, f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}"]
     assert main([*base, "scenario_options={unlearn_lang: de}"]) == 2
-    assert "did you mean 'unlearn_language'?" in capsys.readouterr().err
+    assert "did you mean 'scenario_options.unlearn_language'?" in capsys.readouterr().err
     assert main([*base, "scenario_options={unlearn_language: fr}"]) == 2
     assert "unlearn_language must be one of en, de" in capsys.readouterr().err
     assert main([*base, "benchmark_options.languages=[en]"]) == 2

@@ -48,11 +48,15 @@ def test_builtin_run_writes_the_trilemma_report(builtin_run):
         assert m["utility"] == pytest.approx((m["utility:general_qa"] + m["utility:general_mcq"]) / 2)
     # per-item values re-aggregate to the summary; "any" is the per-item OR of vanilla and the attacks
     for res in results["models"]:
-        ps = res["per_sample"]
+        ps = res["record"]["per_sample"]
         assert len(ps["harmful_rate"]) == 6 and len(ps["benign_refusal_rate"]) == 8
         assert res["summary"]["harmful_rate"] == pytest.approx(np.mean(ps["harmful_rate"]))
         anyflags = np.max([ps["harmful_rate"], ps["asr:prefix_injection"], ps["asr:few_shot"], ps["asr:gcg"]], axis=0)
         assert ps["harmful_rate_any"] == list(anyflags)
+    # a resumed run reads its finished models back: the same summary rows (attacks and examples included)
+    from lethe.scenarios.safety import SafetyResult
+
+    assert [SafetyResult.from_json(m).summary_row() for m in results["models"]] == summary["rows"]
     # the heat map is the rows' vanilla and per-attack rates
     h = summary["heatmap"]
     assert h["columns"] == ["vanilla", "prefix_injection", "few_shot", "gcg"]
@@ -74,11 +78,11 @@ def test_builtin_models_are_cached(builtin_run, tmp_path):
     cache = run.parent / "cache"
     logs = []
     from lethe.config import load_config
-    from lethe.scenarios import get_scenario
+    from lethe.pipeline import run as run_config
 
     cfg = load_config(None, [f"output={tmp_path}", "name=again", f"cache_dir={cache}", "scenario=safety", *MINI,
                              "methods=[]", "scenario_options.attacks=[]"])
-    out = get_scenario("safety")(cfg, logs.append)
+    out = run_config(cfg, logs.append)
     assert any("from cache" in line for line in logs)
     again = json.loads((out / "summary.json").read_text())
     assert again["rows"][0]["metrics"]["harmful_rate"] == summary["rows"][0]["metrics"]["harmful_rate"]
@@ -139,7 +143,7 @@ def test_user_model_on_public_formats(tmp_path, user_model):
     assert summary["benchmark"]["name"] == "user-safety-data"
     assert summary["provenance"]["judge"] == "refusal"
     results = json.loads((tmp_path / "user" / "results.json").read_text())
-    ps = results["models"][0]["per_sample"]
+    ps = results["models"][0]["record"]["per_sample"]
     assert len(ps["harmful_rate"]) == 2 and len(ps["benign_refusal_rate"]) == 2  # xstest: the unsafe row dropped
     assert len(ps["utility:gsm8k"]) == 2 and len(ps["utility:alpacaeval"]) == 2
     m = summary["rows"][0]["metrics"]
@@ -155,9 +159,9 @@ def test_user_model_on_public_formats(tmp_path, user_model):
     (["scenario_options.attacks=[relern]"], "did you mean 'relearn'"),
     (["scenario_options.judge=classifier"], "needs scenario_options.judge_model"),
     (["attacks=[relearn]"], "takes its attacks from scenario_options.attacks"),
-    (["scenario_options.colour=red"], "unknown option scenario_options.colour"),
+    (["scenario_options.colour=red"], "unknown config key 'scenario_options.colour'"),
     (["model=some/model"], "give the data too"),
-    (["methods=[icul]"], "does not unlearn a model's weights"),
+    (["methods=[icul]"], "the safety scenario evaluates loss methods, procedure methods only"),
     (["scenario_options.aligned_fraction=1.0"], "aligned_fraction"),
     (["report_columns=[harmful_rat]"], "did you mean 'harmful_rate'"),
 ])
@@ -240,9 +244,9 @@ def test_radar_values_invert_the_rate_axes():
 
 
 def _user_opts(**given):
-    from lethe.scenarios.safety import OPTIONS
+    from lethe.scenarios.safety import SafetyOptions
 
-    return {**OPTIONS, **given}
+    return SafetyOptions(**given)
 
 
 def _advbench(path, rows):

@@ -79,7 +79,7 @@ def _no_options(path, options: dict) -> None:
 
 def _config(path: Path) -> list[str]:
     from .config import load_config
-    from .pipeline import resolve_methods
+    from .scenarios._run import resolve_methods
 
     cfg = load_config(path)
     cfg.eval.check()
@@ -94,7 +94,7 @@ def _config(path: Path) -> list[str]:
 def describe_benchmark(bench, where: str) -> list[str]:
     """The splits of a benchmark, each forget split with its retain set, and the overlap check."""
     from .benchmarks import describe_splits, overlap_report
-    from .pipeline import missing_holdout_note
+    from .evaluation import missing_holdout_note
 
     sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
     lines = [f"{where}: valid benchmark '{bench.name}' v{bench.version} (content {bench.fingerprint()})",

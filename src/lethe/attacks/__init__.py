@@ -5,7 +5,7 @@ Every attack is registered by name as a function::
     attack(model, tokenizer, forget, retain, options: dict | None) -> (attacked_model, info: dict)
 
 The attacked model is a new object (the caller's model is never changed), ready for
-``lethe.pipeline.evaluate``. ``info`` is JSON-ready and always holds ``attack`` (the name),
+``lethe.evaluation.evaluate``. ``info`` is JSON-ready and always holds ``attack`` (the name),
 ``eval_forget_ids`` (the forget items the attacked model should be judged on: the held-out part for
 relearning, all of them otherwise) and ``seconds``. ``options`` are checked like method options: an
 unknown or ill-typed option is a one-line :class:`~lethe.errors.LetheError` naming it.

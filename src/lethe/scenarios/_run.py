@@ -140,16 +140,18 @@ class Applied:
 
 
 def apply_method(run: "Run", mr: MethodRun) -> Applied:
-    """The one dispatcher over method kinds (the only place that branches on ``MethodSpec.kind``)."""
-    from ..methods import get_method
+    """The one dispatcher over method kinds (``lethe.methods.kinds``): a training-time method trains its
+    own models, an inference-time method wraps the target, a loss or a procedure unlearns it
+    (``spec.apply``: the loss loop or the procedure)."""
+    from ..methods import InferenceMethod, TrainingTimeMethod, get_method
     from ..models import load_model
 
     spec = get_method(mr.method)
     forget, retain = run.scenario.unlearning_data(run)
     t0 = time.perf_counter()
-    if spec.kind == "training-time":  # SISA: trains (or reuses) its shard models, then deletes the forget split
-        model, tok, stats = spec.loss(run.data, run.cfg.forget_split, run.cfg.tiny_model, run.cfg.cache_dir,
-                                      spec.make_config(mr.options), log=run.log)
+    if isinstance(spec, TrainingTimeMethod):  # SISA: trains (or reuses) its shard models, deletes the forget split
+        model, tok, stats = spec.train(run.data, run.cfg.forget_split, run.cfg.tiny_model, run.cfg.cache_dir,
+                                       spec.make_config(mr.options), log=run.log)
         wall = time.perf_counter() - t0
         from ..builtin import builtin_finetune_config
 
@@ -158,19 +160,20 @@ def apply_method(run: "Run", mr: MethodRun) -> Applied:
                        to_dict(builtin_finetune_config(run.cfg.tiny_model)), save=False)
     model, tok = load_model(run.target, run.cfg.trust_remote_code)
     t0 = time.perf_counter()
-    if spec.kind == "inference":
-        from ..inference import build
+    if isinstance(spec, InferenceMethod):
+        from ..methods import build_inference  # checks the options, times the set-up, calls spec.build
 
-        setup = build(mr.method, model, tok, forget, retain, mr.options, mr.train, seed=mr.train.seed)
+        setup = build_inference(mr.method, model, tok, forget, retain, mr.options, mr.train, seed=mr.train.seed)
         built = time.perf_counter() - t0
         run.log(f"{mr.label}: inference-time method built in {built:.1f} s (weights unchanged)")
         return Applied(setup.model, tok, {"inference_time": True, **{k: v for k, v in setup.stats.items() if jsonable(v)}},
                        {"unlearn": built}, to_dict(mr.train), setup.encoder, setup.postprocess, save=False)
-    from ..train import unlearn
-
     hook, direction = run.scenario.eval_hook(run, mr, tok)
+    from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
+
     model, stats = unlearn(model, tok, mr.method, forget, retain, mr.train, mr.options,
-                           description=f"unlearn {mr.label}", eval_hook=hook, best_direction=direction)
+                           idk_answers=run.scenario.idk_answers(run), description=f"unlearn {mr.label}",
+                           eval_hook=hook, best_direction=direction)
     run.log(f"{mr.label}: {stats.steps} steps, {stats.tokens_per_second:,.0f} tokens/s, "
             f"final loss {stats.losses[-1] if stats.losses else float('nan'):.3f}")
     if stats.best:
@@ -244,6 +247,10 @@ class Scenario:
     def default_name(self, run: "Run") -> str:
         return f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
+    def configure(self, run: "Run") -> None:
+        """The scenario's own defaults into ``run.cfg`` (e.g. smaller models), before anything is
+        resolved; the run folder's config.yaml records the adjusted config."""
+
     def check(self, run: "Run") -> None:
         """Config checks of the scenario (one-line errors), before the run folder is claimed; the
         methods are resolved (``run.method_runs``) and may be adjusted here."""
@@ -264,6 +271,11 @@ class Scenario:
     def unlearning_data(self, run: "Run") -> tuple[list, list]:
         """(forget, retain) items the methods train on."""
         raise NotImplementedError
+
+    def idk_answers(self, run: "Run") -> list[str] | None:
+        """The refusals that methods which learn to refuse (idk, safe_unlearning) train on (None: Lethe's
+        own list, ``resources/idk.txt``)."""
+        return None
 
     def evaluate(self, run: "Run", model, tok, name: str, kind: str, retain_result=None, applied: Applied | None = None):
         """One model's result object (``summary_row()``, ``to_json()``)."""
@@ -412,6 +424,8 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
         raise LetheError(f"scenario '{scenario.name}' takes no retain_model: {scenario.retain_model_refused}; "
                          "drop retain_model=")
     run = Run(scenario, cfg, build_options(scenario, cfg.scenario_options), log, evaluate_only)
+    scenario.configure(run)
+    cfg = run.cfg
     cfg.eval.check()
     if not cfg.model:  # the built-in models: their recipe is checked before anything is trained
         cfg.tiny_model.check()
@@ -427,6 +441,7 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
     directions = scenario.directions(run)
     run.method_runs = _method_runs(run, directions)  # user errors surface before any training
     scenario.check(run)
+    cfg = run.cfg
     columns = check_columns(cfg.report_columns, directions)
 
     if getattr(cfg, "resume", False) and not cfg.name:

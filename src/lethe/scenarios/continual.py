@@ -126,9 +126,9 @@ class Continual(Scenario):
                              "benchmark trains them); add scenario_options={gold_standard: none}")
 
     def directions(self, run: Run) -> dict:
-        from .tofu import directions
+        from ..metrics import suites
 
-        return directions()
+        return suites.directions(suites.TOFU)  # every round is evaluated by the default job's suite
 
     def prepare(self, run: Run) -> None:
         """The requests, the target and the gold standard of every round that has one: the forget split

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import register_scenario
-from ._run import Fixed, Result, Run, Scenario
+from ._run import Fixed, MethodRun, Result, Run, Scenario
 from ..builtin import content_hash
 from ..errors import LetheError
 
@@ -100,8 +100,10 @@ QA_PARTS = ("forget_idk", "retain_idk", "forget_alt")  # batch parts that answer
 
 
 def directions() -> dict[str, str]:
-    return {"hazard_accuracy": "lower", "general_accuracy": "higher", "forget_corpus_nll": "higher",
-            "retain_corpus_nll": "lower", "heldout_nll": "lower"}
+    """From the hazardous suite (:mod:`lethe.metrics.suites`): the hazard questions and corpus are its forget splits."""
+    from ..metrics import suites
+
+    return suites.directions(suites.HAZARDOUS)
 
 
 # the main table (report.md's "All metrics" table adds heldout_nll)
@@ -160,7 +162,8 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
     from ..builtin import record_training_seconds, recorded_training_seconds
     from ..data import Encoder
     from ..models import load_model, save_model, tiny_llama, train_tokenizer
-    from ..train import TrainConfig, finetune
+    from ..config import TrainConfig
+    from ..loop import finetune
 
     root = model_root(data, tiny, opts, cache_dir)
     target_dir, retain_dir = root / "target", root / "retain"
@@ -221,7 +224,7 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
     from ..metrics.bootstrap import bootstrap_ci
     from ..metrics.mcq import mcq_accuracy, predictions
     from ..probes_mcq import probe_mcq
-    from ..train import attention_for, autocast
+    from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
     device = next(model.parameters()).device
@@ -255,30 +258,47 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
 # The scenario
 
 
-def scenario_methods(run: Run) -> None:
-    """The resolved methods made this scenario's: the miniature's training overrides of the default
-    methods (RMU's lr), and methods that answer a question skipped (a document has none); with notes."""
-    from ..config import RunConfig
+def question_reason(mr: MethodRun) -> str:
+    """Why a method cannot run on documents ("" = it can): it answers the forget questions, and a
+    document has none (the reason of :meth:`Hazardous.skip_method`)."""
     from ..methods import get_method
 
+    spec = get_method(mr.method)
+    if spec.parts(spec.make_config(mr.options)) & set(QA_PARTS):
+        return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"
+    return ""
+
+
+def tune_defaults(run: Run) -> None:
+    """The scenario's default methods made the miniature's: RMU's lr on the built-in models when nothing
+    of ``train`` is set; with a note. (A user's method list is left as it is.)"""
+    from ..config import RunConfig
+
     cfg = run.cfg
-    if run.methods_defaulted:
-        tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
-        if tuned:
-            run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else
-                               dataclasses.replace(mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method]))
-                               for mr in run.method_runs]
-        run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, with "
-                         "the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
-                         + "); set methods=[...] to choose")
+    if not run.methods_defaulted:
+        return
+    tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
+    if tuned:
+        run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else
+                           dataclasses.replace(mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method]))
+                           for mr in run.method_runs]
+    run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, with "
+                     "the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
+                     + "); set methods=[...] to choose")
+
+
+def scenario_methods(run: Run) -> None:
+    """The resolved methods made this scenario's in one call (for callers that resolve methods
+    themselves; a run does both through :meth:`Hazardous.skip_method` and :meth:`Hazardous.check`):
+    the miniature's training overrides, then methods that answer a question skipped with a note."""
+    tune_defaults(run)
     kept = []
     for mr in run.method_runs:
-        spec = get_method(mr.method)
-        if spec.parts(spec.make_config(mr.options)) & set(QA_PARTS):
-            run.notes.append(f"{mr.label}: skipped (it answers the forget questions, e.g. with \"I don't know\"; "
-                             "a document has no question)")
-            continue
-        kept.append(mr)
+        reason = question_reason(mr)
+        if reason:
+            run.notes.append(f"{mr.label}: skipped ({reason})")
+        else:
+            kept.append(mr)
     run.method_runs = kept
 
 
@@ -305,13 +325,16 @@ class Hazardous(Scenario):
         if not cfg.model and cfg.retain_model:
             raise LetheError("scenario 'hazardous': retain_model= goes with model= (the built-in run trains its own "
                              "retain model); drop retain_model or give model=")
+        tune_defaults(run)
+
+    def skip_method(self, run: Run, mr: MethodRun) -> str:
+        return question_reason(mr)
 
     def directions(self, run: Run) -> dict:
         return directions()
 
     def prepare(self, run: Run) -> None:
         cfg, opts = run.cfg, run.opts
-        scenario_methods(run)
         run.data = data = load_data(opts)
         run.log(f"data: {len(data.forget_corpus)} hazard documents, {len(data.retain_corpus)} general documents, "
                 f"{len(data.hazard_mcq)} hazard and {len(data.general_mcq)} general questions")

@@ -8,7 +8,7 @@ built-in benchmark:
 1. data: ``lethe-authors`` with ``languages=("en", "de")``: every author fact also stated in German
    from templates (:mod:`lethe.benchmarks.synthetic`; splits ``authors_de``, ``holdout_de``,
    ``retain_eval_de``);
-2. models: :func:`lethe.pipeline.build_builtin_models` on a benchmark whose ``authors`` split holds
+2. models: :func:`lethe.builtin.build_builtin_models` on a benchmark whose ``authors`` split holds
    both languages (see :func:`training_benchmark`): the target learns every fact in English and
    German, the retain model (the gold standard) every fact but the forget authors', in both
    languages; cached under ``cache_dir/models/<hash>`` like the tofu job's models;
@@ -35,16 +35,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from . import register_scenario
+from ._run import Fixed, Run, Scenario
 from ..errors import LetheError
-from . import check_options, register_scenario, write_run
+from ..results import ModelResult
 
 LANGUAGES = ("en", "de")
-OPTIONS = {
-    "unlearn_language": "en",  # the language the forget authors are unlearned in; the other one is probed
-    "retain_set": "same",  # "same": retain items in the unlearned language only; "all": in every language
-}
 DEFAULT_MULTILINGUAL_METHODS = ("grad_diff", "npo")  # used when the run keeps the tofu job's default method list
 # used when benchmark_options / tiny_model keep the tofu job's defaults (a smaller run: two languages)
 SCENARIO_BENCHMARK = {"n_authors": 20, "n_holdout": 4, "n_world": 60, "n_people": 20}
@@ -58,13 +58,28 @@ SUFFIXED = ("forget_", "retain_", "mia_")  # key prefixes that are per language 
 SCENARIO_RECIPE = "multilingual-1"  # bump when the scenario's splits or keys change (cached evaluations redone)
 
 
+@dataclass(frozen=True)
+class MultilingualOptions:
+    """``scenario_options`` of the multilingual scenario."""
+
+    unlearn_language: str = "en"  # the language the forget authors are unlearned in; the other one is probed
+    retain_set: str = "same"  # "same": retain items in the unlearned language only; "all": in every language
+
+    def check(self) -> None:
+        if self.unlearn_language not in LANGUAGES:
+            raise LetheError(f"scenario_options.unlearn_language must be one of {', '.join(LANGUAGES)}, "
+                             f"got {self.unlearn_language!r}")
+        if self.retain_set not in ("same", "all"):
+            raise LetheError(f"scenario_options.retain_set must be same or all, got {self.retain_set!r}")
+
+
 def _suffixed(key: str) -> bool:
     return key.startswith(SUFFIXED) or key == "privleak"
 
 
 def training_benchmark(bench):
     """``bench`` with the author facts of every language in one ``authors`` split: what
-    :func:`lethe.pipeline.build_builtin_models` trains the target on (and the retain model, minus the
+    :func:`lethe.builtin.build_builtin_models` trains the target on (and the retain model, minus the
     forget authors, whose ``group`` is the same in every language). The spec says so, which keeps
     these models apart from the English-only ones in the cache."""
     from ..benchmarks.base import Benchmark
@@ -168,19 +183,11 @@ def remaining_notes(results: dict, unlearned: str, probed: str) -> list[str]:
     return out
 
 
-def _methods(cfg):
-    from ..config import DEFAULT_METHODS
-    from ..pipeline import resolve_methods
-
-    if tuple(cfg.methods) == tuple(DEFAULT_METHODS):
-        return resolve_methods(dataclasses.replace(cfg, methods=DEFAULT_MULTILINGUAL_METHODS)), True
-    return resolve_methods(cfg), False
 
 
-def _scenario_config(cfg):
+def scenario_config(cfg):
     """The run's config with the scenario's smaller defaults where the tofu job's are kept; notes."""
-    from ..config import RunConfig, TinyModelConfig, build, to_dict
-    from ..train import TrainConfig
+    from ..config import RunConfig, TinyModelConfig, TrainConfig, build, to_dict
 
     notes = []
     if cfg.train == RunConfig().train:
@@ -200,188 +207,225 @@ def _scenario_config(cfg):
     return cfg, notes
 
 
-@register_scenario("multilingual", "every author fact in English and German; unlearn the forget authors in one "
-                                   "language (scenario_options.unlearn_language), probe them in both")
-def run_multilingual(cfg, log=print) -> Path:
-    from .. import pipeline as P
-    from ..benchmarks import load_benchmark
-    from ..benchmarks.synthetic import LANGUAGE_NAMES, template_rouge_floor
-    from ..config import to_dict
-    from ..methods import get_method
-    from ..models import load_model
+def _is_eval_time(key: str) -> bool:
+    return key == "eval" or key.startswith("eval:")
 
-    opts = check_options("multilingual", cfg.scenario_options, OPTIONS)
-    if opts["unlearn_language"] not in LANGUAGES:
-        raise LetheError(f"scenario_options.unlearn_language must be one of {', '.join(LANGUAGES)}, "
-                         f"got {opts['unlearn_language']!r}")
-    if opts["retain_set"] not in ("same", "all"):
-        raise LetheError(f"scenario_options.retain_set must be same or all, got {opts['retain_set']!r}")
-    if cfg.model:
-        raise LetheError("the multilingual scenario trains its own models on the built-in benchmark; drop model=...")
-    if cfg.benchmark != "lethe-authors":
-        raise LetheError("the multilingual scenario runs on the built-in benchmark (benchmark=lethe-authors): its "
-                         "second language is generated from templates")
-    given = cfg.benchmark_options.get("languages")
-    if given is not None and list(given) != list(LANGUAGES):
-        raise LetheError(f"the multilingual scenario sets benchmark_options.languages itself ({list(LANGUAGES)}); drop it")
-    cfg.eval.check()
-    unlearned = opts["unlearn_language"]
-    probed = next(lang for lang in LANGUAGES if lang != unlearned)
-    t_start = time.perf_counter()
-    out = P.run_dir_for(dataclasses.replace(cfg, name=cfg.name or f"multilingual-{cfg.forget_split}-{unlearned}-"
-                                            f"{time.strftime('%Y%m%d-%H%M%S')}"))
-    cfg, notes = _scenario_config(cfg)
-    if cfg.attacks:
-        from ..attacks import expand_attacks
 
-        cfg = dataclasses.replace(cfg, attacks=tuple(expand_attacks(cfg.attacks)))  # unknown name -> error now
-    method_runs, defaulted = _methods(cfg)
-    known = [*known_keys(P.directions()), "unlearn_seconds"]
-    for c in cfg.report_columns:  # before any training
-        if c not in known:
-            import difflib
+@dataclass
+class LanguageResults:
+    """One model evaluated in every language (``languages``: language -> ModelResult). Its report row
+    merges them (:func:`merge`); what belongs to the model rather than to one evaluation (the method's
+    cost, settings and attacks) is kept once here and stored, as results.json always had it, with
+    the result in ``language``: the language the forget authors were unlearned (and attacked) in."""
 
-            close = difflib.get_close_matches(str(c), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise LetheError(f"unknown metric '{c}' in report_columns{hint} (the multilingual scenario's keys end "
-                             f"in _{'/_'.join(LANGUAGES)} where they are per language)")
-    for mr in method_runs:
-        if get_method(mr.method).kind == "training-time":
-            raise LetheError(f"method '{mr.method}' (training-time) trains its own shard models on one language's "
-                             "authors; the multilingual scenario needs methods that unlearn a given model")
-    bench = load_benchmark(cfg.benchmark, **{**cfg.benchmark_options, "languages": list(LANGUAGES)})
-    bench.forget(cfg.forget_split)  # unknown split -> error before any training
-    threads = P.set_threads(cfg.threads)
-    models = P.build_builtin_models(training_benchmark(bench), cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
-    splits = language_splits(bench, cfg.forget_split)
-    view = unlearning_view(bench, unlearned, opts["retain_set"], cfg.forget_split)
+    name: str
+    kind: str  # "target" | "retain" | "method"
+    languages: dict
+    language: str | None = None  # None: nothing of the model's own recorded yet (a fixed model, not attacked)
+    method: str | None = None
+    seconds: dict = field(default_factory=dict)  # beyond the evaluations: "unlearn"
+    train: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    robustness: dict = field(default_factory=dict)
 
-    cache = Path(cfg.cache_dir) / "evals"
-    eval_key = P._hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
-                        "schema": P.SCHEMA_VERSION, "recipe": P.EVAL_RECIPE,
-                        "scenario": SCENARIO_RECIPE})
+    @property
+    def summary(self) -> dict:
+        return merge(self.languages)["metrics"]
 
-    # lm-eval tasks (general utility, English) run once per model, with the English splits
-    eval_cfgs = {lang: cfg.eval if lang == "en" else dataclasses.replace(cfg.eval, lm_eval_tasks=(), lm_eval_include="")
+    @property
+    def directions(self) -> dict:  # keys named at run time (lm-eval tasks: English only)
+        return self.languages["en"].directions
+
+    def summary_row(self) -> dict:
+        merged = merge(self.languages)
+        seconds: dict = {}  # each evaluation time summed over the languages
+        for res in self.languages.values():
+            for k, v in res.seconds.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+        return {"name": self.name, "kind": self.kind, "method": self.method, "metrics": merged["metrics"],
+                "intervals": merged["intervals"], "robustness": self.robustness, "seconds": {**seconds, **self.seconds},
+                "config": self.config, "train": self.train}
+
+    def to_json(self) -> dict:
+        langs = {}
+        for lang, res in self.languages.items():
+            entry = {**res.to_json(), "method": self.method}
+            if lang == self.language:
+                entry.update(seconds={**res.seconds, **self.seconds}, train=self.train, config=self.config,
+                             robustness=self.robustness)
+            langs[lang] = entry
+        return {"name": self.name, "kind": self.kind, "method": self.method, "languages": langs}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LanguageResults":
+        try:
+            entries = d["languages"]
+            langs = {lang: ModelResult.from_json(e) for lang, e in entries.items()}
+            main = next((lang for lang, e in entries.items() if e.get("config") or e.get("robustness") or e.get("train")),
+                        None)
+            out = cls(d["name"], d["kind"], langs, main, d.get("method"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise LetheError(f"results: not a multilingual model result (missing {exc})") from None
+        if main:
+            res = langs[main]
+            out.seconds = {k: v for k, v in res.seconds.items() if not _is_eval_time(k)}
+            res.seconds = {k: v for k, v in res.seconds.items() if _is_eval_time(k)}
+            out.train, out.config, out.robustness = res.train, res.config, res.robustness
+        return out
+
+
+class Multilingual(Scenario):
+    name = "multilingual"
+    description = ("every author fact in English and German; unlearn the forget authors in one language "
+                   "(scenario_options.unlearn_language), probe them in both")
+    options = MultilingualOptions
+    default_methods = DEFAULT_MULTILINGUAL_METHODS
+    method_kinds = ("loss", "procedure", "inference")  # training-time methods train shard models on one language
+    retain_model_refused = "it trains its own target and retain model on the built-in benchmark"
+
+    def default_name(self, run: Run) -> str:
+        return (f"multilingual-{run.cfg.forget_split}-{run.opts.unlearn_language}-"
+                f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+
+    def configure(self, run: Run) -> None:
+        """The scenario's smaller defaults (:func:`scenario_config`) into ``run.cfg``, before the methods
+        are resolved with its training settings."""
+        run.cfg, notes = scenario_config(run.cfg)
+        run.notes += notes
+
+    def directions(self, run: Run) -> dict:
+        from .tofu import directions
+
+        base = directions()
+        return scenario_directions(base, known_keys(base))
+
+    def check(self, run: Run) -> None:
+        cfg = run.cfg
+        run.opts.check()
+        if cfg.model:
+            raise LetheError("the multilingual scenario trains its own models on the built-in benchmark; drop model=...")
+        if cfg.benchmark != "lethe-authors":
+            raise LetheError("the multilingual scenario runs on the built-in benchmark (benchmark=lethe-authors): its "
+                             "second language is generated from templates")
+        given = cfg.benchmark_options.get("languages")
+        if given is not None and list(given) != list(LANGUAGES):
+            raise LetheError(f"the multilingual scenario sets benchmark_options.languages itself ({list(LANGUAGES)}); "
+                             "drop it")
+        for mr in run.method_runs:  # train.eval_every: refused before any training
+            self.eval_hook(run, mr, None)
+
+    def prepare(self, run: Run) -> None:
+        from ..benchmarks import load_benchmark
+        from ..builtin import build_builtin_models, content_hash
+        from ..config import to_dict
+        from ..evaluation import EVAL_RECIPE
+        from ..results import SCHEMA_VERSION
+
+        cfg, opts = run.cfg, run.opts
+        unlearned = opts.unlearn_language
+        probed = next(lang for lang in LANGUAGES if lang != unlearned)
+        run.data = bench = load_benchmark(cfg.benchmark, **{**cfg.benchmark_options, "languages": list(LANGUAGES)})
+        bench.forget(cfg.forget_split)  # unknown split -> error before any training
+        models = build_builtin_models(training_benchmark(bench), cfg.forget_split, cfg.tiny_model, cfg.cache_dir,
+                                      run.log)
+        run.target = models.target
+        key = content_hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
+                            "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE, "scenario": SCENARIO_RECIPE})
+        cache = Path(cfg.cache_dir) / "evals"
+        run.fixed = [Fixed(name, kind, folder, cache / f"{models.cache_key}-multilingual-{kind}-{Path(folder).name}-"
+                                                       f"{key}.json")
+                     for name, kind, folder in (("target", "target", models.target),
+                                                ("retain model", "retain", models.retain))]
+        # lm-eval tasks (general utility, English) run once per model, with the English splits
+        eval_cfgs = {lang: cfg.eval if lang == "en" else dataclasses.replace(cfg.eval, lm_eval_tasks=(), lm_eval_include="")
+                     for lang in LANGUAGES}
+        run.state.update(models=models, unlearned=unlearned, probed=probed, eval_cfgs=eval_cfgs,
+                         splits=language_splits(bench, cfg.forget_split),
+                         view=unlearning_view(bench, unlearned, opts.retain_set, cfg.forget_split),
+                         results_head={"unlearn_language": unlearned, "probe_language": probed,
+                                       "forget_split": cfg.forget_split})
+
+    def unlearning_data(self, run: Run):
+        view = run.state["view"]
+        return view.forget(run.cfg.forget_split), view.retain(run.cfg.forget_split)
+
+    def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
+        """The model in every language, each against the retain model in the same language."""
+        from ..benchmarks.synthetic import LANGUAGE_NAMES
+        from ..evaluation import evaluate
+
+        st = run.state
+        langs = {lang: evaluate(model, tok, st["splits"][lang], name, kind, st["eval_cfgs"][lang],
+                                retain_result.languages[lang] if retain_result else None,
+                                encoder=applied.encoder if applied else None,
+                                postprocess=applied.postprocess if applied else None)
                  for lang in LANGUAGES}
+        res = LanguageResults(name, kind, langs)
+        if kind == "method":
+            unlearned, probed = st["unlearned"], st["probed"]
+            res.language = unlearned
+            res.config = {"unlearn_language": unlearned, "retain_set": run.opts.retain_set}
+            s = {lang: langs[lang].summary for lang in LANGUAGES}
+            run.log(f"{name}: unlearned in {LANGUAGE_NAMES[unlearned]}: forget ROUGE-L "
+                    f"{unlearned} {s[unlearned].get('forget_rouge_l', float('nan')):.3f}, "
+                    f"{probed} {s[probed].get('forget_rouge_l', float('nan')):.3f}")
+        return res
 
-    def evaluate_both(model, tok, name, kind, retain=None, encoder=None, postprocess=None) -> dict:
-        return {lang: P.evaluate(model, tok, splits[lang], name, kind, eval_cfgs[lang],
-                                 retain[lang] if retain else None, encoder=encoder, postprocess=postprocess)
-                for lang in LANGUAGES}
+    def load_result(self, data: dict):
+        return LanguageResults.from_json(data)
 
-    def eval_fixed(folder, name, kind, retain=None) -> dict:
-        out_ = {}
-        for lang in LANGUAGES:
-            def compute(lang=lang):
-                log(f"evaluating the {name} ({LANGUAGE_NAMES[lang]})")
-                m, t = load_model(folder, cfg.trust_remote_code)
-                return P.evaluate(m, t, splits[lang], name, kind, eval_cfgs[lang], retain[lang] if retain else None)
-            path = cache / f"{models.cache_key}-multilingual-{kind}-{lang}-{Path(folder).name}-{eval_key}.json"
-            out_[lang] = P._cached_eval(path, compute)
-        return out_
+    def attack(self, run: Run, model, tok, result) -> dict:
+        """The attacks on the forget items of the unlearned language (cross_lingual asks them in the other)."""
+        from .tofu import attack_and_evaluate
 
-    gold = eval_fixed(models.retain, "retain model", "retain")
-    target = eval_fixed(models.target, "target", "target", gold)
-    if cfg.attacks:  # the control: the retain model never knew the forget authors, in any language
-        rm, rt = load_model(models.retain, cfg.trust_remote_code)
-        gold[unlearned].robustness = P.attack_and_evaluate(cfg, rm, rt, gold[unlearned], view, log)
-        del rm
+        result.language = run.state["unlearned"]
+        return attack_and_evaluate(run.cfg, model, tok, result.languages[result.language], run.state["view"], run.log)
 
-    evaluated = [("target", "target", None, target), ("retain model", "retain", None, gold)]
-    forget, retain = view.forget(cfg.forget_split), view.retain(cfg.forget_split)
-    for mr in method_runs:
-        kind = get_method(mr.method).kind
-        model, tok = load_model(models.target, cfg.trust_remote_code)
-        t0 = time.perf_counter()
-        if kind == "inference":  # prompts / filters only: evaluated in both languages like the others
-            from ..inference import build
+    def finish(self, run: Run, results: list) -> tuple[dict, dict]:
+        from ..benchmarks.synthetic import LANGUAGE_NAMES, template_rouge_floor
+        from ..builtin import recorded_training_seconds
+        from .tofu import directions as tofu_directions
 
-            setup = build(mr.method, model, tok, forget, retain, mr.options, mr.train, seed=mr.train.seed)
-            seconds = time.perf_counter() - t0
-            res = evaluate_both(setup.model, tok, mr.label, "method", gold, setup.encoder, setup.postprocess)
-            train = {"inference_time": True, **{k: v for k, v in setup.stats.items() if P._jsonable(v)}}
-        else:
-            from ..train import unlearn
+        cfg, bench, st = run.cfg, run.data, run.state
+        unlearned, probed, models = st["unlearned"], st["probed"], st["models"]
+        rows = [r.summary_row() for r in results]
+        directions = scenario_directions(tofu_directions(), sorted({k for r in rows for k in r["metrics"]}))
+        for r in results:  # keys named at run time (lm-eval tasks)
+            directions.update({k: v for k, v in r.directions.items() if k not in directions})
+        columns = list(cfg.report_columns) or [
+            f"forget_rouge_l_{unlearned}", f"forget_rouge_l_{probed}", f"forget_probability_{unlearned}",
+            f"forget_probability_{probed}", f"forget_truth_ratio_{unlearned}", f"forget_truth_ratio_{probed}",
+            f"forget_quality_{unlearned}", f"forget_quality_{probed}",
+            "model_utility", f"retain_rouge_l_{probed}", "unlearn_seconds"]
+        names = {lang: LANGUAGE_NAMES[lang] for lang in LANGUAGES}
+        forget = self.unlearning_data(run)[0]
+        notes = [
+            (f"every author fact in {names['en']} and {names['de']} (template-based); target and retain model trained "
+             f"on both; each method unlearns the {len(forget)} forget items of {cfg.forget_split} in {names[unlearned]} "
+             f"({'with' if run.opts.retain_set == 'all' else 'without'} the {names[probed]} retain items in its retain "
+             f"set) and is probed in both languages: keys ending in _{unlearned} / _{probed}"),
+            ("template ROUGE-L floor (another author's answer scored against the true one): "
+             + ", ".join(f"{lang} {template_rouge_floor(bench, cfg.forget_split, lang):.3f}" for lang in LANGUAGES)),
+            ("model_utility and the world splits are English (the world knowledge is stated in English only); "
+             f"retain_*_{probed} are the retain authors in {names[probed]}"),
+        ]
+        notes += remaining_notes({r.name: r.languages for r in results}, unlearned, probed)
+        if run.methods_defaulted:
+            notes.append(f"methods: the multilingual default ({', '.join(DEFAULT_MULTILINGUAL_METHODS)}); set "
+                         "methods=[...] for others")
+        if cfg.eval.generate and not cfg.eval.nli_model:
+            notes.append("entailment score skipped: no NLI model configured (eval.nli_model=...)")
+        if cfg.attacks:
+            notes.append(f"attacks: on the forget items in {names[unlearned]} (cross_lingual asks them in "
+                         f"{names[probed]}: before and after then score different reference answers)")
+        run.provenance = prov = {
+            **run.provenance, "model": models.target, "retain_model": models.retain,
+            "model_timings": recorded_training_seconds(Path(models.target).parent) or models.timings,
+            "total_seconds": time.perf_counter() - run.t_start}
+        return {"benchmark": {"name": bench.name, "version": bench.version}, "forget_split": cfg.forget_split,
+                "unlearn_language": unlearned, "probe_language": probed, "directions": directions, "columns": columns,
+                "tradeoff": {"x": f"forget_rouge_l_{unlearned}", "y": f"forget_rouge_l_{probed}", "log_y": False},
+                "notes": notes, "provenance": prov}, {}
 
-            model, stats = unlearn(model, tok, mr.method, forget, retain, mr.train, mr.options,
-                                   description=f"unlearn {mr.label} ({LANGUAGE_NAMES[unlearned]})")
-            seconds = time.perf_counter() - t0
-            res = evaluate_both(model, tok, mr.label, "method", gold)
-            train = stats.to_json()
-            if cfg.attacks and hasattr(model, "config"):
-                res[unlearned].robustness = P.attack_and_evaluate(cfg, model, tok, res[unlearned], view, log)
-        for r in res.values():
-            r.method = mr.method
-        res[unlearned].seconds["unlearn"] = seconds
-        res[unlearned].train = train
-        res[unlearned].config = {"method": mr.method, "options": mr.options, "train": to_dict(mr.train),
-                                 "unlearn_language": unlearned, "retain_set": opts["retain_set"]}
-        s = {lang: res[lang].summary for lang in LANGUAGES}
-        log(f"{mr.label}: unlearned in {LANGUAGE_NAMES[unlearned]}: forget ROUGE-L "
-            f"{unlearned} {s[unlearned].get('forget_rouge_l', float('nan')):.3f}, "
-            f"{probed} {s[probed].get('forget_rouge_l', float('nan')):.3f}")
-        evaluated.append((mr.label, "method", mr.method, res))
-        del model
 
-    rows = []
-    for name, kind, method, res in evaluated:
-        merged = merge(res)
-        main = res[unlearned]
-        rows.append({"name": name, "kind": kind, "method": method, "metrics": merged["metrics"],
-                     "intervals": merged["intervals"], "robustness": main.robustness,
-                     "seconds": {**main.seconds, "eval": sum(r.seconds.get("eval", 0.0) for r in res.values())},
-                     "config": main.config, "train": main.train})
-    keys = sorted({k for r in rows for k in r["metrics"]})
-    directions = scenario_directions(P.directions(), keys)
-    for _, _, _, res in evaluated:  # keys named at run time (lm-eval tasks)
-        directions.update({k: v for k, v in res["en"].directions.items() if k not in directions})
-    columns = list(cfg.report_columns) or [
-        f"forget_rouge_l_{unlearned}", f"forget_rouge_l_{probed}", f"forget_probability_{unlearned}",
-        f"forget_probability_{probed}", f"forget_truth_ratio_{unlearned}", f"forget_truth_ratio_{probed}",
-        f"forget_quality_{unlearned}", f"forget_quality_{probed}",
-        "model_utility", f"retain_rouge_l_{probed}", "unlearn_seconds"]
-
-    names = {lang: LANGUAGE_NAMES[lang] for lang in LANGUAGES}
-    notes += [
-        (f"every author fact in {names['en']} and {names['de']} (template-based); target and retain model trained "
-         f"on both; each method unlearns the {len(forget)} forget items of {cfg.forget_split} in {names[unlearned]} "
-         f"({'with' if opts['retain_set'] == 'all' else 'without'} the {names[probed]} retain items in its retain "
-         f"set) and is probed in both languages: keys ending in _{unlearned} / _{probed}"),
-        ("template ROUGE-L floor (another author's answer scored against the true one): "
-         + ", ".join(f"{lang} {template_rouge_floor(bench, cfg.forget_split, lang):.3f}" for lang in LANGUAGES)),
-        ("model_utility and the world splits are English (the world knowledge is stated in English only); "
-         f"retain_*_{probed} are the retain authors in {names[probed]}"),
-    ]
-    notes += remaining_notes({name: res for name, _, _, res in evaluated}, unlearned, probed)
-    if defaulted:
-        notes.append(f"methods: the multilingual default ({', '.join(DEFAULT_MULTILINGUAL_METHODS)}); set "
-                     "methods=[...] for others")
-    if cfg.eval.generate and not cfg.eval.nli_model:
-        notes.append("entailment score skipped: no NLI model configured (eval.nli_model=...)")
-    if cfg.attacks:
-        notes.append(f"attacks: on the forget items in {names[unlearned]} (cross_lingual asks them in "
-                     f"{names[probed]}: before and after then score different reference answers)")
-
-    summary = {
-        "scenario": "multilingual",
-        "lethe_version": P.__version__,
-        "benchmark": {"name": bench.name, "version": bench.version},
-        "forget_split": cfg.forget_split,
-        "unlearn_language": unlearned,
-        "probe_language": probed,
-        "rows": rows,
-        "directions": directions,
-        "columns": columns,
-        "tradeoff": {"x": f"forget_rouge_l_{unlearned}", "y": f"forget_rouge_l_{probed}", "log_y": False},
-        "notes": notes,
-        "provenance": {**P.provenance(cfg, threads, bench), "model": models.target, "retain_model": models.retain,
-                       "model_timings": P.recorded_training_seconds(Path(models.target).parent) or models.timings,
-                       "total_seconds": time.perf_counter() - t_start},
-    }
-    results = {"schema": P.SCHEMA_VERSION, "scenario": "multilingual", "unlearn_language": unlearned,
-               "probe_language": probed, "forget_split": cfg.forget_split,
-               "models": [{"name": name, "kind": kind, "method": method,
-                           "languages": {lang: r.to_json() for lang, r in res.items()}}
-                          for name, kind, method, res in evaluated]}
-    return write_run(out, {**to_dict(cfg), "scenario_options": opts}, summary, results)
+register_scenario(Multilingual.name, Multilingual.description)(Multilingual())

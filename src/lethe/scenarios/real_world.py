@@ -111,14 +111,11 @@ def entity_splits(bench, forget_entities: int, seed: int = 0) -> dict:
     }
 
 
-def _directions() -> dict[str, str]:
-    """The default job's directions plus the neighbour split's (knowledge that must survive: higher)."""
-    from .tofu import directions
+def directions() -> dict[str, str]:
+    """The default job's directions plus the neighbour split's, from the real_world suite."""
+    from ..metrics import suites
 
-    d = directions()
-    d.update({f"neighbour_{m}": "higher" for m in ("probability", "rouge_l", "truth_ratio", "token_entropy",
-                                                   "embedding_similarity", "entailment_score")})
-    return d
+    return suites.directions(suites.REAL_WORLD)
 
 
 def _docs(texts: list[str], prefix: str):
@@ -133,7 +130,8 @@ def _retain_base(cfg, data, root: Path, log) -> Path:
     from ..config import to_dict
     from ..data import Encoder
     from ..models import load_model, save_model, tiny_llama
-    from ..train import TrainConfig, finetune
+    from ..config import TrainConfig
+    from ..loop import finetune
 
     folder = root / f"real-world-retain-{'-'.join(data['forget_groups'])}"
     if folder.exists():
@@ -208,7 +206,7 @@ class RealWorld(Scenario):
                              "the release's forget and neighbor files fix the entities")
 
     def directions(self, run: Run) -> dict:
-        return _directions()
+        return directions()
 
     def prepare(self, run: Run) -> None:
         (self._prepare_release if _user_data(run.cfg) else self._prepare_builtin)(run)

@@ -14,29 +14,18 @@ from pathlib import Path
 from . import register_scenario
 from ._run import Fixed, MethodRun, Run, Scenario
 from ..errors import LetheError
-from ..evaluation import EVAL_RECIPE, MIA_ATTACKS_RUN, evaluate, eval_splits
+from ..evaluation import EVAL_RECIPE, evaluate, eval_splits
 from ..results import ModelResult
 
 ROBUSTNESS_KEYS = ("forget_probability", "forget_rouge_l", "forget_truth_ratio")
 
 
 def directions() -> dict[str, str]:
-    d = {"forget_quality": "higher", "model_utility": "higher"}
-    for split in ("retain", "known_people", "world_facts"):
-        for m in ("probability", "rouge_l", "truth_ratio"):
-            d[f"{split}_{m}"] = "higher"
-    d.update({"forget_probability": "lower", "forget_rouge_l": "lower", "forget_truth_ratio": "higher"})
-    # membership inference: an AUC near the retain model's is the goal; lower = less of the forget set shows
-    d.update({m: "lower" for m in (*MIA_ATTACKS_RUN, "mia_reference", "mia_gradnorm")})
-    d.update({"forget_exact_memorization": "lower", "forget_extraction_strength": "lower", "privleak": "higher"})
-    # fluency: even on the forget split, a good unlearned model answers in words, not repetitions
-    d.update({f"{s}_token_entropy": "higher" for s in ("forget", "retain", "known_people", "world_facts")})
-    d.update({f"{s}_embedding_similarity": "higher" for s in ("retain", "known_people", "world_facts")})
-    d["forget_embedding_similarity"] = "lower"
-    d.update({f"{s}_entailment_score": "higher" for s in ("retain", "known_people", "world_facts")})
-    d["forget_entailment_score"] = "lower"
-    d.update({"forget_efficacy": "higher", "model_utility_semantic": "higher"})
-    return d
+    """The default job's directions (also continual's, and the base of real_world's and multilingual's):
+    derived from the metric registry by the tofu suite (:mod:`lethe.metrics.suites`)."""
+    from ..metrics import suites
+
+    return suites.directions(suites.TOFU)
 
 
 def published_retain_result(path: str) -> ModelResult:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..errors import LetheError
 from . import register_scenario
-from ._run import Fixed, Result, Run, Scenario
+from ._run import Fixed, MethodRun, Result, Run, Scenario
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
 # bump when what evaluate_verbatim computes (or the form of its cached entries) changes
@@ -72,12 +72,14 @@ class VerbatimOptions:
             raise LetheError(f"scenario 'verbatim': scenario_options.model_epochs must be > 0, got {self.model_epochs}")
 
 
-# metric key -> direction of the *goal* (what a good unlearned model does), for the report's arrows
-DIRECTIONS = {
-    "forget_verbmem": "lower", "forget_knowmem": "lower", "retain_knowmem": "higher", "retain_verbmem": "higher",
-    "privleak": "higher", "mia_min_k": "lower", "forget_exact_memorization": "lower",
-    "forget_token_entropy": "higher", "retain_token_entropy": "higher",
-}
+def directions() -> dict[str, str]:
+    """Metric key -> direction of the *goal* (what a good unlearned model does), for the report's arrows:
+    from the verbatim suite (:mod:`lethe.metrics.suites`)."""
+    from ..metrics import suites
+
+    return suites.directions(suites.VERBATIM)
+
+
 COLUMNS = ["forget_verbmem", "forget_knowmem", "retain_knowmem", "privleak", "retain_verbmem", "unlearn_seconds"]
 
 
@@ -170,7 +172,7 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     from ..metrics.semantic import token_entropy
     from ..probes_tokens import token_scores
     from ..progress import bar
-    from ..train import attention_for, autocast
+    from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
     device = next(model.parameters()).device
@@ -295,7 +297,7 @@ def model_root(corpus, tiny, opts: VerbatimOptions, cache_dir) -> Path:
 
 def model_train_config(tiny, opts: VerbatimOptions):
     """The recipe of the tiny target and retain models: cfg.tiny_model's learning rate and seed."""
-    from ..train import TrainConfig
+    from ..config import TrainConfig
 
     return TrainConfig(lr=tiny.lr, epochs=opts.model_epochs, batch_size=opts.model_batch_size,
                        warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
@@ -331,7 +333,7 @@ def build_models(corpus, tiny, opts: VerbatimOptions, cache_dir, log=print) -> t
     from ..builtin import record_training_seconds
     from ..data import Encoder
     from ..models import load_tokenizer, save_model, tiny_llama, train_tokenizer
-    from ..train import finetune
+    from ..loop import finetune
 
     root = model_root(corpus, tiny, opts, cache_dir)
     target_dir, retain_dir = root / "target", root / "retain"
@@ -377,17 +379,26 @@ def build_models(corpus, tiny, opts: VerbatimOptions, cache_dir, log=print) -> t
 # The run
 
 
-def question_methods(method_runs: list) -> tuple[list, list[str]]:
-    """``(kept, notes)``: loss methods that train answers to questions ('I don't know', an alternative
-    answer) are skipped with a note, as a document has no question."""
+def question_reason(mr: MethodRun) -> str:
+    """Why a method cannot run on documents ("" = it can): a loss method that trains answers to
+    questions ('I don't know', an alternative answer), as a document has no question (the reason of
+    :meth:`Verbatim.skip_method`)."""
     from ..methods import get_method
 
+    spec = get_method(mr.method)
+    if spec.kind == "loss" and spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
+        return "it trains answers to questions ('I don't know', an alternative answer), and documents have no question"
+    return ""
+
+
+def question_methods(method_runs: list) -> tuple[list, list[str]]:
+    """``(kept, notes)``: the methods of :func:`question_reason` left out, with the run's note for each
+    (for callers that resolve methods themselves; a run skips them through :meth:`Verbatim.skip_method`)."""
     kept, notes = [], []
     for mr in method_runs:
-        spec = get_method(mr.method)
-        if spec.kind == "loss" and spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
-            notes.append(f"{mr.label}: skipped, it trains answers to questions ('I don't know', an alternative "
-                         "answer), and documents have no question")
+        reason = question_reason(mr)
+        if reason:
+            notes.append(f"{mr.label}: skipped ({reason})")
         else:
             kept.append(mr)
     return kept, notes
@@ -419,7 +430,10 @@ class Verbatim(Scenario):
         return f"verbatim-{corpus}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
     def directions(self, run: Run) -> dict:
-        return dict(DIRECTIONS)
+        return directions()
+
+    def skip_method(self, run: Run, mr: MethodRun) -> str:
+        return question_reason(mr)
 
     def prepare(self, run: Run) -> None:
         from ..builtin import content_hash
@@ -430,10 +444,9 @@ class Verbatim(Scenario):
         if run.methods_defaulted:
             notes.append(f"methods: the verbatim default ({', '.join(DEFAULT_METHODS)}: MUSE's baselines GA, GA_GDR, "
                          "GA_KLR, NPO_GDR); set methods=[...] to choose")
-        run.method_runs, skipped = question_methods(run.method_runs)
-        for n in notes + skipped:
+        for n in notes:
             run.log(n)
-        run.notes += notes + skipped
+        run.notes += notes
         run.data = corpus = run.state["corpus"]
         root = None
         if cfg.model:
