@@ -365,7 +365,7 @@ def bench_unlearning(load, forget, retain, train_cfg, methods, phases: Phases) -
 # --------------------------------------------------------------------------------------------------
 def bench_eval_demo(model, tok, splits, eval_cfg, phases: Phases) -> dict:
     from lethe.data import Encoder
-    from lethe.pipeline import evaluate
+    from lethe.evaluation import evaluate
     from lethe.probes import generate, score_sequences
 
     counter = GenerationCounter(model, tok.eos_token_id, tok.pad_token_id)
@@ -422,7 +422,7 @@ def bench_eval_demo(model, tok, splits, eval_cfg, phases: Phases) -> dict:
 def eval_groups(seconds: dict) -> dict:
     """evaluate()'s seconds per group (ModelResult.seconds "eval: <group>") and the shares of model
     passes (the evaluated model, the embedding / NLI models) vs metric code."""
-    from lethe.pipeline import MODEL_GROUPS
+    from lethe.evaluation import MODEL_GROUPS
 
     groups = {k[len("eval: "):]: round(v, 4) for k, v in seconds.items() if k.startswith("eval: ")}
     total = sum(groups.values()) or 1.0
@@ -439,7 +439,8 @@ def run_demo(args, phases: Phases, result: dict) -> None:
     from lethe.benchmarks import load_benchmark
     from lethe.config import RunConfig, TinyModelConfig
     from lethe.models import count_parameters, load_model
-    from lethe.pipeline import build_builtin_models, eval_splits
+    from lethe.builtin import build_builtin_models
+    from lethe.evaluation import eval_splits
 
     cfg = RunConfig()
     tiny, bench_opts, train_cfg, eval_cfg = cfg.tiny_model, {}, cfg.train, cfg.eval

@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     from lethe.config import RunConfig
     from lethe.judges import make_judge
     from lethe.models import load_model
-    from lethe.pipeline import set_threads
-    from lethe.scenarios.safety import OPTIONS, _attack_names, build_models, evaluate_model, load_sets
+    from lethe.scenarios._run import set_threads
+    from lethe.scenarios.safety import OPTIONS, attack_names, build_models, evaluate_model, load_sets
 
     threads = set_threads(args.threads)
     cfg = RunConfig()
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     target, _, _ = build_models(sets.builtin, cfg.tiny_model, opts, args.cache_dir, log=lambda *a: None)
     build_seconds = time.perf_counter() - t0
     model, tok = load_model(target)
-    attacks = _attack_names(opts["attacks"])
+    attacks = attack_names(opts["attacks"])
     judge = make_judge("answer_match")
     res = evaluate_model(model, tok, sets, judge, attacks, opts, cfg.attack_options, "target", "target", cfg.eval,
                          log=lambda *a: None)

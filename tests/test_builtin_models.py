@@ -1,6 +1,6 @@
 """The built-in miniature does what the benchmark needs: the target memorises the authors, the
 retain model cannot know the forget authors, world knowledge survives fine-tuning (utility > 0),
-and forget quality separates the two. A reduced scale runs by default; the demo scale is `-m slow`."""
+and forget quality separates the two. A reduced scale and the demo scale run with `-m slow`."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,8 @@ from lethe.benchmarks import load_benchmark
 from lethe.benchmarks.synthetic import template_rouge_floor
 from lethe.config import RunConfig, TinyModelConfig
 from lethe.models import load_model
-from lethe.pipeline import build_builtin_models, eval_splits, evaluate
+from lethe.builtin import build_builtin_models
+from lethe.evaluation import eval_splits, evaluate
 
 os.environ.setdefault("LETHE_NO_PROGRESS", "1")
 
@@ -26,7 +27,10 @@ def _evaluate_pair(bench, tiny, cache):
     return target.summary, retain.summary
 
 
+@pytest.mark.slow
 def test_reduced_scale_target_memorises_and_retain_model_does_not(tmp_path):
+    """~70 s on two cores: behind -m slow with the demo scale; the default suite's tiny run checks that
+    the target leaks the forget authors and the retain model does not (tests/test_cli.py)."""
     bench = load_benchmark("lethe-authors", n_authors=30, n_holdout=2, n_world=30, n_people=12)
     tiny = TinyModelConfig(hidden_size=64, num_layers=2, intermediate_size=128, num_heads=4, vocab_size=600,
                            base_epochs=20, finetune_epochs=15, lr=6e-3, batch_size=16)

@@ -7,7 +7,8 @@ import shutil
 
 from lethe.benchmarks import generate, load_benchmark, save_benchmark
 from lethe.config import RunConfig, TinyModelConfig
-from lethe.pipeline import builtin_model_root, eval_cache_key
+from lethe.builtin import builtin_model_root
+from lethe.scenarios.tofu import eval_cache_key
 
 
 def _edit_answer(folder, index: int, answer: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from lethe.config import EvalConfig
 from lethe.errors import LetheError
-from lethe.pipeline import evaluate
+from lethe.evaluation import evaluate
 
 
 def _with_options(items):
@@ -49,7 +49,7 @@ def test_evaluate_times_every_group_of_model_and_metric_work(memorised_model, to
     import dataclasses
 
     from lethe.config import EvalConfig
-    from lethe.pipeline import MODEL_GROUPS, evaluate
+    from lethe.evaluation import MODEL_GROUPS, evaluate
 
     def with_wrong(items):
         answers = [it.answer for it in items]
@@ -75,7 +75,7 @@ def test_forget_answers_are_scored_once_for_tofu_and_membership(memorised_model,
     import dataclasses
 
     import lethe.probes_tokens as pt
-    from lethe.pipeline import membership
+    from lethe.evaluation import membership
     from lethe.probes import probe_split
 
     def with_wrong(items):

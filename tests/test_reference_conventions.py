@@ -258,7 +258,7 @@ def test_privleak_equals_open_unlearning_and_membership_uses_k_04(tiny_model, to
     for a, r in [(0.75, 0.6), (0.3, 0.45), (0.999, 0.5228), (0.5, 0.5)]:
         assert privleak(a, r) == pytest.approx(ou_privleak(a, r), rel=1e-8, abs=1e-8)
     # the run's mia_min_k (and so PrivLeak) is Min-K% at k = 0.4 without the EOS
-    from lethe.pipeline import membership
+    from lethe.evaluation import membership
 
     tiny_model.eval()
     out = membership(tiny_model, tokenizer, forget_items, retain_items, retain_summary={"mia_min_k": 0.6})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lethe.data import Encoder
 from lethe.models import save_model, tiny_llama
-from lethe.pipeline import input_length_notes, missing_holdout_note
+from lethe.evaluation import input_length_notes, missing_holdout_note
 
 
 def test_prompts_longer_than_the_model_are_counted_per_split(tmp_path, tokenizer, forget_items, retain_items):
@@ -39,7 +39,7 @@ def test_extraction_is_measured_without_a_holdout_split(memorised_model, tokeniz
     from lethe.config import EvalConfig
     from lethe.data import Encoder
     from lethe.metrics.extraction import exact_memorization
-    from lethe.pipeline import evaluate
+    from lethe.evaluation import evaluate
     from lethe.probes_tokens import token_scores
 
     items = [dataclasses.replace(it, perturbed_answers=("No idea.",)) for it in forget_items]

@@ -40,7 +40,7 @@ def test_metric_reads_tokenizer_tokens_and_falls_back_to_words():
 def test_evaluate_reports_token_entropy_per_split(memorised_model, tokenizer, forget_items):
     import dataclasses
 
-    from lethe.pipeline import evaluate
+    from lethe.evaluation import evaluate
 
     answers = [it.answer for it in forget_items]
     items = [dataclasses.replace(it, perturbed_answers=tuple(a for a in answers if a != it.answer)[:2])
@@ -214,7 +214,7 @@ def test_evaluate_with_an_nli_model(tmp_path, memorised_model, tokenizer, forget
     import dataclasses
 
     from lethe.config import EvalConfig
-    from lethe.pipeline import evaluate
+    from lethe.evaluation import evaluate
     from lethe.probes import entailment_pairs, nli_labels
 
     folder, _ = _nli_folder(tmp_path, tokenizer)
@@ -243,7 +243,7 @@ def test_evaluate_compares_world_facts_with_the_long_answer(monkeypatch, memoris
     import lethe.probes
     from lethe.benchmarks.base import QAItem
     from lethe.config import EvalConfig
-    from lethe.pipeline import evaluate
+    from lethe.evaluation import evaluate
 
     seen = {}
 

@@ -17,7 +17,7 @@ from lethe.config import load_config
 from lethe.data import Encoder, collate, collate_prompts
 from lethe.errors import LetheError
 from lethe.methods import get_method
-from lethe.pipeline import builtin_model_root
+from lethe.builtin import builtin_model_root
 from lethe.probes import generate
 from lethe.sisa import EXACT, ShardEnsemble, SISAConfig, assign_shards, author_ids, build_sisa
 from lethe.train import unlearn
