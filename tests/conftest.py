@@ -128,14 +128,24 @@ def encoder(tokenizer):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, request):
     """One `lethe run` of the whole built-in pipeline on the TINY miniature (tests/tiny_run.py), shared
-    by every end-to-end test of the session: ``(root, exit code)``; the run is ``root/runs/r1`` and the
-    built-in models are cached in ``root/cache`` for the tests' own runs."""
+    by every end-to-end test of the session, across test processes too (the first builds it under a
+    lock, the others read it): ``(root, exit code)``; the run is ``root/runs/r1`` and the built-in
+    models are cached in ``root/cache`` for the tests' own runs."""
+    from filelock import FileLock
+
     from lethe.cli import main
     from tiny_run import TINY
 
-    root = tmp_path_factory.mktemp("builtin")
-    code = main(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1",
-                 "methods=[ga, npo, {method: idk, retain: ap}]"])
-    return root, code
+    base = tmp_path_factory.getbasetemp()
+    shared = hasattr(request.config, "workerinput")  # a pytest-xdist worker: its siblings share base.parent
+    root = (base.parent if shared else base) / "tiny-run"
+    with FileLock(str(root) + ".lock"):
+        done = root / "exit-code"
+        if not done.exists():
+            root.mkdir(exist_ok=True)
+            code = main(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={root / 'runs'}", "name=r1",
+                         "methods=[ga, npo, {method: idk, retain: ap}]"])
+            done.write_text(str(code))
+    return root, int(done.read_text())

@@ -24,6 +24,13 @@ def tiny_benchmark():
     return load_benchmark("lethe-authors", **opts)
 
 
+def r1_target(root):
+    """The built-in target model folder of the session's tiny run (its provenance names it)."""
+    from pathlib import Path
+
+    return Path(json.loads((root / "runs" / "r1" / "summary.json").read_text())["provenance"]["model"])
+
+
 def run_cli(args, capsys):
     code = main(args)
     out = capsys.readouterr()
@@ -145,7 +152,7 @@ def test_attacks_run_on_every_unlearned_model_and_the_retain_control(builtin_run
 
 def test_attack_subcommand_on_a_saved_model(builtin_run, tmp_path, capsys):
     root, _ = builtin_run
-    target = next((root / "cache" / "models").glob("*/target"))
+    target = r1_target(root)
     out = tmp_path / "attacks.json"
     code, stdout, err = run_cli(["attack", str(target), *TINY, f"cache_dir={root / 'cache'}",
                                  "attacks=[quantize_8bit, paraphrase, jailbreak_base64]", "--out", str(out)], capsys)
@@ -198,7 +205,7 @@ def test_lm_eval_tasks_in_a_run_and_the_harness_subcommand(builtin_run, tmp_path
         assert acc in {k / 6 for k in range(7)}  # an accuracy over six documents
     assert "lm_eval_tiny_mcq_acc" not in rows_by["icul"]["metrics"]  # a prompt method: not the raw model's score
     assert summary["directions"]["lm_eval_tiny_mcq_acc"] == "higher"
-    target = next((root / "cache" / "models").glob("*/target"))
+    target = r1_target(root)
     out = tmp_path / "h.json"
     code, stdout, err = run_cli(["harness", str(target), "--tasks", "tiny_mcq", "--include", str(tmp_path / "tasks"),
                                  "--out", str(out)], capsys)
@@ -227,7 +234,7 @@ def test_reference_and_gradnorm_mia_in_a_run(builtin_run, capsys):
         for key in ("mia_reference", "mia_gradnorm"):
             assert 0.0 <= row["metrics"][key] <= 1.0, (row["name"], key)
     assert summary["directions"]["mia_reference"] == "lower"
-    folder = next((root / "cache" / "models").glob("*/target"))
+    folder = r1_target(root)
     bench = load_benchmark("lethe-authors", n_authors=20, n_holdout=2, n_world=30, n_people=12)
     target, tok = load_model(folder)
     base, _ = load_model(folder.parent / "base")
@@ -267,7 +274,7 @@ def test_external_model_folder_and_retain_results(builtin_run, tmp_path, capsys)
     """A user's model goes through the same from_pretrained path as a hub model; the gold standard
     can be the retain model's results file."""
     root, _ = builtin_run
-    models = next((root / "cache" / "models").iterdir())
+    models = r1_target(root).parent
     code, _, err = run_cli(["run", *TINY, f"model={models / 'target'}",
                             f"retain_model={root / 'runs' / 'r1' / 'results.json'}",
                             f"output={tmp_path}", "name=ext", "methods=[grad_diff]"], capsys)
@@ -282,7 +289,7 @@ def test_external_model_folder_and_retain_results(builtin_run, tmp_path, capsys)
 
 def test_external_model_without_retain_model_says_so(builtin_run, tmp_path, capsys):
     root, _ = builtin_run
-    models = next((root / "cache" / "models").iterdir())
+    models = r1_target(root).parent
     code, _, err = run_cli(["eval", *TINY, f"model={models / 'target'}", f"output={tmp_path}", "name=ev"], capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
@@ -377,7 +384,7 @@ def test_ls_lists_methods_and_metrics(capsys):
 
 
 def _retain_run(root, tmp_path, capsys, results, *extra):
-    models = next((root / "cache" / "models").iterdir())
+    models = r1_target(root).parent
     return run_cli(["run", *TINY, f"model={models / 'target'}", f"retain_model={results}", f"output={tmp_path}",
                     "name=ext", "methods=[grad_diff]", *extra], capsys)
 

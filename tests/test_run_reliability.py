@@ -18,7 +18,7 @@ from lethe.cli import main
 from lethe.errors import LetheError
 from lethe.rundir import RunFolder, check_name, stale_runs
 
-from tiny_run import FAST, TINY  # noqa: E402
+from tiny_run import TINY  # noqa: E402
 
 
 def run_cli(args, capsys):
@@ -200,7 +200,7 @@ def test_stale_partial_folders_are_listed(tmp_path):
 
 def test_a_failing_method_gets_a_row_and_the_others_go_on(tiny_run, tmp_path, capsys):
     root, _ = tiny_run
-    code, _, err = run_cli(["run", *FAST, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=f",
+    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=f",
                             "attacks=[]", "methods=[{method: ga, label: boom, train: {lr: 1.0e+30, max_grad_norm: 0}}, ga]"],
                            capsys)
     assert code == 1
@@ -222,7 +222,7 @@ def test_a_report_that_fails_to_draw_leaves_the_results(tiny_run, tmp_path, caps
         raise ValueError("a plot went wrong")
 
     monkeypatch.setattr("lethe.report.write_report", broken)
-    code, _, err = run_cli(["run", *FAST, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=p",
+    code, _, err = run_cli(["run", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=p",
                             "attacks=[]", "methods=[ga]"], capsys)
     assert code == 1 and "a plot went wrong" in err and f"lethe report {tmp_path / 'p'}" in err
     assert json.loads((tmp_path / "p" / "summary.json").read_text())["rows"][2]["name"] == "ga"
@@ -233,13 +233,17 @@ def test_a_report_that_fails_to_draw_leaves_the_results(tiny_run, tmp_path, caps
 
 
 def test_a_damaged_cached_evaluation_is_computed_again(tiny_run, tmp_path, capsys):
+    import shutil
+
     root, _ = tiny_run
-    cache = root / "cache" / "evals"
+    shutil.copytree(root / "cache", tmp_path / "cache")  # the session's cache stays whole for the other tests
+    cache = tmp_path / "cache" / "evals"
     entries = sorted(cache.glob("*-target-*.json"))
     good = {e: json.loads(e.read_text()) for e in entries}
     for e in entries:
         e.write_text('{"name": "target", "splits": ')  # a write cut short
-    code, out, _ = run_cli(["eval", *TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "name=e"], capsys)
+    code, out, _ = run_cli(["eval", *TINY, f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}",
+                            "name=e"], capsys)
     assert code == 0 and "is damaged" in out
     rebuilt = [e for e in entries if e.read_text().startswith('{"name": "target", "kind"')]
     assert len(rebuilt) == 1 and json.loads(rebuilt[0].read_text())["summary"] == good[rebuilt[0]]["summary"]
@@ -276,14 +280,14 @@ def test_custom_model_code_needs_trust_remote_code(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Resume: a run killed with kill -9 ends with the numbers of an uninterrupted one
 
-METHODS = "methods=[ga, npo, {method: idk, retain: ap}]"
+METHODS = "methods=[ga, npo]"  # the session's run has these and idk+ap
 
 
 def test_resume_after_kill_9_gives_the_uninterrupted_numbers(tiny_run, tmp_path, capsys):
     root, code = tiny_run
     assert code == 0
     runs = tmp_path / "runs"
-    args = ["run", *TINY, f"cache_dir={root / 'cache'}", f"output={runs}", "name=k", METHODS]
+    args = ["run", *TINY, f"cache_dir={root / 'cache'}", f"output={runs}", "name=k", METHODS, "attacks=[]"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LETHE_NO_PROGRESS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from lethe.cli import main; sys.exit(main(sys.argv[1:]))",
                              *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -304,7 +308,7 @@ def test_resume_after_kill_9_gives_the_uninterrupted_numbers(tiny_run, tmp_path,
     finally:
         proc.wait()
     kept = [m["name"] for m in json.loads(partial.read_text())["models"]]
-    assert "ga" in kept and "idk+ap" not in kept
+    assert "ga" in kept and "npo" not in kept
     # the name is still taken by the unfinished run: a fresh start is refused, with the way out
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "--resume" in one_line(err)
@@ -313,10 +317,11 @@ def test_resume_after_kill_9_gives_the_uninterrupted_numbers(tiny_run, tmp_path,
     assert not (runs / ".k.partial").exists() and not (runs / ".k.lock").exists()
     resumed = json.loads((runs / "k" / "summary.json").read_text())
     whole = json.loads((root / "runs" / "r1" / "summary.json").read_text())
-    assert [r["name"] for r in resumed["rows"]] == [r["name"] for r in whole["rows"]]
-    for a, b in zip(resumed["rows"], whole["rows"]):
-        assert a["metrics"] == b["metrics"], a["name"]
-        assert a["intervals"] == b["intervals"], a["name"]
+    assert [r["name"] for r in resumed["rows"]] == ["target", "retain model", "ga", "npo"]
+    rows = {r["name"]: r for r in whole["rows"]}
+    for a in resumed["rows"]:
+        assert a["metrics"] == rows[a["name"]]["metrics"], a["name"]
+        assert a["intervals"] == rows[a["name"]]["intervals"], a["name"]
 
 
 def test_resume_refuses_other_settings(tiny_run, tmp_path, capsys):
