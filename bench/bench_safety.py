@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     from lethe.config import RunConfig
     from lethe.judges import make_judge
     from lethe.models import load_model
-    from lethe.scenarios._run import set_threads
+    from lethe.provenance import set_threads
     from lethe.scenarios.safety import OPTIONS, attack_names, build_models, evaluate_model, load_sets
 
     threads = set_threads(args.threads)

@@ -265,7 +265,8 @@ def test_scenario_method_defaults_and_options(tmp_path):
     from lethe.config import load_config
     from lethe.pipeline import run
     from lethe.scenarios import get_scenario
-    from lethe.scenarios._run import Run, build_options, resolve_methods
+    from lethe.scenarios._run import Run, build_options
+    from lethe.scenarios._methods import resolve_methods
     from lethe.scenarios.hazardous import SCENARIO_METHODS, Hazardous, scenario_methods
 
     scenario = get_scenario("hazardous")

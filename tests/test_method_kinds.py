@@ -30,7 +30,7 @@ def test_the_registry_holds_every_method_of_every_kind():
 
 
 def test_the_run_skeleton_knows_every_kind():
-    from lethe.scenarios._run import KIND_WORDS, KINDS as KIND_NAMES
+    from lethe.scenarios._methods import KIND_WORDS, KINDS as KIND_NAMES
 
     assert KIND_NAMES == tuple(cls.kind for cls in KINDS) and set(KIND_WORDS) == set(KIND_NAMES)
 

@@ -156,7 +156,8 @@ def _run(scenario_name: str, *overrides: str, methods=None):
     """A run of ``scenario_name`` with its methods resolved (``methods``: in place of the config's)."""
     from lethe.config import load_config
     from lethe.scenarios import get_scenario
-    from lethe.scenarios._run import Run, build_options, resolve_methods
+    from lethe.scenarios._run import Run, build_options
+    from lethe.scenarios._methods import resolve_methods
 
     scenario = get_scenario(scenario_name)
     cfg = load_config(None, [f"scenario={scenario_name}", *overrides])

@@ -306,7 +306,7 @@ def test_scenario_options_are_checked(tmp_path):
 def test_question_methods_are_skipped_with_a_note(tmp_path):
     from lethe.pipeline import run
     from lethe.scenarios import get_scenario
-    from lethe.scenarios._run import resolve_methods
+    from lethe.scenarios._methods import resolve_methods
     from lethe.scenarios.verbatim import question_methods
 
     runs, notes = question_methods(resolve_methods(_cfg(tmp_path, "methods=[ga,idk,npo]")))

@@ -35,7 +35,7 @@ def attack_model(cfg: RunConfig, model_path: str, log=print) -> dict:
     from .benchmarks import load_benchmark
     from .evaluation import evaluate
     from .models import load_model
-    from .scenarios._run import provenance, set_threads
+    from .provenance import provenance, set_threads
     from .scenarios.tofu import ROBUSTNESS_KEYS, attack_and_evaluate
 
     attacks = tuple(expand_attacks(cfg.attacks))

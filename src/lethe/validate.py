@@ -79,7 +79,7 @@ def _no_options(path, options: dict) -> None:
 
 def _config(path: Path) -> list[str]:
     from .config import load_config
-    from .scenarios._run import resolve_methods
+    from .scenarios._methods import resolve_methods
 
     cfg = load_config(path)
     cfg.eval.check()

@@ -48,17 +48,6 @@ class OutputFilterConfig:
             raise option_error("output_filter", "min_share", f"must be in (0, 1], got {self.min_share}")
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence (the ROUGE-L numerator), O(|a|·|b|) time, O(|b|) memory."""
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
-
-
 class OutputFilter:
     """``postprocess(questions, generations)``: refuses answers that leak forget data.
 
@@ -67,14 +56,12 @@ class OutputFilter:
     """
 
     def __init__(self, forget_answers: list[str], names: list[str], cfg: OutputFilterConfig):
-        from rouge_score.tokenizers import (
-            DefaultTokenizer,  # the tokenizer RougeScorer(use_stemmer=True) uses
-        )
+        from ..metrics.rouge import rouge_tokenizer  # the tokenizer RougeScorer(use_stemmer=True) uses
 
         self.cfg = cfg
         self.names = list(names)
         self._pattern = names_pattern(self.names) if self.names else None
-        self._tok = DefaultTokenizer(use_stemmer=True)
+        self._tok = rouge_tokenizer(True)
         self._answers = [t for t in (self._tok.tokenize(a) for a in dict.fromkeys(forget_answers)) if t]
         self.refused = {"question": 0, "answer": 0}  # running counts
 
@@ -88,6 +75,8 @@ class OutputFilter:
         maximised over answers; the bag-of-words overlap bounds the LCS from above, so answers that
         cannot reach the best value so far are skipped without the quadratic LCS.
         """
+        from ..metrics.rouge import lcs_length
+
         gen = self._tok.tokenize(generation)
         if not gen:
             return 0.0
@@ -104,7 +93,7 @@ class OutputFilter:
                     overlap += 1
             if overlap / len(ref) <= best:
                 continue
-            best = max(best, _lcs(ref, gen) / len(ref))
+            best = max(best, lcs_length(ref, gen) / len(ref))
         return best
 
     def reason(self, question: str, generation: str) -> str:

@@ -12,174 +12,24 @@ and persists ``results.json`` after every model, so a killed run keeps what it f
 ``resume=true`` (``lethe run --resume RUN``) continues it; a method that fails (NaN, out of memory,
 an exception) gets a row marked failed with the reason and the others go on.
 
-Every kind of method goes through one dispatcher (:func:`apply_method`): loss methods and
-procedures train the target, inference-time methods wrap it, training-time methods build their own
-models; a scenario lists the kinds it can evaluate (``method_kinds``) and every other kind is the same
-one-line error in every scenario.
+Every kind of method goes through one resolver and one dispatcher (``_methods``); provenance and
+threads come from ``lethe.provenance``.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config import DEFAULT_METHODS, RunConfig, to_dict
+from ..config import RunConfig, to_dict
 from ..errors import LetheError
-from ..rundir import RunFolder, check_name, folder_bytes, stale_runs
-
-KINDS = ("loss", "procedure", "inference", "training-time")
-KIND_WORDS = {"inference": "an inference-time method (it wraps the model, no weights change)",
-              "training-time": "a training-time method (it trains its own shard models)",
-              "procedure": "a weight-arithmetic procedure (task vector)", "loss": "a loss method"}
-
-
-def set_threads(n: int = 0) -> int:
-    """Torch threads: ``n``, else OMP_NUM_THREADS, else the usable cores. Returns the count."""
-    import torch
-
-    if n <= 0:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        n = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(n)
-    return n
-
-
-def jsonable(v) -> bool:
-    import json
-
-    try:
-        json.dumps(v)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-# ------------------------------------------------------------------------------------------------
-# Methods: one resolver, one dispatcher
-
-
-@dataclass(frozen=True)
-class MethodRun:
-    label: str
-    method: str
-    options: dict
-    train: object  # TrainConfig
-
-
-def resolve_methods(cfg: RunConfig, directions: dict | None = None) -> list[MethodRun]:
-    """Method entries: a name, or {"method": name, "label": ..., "train": {...}, <option>: value}.
-    Options, training settings and labels are checked now, before any model work."""
-    from ..config import build
-    from ..methods import get_method
-    from ..config import TrainConfig
-
-    runs, labels = [], set()
-    if not cfg.methods:
-        raise LetheError("no methods to run: set methods=[ga,npo,...]")
-    for entry in cfg.methods:
-        if isinstance(entry, str):
-            entry = {"method": entry}
-        if not isinstance(entry, dict) or "method" not in entry:
-            raise LetheError(f"method entry {entry!r} must be a name or a mapping with a 'method' key")
-        entry = dict(entry)
-        name = entry.pop("method")
-        spec = get_method(name)
-        train_over = entry.pop("train", {}) or {}
-        label = entry.pop("label", None)
-        options = {**cfg.method_options.get(name, {}), **entry}
-        mcfg = spec.make_config(options)  # validates option names and values now, not after training
-        if label is None:
-            default_retain = getattr(spec.config(), "retain", None)
-            label = name if getattr(mcfg, "retain", None) == default_retain else f"{name}+{mcfg.retain}"
-        check_name(label, "method label")
-        if label in labels:
-            raise LetheError(f"two method entries share the label '{label}'; give one a distinct label")
-        labels.add(label)
-        train_cfg = build(TrainConfig, {**to_dict(cfg.train), **train_over}, prefix="train.")
-        train_cfg.check()
-        if train_cfg.best_by and directions is not None:
-            check_columns([train_cfg.best_by], directions, what="train.best_by")
-        runs.append(MethodRun(label, name, options, train_cfg))
-    return runs
-
-
-def check_columns(columns, directions: dict, what: str = "report_columns") -> list[str]:
-    """``columns`` checked against the metric keys of ``directions`` (and ``unlearn_seconds`` for the
-    report): an unknown key is a one-line error with "did you mean"."""
-    import difflib
-
-    known = [*directions, "unlearn_seconds"] if what == "report_columns" else list(directions)
-    for c in columns:
-        if c not in known:
-            close = difflib.get_close_matches(str(c), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise LetheError(f"unknown metric '{c}' in {what}{hint} (known: {', '.join(known)})")
-    return list(columns)
-
-
-@dataclass
-class Applied:
-    """A method applied to the target: the model to evaluate (``save``: whether it is one model to
-    save), how to prompt and filter it (inference-time methods), and what it cost."""
-
-    model: Any
-    tokenizer: Any
-    train: dict
-    seconds: dict
-    config_train: dict
-    encoder: Any = None
-    postprocess: Any = None
-    save: bool = True
-
-
-def apply_method(run: "Run", mr: MethodRun) -> Applied:
-    """The one dispatcher over method kinds (``lethe.methods.kinds``): a training-time method trains its
-    own models, an inference-time method wraps the target, a loss or a procedure unlearns it
-    (``spec.apply``: the loss loop or the procedure)."""
-    from ..methods import InferenceMethod, TrainingTimeMethod, get_method
-    from ..models import load_model
-
-    spec = get_method(mr.method)
-    forget, retain = run.scenario.unlearning_data(run)
-    t0 = time.perf_counter()
-    if isinstance(spec, TrainingTimeMethod):  # SISA: trains (or reuses) its shard models, deletes the forget split
-        model, tok, stats = spec.train(run.data, run.cfg.forget_split, run.cfg.tiny_model, run.cfg.cache_dir,
-                                       spec.make_config(mr.options), log=run.log)
-        wall = time.perf_counter() - t0
-        from ..builtin import builtin_finetune_config
-
-        return Applied(model, tok, {k: v for k, v in stats.items() if jsonable(v)},
-                       {"unlearn": stats.get("deletion_seconds", wall), "wall": wall},
-                       to_dict(builtin_finetune_config(run.cfg.tiny_model)), save=False)
-    model, tok = load_model(run.target, run.cfg.trust_remote_code)
-    t0 = time.perf_counter()
-    if isinstance(spec, InferenceMethod):
-        from ..methods import build_inference  # checks the options, times the set-up, calls spec.build
-
-        setup = build_inference(mr.method, model, tok, forget, retain, mr.options, mr.train, seed=mr.train.seed)
-        built = time.perf_counter() - t0
-        run.log(f"{mr.label}: inference-time method built in {built:.1f} s (weights unchanged)")
-        return Applied(setup.model, tok, {"inference_time": True, **{k: v for k, v in setup.stats.items() if jsonable(v)}},
-                       {"unlearn": built}, to_dict(mr.train), setup.encoder, setup.postprocess, save=False)
-    hook, direction = run.scenario.eval_hook(run, mr, tok)
-    from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
-
-    model, stats = unlearn(model, tok, mr.method, forget, retain, mr.train, mr.options,
-                           idk_answers=run.scenario.idk_answers(run), description=f"unlearn {mr.label}",
-                           eval_hook=hook, best_direction=direction)
-    run.log(f"{mr.label}: {stats.steps} steps, {stats.tokens_per_second:,.0f} tokens/s, "
-            f"final loss {stats.losses[-1] if stats.losses else float('nan'):.3f}")
-    if stats.best:
-        run.log(f"{mr.label}: best checkpoint by {stats.best['by']} ({stats.best['direction']} is better): "
-                f"step {stats.best['step']} of {stats.steps} ({stats.best['value']:.4g})")
-    return Applied(model, tok, stats.to_json(), {"unlearn": time.perf_counter() - t0}, to_dict(mr.train))
+from ..provenance import provenance, set_threads
+from ..rundir import RunFolder, folder_bytes, stale_runs
+from ._methods import KINDS, Applied, MethodRun, apply_method, check_columns, method_runs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -218,7 +68,6 @@ class Result:
     def from_json(cls, d: dict) -> "Result":
         return cls(**{k: d[k] for k in ("name", "kind", "summary", "record", "method", "intervals", "robustness",
                                         "seconds", "train", "config", "directions") if k in d})
-
 
 
 @dataclass
@@ -341,69 +190,6 @@ def build_options(scenario: Scenario, given: dict):
     return build(scenario.options, dict(given or {}), prefix="scenario_options.")
 
 
-def _method_runs(run: Run, directions: dict) -> list[MethodRun]:
-    cfg = run.cfg
-    if run.evaluate_only:
-        return []
-    defaulted = run.scenario.default_methods is not None and tuple(cfg.methods) == tuple(DEFAULT_METHODS)
-    if defaulted:
-        cfg = dataclasses.replace(cfg, methods=tuple(run.scenario.default_methods))
-        run.methods_defaulted = True
-    from ..methods import get_method
-
-    if not cfg.methods:  # methods=[]: the fixed models only
-        run.notes.append("methods=[]: the target and the gold standard are evaluated, nothing is unlearned")
-        return []
-    kept = []
-    for mr in resolve_methods(cfg, directions):
-        kind = get_method(mr.method).kind
-        if kind not in run.scenario.method_kinds:
-            raise LetheError(f"method '{mr.method}' is {KIND_WORDS[kind]}; the {run.scenario.name} scenario evaluates "
-                             f"{', '.join(k + ' methods' for k in run.scenario.method_kinds)} only; drop it from methods=")
-        reason = run.scenario.skip_method(run, mr)
-        if reason:
-            run.notes.append(f"{mr.label}: skipped ({reason})")
-        else:
-            kept.append(mr)
-    return kept
-
-
-def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() if out.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def provenance(cfg: RunConfig, threads: int, data) -> dict:
-    """Package versions and git SHA, time, the data's name/version/spec and content hash, hardware,
-    world size, evaluation recipe and seeds; the forget split's hash where the data has one."""
-    import torch
-    import transformers
-
-    from ..builtin import content_hash
-    from ..evaluation import EVAL_RECIPE
-
-    fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else content_hash(
-        {"name": data.name, "version": data.version, "spec": data.spec})
-    out = {
-        "lethe_version": __version__, "git_sha": git_sha(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "benchmark": {"name": data.name, "version": data.version, "spec": data.spec, "fingerprint": fingerprint},
-        "torch": torch.__version__, "transformers": transformers.__version__,
-        "hardware": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                     "cpus": os.cpu_count(), "torch_threads": threads,
-                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-        "eval_recipe": EVAL_RECIPE,
-        "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
-    }
-    if hasattr(data, "split_fingerprint") and getattr(data, "forget_sets", {}).get(cfg.forget_split):
-        out["forget_split"] = {k: v for k, v in data.split_fingerprint(cfg.forget_split).items() if k != "ids"}
-    return out
-
-
 def failed_row(mr: MethodRun, error: str, seconds: float) -> dict:
     return {"name": mr.label, "kind": "method", "method": mr.method, "status": "failed", "error": error,
             "metrics": {}, "intervals": {}, "robustness": {}, "seconds": {"wall": seconds}, "config": {}, "train": {}}
@@ -439,7 +225,7 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
         else:
             run.cfg = cfg = dataclasses.replace(cfg, attacks=())
     directions = scenario.directions(run)
-    run.method_runs = _method_runs(run, directions)  # user errors surface before any training
+    run.method_runs = method_runs(run, directions)  # user errors surface before any training
     scenario.check(run)
     cfg = run.cfg
     columns = check_columns(cfg.report_columns, directions)

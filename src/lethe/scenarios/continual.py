@@ -28,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 from . import register_scenario
-from ._run import Applied, Fixed, MethodRun, Run, Scenario, fixed_result
+from ._methods import Applied, MethodRun
+from ._run import Fixed, Run, Scenario, fixed_result
 from ..errors import LetheError
 from ..results import ModelResult
 

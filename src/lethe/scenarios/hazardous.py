@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import register_scenario
-from ._run import Fixed, MethodRun, Result, Run, Scenario
+from ._run import Fixed, Result, Run, Scenario
+from ._methods import MethodRun
 from ..builtin import content_hash
 from ..errors import LetheError
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from . import register_scenario
-from ._run import Fixed, MethodRun, Run, Scenario
+from ._run import Fixed, Run, Scenario
+from ._methods import MethodRun
 from ..errors import LetheError
 from ..evaluation import EVAL_RECIPE, evaluate, eval_splits
 from ..results import ModelResult
@@ -54,7 +55,7 @@ def attack_and_evaluate(cfg, model, tok, res: ModelResult, bench, log=print) -> 
     import numpy as np
 
     from ..attacks import run_attack
-    from ._run import jsonable
+    from ._methods import jsonable
 
     forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)
     eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0, lm_eval_tasks=(), lm_eval_include="")

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from ..errors import LetheError
 from . import register_scenario
-from ._run import Fixed, MethodRun, Result, Run, Scenario
+from ._run import Fixed, Result, Run, Scenario
+from ._methods import MethodRun
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
 # bump when what evaluate_verbatim computes (or the form of its cached entries) changes
