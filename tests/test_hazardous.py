@@ -301,8 +301,10 @@ def test_scenario_method_defaults_and_options(tmp_path):
         run_with("scenario_options={format: cloze}")
     with pytest.raises(LetheError, match="scenario_options.retain_corpus is missing"):
         run_with("methods=[ga]", "scenario_options={forget_corpus: a.jsonl}")
-    with pytest.raises(LetheError, match="runs no robustness attacks"):
-        run_with("methods=[ga]", "attacks=[relearn]")
+    with pytest.raises(LetheError, match="attack 'paraphrase' rewrites a forget question"):
+        run_with("methods=[ga]", "attacks=[relearn,paraphrase]")  # named by the user: refused, not dropped
+    with pytest.raises(LetheError, match=r"attack 'jailbreak_\w+' rewrites"):
+        run_with("methods=[ga]", "attacks=[jailbreak]")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before any folder
 
 
@@ -340,6 +342,7 @@ def test_end_to_end_small(tmp_path):
     assert s["provenance"]["benchmark"]["name"] == "lethe-hazard"
     results = json.loads((out / "results.json").read_text())
     assert len(results["models"][0]["record"]["per_sample"]["hazard_accuracy"]) == 4 * len(HAZARD_RELATIONS)
+    _check_robustness(s)
     # a second run starts from the cached models and gives the same numbers
     logs.clear()
     again = run(load_config(None, SMALL + [f"output={tmp_path / 'runs'}", "name=h2", f"cache_dir={tmp_path / 'cache'}"]),
@@ -363,6 +366,51 @@ def test_end_to_end_small(tmp_path):
     assert [r["kind"] for r in u["rows"]] == ["target", "method"]  # no retain model given
     assert u["benchmark"]["name"] == "user-hazard-data" and "heldout_nll" not in u["rows"][0]["metrics"]
     assert any("no retain model given" in n for n in u["notes"]) and not any("scoring:" in n for n in u["notes"])
+
+
+def _check_robustness(s):
+    """The default attacks on the retain model (the control) and every method, before -> after."""
+    from lethe.scenarios.hazardous import ROBUSTNESS_KEYS
+
+    assert any("paraphrase left out of the default list" in n for n in s["notes"])
+    assert any(n.startswith("robustness attacks (relearn, quantize_4bit)") for n in s["notes"])
+    assert not s["rows"][0]["robustness"]  # the target is what the methods start from, not attacked
+    n_docs, n_questions = 4 * 2, 4 * len(HAZARD_RELATIONS)
+    for row in s["rows"][1:]:
+        rob = row["robustness"]
+        assert list(rob) == ["relearn", "quantize_4bit"], row["name"]
+        for attack, r in rob.items():
+            assert list(r["before"]) == list(r["after"]) == list(ROBUSTNESS_KEYS), (row["name"], attack)
+            assert all(math.isfinite(v) for v in [*r["before"].values(), *r["after"].values()])
+        quant, relearn = rob["quantize_4bit"], rob["relearn"]
+        # quantization needs no data: judged on everything, so "before" is the row's own numbers
+        assert quant["items"] == n_docs and quant["info"]["eval_hazard_questions"] == n_questions
+        assert quant["before"] == pytest.approx({k: row["metrics"][k] for k in ROBUSTNESS_KEYS})
+        # relearning (by substance) on half the substances: judged on the other half's documents and questions
+        assert relearn["items"] == n_docs // 2 and relearn["info"]["eval_hazard_questions"] == n_questions // 2
+        assert relearn["info"]["config"]["by_group"] and relearn["info"]["steps"] == 10
+        assert relearn["before"]["general_accuracy"] == row["metrics"]["general_accuracy"]
+    # the control: relearning hazard documents teaches the retain model the lore's wording, so its loss on the
+    # held-out hazard documents falls (the baseline any unlearned model's recovery is read against). On this
+    # model, ga's 2 steps barely unlearn: its held-out hazard accuracy moves by a question or two either way.
+    control = s["rows"][1]["robustness"]["relearn"]
+    assert control["after"]["forget_corpus_nll"] < control["before"]["forget_corpus_nll"] - 0.2
+
+
+def test_attack_items_group_documents_by_substance():
+    from lethe.benchmarks.base import QAItem
+    from lethe.scenarios.hazardous import attack_items, held_out_questions
+
+    d = generate(n_substances=3, n_towns=1, n_heldout_towns=0, docs_per_entity=2)
+    docs = [QAItem(id=f"f{i}", question="", answer=t) for i, t in enumerate(d.forget_corpus)]
+    items = attack_items(d, docs)
+    assert [it.group for it in items] == ["s000", "s000", "s001", "s001", "s002", "s002"]
+    assert [it.answer for it in items] == d.forget_corpus
+    n = len(HAZARD_RELATIONS)
+    assert held_out_questions(d.hazard_mcq, [d.forget_corpus[2]]) == [*range(n), *range(2 * n, 3 * n)]
+    no_stem = [dataclasses.replace(it, stem="") for it in d.hazard_mcq]  # the public formats: nothing to match
+    assert held_out_questions(no_stem, d.forget_corpus) == list(range(3 * n))
+    assert all(not it.group for it in attack_items(dataclasses.replace(d, hazard_mcq=no_stem), docs))
 
 
 def _mmlu_folder(root):

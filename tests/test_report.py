@@ -334,3 +334,23 @@ def test_failed_drawing_leaves_the_run_folder_alone(tmp_path, monkeypatch):
     assert json.loads((other / "results.json").read_text(encoding="utf-8")) == {"models": [{"name": "ga"}]}
     assert json.loads((other / "summary.json").read_text(encoding="utf-8")) == summary
     assert not (other / "report.md").exists() and not list(other.glob(".*.tmp"))
+
+
+def test_robustness_table_shows_the_keys_the_attacks_measured():
+    """TOFU's three forget metrics for the default job; a scenario's own keys (hazard accuracy, VerbMem)
+    where its attacks measured those, never "n/a" for a value that is in the summary."""
+    from lethe.report import ROBUSTNESS_HEADER, render_markdown, robustness_cells, robustness_header
+
+    tofu = make_summary()
+    tofu["rows"][2]["robustness"] = {"relearn": {"items": 4, "before": {
+        "forget_probability": 0.2, "forget_rouge_l": 0.3, "forget_truth_ratio": 0.6}, "after": {
+        "forget_probability": 0.5, "forget_rouge_l": 0.7, "forget_truth_ratio": 0.5}}}
+    assert robustness_header(tofu) == ROBUSTNESS_HEADER
+    haz = make_summary()
+    haz["rows"][2]["robustness"] = {"relearn": {"items": 4, "before": {"hazard_accuracy": 0.25, "general_accuracy": 0.5},
+                                                "after": {"hazard_accuracy": 0.75, "general_accuracy": 0.5}}}
+    assert robustness_header(haz) == ["model", "attack", "items", "hazard accuracy", "general accuracy"]
+    (cells,) = robustness_cells(haz)
+    assert cells[3:] == ["0.250 → 0.750", "0.500 → 0.500"]
+    md = render_markdown(haz)
+    assert "| hazard accuracy | general accuracy |" in md and "|---|---|---:|---:|---:|" in md

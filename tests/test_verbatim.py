@@ -13,7 +13,7 @@ from lethe.errors import LetheError
 from lethe.metrics import METRICS
 from lethe.metrics.muse import knowmem, rouge_l_f1_values, verbmem
 from lethe.scenarios.verbatim import (
-    FewShotEncoder, PrefixEncoder, TextProbes, cut_at_stops, truncate_reference,
+    FewShotEncoder, PrefixEncoder, TextProbes, cut_at_stops, heldout_probes, truncate_reference,
 )
 
 
@@ -266,6 +266,21 @@ def test_prompt_helpers(tokenizer):
     assert n > 2
 
 
+def test_attacks_are_judged_on_the_probes_of_held_out_documents(corpus):
+    held = {d.id for d in corpus.forget[::2]}
+    probes_ = heldout_probes(corpus, held)
+    assert [c.id for c in probes_["forget_verbmem"]] == [c.id for c in corpus.verbmem_forget if c.id in held]
+    assert probes_["forget_knowmem"] and all(it.group in held for it in probes_["forget_knowmem"])
+    assert heldout_probes(corpus, {d.id for d in corpus.forget})["forget_knowmem"] == corpus.knowmem_forget
+    # MUSE: probes are excerpts of the raw text under their own ids, questions name no document
+    from dataclasses import replace
+
+    muse = replace(corpus, verbmem_forget=[replace(c, id=f"v{i}") for i, c in enumerate(corpus.verbmem_forget)],
+                   knowmem_forget=[replace(it, group="") for it in corpus.knowmem_forget])
+    probes_ = heldout_probes(muse, held)
+    assert len(probes_["forget_verbmem"]) == len(held) and probes_["forget_knowmem"] == muse.knowmem_forget
+
+
 # ---------------------------------------------------------------------------------------------- the scenario
 
 
@@ -301,6 +316,9 @@ def test_scenario_options_are_checked(tmp_path):
         run(_cfg(tmp_path, f"benchmark={write_muse(tmp_path / 'm')}", "benchmark_options={}"))
     with pytest.raises(LetheError, match="retain_model="):
         run(_cfg(tmp_path, "model=some/model", "benchmark_options={}"))
+    with pytest.raises(LetheError, match="attack 'paraphrase' rewrites the forget questions.*choose from relearn"):
+        run(_cfg(tmp_path, "attacks=[relearn,paraphrase]"))
+    assert not (tmp_path / "runs").exists()
 
 
 def test_question_methods_are_skipped_with_a_note(tmp_path):
@@ -350,6 +368,19 @@ def test_verbatim_run_end_to_end(tmp_path):
     assert retain["privleak"] == 0.0 and target["privleak"] < 0  # MUSE's sign: the forget set stands out
     assert summary["rows"][2]["seconds"]["unlearn"] > 0 and summary["rows"][2]["train"]["steps"] == 2
     assert any("forget VerbMem: target" in n for n in summary["notes"])
+    # robustness (the default attacks less paraphrase): forget VerbMem / KnowMem on the probes each attack did
+    # not train on, before -> after, on every unlearned model and the retain model (the control)
+    assert "attacks: left out of the default list: paraphrase (it rewrites questions, and documents have none)" \
+        in summary["notes"]
+    assert summary["rows"][0]["robustness"] == {}
+    for row in summary["rows"][1:]:
+        assert list(row["robustness"]) == ["relearn", "quantize_4bit"]
+        for attack, r in row["robustness"].items():
+            assert set(r["before"]) == set(r["after"]) == {"forget_verbmem", "forget_knowmem"}
+            assert all(math.isfinite(v) for v in [*r["before"].values(), *r["after"].values()])
+            assert r["items"] == (3 if attack == "relearn" else 6) and r["info"]["attack"] == attack
+    relearn = summary["rows"][2]["robustness"]["relearn"]
+    assert relearn["info"]["questions"] < 15 and "eval_forget_ids" not in relearn["info"]
     results = json.loads((out / "results.json").read_text())
     ga = results["models"][2]
     rec = ga["record"]
@@ -386,6 +417,10 @@ def test_verbatim_run_on_a_muse_folder(tmp_path, tokenizer, make_tiny):
     assert {"forget_verbmem", "forget_knowmem", "retain_knowmem", "mia_min_k"} <= set(m)
     assert "retain_verbmem" not in m  # MUSE has no retain continuations
     # PrivLeak is relative to the retain model's AUC; at AUC 1 it is undefined: left out, with a note
+    # one forget document: relearning has nothing to hold out, and paraphrase no question
+    assert [list(r["robustness"]) for r in summary["rows"]] == [[], ["quantize_4bit"], ["quantize_4bit"]]
+    assert any(n.startswith("attacks: left out of the default list: paraphrase (") and "relearn (it needs 2" in n
+               for n in summary["notes"])
     retain_auc = summary["rows"][1]["metrics"]["mia_min_k"]
     assert ("privleak" in m) == (retain_auc < 1)
     assert (retain_auc < 1) or any("PrivLeak is not reported" in n for n in summary["notes"])

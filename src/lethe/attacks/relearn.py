@@ -117,7 +117,7 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     train = TrainConfig(lr=float(cfg.lr), epochs=float(cfg.steps), batch_size=cfg.batch_size, max_steps=cfg.steps,
                         warmup_ratio=0.0, scheduler="constant", weight_decay=0.0, seed=cfg.seed)
     enc = Encoder(tokenizer)
-    seqs = [enc.qa(it.question, it.answer) for it in part]
+    seqs = [enc.item(it) for it in part]
     attacked = copy.deepcopy(model)
     for p in attacked.parameters():
         p.requires_grad_(True)

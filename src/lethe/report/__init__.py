@@ -60,4 +60,6 @@ from .tables import (
     interval_table,
     print_summary,
     robustness_cells,
+    robustness_header,
+    robustness_keys,
 )

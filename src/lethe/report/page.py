@@ -28,7 +28,6 @@ from .summary import (
 )
 from .tables import (
     CI_LEGEND,
-    ROBUSTNESS_HEADER,
     ROBUSTNESS_LEGEND,
     curve_tables,
     format_table,
@@ -37,6 +36,7 @@ from .tables import (
     interval_table,
     md_cell,
     robustness_cells,
+    robustness_header,
 )
 
 
@@ -61,7 +61,8 @@ def render_markdown(summary: dict, png_name: str = "tradeoff.png") -> str:
     rob = robustness_cells(summary)
     if rob:
         out += ["## Robustness: does the knowledge come back?", "",
-                "| " + " | ".join(ROBUSTNESS_HEADER) + " |", "|---|---|---:|---:|---:|---:|"]
+                "| " + " | ".join(robustness_header(summary)) + " |",
+                "|---|---|---:|" + "---:|" * (len(robustness_header(summary)) - 3)]
         out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rob]
         out += ["", ROBUSTNESS_LEGEND, ""]
     head, cells = heatmap_table(summary)
@@ -164,7 +165,7 @@ def render_html(summary: dict, png: bytes, curves: bytes | None = None, heatmap:
                   f'<p class="legend">{esc(CI_LEGEND)}</p>']
     rob = robustness_cells(summary)
     if rob:
-        head = "".join(f"<th>{esc(h)}</th>" for h in ROBUSTNESS_HEADER)
+        head = "".join(f"<th>{esc(h)}</th>" for h in robustness_header(summary))
         parts += ["<h2>Robustness: does the knowledge come back?</h2>",
                   f"<table><tr>{head}</tr>{_rows_html(rob)}</table>", f'<p class="legend">{esc(ROBUSTNESS_LEGEND)}</p>']
     if heatmap is not None:

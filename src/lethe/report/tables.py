@@ -133,15 +133,35 @@ ROBUSTNESS_LEGEND = ("Forget-set metrics on the items each attack did not train 
                      "in the weights; the retain model under the same attack is the control.")
 
 ROBUSTNESS_HEADER = ["model", "attack", "items", "forget probability", "forget ROUGE-L", "forget truth ratio"]
+ROBUSTNESS_LABELS = {"forget_probability": "forget probability", "forget_rouge_l": "forget ROUGE-L",
+                     "forget_truth_ratio": "forget truth ratio", "forget_verbmem": "forget VerbMem",
+                     "forget_knowmem": "forget KnowMem"}
+
+
+def robustness_keys(summary: dict) -> list[str]:
+    """The metric keys the run's attacks measured (a scenario's own: the TOFU three, VerbMem, hazard
+    accuracy, ...), in their first order."""
+    keys: list[str] = []
+    for row in summary["rows"]:
+        for r in (row.get("robustness") or {}).values():
+            for k in [*r.get("before", {}), *r.get("after", {})]:
+                if k not in keys:
+                    keys.append(k)
+    return keys or list(ROBUSTNESS_HEADER[3:])
+
+
+def robustness_header(summary: dict) -> list[str]:
+    return ["model", "attack", "items", *(ROBUSTNESS_LABELS.get(k, k.replace("_", " ")) for k in robustness_keys(summary))]
 
 
 def robustness_cells(summary: dict) -> list[list[str]]:
-    """Rows [model, attack, items, probability, ROUGE-L, truth ratio] ("before → after")."""
+    """Rows [model, attack, items, one "before → after" cell per measured key]."""
+    keys = robustness_keys(summary)
     out = []
     for i, row in enumerate(summary["rows"]):
         for attack, r in (row.get("robustness") or {}).items():
             cells = [row_name(row, i), attack, str(r.get("items", ""))]
-            for k in ("forget_probability", "forget_rouge_l", "forget_truth_ratio"):
+            for k in keys:
                 b, a = r.get("before", {}).get(k), r.get("after", {}).get(k)
                 cells.append(f"{format_value(k, b)} → {format_value(k, a)}")
             out.append(cells)

@@ -19,7 +19,10 @@ stays. This scenario runs that setting end to end:
 4. evaluation of every model: hazard and general multiple-choice accuracy
    (:func:`lethe.metrics.mcq.mcq_accuracy` on :func:`lethe.probes_mcq.probe_mcq`), the per-token loss
    on the forget corpus, on the retain corpus and on held-out general text;
-5. the run folder, written by the run skeleton (:mod:`lethe.scenarios._run`), plotted as hazard
+5. robustness attacks (``attacks``) on every unlearned model and on the retain model (the control):
+   relearning on part of the hazard documents and weight quantization, then the evaluation of step 4
+   on what the attack did not train on (:func:`attack_and_evaluate`);
+6. the run folder, written by the run skeleton (:mod:`lethe.scenarios._run`), plotted as hazard
    accuracy against general accuracy.
 """
 from __future__ import annotations
@@ -109,6 +112,10 @@ def directions() -> dict[str, str]:
 
 # the main table (report.md's "All metrics" table adds heldout_nll)
 COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll", "unlearn_seconds"]
+# Attacks that apply to a corpus: relearning fine-tunes on part of the documents, quantization needs no
+# data. The others (paraphrase, jailbreak_*, cross_lingual, gcg) rewrite a forget question; a document has none.
+DOCUMENT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")
+ROBUSTNESS_KEYS = ("hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,6 +241,8 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
     n_docs = opts.max_eval_docs
     with torch.no_grad(), attention_for(model, eval_cfg.precision, device), autocast(eval_cfg.precision, device):
         for split, items in (("hazard", data.hazard_mcq), ("general", data.general_mcq)):
+            if not items:  # an attack that left no hazard question held out
+                continue
             probes = probe_mcq(model, tok, items, opts.format, opts.normalize, eval_cfg.batch_size)
             res = mcq_accuracy(probes)
             summary[f"{split}_accuracy"] = res.value
@@ -253,6 +262,92 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
                 intervals[key] = [lo, hi]
     return Result(name, kind, summary, {"per_sample": per_sample, "predictions": preds}, method="",
                   intervals=intervals, seconds={"eval": time.perf_counter() - t0})
+
+
+# ------------------------------------------------------------------------------------------------
+# Robustness attacks
+
+
+def check_attacks(run: Run) -> None:
+    """Keep the attacks that apply to documents (:meth:`Hazardous.configure`, before the skeleton
+    expands the list): the run's default list loses the others with a note, a list the user wrote is
+    refused at its first question attack."""
+    from ..attacks import expand_attacks
+    from ..config import RunConfig
+
+    cfg = run.cfg
+    attacks = expand_attacks(cfg.attacks)  # groups (jailbreak, quantize) named one by one
+    other = [a for a in attacks if a not in DOCUMENT_ATTACKS]
+    if not other:
+        return
+    if tuple(cfg.attacks) != tuple(RunConfig().attacks):
+        raise LetheError(f"scenario 'hazardous': attack '{other[0]}' rewrites a forget question and the forget set here "
+                         f"is documents; use {', '.join(DOCUMENT_ATTACKS)} (drop it from attacks=[...])")
+    run.cfg = dataclasses.replace(cfg, attacks=tuple(a for a in attacks if a in DOCUMENT_ATTACKS))
+    run.notes.append(f"attacks: {', '.join(other)} left out of the default list (it rewrites a forget question; "
+                     "a document has none)")
+
+
+def attack_items(data, documents: list) -> list:
+    """The hazard documents as the attacks' forget items, each in the group (the entity) of the first
+    hazard question whose right answer it states: relearning split by group then keeps all documents
+    of an entity on one side. Questions without a stem (the public formats) group nothing."""
+    stated = [(f"{it.stem} {it.choices[it.answer]}", it.group) for it in data.hazard_mcq if it.stem and it.group]
+    out = []
+    for doc in documents:
+        group = next((g for text, g in stated if text in doc.answer), "")
+        out.append(dataclasses.replace(doc, group=group) if group else doc)
+    return out
+
+
+def held_out_questions(items, relearned: list[str]) -> list[int]:
+    """Indices of the hazard questions no relearned document answers (stem + right answer in its text):
+    the relearning attack is judged on those, as a question it trained on proves nothing. A question
+    without a stem cannot be matched and counts as held out."""
+    return [i for i, it in enumerate(items)
+            if not (it.stem and any(f"{it.stem} {it.choices[it.answer]}" in d for d in relearned))]
+
+
+def attack_and_evaluate(run: Run, model, tok, res: Result) -> dict:
+    """Run ``run.cfg.attacks`` on an evaluated model; per attack, the scenario's metrics on what the
+    attack did not train on (the documents it did not relearn, the hazard questions none of them
+    answers, all general questions and general documents), before (from ``res``'s per-item values)
+    and after the attack."""
+    import numpy as np
+
+    from ..attacks import run_attack
+    from ._methods import jsonable
+
+    cfg, data, opts = run.cfg, run.data, run.opts
+    forget, retain = run.state["documents"]
+    items = attack_items(data, forget)
+    eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0)
+    per_sample = res.record.get("per_sample", {})
+    out = {}
+    for name in cfg.attacks:
+        options = dict(cfg.attack_options.get(name, {}))
+        if name == "relearn":
+            options.setdefault("by_group", True)  # an entity's documents all relearned or all held out
+        attacked, info = run_attack(name, model, tok, items, retain, options)
+        ids = set(info.get("eval_forget_ids") or [it.id for it in items])
+        relearned = [it.answer for it in items if it.id not in ids]
+        hazard = held_out_questions(data.hazard_mcq, relearned)
+        docs = [i for i, it in enumerate(items[:opts.max_eval_docs]) if it.id in ids]
+        kept = {"hazard_accuracy": hazard, "forget_corpus_nll": docs}
+        view = dataclasses.replace(data, hazard_mcq=[data.hazard_mcq[i] for i in hazard],
+                                   forget_corpus=[data.forget_corpus[i] for i in docs], heldout_text=[])
+        after = evaluate_model(attacked, tok, view, opts, f"{res.name} after {name}", res.kind, eval_cfg).summary
+        before = {k: float(np.mean([per_sample[k][i] for i in kept.get(k, range(len(per_sample[k])))]))
+                  for k in ROBUSTNESS_KEYS if per_sample.get(k) and kept.get(k, True)}
+        out[name] = {"before": before, "after": {k: after[k] for k in ROBUSTNESS_KEYS if k in after},
+                     "items": len(docs),
+                     "info": {**{k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"},
+                              "eval_hazard_questions": len(hazard)}}
+        run.log(f"{res.name}: {name}: hazard accuracy {out[name]['before'].get('hazard_accuracy', float('nan')):.3f} "
+                f"-> {out[name]['after'].get('hazard_accuracy', float('nan')):.3f} on {len(hazard)} questions")
+        if attacked is not model:
+            del attacked
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,7 +405,10 @@ class Hazardous(Scenario):
     options = HazardousOptions
     default_methods = SCENARIO_METHODS
     method_kinds = ("loss", "procedure")
-    runs_attacks = False
+    runs_attacks = True
+
+    def configure(self, run: Run) -> None:
+        check_attacks(run)
 
     def check(self, run: Run) -> None:
         from ..config import RunConfig
@@ -372,12 +470,20 @@ class Hazardous(Scenario):
                 f"general accuracy {res.summary['general_accuracy']:.3f}")
         return res
 
+    def attack(self, run: Run, model, tok, result) -> dict:
+        return attack_and_evaluate(run, model, tok, result)
+
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         from ..config import to_dict
 
         n_choices = len(run.data.hazard_mcq[0].choices)
+        attacks = run.cfg.attacks
         run.notes[:0] = [CHANCE_NOTE.format(c=n_choices, p=1 / n_choices),
-                         "robustness attacks: not run in this scenario"]
+                         f"robustness attacks ({', '.join(attacks)}): hazard and general accuracy, forget and retain "
+                         "corpus loss before -> after each attack (results' robustness), relearning judged on the "
+                         "documents it did not train on and the hazard questions none of them answers; the retain "
+                         "model under the same attack is the control" if attacks else
+                         "robustness attacks: off (attacks=[])"]
         notes = []
         if run.retain_result is not None:
             notes.append(f"retain model's hazard accuracy (what a model that never saw the hazard corpus scores): "

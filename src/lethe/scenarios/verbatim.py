@@ -25,13 +25,16 @@ scenario runs that setting end to end:
    forget_exact_memorization   teacher-forced greedy token accuracy on the forget documents
    forget_token_entropy / retain_token_entropy   fluency of the continuations (Yuan et al. 2025)
 
+5. robustness attacks (``attacks``: relearning on part of the forget documents, quantization) on each
+   unlearned model and the retain model: forget VerbMem / KnowMem before and after (:func:`attack_verbatim`).
+
 The run itself (folder, provenance, methods, the model loop, results.json and summary.json) is the
 one skeleton of :mod:`lethe.scenarios._run`; this module holds what the verbatim setting adds.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -160,6 +163,26 @@ def generate_split(model, tokenizer, prompts: list[str], references: list[str], 
 # Evaluation
 
 
+def score_split(model, tokenizer, corpus, opts: VerbatimOptions, key: str, items: list, batch_size: int):
+    """``(metric result, TextProbes)`` of one generation split: VerbMem of continuations (``*_verbmem``)
+    or KnowMem of questions (``*_knowmem``)."""
+    from ..data import Encoder
+    from ..metrics.muse import knowmem, verbmem
+
+    if key.endswith("verbmem"):
+        n = opts.verbmem_max_new_tokens
+        p = generate_split(model, tokenizer, [c.prompt for c in items],
+                           [truncate_reference(tokenizer, c.gt, n) for c in items],
+                           [c.id for c in items], PrefixEncoder(tokenizer), n, batch_size)
+        return verbmem(p), p
+    # built-in models learned Q&A through Lethe's prompt; MUSE's models are asked MUSE's way
+    enc = (Encoder(tokenizer) if corpus.name == "lethe-news"
+           else FewShotEncoder(tokenizer, corpus.knowmem_icl.get(key.split("_")[0], [])))
+    p = generate_split(model, tokenizer, [it.question for it in items], [it.answer for it in items],
+                       [it.id for it in items], enc, opts.knowmem_max_new_tokens, batch_size, stops=MUSE_STOPS)
+    return knowmem(p), p
+
+
 def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg, name: str, kind: str,
                       retain_auc: float | None = None, log=print) -> Result:
     """Every metric of the scenario for one model: its summary, and as ``record`` the per-item values
@@ -169,7 +192,6 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     from ..metrics import METRICS
     from ..metrics.extraction import exact_memorization
     from ..metrics.mia import min_k_scores, privleak
-    from ..metrics.muse import knowmem, verbmem
     from ..metrics.semantic import token_entropy
     from ..probes_tokens import token_scores
     from ..progress import bar
@@ -178,14 +200,6 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     bs = eval_cfg.batch_size
-    vm_tokens, km_tokens = opts.verbmem_max_new_tokens, opts.knowmem_max_new_tokens
-    prefix = PrefixEncoder(tokenizer)
-    builtin = corpus.name == "lethe-news"
-
-    def qa_encoder(split: str):
-        # built-in models learned Q&A through Lethe's prompt; MUSE's models are asked MUSE's way
-        return Encoder(tokenizer) if builtin else FewShotEncoder(tokenizer, corpus.knowmem_icl.get(split, []))
-
     jobs = [("forget_verbmem", corpus.verbmem_forget, "verbmem"), ("retain_verbmem", corpus.verbmem_retain, "verbmem"),
             ("forget_knowmem", corpus.knowmem_forget, "knowmem"), ("retain_knowmem", corpus.knowmem_retain, "knowmem")]
     jobs = [j for j in jobs if j[1]]
@@ -196,20 +210,12 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     with bar(f"evaluate {name}", len(jobs) + 1) as progress, attention_for(model, eval_cfg.precision, device), \
             autocast(eval_cfg.precision, device):
         for key, items, what in jobs:
+            r, p = score_split(model, tokenizer, corpus, opts, key, items, bs)
             if what == "verbmem":
-                p = generate_split(model, tokenizer, [c.prompt for c in items],
-                                   [truncate_reference(tokenizer, c.gt, vm_tokens) for c in items],
-                                   [c.id for c in items], prefix, vm_tokens, bs)
-                r = verbmem(p)
                 te = token_entropy(p)
                 split = key.split("_")[0]
                 metrics[f"{split}_token_entropy"] = te.value
                 per_sample[f"{split}_token_entropy"] = te.per_sample
-            else:
-                p = generate_split(model, tokenizer, [it.question for it in items], [it.answer for it in items],
-                                   [it.id for it in items], qa_encoder(key.split("_")[0]), km_tokens, bs,
-                                   stops=MUSE_STOPS)
-                r = knowmem(p)
             metrics[key], per_sample[key] = r.value, r.per_sample
             probes[key] = {"ids": p.ids, "generations": p.generations}
             progress.advance()
@@ -256,6 +262,62 @@ def _max_length(model) -> int:
     """Longest sequence to score: the model's context (at most 2048 tokens; MUSE's max_len)."""
     n = getattr(model.config, "max_position_embeddings", None) or 2048
     return int(min(n, 2048))
+
+
+# ------------------------------------------------------------------------------------------------
+# Robustness attacks
+
+
+ROBUSTNESS_KEYS = ("forget_verbmem", "forget_knowmem")
+WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")  # the others rewrite questions: documents have none
+
+
+def heldout_probes(corpus, heldout: set) -> dict[str, list]:
+    """The forget VerbMem / KnowMem probes an attack did not train on, given the forget documents it
+    held out: a continuation of a relearned document (same id, or its prompt inside the document's text:
+    MUSE's probes are excerpts of the raw text) and a question about one (``QAItem.group``: the
+    built-in corpus) are left out; MUSE's questions name no document, so all of them stay."""
+    trained = [d for d in corpus.forget if d.id not in heldout]
+    ids, texts = {d.id for d in trained}, [" ".join(d.text.split()) for d in trained]
+    return {"forget_verbmem": [c for c in corpus.verbmem_forget if c.id not in ids
+                               and not any(" ".join(c.prompt.split()) in t for t in texts)],
+            "forget_knowmem": [it for it in corpus.knowmem_forget if (it.group or it.id) not in ids]}
+
+
+def attack_verbatim(run: Run, model, tok, res: Result) -> dict:
+    """Run ``cfg.attacks`` on an evaluated model (relearning on part of the forget documents, weight
+    quantization); per attack, forget VerbMem and KnowMem on the probes it did not train on, before
+    (``res``'s per-item values) and after the attack."""
+    from ..attacks import run_attack
+    from ..loop import attention_for, autocast
+    from ._methods import jsonable
+
+    cfg, corpus = run.cfg, run.data
+    forget, retain = [d.item() for d in corpus.forget], [d.item() for d in corpus.retain]
+    out = {}
+    for name in cfg.attacks:
+        attacked, info = run_attack(name, model, tok, forget, retain, cfg.attack_options.get(name, {}))
+        probes = heldout_probes(corpus, set(info.get("eval_forget_ids") or [d.id for d in forget]))
+        before, after = {}, {}
+        device = next(attacked.parameters()).device
+        attacked.eval()
+        with attention_for(attacked, cfg.eval.precision, device), autocast(cfg.eval.precision, device):
+            for key, items in probes.items():
+                if not items:
+                    continue
+                keep = {it.id for it in items}
+                values = res.record["per_sample"][key]
+                before[key] = sum(v for i, v in zip(res.record["probes"][key]["ids"], values) if i in keep) / len(keep)
+                after[key] = score_split(attacked, tok, corpus, run.opts, key, items, cfg.eval.batch_size)[0].value
+        out[name] = {"before": before, "after": after, "items": len(probes["forget_verbmem"]),
+                     "info": {**{k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"},
+                              "questions": len(probes["forget_knowmem"])}}
+        nan = float("nan")
+        run.log(f"{res.name}: {name}: forget VerbMem {before.get('forget_verbmem', nan):.3f} -> "
+                f"{after.get('forget_verbmem', nan):.3f} on {out[name]['items']} continuations")
+        if attacked is not model:
+            del attacked
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -411,13 +473,28 @@ class Verbatim(Scenario):
     options = VerbatimOptions
     default_methods = DEFAULT_METHODS
     method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
-    runs_attacks = False
 
     def check(self, run: Run) -> None:
         """The options, then the data and its models: errors before the run folder is claimed."""
+        from ..attacks import expand_attacks
+        from ..config import DEFAULT_ATTACKS
+
         cfg = run.cfg
         run.opts.check()
         run.state["corpus"] = corpus = load_corpus(cfg, run.opts.chunk_words)
+        wrong = {a: "it rewrites questions, and documents have none" for a in cfg.attacks if a not in WEIGHT_ATTACKS}
+        if "relearn" in cfg.attacks and len(corpus.forget) < 2:
+            wrong["relearn"] = "it needs 2 forget documents, one to relearn and one to hold out"
+        if wrong and tuple(cfg.attacks) == tuple(expand_attacks(DEFAULT_ATTACKS)):
+            run.cfg = cfg = replace(cfg, attacks=tuple(a for a in cfg.attacks if a not in wrong))
+            run.state["attack_note"] = "attacks: left out of the default list: " + "; ".join(
+                f"{a} ({why})" for a, why in wrong.items())
+        elif "relearn" in wrong and len(corpus.forget) < 2:
+            raise LetheError(f"attack 'relearn' needs 2 forget documents (one to relearn, one to hold out), "
+                             f"{corpus.name} has {len(corpus.forget)}; drop it from attacks=[...]")
+        elif wrong:
+            raise LetheError(f"attack '{next(iter(wrong))}' rewrites the forget questions, and the verbatim scenario "
+                             f"unlearns documents, which have none; choose from {', '.join(WEIGHT_ATTACKS)}")
         if cfg.model and not cfg.retain_model:
             raise LetheError("scenario verbatim: model= is given without its gold standard; give "
                              "retain_model=PATH_OR_HUB_ID (the model trained without the forget set), PrivLeak is "
@@ -441,7 +518,7 @@ class Verbatim(Scenario):
         from ..config import to_dict
 
         cfg, opts = run.cfg, run.opts
-        notes = []
+        notes = [run.state["attack_note"]] if "attack_note" in run.state else []
         if run.methods_defaulted:
             notes.append(f"methods: the verbatim default ({', '.join(DEFAULT_METHODS)}: MUSE's baselines GA, GA_GDR, "
                          "GA_KLR, NPO_GDR); set methods=[...] to choose")
@@ -473,6 +550,9 @@ class Verbatim(Scenario):
     def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
         retain_auc = retain_result.summary["mia_min_k"] if retain_result is not None else None
         return evaluate_verbatim(model, tok, run.data, run.opts, run.cfg.eval, name, kind, retain_auc, run.log)
+
+    def attack(self, run: Run, model, tok, result) -> dict:
+        return attack_verbatim(run, model, tok, result)
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         from ..builtin import recorded_training_seconds
