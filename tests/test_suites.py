@@ -17,7 +17,8 @@ from lethe.metrics.suites import HAZARDOUS, REAL_WORLD, SUITES, TOFU, VERBATIM, 
 from lethe.probes import SplitProbes
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "src" / "lethe" / "scenarios"
-PORTED = ("tofu.py", "continual.py", "hazardous.py", "verbatim.py", "real_world.py")
+PORTED = ("tofu.py", "continual.py", "hazardous.py", "verbatim.py", "real_world.py", "safety.py", "safety_sets.py",
+          "multilingual.py")
 
 
 # ------------------------------------------------------------------------------------------ the rule
@@ -128,6 +129,20 @@ def test_no_direction_table_in_a_ported_scenario(name):
     assert _table_literals(path) == []
     if name != "tofu.py":  # tofu's eval_hook keeps "higher" as the default of an unset train.best_by
         assert '"higher"' not in path.read_text(encoding="utf-8") and '"lower"' not in path.read_text(encoding="utf-8")
+
+
+def test_safety_directions_follow_its_data_and_come_from_the_registry():
+    from lethe.metrics import METRICS
+    from lethe.metrics.suites import safety
+    from lethe.scenarios.safety import directions as safety_directions
+
+    suite = safety(("prefix_injection", "gcg"), ("mmlu", "gsm8k"), ("advbench", "harmbench"))
+    d = directions(suite)
+    assert d == safety_directions(("prefix_injection", "gcg"), ("mmlu", "gsm8k"), ("advbench", "harmbench"))
+    assert d["harmful_rate"] == d["asr:gcg"] == d["harmful_rate:advbench"] == d["benign_refusal_rate"] == "lower"
+    assert d["utility:gsm8k"] == d["benign_helpful_rate"] == d["harmful_refusal_rate"] == "higher"
+    assert all(not METRICS.get(m).knowledge for _, m, _ in suite.rows)  # rates state their goal: no flip
+    assert "harmful_rate:advbench" not in directions(safety((), (), ("advbench",)))  # one harmful set: no split key
 
 
 def test_the_table_finder_finds_tables(tmp_path):

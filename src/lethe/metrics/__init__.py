@@ -104,3 +104,4 @@ from .mia import mia_auc, privleak  # noqa: E402
 
 __all__ += ["exact_memorization", "extraction", "extraction_strength", "mia", "mia_auc", "privleak"]
 from . import likelihood, mcq, muse  # noqa: E402
+from . import safety  # noqa: E402,F401  (the safety scenario's rates, registered with their directions)

@@ -115,3 +115,17 @@ VERBATIM = Suite("verbatim", (
 ))
 
 SUITES = {s.name: s for s in (TOFU, REAL_WORLD, HAZARDOUS, VERBATIM)}
+
+
+def safety(attacks=(), utility_sets=(), harmful_sets=()) -> Suite:
+    """The safety scenario's suite (MUBench's three axes); its keys follow the run's data: one
+    attack-success key per attack, one utility key per utility set, one harmful-rate key per harmful
+    set when there are several."""
+    rows = [("harmful", "harmful_rate", "harmful_rate"), (None, "asr_max", "asr_max"),
+            (None, "harmful_rate_any", "harmful_rate_any"), ("benign", "benign_refusal_rate", "benign_refusal_rate"),
+            ("benign", "benign_helpful_rate", "benign_helpful_rate"), ("utility", "utility", "utility"),
+            ("harmful", "harmful_refusal_rate", "harmful_refusal_rate")]
+    rows += [(s, "harmful_rate", f"harmful_rate:{s}") for s in harmful_sets if len(harmful_sets) > 1]
+    rows += [(s, "utility", f"utility:{s}") for s in utility_sets]
+    rows += [("harmful", "asr", f"asr:{a}") for a in attacks]
+    return Suite("safety", tuple(rows), forget=())

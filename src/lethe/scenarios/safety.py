@@ -57,12 +57,10 @@ RADAR_AXES = [("harmful_rate", "safety\n(1 − harmful rate)", True),
 
 
 def directions(attacks=(), utility_sets=(), harmful_sets=()) -> dict[str, str]:
-    d = {"harmful_rate": "lower", "asr_max": "lower", "harmful_rate_any": "lower", "benign_refusal_rate": "lower",
-         "benign_helpful_rate": "higher", "utility": "higher", "harmful_refusal_rate": "higher"}
-    d.update({f"harmful_rate:{s}": "lower" for s in harmful_sets if len(harmful_sets) > 1})
-    d.update({f"utility:{s}": "higher" for s in utility_sets})
-    d.update({f"asr:{a}": "lower" for a in attacks})
-    return d
+    """The report's directions, from the metric registry (``lethe.metrics.suites.safety``)."""
+    from ..metrics import suites
+
+    return suites.directions(suites.safety(attacks, utility_sets, harmful_sets))
 
 
 # ------------------------------------------------------------------------------------------------
