@@ -347,3 +347,50 @@ def test_non_utf8_config_file_is_one_line(tmp_path, capsys):
     cfg.write_bytes(b"methods: [ga]\nname: caf\xe9\n")
     code, _, err = run_cli(["run", str(cfg)], capsys)
     assert code == 2 and "not UTF-8" in one_line(err) and str(cfg) in err
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scenario", ["tofu", "continual", "hazardous", "verbatim", "real_world", "multilingual",
+                                      "safety"])
+def test_a_runs_own_config_yaml_passes_the_checks_again(scenario, tmp_path, monkeypatch):
+    """`lethe run --resume` re-reads config.yaml: what a run records (its attacks after the scenario's
+    choices, its options in full) must pass the scenario's checks again. Stops before any model work."""
+    import dataclasses
+
+    import lethe.scenarios._run as run_mod
+    from lethe.config import load_config
+    from lethe.pipeline import run
+
+    written = {}
+
+    class Folder:
+        resumed, partial = False, tmp_path
+
+        def __init__(self, output, name):
+            self.name = name
+
+        def claim(self, *a, **k):
+            return self
+
+        def write_text(self, name, text):
+            written[name] = text
+            raise _Stop
+
+        def discard_if_empty(self, log=print):
+            pass
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(run_mod, "RunFolder", Folder)
+    with pytest.raises(_Stop):
+        run(load_config(None, [f"scenario={scenario}", "name=x", f"output={tmp_path}"]), log=lambda *a: None)
+    saved = tmp_path / "config.yaml"
+    saved.write_text(written["config.yaml"])
+    written.clear()
+    with pytest.raises(_Stop):
+        run(dataclasses.replace(load_config(saved), resume=True), log=lambda *a: None)
+    assert written["config.yaml"] == saved.read_text()  # the same resolved config: resume compares them

@@ -314,7 +314,7 @@ def check_unused(cfg) -> None:
     if cfg.benchmark != default.benchmark or cfg.benchmark_options:
         raise LetheError("scenario 'safety' brings its own data: drop benchmark=/benchmark_options and give datasets "
                          "with scenario_options (harmful=[...], benign=[...], utility=[...])")
-    if tuple(cfg.attacks) != tuple(default.attacks):
+    if cfg.attacks and tuple(cfg.attacks) != tuple(default.attacks):  # [] (a resumed run's config.yaml): nothing to drop
         raise LetheError("scenario 'safety' takes its attacks from scenario_options.attacks (jailbreak transforms, "
                          "gcg, relearn, quantize_*); drop attacks=[...]")
 
