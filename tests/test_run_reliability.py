@@ -187,11 +187,19 @@ def test_free_space_is_checked_for_saved_models(tmp_path, monkeypatch, capsys):
     assert code == 2 and "2 saved models need" in one_line(err)
 
 
-def test_stale_partial_folders_are_listed(tmp_path):
+def test_stale_partial_folders_are_listed_resumed_or_cleaned(tmp_path):
     (tmp_path / ".old.partial").mkdir()
+    (tmp_path / ".old.partial" / "results.json").write_text('{"models": []}')
     assert stale_runs(tmp_path) == [tmp_path / ".old.partial"]
     with pytest.raises(LetheError, match="--resume"):
         RunFolder(tmp_path, "old").claim()
+    said = []
+    resumed = RunFolder(tmp_path, "old").claim(resume=True, log=said.append)
+    assert resumed.resumed and resumed.read_results() == {"models": []} and "resuming" in said[0]
+    resumed.release()
+    cleaned = RunFolder(tmp_path, "old").claim(overwrite=True, log=said.append)
+    assert "removing the unfinished run" in said[-1] and list(cleaned.partial.iterdir()) == []
+    cleaned.release()
 
 
 # ------------------------------------------------------------------------------------------------

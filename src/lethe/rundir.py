@@ -94,9 +94,8 @@ class RunFolder:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def claim(self, overwrite: bool = False, resume: bool = False, log=print, build: bool = True) -> "RunFolder":
-        """Take the name, or stop with a one-line error (the CLI's exit 2) before any model work.
-        ``build=False``: only the name is taken (the caller writes the folder whole at its end)."""
+    def claim(self, overwrite: bool = False, resume: bool = False, log=print) -> "RunFolder":
+        """Take the name, or stop with a one-line error (the CLI's exit 2) before any model work."""
         if self.output.exists() and not self.output.is_dir():
             raise LetheError(f"output {self.output} is a file, not a folder; give output=<folder>")
         self._made_output = not self.output.exists()
@@ -106,12 +105,7 @@ class RunFolder:
             raise _os_error(self.output, exc, "create the output folder") from None
         self._take_lock()
         try:
-            if build:
-                self._prepare(overwrite, resume, log)
-            elif self.final.exists() and not (overwrite and is_run_folder(self.final)):
-                raise LetheError(f"{self.final}: " + ("exists and is not a Lethe run folder; choose another name=..."
-                                                      if overwrite else "output folder exists; choose another name=... "
-                                                      "or pass overwrite=true"))
+            self._prepare(overwrite, resume, log)
         except BaseException:
             self.release()
             raise
