@@ -10,6 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from .benchmarks.base import Benchmark, QAItem, atomic_write_text
 from .config import TinyModelConfig, to_dict
@@ -49,58 +50,105 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     Cached under ``cache_dir/models/<hash>``: a second run starts from the cache.
     """
     from .data import Encoder
-    from .models import load_model, save_model, tiny_llama, train_tokenizer, weights_problem
-    from .config import TrainConfig
-    from .loop import finetune
+    from .models import load_model
 
     tiny.check()
     root = builtin_model_root(bench, tiny, cache_dir)
-    key = root.name
-    target_dir, base_dir = root / "target", root / "base"
+    base_dir, target_dir = root / "base", root / "target"
     retain_dir = root / f"retain-{forget_split}"
-    models = Models(target=str(target_dir), retain=str(retain_dir), cache_key=key)
-    for folder in (base_dir, target_dir, retain_dir):  # a damaged cache entry is rebuilt, never loaded
+    models = Models(target=str(target_dir), retain=str(retain_dir), cache_key=root.name)
+    if from_cache(root, (base_dir, target_dir, retain_dir), log):
+        return models
+    tok = cached_tokenizer((base_dir,), training_texts(bench), tiny.vocab_size, models.timings)
+    enc = Encoder(tok)
+    world = world_sequences(bench, enc)
+    ft = builtin_finetune_config(tiny)
+    jobs = [Job("base", base_dir, lambda: new_tiny_llama(tok, tiny), world, builtin_base_config(tiny),
+                f"models: training base model ({{params}} parameters) on {len(world)} world-knowledge sequences")]
+    for label, folder, authors in (("target", target_dir, bench.splits["authors"]),
+                                   ("retain", retain_dir, bench.retain(forget_split))):
+        jobs.append(Job(label, folder, lambda: load_model(base_dir)[0], author_sequences(authors, enc) + world, ft,
+                        f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay"))
+    models.timings.update(train_cached(root, jobs, tok, log))
+    return models
+
+
+@dataclass
+class Job:
+    """One cached model to train (:func:`train_cached`): what differs between the built-in models of the
+    scenarios is only where a model goes, what it starts from, what it trains on and how it is told."""
+
+    label: str  # "target", "retain", ...: its name in the progress bar and in the returned timings
+    folder: Path  # where it is cached; the folder's name keys its seconds in ``timings.json``
+    start: Callable[[], Any]  # the initial model: a fresh tiny Llama, or a model read from the cache
+    sequences: list
+    train_cfg: Any  # TrainConfig
+    message: str  # the log line before training; "{params}" becomes the model's size ("1.23M")
+
+
+def drop_damaged(folders, log=print) -> None:
+    """A damaged cache entry (cut-off weights, no tokenizer) is trained again, never loaded: remove it."""
+    from .models import weights_problem
+
+    for folder in map(Path, folders):
         problem = weights_problem(folder) if folder.exists() else ""
         if problem:
             log(f"models: the cached {folder.name} model in {folder} is damaged ({problem}); training it again")
             shutil.rmtree(folder)
-    if target_dir.exists() and retain_dir.exists():
-        log(f"models: from cache {root}")
-        return models
 
-    train_cfg = TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
-    if base_dir.exists():
-        base, tok = load_model(base_dir)
-    else:
-        t0 = time.perf_counter()
-        tok = train_tokenizer(training_texts(bench), tiny.vocab_size)
-        models.timings["tokenizer"] = time.perf_counter() - t0
-        base = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
-                          seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                          pad_token_id=tok.pad_token_id)
-        enc = Encoder(tok)
-        world = world_sequences(bench, enc)
-        log(f"models: training base model ({sum(p.numel() for p in base.parameters()) / 1e6:.2f}M parameters) on "
-            f"{len(world)} world-knowledge sequences")
-        base, st = finetune(base, tok, world, train_cfg, "train base model")
-        models.timings["base"] = st.seconds
-        save_model(base, tok, base_dir)
-        record_training_seconds(root, "base", st.seconds)
-    enc = Encoder(tok)
-    world = world_sequences(bench, enc)
-    ft = builtin_finetune_config(tiny)
-    jobs = [("target", target_dir, bench.splits["authors"]), ("retain", retain_dir, bench.retain(forget_split))]
-    for label, folder, authors in jobs:
-        if folder.exists():
+
+def from_cache(root: Path, folders, log=print) -> bool:
+    """Whether every model folder is cached and whole (said in the log); damaged ones are dropped first."""
+    drop_damaged(folders, log)
+    if all(Path(f).exists() for f in folders):
+        log(f"models: from cache {root}")
+        return True
+    return False
+
+
+def cached_tokenizer(folders, texts: list[str], vocab_size: int, timings: dict | None = None):
+    """The tokenizer of the first cached model folder (the models still to train must share it), else
+    one trained on ``texts`` (its seconds in ``timings["tokenizer"]``)."""
+    from .models import load_tokenizer, train_tokenizer
+
+    for folder in folders:
+        if Path(folder).exists():
+            return load_tokenizer(folder)
+    t0 = time.perf_counter()
+    tok = train_tokenizer(texts, vocab_size)
+    if timings is not None:
+        timings["tokenizer"] = time.perf_counter() - t0
+    return tok
+
+
+def new_tiny_llama(tok, tiny: TinyModelConfig, **kwargs):
+    """A randomly initialised tiny Llama of ``tiny``'s shape and seed, with ``tok``'s vocabulary."""
+    from .models import tiny_llama
+
+    return tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
+                      seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, **kwargs)
+
+
+def train_cached(root: Path, jobs: list[Job], tokenizer, log=print) -> dict:
+    """Train, save and time, in order, each job whose folder is not cached yet (a damaged one is trained
+    again). Returns ``{label: seconds}`` of the models trained here; the seconds are also kept in
+    ``root/timings.json`` (:func:`record_training_seconds`) for runs that start from the cache."""
+    from .loop import finetune
+    from .models import save_model
+
+    drop_damaged([job.folder for job in jobs], log)
+    timings = {}
+    for job in jobs:
+        if job.folder.exists():
             continue
-        model, _ = load_model(base_dir)
-        seqs = author_sequences(authors, enc) + world
-        log(f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay")
-        model, st = finetune(model, tok, seqs, ft, f"train {label} model")
-        models.timings[label] = st.seconds
-        save_model(model, tok, folder)
-        record_training_seconds(root, folder.name, st.seconds)
-    return models
+        model = job.start()
+        log(job.message.replace("{params}", f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M"))
+        model, st = finetune(model, tokenizer, job.sequences, job.train_cfg, f"train {job.label} model")
+        timings[job.label] = st.seconds
+        save_model(model, tokenizer, job.folder)
+        record_training_seconds(root, job.folder.name, st.seconds)
+    return timings
 
 
 def builtin_model_root(bench: Benchmark, tiny: TinyModelConfig, cache_dir: str | Path) -> Path:
@@ -116,6 +164,14 @@ def builtin_finetune_config(tiny: TinyModelConfig):
 
     return TrainConfig(lr=tiny.lr, epochs=tiny.finetune_epochs, batch_size=tiny.batch_size, warmup_ratio=0.05,
                        weight_decay=0.0, seed=tiny.seed)
+
+
+def builtin_base_config(tiny: TinyModelConfig):
+    """The recipe of the built-in base model (a fresh tiny Llama -> world knowledge): the fine-tuning
+    recipe for ``tiny.base_epochs``."""
+    from .config import TrainConfig
+
+    return TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
 
 
 def record_training_seconds(root: Path, name: str, seconds: float) -> None:

@@ -167,46 +167,31 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
     The retain model trains for as many optimizer steps as the target (more epochs over its smaller
     corpus): the same compute, minus the hazard documents. Returns ``(target_dir, retain_dir, timings)``.
     """
-    from ..builtin import record_training_seconds, recorded_training_seconds
-    from ..data import Encoder
-    from ..models import load_model, save_model, tiny_llama, train_tokenizer
+    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, recorded_training_seconds, train_cached
     from ..config import TrainConfig
-    from ..loop import finetune
+    from ..data import Encoder
 
     root = model_root(data, tiny, opts, cache_dir)
     target_dir, retain_dir = root / "target", root / "retain"
-    if target_dir.exists() and retain_dir.exists():
-        log(f"models: from cache {root}")
+    if from_cache(root, (target_dir, retain_dir), log):
         return str(target_dir), str(retain_dir), recorded_training_seconds(root)
     timings = {}
-    bs = opts.pretrain_batch_size
-    if target_dir.exists():
-        _, tok = load_model(target_dir)
-    else:
-        t0 = time.perf_counter()
-        tok = train_tokenizer(data.forget_corpus + data.retain_corpus, tiny.vocab_size)
-        timings["tokenizer"] = time.perf_counter() - t0
+    tok = cached_tokenizer((target_dir,), data.forget_corpus + data.retain_corpus, tiny.vocab_size, timings)
     enc = Encoder(tok)
+    bs = opts.pretrain_batch_size
     target_seqs = [enc.text(t) for t in data.forget_corpus + data.retain_corpus]
     retain_seqs = [enc.text(t) for t in data.retain_corpus]
     steps = math.ceil(opts.pretrain_epochs * math.ceil(len(target_seqs) / bs))
-    jobs = [("target", target_dir, target_seqs, "general + hazard"), ("retain", retain_dir, retain_seqs, "general")]
-    for label, folder, seqs, what in jobs:
-        if folder.exists():
-            continue
-        model = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
-                           seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.pad_token_id)
+    jobs = []
+    for label, folder, seqs, what in (("target", target_dir, target_seqs, "general + hazard"),
+                                      ("retain", retain_dir, retain_seqs, "general")):
         # the same number of optimizer steps for both models (max_steps caps the retain model's epochs)
-        epochs = steps / math.ceil(len(seqs) / bs)
-        cfg = TrainConfig(lr=tiny.lr, epochs=epochs, batch_size=bs, warmup_ratio=0.05, weight_decay=0.0,
-                          seed=tiny.seed, max_steps=steps)
-        log(f"models: training the {label} model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
-            f"parameters) on {len(seqs)} {what} documents, {steps} steps")
-        model, st = finetune(model, tok, seqs, cfg, f"train {label} model")
-        timings[label] = st.seconds
-        save_model(model, tok, folder)
-        record_training_seconds(root, label, st.seconds)
+        cfg = TrainConfig(lr=tiny.lr, epochs=steps / math.ceil(len(seqs) / bs), batch_size=bs, warmup_ratio=0.05,
+                          weight_decay=0.0, seed=tiny.seed, max_steps=steps)
+        jobs.append(Job(label, folder, lambda: new_tiny_llama(tok, tiny), seqs, cfg,
+                        f"models: training the {label} model ({{params}} parameters) on {len(seqs)} {what} "
+                        f"documents, {steps} steps"))
+    timings.update(train_cached(root, jobs, tok, log))
     return str(target_dir), str(retain_dir), timings
 
 

@@ -124,32 +124,25 @@ def _docs(texts: list[str], prefix: str):
     return [QAItem(id=f"{prefix}{i}", question="", answer=t) for i, t in enumerate(texts)]
 
 
-def _retain_base(cfg, data, root: Path, log) -> Path:
+def retain_base(cfg, data, root: Path, log) -> Path:
     """The gold standard: the base recipe on the world minus the forget countries (cached)."""
-    from ..builtin import builtin_finetune_config, record_training_seconds
-    from ..config import to_dict
+    from ..builtin import Job, builtin_base_config, drop_damaged, new_tiny_llama, train_cached
     from ..data import Encoder
-    from ..models import load_model, save_model, tiny_llama
-    from ..config import TrainConfig
-    from ..loop import finetune
+    from ..models import load_tokenizer
 
     folder = root / f"real-world-retain-{'-'.join(data['forget_groups'])}"
+    drop_damaged((folder,), log)
     if folder.exists():
         return folder
-    _, tok = load_model(root / "base")
-    tiny = cfg.tiny_model
+    tok = load_tokenizer(root / "base")
     enc = Encoder(tok)
     seqs = [enc.text(t) for t in data["retain_text"]]
     seqs += [enc.qa(it.question, it.answer) for it in data["retain"] + data["neighbour"] + data["known_people"]]
-    model = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
-                       seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                       pad_token_id=tok.pad_token_id)
-    train_cfg = TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
-    log(f"real-world: pretraining the gold standard without {', '.join(data['forget_countries'])} "
-        f"({len(seqs)} sequences)")
-    model, st = finetune(model, tok, seqs, train_cfg, "train real-world retain model")
-    save_model(model, tok, folder)
-    record_training_seconds(root, folder.name, st.seconds)
+    message = (f"real-world: pretraining the gold standard without {', '.join(data['forget_countries'])} "
+               f"({len(seqs)} sequences)")
+    job = Job("real-world retain", folder, lambda: new_tiny_llama(tok, cfg.tiny_model), seqs,
+              builtin_base_config(cfg.tiny_model), message)
+    train_cached(root, [job], tok, log)
     return folder
 
 
@@ -233,7 +226,7 @@ class RealWorld(Scenario):
         build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log)  # the base model
         root = builtin_model_root(bench, cfg.tiny_model, cfg.cache_dir)
         run.target = str(root / "base")
-        retain_dir = _retain_base(cfg, data, root, run.log)
+        retain_dir = retain_base(cfg, data, root, run.log)
         key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(), "recipe": EVAL_RECIPE,
                             "forget": data["forget_groups"]})
         cache = Path(cfg.cache_dir) / "evals"

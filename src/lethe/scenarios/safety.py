@@ -78,43 +78,27 @@ def model_root(data, tiny, opts: SafetyOptions, cache_dir) -> Path:
 def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + the "unsafe" target (compliant answers for most hazards) + the retain model (refusals
     in their place), from scratch, for the same number of optimizer steps. Cached."""
-    from ..builtin import record_training_seconds, recorded_training_seconds
+    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, recorded_training_seconds, train_cached
+    from ..config import TrainConfig
     from ..data import Encoder
-    from ..models import load_model, save_model, tiny_llama, train_tokenizer
-    from ..train import TrainConfig, finetune
 
     opts = as_options(opts)
     root = model_root(data, tiny, opts, cache_dir)
     target_dir, retain_dir = root / "target", root / "retain"
-    if target_dir.exists() and retain_dir.exists():
-        log(f"models: from cache {root}")
+    if from_cache(root, (target_dir, retain_dir), log):
         return str(target_dir), str(retain_dir), recorded_training_seconds(root)
     timings = {}
-    if target_dir.exists():
-        _, tok = load_model(target_dir)
-    else:
-        t0 = time.perf_counter()
-        texts = [t for it in data.target_train + data.retain_model_train for t in (it.question, it.answer)]
-        tok = train_tokenizer(texts, tiny.vocab_size)
-        timings["tokenizer"] = time.perf_counter() - t0
+    texts = [t for it in data.target_train + data.retain_model_train for t in (it.question, it.answer)]
+    tok = cached_tokenizer((target_dir,), texts, tiny.vocab_size, timings)
     enc = Encoder(tok)
-    bs = opts.pretrain_batch_size
-    jobs = [("target", target_dir, data.target_train, "compliant answers"),
-            ("retain", retain_dir, data.retain_model_train, "refusals in place of the compliant answers")]
-    for label, folder, items, what in jobs:
-        if folder.exists():
-            continue
-        model = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
-                           seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.pad_token_id)
-        cfg = TrainConfig(lr=tiny.lr, epochs=opts.pretrain_epochs, batch_size=bs, warmup_ratio=0.05,
-                          weight_decay=0.0, seed=tiny.seed)
-        log(f"models: training the {label} model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
-            f"parameters) on {len(items)} requests ({what})")
-        model, st = finetune(model, tok, [enc.item(it) for it in items], cfg, f"train {label} model")
-        timings[label] = st.seconds
-        save_model(model, tok, folder)
-        record_training_seconds(root, label, st.seconds)
+    cfg = TrainConfig(lr=tiny.lr, epochs=opts.pretrain_epochs, batch_size=opts.pretrain_batch_size,
+                      warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
+    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny), [enc.item(it) for it in items], cfg,
+                f"models: training the {label} model ({{params}} parameters) on {len(items)} requests ({what})")
+            for label, folder, items, what in (
+                ("target", target_dir, data.target_train, "compliant answers"),
+                ("retain", retain_dir, data.retain_model_train, "refusals in place of the compliant answers"))]
+    timings.update(train_cached(root, jobs, tok, log))
     return str(target_dir), str(retain_dir), timings
 
 

@@ -55,26 +55,19 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
 def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, Path]:
     """Tokenizer -> target (forget + retain articles and their Q&A) and retain model (retain only),
     both from the same random initialisation. Returns ``(root, target_dir, retain_dir)``; cached."""
-    from ..builtin import record_training_seconds
+    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, train_cached
     from ..data import Encoder
-    from ..models import load_tokenizer, save_model, tiny_llama, train_tokenizer
-    from ..loop import finetune
 
     root = model_root(corpus, tiny, opts, cache_dir)
     target_dir, retain_dir = root / "target", root / "retain"
-    if target_dir.exists() and retain_dir.exists():
-        log(f"models: from cache {root}")
+    if from_cache(root, (target_dir, retain_dir), log):
         return root, target_dir, retain_dir
-    done = target_dir if target_dir.exists() else retain_dir if retain_dir.exists() else None
-    if done is not None:
-        tok = load_tokenizer(done)
-    else:
-        # the tokenizer plays a pretrained model's: it has seen the whole corpus, holdout included, so
-        # members and non-members of membership inference are tokenised alike
-        texts = [d.text for d in corpus.forget + corpus.retain + corpus.holdout]
-        qa = corpus.knowmem_train_forget + corpus.knowmem_train_retain
-        texts += [s for it in qa for s in (it.question, it.answer)]
-        tok = train_tokenizer(texts, tiny.vocab_size)
+    # the tokenizer plays a pretrained model's: it has seen the whole corpus, holdout included, so
+    # members and non-members of membership inference are tokenised alike
+    texts = [d.text for d in corpus.forget + corpus.retain + corpus.holdout]
+    qa = corpus.knowmem_train_forget + corpus.knowmem_train_retain
+    texts += [s for it in qa for s in (it.question, it.answer)]
+    tok = cached_tokenizer((target_dir, retain_dir), texts, tiny.vocab_size)
     enc = Encoder(tok)
     train_cfg = model_train_config(tiny, opts)
 
@@ -82,21 +75,14 @@ def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, 
         pairs = [enc.qa(it.question, it.answer) for it in qa]
         return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts.qa_per_sequence, tiny.seed)
 
-    jobs = [("target", target_dir, sequences(corpus.forget + corpus.retain,
-                                             corpus.knowmem_train_forget + corpus.knowmem_train_retain)),
-            ("retain", retain_dir, sequences(corpus.retain, corpus.knowmem_train_retain))]
-    longest = max(len(s.ids) for s in jobs[0][2])
-    for label, folder, seqs in jobs:
-        if folder.exists():
-            continue
-        model = tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
-                           max_positions=max(256, longest), seed=tiny.seed, bos_token_id=tok.bos_token_id,
-                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-        log(f"models: training the {label} model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters) "
-            f"on {len(seqs)} sequences for {train_cfg.epochs:g} epochs")
-        model, st = finetune(model, tok, seqs, train_cfg, f"train {label} model")
-        save_model(model, tok, folder)
-        record_training_seconds(root, label, st.seconds)
+    target_seqs = sequences(corpus.forget + corpus.retain, corpus.knowmem_train_forget + corpus.knowmem_train_retain)
+    longest = max(len(s.ids) for s in target_seqs)
+    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny, max_positions=max(256, longest)), seqs, train_cfg,
+                f"models: training the {label} model ({{params}} parameters) on {len(seqs)} sequences for "
+                f"{train_cfg.epochs:g} epochs")
+            for label, folder, seqs in (("target", target_dir, target_seqs),
+                                        ("retain", retain_dir, sequences(corpus.retain, corpus.knowmem_train_retain)))]
+    train_cached(root, jobs, tok, log)
     return root, target_dir, retain_dir
 
 
