@@ -91,6 +91,7 @@ class RunFolder:
         self.lock = self.output / f".{self.name}.lock"
         self.resumed = False
         self._held = False
+        self._made_output = False  # claim made the output folder: an empty one goes again with the run
 
     # -- claiming ------------------------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class RunFolder:
             log(f"the results so far are kept in {self.partial}: lethe run --resume {self.final} continues the run")
             return
         shutil.rmtree(self.partial, ignore_errors=True)
-        if getattr(self, "_made_output", False):
+        if self._made_output:
             self.release()
             try:
                 self.output.rmdir()  # made by this run and left empty

@@ -230,10 +230,10 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
     cfg = run.cfg
     columns = check_columns(cfg.report_columns, directions)
 
-    if getattr(cfg, "resume", False) and not cfg.name:
+    if cfg.resume and not cfg.name:
         raise LetheError("resume=true needs the run's name=... (or use lethe run --resume runs/<name>)")
     name = cfg.name or scenario.default_name(run)
-    run.folder = folder = RunFolder(cfg.output, name).claim(cfg.overwrite, getattr(cfg, "resume", False), log)
+    run.folder = folder = RunFolder(cfg.output, name).claim(cfg.overwrite, cfg.resume, log)
     try:
         resolved = {**to_dict(dataclasses.replace(cfg, name=name)), "scenario_options": to_dict(run.opts) if run.opts else {}}
         resolved.pop("resume", None)

@@ -200,13 +200,17 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
 
 
 def _doc_nll(model, tok, docs: list[str], batch_size: int) -> list[float]:
-    """Per-document mean per-token negative log-likelihood (every token after BOS)."""
+    """Per-document mean per-token negative log-likelihood (every token after BOS): the registered
+    ``nll`` metric on one scoring pass over the documents."""
+    from types import SimpleNamespace
+
     from ..data import Encoder
+    from ..metrics.likelihood import nll
     from ..probes import score_sequences
 
     enc = Encoder(tok)
     lp, nt = score_sequences(model, [enc.text(d) for d in docs], tok.pad_token_id, batch_size)
-    return [float(-a / max(int(n), 1)) for a, n in zip(lp, nt)]
+    return nll(SimpleNamespace(ids=list(docs), answer_logprob=lp, answer_ntokens=nt)).per_sample if docs else []
 
 
 def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: str, eval_cfg) -> Result:
