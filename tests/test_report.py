@@ -292,26 +292,29 @@ def test_print_summary_shows_labels_as_typed():
 # ----------------------------------------------------------------------------- results.json and failed drawing
 
 
-def test_write_results_is_atomic(tmp_path):
-    from lethe.report import write_results
+def test_results_json_is_replaced_whole(tmp_path):
+    from lethe.rundir import RunFolder
 
-    path = write_results(tmp_path, {"models": [{"name": "ga"}]})
-    assert path == tmp_path / "results.json"
+    folder = RunFolder(tmp_path, "run").claim()
+    path = folder.write_text("results.json", json.dumps({"models": [{"name": "ga"}]}))
+    assert path == folder.partial / "results.json"
     assert json.loads(path.read_text(encoding="utf-8")) == {"models": [{"name": "ga"}]}
-    write_results(tmp_path, {"models": [{"name": "ga"}, {"name": "npo"}]})  # after the next model
+    folder.write_text("results.json", json.dumps({"models": [{"name": "ga"}, {"name": "npo"}]}))  # after the next model
     assert [m["name"] for m in json.loads(path.read_text(encoding="utf-8"))["models"]] == ["ga", "npo"]
-    with pytest.raises(TypeError):
-        write_results(tmp_path, {"models": [object()]})  # cannot be written: the last good file stays
+    with pytest.raises(UnicodeEncodeError):
+        folder.write_text("results.json", '{"models": ["\ud800"]}')  # cannot be written: the last good file stays
     assert [m["name"] for m in json.loads(path.read_text(encoding="utf-8"))["models"]] == ["ga", "npo"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert sorted(p.name for p in folder.partial.iterdir()) == ["results.json"]
+    folder.release()
 
 
 def test_failed_drawing_leaves_the_run_folder_alone(tmp_path, monkeypatch):
     import lethe.report.plots
-    from lethe.report import write_run_files
 
     summary = make_summary()
-    write_run_files(tmp_path, {"seed": 0}, summary, {"models": []})
+    (tmp_path / "results.json").write_text('{"models": []}', encoding="utf-8")
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    write_report(tmp_path, summary)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert {"results.json", "summary.json", "report.md", "report.html", "tradeoff.png"} <= set(before)
 
@@ -326,14 +329,6 @@ def test_failed_drawing_leaves_the_run_folder_alone(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="drawing failed"):
         write_report(tmp_path)  # from summary.json
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written, nothing left half
-
-    other = tmp_path / "new-run"
-    with pytest.raises(RuntimeError, match="drawing failed"):
-        write_run_files(other, {"seed": 0}, summary, {"models": [{"name": "ga"}]})
-    # what was measured is on disk before the report is drawn
-    assert json.loads((other / "results.json").read_text(encoding="utf-8")) == {"models": [{"name": "ga"}]}
-    assert json.loads((other / "summary.json").read_text(encoding="utf-8")) == summary
-    assert not (other / "report.md").exists() and not list(other.glob(".*.tmp"))
 
 
 def test_robustness_table_shows_the_keys_the_attacks_measured():

@@ -41,15 +41,12 @@ def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
 def _config(args) -> "object":
     from .config import load_config
 
-    config, overrides = _split_args(args.settings)
-    return load_config(config, overrides)
+    return load_config(*_split_args(args.settings))
 
 
 def cmd_run(args) -> int:
-    import json
-
     from .pipeline import run
-    from .report import print_summary
+    from .report import load_summary, print_summary
     from .scenarios._run import ReportFailed
 
     cfg = _resume_config(args) if getattr(args, "resume", None) else _config(args)
@@ -58,11 +55,10 @@ def cmd_run(args) -> int:
     except ReportFailed as exc:
         print(f"lethe: {exc}", file=sys.stderr)
         return 1
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    summary = load_summary(out)
     print_summary(summary)
     print(f"run folder: {out}\n  report: {out / 'report.md'}\n  page:   {out / 'report.html'}")
-    failed = summary.get("failed") or []
-    if failed:
+    if failed := summary.get("failed"):
         print(f"lethe: {len(failed)} of {sum(r.get('kind') == 'method' for r in summary['rows'])} methods failed "
               f"({'; '.join(failed)}); the others' results are in {out}; lethe run --resume {out} runs the failed "
               "ones again", file=sys.stderr)
@@ -103,16 +99,13 @@ def cmd_safety(args) -> int:
 def cmd_unlearn(args) -> int:
     import dataclasses
 
-    args.settings = list(args.settings)
-    cfg = _config(args)
-    cfg = dataclasses.replace(cfg, methods=(args.method,), save_models=True)
     from .methods import get_method
     from .pipeline import run
 
+    cfg = dataclasses.replace(_config(args), methods=(args.method,), save_models=True)
     spec = get_method(args.method)
     if not spec.saves_model:
         raise LetheError(f"'{args.method}' is {spec.no_model}; evaluate it with: lethe run methods=[{args.method}]")
-
     out = run(cfg)
     print(f"unlearned model: {out / 'models' / args.method}\nreport: {out / 'report.md'}")
     return 0
@@ -129,14 +122,12 @@ def cmd_attack(args) -> int:
     hub_like = args.model.count("/") == 1 and not args.model.startswith((".", "/", "~"))  # owner/name
     if not Path(args.model).exists() and not hub_like:
         raise LetheError(f"{args.model}: no such model folder; give a saved model (e.g. runs/<run>/models/<method>)")
-    cfg = _config(args)
-    out = attack_model(cfg, args.model)
+    out = attack_model(_config(args), args.model)
     print(" | ".join(ROBUSTNESS_HEADER[1:]))
     for name, r in out["robustness"].items():
-        cells = [name, str(r["items"])]
-        for k in ("forget_probability", "forget_rouge_l", "forget_truth_ratio"):
-            cells.append(f"{format_value(k, r['before'].get(k))} -> {format_value(k, r['after'].get(k))}")
-        print(" | ".join(cells))
+        cells = [f"{format_value(k, r['before'].get(k))} -> {format_value(k, r['after'].get(k))}"
+                 for k in ("forget_probability", "forget_rouge_l", "forget_truth_ratio")]
+        print(" | ".join([name, str(r["items"]), *cells]))
     if args.out:
         atomic_write_text(Path(args.out), json.dumps(out, indent=2))
         print(f"wrote {args.out}")
@@ -153,14 +144,11 @@ def cmd_harness(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from pathlib import Path
-
     from .report import load_summary, print_summary, write_report
 
-    paths = write_report(Path(args.run_dir))
-    print_summary(load_summary(Path(args.run_dir)))
-    for p in paths.values():
-        print(p)
+    paths = write_report(args.run_dir)
+    print_summary(load_summary(args.run_dir))
+    print(*paths.values(), sep="\n")
     return 0
 
 
@@ -219,36 +207,26 @@ def cmd_ls(args) -> int:
     return 0
 
 
-def cmd_validate(args) -> int:
+def _options(args) -> dict:
+    """``key=value`` loader options as a dict (dotted keys kept whole)."""
     from .config import parse_override
+
+    return {".".join(keys): value for keys, value in map(parse_override, args.options)}
+
+
+def cmd_validate(args) -> int:
     from .validate import validate
 
-    options = {}
-    for o in args.options:
-        keys, value = parse_override(o)
-        options[".".join(keys)] = value
-    for line in validate(args.path, options):
+    for line in validate(args.path, _options(args)):
         print(line)
     return 0
 
 
 def cmd_export(args) -> int:
-    from .benchmarks import load_benchmark
-    from .config import parse_override
+    from .benchmarks import export_tofu, load_benchmark, save_benchmark
 
-    params = {}
-    for o in args.options:
-        keys, value = parse_override(o)
-        params[".".join(keys)] = value
-    bench = load_benchmark(args.benchmark, **params)
-    if args.format == "tofu":
-        from .benchmarks.tofu import export_tofu
-
-        export_tofu(bench, args.folder)
-    else:
-        from .benchmarks import save_benchmark
-
-        save_benchmark(bench, args.folder)
+    bench = load_benchmark(args.benchmark, **_options(args))
+    (export_tofu if args.format == "tofu" else save_benchmark)(bench, args.folder)
     print(f"wrote {bench.name} v{bench.version} to {args.folder} ({args.format} layout)")
     return 0
 
@@ -262,57 +240,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     settings_help = "a YAML config file and/or key=value overrides (e.g. train.lr=1e-4 forget_split=forget05)"
-    for name, fn, help_ in (("run", cmd_run, "the whole job: models, unlearning with every method, evaluation, report"),
-                            ("eval", cmd_run, "evaluate the target (and retain) model without unlearning")):
+
+    def command(name: str, fn, help_: str, *positional: tuple[str, str | None], settings: str | None = None):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("settings", nargs="*", help=settings_help)
-        if name == "run":
-            s.add_argument("--resume", metavar="RUN", help="continue a killed or failed run (runs/<name>): finished "
-                                                          "models are kept, the others run")
+        for arg, arg_help in positional:
+            s.add_argument(arg, help=arg_help)
+        if settings is not None:
+            s.add_argument("settings", nargs="*", help=settings_help + settings)
         s.set_defaults(fn=fn)
-    s = sub.add_parser("safety", help="safety alignment by unlearning: harmful rate under jailbreaks, over-refusal, "
-                                      "utility (= lethe run scenario=safety; docs/safety.md)")
-    s.add_argument("settings", nargs="*", help=settings_help + "; e.g. scenario_options.attacks=[jailbreak]")
-    s.set_defaults(fn=cmd_safety)
-    s = sub.add_parser("unlearn", help="unlearn with one method, save the model, evaluate it")
-    s.add_argument("method", help="method name (see `lethe ls methods`)")
-    s.add_argument("settings", nargs="*", help=settings_help)
-    s.set_defaults(fn=cmd_unlearn)
-    s = sub.add_parser("attack", help="robustness attacks on one saved model: does the forgotten knowledge come back?")
-    s.add_argument("model", help="a saved model folder (e.g. runs/<run>/models/<method>) or hub id")
-    s.add_argument("settings", nargs="*", help=settings_help + "; attacks=[relearn, quantize_4bit, paraphrase, "
-                   "jailbreak, ...] (default: relearn, quantize_4bit, paraphrase)")
+        return s
+
+    s = command("run", cmd_run, "the whole job: models, unlearning with every method, evaluation, report", settings="")
+    s.add_argument("--resume", metavar="RUN", help="continue a killed or failed run (runs/<name>): finished models "
+                                                   "are kept, the others run")
+    command("eval", cmd_run, "evaluate the target (and retain) model without unlearning", settings="")
+    command("safety", cmd_safety, "safety alignment by unlearning: harmful rate under jailbreaks, over-refusal, "
+            "utility (= lethe run scenario=safety; docs/safety.md)",
+            settings="; e.g. scenario_options.attacks=[jailbreak]")
+    command("unlearn", cmd_unlearn, "unlearn with one method, save the model, evaluate it",
+            ("method", "method name (see `lethe ls methods`)"), settings="")
+    s = command("attack", cmd_attack, "robustness attacks on one saved model: does the forgotten knowledge come back?",
+                ("model", "a saved model folder (e.g. runs/<run>/models/<method>) or hub id"),
+                settings="; attacks=[relearn, quantize_4bit, paraphrase, jailbreak, ...] (default: relearn, "
+                "quantize_4bit, paraphrase)")
     s.add_argument("--out", help="write the results as JSON to this file")
-    s.set_defaults(fn=cmd_attack)
-    s = sub.add_parser("harness", help="general utility: lm-evaluation-harness tasks on one model (docs/harness.md)")
-    s.add_argument("model", help="a model folder or hub id")
+    s = command("harness", cmd_harness, "general utility: lm-evaluation-harness tasks on one model (docs/harness.md)",
+                ("model", "a model folder or hub id"))
     s.add_argument("--tasks", nargs="+", default=[], help="lm-eval task names")
     s.add_argument("--include", help="a folder of your own task YAMLs")
     s.add_argument("--limit", type=int, help="the first N documents per task")
     s.add_argument("--out", help="write the results as JSON to this file")
     s.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
-    s.set_defaults(fn=cmd_harness)
-    s = sub.add_parser("report", help="(re)write report.md, tradeoff.png and report.html of a run folder")
-    s.add_argument("run_dir")
-    s.set_defaults(fn=cmd_report)
-    s = sub.add_parser("ls", help="list methods, metrics, benchmarks, scenarios, attacks, "
-                                          "safety datasets, judges")
-    s.add_argument("what", nargs="?", default="all", choices=["methods", "metrics", "benchmarks", "scenarios", "attacks", "datasets",
-                                                           "judges", "all"])
-    s.set_defaults(fn=cmd_ls)
-    s = sub.add_parser("validate", help="check a config, a data file or folder, a benchmark or a dataset "
-                                        "(NAME=PATH) and print what was found")
-    s.add_argument("path", help="a .yaml config, a .jsonl file, a benchmark / TOFU / real-world / MUSE folder, a "
-                                "retain model's evaluation log, or NAME=PATH for a dataset (advbench=..., mmlu=...)")
+    command("report", cmd_report, "(re)write report.md, tradeoff.png and report.html of a run folder",
+            ("run_dir", None))
+    s = command("ls", cmd_ls, "list methods, metrics, benchmarks, scenarios, attacks, safety datasets, judges")
+    s.add_argument("what", nargs="?", default="all",
+                   choices=["methods", "metrics", "benchmarks", "scenarios", "attacks", "datasets", "judges", "all"])
+    s = command("validate", cmd_validate, "check a config, a data file or folder, a benchmark or a dataset (NAME=PATH) "
+                "and print what was found", ("path", "a .yaml config, a .jsonl file, a benchmark / TOFU / real-world / "
+                "MUSE folder, a retain model's evaluation log, or NAME=PATH for a dataset (advbench=..., mmlu=...)"))
     s.add_argument("options", nargs="*", help="loader options, e.g. items_per_author=8 for an exported lethe-authors "
                                               "benchmark in the TOFU layout")
-    s.set_defaults(fn=cmd_validate)
-    s = sub.add_parser("export", help="write a benchmark to a folder (Lethe or public TOFU layout)")
-    s.add_argument("folder")
+    s = command("export", cmd_export, "write a benchmark to a folder (Lethe or public TOFU layout)", ("folder", None))
     s.add_argument("--benchmark", default="lethe-authors")
     s.add_argument("--format", choices=["lethe", "tofu"], default="lethe")
     s.add_argument("options", nargs="*", help="generator options, e.g. seed=1 n_authors=200")
-    s.set_defaults(fn=cmd_export)
     return p
 
 

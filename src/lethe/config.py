@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LetheError
+from .errors import LetheError, did_you_mean
 from .models import SPECIALS
 
 PRECISIONS = ("fp32", "bf16")
@@ -21,6 +21,21 @@ MIN_VOCAB_SIZE = len(SPECIALS) + 256
 
 DEFAULT_ATTACKS: tuple = ("relearn", "quantize_4bit", "paraphrase")
 DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", "me", "idk", {"method": "idk", "retain": "ap"})
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_fields(prefix: str, problems: list[tuple[object, str, str]]) -> None:
+    """One-line :class:`LetheError` for the first ``(failed, field, message)`` that failed."""
+    for failed, key, message in problems:
+        if failed:
+            raise LetheError(f"{prefix}.{key} {message}; fix it in the config or with {prefix}.{key}=...")
 
 
 @dataclass(frozen=True)
@@ -56,39 +71,30 @@ class TrainConfig:
     best_by: str = ""
 
     def check(self, prefix: str = "train") -> None:
-        bad = None
-        if not self.lr > 0:
-            bad = ("lr", f"must be > 0, got {self.lr}")
-        elif not self.epochs > 0:
-            bad = ("epochs", f"must be > 0, got {self.epochs}")
-        elif self.batch_size < 1:
-            bad = ("batch_size", f"must be >= 1, got {self.batch_size}")
-        elif self.grad_accum < 1:
-            bad = ("grad_accum", f"must be >= 1, got {self.grad_accum}")
-        elif not 0 <= self.warmup_ratio < 1:
-            bad = ("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
-        elif self.max_grad_norm < 0:
-            bad = ("max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}")
-        elif self.scheduler not in ("linear", "constant"):
-            bad = ("scheduler", f"must be 'linear' or 'constant', got {self.scheduler!r}")
-        elif self.max_steps < 0:
-            bad = ("max_steps", f"must be >= 0, got {self.max_steps}")
-        elif self.sam_rho < 0:
-            bad = ("sam_rho", f"must be >= 0 (0 turns SAM off), got {self.sam_rho}")
-        elif self.lora_merge and not self.lora:
-            bad = ("lora_merge", "needs train.lora=true (there is no adapter to merge)")
-        elif not all(isinstance(x, str) for x in self.trainable):
-            bad = ("trainable", f"must be a list of parameter-name patterns, got {list(self.trainable)!r}")
-        elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in self.trainable_layers):
-            bad = ("trainable_layers", f"must be a list of layer indices >= 0, got {list(self.trainable_layers)!r}")
-        elif self.precision not in PRECISIONS:
-            bad = ("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        elif self.eval_every < -1:
-            bad = ("eval_every", f"must be >= 1 (steps), 0 (off) or -1 (each epoch), got {self.eval_every}")
-        elif self.best_by and not self.eval_every:
-            bad = ("best_by", "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        layers_ok = all(is_int(x) and x >= 0 for x in self.trainable_layers)
+        check_fields(prefix, [
+            (not self.lr > 0, "lr", f"must be > 0, got {self.lr}"),
+            (not self.epochs > 0, "epochs", f"must be > 0, got {self.epochs}"),
+            (self.batch_size < 1, "batch_size", f"must be >= 1, got {self.batch_size}"),
+            (self.grad_accum < 1, "grad_accum", f"must be >= 1, got {self.grad_accum}"),
+            (not 0 <= self.warmup_ratio < 1, "warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}"),
+            (self.max_grad_norm < 0, "max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}"),
+            (self.scheduler not in ("linear", "constant"), "scheduler",
+             f"must be 'linear' or 'constant', got {self.scheduler!r}"),
+            (self.max_steps < 0, "max_steps", f"must be >= 0, got {self.max_steps}"),
+            (self.sam_rho < 0, "sam_rho", f"must be >= 0 (0 turns SAM off), got {self.sam_rho}"),
+            (self.lora_merge and not self.lora, "lora_merge", "needs train.lora=true (there is no adapter to merge)"),
+            (not all(isinstance(x, str) for x in self.trainable), "trainable",
+             f"must be a list of parameter-name patterns, got {list(self.trainable)!r}"),
+            (not layers_ok, "trainable_layers",
+             f"must be a list of layer indices >= 0, got {list(self.trainable_layers)!r}"),
+            (self.precision not in PRECISIONS, "precision",
+             f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.eval_every < -1, "eval_every",
+             f"must be >= 1 (steps), 0 (off) or -1 (each epoch), got {self.eval_every}"),
+            (self.best_by and not self.eval_every, "best_by",
+             "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -107,30 +113,21 @@ class TinyModelConfig:
     seed: int = 0
 
     def check(self, prefix: str = "tiny_model") -> None:
-        bad = None
         sizes = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "batch_size")
-        small = next((k for k in sizes if getattr(self, k) < 1), None)
-        if small:
-            bad = (small, f"must be >= 1, got {getattr(self, small)}")
-        elif self.vocab_size < MIN_VOCAB_SIZE:
-            bad = ("vocab_size", f"must be >= {MIN_VOCAB_SIZE} (the tokenizer's {len(SPECIALS)} special tokens "
-                                 f"and 256 byte symbols), got {self.vocab_size}")
-        elif self.hidden_size % self.num_heads:
-            bad = ("hidden_size", f"must be divisible by {prefix}.num_heads ({self.num_heads}), "
-                                  f"got {self.hidden_size}")
-        elif (self.hidden_size // self.num_heads) % 2:  # rotary position embeddings rotate pairs of dimensions
-            bad = ("hidden_size", f"/ {prefix}.num_heads must be even (each head's rotary embedding needs pairs), "
-                                  f"got {self.hidden_size} / {self.num_heads} = {self.hidden_size // self.num_heads}")
-        elif not self.base_epochs > 0:
-            bad = ("base_epochs", f"must be > 0, got {self.base_epochs}")
-        elif not self.finetune_epochs > 0:
-            bad = ("finetune_epochs", f"must be > 0, got {self.finetune_epochs}")
-        elif not self.lr > 0:
-            bad = ("lr", f"must be > 0, got {self.lr}")
-        elif self.seed < 0:
-            bad = ("seed", f"must be >= 0, got {self.seed}")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        per_head = self.hidden_size // max(self.num_heads, 1)  # a num_heads < 1 is reported first
+        check_fields(prefix, [
+            *((getattr(self, k) < 1, k, f"must be >= 1, got {getattr(self, k)}") for k in sizes),
+            (self.vocab_size < MIN_VOCAB_SIZE, "vocab_size", f"must be >= {MIN_VOCAB_SIZE} (the tokenizer's "
+             f"{len(SPECIALS)} special tokens and 256 byte symbols), got {self.vocab_size}"),
+            (self.hidden_size % max(self.num_heads, 1), "hidden_size",
+             f"must be divisible by {prefix}.num_heads ({self.num_heads}), got {self.hidden_size}"),
+            (per_head % 2, "hidden_size", f"/ {prefix}.num_heads must be even (each head's rotary embedding needs "
+             f"pairs), got {self.hidden_size} / {self.num_heads} = {per_head}"),
+            (not self.base_epochs > 0, "base_epochs", f"must be > 0, got {self.base_epochs}"),
+            (not self.finetune_epochs > 0, "finetune_epochs", f"must be > 0, got {self.finetune_epochs}"),
+            (not self.lr > 0, "lr", f"must be > 0, got {self.lr}"),
+            (self.seed < 0, "seed", f"must be >= 0, got {self.seed}"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -158,21 +155,17 @@ class EvalConfig:
     mia_gradnorm: bool = False
 
     def check(self, prefix: str = "eval") -> None:
-        bad = None
-        if self.batch_size < 1:
-            bad = ("batch_size", f"must be >= 1, got {self.batch_size}")
-        elif not 0 <= self.max_new_tokens <= 4096:
-            bad = ("max_new_tokens", f"must be in [0, 4096] (0 = from the reference answers), got {self.max_new_tokens}")
-        elif self.bootstrap < 0:
-            bad = ("bootstrap", f"must be >= 0 (0 turns the intervals off), got {self.bootstrap}")
-        elif self.lm_eval_limit < 0:
-            bad = ("lm_eval_limit", f"must be >= 0 (0 = every document), got {self.lm_eval_limit}")
-        elif self.lm_eval_include and not self.lm_eval_tasks:
-            bad = ("lm_eval_include", "is set but eval.lm_eval_tasks is empty; name the tasks to run")
-        elif self.precision not in PRECISIONS:
-            bad = ("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        check_fields(prefix, [
+            (self.batch_size < 1, "batch_size", f"must be >= 1, got {self.batch_size}"),
+            (not 0 <= self.max_new_tokens <= 4096, "max_new_tokens",
+             f"must be in [0, 4096] (0 = from the reference answers), got {self.max_new_tokens}"),
+            (self.bootstrap < 0, "bootstrap", f"must be >= 0 (0 turns the intervals off), got {self.bootstrap}"),
+            (self.lm_eval_limit < 0, "lm_eval_limit", f"must be >= 0 (0 = every document), got {self.lm_eval_limit}"),
+            (self.lm_eval_include and not self.lm_eval_tasks, "lm_eval_include",
+             "is set but eval.lm_eval_tasks is empty; name the tasks to run"),
+            (self.precision not in PRECISIONS, "precision",
+             f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -211,24 +204,19 @@ class RunConfig:
     seed: int = 0
 
 
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
 def _coerce(value: Any, tp, key: str):
     """Check/convert ``value`` to the annotated type ``tp`` (int->float allowed, lists->tuples)."""
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
+    if dataclasses.is_dataclass(tp):  # a mapping is built by build()
+        if not isinstance(value, tp):
             raise LetheError(f"config key '{key}' must be a mapping, got {value!r}")
-        return build(tp, value, prefix=key + ".")
+        return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is tuple and isinstance(value, list):
         return tuple(value)
-    if tp in (int, float, str, bool, dict, tuple) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise LetheError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+    plain = tp in (int, float, str, bool, dict, tuple)
+    if plain and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise LetheError(f"config key '{key}' must be {tp.__name__}, got {value!r}")
     return value
 
 
@@ -244,11 +232,7 @@ def build(cls, values: dict, prefix: str = "", base=None):
     kwargs = {}
     for key, value in values.items():
         if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-            raise LetheError(f"unknown config key '{prefix}{key}'{hint}")
+            raise LetheError(f"unknown config key '{prefix}{key}'{did_you_mean(key, names, prefix)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             kwargs[key] = build(tp, value, prefix=prefix + key + ".", base=getattr(base, key))
@@ -258,15 +242,10 @@ def build(cls, values: dict, prefix: str = "", base=None):
 
 
 def to_dict(cfg) -> dict:
-    out = {}
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            v = to_dict(v)
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[f.name] = v
-    return out
+    def plain(v):
+        return to_dict(v) if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v
+
+    return {f.name: plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

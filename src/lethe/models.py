@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import LetheError
 
 SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 # Lethe's own tokenizer gets a chat template, so built-in and hub models share one prompt path.
 CHAT_TEMPLATE = (
@@ -28,12 +29,8 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2048):
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIALS.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS.values()),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
     fast.chat_template = CHAT_TEMPLATE
@@ -48,19 +45,11 @@ def tiny_llama(vocab_size: int, hidden_size: int = 128, num_layers: int = 4, num
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size or 2 * hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        bos_token_id=bos_token_id,
-        eos_token_id=eos_token_id,
-        pad_token_id=pad_token_id,
-    )
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size,
+                         intermediate_size=intermediate_size or 2 * hidden_size, num_hidden_layers=num_layers,
+                         num_attention_heads=num_heads, num_key_value_heads=num_heads,
+                         max_position_embeddings=max_positions, tie_word_embeddings=True, bos_token_id=bos_token_id,
+                         eos_token_id=eos_token_id, pad_token_id=pad_token_id)
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
@@ -77,7 +66,8 @@ def ensure_pad_token(tokenizer) -> None:
     """Many causal LMs ship without a pad token; pad with EOS (masked out everywhere it matters)."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
-            raise LetheError("the tokenizer has neither a pad nor an EOS token; add one with tokenizer.add_special_tokens")
+            raise LetheError("the tokenizer has neither a pad nor an EOS token; add one with "
+                             "tokenizer.add_special_tokens")
         tokenizer.pad_token = tokenizer.eos_token
 
 
@@ -85,13 +75,9 @@ def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     path = Path(source)
-    if path.exists():
-        has_tok = any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
-        if not has_tok:
-            raise LetheError(
-                f"{path}: no tokenizer found (tokenizer.json / tokenizer_config.json); "
-                "save one into the model folder with tokenizer.save_pretrained(folder)"
-            )
+    if path.exists() and not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise LetheError(f"{path}: no tokenizer found (tokenizer.json / tokenizer_config.json); "
+                         "save one into the model folder with tokenizer.save_pretrained(folder)")
     try:
         tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     except OSError as exc:
@@ -108,21 +94,18 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
     quiet_transformers()
     path = Path(source)
     if path.exists() and not (path / "config.json").exists():
-        raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained or a hub id")
-    if path.exists() and not trust_remote_code:
-        custom = custom_code(path)
-        if custom:
-            raise LetheError(f"{path}: its config.json names custom model code ({custom}); Lethe runs a model's own "
-                             "code only when asked: add trust_remote_code=true if you trust it")
+        raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained "
+                         "or a hub id")
+    if path.exists() and not trust_remote_code and (custom := custom_code(path)):
+        raise LetheError(f"{path}: its config.json names custom model code ({custom}); Lethe runs a model's own "
+                         "code only when asked: add trust_remote_code=true if you trust it")
     tokenizer = load_tokenizer(source, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(source), dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=trust_remote_code
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=getattr(torch, dtype), use_safetensors=True,
+                                                     trust_remote_code=trust_remote_code)
     except OSError as exc:
-        raise LetheError(
-            f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors weights only"
-        ) from None
+        raise LetheError(f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors "
+                         "weights only") from None
     except (ValueError, KeyError, RuntimeError) as exc:  # unknown architecture, damaged weights or config
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LetheError(f"{source}: cannot load the model ({first[:300]})") from None
@@ -168,7 +151,7 @@ def weights_problem(folder: str | os.PathLike) -> str:
                 pass
         except Exception as exc:  # safetensors raises its own error type
             return f"{f.name}: {exc}"
-    if not any((folder / t).exists() for t in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+    if not any((folder / t).exists() for t in TOKENIZER_FILES):
         return "no tokenizer"
     return ""
 

@@ -13,30 +13,26 @@ def set_enabled(flag: bool) -> None:
     _ENABLED = flag
 
 
-class _Silent:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def update(self, **_: object) -> None:
-        pass
-
-
 class _Bar:
-    def __init__(self, progress, task):
+    """One task of a rich ``Progress``; silent without one."""
+
+    def __init__(self, progress=None, task=None):
         self._p, self._t = progress, task
 
     def advance(self, n: int = 1) -> None:
-        self._p.advance(self._t, n)
+        if self._p is not None:
+            self._p.advance(self._t, n)
 
     def update(self, **fields: object) -> None:
-        self._p.update(self._t, **fields)
+        if self._p is not None:
+            self._p.update(self._t, **fields)
 
 
 @contextlib.contextmanager
 def bar(description: str, total: int):
     """``with bar("training", n) as b: b.advance()``; a rich progress bar on stderr when enabled."""
     if not _ENABLED or os.environ.get("LETHE_NO_PROGRESS") or not sys.stderr.isatty():
-        yield _Silent()
+        yield _Bar()
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -1,10 +1,9 @@
 """One small name -> object registry, with a duplicate check and "did you mean"."""
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
-from .errors import LetheError
+from .errors import LetheError, did_you_mean
 
 T = TypeVar("T")
 
@@ -21,21 +20,13 @@ class Registry(Generic[T]):
         return obj
 
     def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
-            return self.add(name, obj)
-
-        return deco
+        return lambda obj: self.add(name, obj)
 
     def get(self, name: str) -> T:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise LetheError(self.unknown_message(name)) from None
-
-    def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown {self.kind} '{name}'{hint} (known: {', '.join(sorted(self._items))})"
+        if name not in self._items:
+            hint = did_you_mean(name, self._items)
+            raise LetheError(f"unknown {self.kind} '{name}'{hint} (known: {', '.join(sorted(self._items))})")
+        return self._items[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -48,5 +39,3 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-

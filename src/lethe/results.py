@@ -20,6 +20,8 @@ SCHEMA_VERSION = 1
 
 _ARRAYS = ("answer_logprob", "answer_ntokens", "paraphrase_logprob", "paraphrase_ntokens",
            "perturbed_logprob", "perturbed_ntokens")
+# ModelResult's dict fields in results.json, in their order there
+_SECTIONS = ("summary", "intervals", "robustness", "seconds", "train", "config", "directions")
 
 
 def probes_to_json(p: SplitProbes) -> dict:
@@ -74,18 +76,12 @@ class ModelResult:
                 "config": self.config, "train": self.train}
 
     def to_json(self) -> dict:
-        return {
-            "name": self.name, "kind": self.kind, "method": self.method,
-            "summary": self.summary, "intervals": self.intervals, "robustness": self.robustness,
-            "seconds": self.seconds, "train": self.train,
-            "config": self.config, "directions": self.directions,
-            **({"record": self.record} if self.record else {}),
-            "splits": {
-                s: {"metrics": {m: {"value": r.value, "per_sample": list(r.per_sample)} for m, r in self.metrics.get(s, {}).items()},
-                    "probes": probes_to_json(p)}
-                for s, p in self.probes.items()
-            },
-        }
+        splits = {s: {"metrics": {m: {"value": r.value, "per_sample": list(r.per_sample)}
+                                  for m, r in self.metrics.get(s, {}).items()},
+                      "probes": probes_to_json(p)} for s, p in self.probes.items()}
+        return {"name": self.name, "kind": self.kind, "method": self.method,
+                **{k: getattr(self, k) for k in _SECTIONS}, **({"record": self.record} if self.record else {}),
+                "splits": splits}
 
     @classmethod
     def from_json(cls, d: dict, where: str = "results") -> "ModelResult":
@@ -96,12 +92,11 @@ class ModelResult:
                 probes={s: probes_from_json(v["probes"], f"{where}: split '{s}'") for s, v in splits.items()},
                 metrics={s: {m: MetricResult(r["value"], r["per_sample"]) for m, r in v.get("metrics", {}).items()}
                          for s, v in splits.items()},
-                summary=d.get("summary", {}), seconds=d.get("seconds", {}), train=d.get("train", {}),
-                config=d.get("config", {}), intervals=d.get("intervals", {}), robustness=d.get("robustness", {}),
-                directions=d.get("directions", {}), record=d.get("record") or {},
+                **{k: d.get(k, {}) for k in _SECTIONS}, record=d.get("record") or {},
             )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise LetheError(f"{where}: not a Lethe model result (missing {exc}); give a results.json written by Lethe") from None
+            raise LetheError(f"{where}: not a Lethe model result (missing {exc}); give a results.json written by "
+                             "Lethe") from None
 
 
 def read_results(path: str | Path) -> dict:
@@ -121,19 +116,11 @@ def read_results(path: str | Path) -> dict:
 
 def load_retain_result(path: str | Path, forget_split: dict, benchmark: str = "",
                        eval_recipe: str = "") -> tuple[ModelResult, list[str]]:
-    """The retain model's row of a results.json, checked against this run's data.
-
-    ``forget_split`` is ``Benchmark.split_fingerprint(split)`` (name, item count, ids, sha256 of the
-    questions and answers) and ``benchmark`` the benchmark's content fingerprint. Forget quality
-    compares the two models' truth ratios item by item, so a retain model evaluated on other data (a
-    benchmark generated with another seed, an edited file, another split) is refused with one line,
-    never used. Files written before the fingerprints were recorded are checked on the forget
-    items themselves (ids and answers).
-
-    Returns the result and run notes. With ``eval_recipe``, a file written by another evaluation
-    recipe keeps its probes (forget quality is recomputed from them) but loses its membership-inference
-    numbers: PrivLeak against them would mix two conventions (Min-K% at another k, say).
-    """
+    """The retain model's row of a results.json, checked against this run's data (``forget_split``:
+    ``Benchmark.split_fingerprint``; ``benchmark``: its content fingerprint); returns (result, run notes).
+    Forget quality compares truth ratios item by item, so a retain model evaluated on other data is refused.
+    A file from another ``eval_recipe`` loses its membership-inference numbers: PrivLeak against them would
+    mix two conventions (Min-K% at another k, say)."""
     data = read_results(path)
     rows = [m for m in data["models"] if isinstance(m, dict) and m.get("kind") == "retain"]
     if not rows:

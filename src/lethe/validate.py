@@ -1,28 +1,12 @@
-"""``lethe validate``: read a file or folder the way a run would, and say what was found.
+"""``lethe validate``: read a file or folder the way a run would (no model), and say what was found.
 
-Every layout Lethe loads can be checked without running a model:
-
-  config.yaml                       a run configuration (keys, types, methods, attacks)
-  data.jsonl                        Lethe's Q&A rows
-  a Lethe benchmark folder          benchmark.json + <split>.jsonl
-  a TOFU folder                     the public TOFU files, the Closer-Look release, or ``lethe export --format tofu``
-                                    output (give ``items_per_author=8`` for an exported lethe-authors benchmark)
-  a real-world folder               forget[_perturbed].json + neighbor[_perturbed].json
-  a MUSE folder                     raw/ verbmem/ knowmem/ privleak/
-  NAME=PATH                         a safety dataset (``lethe ls datasets``), a multiple-choice file or MMLU's
-                                    data/ folder (``mmlu=``, ``wmdp=``, ``mcq=``; ``split=dev|val|test``), a text
-                                    corpus (``corpus=``), or a WMDP-style pair (``forget_corpus=F retain_corpus=R``)
-  a retain model's evaluation log   TOFU's eval_log_forget.json (or its folder), open-unlearning's TOFU_EVAL.json
-
-For a benchmark it prints the splits and their sizes, each forget split with its retain set and the
-forget/retain overlap check (a violation stops loading with one line naming both files), and what is
-not measured without a holdout split. Bad input is the loader's own one-line error.
+Bad input is the loader's own one-line error.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import LetheError
+from .errors import LetheError, did_you_mean
 
 MCQ_NAMES = ("mmlu", "wmdp", "mcq")
 CORPUS_NAMES = ("corpus", "forget_corpus", "retain_corpus")
@@ -46,11 +30,13 @@ def validate(target: str, options: dict | None = None) -> list[str]:
     from .benchmarks import TOFU_FILES  # what load_benchmark takes for a TOFU folder
 
     if (path.is_dir() or path.suffix == ".json") and path.name not in ("benchmark.json", *TOFU_FILES):
-        from .retain_logs import is_retain_logs  # TOFU's eval logs, open-unlearning's TOFU_EVAL.json
+        from .retain_logs import is_retain_logs, load_retain_logs  # TOFU's eval logs, open-unlearning's TOFU_EVAL.json
 
         if is_retain_logs(path):
             _no_options(path, options)
-            return _retain_logs(path)
+            logs = load_retain_logs(path)
+            return [f"{path}: valid retain-model evaluation ({logs.layout}): {logs.items} forget items with truth "
+                    f"ratios, sha256 {logs.sha256}"]
     if path.suffix == ".jsonl":
         _no_options(path, options)
         from .benchmarks.base import read_jsonl
@@ -66,7 +52,9 @@ def validate(target: str, options: dict | None = None) -> list[str]:
             _no_options(folder, options)
             return _real_world(folder)
         if (folder / "raw" / "forget.txt").is_file():
-            return _muse(folder, options)
+            from .benchmarks.news import describe_muse
+
+            return describe_muse(folder, **options)
     raise LetheError(f"{path}: don't know how to validate this; give a .yaml config, a .jsonl data file, a benchmark, "
                      "TOFU, real-world or MUSE folder, or NAME=PATH for a dataset file (e.g. advbench=harmful.csv, "
                      "mmlu=data/test)")
@@ -123,28 +111,10 @@ def _real_world(folder: Path) -> list[str]:
     from .benchmarks.real_world import load_real_world
 
     data = load_real_world(folder)
-    def ents(items) -> int:
-        return len({it.group for it in items})
-
-    lines = [f"{folder}: valid real-world folder: forget {len(data.forget)} items ({ents(data.forget)} entities), "
-             f"neighbour {len(data.neighbour)} items ({ents(data.neighbour)} entities)",
-             "  forget/neighbour overlap: 0 entities"]
-    lines += [f"  note: {n}" for n in getattr(data, "notes", [])]
-    return lines
-
-
-def _muse(folder: Path, options: dict) -> list[str]:
-    from .benchmarks.news import describe_muse
-
-    return describe_muse(folder, **options)
-
-
-def _retain_logs(path: Path) -> list[str]:
-    from .retain_logs import load_retain_logs
-
-    logs = load_retain_logs(path)
-    return [f"{path}: valid retain-model evaluation ({logs.layout}): {logs.items} forget items with truth ratios, "
-            f"sha256 {logs.sha256}"]
+    forget, neighbour = ({it.group for it in items} for items in (data.forget, data.neighbour))
+    return [f"{folder}: valid real-world folder: forget {len(data.forget)} items ({len(forget)} entities), "
+            f"neighbour {len(data.neighbour)} items ({len(neighbour)} entities)",
+            "  forget/neighbour overlap: 0 entities", *(f"  note: {n}" for n in getattr(data, "notes", []))]
 
 
 def _named(name: str, source: str, options: dict) -> list[str]:
@@ -167,10 +137,6 @@ def _named(name: str, source: str, options: dict) -> list[str]:
     from .benchmarks.safety_datasets import dataset_names, describe
 
     if name not in dataset_names():
-        import difflib
-
         known = [*dataset_names(), *MCQ_NAMES, *CORPUS_NAMES]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise LetheError(f"unknown dataset name '{name}'{hint} (known: {', '.join(known)})")
+        raise LetheError(f"unknown dataset name '{name}'{did_you_mean(name, known)} (known: {', '.join(known)})")
     return describe(name, source, **options)

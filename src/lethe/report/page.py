@@ -10,33 +10,11 @@ import html
 
 from .plots import CURVES_PNG, HEATMAP_PNG, RADAR_PNG, plot_alt, plot_caption
 from .summary import (
-    MAIN_COLUMNS,
-    NA,
-    all_metric_columns,
-    bench_lines,
-    best_rows,
-    columns_of,
-    configs,
-    format_value,
-    header,
-    notes,
-    provenance,
-    radar_of,
-    row_name,
-    row_value,
-    title,
+    MAIN_COLUMNS, NA, all_metric_columns, bench_lines, columns_of, configs, header, notes, provenance, radar_of, title,
 )
 from .tables import (
-    CI_LEGEND,
-    ROBUSTNESS_LEGEND,
-    curve_tables,
-    format_table,
-    heatmap_table,
-    interval_cells,
-    interval_table,
-    md_cell,
-    robustness_cells,
-    robustness_header,
+    CI_LEGEND, ROBUSTNESS_LEGEND, curve_tables, format_table, heatmap_table, interval_cells, md_cell,
+    md_lines, robustness_cells, robustness_header, value_rows,
 )
 
 
@@ -44,55 +22,40 @@ def render_markdown(summary: dict, png_name: str = "tradeoff.png") -> str:
     out = [f"# {md_cell(title(summary))}", ""]
     out += [f"- **{k}**: {md_cell(v)}" for k, v in bench_lines(summary)]
     out += ["", "## Results", "", format_table(summary)]
-    out += [
-        "↑ / ↓: higher / lower is better. Bold: the best unlearning method per column "
-        "(the target and the retain model are references). n/a: not measured in this run.",
-        "",
-        "## Trade-off",
-        "",
-        f"![{md_cell(plot_alt(summary))}]({png_name})",
-        "",
-        md_cell(plot_caption(summary)),
-        "",
-    ]
-    ci = interval_table(summary)
-    if ci:
-        out += ["## 95 % confidence intervals", "", ci, CI_LEGEND, ""]
-    rob = robustness_cells(summary)
-    if rob:
-        out += ["## Robustness: does the knowledge come back?", "",
-                "| " + " | ".join(robustness_header(summary)) + " |",
-                "|---|---|---:|" + "---:|" * (len(robustness_header(summary)) - 3)]
-        out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rob]
+    out += ["↑ / ↓: higher / lower is better. Bold: the best unlearning method per column "
+            "(the target and the retain model are references). n/a: not measured in this run.", "",
+            "## Trade-off", "", f"![{md_cell(plot_alt(summary))}]({png_name})", "", md_cell(plot_caption(summary)), ""]
+    cols, cells = interval_cells(summary)
+    if cols:
+        head = ["model", *(md_cell(header(summary, c)) for c in cols)]
+        out += ["## 95 % confidence intervals", "", *md_lines(head, ([md_cell(n), *r] for n, r in cells)),
+                "", CI_LEGEND, ""]
+    if rob := robustness_cells(summary):
+        out += ["## Robustness: does the knowledge come back?", ""]
+        out += md_lines(robustness_header(summary), ([md_cell(c) for c in r] for r in rob), left=2)
         out += ["", ROBUSTNESS_LEGEND, ""]
     head, cells = heatmap_table(summary)
     if head:
         h = summary["heatmap"]
-        out += ["## Per attack", "", f"![{md_cell(h.get('title', 'heat map'))}]({HEATMAP_PNG})", "",
-                "| " + " | ".join(md_cell(c) for c in head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-        out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in cells] + [""]
+        out += ["## Per attack", "", f"![{md_cell(h.get('title', 'heat map'))}]({HEATMAP_PNG})", ""]
+        out += md_lines([md_cell(c) for c in head], ([md_cell(c) for c in r] for r in cells)) + [""]
         if h.get("caption"):
             out += [h["caption"], ""]
     if radar_of(summary):
         out += ["## Three axes", "", f"![three-axis plot]({RADAR_PNG})", "", summary["radar"].get("caption", ""), ""]
-    tables = curve_tables(summary)
-    if tables:
+    if tables := curve_tables(summary):
         out += ["## Over rounds", "", f"![metrics over rounds]({CURVES_PNG})", ""]
         for m, head, rows in tables:
-            out += [f"**{md_cell(header(summary, m))}**", "", "| " + " | ".join(head) + " |",
-                    "|---|" + "---:|" * (len(head) - 1)]
-            out += ["| " + " | ".join(md_cell(x) for x in r) + " |" for r in rows] + [""]
+            out += [f"**{md_cell(header(summary, m))}**", ""]
+            out += md_lines(head, ([md_cell(x) for x in r] for r in rows)) + [""]
     extra = all_metric_columns(summary)
     if [c for c in extra if c not in MAIN_COLUMNS]:
         out += ["## All metrics", "", format_table(summary, columns=extra)]
-    given = notes(summary)
-    if given:
+    if given := notes(summary):
         out += ["## Notes", ""] + [f"- {n}" for n in given] + [""]
-    configured = configs(summary)
-    if configured:
+    if configured := configs(summary):
         out += ["## Method configs", ""] + [f"- **{md_cell(n)}**: `{c}`" for n, c in configured] + [""]
-    prov = provenance(summary)
-    if prov:
+    if prov := provenance(summary):
         out += ["## Provenance", ""] + [f"- **{k}**: {v}" for k, v in prov] + [""]
     return "\n".join(out)
 
@@ -115,63 +78,60 @@ code { background: #f4f4f4; padding: 0 0.25em; word-break: break-all; }
 """
 
 
+def _td(text: str, best: bool) -> str:
+    cls = "best" if best else ("na" if text == NA else "")
+    return f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>"
+
+
 def _html_table(summary: dict, columns=None) -> str:
     cols = columns_of(summary, columns)
-    best = {c: best_rows(summary, c) for c in cols}
     head = "".join(f"<th>{html.escape(header(summary, c))}</th>" for c in cols)
-    body = []
-    for i, row in enumerate(summary["rows"]):
-        cells = []
-        for c in cols:
-            text = format_value(c, row_value(row, c))
-            cls = "best" if i in best[c] else ("na" if text == NA else "")
-            cells.append(f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>")
+    trs = []
+    for row, (name, cells) in zip(summary["rows"], value_rows(summary, cols)):
         kind = html.escape(str(row.get("kind") or ""), quote=True)
-        body.append(f'<tr class="{kind}"><td>{html.escape(row_name(row, i))}</td>{"".join(cells)}</tr>')
-    return f"<table>\n<thead><tr><th>model</th>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+        trs.append(f'<tr class="{kind}"><td>{html.escape(name)}</td>{"".join(_td(t, b) for t, b in cells)}</tr>')
+    body = "\n".join(trs)
+    return f"<table>\n<thead><tr><th>model</th>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
 def _img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{html.escape(alt)}">'
 
 
-def _rows_html(rows) -> str:
-    return "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in r) + "</tr>" for r in rows)
+def _table(head, rows) -> str:
+    """A plain table: one header row, then the rows; every cell escaped."""
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in r) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{trs}</table>"
+
+
+def _list(items, code: bool = False) -> str:
+    """``<ul>`` of (label, text) pairs, the text in ``<code>`` when ``code``."""
+    fmt = "<li><b>{}</b>: <code>{}</code></li>" if code else "<li><b>{}</b>: {}</li>"
+    return "<ul>" + "".join(fmt.format(html.escape(k), html.escape(v)) for k, v in items) + "</ul>"
 
 
 def render_html(summary: dict, png: bytes, curves: bytes | None = None, heatmap: bytes | None = None,
                 radar: bytes | None = None) -> str:
     esc = html.escape
     page_title = esc(title(summary))
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{page_title}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{page_title}</h1>",
-        "<ul>" + "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in bench_lines(summary)) + "</ul>",
-        "<h2>Results</h2>",
-        _html_table(summary),
-        '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per column '
-        "(the target and the retain model are references). n/a: not measured in this run.</p>",
-        "<h2>Trade-off</h2>",
-        _img(png, plot_alt(summary)),
-        f'<p class="caption">{esc(plot_caption(summary))}</p>',
-    ]
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{page_title}</title><style>{_CSS}</style></head><body>", f"<h1>{page_title}</h1>",
+             _list(bench_lines(summary)), "<h2>Results</h2>", _html_table(summary),
+             '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per column '
+             "(the target and the retain model are references). n/a: not measured in this run.</p>",
+             "<h2>Trade-off</h2>", _img(png, plot_alt(summary)),
+             f'<p class="caption">{esc(plot_caption(summary))}</p>']
     cols, cells = interval_cells(summary)
     if cols:
-        head = "".join(f"<th>{esc(header(summary, c))}</th>" for c in cols)
-        body = _rows_html([name, *row] for name, row in cells)
-        parts += ["<h2>95 % confidence intervals</h2>", f"<table><tr><th>model</th>{head}</tr>{body}</table>",
+        parts += ["<h2>95 % confidence intervals</h2>",
+                  _table(["model", *(header(summary, c) for c in cols)], ([name, *row] for name, row in cells)),
                   f'<p class="legend">{esc(CI_LEGEND)}</p>']
-    rob = robustness_cells(summary)
-    if rob:
-        head = "".join(f"<th>{esc(h)}</th>" for h in robustness_header(summary))
-        parts += ["<h2>Robustness: does the knowledge come back?</h2>",
-                  f"<table><tr>{head}</tr>{_rows_html(rob)}</table>", f'<p class="legend">{esc(ROBUSTNESS_LEGEND)}</p>']
+    if rob := robustness_cells(summary):
+        parts += ["<h2>Robustness: does the knowledge come back?</h2>", _table(robustness_header(summary), rob),
+                  f'<p class="legend">{esc(ROBUSTNESS_LEGEND)}</p>']
     if heatmap is not None:
-        head, cells = heatmap_table(summary)
-        th = "".join(f"<th>{esc(str(h))}</th>" for h in head)
-        parts += ["<h2>Per attack</h2>", _img(heatmap, "heat map"), f"<table><tr>{th}</tr>{_rows_html(cells)}</table>"]
+        parts += ["<h2>Per attack</h2>", _img(heatmap, "heat map"), _table(*heatmap_table(summary))]
         if summary["heatmap"].get("caption"):
             parts.append(f'<p class="legend">{esc(summary["heatmap"]["caption"])}</p>')
     if radar is not None:
@@ -180,21 +140,15 @@ def render_html(summary: dict, png: bytes, curves: bytes | None = None, heatmap:
     if curves is not None:
         parts += ["<h2>Over rounds</h2>", _img(curves, "metrics over rounds")]
         for m, head, rows in curve_tables(summary):
-            th = "".join(f"<th>{esc(h)}</th>" for h in head)
-            parts += [f"<h3>{esc(header(summary, m))}</h3>", f"<table><tr>{th}</tr>{_rows_html(rows)}</table>"]
+            parts += [f"<h3>{esc(header(summary, m))}</h3>", _table(head, rows)]
     extra = all_metric_columns(summary)
     if [c for c in extra if c not in MAIN_COLUMNS]:
         parts += ["<details><summary>All metrics</summary>", _html_table(summary, columns=extra), "</details>"]
-    given = notes(summary)
-    if given:
+    if given := notes(summary):
         parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in given) + "</ul>"]
-    configured = configs(summary)
-    if configured:
-        parts += ["<h2>Method configs</h2>",
-                  "<ul>" + "".join(f"<li><b>{esc(n)}</b>: <code>{esc(c)}</code></li>" for n, c in configured) + "</ul>"]
-    prov = provenance(summary)
-    if prov:
-        parts += ["<h2>Provenance</h2>",
-                  "<ul>" + "".join(f"<li><b>{esc(k)}</b>: <code>{esc(v)}</code></li>" for k, v in prov) + "</ul>"]
+    if configured := configs(summary):
+        parts += ["<h2>Method configs</h2>", _list(configured, code=True)]
+    if prov := provenance(summary):
+        parts += ["<h2>Provenance</h2>", _list(prov, code=True)]
     parts.append("</body></html>\n")
     return "\n".join(parts)

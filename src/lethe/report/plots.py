@@ -1,40 +1,24 @@
-"""The report's figures as PNG bytes: the trade-off plot, metrics over rounds, a heat map, a radar.
+"""The report's figures as PNG bytes, each on its own Agg canvas (no pyplot state).
 
-Every figure is drawn on its own Agg canvas (no pyplot state), and matplotlib is imported inside the
-functions, so ``import lethe.report`` stays light.
-
-Text that comes from data -- row names (labels users choose), metric keys, run and benchmark names --
-goes through :func:`literal` before matplotlib sees it: matplotlib reads a text holding two ``$`` as
-maths, and a label such as ``$\\frac$`` would otherwise crash the report after all the training.
+Text from data goes through :func:`literal`: matplotlib reads a text holding two ``$`` as maths, and a
+label such as ``$\\frac$`` would otherwise crash the report after all the training.
 """
 from __future__ import annotations
 
 import math
 
-from .summary import (
-    FQ_FLOOR,
-    curves_of,
-    direction,
-    heatmap_of,
-    number,
-    radar_of,
-    row_name,
-    row_value,
-    title,
-)
+from .summary import FQ_FLOOR, curves_of, direction, heatmap_of, number, radar_of, row_name, row_value, title
 
 CURVES_PNG = "curves.png"
 HEATMAP_PNG = "heatmap.png"
 RADAR_PNG = "radar.png"
 LABEL_CHARS = 60  # longer labels are shortened in the figures (the tables keep them whole)
+METHOD_COLORS = [f"C{k}" for k in (0, 1, 4, 5, 6, 7, 8, 9)]  # C2 (green), C3 (red): retain model, target
 
 
 def literal(text: object, limit: int = LABEL_CHARS) -> str:
-    """``text`` as matplotlib draws it literally, shortened to ``limit`` characters (head … tail).
-
-    Every ``$`` is escaped: matplotlib parses maths only in a text with unescaped ``$`` and draws an
-    escaped one as ``$``. One rule for every kind of text, since legends and tick labels take no
-    ``parse_math`` option."""
+    """``text`` as matplotlib draws it literally (every ``$`` escaped: legends and tick labels take no
+    ``parse_math`` option), shortened to ``limit`` characters (head … tail)."""
     text = str(text)
     if len(text) > limit:
         head = (limit - 1) * 2 // 3
@@ -70,9 +54,6 @@ def axis_label(summary: dict, column: str, log: bool = False) -> str:
     return f"{column.replace('_', ' ')}{' (log)' if log else ''} {arrow}".strip()
 
 
-# ----------------------------------------------------------------------------- trade-off
-
-
 DEFAULT_TRADEOFF = {"x": "model_utility", "y": "forget_quality", "log_y": True}
 
 
@@ -94,14 +75,13 @@ def _plot_points(summary: dict) -> tuple[list[dict], list[str], list[str]]:
     for i, row in enumerate(summary["rows"]):
         name = row_name(row, i)
         x, y = row_value(row, axes["x"]), row_value(row, axes["y"])
-        if x is None or y is None or math.isinf(x) or math.isinf(y):
-            missing = [k for k, v in ((axes["x"], x), (axes["y"], y)) if v is None or math.isinf(v)]
+        missing = [k for k, v in ((axes["x"], x), (axes["y"], y)) if v is None or math.isinf(v)]
+        if missing:
             skipped.append(f"{name} (no {' / '.join(missing)})")
             continue
         if axes["log_y"] and y < FQ_FLOOR:
             clipped.append(name)
-        points.append({"name": name, "kind": row.get("kind"), "x": x,
-                       "y": max(y, FQ_FLOOR) if axes["log_y"] else y, "fq": y})
+        points.append({"name": name, "kind": row.get("kind"), "x": x, "y": max(y, FQ_FLOOR) if axes["log_y"] else y})
     return points, clipped, skipped
 
 
@@ -116,11 +96,9 @@ def plot_caption(summary: dict) -> str:
     axes = tradeoff_axes(summary)
     _, clipped, skipped = _plot_points(summary)
     if axes["default"]:
-        out = (
-            "Forget quality (log scale; higher = closer to the retain model) against model utility "
-            "(higher = more of everything else kept). Star: target model; square: retain model "
-            "(dashed line: its forget quality); circles: unlearning methods."
-        )
+        out = ("Forget quality (log scale; higher = closer to the retain model) against model utility "
+               "(higher = more of everything else kept). Star: target model; square: retain model "
+               "(dashed line: its forget quality); circles: unlearning methods.")
     else:
         out = (f"{axes['y']} against {axes['x']}. Star: target model; square: retain model "
                f"(dashed line: its {axes['y']}); circles: unlearning methods.")
@@ -134,12 +112,11 @@ def plot_caption(summary: dict) -> str:
 def _label_offsets(points: list[dict]) -> list[tuple[int, int]]:
     """Stack the labels of points that nearly coincide (same utility, forget quality within a factor
     of ~3 on the log axis), so that, e.g., several methods at the clipping floor stay readable."""
-    offsets: list[tuple[int, int]] = []
-    placed: list[tuple[float, float, int]] = []
+    offsets, placed = [], []
     for p in points:
         ly = math.log10(max(p["y"], FQ_FLOOR))
-        level = sum(1 for x, y, _ in placed if abs(x - p["x"]) < 0.08 and abs(y - ly) < 0.5)
-        placed.append((p["x"], ly, level))
+        level = sum(1 for x, y in placed if abs(x - p["x"]) < 0.08 and abs(y - ly) < 0.5)
+        placed.append((p["x"], ly))
         offsets.append((7, 6 + 11 * level))
     return offsets
 
@@ -158,18 +135,13 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
     ax.set_title(literal(title(summary), 120), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
 
-    style = {
-        "target": dict(marker="*", s=260, color="#d62728", edgecolor="black", zorder=4),
-        "retain": dict(marker="s", s=120, color="#2ca02c", edgecolor="black", zorder=4),
-    }
-    colors = [f"C{k}" for k in (0, 1, 4, 5, 6, 7, 8, 9)]
+    style = {"target": dict(marker="*", s=260, color="#d62728", edgecolor="black", zorder=4),
+             "retain": dict(marker="s", s=120, color="#2ca02c", edgecolor="black", zorder=4)}
     n_method = 0
-    offsets = _label_offsets(points)
-    for p, offset in zip(points, offsets):
-        if p["kind"] in style:
-            kw = dict(style[p["kind"]])
-        else:
-            kw = dict(marker="o", s=70, color=colors[n_method % len(colors)], edgecolor="black", zorder=3)
+    for p, offset in zip(points, _label_offsets(points)):
+        kw = style.get(p["kind"])
+        if kw is None:
+            kw = dict(marker="o", s=70, color=METHOD_COLORS[n_method % 8], edgecolor="black", zorder=3)
             n_method += 1
         ax.scatter([p["x"]], [p["y"]], label=_legend_label(p["name"]), **kw)
         # clipped points are named in the caption; the label stays short so neighbours stay legible
@@ -202,9 +174,6 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
     return _png(fig, dpi)
 
 
-# ----------------------------------------------------------------------------- curves (per round)
-
-
 def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
     """One panel per curve metric, one line per method over rounds, the gold standard's values as
     squares where it exists; None when the summary has no curves."""
@@ -222,8 +191,7 @@ def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
     for i, m in enumerate(metrics):
         ax = fig.add_subplot(nrow, ncol, i + 1)
         for k, (name, values) in enumerate(c["series"].items()):
-            ys = [number(v) for v in (values.get(m) or [])]
-            pts = [(x, y) for x, y in zip(rounds, ys) if y is not None]
+            pts = [(x, number(y)) for x, y in zip(rounds, values.get(m) or []) if number(y) is not None]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, color=f"C{k}",
                         label=_legend_label(name))
@@ -243,9 +211,6 @@ def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
     return _png(fig, dpi)
 
 
-# ----------------------------------------------------------------------------- heat map and radar (safety)
-
-
 def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
     """``summary["heatmap"]`` = {"title", "columns", "rows": [{"name", "values"}]} as an annotated heat
     map (rows: models, columns: e.g. attacks; values in [0, 1], missing values grey); None without one."""
@@ -259,8 +224,8 @@ def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
     values = np.array([[np.nan if number(v) is None else float(v) for v in r["values"]] for r in rows])
     fig = _figure((1.0 + 0.75 * len(cols), 1.2 + 0.42 * len(rows)))
     ax = fig.add_subplot()
-    cmap = colormaps["Reds"].with_extremes(bad="#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=colormaps["Reds"].with_extremes(bad="#dddddd"), vmin=0.0,
+                   vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(cols)), [literal(str(c).replace("_", " ")) for c in cols], rotation=40, ha="right",
                   fontsize=8)
     ax.set_yticks(range(len(rows)), [literal(r["name"]) for r in rows], fontsize=8)
@@ -280,14 +245,13 @@ def radar_values(summary: dict) -> list[tuple[str, str, list[float | None]]]:
     r = radar_of(summary)
     if r is None:
         return []
-    out = []
-    for i, row in enumerate(summary["rows"]):
-        vals = []
-        for ax in r["axes"]:
-            v = row_value(row, ax["key"])
-            vals.append(None if v is None else (1.0 - v if ax.get("invert") else v))
-        out.append((row_name(row, i), row.get("kind") or "", vals))
-    return out
+
+    def value(row, ax):
+        v = row_value(row, ax["key"])
+        return None if v is None else (1.0 - v if ax.get("invert") else v)
+
+    return [(row_name(row, i), row.get("kind") or "", [value(row, ax) for ax in r["axes"]])
+            for i, row in enumerate(summary["rows"])]
 
 
 def radar_png(summary: dict, dpi: int = 130) -> bytes | None:
@@ -312,7 +276,7 @@ def radar_png(summary: dict, dpi: int = 130) -> bytes | None:
         style = {"target": dict(color="#d62728", linewidth=2.2, linestyle="--"),
                  "retain": dict(color="#2ca02c", linewidth=2.2, linestyle=":")}.get(kind)
         if style is None:
-            style = dict(color=f"C{(0, 1, 4, 5, 6, 7, 8, 9)[n_method % 8]}", linewidth=1.4)
+            style = dict(color=METHOD_COLORS[n_method % 8], linewidth=1.4)
             n_method += 1
         ax.plot(angles + angles[:1], vals + vals[:1], label=_legend_label(name), marker="o", ms=3, **style)
         ax.fill(angles + angles[:1], vals + vals[:1], color=style["color"], alpha=0.05)

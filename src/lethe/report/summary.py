@@ -12,25 +12,13 @@ from pathlib import Path
 
 from ..errors import LetheError
 
-# The main table: (key, where the value lives). Order follows the TOFU paper: the two headline
-# numbers, then the forget split, then what must survive.
-MAIN_COLUMNS: tuple[str, ...] = (
-    "forget_quality",
-    "model_utility",
-    "forget_rouge_l",
-    "forget_probability",
-    "forget_truth_ratio",
-    "retain_rouge_l",
-    "world_facts_rouge_l",
-    "known_people_rouge_l",
-)
+# The main table in the TOFU paper's order: the two headline numbers, the forget split, what must survive.
+MAIN_COLUMNS: tuple[str, ...] = ("forget_quality", "model_utility", "forget_rouge_l", "forget_probability",
+                                 "forget_truth_ratio", "retain_rouge_l", "world_facts_rouge_l", "known_people_rouge_l")
 SECONDS_COLUMN = "unlearn_seconds"  # from row["seconds"]["unlearn"]; lower is better
 FQ_FLOOR = 1e-20  # forget quality below this (0 included) is drawn at this height on the log axis
 NA = "n/a"
 ARROWS = {"higher": "↑", "lower": "↓"}
-
-
-# ----------------------------------------------------------------------------- reading
 
 
 def load_summary(run_dir: str | Path) -> dict:
@@ -42,9 +30,8 @@ def load_summary(run_dir: str | Path) -> dict:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise LetheError(
-            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-create it with `lethe run` or `lethe eval`"
-        ) from None
+        raise LetheError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-create it with `lethe run` or "
+                         "`lethe eval`") from None
     except UnicodeDecodeError:
         raise LetheError(f"{path}: not UTF-8 text; re-create it with `lethe run` or `lethe eval`") from None
     check_summary(summary, path)
@@ -58,18 +45,14 @@ def check_summary(summary: object, source: str | Path) -> None:
     rows = summary.get("rows")
     if not isinstance(rows, list):
         what = "missing" if rows is None else f"a {type(rows).__name__}, not a list"
-        raise LetheError(
-            f"{source}: field 'rows' is {what}; expected the summary written by `lethe run` or `lethe eval`"
-        )
+        raise LetheError(f"{source}: field 'rows' is {what}; expected the summary written by `lethe run` or "
+                         "`lethe eval`")
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise LetheError(f"{source}: field 'rows[{i}]': expected an object, got {type(row).__name__}")
         for key in ("metrics", "seconds"):
             if row.get(key) is not None and not isinstance(row[key], dict):
                 raise LetheError(f"{source}: field 'rows[{i}].{key}': expected an object")
-
-
-# ----------------------------------------------------------------------------- values
 
 
 def number(value: object) -> float | None:
@@ -95,13 +78,7 @@ def format_value(column: str, value: object) -> str:
     """How a number is shown: forget quality (a p-value) in scientific notation, seconds with one
     decimal, every other metric with three decimals; "n/a" when there is no number."""
     v = number(value)
-    if v is None:
-        return NA
-    if column == "forget_quality":
-        return f"{v:.2e}"
-    if column == SECONDS_COLUMN:
-        return f"{v:.1f}"
-    return f"{v:.3f}"
+    return NA if v is None else format(v, {"forget_quality": ".2e", SECONDS_COLUMN: ".1f"}.get(column, ".3f"))
 
 
 def direction(summary: dict, column: str) -> str | None:
@@ -111,12 +88,14 @@ def direction(summary: dict, column: str) -> str | None:
     return d if d in ARROWS else None
 
 
-def header(summary: dict, column: str) -> str:
-    label = "unlearn s" if column == SECONDS_COLUMN else column
+def header(summary: dict, column: str, short: bool = False) -> str:
+    """A column's header with its direction's arrow; ``short``: the terminal's, with a line break (:data:`SHORT`)."""
+    label = SHORT.get(column, column) if short else ("unlearn s" if column == SECONDS_COLUMN else column)
     arrow = ARROWS.get(direction(summary, column) or "", "")
     return f"{label} {arrow}".rstrip()
 
 
+# terminal headers: short enough that nine columns fit 80 characters (a legend follows the table)
 SHORT = {"forget_quality": "forget\nquality", "model_utility": "model\nutility", "forget_rouge_l": "forget\nROUGE",
          "forget_probability": "forget\nprob", "forget_truth_ratio": "forget\nTR", "retain_rouge_l": "retain\nROUGE",
          "world_facts_rouge_l": "world\nROUGE", "known_people_rouge_l": "people\nROUGE", SECONDS_COLUMN: "unlearn\nsec",
@@ -128,21 +107,15 @@ SHORT = {"forget_quality": "forget\nquality", "model_utility": "model\nutility",
          "privleak": "Priv\nLeak"}
 
 
+ABBREVIATIONS = (("TR", "truth ratio"), ("world", "world facts"), ("people", "known people"), ("acc", "accuracy"),
+                 ("NLL", "negative log-likelihood per token"))
+
+
 def legend(summary: dict, cols: list[str]) -> str:
     """The terminal table's legend: only the abbreviations its columns use."""
-    parts = ["↑/↓ higher/lower is better"]
     shown = " ".join(SHORT.get(c, c) for c in cols)
-    for abbrev, meaning in (("TR", "truth ratio"), ("world", "world facts"), ("people", "known people"),
-                            ("acc", "accuracy"), ("NLL", "negative log-likelihood per token")):
-        if re.search(rf"\b{abbrev}\b", shown):
-            parts.append(f"{abbrev} = {meaning}")
-    return "; ".join(parts)
-
-
-def short_header(summary: dict, column: str) -> str:
-    """Terminal header: short enough that nine columns fit 80 characters (a legend follows the table)."""
-    arrow = ARROWS.get(direction(summary, column) or "", "")
-    return f"{SHORT.get(column, column)} {arrow}".rstrip()
+    used = [f"{abbrev} = {meaning}" for abbrev, meaning in ABBREVIATIONS if re.search(rf"\b{abbrev}\b", shown)]
+    return "; ".join(["↑/↓ higher/lower is better", *used])
 
 
 def columns_of(summary: dict, columns=None) -> list[str]:
@@ -153,22 +126,15 @@ def columns_of(summary: dict, columns=None) -> list[str]:
 
 def all_metric_columns(summary: dict) -> list[str]:
     """Every metric some row reports: the directions' order first, then first appearance."""
-    seen: dict[str, None] = {}
-    for row in summary["rows"]:
-        for key in row.get("metrics") or {}:
-            seen.setdefault(key, None)
+    seen = dict.fromkeys(key for row in summary["rows"] for key in row.get("metrics") or {})
     order = [k for k in (summary.get("directions") or {}) if k in seen]
     return order + [k for k in seen if k not in order]
 
 
 def best_rows(summary: dict, column: str) -> set[int]:
-    """Indices of the rows holding the best value of ``column`` (ties: all of them).
-
-    The contest is among the unlearning methods: the target and the retain model are the references
-    the methods are judged against (the retain model's forget quality is 1 by construction), so they
-    would win columns without telling anything. With no method rows, every row competes.
-    Columns without a declared direction, or where all contenders tie, get no highlight.
-    """
+    """Indices of the rows holding the best value of ``column`` (ties: all of them), among the unlearning methods:
+    the target and the retain model are the references they are judged against (the retain model's forget quality
+    is 1 by construction). With no method rows, every row competes. No direction, or all tie: no highlight."""
     d = direction(summary, column)
     if d is None:
         return set()
@@ -176,35 +142,29 @@ def best_rows(summary: dict, column: str) -> set[int]:
     candidates = [i for i, r in enumerate(rows) if r.get("kind") == "method"] or list(range(len(rows)))
     values = {i: row_value(rows[i], column) for i in candidates}
     values = {i: v for i, v in values.items() if v is not None}
-    if not values:
-        return set()
     if len(set(values.values())) < 2:
-        return set()  # no contest: a single value, or every method ties
+        return set()  # no contest: no value, a single value, or every method ties
     best = max(values.values()) if d == "higher" else min(values.values())
     return {i for i, v in values.items() if v == best}
 
 
-# ----------------------------------------------------------------------------- text pieces
+def _bench(summary: dict) -> dict:
+    bench = summary.get("benchmark") or {}
+    return bench if isinstance(bench, dict) else {"name": str(bench)}
 
 
 def title(summary: dict) -> str:
-    bench = summary.get("benchmark") or {}
-    name = bench.get("name", "unknown benchmark") if isinstance(bench, dict) else str(bench)
-    version = bench.get("version") if isinstance(bench, dict) else None
-    split = summary.get("forget_split")
-    out = f"Lethe report: {name}" + (f" v{version}" if version else "")
+    bench, split = _bench(summary), summary.get("forget_split")
+    version = bench.get("version")
+    out = f"Lethe report: {bench.get('name', 'unknown benchmark')}" + (f" v{version}" if version else "")
     return out + (f", {split}" if split else "")
 
 
 def bench_lines(summary: dict) -> list[tuple[str, str]]:
-    bench = summary.get("benchmark") or {}
-    if not isinstance(bench, dict):
-        bench = {"name": str(bench)}
-    return [
-        ("benchmark", f"{bench.get('name', NA)} (version {bench.get('version', NA)})"),
-        ("forget split", str(summary.get("forget_split", NA))),
-        ("lethe version", str(summary.get("lethe_version", NA))),
-    ]
+    bench = _bench(summary)
+    return [("benchmark", f"{bench.get('name', NA)} (version {bench.get('version', NA)})"),
+            ("forget split", str(summary.get("forget_split", NA))),
+            ("lethe version", str(summary.get("lethe_version", NA)))]
 
 
 def _flat(value: object) -> str:
@@ -224,35 +184,23 @@ def provenance(summary: dict) -> list[tuple[str, str]]:
 
 
 def configs(summary: dict) -> list[tuple[str, str]]:
-    return [
-        (row_name(r, i), _flat(r["config"]))
-        for i, r in enumerate(summary["rows"])
-        if isinstance(r.get("config"), dict) and r["config"]
-    ]
-
-
-# ----------------------------------------------------------------------------- optional sections
+    return [(row_name(r, i), _flat(r["config"])) for i, r in enumerate(summary["rows"])
+            if isinstance(r.get("config"), dict) and r["config"]]
 
 
 def curves_of(summary: dict) -> dict | None:
     """``summary["curves"]`` = {"metrics", "rounds", "series": {name: {metric: [...]}}, "reference"}, or None."""
     c = summary.get("curves")
-    if not isinstance(c, dict) or not c.get("series") or not c.get("rounds"):
-        return None
-    return c
+    return c if isinstance(c, dict) and c.get("series") and c.get("rounds") else None
 
 
 def heatmap_of(summary: dict) -> dict | None:
     """``summary["heatmap"]`` = {"title", "metric", "columns", "rows": [{"name", "values"}]}, or None."""
     h = summary.get("heatmap")
-    if not isinstance(h, dict) or not h.get("rows") or not h.get("columns"):
-        return None
-    return h
+    return h if isinstance(h, dict) and h.get("rows") and h.get("columns") else None
 
 
 def radar_of(summary: dict) -> dict | None:
     """``summary["radar"]`` = {"axes": [{"key", "label", "invert"}, ...] (three or more), "caption"}, or None."""
     r = summary.get("radar")
-    if not isinstance(r, dict) or len(r.get("axes") or []) < 3:
-        return None
-    return r
+    return r if isinstance(r, dict) and len(r.get("axes") or []) >= 3 else None

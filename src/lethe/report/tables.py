@@ -1,26 +1,12 @@
 """Tables of a run: markdown, the terminal (rich), confidence intervals, robustness, heat map, curves.
 
-Names in the tables are the users' labels: a markdown cell escapes what would change the table's
-structure or its rendering (pipes, backslashes, ``$`` maths, ``<`` tags, backticks, links), so a label is
-always shown as typed.
+A markdown cell escapes what would change the table or its rendering (:func:`md_cell`), so a label is shown as typed.
 """
 from __future__ import annotations
 
 from .summary import (
-    MAIN_COLUMNS,
-    best_rows,
-    check_summary,
-    columns_of,
-    curves_of,
-    format_value,
-    header,
-    heatmap_of,
-    legend,
-    number,
-    row_name,
-    row_value,
-    short_header,
-    title,
+    MAIN_COLUMNS, best_rows, check_summary, columns_of, curves_of, format_value, header, heatmap_of, legend, number,
+    row_name, row_value, title,
 )
 
 _MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "$": "\\$", "<": "\\<", "`": "\\`", "[": "\\[", "]": "\\]",
@@ -33,24 +19,28 @@ def md_cell(text: object) -> str:
     return str(text).translate(_MD_ESCAPES)
 
 
+def md_lines(head: list[str], rows, left: int = 1) -> list[str]:
+    """A markdown table's lines from ready cells: the first ``left`` columns left-aligned, the others right."""
+    line = "| {} |".format
+    return [line(" | ".join(head)), "|" + "---|" * left + "---:|" * (len(head) - left),
+            *(line(" | ".join(r)) for r in rows)]
+
+
+def value_rows(summary: dict, cols: list[str]) -> list[tuple[str, list[tuple[str, bool]]]]:
+    """Per row: its name and, per column, the value as text and whether it is the column's best."""
+    best = {c: best_rows(summary, c) for c in cols}
+    return [(row_name(row, i), [(format_value(c, row_value(row, c)), i in best[c]) for c in cols])
+            for i, row in enumerate(summary["rows"])]
+
+
 def format_table(summary: dict, columns=None) -> str:
     """The markdown table of ``summary``: one row per model, direction arrows in the header,
     the best method's value per column in bold. ``columns`` defaults to :data:`MAIN_COLUMNS`
     plus the unlearning seconds."""
     check_summary(summary, "summary")
     cols = columns_of(summary, columns)
-    best = {c: best_rows(summary, c) for c in cols}
-    lines = [
-        "| model | " + " | ".join(md_cell(header(summary, c)) for c in cols) + " |",
-        "|---|" + "---:|" * len(cols),
-    ]
-    for i, row in enumerate(summary["rows"]):
-        cells = []
-        for c in cols:
-            text = format_value(c, row_value(row, c))
-            cells.append(f"**{text}**" if i in best[c] else text)
-        lines.append(f"| {md_cell(row_name(row, i))} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[md_cell(name), *(f"**{t}**" if b else t for t, b in cells)] for name, cells in value_rows(summary, cols)]
+    return "\n".join(md_lines(["model", *(md_cell(header(summary, c)) for c in cols)], rows)) + "\n"
 
 
 def print_summary(summary: dict, console=None, columns=None):
@@ -64,18 +54,13 @@ def print_summary(summary: dict, console=None, columns=None):
     if columns is None and not summary.get("columns"):  # fit an 80-column terminal; report.md has them all
         columns = [c for c in MAIN_COLUMNS if c != "forget_probability"]
     cols = columns_of(summary, columns)
-    best = {c: best_rows(summary, c) for c in cols}
     table = Table(title=escape(title(summary)), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 0, 0, 1))
     table.add_column("model", style="bold", no_wrap=True)
     for c in cols:
-        table.add_column(escape(short_header(summary, c)), justify="right", no_wrap=True)
-    for i, row in enumerate(summary["rows"]):
-        cells = []
-        for c in cols:
-            text = format_value(c, row_value(row, c))
-            cells.append(f"[bold green]{text}[/]" if i in best[c] else text)
-        table.add_row(escape(row_name(row, i)), *cells)
+        table.add_column(escape(header(summary, c, short=True)), justify="right", no_wrap=True)
+    for name, cells in value_rows(summary, cols):
+        table.add_row(escape(name), *(f"[bold green]{t}[/]" if b else t for t, b in cells))
     if console is None:
         console = Console()
         if not console.is_terminal:  # a file or a pipe: no reason to squeeze the table into 80 columns
@@ -85,13 +70,8 @@ def print_summary(summary: dict, console=None, columns=None):
     return table
 
 
-# ----------------------------------------------------------------------------- confidence intervals
-
-
 CI_COLUMNS = ("forget_quality", "model_utility", "forget_efficacy", "forget_rouge_l", "forget_truth_ratio",
               "retain_rouge_l")
-
-
 CI_LEGEND = ("value [low, high]: percentile bootstrap over items (eval.bootstrap resamples); model utility "
              "resamples each split's items jointly, forget quality both models' forget items.")
 
@@ -103,29 +83,13 @@ def interval_cells(summary: dict) -> tuple[list[str], list[tuple[str, list[str]]
     cols = [c for c in wanted if any(c in r["intervals"] for r in rows)][:6]
     if not cols:
         return [], []
-    out = []
-    for i, row in enumerate(summary["rows"]):
-        cells = []
-        for c in cols:
-            iv, v = (row.get("intervals") or {}).get(c), row_value(row, c)
-            cells.append(format_value(c, v) if iv is None or v is None
-                         else f"{format_value(c, v)} [{format_value(c, iv[0])}, {format_value(c, iv[1])}]")
-        out.append((row_name(row, i), cells))
-    return cols, out
 
+    def cell(row: dict, c: str) -> str:
+        iv, v = (row.get("intervals") or {}).get(c), row_value(row, c)
+        text = format_value(c, v)
+        return text if iv is None or v is None else f"{text} [{format_value(c, iv[0])}, {format_value(c, iv[1])}]"
 
-def interval_table(summary: dict) -> str:
-    """Markdown table of value [low, high] for the main aggregates; "" when no row has intervals."""
-    cols, cells = interval_cells(summary)
-    if not cols:
-        return ""
-    lines = ["| model | " + " | ".join(md_cell(header(summary, c)) for c in cols) + " |",
-             "|---|" + "---:|" * len(cols)]
-    lines += [f"| {md_cell(name)} | " + " | ".join(row) + " |" for name, row in cells]
-    return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------- robustness, heat map, curves
+    return cols, [(row_name(row, i), [cell(row, c) for c in cols]) for i, row in enumerate(summary["rows"])]
 
 
 ROBUSTNESS_LEGEND = ("Forget-set metrics on the items each attack did not train on, before → after the attack "
@@ -141,17 +105,14 @@ ROBUSTNESS_LABELS = {"forget_probability": "forget probability", "forget_rouge_l
 def robustness_keys(summary: dict) -> list[str]:
     """The metric keys the run's attacks measured (a scenario's own: the TOFU three, VerbMem, hazard
     accuracy, ...), in their first order."""
-    keys: list[str] = []
-    for row in summary["rows"]:
-        for r in (row.get("robustness") or {}).values():
-            for k in [*r.get("before", {}), *r.get("after", {})]:
-                if k not in keys:
-                    keys.append(k)
-    return keys or list(ROBUSTNESS_HEADER[3:])
+    attacks = [r for row in summary["rows"] for r in (row.get("robustness") or {}).values()]
+    keys = dict.fromkeys(k for r in attacks for k in [*r.get("before", {}), *r.get("after", {})])
+    return list(keys) or list(ROBUSTNESS_HEADER[3:])
 
 
 def robustness_header(summary: dict) -> list[str]:
-    return ["model", "attack", "items", *(ROBUSTNESS_LABELS.get(k, k.replace("_", " ")) for k in robustness_keys(summary))]
+    labels = (ROBUSTNESS_LABELS.get(k, k.replace("_", " ")) for k in robustness_keys(summary))
+    return ["model", "attack", "items", *labels]
 
 
 def robustness_cells(summary: dict) -> list[list[str]]:
@@ -160,11 +121,9 @@ def robustness_cells(summary: dict) -> list[list[str]]:
     out = []
     for i, row in enumerate(summary["rows"]):
         for attack, r in (row.get("robustness") or {}).items():
-            cells = [row_name(row, i), attack, str(r.get("items", ""))]
-            for k in keys:
-                b, a = r.get("before", {}).get(k), r.get("after", {}).get(k)
-                cells.append(f"{format_value(k, b)} → {format_value(k, a)}")
-            out.append(cells)
+            before, after = r.get("before", {}), r.get("after", {})
+            out.append([row_name(row, i), attack, str(r.get("items", "")),
+                        *(f"{format_value(k, before.get(k))} → {format_value(k, after.get(k))}" for k in keys)])
     return out
 
 
