@@ -12,7 +12,7 @@ from test_cli import TINY, run_cli  # the miniature settings of the CLI tests
 
 import lethe
 from lethe.errors import LetheError
-from lethe.methods import (FAMILIES, KINDS, METHODS, InferenceMethod, LossMethod, MethodSpec, ProcedureMethod,
+from lethe.methods import (FAMILIES, KINDS, METHODS, InferenceMethod, LossMethod, ProcedureMethod,
                            get_method, register_method)
 from lethe.train import TrainConfig
 
@@ -26,7 +26,6 @@ def test_the_registry_holds_every_method_of_every_kind():
     assert [n for n, k in kinds.items() if k == "procedure"] == ["task_vector"]
     assert [n for n, k in kinds.items() if k == "training-time"] == ["sisa"]
     assert sorted(n for n, k in kinds.items() if k == "inference") == ["guardrail", "icul", "output_filter", "uld"]
-    assert MethodSpec is LossMethod  # the loss spec keeps its former name
 
 
 def test_the_run_skeleton_knows_every_kind():

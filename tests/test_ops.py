@@ -1,4 +1,4 @@
-"""ops: log-probs, NLL, KL and entropy on toy logits whose softmax is known by hand."""
+"""ops: log-probs, NLL and KL on toy logits whose softmax is known by hand."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from lethe.ops import (
     IGNORE,
     answer_positions,
-    entropy_per_token,
     kl_per_token,
     kl_uniform_per_token,
     masked_mean,
@@ -130,15 +129,6 @@ def test_kl_per_token_hand_computed():
     b = kl_per_token(logits_of(P2), logits_of(P0)).item()
     assert a == pytest.approx(0.5 * LOG(5) + 0.25 * LOG(2.5) + 0.25 * LOG(0.25 / 0.8), abs=1e-6)
     assert b == pytest.approx(0.1 * LOG(0.2) + 0.1 * LOG(0.4) + 0.8 * LOG(3.2), abs=1e-6)
-
-
-def test_entropy_hand_computed():
-    for V in (2, 3, 50):
-        assert entropy_per_token(torch.zeros(1, 1, V)).item() == pytest.approx(LOG(V), abs=1e-6)
-    # H(.5, .25, .25) = .5 log 2 + .5 log 4 = 1.5 log 2
-    assert entropy_per_token(logits_of(P0)).item() == pytest.approx(1.5 * LOG(2), abs=1e-6)
-    # a (near) one-hot distribution has (near) zero entropy
-    assert entropy_per_token(torch.tensor([[[0.0, 100.0, 0.0]]])).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_kl_uniform_hand_computed():

@@ -1,12 +1,9 @@
-"""THE training loop (:func:`train_loop`) and the supervised fine-tuning that uses it (:func:`finetune`:
-the built-in target and retain models, relearning attacks, task vectors, SISA's shards); unlearning
-(``lethe.train.unlearn``) and ULD's assistant (``lethe.inference.uld``) plug their losses into it too.
+"""THE training loop (:func:`train_loop`) and the supervised fine-tuning that uses it (:func:`finetune`).
+It knows no method: unlearning (``lethe.train.unlearn``) and ULD's assistant plug their losses into it.
 
 Loss normalisation: a caller's loss is the sum over the sequences of a micro-batch; a step's loss is
 that sum over all micro-batches divided by the number of items in the optimizer step, so batch 8 x
 accumulation 1 and batch 2 x accumulation 4 give the same update.
-
-This module knows no method: the method registry sits above it, so every kind of method can train.
 """
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ from .config import TrainConfig
 from .data import Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .models import answer_logits, count_parameters
+from .ops import sequence_nll
 from .progress import bar
 
 
@@ -68,6 +66,7 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
 
 
 def optimizer(model, cfg: TrainConfig, total_steps: int):
+    """AdamW over the trainable parameters with :func:`lr_lambda`'s schedule."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
@@ -126,31 +125,22 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                t_setup: float | None = None):
     """THE training loop. A caller supplies its batches and its loss; the loop owns the rest.
 
-    Each epoch shuffles the ``n_items`` training items (``torch.randperm`` on a generator seeded with
-    ``seed``, default ``train.seed``). An optimizer step takes ``train.batch_size x train.grad_accum``
-    of them, pairs each with a random one of ``n_paired`` others (retain items, drawn from the same
-    generator; 0: no pairing) and cuts them into micro-batches of ``train.batch_size``:
+    Each epoch shuffles the ``n_items`` items (a generator seeded with ``seed``, default ``train.seed``);
+    an optimizer step takes ``train.batch_size x train.grad_accum`` of them, pairs each with a random
+    one of ``n_paired`` others (retain items, same generator; 0: no pairing), in micro-batches:
 
     * ``make_batch(items, paired) -> batch``: the micro-batch of these indices, on ``device``;
-    * ``loss(model, batch) -> (total, info)``: the loss summed over the micro-batch's sequences (a
-      scalar tensor) and a dict of statistics, computed under :func:`autocast`; the loop divides
-      ``total`` by the number of items in the step (see the module docstring) and back-propagates;
+    * ``loss(model, batch) -> (total, info)``: the loss summed over the micro-batch's sequences and a
+      dict of statistics, under :func:`autocast`; the loop divides ``total`` by the step's item count;
     * ``tokens(batch) -> int``: its non-pad tokens, for the throughput (default :func:`batch_tokens`);
     * ``gradients(model, batches, n) -> (step loss, info)``: replaces the plain accumulation of
       ``loss`` gradients (SAM); it must leave the step's gradient in ``.grad``.
 
-    AdamW (``_optimizer``) with warmup + decay (:func:`lr_lambda`) over the step count that
-    ``train.epochs`` / ``train.max_steps`` give, accelerate (``prepare``, ``backward``, gradient
-    clipping at ``train.max_grad_norm``), a progress bar, :class:`TrainStats`. ``diverged`` starts the
-    one-line error raised when a step's loss is not finite ("": no check).
-
-    ``eval_hook(model, step) -> dict`` (flat summary values) is called every ``train.eval_every``
-    steps (-1: each epoch) and after the last step; the values go to ``stats.checkpoints``. With
-    ``train.best_by`` the trainable parameters of the best checkpoint (``best_direction``: "higher"
-    or "lower" is better; ties keep the earlier) are restored at the end (``stats.best``).
-
-    The caller has put the model on ``device`` (prepare does not move it: ULD's assistant stays with
-    its target). Returns ``(model, stats)``: the model unwrapped from accelerate, in eval mode.
+    ``diverged`` starts the one-line error raised when a step's loss is not finite ("": no check).
+    ``eval_hook(model, step) -> dict`` runs every ``train.eval_every`` steps (-1: each epoch) and after
+    the last; with ``train.best_by`` the trainable parameters of the best checkpoint (``best_direction``;
+    ties keep the earlier) are restored at the end. The caller has put the model on ``device`` (prepare
+    does not move it). Returns ``(model, stats)``: the model unwrapped from accelerate, in eval mode.
     """
     accel = accelerator() if accel is None else accel
     gen = torch.Generator().manual_seed(train.seed if seed is None else seed)
@@ -245,13 +235,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
 
 
 def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):
-    """Supervised fine-tuning (NLL on the scored tokens of each sequence); returns ``(model, TrainStats)``.
-
-    Trains the built-in benchmark's base, target and retain models through :func:`train_loop`, with
-    the same loss normalisation as :func:`unlearn`.
-    """
-    from .ops import sequence_nll
-
+    """Supervised fine-tuning (NLL on the scored tokens of each sequence) through :func:`train_loop`;
+    returns ``(model, TrainStats)``."""
     train.check()
     if not sequences:
         raise LetheError("nothing to train on: the training set is empty")

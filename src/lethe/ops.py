@@ -44,11 +44,8 @@ def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
 
 
 def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-sequence mean negative log-likelihood over answer tokens: (B,).
-
-    Lethe normalises every loss per sequence, then averages over the sequences of the optimizer
-    step, so the loss does not depend on how a batch is split across devices or accumulation steps.
-    """
+    """Per-sequence mean negative log-likelihood over answer tokens: (B,) (the loop averages over
+    sequences, so the loss does not depend on how a batch is split: ``lethe.loop``)."""
     logp, n = sequence_logprob(logits, labels)
     return -logp / n.clamp(min=1)
 
@@ -68,12 +65,6 @@ def kl_per_token(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor
     logp = F.log_softmax(logits_p.float(), dim=-1)
     logq = F.log_softmax(logits_q.float(), dim=-1)
     return (logp.exp() * (logp - logq)).sum(-1)
-
-
-def entropy_per_token(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy (nats) of the next-token distribution at every position: (B, T, V) -> (B, T)."""
-    logp = F.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
 
 
 def kl_uniform_per_token(logits: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import torch
 
@@ -30,7 +31,17 @@ class Reference:
         raise NotImplementedError(f"{type(self).__name__} has no hidden states")
 
 
-def _decoder_layers(model) -> torch.nn.ModuleList:
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def layer_of(name: str) -> int | None:
+    """The decoder layer a parameter name belongs to (``model.layers.3.mlp.weight`` -> 3), or None."""
+    m = _LAYER.search(name)
+    return int(m.group(1)) if m else None
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    """The model's list of decoder layers (a ModuleList named layers, h or blocks)."""
     n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.ModuleList) and name.rsplit(".", 1)[-1] in ("layers", "h", "blocks") \
@@ -49,7 +60,7 @@ def hidden_states(model, enc, layer: int) -> torch.Tensor:
     def hook(module, args, output):
         box["h"] = output[0] if isinstance(output, tuple) else output
 
-    handle = _decoder_layers(model)[layer].register_forward_hook(hook)
+    handle = decoder_layers(model)[layer].register_forward_hook(hook)
     try:
         model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, logits_to_keep=1)
     finally:

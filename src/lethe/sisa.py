@@ -1,37 +1,19 @@
 """SISA-style exact unlearning on the built-in benchmark: shard models, retrain the shards that held
-the deleted data, aggregate at inference.
+the deleted data, aggregate at inference (Bourtoule et al. 2021, "Machine Unlearning", IEEE S&P;
+docs/paper_index.md, ``sisa``). Three of SISA's four parts:
 
-Bourtoule et al. 2021, "Machine Unlearning" (IEEE S&P), SISA training: Sharded, Isolated, Sliced,
-Aggregated. Lethe implements three of the four parts:
+* **Sharded.** Whole training authors (``QAItem.group``, the unit of deletion) go to ``S`` disjoint
+  shards of near-equal size, uniformly at random, drawn from the author list and the seed only.
+* **Isolated.** One model per shard, fine-tuned from the cached base model (shared as the paper's
+  transfer-learning setting shares a pretrained model) on its authors' facts plus the world replay,
+  with the target's recipe (``TinyModelConfig`` lr / epochs / batch size).
+* **Aggregated.** The mean of the shards' next-token distributions: the soft variant of the paper's
+  default majority vote, and the only one that gives the log-probabilities the scoring metrics read.
+* **Not sliced.** No per-slice checkpoints: a deletion retrains its shards from the base model.
 
-* **Sharded.** The training authors (``bench.splits["authors"]``, grouped by ``QAItem.group``) are
-  split into ``S`` disjoint shards of near-equal size by a seeded uniformly random assignment
-  (SISA's default: data assigned to shards uniformly at random). The unit is a whole author, the
-  unit of deletion here, so one deleted author touches one shard. The assignment is drawn from the
-  author list and the seed only, never from a forget split.
-* **Isolated.** One model per shard, trained from the cached base model (world knowledge, Lethe's
-  "pretraining", shared by every shard as the paper's transfer-learning setting shares a pretrained
-  model) on its authors' facts plus the world replay, with the target's recipe
-  (``TinyModelConfig`` lr / epochs / batch size). No shard sees another shard's authors.
-* **Aggregated.** The unlearned model is the ensemble whose next-token distribution is the mean of
-  the shards' distributions, ``p(y | x) = (1/S) sum_k p_k(y | x)``. The paper's default aggregation
-  is a majority vote over the constituents' labels; averaging their prediction vectors is its soft
-  variant, and the only one that gives the log-probabilities the scoring metrics read. Greedy
-  generation takes the argmax of that mean, with one KV cache per shard (:class:`ShardEnsemble`).
-* **Not sliced.** A shard is trained in one go; the paper's slices (a checkpoint after each slice,
-  retraining from the slice where a deleted point first appears) are left out, so a deletion retrains
-  its shards from the base model. SISA-style, sharded only.
-
-Deletion of a forget split retrains exactly the shards that held a forget author, without them;
-untouched shards are reused as they are (the same files). The result is exact unlearning: no model
-in the ensemble was trained on a forget author, which :func:`build_sisa` asserts from the author
-lists recorded with each shard, not from the assignment it intended. A shard left without authors
-is dropped from the ensemble (it would only dilute the others).
-
-Each shard is a full fine-tune of the tiny model, like the target, by default. ``lora_r > 0`` trains
-a LoRA adapter of that rank instead (merged afterwards); on Lethe's demo model a LoRA of rank 8 or
-32 does not memorise a shard's authors, at the target's learning rate or five times it (measured:
-see ``SISAConfig.lora_r``), and saves little time on a model this small.
+A deletion retrains exactly the shards that held a forget author; untouched shards are reused (the same
+files) and a shard left without authors is dropped. :func:`build_sisa` checks exactness from the author
+lists recorded with each shard, not from the assignment it intended.
 
 Cache (beside the target, under the built-in models' key ``cache_dir/models/<key>/``)::
 
@@ -40,14 +22,10 @@ Cache (beside the target, under the built-in models' key ``cache_dir/models/<key
     sisa-<S>-<split>/shard-<k>/   shard k retrained without the split's forget authors (only those shards)
     timings.json                  training seconds of base, target and retain models (pipeline)
 
-``<S>`` carries ``-seed<n>`` / ``-lora<r>`` when those options differ from the defaults. A cached
-shard is reused only when its recorded authors are the ones wanted.
-
-Costs (in the results row, ``res.train``): the seconds to build all shards, the seconds of this
-deletion (the retrained shards' training seconds) and the retain model's full-retrain seconds.
-A deletion of ``m`` authors spread over ``S`` shards retrains about ``S (1 - (1 - 1/S)^m)`` of them, and
-every shard replays the whole world-knowledge set, so SISA pays off for small deletions (forget01)
-and can cost more than one full retrain for forget10; the row reports what it did cost.
+``<S>`` carries ``-seed<n>`` / ``-lora<r>`` when those options differ from the defaults. A deletion of
+``m`` authors over ``S`` shards retrains about ``S (1 - (1 - 1/S)^m)`` of them, and every shard replays
+the whole world-knowledge set: SISA pays off for small deletions (forget01) and can cost more than one
+full retrain for forget10; the results row (``res.train``) reports what it did cost.
 """
 from __future__ import annotations
 
@@ -88,9 +66,7 @@ class SISAConfig:
                              f"{self.lora_r}; set it with lora_r=...")
 
 
-# ------------------------------------------------------------------------------------------------
-# Sharding
-
+# --- sharding ------------------------------------------------------------------------------------
 
 def author_ids(bench) -> list[str]:
     """The training authors (``group`` of ``bench.splits["authors"]``), in order of first appearance."""
@@ -119,9 +95,7 @@ def shard_folder_name(cfg: SISAConfig, forget_split: str | None = None) -> str:
     return f"{name}-{forget_split}" if forget_split else name
 
 
-# ------------------------------------------------------------------------------------------------
-# Aggregation
-
+# --- aggregation ---------------------------------------------------------------------------------
 
 class ShardEnsemble(CombinedLM):
     """The SISA ensemble as one causal LM: its next-token log-probabilities are
@@ -151,9 +125,7 @@ class ShardEnsemble(CombinedLM):
         return out - math.log(len(logits))  # (.., V)
 
 
-# ------------------------------------------------------------------------------------------------
-# Training and deletion
-
+# --- training and deletion -----------------------------------------------------------------------
 
 def _shard_record(folder: Path) -> dict | None:
     meta = folder.with_name(folder.name + ".json")
@@ -253,11 +225,9 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
         raise RuntimeError("sisa: the ensemble's shards do not hold every retain author exactly once")
 
     device = accelerator().device
-    models, tok = [], None
-    for folder in folders:
-        model, tok = load_model(folder)
-        models.append(model.to(device).eval())
-    ensemble = ShardEnsemble(models).eval()
+    loaded = [load_model(folder) for folder in folders]  # (model, tokenizer) pairs
+    ensemble = ShardEnsemble([model.to(device).eval() for model, _ in loaded]).eval()
+    tok = loaded[-1][1]
 
     timings = recorded_training_seconds(root)
     build_seconds = sum(r["train_seconds"] for r in original)

@@ -1,8 +1,6 @@
 """Unlearning (:func:`unlearn`): every loss method plugs its per-sequence loss into THE training loop
-(``lethe.loop.train_loop``), with its reference model, its trainable parameters and optional SAM.
-
-Loss normalisation (``lethe.loop``): a step's loss is the sum over its sequences divided by the number
-of forget items in the optimizer step, so how a batch is split does not change the update.
+(``lethe.loop.train_loop``, which also normalises the loss), with its reference model, its trainable
+parameters and optional SAM.
 """
 from __future__ import annotations
 
@@ -10,7 +8,6 @@ import copy
 import dataclasses
 import fnmatch
 import random
-import re
 import time
 from pathlib import Path
 
@@ -20,11 +17,11 @@ from .benchmarks.base import QAItem
 from .config import TrainConfig  # noqa: F401  (also re-exported: lethe.train.TrainConfig)
 from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
-from .loop import (TrainStats, accelerator, attention_for, autocast, batch_tokens, finetune,  # noqa: F401
-                   lr_lambda, train_loop)  # (re-exported: lethe.train.finetune, .autocast, ... as before)
-from .methods import LossMethod, MethodState, SetupContext, get_method  # noqa: F401  (MethodState: setup contract)
+from .loop import accelerator, attention_for, autocast, finetune, train_loop  # noqa: F401  (finetune: re-exported)
+from .methods import LossMethod, SetupContext, get_method
 from .models import add_lora, answer_logits
-from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
+from .ops import sequence_logprob
+from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode, layer_of
 
 
 def load_idk_answers() -> list[str]:
@@ -36,8 +33,6 @@ def load_idk_answers() -> list[str]:
 def _precompute_logprobs(model, seqs: dict[str, list[tuple[str, Sequence]]], pad_id: int, device,
                          batch_size: int = 64) -> dict[tuple[str, str], float]:
     """Per-sequence log-probs of the model before unlearning, keyed by (kind, item id)."""
-    from .ops import sequence_logprob
-
     table: dict[tuple[str, str], float] = {}
     with eval_mode(model):
         for kind, pairs in seqs.items():
@@ -96,37 +91,32 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
             raise RuntimeError(f"method '{method}': setup must give one alternative answer per forget item")
     frozen = select_trainable(model, train, state.trainable if state else None)
     # one fixed IDK answer per item (drawn even when unused, so the choice does not depend on the method)
-    f_idk_answers = [rng.choice(idk) for _ in forget]
-    r_idk_answers = [rng.choice(idk) for _ in retain]
-    f_seqs = [enc.item(it) for it in forget]
-    # tokenise only what the method reads: the retain side can be thousands of items
-    f_idk_seqs = [enc.qa(it.question, a) for it, a in zip(forget, f_idk_answers)] if "forget_idk" in parts else []
-    f_alt_seqs = [enc.qa(it.question, a) for it, a in zip(forget, state.forget_alt)] if "forget_alt" in parts else []
-    r_seqs = [enc.item(it) for it in retain] if "retain" in parts else []
-    r_idk_seqs = [enc.qa(it.question, a) for it, a in zip(retain, r_idk_answers)] if "retain_idk" in parts else []
+    answers = {"forget_idk": [rng.choice(idk) for _ in forget], "retain_idk": [rng.choice(idk) for _ in retain],
+               "forget_alt": state.forget_alt if state else None}
+
+    def encode(part: str) -> list[Sequence]:  # a part's items, with its own answers (IDK, alternatives) if any
+        items = forget if part.startswith("forget") else retain
+        if part in answers:
+            return [enc.qa(it.question, a) for it, a in zip(items, answers[part])]
+        return [enc.item(it) for it in items]
+
+    # tokenise only the parts the method reads: the retain side can be thousands of items
+    seqs = {part: encode(part) for part in ("forget", "forget_idk", "forget_alt", "retain", "retain_idk")
+            if part == "forget" or part in parts}
     keys = [it.id for it in forget]
 
     ref = None
     ref_kind = spec.ref_kind(cfg)
     if ref_kind == "logprobs":
-        wanted = {"forget": list(zip(keys, f_seqs))}
-        if "forget_idk" in parts:
-            wanted["forget_idk"] = list(zip(keys, f_idk_seqs))
-        if "forget_alt" in parts:
-            wanted["forget_alt"] = list(zip(keys, f_alt_seqs))
+        wanted = {part: list(zip(keys, seqs[part])) for part in ("forget", "forget_idk", "forget_alt") if part in seqs}
         ref = PrecomputedReference(_precompute_logprobs(model, wanted, pad, device))
     elif ref_kind == "logits":
         ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model))
 
     def make_batch(fi: list[int], ri: list[int]) -> UnlearnBatch:
-        return UnlearnBatch(
-            forget=collate([f_seqs[i] for i in fi], pad),
-            retain=collate([r_seqs[i] for i in ri], pad) if "retain" in parts else None,
-            forget_idk=collate([f_idk_seqs[i] for i in fi], pad) if "forget_idk" in parts else None,
-            retain_idk=collate([r_idk_seqs[i] for i in ri], pad) if "retain_idk" in parts else None,
-            forget_keys=[keys[i] for i in fi],
-            forget_alt=collate([f_alt_seqs[i] for i in fi], pad) if "forget_alt" in parts else None,
-        ).to(device)
+        rows = {part: fi if part.startswith("forget") else ri for part in seqs}
+        return UnlearnBatch(forget_keys=[keys[i] for i in fi],
+                            **{part: collate([s[i] for i in rows[part]], pad) for part, s in seqs.items()}).to(device)
 
     def method_loss(m, batch, c):  # per forget sequence (b,), and the method's statistics
         return spec.loss(m, batch, ref, c, state) if spec.setup is not None else spec.loss(m, batch, ref, c)
@@ -160,9 +150,6 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
 
 # --- localised unlearning and SAM ------------------------------------------------------------------
 
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
-
-
 def select_trainable(model, train: TrainConfig, predicate=None) -> list:
     """Freeze every trainable parameter outside ``train.trainable`` / ``train.trainable_layers`` / the
     method's own ``predicate``; returns the parameters it froze (the loop gives them back afterwards)."""
@@ -173,14 +160,12 @@ def select_trainable(model, train: TrainConfig, predicate=None) -> list:
     def keep(name: str) -> bool:
         if train.trainable and not any(fnmatch.fnmatch(name, pat) for pat in train.trainable):
             return False
-        if layers:
-            m = _LAYER.search(name)
-            if m is None or int(m.group(1)) not in layers:
-                return False
+        if layers and layer_of(name) not in layers:
+            return False
         return predicate(name) if predicate else True
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    present = {int(m.group(1)) for n, _ in named if (m := _LAYER.search(n))}
+    present = {i for n, _ in named if (i := layer_of(n)) is not None}
     missing = sorted(layers - present)
     if missing:
         have = f"layers 0-{max(present)}" if present else "no numbered layers"

@@ -1,23 +1,12 @@
 """Unlearning methods: each one a frozen config + a loss, registered by the paper's short name.
 
-Most methods are losses; task vectors (a procedure), the inference-time methods and SISA (training-time)
-are their own kinds, each with its own small contract (``methods/kinds.py``), all in the one registry
-``METHODS``. ``unlearn`` (``lethe.unlearn``) unlearns with any weight-changing kind.
-
-The loss contract::
-
-    loss(model, batch: UnlearnBatch, ref: Reference | None, cfg) -> (per_sequence_loss (B,), stats)
-
-Stateful methods (RMU's random direction, AltPO's generated alternatives, a trainable-parameter
-subset) register a ``setup(ctx: SetupContext) -> MethodState``, run once before training; their
-loss then takes the state as a fifth argument: ``loss(model, batch, ref, cfg, state)``.
+Most methods are losses, ``loss(model, batch: UnlearnBatch, ref: Reference | None, cfg[, state]) ->
+(per_sequence_loss (B,), stats)``; the other kinds have their own small contracts (``methods/kinds.py``),
+all in the one registry ``METHODS`` (docs/architecture.md, "Adding a method").
 
 Config conventions the loop relies on: ``retain`` names the retain term (``retain.RETAIN_TERMS``)
 and ``alpha`` is its weight; nothing else may be called ``alpha``. ``train.sam_rho`` takes the
 forget-only loss by setting ``retain="none"`` (or ``alpha=0`` where a method has no ``retain``).
-
-The training loop sums per-sequence losses and divides by the number of forget sequences in the
-optimizer step, so the update does not depend on how a batch is split (DESIGN.md, principle 9).
 """
 from __future__ import annotations
 
@@ -57,9 +46,6 @@ class MethodState:
     data: dict = field(default_factory=dict)
 
 
-# a loss method's spec keeps its former name (one dataclass used to serve every kind)
-MethodSpec = LossMethod
-
 METHODS: Registry[Method] = Registry("method")
 
 # the taxonomy of the LLM-unlearning survey (training-time / post-training / inference-time), in order
@@ -73,6 +59,15 @@ FAMILIES = (
 )
 
 
+def _registrar(kind: type, name: str, **spec) -> Callable:
+    """A decorator adding ``fn`` to the registry as a ``kind`` spec, in the kind's own callable field."""
+    def deco(fn: Callable) -> Callable:
+        METHODS.add(name, kind(name=name, **{kind.work_field: fn}, **spec))
+        return fn
+
+    return deco
+
+
 def register_method(name: str, config: type, needs_ref: str = "none", needs: tuple[str, ...] = (),
                     family: str = "post-training / untargeted", paper: str = "", setup: Callable | None = None,
                     **defaults):
@@ -81,41 +76,23 @@ def register_method(name: str, config: type, needs_ref: str = "none", needs: tup
     if "kind" in defaults:
         raise TypeError(f"method '{name}': register_method registers losses; use register_procedure, "
                         "register_inference or register_training_time for the other kinds")
-
-    def deco(fn: Callable) -> Callable:
-        METHODS.add(name, LossMethod(name=name, loss=fn, config=config, needs_ref=needs_ref, needs=frozenset(needs),
-                                     family=family, paper=paper, defaults=defaults, setup=setup))
-        return fn
-
-    return deco
+    return _registrar(LossMethod, name, config=config, needs_ref=needs_ref, needs=frozenset(needs), family=family,
+                      paper=paper, defaults=defaults, setup=setup)
 
 
 def register_procedure(name: str, config: type, family: str = "model composition", paper: str = "", **defaults):
     """Register ``run(model, tokenizer, forget, retain, train, cfg, description) -> (model, TrainStats)``."""
-    def deco(fn: Callable) -> Callable:
-        METHODS.add(name, ProcedureMethod(name=name, run=fn, config=config, family=family, paper=paper,
-                                          defaults=defaults))
-        return fn
-
-    return deco
+    return _registrar(ProcedureMethod, name, config=config, family=family, paper=paper, defaults=defaults)
 
 
 def register_inference(name: str, config: type, family: str = "inference-time", paper: str = ""):
     """Register ``build(model, tokenizer, forget, retain, cfg, train, seed) -> InferenceSetup``."""
-    def deco(fn: Callable) -> Callable:
-        METHODS.add(name, InferenceMethod(name=name, build=fn, config=config, family=family, paper=paper))
-        return fn
-
-    return deco
+    return _registrar(InferenceMethod, name, config=config, family=family, paper=paper)
 
 
 def register_training_time(name: str, config: type, family: str = "training-time / exact", paper: str = ""):
     """Register ``train(bench, forget_split, tiny, cache_dir, cfg, log) -> (model, tokenizer, stats)``."""
-    def deco(fn: Callable) -> Callable:
-        METHODS.add(name, TrainingTimeMethod(name=name, train=fn, config=config, family=family, paper=paper))
-        return fn
-
-    return deco
+    return _registrar(TrainingTimeMethod, name, config=config, family=family, paper=paper)
 
 
 def get_method(name: str) -> Method:

@@ -11,30 +11,28 @@ y in a DPO loss
               + alpha * L_retain
 
 with sequence log-probs summed over answer tokens and L_retain the NLL of retain answers (the
-authors' code: ``dataloader.py``, loss "subdpo" = DPO with alternates as the preferred answers, its
-factor 2/beta, ``retain_type: NLL``, ``retain_wt: 1``; open-unlearning's port, community/methods/AltPO,
-runs its DPO trainer with the alternate answer preferred). ``forget_loss="npo_nll"`` is the authors'
-"subnpo" variant: NLL(ỹ|x) - (2/beta) log sigmoid(-beta log(pi_theta(y|x) / pi_ref(y|x))). All
-reference log-probs are constant, so they are computed once before training.
+authors' code: ``dataloader.py``, loss "subdpo", its factor 2/beta, ``retain_type: NLL``,
+``retain_wt: 1``; open-unlearning's port, community/methods/AltPO, runs its DPO trainer with the
+alternate answer preferred). ``forget_loss="npo_nll"`` is the authors' "subnpo" variant:
+NLL(ỹ|x) - (2/beta) log sigmoid(-beta log(pi_theta(y|x) / pi_ref(y|x))). All reference log-probs
+are constant, so they are computed once before training.
 
-Alternatives (``setup``): the target model is asked, with the authors' Llama-2 instruction
-(``prompts.py``, INST_QAS_INSTR; the model's chat template wraps it, where the authors append the
-reply prefix "Alternate Answer :"), to rewrite the answer with other plausible facts; the reply is
-cut at the authors' stop strings ("Question:", "Q:") and an echoed "Alternate Answer:" is dropped.
-The authors sample 5 alternatives per question at temperature 1 (``config/generate.yaml``; each is
-a training row of their ``alt5`` files); Lethe keeps one, greedy, so a run is deterministic. Their
-training settings (``config/unlearn_llama2.yaml``): lr 5e-5, 10 epochs, retain NLL weight 1.
+Alternatives (``setup``): the target model rewrites the answer with other plausible facts, asked with
+the authors' Llama-2 instruction (``prompts.py``, INST_QAS_INSTR; the model's chat template wraps it
+where the authors append "Alternate Answer :"); the reply is cut at their stop strings and an echoed
+"Alternate Answer:" is dropped. The authors sample 5 alternatives per question at temperature 1
+(``config/generate.yaml``); Lethe keeps one, greedy, so a run is deterministic. Their training
+settings (``config/unlearn_llama2.yaml``): lr 5e-5, 10 epochs, retain NLL weight 1.
 
 Fallback: a reply that is empty, equals the true answer or contains it is replaced by the answer
-of another item asking for the same fact (``QAItem.fact``: the built-in benchmark's answers
-carry fact words only, so another author's birthplace answer is a plausible wrong birthplace),
-first among the forget items, then the retain items, then any other item; the choice is seeded by
-the run's seed and the item id. The benchmark's ``perturbed_answers`` are never used: they are the
-wrong answers of the truth-ratio metric, and training towards them would game it.
-``alternatives="perturb"`` skips the generation and always uses the fallback; the default "auto" does
-so for models under 1B parameters: a model too small to follow the instruction (Lethe's built-in
-ones) replies with in-domain word salad ("Dunoks: Hidden Kingdoms, friendship.") that no simple test
-tells from an answer, and preferring it to the truth teaches the salad.
+of another item asking for the same fact (``QAItem.fact``: another author's birthplace answer is a
+plausible wrong birthplace), first among the forget items, then the retain items, then any other
+item, seeded by the run's seed and the item id. The benchmark's ``perturbed_answers`` are never
+used: they are the wrong answers of the truth-ratio metric, and training towards them would game it.
+``alternatives="perturb"`` always uses the fallback; the default "auto" does so for models under 1B
+parameters: a model too small to follow the instruction (Lethe's built-in ones) replies with
+in-domain word salad ("Dunoks: Hidden Kingdoms, friendship.") that no simple test tells from an
+answer, and preferring it to the truth teaches the salad.
 """
 from __future__ import annotations
 
@@ -50,7 +48,7 @@ from ..models import answer_logits
 from ..ops import sequence_logprob
 from ..reference import eval_mode
 from . import MethodState, register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 FORGET_LOSSES = ("dpo", "npo_nll")
 ALTERNATIVES = ("auto", "generate", "perturb")
@@ -83,7 +81,6 @@ class AltPOConfig:
             raise LetheError(f"altpo: alternatives must be one of {', '.join(ALTERNATIVES)}, got {self.alternatives!r}")
         if not 0 <= self.max_new_tokens <= 4096:
             raise LetheError(f"altpo: max_new_tokens must be in [0, 4096] (0 = from the answers), got {self.max_new_tokens}")
-        check_retain(self.retain, self.alpha)
 
 
 def _norm(text: str) -> str:
@@ -108,14 +105,9 @@ def usable(alternative: str, answer: str) -> bool:
 
 def fallback_alternative(item, forget: list, retain: list, seed: int) -> str:
     """Another item's answer to the same kind of question (same ``fact``), seeded by ``seed`` and the item id."""
-    def pool(items, same_fact: bool) -> list[str]:
-        out = []
-        for other in items:
-            if other.id == item.id or (same_fact and (not item.fact or other.fact != item.fact)):
-                continue
-            if usable(other.answer, item.answer) and other.answer not in out:
-                out.append(other.answer)
-        return out
+    def pool(items, same_fact: bool) -> list[str]:  # distinct usable answers, in order
+        others = [o for o in items if o.id != item.id and (not same_fact or (item.fact and o.fact == item.fact))]
+        return list(dict.fromkeys(o.answer for o in others if usable(o.answer, item.answer)))
 
     rng = random.Random(f"altpo:{seed}:{item.id}")  # string seeds are stable across runs and platforms
     for items, same_fact in ((forget, True), (retain, True), (forget, False), (retain, False)):
@@ -166,9 +158,8 @@ def altpo_setup(ctx) -> MethodState:
 
 
 @register_method("altpo", config=AltPOConfig, needs_ref="logprobs", needs=("forget_alt",),
-                 family="post-training / targeted",
-                 paper="Mekala et al. 2025, Alternate Preference Optimization (COLING), AltPO loss",
-                 setup=altpo_setup, lr=5e-5, epochs=10)
+                 family="post-training / targeted", setup=altpo_setup, lr=5e-5, epochs=10,
+                 paper="Mekala et al. 2025, Alternate Preference Optimization (COLING), AltPO loss")
 def altpo_loss(model, batch, ref, cfg: AltPOConfig, state: MethodState):
     keys = batch.forget_keys
     alt_logits, alt_labels = answer_logits(model, batch.forget_alt)  # (B, T', V): the alternative, preferred
@@ -185,6 +176,5 @@ def altpo_loss(model, batch, ref, cfg: AltPOConfig, state: MethodState):
     else:  # "npo_nll": the authors' "subnpo"
         nll_alt = -lp_alt / n_alt.clamp(min=1)  # (B,) token mean within the sequence
         forget = nll_alt - (2.0 / cfg.beta) * F.logsigmoid(-cfg.beta * ratio_f)  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=cfg.beta)
-    stats.update(forget_loss=float(forget.detach().mean()), retain_loss=r_mean)
-    return forget + cfg.alpha * r, stats
+    stats["forget_loss"] = float(forget.detach().mean())
+    return with_retain(forget, stats, cfg, model, batch, ref, beta=cfg.beta)

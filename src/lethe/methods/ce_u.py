@@ -30,7 +30,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import IGNORE, answer_positions, masked_mean
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class CEUConfig:
         if isinstance(self.ignore_first, bool) or self.ignore_first < 0:
             raise LetheError(f"ce_u: ignore_first (answer tokens left untrained) must be an integer >= 0, "
                              f"got {self.ignore_first!r}")
-        check_retain(self.retain, self.alpha)
 
 
 def _ce_u_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -56,11 +55,10 @@ def _ce_u_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.softmax(z, dim=-1)
 
 
-@register_method("ce_u", config=CEUConfig, needs_ref="none", family="post-training / untargeted",
-                 paper="Yang 2025, CE-U: Cross Entropy Unlearning (arXiv:2503.01224)", lr=1e-5, epochs=10)
+@register_method("ce_u", config=CEUConfig, paper="Yang 2025, CE-U: Cross Entropy Unlearning (arXiv:2503.01224)",
+                 lr=1e-5, epochs=10)
 def ce_u_loss(model, batch, ref, cfg: CEUConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
+    logits, labels = answer_logits(model, batch.forget)  # (B, T', V), (B, T')
     logits, targets = logits[:, :-1], labels[:, 1:]  # position t predicts token t+1 (ops.shift)
     mask = answer_positions(labels)  # (B, T'-1)
     # leave the first `ignore_first` answer tokens of every sequence untrained
@@ -70,5 +68,4 @@ def ce_u_loss(model, batch, ref, cfg: CEUConfig):
     # where q is 0 (the true token; tokens a model masks with -inf logits) 0 * log p must be 0, not nan
     ce = -(q * logp.masked_fill(q == 0, 0.0)).sum(-1)  # (B, T'-1) H(q, p_theta)
     forget = masked_mean(ce, mask)  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()), "retain_loss": r_mean}
+    return with_retain(forget, {"forget_loss": float(forget.detach().mean())}, cfg, model, batch, ref)

@@ -23,7 +23,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import sequence_logprob
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,11 @@ class DPOConfig:
     def check(self):
         if self.beta <= 0:
             raise LetheError(f"dpo: beta must be > 0, got {self.beta}")
-        check_retain(self.retain, self.alpha)
 
 
 @register_method("dpo", config=DPOConfig, needs_ref="logprobs", needs=("forget_idk",),
-                 family="post-training / targeted",
-                 paper="Rafailov et al. 2023, DPO Eq. 7; IdkDPO of TOFU (Maini et al. 2024) and NPO (Zhang et al. 2024)",
-                 lr=1e-5, epochs=10)
+                 family="post-training / targeted", lr=1e-5, epochs=10,
+                 paper="Rafailov et al. 2023, DPO Eq. 7; IdkDPO of TOFU (Maini et al. 2024) and NPO (Zhang et al. 2024)")
 def dpo_loss(model, batch, ref, cfg: DPOConfig):
     keys = batch.forget_keys
     win_logits, win_labels = answer_logits(model, batch.forget_idk)  # (B, T', V): the IDK answer, preferred
@@ -51,8 +49,6 @@ def dpo_loss(model, batch, ref, cfg: DPOConfig):
     ratio_win = lp_win - ref.sequence_logprob(batch.forget_idk, keys, "forget_idk")  # (B,)
     ratio_lose = lp_lose - ref.sequence_logprob(batch.forget, keys, "forget")  # (B,)
     forget = -(2.0 / cfg.beta) * F.logsigmoid(cfg.beta * (ratio_win - ratio_lose))  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=cfg.beta)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()),
-                                    "log_ratio_idk": float(ratio_win.detach().mean()),
-                                    "log_ratio_forget": float(ratio_lose.detach().mean()),
-                                    "retain_loss": r_mean}
+    stats = {"forget_loss": float(forget.detach().mean()), "log_ratio_idk": float(ratio_win.detach().mean()),
+             "log_ratio_forget": float(ratio_lose.detach().mean())}
+    return with_retain(forget, stats, cfg, model, batch, ref, beta=cfg.beta)

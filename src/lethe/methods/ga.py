@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..models import answer_logits
 from ..ops import sequence_nll
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -17,14 +17,9 @@ class GAConfig:
     retain: str = "none"  # plain GA has no retain term
     alpha: float = 1.0
 
-    def check(self):
-        check_retain(self.retain, self.alpha)
-
 
 @register_method("ga", config=GAConfig, paper="Maini et al. 2024, TOFU (gradient ascent baseline)", lr=1e-5, epochs=5)
-def ga_loss(model, batch, ref, cfg: GAConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    nll = sequence_nll(logits, labels)  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return -nll + cfg.alpha * r, {"forget_nll": float(nll.detach().mean()), "retain_loss": r_mean}
+def ga_loss(model, batch, ref, cfg):
+    """-NLL of the forget answers + alpha * the config's retain term (GA, grad_diff and kl differ only there)."""
+    nll = sequence_nll(*answer_logits(model, batch.forget))  # (B,)
+    return with_retain(-nll, {"forget_nll": float(nll.detach().mean())}, cfg, model, batch, ref)

@@ -14,7 +14,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import sequence_nll
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,10 @@ class IDKConfig:
     def check(self):
         if self.beta <= 0:
             raise LetheError(f"idk: beta must be > 0, got {self.beta}")
-        check_retain(self.retain, self.alpha)
 
 
 @register_method("idk", config=IDKConfig, needs=("forget_idk",), family="post-training / targeted",
                  paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP)", lr=1e-5, epochs=5)
 def idk_loss(model, batch, ref, cfg: IDKConfig):
-    fi = batch.forget_idk
-    logits, labels = answer_logits(model, fi)
-    forget = sequence_nll(logits, labels)  # (B,) NLL of the IDK answer
-    r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=cfg.beta)
-    return forget + cfg.alpha * r, {"idk_nll": float(forget.detach().mean()), "retain_loss": r_mean}
+    forget = sequence_nll(*answer_logits(model, batch.forget_idk))  # (B,) NLL of the IDK answer
+    return with_retain(forget, {"idk_nll": float(forget.detach().mean())}, cfg, model, batch, ref, beta=cfg.beta)

@@ -1,18 +1,6 @@
-"""The four kinds of method, each with its own small contract.
-
-Every registered method is one of these frozen specs; they share the name, the config, the family,
-the paper and the training defaults, and differ in the one callable that does the work:
-
-* :class:`LossMethod` (``loss``): a loss for THE training loop,
-  ``loss(model, batch, ref, cfg[, state]) -> (per_sequence_loss (B,), stats)``;
-* :class:`ProcedureMethod` (``run``): weight arithmetic around its own fine-tune (task vectors),
-  ``run(model, tokenizer, forget, retain, train, cfg, description) -> (model, TrainStats)``;
-* :class:`InferenceMethod` (``build``): leaves the weights alone and wraps the target,
-  ``build(model, tokenizer, forget, retain, cfg, train, seed) -> InferenceSetup``;
-* :class:`TrainingTimeMethod` (``train``): trains its own models from the built-in base model (SISA),
-  ``train(bench, forget_split, tiny, cache_dir, cfg, log) -> (model, tokenizer, stats)``.
-
-A kind is the class, so a spec has exactly one callable and no field another kind would leave empty.
+"""The four kinds of method, each a frozen spec with one callable that does the work (the contracts:
+docs/architecture.md, "Adding a method"): :class:`LossMethod` (``loss``), :class:`ProcedureMethod`
+(``run``), :class:`InferenceMethod` (``build``) and :class:`TrainingTimeMethod` (``train``).
 ``apply`` is what "unlearn this model" means for each kind: the loss loop, the procedure, or a
 one-line refusal naming what to call instead; callers never branch on the kind to get there.
 """
@@ -23,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from ..errors import LetheError
+from .retain import check_retain
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,22 +43,19 @@ class Method:
         fields = {f.name: f for f in dataclasses.fields(self.config)}
         for key, value in overrides.items():
             if key not in fields:
-                raise LetheError(
-                    f"method '{self.name}': unknown option '{key}' (options: {', '.join(fields) or 'none'})"
-                )
+                options = ", ".join(fields) or "none"
+                raise LetheError(f"method '{self.name}': unknown option '{key}' (options: {options})")
             default = fields[key].default
             if isinstance(default, tuple) and isinstance(value, list):  # YAML lists for tuple options
                 overrides[key] = value = tuple(value)
             if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                 overrides[key] = float(value)
             elif default is not dataclasses.MISSING and not isinstance(overrides[key], type(default)):
-                raise LetheError(
-                    f"method '{self.name}': option '{key}' must be {type(default).__name__}, got {value!r}"
-                )
+                kind = type(default).__name__
+                raise LetheError(f"method '{self.name}': option '{key}' must be {kind}, got {value!r}")
         cfg = self.config(**overrides)
-        check = getattr(cfg, "check", None)
-        if check:
-            check()
+        if hasattr(cfg, "check"):
+            cfg.check()
         return cfg
 
     def parts(self, cfg) -> frozenset:
@@ -109,6 +95,13 @@ class LossMethod(Method):
     params: ClassVar[tuple[str, ...]] = ("model", "batch", "ref", "cfg")  # + "state" with a setup
     saves_model: ClassVar[bool] = True
 
+    def make_config(self, overrides: dict[str, Any] | None = None):
+        """As :meth:`Method.make_config`, then the retain options (``retain``, ``alpha``) where the config has them."""
+        cfg = super().make_config(overrides)
+        if hasattr(cfg, "retain"):
+            check_retain(cfg.retain, cfg.alpha)
+        return cfg
+
     def parts(self, cfg) -> frozenset:
         """Batch parts needed for this config (the retain term can add some)."""
         extra = {"retain"} if getattr(cfg, "retain", "none") != "none" else set()
@@ -117,9 +110,8 @@ class LossMethod(Method):
         return self.needs | extra
 
     def ref_kind(self, cfg) -> str:
-        if getattr(cfg, "retain", None) == "kl":
-            return "logits"
-        return self.needs_ref
+        """The reference the loss reads with this config (the KL retain term needs logits)."""
+        return "logits" if getattr(cfg, "retain", None) == "kl" else self.needs_ref
 
     refusal: ClassVar[str] = "a loss: lethe.unlearn (lethe.train.unlearn) trains it in the loop"
 

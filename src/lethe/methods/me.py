@@ -1,7 +1,8 @@
 """Maximum entropy (ME) on forget answers, with a retain term (ME+GD by default).
 
-Yuan et al. 2025, "A Closer Look at Machine Unlearning for Large Language Models" (ICLR), the ME objective (reference code: `get_me_loss`):
-push the next-token distribution on every forget-answer token towards uniform,
+Yuan et al. 2025, "A Closer Look at Machine Unlearning for Large Language Models" (ICLR), the ME
+objective (reference code: `get_me_loss`): push the next-token distribution on every forget-answer
+token towards uniform,
 
     L_ME = (1/|D_f|) sum_{(x,y)} (1/|y|) sum_t KL( U || p_theta(. | x, y_<t) ),
 
@@ -15,7 +16,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import answer_positions, kl_uniform_per_token, masked_mean
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,12 @@ class MEConfig:
     def check(self):
         if self.gamma <= 0:
             raise LetheError(f"me: gamma must be > 0, got {self.gamma}")
-        check_retain(self.retain, self.alpha)
 
 
 @register_method("me", config=MEConfig, paper="Yuan et al. 2025, A Closer Look at Machine Unlearning for LLMs (ME)",
                  lr=1e-5, epochs=5)
 def me_loss(model, batch, ref, cfg: MEConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
+    logits, labels = answer_logits(model, batch.forget)  # (B, T', V), (B, T')
     kl_u = kl_uniform_per_token(logits[:, :-1])  # (B, T'-1)
     forget = masked_mean(kl_u, answer_positions(labels))  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return cfg.gamma * forget + cfg.alpha * r, {"forget_kl_uniform": float(forget.detach().mean()), "retain_loss": r_mean}
+    return with_retain(cfg.gamma * forget, {"forget_kl_uniform": float(forget.detach().mean())}, cfg, model, batch, ref)

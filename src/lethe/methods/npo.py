@@ -19,7 +19,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import sequence_logprob
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,14 @@ class NPOConfig:
     def check(self):
         if self.beta <= 0:
             raise LetheError(f"npo: beta must be > 0, got {self.beta}")
-        check_retain(self.retain, self.alpha)
 
 
 @register_method("npo", config=NPOConfig, needs_ref="logprobs",
                  paper="Zhang et al. 2024, NPO, Eq. 3", lr=1e-5, epochs=10)
 def npo_loss(model, batch, ref, cfg: NPOConfig):
     f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    lp, _ = sequence_logprob(logits, labels)  # (B,) log pi_theta(y|x)
-    lp_ref = ref.sequence_logprob(f, batch.forget_keys, "forget")  # (B,) log pi_ref(y|x)
-    log_ratio = lp - lp_ref
+    lp, _ = sequence_logprob(*answer_logits(model, f))  # (B,) log pi_theta(y|x)
+    log_ratio = lp - ref.sequence_logprob(f, batch.forget_keys, "forget")  # (B,) log pi_theta(y|x) / pi_ref(y|x)
     forget = -(2.0 / cfg.beta) * F.logsigmoid(-cfg.beta * log_ratio)  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()),
-                                    "log_ratio": float(log_ratio.detach().mean()), "retain_loss": r_mean}
+    return with_retain(forget, {"forget_loss": float(forget.detach().mean()),
+                                "log_ratio": float(log_ratio.detach().mean())}, cfg, model, batch, ref)

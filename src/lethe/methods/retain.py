@@ -12,6 +12,7 @@ RETAIN_TERMS = ("nll", "kl", "ap", "none")
 
 
 def check_retain(name: str, alpha: float) -> None:
+    """The retain options of every loss config (``LossMethod.make_config`` checks them)."""
     if name not in RETAIN_TERMS:
         raise LetheError(f"unknown retain term '{name}' (choose one of: {', '.join(RETAIN_TERMS)})")
     if alpha < 0:
@@ -34,13 +35,19 @@ def retain_term(name: str, model, batch, ref, beta: float = 0.1) -> tuple[torch.
         kl = kl_per_token(ref_logits[:, :-1], out[:, :-1])  # (B, T'-1)
         loss = masked_mean(kl, answer_positions(labels))
     elif name == "ap":
-        # Answer preservation (Yuan et al. 2025, AP regulariser, their losses.py `ap_loss`): -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
+        # Answer preservation (Yuan et al. 2025, AP regulariser, their losses.py `ap_loss`):
+        # -(1/beta) log sigmoid(beta (log p(y|x) - log p(idk|x))),
         # keeps the true retain answer more likely than an "I don't know" answer.
-        ri = batch.retain_idk
-        idk_logits, idk_labels = answer_logits(model, ri)
+        idk_logits, idk_labels = answer_logits(model, batch.retain_idk)
         lp_true, _ = sequence_logprob(out, labels)
         lp_idk, _ = sequence_logprob(idk_logits, idk_labels)
         loss = -F.logsigmoid(beta * (lp_true - lp_idk)) / beta
     else:
         raise LetheError(f"unknown retain term '{name}'")
     return loss, float(loss.detach().mean())
+
+
+def with_retain(forget: torch.Tensor, stats: dict, cfg, model, batch, ref, beta: float = 0.1):
+    """``forget + cfg.alpha * retain term`` per sequence (B,), and ``stats`` with the retain loss added."""
+    r, r_mean = retain_term(cfg.retain, model, batch, ref, beta=beta)
+    return forget + cfg.alpha * r, {**stats, "retain_loss": r_mean}

@@ -15,56 +15,49 @@ for ℓ = 7); ``setup`` builds u, c and this parameter subset once, before train
 As implemented here:
 
 - ``||.||^2`` is the mean over the H hidden units, as in the authors' code (``rmu/unlearn.py``:
-  ``torch.nn.functional.mse_loss``, which averages over tokens and hidden units) and in
-  open-unlearning's port; the paper's sum is H times larger. Both terms scale alike, so alpha keeps
-  its meaning; c and alpha are the values tuned with the mean.
+  ``torch.nn.functional.mse_loss``) and open-unlearning's port; the paper's sum is H times larger.
+  Both terms scale alike, so alpha keeps its meaning; c and alpha are the values tuned with the mean.
 - Forget tokens (``forget_tokens="answer"``, the default): the positions that predict an answer
-  token (the last prompt token and every answer token but the last), the positions where Lethe's
-  other losses apply. The paper's forget corpus is plain text, all of whose tokens are steered; with
-  Q&A the prompt is a poor target: its template prefix is identical in forget and retain sequences
-  (a causal model gives it identical hidden states), so steering it in forget items while the retain
-  term pins it in retain items makes the two terms fight, and the answer is recalled from the
-  positions that predict it. ``forget_tokens="all"`` steers every non-pad token, as the paper does.
+  token, where Lethe's other losses apply. The paper steers every token of plain text; with Q&A the
+  template prefix is identical in forget and retain sequences (a causal model gives it identical
+  hidden states), so steering it in forget items while the retain term pins it in retain items makes
+  the two terms fight, and the answer is recalled from the positions that predict it.
+  ``forget_tokens="all"`` steers every non-pad token, as the paper does.
 - Retain tokens: every non-pad token of the retain sequence (the paper's choice).
 - Per-sequence normalisation: token means inside a sequence; the loop averages over sequences.
 
-Defaults: the authors' Zephyr-7B run that produced the released ``cais/Zephyr_RMU`` (WMDP README and
-``run_rmu_zephyr.ipynb``): c = 6.5, alpha = 1200, layer 7, layers 5-7, ``mlp.down_proj``, lr 5e-5,
-150 batches of 4 (one pass). Layer indices are clipped to the model's depth, so the defaults run on a
-1-layer model.
+Defaults: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README, ``run_rmu_zephyr.ipynb``;
+docs/paper_index.md). Layer indices are clipped to the model's depth, so they run on a 1-layer model.
 
-c only makes sense against the activation norms of the model at that layer: RMU works by blowing up
-the norm of the forget activations (the paper's appendix on activation norms). Lethe keeps the
-published absolute c as the default, the one setting tied to a released checkpoint, and offers
-``steering="relative"``: c = steering_scale x the mean token norm of h_ℓ of the model before
-unlearning on the forget positions, the adaptive coefficient of Dang et al. 2025 ("On Effects of
-Steering Latent Representation for Large Language Model Unlearning", AAAI; Adaptive RMU, scale 5).
-Use it for any model but Zephyr-7B. On Lethe's built-in 2-layer model the activations are larger
-than 6.5 (mean token norm about 66 after layer 0, 20 after layer 1 and the final norm), so the
-absolute c asks them to shrink.
+c only makes sense against the activation norms at that layer: RMU works by blowing up the norm of
+the forget activations (the paper's appendix on activation norms). The published absolute c stays the
+default, the one setting tied to a released checkpoint; ``steering="relative"`` sets c = steering_scale
+x the mean token norm of h_ℓ of the model before unlearning on the forget positions, the adaptive
+coefficient of Dang et al. 2025 ("On Effects of Steering Latent Representation for Large Language Model
+Unlearning", AAAI; Adaptive RMU, scale 5). Use it for any model but Zephyr-7B. On Lethe's built-in
+2-layer model the activations are larger than 6.5 (mean token norm about 66 after layer 0, 20 after
+layer 1 and the final norm), so the absolute c asks them to shrink.
 Measured there (forget10, 5 epochs, both steerings, layer 0 or 1): with alpha = 1200 the retain term
 holds every activation in place and nothing is forgotten (lr 1e-3 or 1e-2); with alpha <= 10 at lr
-1e-2 forget and retain answers degrade together, at lr 1e-3 neither moves. Its
-forget and retain sets are one distribution (author facts in one set of templates); the WMDP paper
-finds RMU works better with retain text of qualitatively distinct content (it uses WikiText).
+1e-2 forget and retain answers degrade together, at lr 1e-3 neither moves. Its forget and retain sets
+are one distribution (author facts in one set of templates); the WMDP paper finds RMU works better
+with retain text of qualitatively distinct content (it uses WikiText).
 """
 from __future__ import annotations
 
 import fnmatch
 import math
-import re
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import LetheError
 from ..ops import IGNORE, masked_mean
-from ..reference import eval_mode, hidden_states
+from ..reference import decoder_layers, eval_mode, hidden_states, layer_of
 from . import MethodState, register_method
 
 STEERING = ("absolute", "relative")
 FORGET_TOKENS = ("answer", "all")
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")  # the decoder layer of a parameter (as train.select_trainable)
 
 
 @dataclass(frozen=True)
@@ -95,17 +88,6 @@ class RMUConfig:
             raise LetheError(f"rmu: alpha (weight of the retain term) must be a finite number >= 0, got {self.alpha}")
         if self.forget_tokens not in FORGET_TOKENS:
             raise LetheError(f"rmu: forget_tokens must be one of {', '.join(FORGET_TOKENS)}, got {self.forget_tokens!r}")
-
-
-def _num_layers(model) -> int:
-    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    if isinstance(n, int) and n > 0:
-        return n
-    found = [int(m.group(1)) for name, _ in model.named_parameters() if (m := _LAYER.search(name))]
-    if not found:
-        raise LetheError("rmu: cannot tell the model's number of decoder layers (no config.num_hidden_layers "
-                         "and no parameter named '...layers.<i>...')")
-    return max(found) + 1
 
 
 def forget_mask(enc, tokens: str) -> torch.Tensor:
@@ -145,7 +127,7 @@ def rmu_setup(ctx) -> MethodState:
     """The control vector c·u, the steered layer and the trainable parameter subset."""
     cfg: RMUConfig = ctx.cfg
     model = ctx.model
-    n = _num_layers(model)
+    n = len(decoder_layers(model))
     layer = min(cfg.layer, n - 1)  # clipped to the model's depth: the defaults also fit a 1-layer model
     wanted = cfg.trainable_layers or tuple(range(max(0, layer - 2), layer + 1))
     layers = sorted({min(i, n - 1) for i in wanted})
@@ -154,8 +136,7 @@ def rmu_setup(ctx) -> MethodState:
                          f"parameters cannot change its output; choose layers <= rmu.layer")
 
     def trainable(name: str) -> bool:
-        m = _LAYER.search(name)
-        return m is not None and int(m.group(1)) in layers and fnmatch.fnmatch(name, cfg.param_pattern)
+        return layer_of(name) in layers and fnmatch.fnmatch(name, cfg.param_pattern)
 
     names = [name for name, p in model.named_parameters() if p.requires_grad]
     if not any(trainable(name) for name in names):
@@ -179,7 +160,7 @@ def rmu_setup(ctx) -> MethodState:
     })
 
 
-@register_method("rmu", config=RMUConfig, needs_ref="logits", needs=("retain",), family="post-training / untargeted",
+@register_method("rmu", config=RMUConfig, needs_ref="logits", needs=("retain",),
                  paper="Li et al. 2024, The WMDP Benchmark (ICML), RMU, Sec. 5.2 / Algorithm 1",
                  setup=rmu_setup, lr=5e-5, epochs=1)
 def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
@@ -189,7 +170,8 @@ def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
     # forget: pull the layer-ℓ activations of the forget positions towards c·u
     h_f = hidden_states(model, f, layer).float()  # (B, T, H); fp32 for the squared norms under bf16 autocast
     dist_f = (h_f - control).pow(2).mean(-1)  # (B, T): ||h - c·u||^2 / H
-    forget = masked_mean(dist_f, forget_mask(f, cfg.forget_tokens))  # (B,)
+    mask_f = forget_mask(f, cfg.forget_tokens)  # (B, T)
+    forget = masked_mean(dist_f, mask_f)  # (B,)
     # retain: keep the layer-ℓ activations of retain text where the frozen model has them
     h_r = hidden_states(model, r, layer).float()  # (B, T, H)
     with torch.no_grad():
@@ -197,7 +179,7 @@ def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
     dist_r = (h_r - h_ref).pow(2).mean(-1)  # (B, T)
     retain = masked_mean(dist_r, r.attention_mask.float())  # (B,)
     with torch.no_grad():
-        norm_f = masked_mean(h_f.norm(dim=-1), forget_mask(f, cfg.forget_tokens))  # (B,) ||h_ℓ|| on forget tokens
+        norm_f = masked_mean(h_f.norm(dim=-1), mask_f)  # (B,) ||h_ℓ|| on forget tokens
     return forget + cfg.alpha * retain, {"forget_loss": float(forget.detach().mean()),
                                          "retain_loss": float(retain.detach().mean()),
                                          "forget_activation_norm": float(norm_f.mean()),

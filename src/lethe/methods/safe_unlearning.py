@@ -34,7 +34,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import sequence_logprob, sequence_nll
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,19 @@ class SafeUnlearningConfig:
             raise LetheError(f"safe_unlearning: gamma (weight of the unlearning term) must be >= 0, got {self.gamma}")
         if self.theta < 0:
             raise LetheError(f"safe_unlearning: theta (weight of the refusal term) must be >= 0, got {self.theta}")
-        check_retain(self.retain, self.alpha)
 
 
 @register_method("safe_unlearning", config=SafeUnlearningConfig, needs_ref="logprobs", needs=("forget_idk",),
-                 family="post-training / safety",
-                 paper="Zhang et al. 2024, Safe Unlearning (jailbreak defence): NPO + refusal SFT + helpful SFT",
-                 lr=2e-5, epochs=5)
+                 family="post-training / safety", lr=2e-5, epochs=5,
+                 paper="Zhang et al. 2024, Safe Unlearning (jailbreak defence): NPO + refusal SFT + helpful SFT")
 def safe_unlearning_loss(model, batch, ref, cfg: SafeUnlearningConfig):
     f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    lp, n = sequence_logprob(logits, labels)  # (B,), (B,) summed log-prob and answer-token count
+    lp, n = sequence_logprob(*answer_logits(model, f))  # (B,), (B,) summed log-prob and answer-token count
     lp_ref = ref.sequence_logprob(f, batch.forget_keys, "forget")  # (B,) summed, precomputed
     log_ratio = (lp - lp_ref) / n.clamp(min=1)  # (B,) per token: the authors length-normalise both log-probs
     unlearn = -F.logsigmoid(-cfg.beta * log_ratio)  # (B,) L_h
     refusal = sequence_nll(*answer_logits(model, batch.forget_idk))  # (B,) L_r
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)  # (B,) L_g (AP, if chosen, at its own beta 0.1)
-    loss = cfg.gamma * unlearn + cfg.theta * refusal + cfg.alpha * r
-    return loss, {"forget_loss": float(unlearn.detach().mean()), "log_ratio": float(log_ratio.detach().mean()),
-                  "refusal_nll": float(refusal.detach().mean()), "retain_loss": r_mean}
+    stats = {"forget_loss": float(unlearn.detach().mean()), "log_ratio": float(log_ratio.detach().mean()),
+             "refusal_nll": float(refusal.detach().mean())}
+    # + alpha * L_g, the retain term (AP, if chosen, at its own beta 0.1)
+    return with_retain(cfg.gamma * unlearn + cfg.theta * refusal, stats, cfg, model, batch, ref)

@@ -23,7 +23,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import masked_mean, token_logprobs
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,15 @@ class SatImpConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise LetheError(f"satimp: {name} (power of a token weight) must be a finite number >= 0, got {value}")
-        check_retain(self.retain, self.alpha)
 
 
-@register_method("satimp", config=SatImpConfig, needs_ref="none", family="post-training / untargeted",
-                 paper="Yang et al. 2025, Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning (SatImp)",
-                 lr=1e-5, epochs=5)
+@register_method("satimp", config=SatImpConfig, lr=1e-5, epochs=5,
+                 paper="Yang et al. 2025, Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning (SatImp)")
 def satimp_loss(model, batch, ref, cfg: SatImpConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    logp, mask = token_logprobs(logits, labels)  # (B, T'-1) log p(y_t | x, y_<t) in float32, answer mask
+    logp, mask = token_logprobs(*answer_logits(model, batch.forget))  # (B, T'-1) log p(y_t | x, y_<t) in fp32, mask
     p = logp.detach().exp()  # (B, T'-1) detached: weights rescale gradients, they are not optimised
     w = p.pow(cfg.beta1) * (1.0 - p).pow(cfg.beta2)  # (B, T'-1) saturation x importance
     forget = masked_mean(w * logp, mask)  # (B,) minimising pushes weighted log-probs down
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()),
-                                    "forget_nll": float(masked_mean(-logp.detach(), mask).mean()),
-                                    "token_weight": float(masked_mean(w, mask).mean()),
-                                    "retain_loss": r_mean}
+    return with_retain(forget, {"forget_loss": float(forget.detach().mean()),
+                                "forget_nll": float(masked_mean(-logp.detach(), mask).mean()),
+                                "token_weight": float(masked_mean(w, mask).mean())}, cfg, model, batch, ref)

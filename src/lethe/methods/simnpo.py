@@ -27,7 +27,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import sequence_logprob
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -45,22 +45,16 @@ class SimNPOConfig:
             raise LetheError(f"simnpo: delta (the reward margin) must be a finite number >= 0, got {self.delta}")
         if not (math.isfinite(self.gamma) and self.gamma > 0):
             raise LetheError(f"simnpo: gamma (weight of the forget term) must be a finite number > 0, got {self.gamma}")
-        check_retain(self.retain, self.alpha)
 
 
-@register_method("simnpo", config=SimNPOConfig, needs_ref="none", family="post-training / untargeted",
-                 paper="Fan et al. 2024, Simplicity Prevails: Rethinking NPO for LLM Unlearning (SimNPO)",
-                 lr=1e-5, epochs=10)
+@register_method("simnpo", config=SimNPOConfig, lr=1e-5, epochs=10,
+                 paper="Fan et al. 2024, Simplicity Prevails: Rethinking NPO for LLM Unlearning (SimNPO)")
 def simnpo_loss(model, batch, ref, cfg: SimNPOConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    lp, n = sequence_logprob(logits, labels)  # (B,) log pi_theta(y|x), (B,) |y|
+    lp, n = sequence_logprob(*answer_logits(model, batch.forget))  # (B,) log pi_theta(y|x), (B,) |y|
     # length normalisation: long and short answers get rewards on the same scale (the paper's fix
     # for NPO's bias towards long answers)
     nll_avg = -lp / n.clamp(min=1)  # (B,)
     # bounded: once NLL_avg >> delta the term saturates at 0 and its gradient fades (unlike GA)
     forget = -(2.0 / cfg.beta) * F.logsigmoid(cfg.beta * (nll_avg - cfg.delta))  # (B,)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return cfg.gamma * forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()),
-                                                "forget_nll": float(nll_avg.detach().mean()),
-                                                "retain_loss": r_mean}
+    return with_retain(cfg.gamma * forget, {"forget_loss": float(forget.detach().mean()),
+                                            "forget_nll": float(nll_avg.detach().mean())}, cfg, model, batch, ref)

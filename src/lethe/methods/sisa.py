@@ -9,4 +9,4 @@ from __future__ import annotations
 from ..sisa import PAPER, SISAConfig, build_sisa
 from . import register_training_time
 
-register_training_time("sisa", config=SISAConfig, family="training-time / exact", paper=PAPER)(build_sisa)
+register_training_time("sisa", config=SISAConfig, paper=PAPER)(build_sisa)

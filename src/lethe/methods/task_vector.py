@@ -30,8 +30,8 @@ class TaskVectorConfig:
             raise LetheError(f"task_vector: alpha must be > 0, got {self.alpha}")
 
 
-@register_procedure("task_vector", config=TaskVectorConfig, family="model composition",
-                    paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)", lr=1e-5, epochs=5)
+@register_procedure("task_vector", config=TaskVectorConfig, lr=1e-5, epochs=5,
+                    paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)")
 def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, description: str | None = None):
     from ..data import Encoder
     from ..models import add_lora

@@ -29,7 +29,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import answer_positions, masked_mean, shift
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class UNDIALConfig:
     def check(self):
         if self.gamma < 0:
             raise LetheError(f"undial: gamma must be >= 0 (0 distils the reference unchanged), got {self.gamma}")
-        check_retain(self.retain, self.alpha)
 
 
 def adjusted_target(ref_logits: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -73,6 +72,5 @@ def undial_loss(model, batch, ref, cfg: UNDIALConfig):
     with torch.no_grad():
         nll = masked_mean(-logp.gather(-1, y.unsqueeze(-1)).squeeze(-1), mask)  # (B,) the model's NLL of y
         p_true = masked_mean(q.gather(-1, y.unsqueeze(-1)).squeeze(-1), mask)  # (B,) the target's p(y)
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()), "forget_nll": float(nll.mean()),
-                                    "target_p_true": float(p_true.mean()), "retain_loss": r_mean}
+    return with_retain(forget, {"forget_loss": float(forget.detach().mean()), "forget_nll": float(nll.mean()),
+                                "target_p_true": float(p_true.mean())}, cfg, model, batch, ref)

@@ -22,7 +22,7 @@ from ..errors import LetheError
 from ..models import answer_logits
 from ..ops import masked_mean, token_logprobs
 from . import register_method
-from .retain import check_retain, retain_term
+from .retain import with_retain
 
 
 @dataclass(frozen=True)
@@ -34,21 +34,15 @@ class WGAConfig:
     def check(self):
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise LetheError(f"wga: beta (power of the token weight) must be a finite number >= 0, got {self.beta}")
-        check_retain(self.retain, self.alpha)
 
 
-@register_method("wga", config=WGAConfig, needs_ref="none", family="post-training / untargeted",
-                 paper="Wang et al. 2025, Rethinking LLM Unlearning Objectives: A Gradient Perspective (WGA)",
-                 lr=1e-5, epochs=5)
+@register_method("wga", config=WGAConfig, lr=1e-5, epochs=5,
+                 paper="Wang et al. 2025, Rethinking LLM Unlearning Objectives: A Gradient Perspective (WGA)")
 def wga_loss(model, batch, ref, cfg: WGAConfig):
-    f = batch.forget
-    logits, labels = answer_logits(model, f)  # (B, T', V), (B, T')
-    logp, mask = token_logprobs(logits, labels)  # (B, T'-1) log p(y_t | x, y_<t) in float32, answer mask
+    logp, mask = token_logprobs(*answer_logits(model, batch.forget))  # (B, T'-1) log p(y_t | x, y_<t) in fp32, mask
     # detached: the weight rescales each token's GA gradient, it is not itself optimised
     w = logp.detach().exp().pow(cfg.beta)  # (B, T'-1)
     forget = masked_mean(w * logp, mask)  # (B,) minimising pushes weighted log-probs down
-    r, r_mean = retain_term(cfg.retain, model, batch, ref)
-    return forget + cfg.alpha * r, {"forget_loss": float(forget.detach().mean()),
-                                    "forget_nll": float(masked_mean(-logp.detach(), mask).mean()),
-                                    "token_weight": float(masked_mean(w, mask).mean()),
-                                    "retain_loss": r_mean}
+    return with_retain(forget, {"forget_loss": float(forget.detach().mean()),
+                                "forget_nll": float(masked_mean(-logp.detach(), mask).mean()),
+                                "token_weight": float(masked_mean(w, mask).mean())}, cfg, model, batch, ref)
