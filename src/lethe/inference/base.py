@@ -9,7 +9,12 @@ from ..errors import LetheError
 
 @dataclass
 class InferenceSetup:
-    """What the probes use to evaluate an inference-time method (see ``lethe.inference``)."""
+    """What the probes use to evaluate an inference-time method.
+
+    ``model``: called by the probes like a Hugging Face causal LM (the target, or a logit-difference
+    wrapper); ``encoder``: a :class:`~lethe.data.Encoder` (a prompt method's writes its prefix before
+    the question); ``postprocess``: ``None`` or ``f(questions, generations) -> generations``, applied to
+    the greedy answers before the metrics read them (the output filter)."""
 
     model: Any
     encoder: Any

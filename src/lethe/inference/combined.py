@@ -5,21 +5,17 @@ import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..errors import LetheError
+from ..generation import id_list
 
 
 class CombinedLM(torch.nn.Module):
     """Several causal LMs over one vocabulary, read as one model: the next-token logits are a fixed
-    function (``mix``) of the members' logits. Used by ULD (a logit difference) and by SISA's shard
-    ensemble (``lethe.sisa``: the mean of the shards' probabilities).
+    function ``mix`` of the members' logits (ULD's logit difference, ``lethe.sisa``'s shard ensemble).
 
-    ``forward`` takes the probes' arguments (``input_ids``, ``attention_mask``, ``position_ids``,
-    ``logits_to_keep``) and returns the mixed logits; ``generate`` decodes greedily with one KV
-    cache per member, left padding handled as Hugging Face does (positions from the attention mask).
-    Generation is plain greedy decoding: the members' ``generation_config`` (repetition penalty, ...)
-    is not applied. The members stay as they are (the caller's objects).
-
-    A subclass gives ``members()`` (the models, in ``mix``'s argument order), ``mix(logits)``
-    (a list of (.., V) tensors -> (.., V)) and ``label`` (the method name in error messages).
+    ``forward`` takes the probes' arguments and returns the mixed logits; ``generate`` is plain greedy
+    decoding (the members' ``generation_config`` is not applied) with one KV cache per member, positions
+    from the attention mask as Hugging Face does. A subclass gives ``members()`` (in ``mix``'s order),
+    ``mix(logits)`` (a list of (.., V) tensors -> (.., V)) and ``label`` (its name in error messages).
     """
 
     label = "combined"
@@ -62,11 +58,10 @@ class CombinedLM(torch.nn.Module):
         members = self.members()
         B = input_ids.size(0)
         att = torch.ones_like(input_ids) if attention_mask is None else attention_mask.long()
-        eos = [] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+        eos = id_list(eos_token_id)
         pad = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
         eos_t = torch.tensor(eos, dtype=torch.long, device=input_ids.device)
-        pos = (att.cumsum(-1) - 1).masked_fill(att == 0, 0)  # (B, T): the first real token is position 0
-        step_ids, step_pos = input_ids, pos
+        step_ids, step_pos = input_ids, (att.cumsum(-1) - 1).masked_fill(att == 0, 0)  # (B, T): first real token at 0
         caches = [None] * len(members)
         unfinished = torch.ones(B, dtype=torch.bool, device=input_ids.device)
         new = []
@@ -77,8 +72,7 @@ class CombinedLM(torch.nn.Module):
             nxt = self.mix([o.logits[:, -1] for o in outs]).argmax(-1)  # (B,)
             nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))
             new.append(nxt)
-            if eos:
-                unfinished &= ~torch.isin(nxt, eos_t)
+            unfinished &= ~torch.isin(nxt, eos_t)  # no stop ids: never finished
             if not bool(unfinished.any()):
                 break
             att = torch.cat([att, att.new_ones(B, 1)], dim=1)  # (B, T + step)

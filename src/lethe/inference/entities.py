@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 
 from ..benchmarks.base import QAItem
 from ..errors import LetheError
@@ -24,64 +25,44 @@ def _capitalised_runs(text: str) -> list[list[str]]:
     runs: list[list[str]] = [[]]
     end = 0
     for m in _WORD.finditer(text):
-        word = m.group()
-        possessive = word.endswith(("'s", "’s"))
-        if possessive:
-            word = word[:-2]
-        if not word[:1].isupper():
+        possessive = m.group().endswith(("'s", "’s"))
+        word = m.group()[:-2] if possessive else m.group()
+        capitalised = word[:1].isupper()
+        if not capitalised or (runs[-1] and text[end:m.start()].strip()):  # a lower-case word, or punctuation
             runs.append([])
-        else:
-            if runs[-1] and text[end:m.start()].strip():  # punctuation between two capitalised words
-                runs.append([])
+        if capitalised:
             runs[-1].append(word)
             if possessive:
                 runs.append([])
         end = m.end()
     out = []
     for run in runs:
-        while run and run[0] in STOP_WORDS:
-            run = run[1:]
-        while run and run[-1] in STOP_WORDS:
-            run = run[:-1]
-        if run:
-            out.append(run)
+        inner = [i for i, w in enumerate(run) if w not in STOP_WORDS]
+        if inner:
+            out.append(run[inner[0] : inner[-1] + 1])
     return out
 
 
 def _spans(text: str) -> set[str]:
     """Every contiguous word sequence of every capitalised run of ``text``."""
-    out = set()
-    for run in _capitalised_runs(text):
-        for i in range(len(run)):
-            for j in range(i + 1, len(run) + 1):
-                out.add(" ".join(run[i:j]))
-    return out
+    return {" ".join(run[i:j]) for run in _capitalised_runs(text)
+            for i in range(len(run)) for j in range(i + 1, len(run) + 1)}
 
 
 def forget_entities(forget: list[QAItem], retain: list[QAItem], min_share: float = 0.5) -> list[str]:
-    """Names of the forget set's entities, read off the questions (a heuristic, documented and tested).
-
-    Forget items are grouped by ``QAItem.group`` (the author id on the built-in benchmark); an item
-    without a group is a group of its own. A candidate is a sequence of capitalised words (stop words
-    trimmed from its ends) that appears in at least ``min_share`` of its group's questions and in no
-    retain question. A candidate inside a longer candidate that covers as many questions is dropped,
-    so "Alice Moon" is kept and "Alice" is not, while a surname used alone more often survives.
-
-    Limits: a question that never names its entity (TOFU's "the author born in ...") contributes no
-    name; give the names explicitly (``names=...``) when the heuristic finds the wrong ones.
+    """Names of the forget set's entities, read off the questions: per ``QAItem.group`` (an item without
+    one is its own group), the capitalised word sequences (stop words trimmed) in at least ``min_share``
+    of the group's questions and in no retain question, less those inside a longer one that covers as
+    many questions ("Alice Moon", not "Alice"). A question that never names its entity gives no name:
+    then give ``names=...``.
     """
-    blocked = set()
-    for it in retain:
-        blocked |= _spans(it.question)
+    blocked = set().union(*(_spans(it.question) for it in retain))
     groups: dict[str, list[QAItem]] = {}
     for it in forget:
         groups.setdefault(it.group or f"\0{it.id}", []).append(it)
     names: list[str] = []
     for items in groups.values():
-        counts: dict[str, int] = {}
-        for it in items:
-            for s in _spans(it.question):
-                counts[s] = counts.get(s, 0) + 1
+        counts = Counter(s for it in items for s in _spans(it.question))
         need = max(1, math.ceil(min_share * len(items) - 1e-9))
         cands = {s: n for s, n in counts.items() if n >= need and s not in blocked}
         kept = [s for s, n in cands.items()

@@ -2,6 +2,7 @@
 answer is replaced by a refusal when it names or reproduces forget data."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from ..data import Encoder
@@ -13,10 +14,9 @@ REFUSAL = "I'm sorry, I can't answer that."
 
 @dataclass(frozen=True)
 class OutputFilterConfig:
-    """An output filter (Thaker et al. 2024, "filtering" baselines): the model answers as usual, and
-    an answer is replaced by ``refusal`` when the question names a forget entity (an input filter by
-    keyword) or when the answer reproduces a forget answer: ROUGE-L recall of a forget answer against
-    the generation (rouge-score, Porter stemmer, as the TOFU metric) >= ``threshold``.
+    """An answer is replaced by ``refusal`` when the question names a forget entity (an input filter by
+    keyword) or when the ROUGE-L recall of a forget answer against the generation (rouge-score, Porter
+    stemmer, as the TOFU metric) is >= ``threshold``.
 
     The default 0.8 asks for four fifths of a forget answer's words, in order. Short templated answers
     share much of their wording ("Jade Feather winner, 1987." / "Jade Feather winner, 1995." score
@@ -49,11 +49,8 @@ class OutputFilterConfig:
 
 
 class OutputFilter:
-    """``postprocess(questions, generations)``: refuses answers that leak forget data.
-
-    Log-probs are untouched: a filter changes only the text a user sees, so every metric computed from
-    answer log-probs (probability, truth ratio, forget quality, MIA) reads the target model unchanged.
-    """
+    """``postprocess(questions, generations)``: refuses answers that leak forget data. Log-probs are
+    untouched (a filter changes only the text a user sees): log-prob metrics read the target unchanged."""
 
     def __init__(self, forget_answers: list[str], names: list[str], cfg: OutputFilterConfig):
         from ..metrics.rouge import rouge_tokenizer  # the tokenizer RougeScorer(use_stemmer=True) uses
@@ -63,42 +60,26 @@ class OutputFilter:
         self._pattern = names_pattern(self.names) if self.names else None
         self._tok = rouge_tokenizer(True)
         self._answers = [t for t in (self._tok.tokenize(a) for a in dict.fromkeys(forget_answers)) if t]
-        self.refused = {"question": 0, "answer": 0}  # running counts
-
-    def names_in(self, question: str) -> bool:
-        return bool(self._pattern and self._pattern.search(question))
+        self.refused = Counter(question=0, answer=0)  # running counts
 
     def max_recall(self, generation: str) -> float:
-        """Highest ROUGE-L recall of any forget answer (the reference) against ``generation``.
-
-        Equal to ``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation).recall``
-        maximised over answers; the bag-of-words overlap bounds the LCS from above, so answers that
-        cannot reach the best value so far are skipped without the quadratic LCS.
-        """
+        """Highest ``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation).recall`` over the
+        forget answers; the bag-of-words overlap bounds the LCS from above, so answers that cannot reach
+        the best value so far are skipped without the quadratic LCS."""
         from ..metrics.rouge import lcs_length
 
         gen = self._tok.tokenize(generation)
-        if not gen:
-            return 0.0
-        counts: dict[str, int] = {}
-        for t in gen:
-            counts[t] = counts.get(t, 0) + 1
+        counts = Counter(gen)
         best = 0.0
-        for ref in self._answers:
-            left = dict(counts)
-            overlap = 0
-            for t in ref:
-                if left.get(t, 0) > 0:
-                    left[t] -= 1
-                    overlap += 1
-            if overlap / len(ref) <= best:
-                continue
-            best = max(best, lcs_length(ref, gen) / len(ref))
+        for ref in self._answers:  # an empty generation overlaps nothing: 0.0
+            overlap = sum((Counter(ref) & counts).values())  # shared tokens, with multiplicity
+            if overlap / len(ref) > best:
+                best = max(best, lcs_length(ref, gen) / len(ref))
         return best
 
     def reason(self, question: str, generation: str) -> str:
         """"question", "answer" or "" (kept)."""
-        if self.cfg.check_question and self.names_in(question):
+        if self.cfg.check_question and self._pattern and self._pattern.search(question):
             return "question"
         if self.cfg.check_answer and self.max_recall(generation) >= self.cfg.threshold:
             return "answer"
@@ -107,20 +88,15 @@ class OutputFilter:
     def __call__(self, questions: list[str], generations: list[str]) -> list[str]:
         if len(questions) != len(generations):
             raise ValueError(f"{len(questions)} questions but {len(generations)} generations")
-        out = []
-        for q, g in zip(questions, generations):
-            why = self.reason(q, g)
-            if why:
-                self.refused[why] += 1
-            out.append(self.cfg.refusal if why else g)
-        return out
+        reasons = [self.reason(q, g) for q, g in zip(questions, generations)]
+        self.refused.update(why for why in reasons if why)
+        return [self.cfg.refusal if why else g for why, g in zip(reasons, generations)]
 
 
 def build_output_filter(model, tokenizer, forget, retain, cfg: OutputFilterConfig, train=None,
                         seed: int = 0) -> InferenceSetup:
+    names = list(cfg.names)
     if cfg.check_question:
         names = entity_names(cfg.names, forget, retain, cfg.min_share, "output_filter")
-    else:
-        names = list(cfg.names)
     filt = OutputFilter([it.answer for it in forget], names, cfg)
     return InferenceSetup(model, Encoder(tokenizer), filt, {"names": names, "threshold": cfg.threshold})

@@ -1,10 +1,5 @@
-"""Prompt methods: the target answers below a prefix written into the user turn.
-
-``icul``: in-context unlearning (Pawelczyk et al. 2024), a few forget examples with wrong answers and
-retain examples with right ones; ``guardrail``: an instruction naming the forget entities (Thaker et
-al. 2024, the "prompting" baseline). Both go through :class:`PromptEncoder`, which leaves the answer
-tokens, the only scored ones, exactly as the plain encoder writes them.
-"""
+"""Prompt methods, the target answering below a prefix written into the user turn (:class:`PromptEncoder`):
+``icul`` (in-context unlearning, Pawelczyk et al. 2024) and ``guardrail`` (Thaker et al. 2024, prompting)."""
 from __future__ import annotations
 
 import random
@@ -12,25 +7,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..benchmarks.base import QAItem
-from ..data import Encoder, prompt_ids, prompt_text
+from ..data import Encoder
 from ..errors import LetheError
+from ..models import max_positions
 from .base import InferenceSetup, option_error
 from .entities import entity_names
-
-
-def _max_positions(model) -> int:
-    cfg = getattr(model, "config", None)
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 2048
 
 
 def _prefix_budget(requested: int, model) -> int:
     """Prompt-prefix cap in tokens: ``requested``, else half the model's positions (at most 1024),
     so question and answer always keep the other half (Lethe's tiny Llamas have 256 positions)."""
-    return requested if requested > 0 else min(1024, _max_positions(model) // 2)
+    return requested if requested > 0 else min(1024, (max_positions(model) or 2048) // 2)
 
 
 def _n_tokens(tokenizer, text: str) -> int:
@@ -38,28 +25,16 @@ def _n_tokens(tokenizer, text: str) -> int:
 
 
 class PromptEncoder(Encoder):
-    """An :class:`~lethe.data.Encoder` whose prompts carry ``prefix(question)`` before the question.
-
-    The prefix goes inside the user turn: the chat template wraps ``prefix + question`` as it would
-    wrap the question alone (many templates, Lethe's own included, have no system role). Answers are
-    tokenised exactly as by the plain encoder (the prompt text still ends the same way), so the same
-    answer tokens, and only they, are scored. Prompts are cached per original question.
-    """
+    """An :class:`~lethe.data.Encoder` whose prompts carry ``prefix(question)`` before the question, inside
+    the user turn (many templates, Lethe's own included, have no system role). The prompt text ends as
+    before, so the same answer tokens, and only they, are scored."""
 
     def __init__(self, tokenizer, prefix: Callable[[str], str], max_length: int = 512):
         super().__init__(tokenizer, max_length)
         self.prefix = prefix
 
     def rewrite(self, question: str) -> str:
-        """The text the chat template receives in place of ``question``."""
         return self.prefix(question) + question
-
-    def _prompt(self, question: str) -> tuple[str, list[int]]:
-        # Encoder.prompt and Encoder.qa both read prompts through _prompt
-        if question not in self._prompts:
-            q = self.rewrite(question)
-            self._prompts[question] = (prompt_text(self.tokenizer, q), prompt_ids(self.tokenizer, q))
-        return self._prompts[question]
 
 
 def _prompt_stats(encoder: PromptEncoder, tokenizer, questions: list[str]) -> dict:
@@ -70,9 +45,7 @@ def _prompt_stats(encoder: PromptEncoder, tokenizer, questions: list[str]) -> di
             "prompt_tokens_added_max": max(added, default=0)}
 
 
-# ================================================================================================
-# ICUL: in-context unlearning
-
+# --- ICUL: in-context unlearning --------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ICULConfig:
@@ -129,21 +102,16 @@ def _flipped_answers(forget: list[QAItem], cfg: ICULConfig) -> dict[str, str]:
 class ICULPrefix:
     """The in-context unlearning prefix of one question.
 
-    Lines ``"{question} {answer}\\n"`` (the paper's ``"<input> <label>\\n"`` format): ``n_forget``
-    forget questions with a wrong answer, then ``n_retain`` retain questions with their answer. A
-    forget query is itself the first flipped example (``include_query``); a retain query is never
-    shown with its own answer. The examples are drawn with a per-question seeded generator, so a
-    question's prefix does not depend on which other questions are asked or in which order.
-    Capped at ``budget`` tokens: retain examples go first, then forget examples from the last.
+    Lines ``"{question} {answer}\\n"`` (the paper's ``"<input> <label>\\n"``): ``n_forget`` forget
+    questions with a wrong answer (a forget query first, with ``include_query``), then ``n_retain`` retain
+    questions (never the query) with theirs, drawn with a per-question seed (independent of the other
+    questions). Capped at ``budget`` tokens: retain examples go first, then forget examples from the last.
     """
 
     def __init__(self, tokenizer, forget: list[QAItem], retain: list[QAItem], cfg: ICULConfig, budget: int):
-        self.tokenizer = tokenizer
-        self.forget, self.retain, self.cfg, self.budget = forget, retain, cfg, budget
+        self.tokenizer, self.forget, self.retain, self.cfg, self.budget = tokenizer, forget, retain, cfg, budget
         self.wrong = _flipped_answers(forget, cfg)
-        self.forget_by_question = {}
-        for it in forget:
-            self.forget_by_question.setdefault(it.question, it)
+        self.forget_by_question = {it.question: it for it in reversed(forget)}  # the first item of a question
         self.truncated = 0  # prefixes that lost examples to the cap
 
     def examples(self, question: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -158,13 +126,10 @@ class ICULPrefix:
 
     def __call__(self, question: str) -> str:
         flipped, correct = self.examples(question)
-        text = _lines(flipped + correct)
-        cut = False
-        while text and _n_tokens(self.tokenizer, text) > self.budget:
-            cut = True
-            (correct if correct else flipped).pop()
-            text = _lines(flipped + correct)
-        self.truncated += cut
+        n = len(flipped) + len(correct)
+        while (text := _lines(flipped + correct)) and _n_tokens(self.tokenizer, text) > self.budget:
+            (correct or flipped).pop()
+        self.truncated += len(flipped) + len(correct) < n
         return text
 
 
@@ -183,9 +148,7 @@ def build_icul(model, tokenizer, forget, retain, cfg: ICULConfig, train=None, se
     return InferenceSetup(model, enc, None, stats)
 
 
-# ================================================================================================
-# Guardrail prompt
-
+# --- the guardrail prompt ----------------------------------------------------------------------------
 
 GUARDRAIL_TEMPLATE = "Do not reveal anything about {names}. If asked about them, say you don't know.\n"
 
@@ -228,7 +191,8 @@ def guardrail_prefix(names: list[str], template: str, tokenizer, budget: int) ->
     return "", list(names)
 
 
-def build_guardrail(model, tokenizer, forget, retain, cfg: GuardrailConfig, train=None, seed: int = 0) -> InferenceSetup:
+def build_guardrail(model, tokenizer, forget, retain, cfg: GuardrailConfig, train=None,
+                    seed: int = 0) -> InferenceSetup:
     names = entity_names(cfg.names, forget, retain, cfg.min_share, "guardrail")
     budget = _prefix_budget(cfg.max_prefix_tokens, model)
     text, left_out = guardrail_prefix(names, cfg.template, tokenizer, budget)

@@ -1,8 +1,5 @@
-"""ULD: unlearning from logit difference (Ji et al. 2024, NeurIPS).
-
-An assistant (the target's first layers) learns the reversed objectives through Lethe's training
-loop (``lethe.loop.train_loop``); the unlearned model reads ``l_target - alpha * l_assistant``.
-"""
+"""ULD: unlearning from logit difference (Ji et al. 2024, NeurIPS): an assistant (the target's first
+layers) learns the reversed objectives; the unlearned model reads ``l_target - alpha * l_assistant``."""
 from __future__ import annotations
 
 import copy
@@ -21,16 +18,13 @@ from .combined import CombinedLM
 
 @dataclass(frozen=True)
 class ULDConfig:
-    """Unlearning from Logit Difference (Ji et al. 2024, NeurIPS).
-
-    An assistant is trained with the reversed objectives (remember the forget set, forget the retain
-    set) and the unlearned model reads ``l_target - alpha * l_assistant`` on raw logits (the authors'
-    code, ``uld/model/contrastllm.py``, adds ``weight * l_assistant`` with ``weight = -alpha``).
+    """Unlearning from Logit Difference (Ji et al. 2024, NeurIPS): ``l_target - alpha * l_assistant`` on raw
+    logits (the authors' ``uld/model/contrastllm.py`` adds ``weight * l_assistant``, ``weight = -alpha``).
     Defaults follow the authors' TOFU scripts (``bashes/tofu/uld_*.sh``, ``configs/model_mode/uld.yaml``,
     ``configs/unlearn_loss/remember+uniform.yaml``): alpha 0.8, relative-top filter 1e-2, retain
     weight 5, an assistant of the target's first 8 of 32 layers (a quarter) with LoRA r 16 / alpha 32 /
     dropout 0.05 on every linear layer but the LM head. Training: lr 1e-3, 10 epochs
-    (``uld_train()``) unless a ``TrainConfig`` is given.
+    unless a ``TrainConfig`` is given.
     """
 
     alpha: float = 0.8  # weight of the subtracted assistant logits
@@ -46,28 +40,18 @@ class ULDConfig:
     lora_dropout: float = 0.05
 
     def check(self) -> None:
-        if not self.alpha >= 0:
-            raise option_error("uld", "alpha", f"must be >= 0, got {self.alpha}")
-        if not 0 <= self.top_logit_filter < 1:
-            raise option_error("uld", "top_logit_filter", f"must be in [0, 1) (0: off), got {self.top_logit_filter}")
-        if not self.retain_weight >= 0:
-            raise option_error("uld", "retain_weight", f"must be >= 0, got {self.retain_weight}")
-        if self.num_layers < 0:
-            raise option_error("uld", "num_layers",
-                               f"must be >= 0 (0: a quarter of the target's layers), got {self.num_layers}")
-        if self.lora_r < 1:
-            raise option_error("uld", "lora_r", f"must be >= 1, got {self.lora_r}")
-        if self.lora_alpha <= 0:
-            raise option_error("uld", "lora_alpha", f"must be > 0, got {self.lora_alpha}")
-        if not 0 <= self.lora_dropout < 1:
-            raise option_error("uld", "lora_dropout", f"must be in [0, 1), got {self.lora_dropout}")
-
-
-def uld_train() -> TrainConfig:
-    """The assistant's default training: the authors' TOFU run, lr 1e-3 (LoRA), 10 epochs, warmup 10 %,
-    weight decay 0.01; per step 16 forget sequences, each paired with a retain one (their equal
-    sampler mixes both in a batch)."""
-    return TrainConfig(lr=1e-3, epochs=10.0, batch_size=16, warmup_ratio=0.1, weight_decay=0.01)
+        rules = {  # option: (valid, what it must be)
+            "alpha": (self.alpha >= 0, ">= 0"),
+            "top_logit_filter": (0 <= self.top_logit_filter < 1, "in [0, 1) (0: off)"),
+            "retain_weight": (self.retain_weight >= 0, ">= 0"),
+            "num_layers": (self.num_layers >= 0, ">= 0 (0: a quarter of the target's layers)"),
+            "lora_r": (self.lora_r >= 1, ">= 1"),
+            "lora_alpha": (self.lora_alpha > 0, "> 0"),
+            "lora_dropout": (0 <= self.lora_dropout < 1, "in [0, 1)"),
+        }
+        for option, (valid, rule) in rules.items():
+            if not valid:
+                raise option_error("uld", option, f"must be {rule}, got {getattr(self, option)}")
 
 
 def relative_top_mask(logits, rel: float):
@@ -94,9 +78,8 @@ def _decoder_layers(model):
 
 def truncated_copy(model, k: int):
     """A copy of ``model`` keeping its first ``k`` decoder layers with the embeddings, final norm and
-    LM head: the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``). Only the
-    kept layers are copied, never the whole model. Returns
-    ``(copy, layers kept)``; a model whose layer list is not found is copied whole."""
+    LM head: the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``); only those layers
+    are copied. ``(copy, layers kept)``; a model whose layer list is not found is copied whole."""
     found = _decoder_layers(model)
     if found is None:
         return copy.deepcopy(model), None
@@ -118,11 +101,8 @@ def truncated_copy(model, k: int):
 
 
 class ULDModel(CombinedLM):
-    """The unlearned model of ULD: ``l = l_target - alpha * l_assistant`` (Ji et al. 2024).
-
-    Forward and greedy decoding (one KV cache per model) come from :class:`CombinedLM`. Both models
-    stay as they are; the target is the caller's object.
-    """
+    """The unlearned model of ULD: ``l = l_target - alpha * l_assistant`` (Ji et al. 2024), read through
+    :class:`CombinedLM`; both models stay as they are."""
 
     label = "uld"
 
@@ -137,10 +117,8 @@ class ULDModel(CombinedLM):
         return [self.target, self.assistant]
 
     def mix(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        return self.combine(*logits)
-
-    def combine(self, lt: torch.Tensor, la: torch.Tensor) -> torch.Tensor:
         """``lt - alpha * la`` (.., V), the assistant's logits zeroed where the filter drops a token."""
+        lt, la = logits
         if self.top_logit_filter > 0:
             la = la.masked_fill(relative_top_mask(lt, self.top_logit_filter), 0.0)
         return lt - self.alpha * la
@@ -157,11 +135,9 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
     distribution on retain answers to uniform (w = ``cfg.retain_weight``); n = forget sequences per
     optimizer step, each paired with a random retain sequence. The authors' code averages the KL over
     every position of the retain sequence; Lethe averages it over the positions that predict answer
-    tokens, the only ones the probes score or generate from. Trained by Lethe's loop
-    (``lethe.loop.train_loop``: AdamW, warmup + decay, accelerate); ``train`` supplies lr, epochs,
-    batch size, accumulation, warmup, schedule, weight decay, clipping, precision and max_steps (its
-    LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides), ``seed`` the data order.
-    The assistant stays on its own device (its target's). Returns timing and token counts.
+    tokens, the only ones the probes score or generate from. Trained by ``lethe.loop.train_loop`` with
+    ``train``'s settings (its LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides),
+    ``seed`` the data order, on the assistant's own device. Returns timing and token counts.
     """
     from ..data import collate
     from ..models import answer_logits
@@ -199,8 +175,11 @@ def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed
     from ..models import add_lora, count_parameters
 
     if not retain:
-        raise LetheError("uld needs retain data (the assistant learns to be uniform on it), but the retain set is empty")
-    train = train or uld_train()
+        raise LetheError("uld needs retain data (the assistant learns to be uniform on it), but the retain set is "
+                         "empty")
+    # the authors' TOFU run: lr 1e-3 (LoRA), 10 epochs, warmup 10 %, weight decay 0.01; per step 16 forget
+    # sequences, each paired with a retain one (their equal sampler mixes both in a batch)
+    train = train or TrainConfig(lr=1e-3, epochs=10.0, batch_size=16, warmup_ratio=0.1, weight_decay=0.01)
     train.check()
     model.eval()
     found = _decoder_layers(model)
@@ -208,8 +187,7 @@ def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed
     k = cfg.num_layers or (max(1, round(n_target / 4)) if n_target else 1)
     torch.manual_seed(seed)
     assistant, kept = truncated_copy(model, k)
-    for p in assistant.parameters():
-        p.requires_grad_(True)
+    assistant.requires_grad_(True)
     if cfg.lora:
         assistant = add_lora(assistant, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
     trainable, total = count_parameters(assistant)
@@ -219,8 +197,7 @@ def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed
     stats.update(train_assistant(assistant, tokenizer, forget, retain, cfg, train, seed))
     if cfg.lora:
         assistant = assistant.merge_and_unload()
-    for p in assistant.parameters():
-        p.requires_grad_(False)
+    assistant.requires_grad_(False)
     assistant.eval()
     wrapper = ULDModel(model, assistant, cfg.alpha, cfg.top_logit_filter).eval()
     return InferenceSetup(wrapper, Encoder(tokenizer), None, stats)

@@ -1,18 +1,13 @@
-"""Inference-time methods (``lethe.inference``) in the method registry, so that ``lethe run``,
-``lethe ls`` and configs name them like any other method. They change prompts, outputs or how
-logits are read, never the target's weights (``InferenceMethod``); :func:`build` sets one up by name
-(``lethe.methods.build_inference``)."""
+"""Inference-time methods (``lethe.inference``) in the one method registry, named like any other method;
+:func:`build` (``lethe.methods.build_inference``) sets one up by name."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from types import MappingProxyType
 
-from ..errors import LetheError
-from ..inference import InferenceSetup
-
-from ..inference import (GuardrailConfig, ICULConfig, OutputFilterConfig, ULDConfig, build_guardrail, build_icul,
-                         build_output_filter, build_uld)
+from ..errors import LetheError, did_you_mean
+from ..inference import (GuardrailConfig, ICULConfig, InferenceSetup, OutputFilterConfig, ULDConfig, build_guardrail,
+                         build_icul, build_output_filter, build_uld)
 from . import register_inference
 
 register_inference("icul", config=ICULConfig, paper=(
@@ -42,40 +37,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_config(name: str, options: dict | None = None):
-    """The method's frozen config from user options, checking names, types and values."""
+def _spec(name: str):
     methods = _registered()
     if name not in methods:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(methods), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise LetheError(f"unknown inference method '{name}'{hint} (known: {', '.join(sorted(methods))})")
-    config = methods[name].config
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    values = dict(options or {})
-    for key, value in values.items():
-        if key not in fields:
-            raise LetheError(f"{name}: unknown option '{key}' (options: {', '.join(fields)})")
-        default = fields[key].default
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, tuple):
-            ok = isinstance(value, (list, tuple))
-            value = tuple(value) if ok else value
-        else:
-            ok = isinstance(value, type(default))
-        if not ok:
-            raise LetheError(f"{name}: option '{key}' must be {type(default).__name__}, got {value!r}")
-        values[key] = value
-    cfg = config(**values)
-    cfg.check()
-    return cfg
+        raise LetheError(f"unknown inference method '{name}'{did_you_mean(name, methods)} "
+                         f"(known: {', '.join(sorted(methods))})")
+    return methods[name]
 
 
 def build(name: str, model, tokenizer, forget: list, retain: list, cfg=None, train=None,
@@ -86,17 +53,16 @@ def build(name: str, model, tokenizer, forget: list, retain: list, cfg=None, tra
     ``TrainConfig`` of methods that train something (ULD's assistant). Returns an
     :class:`InferenceSetup`; ``stats["build_seconds"]`` is the wall time of the set-up.
     """
+    spec = _spec(name)
     if cfg is None or isinstance(cfg, dict):
-        cfg = make_config(name, cfg)
+        cfg = spec.make_config(cfg)
+    elif not isinstance(cfg, spec.config):
+        raise TypeError(f"{name}: expected a {spec.config.__name__}, got {type(cfg).__name__}")
     else:
-        make_config(name)  # the name check
-        config = _registered()[name].config
-        if not isinstance(cfg, config):
-            raise TypeError(f"{name}: expected a {config.__name__}, got {type(cfg).__name__}")
         cfg.check()
     if not forget:
         raise LetheError(f"{name}: the forget set is empty: nothing to unlearn; check the forget split or data file")
     t0 = time.perf_counter()
-    setup = _registered()[name].build(model, tokenizer, forget, retain, cfg, train, seed)
+    setup = spec.build(model, tokenizer, forget, retain, cfg, train, seed)
     setup.stats = {"method": name, **setup.stats, "build_seconds": time.perf_counter() - t0}
     return setup
