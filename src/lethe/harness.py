@@ -1,19 +1,10 @@
-"""General utility through EleutherAI's lm-evaluation-harness (``lm_eval``).
+"""General utility through EleutherAI's lm-evaluation-harness (``lm_eval``): see ``docs/harness.md``.
 
-Unlearning must not break what the model knows in general. ``run_harness`` runs any lm-eval task
-(built-in, or a YAML of your own) on a model that is already loaded, through lm-eval's Python API:
-``simple_evaluate`` on an ``HFLM`` wrapping the model. ``write_mcq_task`` defines a multiple-choice
-task over a local JSONL file, so a task needs no hub access. ``flat_summary`` turns the result into
-Lethe summary keys (``lm_eval_<task>_<metric>``) with their directions.
-
-``lm_eval`` is heavy (and optional: ``pip install 'lethe[harness]'``); it is imported inside the
-functions that need it. A run leaves the caller's state as it found it: the model's train/eval
-flags, the tokenizer's pad token and the global random generators (lm-eval seeds them).
+``lm_eval`` is heavy and optional (``pip install 'lethe[harness]'``): it is imported inside the functions that need it.
 """
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib.metadata
 import json
 import logging
@@ -23,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import LetheError, where
+from .errors import LetheError, did_you_mean, where
 
 INSTALL_HINT = "pip install lm-eval (or pip install 'lethe[harness]')"
 TEMPLATE = Path(__file__).parent / "resources" / "lm_eval" / "lethe_mcq.yaml"
@@ -35,13 +26,9 @@ _EXPECTED_WARNINGS = ("`pretrained` model kwarg is not of type `str`",
 
 @dataclass
 class HarnessResult:
-    """What one lm-eval run measured.
-
-    ``metrics[task]`` maps lm-eval's metric names to numbers: ``{"acc": 0.5, "acc_stderr": 0.2}``
-    (a metric reported under a filter other than ``none`` keeps lm-eval's spelling, ``"exact_match,
-    strict-match"``; a stderr lm-eval could not compute is ``None``). ``samples[task]`` holds lm-eval's
-    per-document records (``log_samples=True``), made JSON-ready.
-    """
+    """What one lm-eval run measured. ``metrics[task]``: ``{"acc": 0.5, "acc_stderr": 0.2}`` (a filter
+    other than ``none`` keeps lm-eval's spelling, ``"exact_match,strict-match"``; a stderr lm-eval could
+    not compute is ``None``). ``samples[task]``: lm-eval's per-document records, made JSON-ready."""
 
     metrics: dict[str, dict[str, float | None]]
     lm_eval_version: str
@@ -67,9 +54,6 @@ def _import_lm_eval():
     return lm_eval, HFLM, TaskManager
 
 
-# --------------------------------------------------------------------------- tasks over local files
-
-
 def _check_row(i: int, row) -> dict:
     """One MCQ row as lm-eval will read it: question, choices, and ``answer`` as a 0-based index."""
     if not isinstance(row, dict):
@@ -91,13 +75,9 @@ def _check_row(i: int, row) -> dict:
 
 
 def write_mcq_task(folder: str | Path, name: str, rows) -> Path:
-    """Write ``<name>.jsonl`` and the task ``<name>.yaml`` (Lethe's MCQ template) into ``folder``.
-
-    ``rows``: ``{"question", "choices", "answer"}`` dicts (answer: index or the right choice's text).
-    The YAML names the JSONL by its absolute path: lm-eval resolves a relative ``data_files`` path
-    against the current directory, not the YAML's. Returns the YAML's path; pass ``folder`` as
-    ``include_path`` and ``name`` as the task.
-    """
+    """Write ``<name>.jsonl`` (``rows``: question, choices, answer as index or text) and the task ``<name>.yaml``
+    (Lethe's MCQ template) into ``folder``; returns the YAML's path. The YAML names the JSONL by its absolute
+    path: lm-eval resolves a relative ``data_files`` path against the current directory, not the YAML's."""
     import yaml
 
     from .benchmarks.base import atomic_write_text
@@ -110,8 +90,8 @@ def write_mcq_task(folder: str | Path, name: str, rows) -> Path:
     folder = Path(folder).resolve()
     data = folder / f"{name}.jsonl"
     atomic_write_text(data, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in checked))
-    cfg = {"task": name, **yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))}
-    cfg["dataset_kwargs"] = {"data_files": {"test": str(data)}}
+    cfg = {"task": name, **yaml.safe_load(TEMPLATE.read_text(encoding="utf-8")),
+           "dataset_kwargs": {"data_files": {"test": str(data)}}}
     task_yaml = folder / f"{name}.yaml"
     header = ("# Written by lethe.harness.write_mcq_task; the format is explained in "
               f"lethe/resources/lm_eval/{TEMPLATE.name}\n")
@@ -133,9 +113,6 @@ def _dump_yaml(cfg: dict) -> str:
     return yaml.dump(cfg, Dumper=Dumper, sort_keys=False, allow_unicode=True)
 
 
-# --------------------------------------------------------------------------- finding tasks
-
-
 def _unreadable_yamls(include_path: str | None) -> str:
     """lm-eval skips a task YAML it cannot parse without a word; name the first such file."""
     if not include_path:
@@ -153,11 +130,8 @@ def _unreadable_yamls(include_path: str | None) -> str:
 
 
 def _task_manager(TaskManager, tasks: list[str], include_path: str | None):
-    """A TaskManager that knows every task in ``tasks``, or a LetheError naming the one it lacks.
-
-    Indexing lm-eval's ~15k built-in task YAMLs takes seconds, so tasks found in ``include_path``
-    alone are loaded from an index of that folder only.
-    """
+    """A TaskManager that knows every task in ``tasks``, or a LetheError naming the one it lacks. Indexing
+    lm-eval's ~15k built-in task YAMLs takes seconds, so tasks all in ``include_path`` index that folder only."""
     if include_path is not None and not Path(include_path).is_dir():
         raise LetheError(f"include_path {include_path}: no such folder; give the folder holding your task YAMLs")
     if include_path is not None:
@@ -167,15 +141,11 @@ def _task_manager(TaskManager, tasks: list[str], include_path: str | None):
     manager = TaskManager(include_path=include_path)
     for t in tasks:
         if t not in manager.all_tasks and not (t.endswith((".yaml", ".yml")) and Path(t).is_file()):
-            close = difflib.get_close_matches(t, manager.all_tasks, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(t, manager.all_tasks)
             where_ = f"include_path {include_path} and" if include_path else "no include_path;"
             raise LetheError(f"unknown lm-eval task '{t}'{hint} (looked in {where_} lm-eval's built-in tasks"
                              f"{_unreadable_yamls(include_path)})")
     return manager
-
-
-# --------------------------------------------------------------------------- running
 
 
 class _DropExpected(logging.Filter):
@@ -185,10 +155,9 @@ class _DropExpected(logging.Filter):
 
 @contextlib.contextmanager
 def _caller_state_kept(model, tokenizer):
-    """Undo what lm-eval does to shared state: HFLM calls ``model.eval()`` and may set a pad token;
-    ``simple_evaluate`` seeds Python's, NumPy's and torch's global generators. And keep ``datasets``
-    off the network: unless HF offline mode is on, loading its packaged JSON builder pings a download
-    counter on S3 (a 3 s timeout on a machine without network)."""
+    """Undo what lm-eval does to shared state (docs/harness.md, "What a run leaves alone"). And keep
+    ``datasets`` off the network: unless HF offline mode is on, loading its packaged JSON builder pings
+    a download counter on S3 (a 3 s timeout on a machine without network)."""
     import random
 
     import datasets
@@ -234,10 +203,9 @@ def _task_metrics(entry: dict) -> dict[str, float | None]:
     ``none`` dropped, text fields (alias, name) left out."""
     out: dict[str, float | None] = {}
     for key, value in entry.items():
-        if "," not in key:
-            continue
-        metric, filt = key.split(",", 1)
-        out[metric if filt == "none" else key] = _number(value)
+        metric, comma, filt = key.partition(",")
+        if comma:
+            out[metric if filt == "none" else key] = _number(value)
     return out
 
 
@@ -268,13 +236,7 @@ def _datasets_error(exc: Exception, tasks: list[str]) -> LetheError:
 def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None = None, limit: int | None = None,
                 num_fewshot: int | None = None, batch_size: int = 16, seed: int = 0, log_samples: bool = True,
                 bootstrap_iters: int = 100000) -> HarnessResult:
-    """Run lm-eval ``tasks`` on a loaded ``transformers`` model; returns a :class:`HarnessResult`.
-
-    ``include_path``: a folder of your task YAMLs (lm-eval reads every ``*.yaml`` below it).
-    ``limit``: the first N documents of each task (for smoke tests: lm-eval's numbers then describe
-    a subset). ``seed`` seeds lm-eval's generators and few-shot sampling (lm-eval's CLI uses 1234 for
-    NumPy, torch and few-shot). ``bootstrap_iters`` drives lm-eval's stderr of non-mean metrics.
-    """
+    """Run lm-eval ``tasks`` on a loaded ``transformers`` model (arguments: docs/harness.md)."""
     if isinstance(tasks, str) or not tasks:
         raise LetheError(f"tasks: give a list of lm-eval task names, got {tasks!r}")
     if limit is not None and limit < 1:
@@ -293,11 +255,10 @@ def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None 
                 random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
         except (FileNotFoundError, ConnectionError) as exc:
             raise _datasets_error(exc, tasks) from None
-    seconds = time.perf_counter() - t0
     return HarnessResult(
         metrics={t: _task_metrics(e) for t, e in out["results"].items()},
         lm_eval_version=importlib.metadata.version("lm_eval"),  # lm_eval 0.4.8 has no __version__
-        seconds=seconds,
+        seconds=time.perf_counter() - t0,
         n_samples={t: int(n["effective"]) for t, n in (out.get("n-samples") or {}).items()},
         higher_is_better={t: dict(d) for t, d in (out.get("higher_is_better") or {}).items()},
         versions=_jsonable(out.get("versions") or {}),
@@ -306,9 +267,6 @@ def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None 
                 "batch_size": batch_size, "seed": seed, "bootstrap_iters": bootstrap_iters},
         samples={t: _jsonable(s) for t, s in (out.get("samples") or {}).items()} if log_samples else {},
     )
-
-
-# --------------------------------------------------------------------------- Lethe summary keys
 
 
 def _key(*parts: str) -> str:
@@ -332,9 +290,6 @@ def flat_summary(result: HarnessResult) -> tuple[dict[str, float | None], dict[s
             if metric in hib:
                 directions[key] = "higher" if hib[metric] else "lower"
     return values, directions
-
-
-# --------------------------------------------------------------------------- CLI body
 
 
 def format_table(result: HarnessResult) -> str:

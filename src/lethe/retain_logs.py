@@ -1,23 +1,9 @@
-"""Published retain-model evaluations as the gold standard.
+"""Published retain-model evaluations as the gold standard (docs/metrics.md, "Published retain-model evaluations").
 
-Forget quality (Maini et al. 2024, Sec. 2.5.2) compares the unlearned model's per-item truth ratios on
-the forget split with those of a model never trained on it. The TOFU authors and open-unlearning
-publish those numbers for their retain models, so a user of the same base model (Llama-2-7B-chat,
-Phi-1.5, Llama-3.2-1B-Instruct, ...) needs no retraining:
-
-* TOFU (``locuslab/tofu``, ``evaluate_util.get_all_evals``): ``eval_results/ds_size300/
-  eval_log_forget.json`` with its siblings ``eval_log.json``, ``eval_real_author_wo_options.json``,
-  ``eval_real_world_wo_options.json``, or ``eval_log_aggregated.json`` holding all four under their
-  file names. Layout ``{statistic: {"<index>": value}}``; the forget quality reads
-  ``avg_paraphrased_loss`` (``{"0": 2.1, ...}``) and ``average_perturb_loss`` (``{"0": [2.3, ...
-  K losses], ...}``), per-token mean NLLs. ``ds_size=300`` keeps the first 300 items of a split, so
-  the forget10 logs cover 300 of its 400 items.
-* open-unlearning (``src/evals/base.py``): ``saves/eval/tofu_<model>_retain90/TOFU_EVAL.json``, layout
-  ``{metric: {"agg_value": x, "value_by_index": {"<index>": {...}}}}``; the forget quality reads
-  ``forget_truth_ratio.value_by_index[i].score``.
-
-The two sources store the truth ratio in different conventions and Lethe keeps each one (``CONVENTIONS``),
-so the forget quality against a log is what that source's own code computes from the same numbers.
+Forget quality (Maini et al. 2024, Sec. 2.5.2) compares the unlearned model's per-item forget truth ratios with
+those the TOFU authors' eval logs (``{statistic: {"<index>": value}}``) or open-unlearning's ``TOFU_EVAL.json``
+(``{metric: {"agg_value", "value_by_index"}}``) hold for a retain model. Each source's truth-ratio convention is
+kept (``CONVENTIONS``), so the forget quality against a log is what that source's own code computes.
 """
 from __future__ import annotations
 
@@ -33,7 +19,7 @@ import numpy as np
 from .benchmarks.base import decode_text, read_text
 from .errors import LetheError
 from .metrics import MetricResult
-from .metrics.tofu import truth_ratio_log
+from .metrics.tofu import MODEL_UTILITY_KEYS, truth_ratio_log
 from .probes import SplitProbes
 
 TOFU_LAYOUT = "tofu-eval-log"
@@ -43,6 +29,7 @@ TOFU_FORGET_FILE = "eval_log_forget.json"
 TOFU_AGGREGATED_FILE = "eval_log_aggregated.json"
 OPEN_UNLEARNING_FILE = "TOFU_EVAL.json"
 OPEN_UNLEARNING_ENTRY = "forget_truth_ratio"
+LOG_FILES = (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE, OPEN_UNLEARNING_FILE)
 
 # TOFU's four evaluation files and Lethe's names of their splits
 # (aggregate_eval_stat.get_model_utility: eval_task_dict).
@@ -68,17 +55,13 @@ CONVENTIONS = {
 
 # open-unlearning metric names -> Lethe's summary names (the same statistic, see docs/metrics.md).
 OPEN_UNLEARNING_AGGREGATES = {
-    "forget_Q_A_Prob": "forget_probability",
-    "forget_Q_A_ROUGE": "forget_rouge_l",
+    "forget_Q_A_Prob": "forget_probability", "forget_Q_A_ROUGE": "forget_rouge_l",
     "forget_truth_ratio": "forget_truth_ratio",
-    "retain_Q_A_Prob": "retain_probability",
-    "retain_Q_A_ROUGE": "retain_rouge_l",
+    "retain_Q_A_Prob": "retain_probability", "retain_Q_A_ROUGE": "retain_rouge_l",
     "retain_Truth_Ratio": "retain_truth_ratio",
-    "ra_Q_A_Prob_normalised": "known_people_probability",
-    "ra_Q_A_ROUGE": "known_people_rouge_l",
+    "ra_Q_A_Prob_normalised": "known_people_probability", "ra_Q_A_ROUGE": "known_people_rouge_l",
     "ra_Truth_Ratio": "known_people_truth_ratio",
-    "wf_Q_A_Prob_normalised": "world_facts_probability",
-    "wf_Q_A_ROUGE": "world_facts_rouge_l",
+    "wf_Q_A_Prob_normalised": "world_facts_probability", "wf_Q_A_ROUGE": "world_facts_rouge_l",
     "wf_Truth_Ratio": "world_facts_truth_ratio",
     "model_utility": "model_utility",
 }
@@ -104,14 +87,6 @@ class RetainLogs:
     @property
     def items(self) -> int:
         return len(self.values)
-
-    @property
-    def convention(self) -> str:
-        return CONVENTIONS[self.layout]
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading
 
 
 def _read_json(file: Path) -> tuple[object, bytes]:
@@ -140,15 +115,12 @@ def _detect(data: object) -> str | None:
 
 
 def _pick_file(folder: Path) -> Path:
-    tofu = [folder / n for n in (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE) if (folder / n).is_file()]
-    ou = folder / OPEN_UNLEARNING_FILE
-    if tofu and ou.is_file():
-        raise LetheError(f"{folder}: holds both TOFU logs ({tofu[0].name}) and an open-unlearning {ou.name}; "
+    found = [folder / n for n in LOG_FILES if (folder / n).is_file()]  # eval_log_forget.json first
+    if len(found) > 1 and found[-1].name == OPEN_UNLEARNING_FILE:
+        raise LetheError(f"{folder}: holds both TOFU logs ({found[0].name}) and an open-unlearning {found[-1].name}; "
                          "give the file to use")
-    if tofu:
-        return tofu[0]  # eval_log_forget.json first: the file get_forget_quality reads
-    if ou.is_file():
-        return ou
+    if found:
+        return found[0]
     raise LetheError(f"{folder}: holds no {TOFU_FORGET_FILE}, {TOFU_AGGREGATED_FILE} or {OPEN_UNLEARNING_FILE}; "
                      f"give {_WHAT}")
 
@@ -159,10 +131,10 @@ def is_retain_logs(path: str | Path) -> bool:
     A .json file that is not UTF-8 text is no layout at all: its one-line error is raised here."""
     p = Path(path)
     if p.is_dir():
-        return any((p / n).is_file() for n in (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE, OPEN_UNLEARNING_FILE))
+        return any((p / n).is_file() for n in LOG_FILES)
     if not p.is_file() or p.suffix != ".json":
         return False
-    if p.name in (TOFU_FORGET_FILE, TOFU_AGGREGATED_FILE, OPEN_UNLEARNING_FILE):
+    if p.name in LOG_FILES:
         return True
     try:
         return _detect(json.loads(read_text(p))) is not None
@@ -171,17 +143,12 @@ def is_retain_logs(path: str | Path) -> bool:
 
 
 def load_retain_logs(path: str | Path) -> RetainLogs:
-    """Read a retain model's published evaluation: a TOFU ``eval_log_forget.json`` (siblings in its
-    folder add the retain model's other numbers), a TOFU ``eval_log_aggregated.json``, an open-unlearning
-    ``TOFU_EVAL.json``, or a folder holding one of them. Malformed files raise a one-line LetheError
-    naming the file and the missing key."""
+    """Read a retain model's published evaluation (one of :data:`LOG_FILES`, or a folder holding one; siblings
+    of an ``eval_log_forget.json`` add the retain model's other numbers); one-line LetheError when malformed."""
     p = Path(path)
-    if p.is_dir():
-        file = _pick_file(p)
-    elif p.is_file():
-        file = p
-    else:
+    if not (p.is_dir() or p.is_file()):
         raise LetheError(f"{p}: no such file or folder; give {_WHAT}")
+    file = _pick_file(p) if p.is_dir() else p
     data, raw = _read_json(file)
     layout = _detect(data)
     if layout is None:
@@ -193,19 +160,15 @@ def load_retain_logs(path: str | Path) -> RetainLogs:
         # eval_log.json and the real-world logs have the same keys but hold other splits
         raise LetheError(f"{file}: this is TOFU's log of the {TOFU_FILES[file.name]} split, not the forget split; give "
                          f"{file.parent / TOFU_FORGET_FILE} (or the folder holding it)")
-    digest = hashlib.sha256(raw).hexdigest()
-    if layout == TOFU_LAYOUT:
-        return _tofu_logs(file, data, digest)
-    return _open_unlearning_logs(file, data, digest)
+    read = _tofu_logs if layout == TOFU_LAYOUT else _open_unlearning_logs
+    return read(file, data, hashlib.sha256(raw).hexdigest())
 
 
-# ----------------------------------------------------------------------------------------------
 # TOFU's eval logs
-
-
 def _number(x, where: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        raise LetheError(f"{where}: expected a finite number, got {x!r}; the log is damaged, take it again from its source")
+        raise LetheError(f"{where}: expected a finite number, got {x!r}; the log is damaged, take it again from "
+                         "its source")
     return float(x)
 
 
@@ -238,11 +201,10 @@ def _tofu_losses(d: Mapping, where: str) -> tuple[tuple[str, ...], np.ndarray, n
             raise LetheError(f"{where}: average_perturb_loss['{i}'] must be a non-empty list of losses, one per "
                              f"perturbed answer; got {row!r}")
         rows.append([_number(x, f"{where}: average_perturb_loss['{i}']") for x in row])
-    k = len(rows[0])
     for i, row in zip(index, rows):
-        if len(row) != k:
+        if len(row) != len(rows[0]):
             raise LetheError(f"{where}: average_perturb_loss['{i}'] has {len(row)} losses, item '{index[0]}' has "
-                             f"{k}; every item needs the same number of perturbed answers")
+                             f"{len(rows[0])}; every item needs the same number of perturbed answers")
     return index, para_np, np.array(rows)  # (N, K)
 
 
@@ -264,9 +226,8 @@ def _tofu_forget_entry(d: object, where: str) -> tuple[Mapping, str]:
 def _tofu_answers(d: Mapping, index: tuple[str, ...]) -> tuple[str, ...]:
     """Ground truths from generated_text: {"<index>": [prompt, generation, ground truth]}."""
     gen = d.get("generated_text")
-    if not isinstance(gen, Mapping) or list(gen) != list(index):
-        return ()
-    if not all(isinstance(v, list) and len(v) == 3 and isinstance(v[2], str) for v in gen.values()):
+    if not isinstance(gen, Mapping) or list(gen) != list(index) or not all(
+            isinstance(v, list) and len(v) == 3 and isinstance(v[2], str) for v in gen.values()):
         return ()
     return tuple(v[2] for v in gen.values())
 
@@ -286,10 +247,7 @@ def _tofu_split_numbers(name: str, d: Mapping, where: str) -> dict[str, float]:
         prob = float(np.mean(true_p / all_p))
     rouge = np.array([_number(v, f"{where}: rougeL_recall") for v in _section(d, "rougeL_recall", where).values()])
     curr = _tofu_ratio(para, pert)  # 1/R
-    if split == "forget":
-        tr = float(np.mean(np.minimum(curr, 1 / curr)))
-    else:
-        tr = float(np.mean(np.maximum(0, 1 - 1 / curr)))
+    tr = float(np.mean(np.minimum(curr, 1 / curr) if split == "forget" else np.maximum(0, 1 - 1 / curr)))
     return {f"{split}_probability": prob, f"{split}_rouge_l": float(rouge.mean()), f"{split}_truth_ratio": tr}
 
 
@@ -306,8 +264,6 @@ def _tofu_aggregates(files: Mapping[str, tuple[Mapping, str]]) -> tuple[dict, tu
     missing = [n for n in TOFU_FILES if n not in files]
     if missing:
         notes.append(f"no {', '.join(missing)}: the retain model's numbers on those splits are not reported")
-    from .metrics.tofu import MODEL_UTILITY_KEYS
-
     if all(k in out for k in MODEL_UTILITY_KEYS):
         from scipy.stats import hmean  # get_model_utility: hmean of the nine non-forget numbers
 
@@ -319,7 +275,6 @@ def _tofu_logs(file: Path, data: Mapping, digest: str) -> RetainLogs:
     forget, entry = _tofu_forget_entry(data, str(file))
     where = f"{file}: entry '{entry}'" if entry else str(file)
     index, para, pert = _tofu_losses(forget, where)
-    values = _tofu_ratio(para, pert)
     notes_read: list[str] = []
     if entry:  # aggregated: every file of the evaluation is inside
         files = {n: (data[n], f"{file}: entry '{n}'") for n in TOFU_FILES if isinstance(data.get(n), Mapping)}
@@ -332,16 +287,12 @@ def _tofu_logs(file: Path, data: Mapping, digest: str) -> RetainLogs:
                 except LetheError as exc:  # a sibling only adds report numbers: note it, go on
                     notes_read.append(f"retain-model numbers of {n} left out: {exc}")
     aggregates, notes = _tofu_aggregates(files)
-    notes = tuple(notes_read) + notes
     return RetainLogs(source=str(file), layout=TOFU_LAYOUT, sha256=digest, entry=entry, index=index,
-                      values=tuple(float(v) for v in values), answers=_tofu_answers(forget, index),
-                      aggregates=aggregates, notes=notes)
+                      values=tuple(float(v) for v in _tofu_ratio(para, pert)), answers=_tofu_answers(forget, index),
+                      aggregates=aggregates, notes=tuple(notes_read) + notes)
 
 
-# ----------------------------------------------------------------------------------------------
 # open-unlearning's TOFU_EVAL.json
-
-
 def _ou_scores(data: object, where: str) -> tuple[tuple[str, ...], np.ndarray]:
     """forget_truth_ratio.value_by_index[i].score -> (index, (N,)), as privacy.ks_test reads them."""
     if not isinstance(data, Mapping):
@@ -380,10 +331,7 @@ def _open_unlearning_logs(file: Path, data: Mapping, digest: str) -> RetainLogs:
                       aggregates=aggregates, notes=tuple(notes))
 
 
-# ----------------------------------------------------------------------------------------------
 # Forget quality
-
-
 def _ks_pvalue(unlearned: np.ndarray, retain: np.ndarray) -> float:
     from scipy.stats import ks_2samp  # both sources: ks_2samp(unlearned, retain) with scipy's defaults
 
@@ -392,11 +340,8 @@ def _ks_pvalue(unlearned: np.ndarray, retain: np.ndarray) -> float:
 
 def unlearned_values(p: SplitProbes, layout: str) -> np.ndarray:
     """The unlearned model's per-item truth ratios from Lethe's probes, in ``layout``'s convention -> (N,).
-
-    Lethe's probes hold summed answer log-probs and answer token counts (EOS included, like both
-    sources' labels), so L = -log P(a|q) / |a| is the per-token mean NLL that TOFU's ``avg_*_loss``
-    and open-unlearning's ``avg_loss`` hold.
-    """
+    L = -log P(a|q) / |a| (EOS included, like both sources' labels) is the per-token mean NLL that
+    TOFU's ``avg_*_loss`` and open-unlearning's ``avg_loss`` hold."""
     log_r = truth_ratio_log(p)  # validates shapes, finiteness and token counts; mean_k lp~/n~ - lp^/n^
     with np.errstate(over="ignore"):
         if layout == TOFU_LAYOUT:
@@ -418,11 +363,8 @@ def _norm(text: str) -> str:
 
 def logged_positions(logs: RetainLogs, answers: Sequence[str]) -> list[int]:
     """For each item of the log, in log order, its position in ``answers`` (the forget split's answers in
-    the order of the unlearned model's probes), matched on the answer text with whitespace ignored.
-
-    TOFU's published logs were written with ``ds_size=300`` (the first 300 items of a split) and
-    nothing but the answer text ties a log's index to a benchmark item, so this is how the unlearned
-    model is judged on exactly the retain model's items."""
+    the order of the unlearned model's probes), matched on the answer text with whitespace ignored:
+    nothing else ties a log's index (TOFU's ``ds_size=300``: the first 300 items) to a benchmark item."""
     if not logs.answers:
         raise LetheError(f"{logs.source}: records no ground-truth answers, so its items cannot be matched to the "
                          "forget split's; evaluate the unlearned model on the same items in the same order instead")
@@ -443,13 +385,8 @@ def logged_positions(logs: RetainLogs, answers: Sequence[str]) -> list[int]:
 def _take(p: SplitProbes, idx: Sequence[int]) -> SplitProbes:
     """The probes of the items at ``idx`` (only what the truth ratio reads)."""
     i = np.asarray(idx, dtype=np.int64)
-    return SplitProbes(
-        ids=[p.ids[j] for j in idx],
-        answer_logprob=np.asarray(p.answer_logprob)[i], answer_ntokens=np.asarray(p.answer_ntokens)[i],
-        paraphrase_logprob=np.asarray(p.paraphrase_logprob)[i],
-        paraphrase_ntokens=np.asarray(p.paraphrase_ntokens)[i],
-        perturbed_logprob=np.asarray(p.perturbed_logprob)[i], perturbed_ntokens=np.asarray(p.perturbed_ntokens)[i],
-    )
+    fields = [f"{w}_{x}" for w in ("answer", "paraphrase", "perturbed") for x in ("logprob", "ntokens")]
+    return SplitProbes(ids=[p.ids[j] for j in idx], **{f: np.asarray(getattr(p, f))[i] for f in fields})
 
 
 def forget_quality_from_logs(unlearned: SplitProbes, logs: RetainLogs,
@@ -458,12 +395,10 @@ def forget_quality_from_logs(unlearned: SplitProbes, logs: RetainLogs,
 
         FQ = p-value of KS_2samp( {t_i(unlearned)}, {t_i(retain model, from the log)} )
 
-    with t in the log's own convention (``CONVENTIONS``), computed exactly as that source's code does
-    (TOFU ``aggregate_eval_stat.get_forget_quality``; open-unlearning ``privacy.ks_test`` on
-    ``memorization.truth_ratio`` scores). ``unlearned``: the unlearned model's probes on the forget
-    split. ``answers``: the forget split's answers in the probes' order; when given, the unlearned
-    items are matched to the logged ones by answer text (:func:`logged_positions`), otherwise both
-    must hold the same number of items. value = p-value, per_sample = [].
+    with t in the log's own convention (``CONVENTIONS``), as that source's code computes it (TOFU
+    ``aggregate_eval_stat.get_forget_quality``; open-unlearning ``privacy.ks_test`` on
+    ``memorization.truth_ratio`` scores). ``answers``: the forget split's answers in the probes' order,
+    to match the items by answer text (:func:`logged_positions`); without them both hold the same items.
     """
     n = len(unlearned.ids)
     if np.asarray(unlearned.perturbed_logprob).ndim != 2 or np.asarray(unlearned.perturbed_logprob).shape[1] == 0:
@@ -480,27 +415,23 @@ def forget_quality_from_logs(unlearned: SplitProbes, logs: RetainLogs,
         raise LetheError(f"{logs.source}: the retain model's log covers {logs.items} forget items, the unlearned "
                          f"model was evaluated on {n}; evaluate both on the same forget split{hint}")
     ours = unlearned_values(unlearned, logs.layout)
-    return MetricResult(value=_ks_pvalue(ours, np.asarray(logs.values, dtype=np.float64)), per_sample=[])
+    return MetricResult(_ks_pvalue(ours, np.asarray(logs.values, dtype=np.float64)), [])
 
 
 def provenance(logs: RetainLogs) -> dict:
     """What a result records about the gold standard it was judged against."""
-    out = {"source": logs.source, "layout": logs.layout, "sha256": logs.sha256, "items": logs.items}
-    if logs.entry:
-        out["entry"] = logs.entry
-    return out
+    entry = {"entry": logs.entry} if logs.entry else {}
+    return {"source": logs.source, "layout": logs.layout, "sha256": logs.sha256, "items": logs.items, **entry}
 
 
-# ----------------------------------------------------------------------------------------------
 # The sources' own computations, from two logs (used by the tests and for cross-checks)
-
-
 def tofu_forget_quality(unlearn_log: Mapping, retain_log: Mapping) -> float:
     """``aggregate_eval_stat.get_forget_quality`` re-derived: the KS p-value between the truth ratios of
     two ``eval_log_forget.json`` dicts (or two ``eval_log_aggregated.json`` dicts)."""
-    u_index, u_para, u_pert = _tofu_losses(_tofu_forget_entry(unlearn_log, "unlearned log")[0], "unlearned log")
-    r_index, r_para, r_pert = _tofu_losses(_tofu_forget_entry(retain_log, "retain log")[0], "retain log")
-    return _ks_pvalue(_tofu_ratio(u_para, u_pert), _tofu_ratio(r_para, r_pert))
+    def ratios(log, where):
+        return _tofu_ratio(*_tofu_losses(_tofu_forget_entry(log, where)[0], where)[1:])
+
+    return _ks_pvalue(ratios(unlearn_log, "unlearned log"), ratios(retain_log, "retain log"))
 
 
 def open_unlearning_forget_quality(unlearn_eval: Mapping, retain_eval: Mapping) -> float:

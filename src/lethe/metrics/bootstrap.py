@@ -1,14 +1,8 @@
 """Bootstrap confidence intervals for every aggregate, from the per-sample values Lethe keeps.
 
-An aggregate of a split (the mean probability, ROUGE-L or truth ratio over its items) gets a
-percentile bootstrap interval over items. Aggregates that combine splits (model utility, the
-harmonic mean of nine split means) are resampled with the items of each split drawn jointly for
-that split's metrics (a resampled item brings its probability, ROUGE-L and truth ratio together)
-and the splits drawn independently. Forget quality (a KS p-value between the unlearned model's and
-the retain model's forget truth ratios) resamples both samples independently.
-
 Percentile intervals (Efron & Tibshirani 1993, ch. 13): the (1-c)/2 and (1+c)/2 quantiles of the
-statistic over ``n_resamples`` resamples, seeded, so the same inputs give the same interval.
+statistic over ``n_resamples`` seeded resamples. Items are resampled per split (jointly for a split's
+metrics), splits and the two samples of forget quality independently (``docs/metrics.md``).
 """
 from __future__ import annotations
 
@@ -44,22 +38,17 @@ def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] = np.mean, n_r
 def bootstrap_splits(per_split: Mapping[str, Mapping[str, np.ndarray]],
                      aggregate: Callable[[dict[str, float]], float], n_resamples: int = 1000,
                      confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Interval of ``aggregate({"<split>_<metric>": mean})`` with items resampled per split.
-
-    ``per_split[split][metric]`` holds one value per item of that split (same length for all the
-    split's metrics).
-    """
+    """Interval of ``aggregate({"<split>_<metric>": mean})`` with items resampled per split;
+    ``per_split[split][metric]`` holds one value per item of that split."""
     arrays = {s: {m: np.asarray(v, dtype=np.float64) for m, v in ms.items()} for s, ms in per_split.items()}
-    sizes = {}
+    rng = np.random.default_rng(seed)
+    columns = {}  # "<split>_<metric>" -> (R,) resampled means; one index matrix per split
     for s, ms in arrays.items():
         lengths = {len(v) for v in ms.values()}
         if len(lengths) != 1 or 0 in lengths:
             raise LetheError(f"bootstrap: split '{s}' needs the same, non-zero number of values for every metric")
-        sizes[s] = lengths.pop()
-    rng = np.random.default_rng(seed)
-    columns = {}  # "<split>_<metric>" -> (R,) resampled means; one index matrix per split
-    for s, ms in arrays.items():
-        idx = rng.integers(0, sizes[s], size=(n_resamples, sizes[s]))  # (R, N_s), shared by the split's metrics
+        n = lengths.pop()
+        idx = rng.integers(0, n, size=(n_resamples, n))  # (R, N_s), shared by the split's metrics
         for m, v in ms.items():
             columns[f"{s}_{m}"] = v[idx].mean(axis=1)
     stats = np.array([aggregate({k: float(c[r]) for k, c in columns.items()}) for r in range(n_resamples)])
@@ -80,7 +69,8 @@ def bootstrap_two_sample(a, b, statistic: Callable[[np.ndarray, np.ndarray], flo
 
 
 def summary_intervals(metrics: Mapping[str, Mapping[str, object]], forget_log_r=None, retain_log_r=None,
-                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
+                      n_resamples: int = 1000, confidence: float = 0.95,
+                      seed: int = 0) -> dict[str, tuple[float, float]]:
     """Intervals for a model's summary: every ``<split>_<metric>`` with per-sample values, model
     utility when its nine numbers are there, and forget quality when both forget log truth ratios
     are given. ``metrics[split][name]`` are :class:`~lethe.metrics.MetricResult`."""

@@ -1,20 +1,12 @@
 """Extraction metrics: how much of an answer the model reproduces token by token under greedy
-decoding, teacher-forced (the model sees the true prefix; position t is predicted from x_<t).
+decoding, teacher-forced (position t is predicted from the true prefix x_<t).
 
-Both read the per-token argmax hits of :class:`lethe.probes_tokens.TokenProbes`
-(``argmax_hit[i][t]`` = the greedy next token at answer position t is the true token) and equal
-open-unlearning's (``src/evals/metrics/memorization.py``: ``exact_memorization``,
-``extraction_strength``) by default:
-
-* positions: every scored token but the last (the EOS), as its ``tokenwise_vocab_logprobs``
-  (``return_labels=True``) hands them over; ``keep_last=True`` scores the EOS too
-  (:func:`lethe.metrics.mia._tokens.drop_last`);
-* extraction strength: its loop ``for k in range(n): if preds[k:] == labels[k:]: break`` never
-  reaches k = n, so when no non-empty suffix is right (the last token is wrong) k stays n - 1 and
-  ES = 1/n; ``allow_empty_suffix=True`` lets k* = n there (ES = 0: nothing is extracted).
-
-Registered at the ``aggregate`` level: their input is a ``TokenProbes``, not a ``SplitProbes``,
-which the ``split`` level's contract promises. Each still returns one per-sample value per item.
+Both read the argmax hits of :class:`lethe.probes_tokens.TokenProbes` (``argmax_hit[i][t]`` = the
+greedy next token at answer position t is the true token) and equal open-unlearning's
+(``src/evals/metrics/memorization.py``: ``exact_memorization``, ``extraction_strength``) by default:
+every scored token but the last (the EOS; ``keep_last=True`` keeps it,
+:func:`lethe.metrics.mia._tokens.drop_last`). Registered at the ``aggregate`` level: their input is a
+``TokenProbes``, not a ``SplitProbes``; each still returns one per-sample value per item.
 """
 from __future__ import annotations
 
@@ -34,10 +26,8 @@ def _hits(values, keep_last: bool = True) -> list[np.ndarray]:
     for i, v in enumerate(values):
         a = np.asarray(v)
         if a.ndim != 1 or a.size == 0:
-            raise ValueError(
-                f"argmax_hit[{i}] has shape {a.shape}; expected a non-empty 1-D array over the answer tokens "
-                "(an empty answer has no memorisation score)"
-            )
+            raise ValueError(f"argmax_hit[{i}] has shape {a.shape}; expected a non-empty 1-D array over the answer "
+                             "tokens (an empty answer has no memorisation score)")
         if a.dtype != np.bool_:
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(f"argmax_hit[{i}] must be booleans (or 0/1), got values {np.unique(a)[:5]}")
@@ -46,10 +36,6 @@ def _hits(values, keep_last: bool = True) -> list[np.ndarray]:
     if not out:
         raise ValueError("argmax_hit is empty; a metric over zero items is undefined")
     return drop_last(out, "argmax_hit", keep_last)
-
-
-def _result(per_sample: np.ndarray) -> MetricResult:
-    return MetricResult(value=float(np.mean(per_sample)), per_sample=[float(v) for v in per_sample])
 
 
 def exact_memorization_values(argmax_hit, keep_last: bool = False) -> np.ndarray:
@@ -61,8 +47,9 @@ def exact_memorization_values(argmax_hit, keep_last: bool = False) -> np.ndarray
 def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_suffix: bool = False) -> np.ndarray:
     """(N,) ES_i = 1 - k*_i / n_i, n_i = |y_i| the scored positions (the EOS left out unless
     ``keep_last``), k*_i = the smallest k such that every argmax prediction from answer position k
-    on is correct, searched over k in {0, ..., n_i - 1} (open-unlearning's loop: k*_i = n_i - 1 when
-    even the last token is wrong) or over {0, ..., n_i} with ``allow_empty_suffix`` (k*_i = n_i there).
+    on is correct, searched over k in {0, ..., n_i - 1} (open-unlearning's loop ``for k in range(n): if
+    preds[k:] == labels[k:]: break`` never reaches k = n: k*_i = n_i - 1, ES = 1/n_i when even the last
+    token is wrong) or over {0, ..., n_i} with ``allow_empty_suffix`` (k*_i = n_i there, ES = 0).
 
     Equivalently, where the last token is right, ES_i = (length of the longest all-correct suffix) / n_i.
     """
@@ -77,12 +64,9 @@ def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_
 
 
 @register_metric(
-    "exact_memorization",
-    higher_is_better=True,
-    knowledge=True,
+    "exact_memorization", higher_is_better=True, knowledge=True, level="aggregate",
     description="fraction of answer tokens the greedy (argmax) next-token prediction gets right, "
     "teacher-forced (Tirumala et al. 2022; open-unlearning 'exact_memorization'); reads TokenProbes",
-    level="aggregate",
 )
 def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
     """Exact memorisation (Tirumala et al. 2022, "Memorization Without Overfitting", NeurIPS;
@@ -90,21 +74,16 @@ def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
 
         EM_i = (1/|y_i|) sum_t 1[ argmax_z p(z | x_i, y_i<t) = y_it ]
 
-    value = mean_i EM_i, over the answer tokens without the EOS (``keep_last=True``: with it). Like
-    ``probability``, declared in its own direction (higher = the model knows the answer better); on
-    the forget split the yardstick is the retain model's value.
+    value = mean_i EM_i, over the answer tokens without the EOS (``keep_last=True``: with it).
     """
-    return _result(exact_memorization_values(p.argmax_hit, keep_last))
+    return MetricResult.of(exact_memorization_values(p.argmax_hit, keep_last))
 
 
 @register_metric(
-    "extraction_strength",
-    higher_is_better=True,
-    knowledge=True,
+    "extraction_strength", higher_is_better=True, knowledge=True, level="aggregate",
     description="1 - k*/|y|, k* = the shortest true answer prefix after which greedy (argmax) "
     "predictions reproduce the rest of the answer, teacher-forced (Carlini et al. 2021; open-unlearning "
     "'extraction_strength'); reads TokenProbes",
-    level="aggregate",
 )
 def extraction_strength(p: TokenProbes, keep_last: bool = False, allow_empty_suffix: bool = False) -> MetricResult:
     """Extraction strength (Carlini et al. 2021 notion of extractability; the form of Wang et al.
@@ -114,9 +93,7 @@ def extraction_strength(p: TokenProbes, keep_last: bool = False, allow_empty_suf
         ES_i = 1 - (1/|y_i|) min{ k : argmax predictions from the prefix (x_i, y_i<k) reproduce y_i>=k }
 
     teacher-forced: "reproduce" = every argmax prediction at answer positions k, ..., |y_i|-1 is
-    correct, given the true tokens before it. ES = 1: the whole answer follows from the question.
-    y_i: the answer tokens without the EOS (``keep_last=True``: with it). When even the last token is
-    mispredicted, open-unlearning's loop leaves k = |y| - 1, ES = 1/|y| (the default);
-    ``allow_empty_suffix=True`` counts the empty suffix, k* = |y|, ES = 0.
+    correct. y_i: the answer tokens without the EOS (``keep_last=True``: with it); the k* search as
+    :func:`extraction_strength_values`.
     """
-    return _result(extraction_strength_values(p.argmax_hit, keep_last, allow_empty_suffix))
+    return MetricResult.of(extraction_strength_values(p.argmax_hit, keep_last, allow_empty_suffix))

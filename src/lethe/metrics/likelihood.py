@@ -1,9 +1,7 @@
 """The per-token loss of a text: how well the model predicts it, token by token.
 
-For a document scored as a Q&A item without a question (every token after BOS is the "answer"),
-this is the language-modelling loss on the document; the hazardous scenario reads it on the forget
-corpus, the retain corpus and held-out text (WMDP's unlearned models should find the hazard corpus
-surprising and the rest as predictable as before).
+For a document scored as a Q&A item without a question, the language-modelling loss on the document
+(the hazardous scenario reads it on the forget and retain corpora and on held-out text).
 """
 from __future__ import annotations
 
@@ -13,9 +11,7 @@ from . import MetricResult, register_metric
 
 
 @register_metric(
-    "nll",
-    higher_is_better=False,
-    knowledge=True,
+    "nll", higher_is_better=False, knowledge=True,
     description="mean per-token negative log-likelihood of the answer (of the whole text for a document), "
     "-log P(a|q)/|a|, averaged over items; lower = the model predicts the text better",
 )
@@ -29,5 +25,4 @@ def nll(p) -> MetricResult:
     if lp.shape != (len(p.ids),) or nt.shape != lp.shape:
         raise ValueError(f"nll: answer_logprob {lp.shape} and answer_ntokens {nt.shape} must have one value per "
                          f"item ({len(p.ids)})")
-    per = [float(-a / max(int(n), 1)) for a, n in zip(lp, nt)]
-    return MetricResult(float(np.mean(per)), per)
+    return MetricResult.of([float(-a / max(int(n), 1)) for a, n in zip(lp, nt)])

@@ -1,22 +1,15 @@
 """Multiple-choice accuracy (WMDP, MMLU): a pure function of per-choice scores.
 
-A question counts as answered when the right choice has the highest score. Scores come from the
-per-choice log-likelihoods of :class:`lethe.probes_mcq.MCQProbes`, normalised by ``normalize``:
+A question counts as answered when the right choice has the highest score. Scores are the
+per-choice log-likelihoods of :class:`lethe.probes_mcq.MCQProbes` per continuation token ("token",
+the default), per character ("char", lm-evaluation-harness's ``acc_norm``) or summed ("none", lm-eval's
+``acc``; the WMDP paper's letter scoring, where all three agree).
 
-  "token"  log-likelihood per continuation token (the default: choices of different token lengths
-           compete on equal terms; what Lethe's miniature uses)
-  "char"   log-likelihood per character of the choice (lm-evaluation-harness's ``acc_norm``)
-  "none"   the summed log-likelihood (lm-eval's ``acc``; the WMDP paper's letter scoring, where
-           every continuation is one letter, so all three agree)
-
-Ties: scores within ``TIE_TOL`` of the best are tied, and a question whose right choice is among k
-tied best choices scores 1/k, the expected accuracy of breaking the tie at random. So the value is
-deterministic, and a model that scores every choice alike (a collapsed model) gets exactly chance,
-1/C, whatever the answer's position (an argmax taking the first index would reward it whenever the
-answer is listed first). Without ties this is plain accuracy.
-
-The metric also reads a TOFU-shaped :class:`lethe.probes.SplitProbes`: the answer and its K wrong
-answers are K+1 choices with the answer first (per-token scores), e.g. the world-facts split.
+Ties: a question whose right choice is among k best choices tied within ``TIE_TOL`` scores 1/k, the
+expected accuracy of breaking the tie at random, so a collapsed model that scores every choice alike
+gets exactly chance, 1/C, whatever the answer's position (a first-index argmax would reward it
+whenever the answer is listed first). A TOFU-shaped :class:`lethe.probes.SplitProbes` is read as K+1
+choices with the answer first (per-token scores). See ``docs/hazardous.md``.
 """
 from __future__ import annotations
 
@@ -36,12 +29,9 @@ def choice_scores(probes, normalize: str | None = None) -> np.ndarray:
     lp = np.asarray(probes.choice_logprob, dtype=np.float64)  # (N, C)
     if normalize == "none":
         return lp
-    if normalize == "token":
-        n = np.asarray(probes.choice_ntokens, dtype=np.float64)
-    elif normalize == "char":
-        n = np.asarray(probes.choice_nchars, dtype=np.float64)
-    else:
+    if normalize not in NORMALIZATIONS:
         raise LetheError(f"unknown normalisation '{normalize}'; use one of {', '.join(NORMALIZATIONS)}")
+    n = np.asarray(probes.choice_ntokens if normalize == "token" else probes.choice_nchars, dtype=np.float64)
     if n.shape != lp.shape or (n <= 0).any():
         raise LetheError(f"multiple-choice probes: {normalize} counts must be positive and shaped like the "
                          f"log-probs {lp.shape}, got shape {n.shape}")
@@ -64,8 +54,7 @@ def accuracy_from_scores(scores, answers, tol: float = TIE_TOL) -> MetricResult:
     best = s.max(axis=1, keepdims=True)  # (N, 1)
     top = s >= best - tol  # (N, C) the tied best choices
     hit = top[np.arange(len(a)), a]  # (N,)
-    per = np.where(hit, 1.0 / top.sum(axis=1), 0.0)
-    return MetricResult(float(per.mean()), [float(v) for v in per])
+    return MetricResult.of(np.where(hit, 1.0 / top.sum(axis=1), 0.0))
 
 
 def predictions(probes, normalize: str | None = None) -> list[int]:

@@ -13,20 +13,10 @@ Both are the same per-item statistic on different probes:
     s_i = ROUGE-L F1(reference_i, generation_i)
         = 2 P R / (P + R),  P = LCS / |generation_i|,  R = LCS / |reference_i|   (0 when LCS = 0)
 
-in rouge-score tokens: ``rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)`` (MUSE's
-``RougeEvalLogger``: lowercased, non-alphanumerics replaced by spaces, *no* stemming; TOFU's ROUGE
-stems), ``score(target=reference, prediction=generation).fmeasure``. value = mean_i s_i, in [0, 1];
-MUSE's tables print 100 x value.
-
-Direction: higher = the model reproduces the text better. On a forget split unlearning wants it low,
-and the yardstick is the retain model's value (a model never trained on the text still shares its
-template words), not zero; on retain questions higher is better.
-
-Pure functions of probe outputs: they read ``ids``, ``generations`` and ``references`` of a
-:class:`lethe.probes.SplitProbes`, or of any probe object with those three fields. How the
-generations are made (prompt, greedy decoding, 128 new tokens for VerbMem and 32 for KnowMem,
-cutting a KnowMem answer at the next "Question:") is the scenario's job
-(:mod:`lethe.scenarios.verbatim`), not the metric's.
+in rouge-score tokens *without* stemming (MUSE's ``RougeEvalLogger``; TOFU's ROUGE stems). value =
+mean_i s_i, in [0, 1]; MUSE's tables print 100 x value. On a forget split the yardstick is the retain
+model's value, not zero. They read ``ids``, ``generations`` and ``references`` of any probe object;
+how the generations are made is :mod:`lethe.scenarios.verbatim`'s job (``docs/verbatim.md``).
 """
 from __future__ import annotations
 
@@ -37,8 +27,6 @@ from . import MetricResult, register_metric, rouge
 
 def rouge_l_f1_values(generations: list[str], references: list[str]) -> np.ndarray:
     """(N,) ROUGE-L F1 of each generation against its reference (MUSE's scorer, no stemming)."""
-    if len(generations) != len(references):
-        raise ValueError(f"{len(generations)} generations but {len(references)} references; one each per item")
     return rouge.rouge_l_f1_values(generations, references, use_stemmer=False)
 
 
@@ -49,39 +37,28 @@ def _rouge_result(p) -> MetricResult:
     if len(p.generations) != n or len(p.references) != n:
         raise ValueError(f"the probes have {len(p.generations)} generations and {len(p.references)} references, "
                          f"expected {n} each (one per item in ids)")
-    per = rouge_l_f1_values(list(p.generations), list(p.references))
-    return MetricResult(value=float(per.mean()), per_sample=[float(v) for v in per])
+    return MetricResult.of(rouge_l_f1_values(list(p.generations), list(p.references)))
 
 
 @register_metric(
-    "verbmem",
-    higher_is_better=True,
-    knowledge=True,
+    "verbmem", higher_is_better=True, knowledge=True,
     description="MUSE VerbMem: ROUGE-L F1 (no stemming) of the greedy continuation of a text's first tokens "
     "against the true continuation; higher = more verbatim memorisation (lower is the goal on forget)",
 )
 def verbmem(p) -> MetricResult:
-    """MUSE C1 (Shi et al. 2024, Sec. 3): VerbMem = mean_i ROUGE-L F1(x_i[l:l+128], f(x_i[:l])).
-
-    Reads ``generations`` (the continuations) and ``references`` (the true continuations, cut to
-    the number of new tokens the generation was allowed, as MUSE's ``gt_ids[:, :max_new_tokens]``).
-    """
+    """MUSE C1 (Shi et al. 2024, Sec. 3): VerbMem = mean_i ROUGE-L F1(x_i[l:l+128], f(x_i[:l])); the
+    references are cut to the new tokens the generation was allowed (MUSE's ``gt_ids[:, :max_new_tokens]``)."""
     return _rouge_result(p)
 
 
 @register_metric(
-    "knowmem",
-    higher_is_better=True,
-    knowledge=True,
+    "knowmem", higher_is_better=True, knowledge=True,
     description="MUSE KnowMem: ROUGE-L F1 (no stemming) of the greedy answer against the reference answer; "
     "higher = more knowledge (lower is the goal on forget questions, higher on retain questions)",
 )
 def knowmem(p) -> MetricResult:
-    """MUSE C2/C4 (Shi et al. 2024, Sec. 3): KnowMem = mean_i ROUGE-L F1(a_i, f(q_i)).
-
-    Reads ``generations`` (the answers, cut before the next "Question:" as in MUSE) and
-    ``references`` (the reference answers).
-    """
+    """MUSE C2/C4 (Shi et al. 2024, Sec. 3): KnowMem = mean_i ROUGE-L F1(a_i, f(q_i)), the answers cut
+    before the next "Question:" as in MUSE."""
     return _rouge_result(p)
 
 

@@ -7,15 +7,9 @@ non-alphanumeric characters a separator, optionally Porter-stemmed):
     recall R = LCS / |r|,   precision P = LCS / |p|,   F1 = 2 P R / (P + R)      (all 0 when LCS = 0)
 
 Every number is rouge-score's own (``RougeScorer(["rougeL"], use_stemmer=...).score(target=r,
-prediction=p)``), so Lethe's values equal those of the papers' reference code. The stemmer is the one
-setting that differs between benchmarks, and each caller states it:
-
-- ``use_stemmer=True``: TOFU's "ROUGE" (``evaluate_util.eval_rouge_recall``), recall;
-- ``use_stemmer=False``: MUSE's VerbMem / KnowMem (``RougeEvalLogger``), F1; the safety utility sets,
-  F1; the ``answer_match`` judge, recall.
-
-:func:`lcs_length` is the LCS on token lists that are already tokenized (:func:`rouge_tokenizer`),
-for callers that score one text against many and tokenize each text once.
+prediction=p)``), so Lethe's values equal those of the papers' reference code. Each caller states the
+stemmer: TOFU's "ROUGE" (``evaluate_util.eval_rouge_recall``) stems; MUSE's VerbMem / KnowMem
+(``RougeEvalLogger``), the safety utility sets and the ``answer_match`` judge do not.
 """
 from __future__ import annotations
 
@@ -55,32 +49,27 @@ def rouge_l_f1(prediction: str, reference: str, *, use_stemmer: bool) -> float:
     return float(_score(prediction, reference, use_stemmer).fmeasure)
 
 
-def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
+def _values(score, predictions: Sequence[str], references: Sequence[str], use_stemmer: bool) -> np.ndarray:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references; one each per item")
+    return np.asarray([score(p, r, use_stemmer=use_stemmer) for p, r in zip(predictions, references)], dtype=np.float64)
 
 
 def rouge_l_recall_values(predictions: Sequence[str], references: Sequence[str], *,
                           use_stemmer: bool) -> np.ndarray:
     """(N,) :func:`rouge_l_recall` of each prediction against its reference."""
-    _check_lengths(predictions, references)
-    return np.asarray([rouge_l_recall(p, r, use_stemmer=use_stemmer) for p, r in zip(predictions, references)],
-                      dtype=np.float64)
+    return _values(rouge_l_recall, predictions, references, use_stemmer)
 
 
 def rouge_l_f1_values(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool) -> np.ndarray:
     """(N,) :func:`rouge_l_f1` of each prediction against its reference."""
-    _check_lengths(predictions, references)
-    return np.asarray([rouge_l_f1(p, r, use_stemmer=use_stemmer) for p, r in zip(predictions, references)],
-                      dtype=np.float64)
+    return _values(rouge_l_f1, predictions, references, use_stemmer)
 
 
 def lcs_length(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence of two token lists (the ROUGE-L numerator).
-
-    The same number rouge-score's full (|a|+1) x (|b|+1) table ends in, kept one row at a time:
-    O(|a|·|b|) time, O(|b|) memory.
-    """
+    """Length of the longest common subsequence of two already tokenized lists (:func:`rouge_tokenizer`),
+    for callers that tokenize each text once: the number rouge-score's full (|a|+1) x (|b|+1) table
+    ends in, kept one row at a time (O(|a|·|b|) time, O(|b|) memory)."""
     prev = [0] * (len(b) + 1)
     for x in a:
         cur = [0]

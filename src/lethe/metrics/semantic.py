@@ -6,21 +6,12 @@ Token entropy measures that diversity (the authors' ``compute_token_entropy``):
 
     TE(y) = H(f) / log2(n),   H(f) = -sum_w f(w) log2 f(w),
 
-f the relative frequency of each distinct token among the n tokens of the generation (the model's
-own tokenizer), normalised by the largest possible entropy log2 n; TE = 0 when n <= 1. 1 = no
-token repeats; near 0 = one token repeated. value = mean over items.
-
-Which text, which reference, as the Closer-Look code (sail-sg/closer-look-LLM-unlearning,
-``metrics/metrics.py``, ``get_all_evals``):
-
-* token entropy tokenises the generation exactly as decoded (``tokenizer.tokenize`` of
-  ``batch_decode(..., skip_special_tokens=True)``, ``run_generation``), not stripped: the spaces
-  around it are part of the tokens (a byte-level BPE: " cat cat" -> ["Ġcat", "Ġcat"], TE 0, but
-  "cat cat" -> ["c", "at", "Ġcat"], TE 1). ``SplitProbes.generation_tokens`` must hold those tokens;
-* embedding similarity and entailment compare with the item's long-form ``original_answer`` where
-  the data have one (its ``real_authors_perturbed.json`` / ``world_facts_perturbed.json``
-  ``original_answer``; every other split's ``answer``): :func:`semantic_references`. The ROUGE gate
-  of the entailment score stays on the short answer (``rouge_cores`` against ``ground_truths``).
+f the relative frequency of each distinct token among the n tokens of the generation; TE = 0 when
+n <= 1. Which text and which reference, as the Closer-Look code (sail-sg/closer-look-LLM-unlearning,
+``metrics/metrics.py``, ``get_all_evals``): the generation's tokens exactly as decoded, not stripped
+(``SplitProbes.generation_tokens``); the long-form ``original_answer`` where the data have one
+(:func:`semantic_references`), the ROUGE gate of the entailment score on the short answer. Details
+in ``docs/metrics.md``.
 """
 from __future__ import annotations
 
@@ -44,8 +35,7 @@ def token_entropy_value(tokens: list) -> float:
 
 
 @register_metric(
-    "token_entropy",
-    higher_is_better=True,
+    "token_entropy", higher_is_better=True,
     description="normalised unigram entropy of the generation's tokens (Yuan et al. 2025): 1 = no token "
     "repeats, near 0 = a repeated token; flags gibberish that scores 'forgotten'",
 )
@@ -55,14 +45,11 @@ def token_entropy(p: SplitProbes) -> MetricResult:
     toks = p.generation_tokens if p.generation_tokens else [g.split() for g in p.generations]
     if len(toks) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(toks)} generations, expected {len(p.ids)} (one per item in ids)")
-    per = np.asarray([token_entropy_value(t) for t in toks], dtype=np.float64)
-    return MetricResult(float(per.mean()) if per.size else float("nan"), per.tolist())
+    return MetricResult.of([token_entropy_value(t) for t in toks])
 
 
 @register_metric(
-    "embedding_similarity",
-    higher_is_better=True,
-    knowledge=True,
+    "embedding_similarity", higher_is_better=True, knowledge=True,
     description="cosine similarity of the sentence embeddings of generation and reference, clipped at 0 "
     "(all-MiniLM-L6-v2 by default; Yuan et al. 2025): meaning kept even when the wording changes",
 )
@@ -74,8 +61,7 @@ def embedding_similarity(p: SplitProbes) -> MetricResult:
     if len(p.generation_similarity) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(p.generation_similarity)} similarities, expected {len(p.ids)}; "
                          "run the embedding probe (eval.embedding_model)")
-    per = np.maximum(0.0, np.asarray(p.generation_similarity, dtype=np.float64))
-    return MetricResult(float(per.mean()) if per.size else float("nan"), per.tolist())
+    return MetricResult.of(np.maximum(0.0, np.asarray(p.generation_similarity, dtype=np.float64)))
 
 
 def semantic_references(p: SplitProbes, long_form: bool = True) -> list[str]:
@@ -96,9 +82,7 @@ ENTAILMENT_ROUGE_GATE = 0.1  # Yuan et al.: an answer with ROUGE-L recall below 
 
 
 @register_metric(
-    "entailment_score",
-    higher_is_better=True,
-    knowledge=True,
+    "entailment_score", higher_is_better=True, knowledge=True,
     description="share of generations an NLI model labels 'entailment' against the reference, answers with "
     "ROUGE-L recall < 0.1 counted as not entailed (Yuan et al. 2025); needs eval.nli_model",
 )
@@ -114,9 +98,8 @@ def entailment_score(p: SplitProbes) -> MetricResult:
         raise ValueError(f"SplitProbes has {len(p.generation_nli)} NLI labels, expected {len(p.ids)}; "
                          "run the NLI probe (eval.nli_model)")
     rouge = rouge_l_recall(p).per_sample
-    per = np.asarray([1.0 if lab.startswith("entail") and r >= ENTAILMENT_ROUGE_GATE else 0.0
-                      for lab, r in zip(p.generation_nli, rouge)], dtype=np.float64)
-    return MetricResult(float(per.mean()) if per.size else float("nan"), per.tolist())
+    return MetricResult.of([1.0 if lab.startswith("entail") and r >= ENTAILMENT_ROUGE_GATE else 0.0
+                            for lab, r in zip(p.generation_nli, rouge)])
 
 
 # Forget Efficacy and the extended Model Utility of Yuan et al. 2025 (the authors' get_eval_results):
@@ -128,39 +111,28 @@ REQUIRED_PARTS = ("rouge_l", "probability", "truth_ratio")  # the TOFU three; th
 
 
 @register_metric(
-    "forget_efficacy",
-    higher_is_better=True,
+    "forget_efficacy", higher_is_better=True, level="aggregate",
     description="1 - mean of the forget split's ROUGE-L, probability, 1 - truth ratio, embedding similarity and "
     "entailment score (Yuan et al. 2025); higher = less of the forget set shows",
-    level="aggregate",
 )
 def forget_efficacy(values: dict) -> tuple[float, list[str]]:
-    """FE = 1 - mean(c), c over the forget split's knowledge measures (Yuan et al. 2025):
-    ROUGE-L recall, probability, 1 - mean_i min(R_i, 1/R_i) (Lethe's ``forget_truth_ratio`` is
-    mean_i min(R_i, 1/R_i), so this term is 1 - it), embedding similarity, entailment score.
-    Token entropy is not a knowledge measure and is left out, as in the authors' code.
-
-    ``values``: flat summary keys (``forget_rouge_l``, ...). Measures that were not computed (no NLI
-    model, embeddings off) are left out of the mean; returns (FE, the parts used)."""
+    """FE = 1 - mean(c), c over the forget split's knowledge measures (Yuan et al. 2025): ROUGE-L
+    recall, probability, 1 - ``forget_truth_ratio`` (= 1 - mean_i min(R_i, 1/R_i)), embedding
+    similarity, entailment score; token entropy is left out, as in the authors' code. ``values``: flat
+    summary keys; measures not computed are left out of the mean. Returns (FE, the parts used)."""
     missing = [f"forget_{k}" for k in REQUIRED_PARTS if f"forget_{k}" not in values]
     if missing:
         raise ValueError(f"forget efficacy needs {', '.join(missing)}")
-    parts, used = [], []
-    for k in FORGET_EFFICACY_PARTS:
-        v = values.get(f"forget_{k}")
-        if v is None or not math.isfinite(float(v)):
-            continue
-        parts.append(1.0 - float(v) if k == "truth_ratio" else float(v))
-        used.append(k)
+    used = [k for k in FORGET_EFFICACY_PARTS
+            if values.get(f"forget_{k}") is not None and math.isfinite(float(values[f"forget_{k}"]))]
+    parts = [1.0 - float(values[f"forget_{k}"]) if k == "truth_ratio" else float(values[f"forget_{k}"]) for k in used]
     return 1.0 - float(np.mean(parts)), used
 
 
 @register_metric(
-    "model_utility_semantic",
-    higher_is_better=True,
+    "model_utility_semantic", higher_is_better=True, level="aggregate",
     description="harmonic mean of probability, ROUGE-L, truth ratio, token entropy, embedding similarity and "
     "entailment score on the retain, known-people and world-facts splits (Yuan et al. 2025's Model Utility)",
-    level="aggregate",
 )
 def model_utility_semantic(values: dict) -> tuple[float, list[str]]:
     """Harmonic mean over s in {retain, known_people, world_facts} and the six measures m of

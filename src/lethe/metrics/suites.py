@@ -1,21 +1,10 @@
 """Which metric each scenario reports on which split, as data; every direction derived from the registry.
 
-A suite is a table of rows ``(split, metric, key)``: the metric registered as ``metric`` (in
-:data:`lethe.metrics.METRICS`), measured on the split ``split`` and reported under the summary key
-``key``; ``split`` is None for a number over several splits or models (forget quality, model utility,
-an MIA AUC of forget against holdout, PrivLeak). A suite also names its *forget* splits: the data
-unlearning removes knowledge from.
-
-:func:`directions` is the only place a summary key gets its direction (``"higher"`` or ``"lower"``
-is better, for the report's arrows, its best-value highlight and ``train.best_by``): the metric's own
-``higher_is_better``, flipped on a forget split when the metric measures knowledge (``knowledge=True``
-at registration: probability, ROUGE-L, accuracy, NLL, ...). Metrics that state the goal itself (the
-forget form of the truth ratio, MIA AUCs, fluency) keep their direction everywhere.
-
-The suites live here, side by side, rather than in each scenario module: the tofu suite is shared by
-four scenarios (tofu, continual, real_world adds a split, multilingual suffixes its keys), and a
-table per scenario on one screen is what the design asks for. The scenarios still compute their
-numbers themselves; a suite says what they report and which way is better.
+A suite is a table of rows ``(split, metric, key)``: the registered ``metric`` measured on ``split``
+(None for a number over several splits or models: forget quality, an MIA AUC, PrivLeak) and reported
+under the summary key ``key``; it also names its *forget* splits. :func:`directions` is the only place
+a summary key gets its direction. The suites live side by side here: the tofu suite is shared by four
+scenarios, and a table per scenario on one screen is what the design asks for.
 """
 from __future__ import annotations
 
@@ -49,15 +38,24 @@ def directions(suite: Suite) -> dict[str, str]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------
-# The suites
+def _aggregates(*metrics: str) -> tuple:
+    """Rows of metrics over several splits or models, each reported under its own name."""
+    return tuple((None, m, m) for m in metrics)
+
+
+def _on_splits(metric: str, splits: tuple) -> tuple:
+    """Rows of ``metric`` on each of ``splits``, reported as ``<split>_<metric>``."""
+    return tuple((s, metric, f"{s}_{metric}") for s in splits)
+
+
+_TOFU_SPLITS = ("retain", "known_people", "world_facts")
 
 # The default job (lethe.evaluation.evaluate), also continual's: TOFU's numbers (Maini et al. 2024;
 # known people and world facts are scored against wrong options: the normalised probability), the
 # forget form of the truth ratio, membership inference of forget vs holdout (MUSE's PrivLeak),
 # extraction, and Yuan et al. 2025's fluency and semantic scores.
 TOFU = Suite("tofu", (
-    (None, "forget_quality", "forget_quality"), (None, "model_utility", "model_utility"),
+    *_aggregates("forget_quality", "model_utility"),
     ("retain", "probability", "retain_probability"), ("retain", "rouge_l", "retain_rouge_l"),
     ("retain", "truth_ratio", "retain_truth_ratio"),
     ("known_people", "normalized_probability", "known_people_probability"),
@@ -67,34 +65,21 @@ TOFU = Suite("tofu", (
     ("forget", "probability", "forget_probability"), ("forget", "rouge_l", "forget_rouge_l"),
     ("forget", "truth_ratio_forget", "forget_truth_ratio"),
     # membership inference: an AUC near the retain model's is the goal; lower = less of the forget set shows
-    (None, "mia_loss", "mia_loss"), (None, "mia_zlib", "mia_zlib"), (None, "mia_min_k", "mia_min_k"),
-    (None, "mia_min_k_plus_plus", "mia_min_k_plus_plus"), (None, "mia_reference", "mia_reference"),
-    (None, "mia_gradnorm", "mia_gradnorm"),
+    *_aggregates("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_reference", "mia_gradnorm"),
     ("forget", "exact_memorization", "forget_exact_memorization"),
     ("forget", "extraction_strength", "forget_extraction_strength"), (None, "privleak", "privleak"),
     # fluency: even on the forget split, a good unlearned model answers in words, not repetitions
-    ("forget", "token_entropy", "forget_token_entropy"), ("retain", "token_entropy", "retain_token_entropy"),
-    ("known_people", "token_entropy", "known_people_token_entropy"),
-    ("world_facts", "token_entropy", "world_facts_token_entropy"),
-    ("retain", "embedding_similarity", "retain_embedding_similarity"),
-    ("known_people", "embedding_similarity", "known_people_embedding_similarity"),
-    ("world_facts", "embedding_similarity", "world_facts_embedding_similarity"),
-    ("forget", "embedding_similarity", "forget_embedding_similarity"),
-    ("retain", "entailment_score", "retain_entailment_score"),
-    ("known_people", "entailment_score", "known_people_entailment_score"),
-    ("world_facts", "entailment_score", "world_facts_entailment_score"),
-    ("forget", "entailment_score", "forget_entailment_score"),
-    (None, "forget_efficacy", "forget_efficacy"), (None, "model_utility_semantic", "model_utility_semantic"),
+    *_on_splits("token_entropy", ("forget", *_TOFU_SPLITS)),
+    *_on_splits("embedding_similarity", (*_TOFU_SPLITS, "forget")),
+    *_on_splits("entailment_score", (*_TOFU_SPLITS, "forget")),
+    *_aggregates("forget_efficacy", "model_utility_semantic"),
 ))
 
 # Real-world unlearning (Yuan et al. 2025, Sec. 5): the default job's suite plus the neighbour split,
 # related knowledge that must survive (scored as a retain split).
-REAL_WORLD = Suite("real_world", TOFU.rows + (
-    ("neighbour", "probability", "neighbour_probability"), ("neighbour", "rouge_l", "neighbour_rouge_l"),
-    ("neighbour", "truth_ratio", "neighbour_truth_ratio"), ("neighbour", "token_entropy", "neighbour_token_entropy"),
-    ("neighbour", "embedding_similarity", "neighbour_embedding_similarity"),
-    ("neighbour", "entailment_score", "neighbour_entailment_score"),
-))
+REAL_WORLD = Suite("real_world", TOFU.rows + tuple(
+    ("neighbour", m, f"neighbour_{m}")
+    for m in ("probability", "rouge_l", "truth_ratio", "token_entropy", "embedding_similarity", "entailment_score")))
 
 # WMDP-style (Li et al. 2024): multiple-choice accuracy on hazard and general questions, the per-token
 # loss on the forget (hazard) corpus, the retain (general) corpus and held-out general text.

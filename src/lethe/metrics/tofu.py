@@ -1,21 +1,9 @@
 """The TOFU evaluation suite (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs").
 
 Faithful to the reference implementation (``locuslab/tofu``: ``evaluate_util.py`` for the per-item
-statistics, ``aggregate_eval_stat.py`` for the aggregation). Every probability is *per-token*
-(length-normalised): for an answer ``a`` of ``|a|`` tokens,
-
-    P(a | q)^(1/|a|) = exp( log P(a | q) / |a| ) = exp(-avg token NLL),
-
-which is what TOFU's ``avg_gt_loss`` / ``avg_paraphrased_loss`` / ``average_perturb_loss`` hold.
-
-Splits play one of three roles (``split_metrics``):
-
-* ``forget``          - the data to unlearn (TOFU ``forget01/05/10``);
-* ``retain``          - fictitious authors kept (TOFU ``retain_perturbed``);
-* ``multiple_choice`` - real-world knowledge scored against wrong options (TOFU "Real Authors" =
-  ``known_people`` and "World Facts" = ``world_facts``).
-
-All log-space work clips exponents to +-700 so no value overflows to inf.
+statistics, ``aggregate_eval_stat.py`` for the aggregation). Every probability is *per-token*,
+P(a | q)^(1/|a|) = exp(log P(a | q) / |a|) = exp(-avg token NLL), what TOFU's ``avg_*_loss`` hold.
+All log-space work clips exponents to +-700 so no value overflows to inf. See ``docs/metrics.md``.
 """
 from __future__ import annotations
 
@@ -38,10 +26,7 @@ UTILITY_METRICS = ("probability", "rouge_l", "truth_ratio")
 MODEL_UTILITY_KEYS = tuple(f"{s}_{m}" for s in UTILITY_SPLITS for m in UTILITY_METRICS)
 
 
-# ----------------------------------------------------------------------------------------------
 # Validation: probes come from code, but a wrong shape must fail loudly, not broadcast silently.
-
-
 def _n_items(p: SplitProbes) -> int:
     n = len(p.ids)
     if n == 0:
@@ -49,25 +34,10 @@ def _n_items(p: SplitProbes) -> int:
     return n
 
 
-def _logprob(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def _field(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
     x = np.asarray(getattr(p, name), dtype=np.float64)
     if x.shape != shape:
         raise ValueError(f"SplitProbes.{name} has shape {x.shape}, expected {shape} (N items = len(ids))")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"SplitProbes.{name} contains NaN or inf; log-probs must be finite")
-    return x
-
-
-def _ntokens(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    x = np.asarray(getattr(p, name), dtype=np.float64)
-    if x.shape != shape:
-        raise ValueError(f"SplitProbes.{name} has shape {x.shape}, expected {shape} (N items = len(ids))")
-    if not np.all(x > 0):  # also catches NaN
-        bad = int(np.argmax(~(x > 0)))
-        raise ValueError(
-            f"SplitProbes.{name} must be positive token counts; got {x.flat[bad]} at index {bad} "
-            "(an empty answer cannot be length-normalised)"
-        )
     return x
 
 
@@ -78,30 +48,27 @@ def _per_token(p: SplitProbes, which: str) -> np.ndarray:
     if which == "perturbed":
         lp = np.asarray(p.perturbed_logprob, dtype=np.float64)
         if lp.ndim != 2 or lp.shape[0] != n or lp.shape[1] < 1:
-            raise ValueError(
-                f"SplitProbes.perturbed_logprob has shape {lp.shape}, expected ({n}, K) with K >= 1 "
-                "perturbed (wrong) answers per item"
-            )
+            raise ValueError(f"SplitProbes.perturbed_logprob has shape {lp.shape}, expected ({n}, K) with K >= 1 "
+                             "perturbed (wrong) answers per item")
         shape: tuple[int, ...] = lp.shape
     else:
         shape = (n,)
-    lp = _logprob(p, f"{which}_logprob", shape)
-    nt = _ntokens(p, f"{which}_ntokens", shape)
+    lp = _field(p, f"{which}_logprob", shape)
+    if not np.all(np.isfinite(lp)):
+        raise ValueError(f"SplitProbes.{which}_logprob contains NaN or inf; log-probs must be finite")
+    nt = _field(p, f"{which}_ntokens", shape)
+    if not np.all(nt > 0):  # also catches NaN
+        bad = int(np.argmax(~(nt > 0)))
+        raise ValueError(f"SplitProbes.{which}_ntokens must be positive token counts; got {nt.flat[bad]} at index "
+                         f"{bad} (an empty answer cannot be length-normalised)")
     return lp / nt
 
 
-def _result(per_sample: np.ndarray) -> MetricResult:
-    return MetricResult(value=float(np.mean(per_sample)), per_sample=[float(v) for v in per_sample])
-
-
-# ----------------------------------------------------------------------------------------------
 # Split-level metrics: fn(p: SplitProbes) -> MetricResult, one value per item.
 
 
 @register_metric(
-    "probability",
-    higher_is_better=True,
-    knowledge=True,
+    "probability", higher_is_better=True, knowledge=True,
     description="per-token probability of the correct answer, exp(log P(a|q)/|a|), averaged over items "
     "(TOFU 'Prob.' on forget/retain)",
 )
@@ -110,16 +77,13 @@ def probability(p: SplitProbes) -> MetricResult:
 
         prob_i = P(a_i | q_i)^(1/|a_i|) = exp(answer_logprob_i / answer_ntokens_i)
 
-    value = mean_i prob_i. Reads ``answer_logprob``, ``answer_ntokens``.
-    (Reference: ``np.exp(-avg_gt_loss)`` in ``aggregate_eval_stat.get_model_utility``.)
+    value = mean_i prob_i. (Reference: ``np.exp(-avg_gt_loss)`` in ``aggregate_eval_stat.get_model_utility``.)
     """
-    return _result(np.exp(_per_token(p, "answer")))  # (N,)
+    return MetricResult.of(np.exp(_per_token(p, "answer")))  # (N,)
 
 
 @register_metric(
-    "normalized_probability",
-    higher_is_better=True,
-    knowledge=True,
+    "normalized_probability", higher_is_better=True, knowledge=True,
     description="per-token probability of the correct answer normalised over it and the K wrong options "
     "(TOFU 'Prob.' on Real Authors / World Facts); chance = 1/(K+1)",
 )
@@ -128,8 +92,7 @@ def normalized_probability(p: SplitProbes) -> MetricResult:
 
         prob_i = P(a_i|q_i)^(1/|a_i|) / ( P(a_i|q_i)^(1/|a_i|) + sum_k P(a~_ik|q_i)^(1/|a~_ik|) )
 
-    i.e. a softmax over the per-token log-probs of the true answer and the K perturbed answers,
-    computed with log-sum-exp. value = mean_i prob_i. Reads ``answer_*`` and ``perturbed_*``.
+    computed with log-sum-exp. value = mean_i prob_i.
     (Reference: ``avg_true_prob / avg_all_prob`` in ``aggregate_eval_stat.get_model_utility``.)
     """
     true = _per_token(p, "answer")[:, None]  # (N, 1)
@@ -137,13 +100,11 @@ def normalized_probability(p: SplitProbes) -> MetricResult:
     x = np.concatenate([true, false], axis=1)  # (N, 1+K)
     m = x.max(axis=1, keepdims=True)  # (N, 1), finite: inputs are validated finite
     log_norm = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))  # (N,)
-    return _result(np.exp(true[:, 0] - log_norm))
+    return MetricResult.of(np.exp(true[:, 0] - log_norm))
 
 
 @register_metric(
-    "rouge_l",
-    higher_is_better=True,
-    knowledge=True,
+    "rouge_l", higher_is_better=True, knowledge=True,
     description="ROUGE-L recall of the greedy generation against the reference answer (rouge-score, "
     "Porter stemmer), averaged over items (TOFU 'ROUGE')",
 )
@@ -152,24 +113,19 @@ def rouge_l_recall(p: SplitProbes) -> MetricResult:
 
         rougeL_recall_i = LCS(reference_i, generation_i) / |reference_i|     (in rouge-score tokens)
 
-    with ``rouge_score.rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)``,
-    ``score(target=reference, prediction=generation).recall`` (:mod:`lethe.metrics.rouge`). value = mean_i.
-    Reads ``generations``, ``references``. (Reference: ``evaluate_util.eval_rouge_recall``.)
+    with rouge-score's stemmer (:mod:`lethe.metrics.rouge`). value = mean_i.
+    (Reference: ``evaluate_util.eval_rouge_recall``.)
     """
     n = _n_items(p)
     if len(p.generations) != n or len(p.references) != n:
-        raise ValueError(
-            f"SplitProbes has {len(p.generations)} generations and {len(p.references)} references, "
-            f"expected {n} each (one per item in ids)"
-        )
-    return _result(rouge.rouge_l_recall_values(p.generations, p.references, use_stemmer=True))
+        raise ValueError(f"SplitProbes has {len(p.generations)} generations and {len(p.references)} references, "
+                         f"expected {n} each (one per item in ids)")
+    return MetricResult.of(rouge.rouge_l_recall_values(p.generations, p.references, use_stemmer=True))
 
 
 def truth_ratio_log(p: SplitProbes) -> np.ndarray:
     """log R_i = mean_k log P(a~_ik|q_i)/|a~_ik|  -  log P(a^_i|q_i)/|a^_i|     -> (N,)"""
-    pert = _per_token(p, "perturbed").mean(axis=1)  # (N,) log of the geometric mean over k
-    para = _per_token(p, "paraphrase")  # (N,)
-    return pert - para
+    return _per_token(p, "perturbed").mean(axis=1) - _per_token(p, "paraphrase")  # (N,) geometric mean over k
 
 
 def truth_ratio_values(p: SplitProbes) -> np.ndarray:
@@ -179,18 +135,14 @@ def truth_ratio_values(p: SplitProbes) -> np.ndarray:
 
     perturbed (wrong) answers a~ over the paraphrased answer a^, per-token normalised, with the
     geometric mean over the K perturbed answers. R < 1: the model prefers the true (paraphrased)
-    answer. Computed in log space, exponent clipped to +-700. Returns (N,).
-
-    Note the reference code's ``curr_stat_1 = exp(avg_perturbed_loss - avg_paraphrased_loss)`` is
-    P(para)/P(pert) = 1/R; the statistics below are written in terms of R and equal TOFU's.
+    answer. Exponent clipped to +-700. The reference's ``curr_stat_1`` is 1/R; the statistics below
+    are written in terms of R and equal TOFU's.
     """
     return np.exp(np.clip(truth_ratio_log(p), -_MAX_EXP, _MAX_EXP))
 
 
 @register_metric(
-    "truth_ratio",
-    higher_is_better=True,
-    knowledge=True,
+    "truth_ratio", higher_is_better=True, knowledge=True,
     description="TOFU truth ratio on non-forget splits, mean of max(0, 1 - R) with "
     "R = P(perturbed)/P(paraphrased) per token: higher = the model prefers the true answer",
 )
@@ -204,7 +156,7 @@ def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
       (reference: ``min(curr_stat_1, 1/curr_stat_1)``, symmetric so 1/R gives the same). In (0, 1];
       1 = the model finds true and wrong answers equally likely.
 
-    value = mean_i s_i. Reads ``paraphrase_*`` and ``perturbed_*``.
+    value = mean_i s_i.
     """
     log_r = truth_ratio_log(p)  # (N,)
     if forget:
@@ -212,37 +164,24 @@ def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
     else:
         # 1 - R = -expm1(log R): exact near R = 1; clip so large R gives a finite negative, then 0.
         per = np.maximum(0.0, -np.expm1(np.minimum(log_r, _MAX_EXP)))
-    return _result(per)
+    return MetricResult.of(per)
 
 
 @register_metric(
-    "truth_ratio_forget",
-    higher_is_better=True,
+    "truth_ratio_forget", higher_is_better=True,
     description="TOFU truth ratio on the forget split, mean of min(R, 1/R): 1 = true and wrong answers "
     "equally likely (no preference left); judge it against the retain model's value",
 )
 def truth_ratio_forget(p: SplitProbes) -> MetricResult:
-    """Forget form of :func:`truth_ratio`: mean_i min(R_i, 1/R_i).
-
-    Direction: declared higher-is-better because unlearning pushes it up (a model that learned the
-    facts has R << 1; one that never saw them is closer to indifferent, R ~ 1), and the symmetric
-    form already penalises over-shooting (preferring wrong answers, R >> 1). It is not a target to
-    maximise blindly: the retain model's value is the yardstick, and :func:`forget_quality` is the
-    distribution-level test of exactly that.
-    """
+    """Forget form of :func:`truth_ratio`: mean_i min(R_i, 1/R_i). Higher-is-better because unlearning
+    pushes it up, but the yardstick is the retain model's value (docs/metrics.md)."""
     return truth_ratio(p, forget=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# Aggregate metrics.
-
-
 @register_metric(
-    "forget_quality",
-    higher_is_better=True,
+    "forget_quality", higher_is_better=True, level="aggregate",
     description="p-value of a two-sample KS test between the unlearned and the retain model's per-item "
     "truth ratios on the forget split (TOFU 'Forget Quality'); needs the retain model's results",
-    level="aggregate",
 )
 def forget_quality(
     unlearned: SplitProbes, retain_model: SplitProbes | None, *, check_ids: bool = True
@@ -251,28 +190,19 @@ def forget_quality(
 
         FQ = p-value of KS_2samp( {R_i(unlearned)}, {R_i(retain model)} )   on the forget split
 
-    where R is the per-item truth ratio (:func:`truth_ratio_values`). A high p-value means the two
-    distributions cannot be told apart: the unlearned model behaves like the model never trained on
-    the forget data. The KS statistic depends only on the ordering of the pooled samples, so testing
-    log R, R, or the reference code's 1/R gives the identical p-value; we test log R (exact, no
-    clipping). value = p-value, per_sample = [] (a set-level statistic).
-
-    ``retain_model`` is required: without the gold-standard model there is no forget quality, and
-    no default is substituted. With ``check_ids`` the two probe sets must cover the same items.
+    with R the per-item truth ratio. The KS statistic depends only on the ordering of the pooled
+    samples, so testing log R (exact, no clipping), R or the reference's 1/R gives the same p-value.
+    ``retain_model`` is required (no default is substituted); with ``check_ids`` both cover the same items.
     """
     if retain_model is None:
-        raise LetheError(
-            "forget quality needs the retain model's results on the forget split (a model trained "
-            "without the forget data); pass them explicitly, e.g. the retain model's results file"
-        )
+        raise LetheError("forget quality needs the retain model's results on the forget split (a model trained "
+                         "without the forget data); pass them explicitly, e.g. the retain model's results file")
     if check_ids and set(unlearned.ids) != set(retain_model.ids):
         only_u = len(set(unlearned.ids) - set(retain_model.ids))
         only_r = len(set(retain_model.ids) - set(unlearned.ids))
-        raise LetheError(
-            f"forget quality: the retain model's results cover different forget items ({only_u} ids only "
-            f"in the unlearned model's results, {only_r} only in the retain model's); evaluate both on "
-            "the same forget split"
-        )
+        raise LetheError(f"forget quality: the retain model's results cover different forget items ({only_u} ids "
+                         f"only in the unlearned model's results, {only_r} only in the retain model's); evaluate "
+                         "both on the same forget split")
     from scipy.stats import ks_2samp
 
     test = ks_2samp(truth_ratio_log(unlearned), truth_ratio_log(retain_model))
@@ -280,11 +210,9 @@ def forget_quality(
 
 
 @register_metric(
-    "model_utility",
-    higher_is_better=True,
+    "model_utility", higher_is_better=True, level="aggregate",
     description="harmonic mean of the nine non-forget numbers {retain, known_people, world_facts} x "
     "{probability, rouge_l, truth_ratio} (TOFU 'Model Utility'); 0 if any of them is 0",
-    level="aggregate",
 )
 def model_utility(values: Mapping[str, float]) -> float:
     """TOFU "Model Utility" (Maini et al. 2024, Sec. 2.5.2; ``aggregate_eval_stat.get_model_utility``):
@@ -292,17 +220,13 @@ def model_utility(values: Mapping[str, float]) -> float:
         MU = 9 / sum_{s, m} 1 / v_{s,m}     s in {retain, known_people, world_facts},
                                             m in {probability, rouge_l, truth_ratio}
 
-    ``values`` maps the flat names of :data:`MODEL_UTILITY_KEYS` (``"retain_probability"``, ...)
-    to numbers; other keys (e.g. the forget split's) are ignored, so a :func:`tofu_summary` dict
-    can be passed as is. If any value is 0 the harmonic mean is 0 (its limit; scipy's ``hmean``
-    agrees). A negative or NaN value is an error: none of the nine can be negative.
+    over the flat keys :data:`MODEL_UTILITY_KEYS` of ``values`` (other keys are ignored). 0 if any
+    value is 0 (the limit; scipy's ``hmean`` agrees); a negative or NaN value is an error.
     """
     missing = [k for k in MODEL_UTILITY_KEYS if k not in values]
     if missing:
-        raise LetheError(
-            f"model utility needs all nine non-forget numbers; missing: {', '.join(missing)} "
-            f"(evaluate the splits {', '.join(UTILITY_SPLITS)})"
-        )
+        raise LetheError(f"model utility needs all nine non-forget numbers; missing: {', '.join(missing)} "
+                         f"(evaluate the splits {', '.join(UTILITY_SPLITS)})")
     v = np.asarray([float(values[k]) for k in MODEL_UTILITY_KEYS], dtype=np.float64)
     if not np.all(np.isfinite(v)) or np.any(v < 0):
         bad = [k for k, x in zip(MODEL_UTILITY_KEYS, v) if not (np.isfinite(x) and x >= 0)]
@@ -314,28 +238,19 @@ def model_utility(values: Mapping[str, float]) -> float:
     return float(hmean(v))
 
 
-# ----------------------------------------------------------------------------------------------
-# The suite.
-
+# Splits play one of three roles: forget (TOFU forget01/05/10), retain (retain_perturbed) and
+# multiple_choice (Real Authors = known_people, World Facts = world_facts: scored against wrong options).
 _SPLIT_SUITE = {
     "forget": (("probability", probability), ("rouge_l", rouge_l_recall), ("truth_ratio", truth_ratio_forget)),
     "retain": (("probability", probability), ("rouge_l", rouge_l_recall), ("truth_ratio", truth_ratio)),
-    "multiple_choice": (
-        ("probability", normalized_probability),
-        ("rouge_l", rouge_l_recall),
-        ("truth_ratio", truth_ratio),
-    ),
+    "multiple_choice": (("probability", normalized_probability), ("rouge_l", rouge_l_recall),
+                        ("truth_ratio", truth_ratio)),
 }
 
 
 def split_metrics(p: SplitProbes, role: str) -> dict[str, MetricResult]:
-    """TOFU's three numbers for one split, keyed ``probability``, ``rouge_l``, ``truth_ratio``.
-
-    role "forget": probability, ROUGE-L, truth ratio min(R, 1/R);
-    role "retain": probability, ROUGE-L, truth ratio max(0, 1 - R);
-    role "multiple_choice" (known people, world facts): normalised probability, ROUGE-L,
-    truth ratio max(0, 1 - R).
-    """
+    """TOFU's three numbers for one split of ``role`` (:data:`ROLES`), keyed ``probability``,
+    ``rouge_l``, ``truth_ratio``."""
     if role not in _SPLIT_SUITE:
         raise ValueError(f"unknown split role '{role}'; expected one of {', '.join(ROLES)}")
     if np.asarray(p.perturbed_logprob).shape[-1] == 0:  # no wrong answers (probe_split(wrong_answers=False)):
@@ -349,15 +264,8 @@ def tofu_summary(
     results: Mapping[str, Mapping[str, MetricResult]], forget_quality_p: float | MetricResult | None = None
 ) -> dict[str, float]:
     """Flatten ``{split: {metric: MetricResult}}`` to ``{"<split>_<metric>": value}``, then add
-
-    * ``model_utility`` when all of ``retain``, ``known_people``, ``world_facts`` are present
-      (otherwise it is left out, never filled with a default);
-    * ``forget_quality`` when ``forget_quality_p`` is given.
-    """
-    out: dict[str, float] = {}
-    for split, metrics in results.items():
-        for name, res in metrics.items():
-            out[f"{split}_{name}"] = float(res.value)
+    ``model_utility`` when its nine numbers are there (never a default) and ``forget_quality`` when given."""
+    out = {f"{split}_{name}": float(res.value) for split, metrics in results.items() for name, res in metrics.items()}
     if all(k in out for k in MODEL_UTILITY_KEYS):
         out["model_utility"] = model_utility(out)
     if forget_quality_p is not None:

@@ -1,19 +1,13 @@
 """Input checks shared by the attacks: probes come from code, but a wrong shape must fail loudly.
 
-Which positions a per-token metric reads (``keep_last``): the per-token probes keep every scored
-(answer) position, in text order, so the LAST element of each array is the sequence's last scored
-position: the EOS that :meth:`lethe.data.Encoder.qa` / ``Encoder.text`` append (the last answer
-token only when ``max_length`` cut the EOS off). open-unlearning's per-token helpers
-(``src/evals/metrics/utils.py``: ``tokenwise_logprobs``, ``tokenwise_vocab_logprobs``) drop that
-position: ``(labels != IGNORE_INDEX).nonzero()[:-1]``, "-1 to ignore eos prediction", then the
-slice ``log_probs[start - 1 : end]`` predicts the labelled tokens ``start .. end`` = all labelled
-tokens but the last. It is the last *labelled* position that goes, whatever its token: on Q&A data
-(``preprocess_chat_instance`` appends the EOS) that is the EOS and every answer token is kept; on
-MUSE-style text (``preprocess_pretraining_instance`` appends none) it is the text's own last token.
-Min-K%, Min-K%++, the gradient norm, exact memorisation and extraction strength read those helpers;
-the LOSS, zlib and reference attacks read ``evaluate_probability``, which keeps every labelled
-token, EOS included. ``keep_last=False`` (the default where open-unlearning drops it) reproduces
-that; ``keep_last=True`` scores every position, EOS included (Lethe's convention before).
+Which positions a per-token metric reads (``keep_last``): the last element of each probe array is
+the sequence's last scored position, the EOS that :meth:`lethe.data.Encoder.qa` / ``Encoder.text``
+append. open-unlearning's per-token helpers (``src/evals/metrics/utils.py``: ``tokenwise_logprobs``,
+``tokenwise_vocab_logprobs``) drop the last *labelled* position, whatever its token
+(``(labels != IGNORE_INDEX).nonzero()[:-1]``, "-1 to ignore eos prediction"); Min-K%, Min-K%++, the
+gradient norm, exact memorisation and extraction strength read them, while LOSS, zlib and the reference
+attack read ``evaluate_probability``, which keeps every labelled token. ``keep_last=False`` reproduces
+that; ``keep_last=True`` scores every position, EOS included (``docs/metrics.md``, "Which tokens").
 """
 from __future__ import annotations
 
@@ -26,10 +20,8 @@ def token_arrays(values, name: str) -> list[np.ndarray]:
     for i, v in enumerate(values):
         a = np.asarray(v, dtype=np.float64)
         if a.ndim != 1 or a.size == 0:
-            raise ValueError(
-                f"{name}[{i}] has shape {a.shape}; expected a non-empty 1-D array over the sequence's "
-                "scored tokens (a sequence without scored tokens has no score)"
-            )
+            raise ValueError(f"{name}[{i}] has shape {a.shape}; expected a non-empty 1-D array over the sequence's "
+                             "scored tokens (a sequence without scored tokens has no score)")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name}[{i}] contains NaN or inf; per-token values must be finite")
         out.append(a)
@@ -46,11 +38,9 @@ def drop_last(arrays: list[np.ndarray], name: str, keep_last: bool) -> list[np.n
         return arrays
     for i, a in enumerate(arrays):
         if a.size < 2:
-            raise ValueError(
-                f"{name}[{i}] has {a.size} scored token; without its last position (the EOS, dropped as "
-                "open-unlearning does) nothing is left to score: give the item a non-empty answer, or "
-                "pass keep_last=True"
-            )
+            raise ValueError(f"{name}[{i}] has {a.size} scored token; without its last position (the EOS, dropped as "
+                             "open-unlearning does) nothing is left to score: give the item a non-empty answer, or "
+                             "pass keep_last=True")
     return [a[:-1] for a in arrays]
 
 
@@ -59,10 +49,8 @@ def same_lengths(a: list[np.ndarray], b: list[np.ndarray], name_a: str, name_b: 
         raise ValueError(f"{name_a} has {len(a)} sequences but {name_b} has {len(b)}; they must match")
     for i, (x, y) in enumerate(zip(a, b)):
         if x.shape != y.shape:
-            raise ValueError(
-                f"{name_a}[{i}] has {x.size} tokens but {name_b}[{i}] has {y.size}; "
-                "both must come from the same scoring pass over the same sequences"
-            )
+            raise ValueError(f"{name_a}[{i}] has {x.size} tokens but {name_b}[{i}] has {y.size}; "
+                             "both must come from the same scoring pass over the same sequences")
 
 
 def mean_logprob(logprobs, name: str = "logprobs") -> np.ndarray:

@@ -7,12 +7,9 @@ non-members are the holdout items, never trained on. Then
     AUC = P(s_member > s_nonmember) + 1/2 P(s_member = s_nonmember)
         = U / (n_member * n_nonmember)
 
-with U the Mann-Whitney statistic of the members (ties count one half). AUC = 1: every member
-scores above every non-member (the model gives its training data away); 0.5: the scores cannot
-tell them apart; below 0.5: members look *less* likely than non-members. This equals the
-``roc_auc_score`` of open-unlearning's ``mia_auc`` (its scores are lower-for-members and its
-labels are flipped to match). MUSE reports the complement, 1 - AUC: see
-:func:`lethe.metrics.mia.privleak`.
+with U the Mann-Whitney statistic of the members (ties count one half). This equals the
+``roc_auc_score`` of open-unlearning's ``mia_auc`` (its scores are lower-for-members and its labels
+are flipped to match). MUSE reports the complement, 1 - AUC: see :func:`lethe.metrics.mia.privleak`.
 """
 from __future__ import annotations
 
@@ -29,11 +26,8 @@ def _scores(x, name: str) -> np.ndarray:
 
 
 def roc_auc(members, nonmembers) -> float:
-    """AUC of ``members`` against ``nonmembers`` scores (higher = member), ties counted half.
-
-    O((n + m) log m): for each member score, count the non-member scores below it (plus half of
-    those equal to it) by binary search in the sorted non-member scores.
-    """
+    """AUC of ``members`` against ``nonmembers`` scores (higher = member), ties counted half, in
+    O((n + m) log m) by binary search in the sorted non-member scores."""
     pos = _scores(members, "member scores")
     neg = np.sort(_scores(nonmembers, "non-member scores"))
     below = np.searchsorted(neg, pos, side="left")  # (n,) non-members strictly below

@@ -6,13 +6,11 @@ training drives the loss of its own examples to a minimum, where the gradient is
     score_i = - (1/P_i) sum_j g_ij                     (aggregate="mean", the default; higher = member)
     score_i = - sqrt( sum_j g_ij^2 )                   (aggregate="global": the L2 norm of the whole gradient)
 
-NLL_i is the mean NLL over the answer's scored tokens but the last (the EOS), and the sum runs over
-the P_i parameter tensors the loss reaches (:func:`lethe.probes_tokens.gradient_norms`). The default
-is open-unlearning's (``src/evals/metrics/mia/gradnorm.py``, ``GradNormAttack.compute_batch_values``:
-``torch.stack([p.grad.norm(p=2) for p in params if p.grad is not None]).mean()``, ``p: 2`` in
-``configs/eval/{tofu,muse}_metrics/mia_gradnorm.yaml``; its loss is ``-mean(tokenwise_logprobs)``,
-which drops the last labelled position). ``"global"`` is the gradient's length, independent of how
-the parameters happen to be split into tensors (Lethe's convention before).
+NLL_i is the mean NLL over the answer's scored tokens but the last (the EOS), the sum over the P_i
+parameter tensors the loss reaches (:func:`lethe.probes_tokens.gradient_norms`). The default is
+open-unlearning's (``src/evals/metrics/mia/gradnorm.py``, ``GradNormAttack.compute_batch_values``:
+``torch.stack([p.grad.norm(p=2) for p in params if p.grad is not None]).mean()``); ``"global"`` does not
+depend on how the parameters are split into tensors.
 """
 from __future__ import annotations
 
@@ -23,10 +21,8 @@ AGGREGATES = ("mean", "global")
 
 def _per_sequence(grad_norms) -> list[np.ndarray]:
     if grad_norms is None or len(grad_norms) == 0:
-        raise ValueError(
-            "the gradient-norm attack needs the per-tensor gradient norms of each sequence "
-            "(set TokenProbes.grad_norms = lethe.probes_tokens.gradient_norms(model, seqs, pad_id))"
-        )
+        raise ValueError("the gradient-norm attack needs the per-tensor gradient norms of each sequence "
+                         "(set TokenProbes.grad_norms = lethe.probes_tokens.gradient_norms(model, seqs, pad_id))")
     out = []
     for i, g in enumerate(grad_norms):
         a = np.asarray(g, dtype=np.float64)
@@ -41,11 +37,8 @@ def _per_sequence(grad_norms) -> list[np.ndarray]:
 
 
 def gradnorm_values(grad_norms, aggregate: str = "mean") -> np.ndarray:
-    """Per-sequence per-tensor L2 norms -> (N,) one gradient norm per sequence.
-
-    ``grad_norms[i]``: the 1-D norms of the P_i parameter tensors for sequence i (a scalar is taken
-    as an already aggregated norm). ``aggregate``: "mean" (open-unlearning) or "global" (the L2 norm
-    of the whole gradient, sqrt of the summed squares)."""
+    """Per-sequence per-tensor L2 norms (a scalar: an already aggregated norm) -> (N,) one gradient norm
+    per sequence: their "mean" (open-unlearning) or the "global" L2 norm of the whole gradient."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"gradient-norm attack: aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     per = _per_sequence(grad_norms)

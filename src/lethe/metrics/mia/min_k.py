@@ -10,13 +10,10 @@ the 0.2 of ``MinKProbAttack.setup``) and MUSE's PrivLeak attack ("forget_holdout
 paper's own default is 20% (pass k=0.2).
 
 Which tokens: every scored token but the last (the EOS), as open-unlearning's ``tokenwise_logprobs``
-(``src/evals/metrics/mia/min_k.py`` reads it); ``keep_last=True`` keeps the EOS
-(:func:`lethe.metrics.mia._tokens.drop_last`).
-
-How many tokens: |K| = max(1, floor(k n)). The floor is the reference code's ``int(len * k)``;
-the minimum of one token is open-unlearning's ``max(1, ...)`` (the original code averages an empty
-slice, NaN, for sequences shorter than 1/k). A 1e-9 guard keeps float rounding from dropping a
-token when k n is a whole number (0.29 * 100 = 28.999999999999996 counts 29 tokens).
+(:func:`lethe.metrics.mia._tokens.drop_last`). How many tokens: |K| = max(1, floor(k n)). The floor is
+the reference code's ``int(len * k)``; the minimum of one token is open-unlearning's ``max(1, ...)`` (the
+original code averages an empty slice, NaN, for sequences shorter than 1/k). A 1e-9 guard keeps float
+rounding from dropping a token when k n is a whole number (0.29 * 100 = 28.999999999999996 counts 29).
 """
 from __future__ import annotations
 
