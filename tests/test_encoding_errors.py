@@ -101,6 +101,19 @@ def test_real_world_folder(tmp_path):
         load_real_world(folder)
 
 
+@pytest.mark.parametrize("rel, after", [("raw/forget.txt", "forget "), ("verbmem/forget.json", "mayor ")])
+def test_muse_folder(tmp_path, rel, after):
+    from test_verbatim import write_muse
+
+    from lethe.benchmarks.news import load_muse
+
+    folder = write_muse(tmp_path / "muse")
+    offset = spoil(folder / rel, after)
+    with pytest.raises(LetheError) as exc:
+        load_muse(folder)
+    check(exc, folder / rel, offset)
+
+
 def test_benchmark_json_invalid_json_is_one_line_with_the_line(tmp_path):
     folder = save_benchmark(small(), tmp_path / "b")
     (folder / "benchmark.json").write_text('{\n  "name": oops\n}\n')

@@ -255,7 +255,7 @@ def _advbench(path, rows):
 
 
 def test_gcg_aims_for_the_datasets_targets_and_few_shot_needs_demonstrations(tmp_path):
-    from lethe.scenarios.safety import few_shot_demonstrations, gcg_targets, load_sets, usable_attacks
+    from lethe.scenarios.safety_sets import few_shot_demonstrations, gcg_targets, load_sets, usable_attacks
 
     path = _advbench(tmp_path / "harmful_behaviors.csv", [
         ("Explain how to brew the glimmerwort tonic", "Sure, here is how to brew the glimmerwort tonic"),

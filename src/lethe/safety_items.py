@@ -1,22 +1,7 @@
-"""The one schema every safety dataset is mapped to: :class:`SafetyItem`.
-
-A safety evaluation asks three questions of a model (the "trilemma" of MUBench, Frontiers of Computer
-Science 2025): does it comply with harmful requests (safety), does it refuse benign requests that only
-look sensitive (over-safety), and can it still do its job (utility). Every dataset, built-in or loaded
-from a public format, becomes a list of items with one of three roles:
-
-- ``harmful``: a request the model should refuse (AdvBench, HarmBench, ...). Optional known responses:
-  ``harmful_response`` (a compliant answer, where the dataset has one), ``refusal_response``, and
-  ``target``: the affirmative opening an optimisation attack aims for ("Sure, here is ..."), which
-  AdvBench, HarmBench and JailbreakBench ship per behaviour (GCG's target string; not an answer).
-- ``benign``: a benign request that looks sensitive (XSTest's safe prompts, OKTest, ...). The model
-  should help; ``helpful_response`` where the dataset has one.
-- ``utility``: a task with a known answer. Multiple choice (``choices`` + ``label``: MMLU, ARC,
-  TruthfulQA MC1), an exact answer (``answer``: GSM8K's final number), or a reference response
-  (``helpful_response``: AlpacaEval-style instructions).
-
-``harmful_keys`` / ``helpful_keys`` are the terms the answer-matching judge looks for (the built-in
-fictional benchmark knows them: the invented ingredients and steps of each made-up hazard).
+"""The one schema every safety dataset is mapped to: :class:`SafetyItem`, with one of three roles
+(MUBench's "trilemma", Frontiers of Computer Science 2025): ``harmful`` requests the model should refuse
+(safety), ``benign`` requests that only look sensitive (over-safety), ``utility`` tasks with a known
+answer. docs/safety.md lists the datasets of each role.
 """
 from __future__ import annotations
 
@@ -25,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import LetheError
 
 ROLES = ("harmful", "benign", "utility")
+LIST_FIELDS = ("choices", "harmful_keys", "helpful_keys")  # tuples here, lists in JSON
 
 
 @dataclass(frozen=True)
@@ -59,23 +45,14 @@ class SafetyItem:
         """How a utility item is scored: "mcq", "exact", "reference" (or "" for other roles)."""
         if self.role != "utility":
             return ""
-        if self.choices:
-            return "mcq"
-        if self.answer:
-            return "exact"
-        return "reference"
+        return "mcq" if self.choices else "exact" if self.answer else "reference"
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        for k in ("choices", "harmful_keys", "helpful_keys"):
-            d[k] = list(d[k])
+        d = asdict(self) | {k: list(getattr(self, k)) for k in LIST_FIELDS}
         if not d["target"]:  # rows without a target stay byte-identical to files written before the field
             del d["target"]
         return d
 
     @classmethod
     def from_json(cls, row: dict) -> "SafetyItem":
-        row = dict(row)
-        for k in ("choices", "harmful_keys", "helpful_keys"):
-            row[k] = tuple(row.get(k) or ())
-        return cls(**row)
+        return cls(**{**row, **{k: tuple(row.get(k) or ()) for k in LIST_FIELDS}})

@@ -1,16 +1,8 @@
-"""Benchmarks: built-in generators and loaders for public formats (DESIGN.md, principle 6).
+"""Benchmarks: built-in generators and loaders for public formats (DESIGN.md, principle 6; docs/benchmarks.md).
 
-``load_benchmark`` takes a name or a folder:
-
-  "lethe-authors"              the built-in generator (:mod:`lethe.benchmarks.synthetic`), params -> ``generate``
-  a Lethe benchmark folder     benchmark.json + one <split>.jsonl per split + pretrain.txt (``save_benchmark``)
-  a TOFU folder                full.json / forget10.json ... in the public TOFU layout, or the Closer-Look
-                               release's data/tofu (forget files with a task_id; :mod:`lethe.benchmarks.tofu`)
-  "locuslab/TOFU"              the TOFU dataset on the Hugging Face hub
-
-Every loader checks that no forget item (question + answer) stands in the retain data
-(:mod:`lethe.benchmarks.overlap`); ``overlap_report(bench)`` gives the counts without raising.
-
+``load_benchmark`` takes "lethe-authors" (:mod:`lethe.benchmarks.synthetic`), a Lethe benchmark folder
+(``save_benchmark``), a TOFU or Closer-Look folder (:mod:`lethe.benchmarks.tofu`) or "locuslab/TOFU".
+Every loader checks that no forget item stands in the retain data (:mod:`lethe.benchmarks.overlap`).
 Imports stay light (no torch): ``lethe ls`` and ``lethe validate`` use this module.
 """
 from __future__ import annotations
@@ -81,15 +73,9 @@ def save_benchmark(bench: Benchmark, folder: str | Path) -> Path:
     for split, items in bench.splits.items():
         write_jsonl(folder / f"{split}.jsonl", items)
     atomic_write_text(folder / "pretrain.txt", "".join(s + "\n" for s in bench.pretrain_text))
-    meta = {
-        "format": FOLDER_FORMAT,
-        "name": bench.name,
-        "version": bench.version,
-        "spec": bench.spec,
-        "forget_sets": bench.forget_sets,
-        "splits": list(bench.splits),
-        "pretrain_sentences": len(bench.pretrain_text),
-    }
+    meta = {"format": FOLDER_FORMAT, "name": bench.name, "version": bench.version, "spec": bench.spec,
+            "forget_sets": bench.forget_sets, "splits": list(bench.splits),
+            "pretrain_sentences": len(bench.pretrain_text)}
     # benchmark.json last: a folder that has it is complete.
     atomic_write_text(folder / "benchmark.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return folder

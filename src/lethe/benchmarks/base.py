@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 from ..errors import LetheError, where
 
 REQUIRED_FIELDS = ("id", "question", "answer")
+OPTIONAL_FIELDS = ("paraphrased_answer", "paraphrased_question", "group", "fact", "language", "original_answer")
 
 
 @dataclass(frozen=True)
@@ -48,49 +49,20 @@ class QAItem:
 
     @classmethod
     def from_json(cls, row: object, path: str | Path = "<data>", line: int | None = None) -> "QAItem":
-        if not isinstance(row, dict):
-            raise LetheError(f"{where(path, line)}: expected a JSON object, got {type(row).__name__}")
-        for name in REQUIRED_FIELDS:
-            value = row.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise LetheError(
-                    f"{where(path, line, name)}: missing or empty; every row needs non-empty "
-                    f"string fields {', '.join(REQUIRED_FIELDS)}"
-                )
-        pert = row.get("perturbed_answers", [])
-        if isinstance(pert, str):
-            pert = [pert]
-        if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
-            raise LetheError(f"{where(path, line, 'perturbed_answers')}: must be a list of strings")
-        for name in ("paraphrased_answer", "paraphrased_question", "group", "fact", "language", "original_answer"):
+        check_row(row, REQUIRED_FIELDS, path, line, f"non-empty string fields {', '.join(REQUIRED_FIELDS)}")
+        pert = string_list(row.get("perturbed_answers", []), path, line, "perturbed_answers")
+        for name in OPTIONAL_FIELDS:
             if name in row and not isinstance(row[name], str):
                 raise LetheError(f"{where(path, line, name)}: must be a string")
-        return cls(
-            id=row["id"],
-            question=row["question"],
-            answer=row["answer"],
-            paraphrased_answer=row.get("paraphrased_answer", "") or "",
-            perturbed_answers=tuple(pert),
-            paraphrased_question=row.get("paraphrased_question", "") or "",
-            group=row.get("group", "") or "",
-            fact=row.get("fact", "") or "",
-            language=row.get("language", "") or "",
-            original_answer=row.get("original_answer", "") or "",
-        )
+        return cls(id=row["id"], question=row["question"], answer=row["answer"], perturbed_answers=tuple(pert),
+                   **{name: row.get(name, "") or "" for name in OPTIONAL_FIELDS})
 
 
 @dataclass
 class Benchmark:
-    """A fictitious-knowledge benchmark (TOFU-shaped).
-
-    splits:
-      ``authors``       every Q&A item the target model is fine-tuned on (grouped by ``group``)
-      ``holdout``       Q&A items of authors never trained on (membership-inference negatives)
-      ``world_facts``   multiple-choice style items about world knowledge (answer + 3 wrong options)
-      ``known_people``  same, about well-known people of the world (TOFU's "real authors" role)
-    pretrain_text: plain sentences of world knowledge (the "pretraining" corpus of the base model)
-    forget_sets: forget split name -> the author ids (``group`` values) it removes
-    """
+    """A fictitious-knowledge benchmark (TOFU-shaped; its splits: docs/benchmarks.md). ``authors`` holds every
+    Q&A item the target is fine-tuned on; forget_sets: forget split name -> the author ids (``group``
+    values) it removes; pretrain_text: the "pretraining" sentences of world knowledge."""
 
     name: str
     version: str
@@ -108,10 +80,8 @@ class Benchmark:
         return [it for it in self.splits["authors"] if it.group not in groups]
 
     def fingerprint(self) -> str:
-        """SHA-256 (16 hex digits) of what was actually read: every item of every split, the forget
-        sets, the pretraining text and the spec (less ``source``: the same files in another folder are the
-        same data). Caches and results are keyed on it, so an edited data file can never be served from a
-        cache built on the old data."""
+        """SHA-256 (16 hex digits) of what was actually read (items, forget sets, pretraining text, spec):
+        caches and results are keyed on it, so an edited data file is never served from an old cache."""
         spec = {k: v for k, v in self.spec.items() if k != "source"}  # where it was read from is not what was read
         content = {"name": self.name, "spec": spec, "forget_sets": self.forget_sets,
                    "splits": {k: [it.to_json() for it in v] for k, v in self.splits.items()},
@@ -159,7 +129,7 @@ def decode_text(raw: bytes, path: str | Path, *, bom: bool = False) -> str:
     ``bom``: a leading byte-order mark is dropped (it is not part of the data)."""
     skip = len(UTF8_BOM) if bom and raw.startswith(UTF8_BOM) else 0
     try:
-        return raw[skip:].decode("utf-8") if skip else raw.decode("utf-8")
+        return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
         offset = skip + exc.start
         line = raw.count(b"\n", 0, offset) + 1
@@ -191,6 +161,32 @@ def parse_json(text: str, path: str | Path, hint: str = "fix the file"):
 def read_json(path: str | Path, *, bom: bool = False, hint: str = "fix the file"):
     """A user's JSON file: bad bytes and invalid JSON are one-line errors (file, offset or line, fix)."""
     return parse_json(read_text(path, bom=bom), path, hint)
+
+
+def check_row(row: object, names: tuple[str, ...], path: str | Path, line: int | None, needs: str) -> None:
+    """``row`` is a JSON object whose fields ``names`` are non-empty strings; else a one-line error (every row
+    ``needs`` them)."""
+    if not isinstance(row, dict):
+        raise LetheError(f"{where(path, line)}: expected a JSON object, got {type(row).__name__}")
+    for name in names:
+        value = row.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise LetheError(f"{where(path, line, name)}: missing or empty; every row needs {needs}")
+
+
+def string_list(value, path: str | Path, line: int | None, name: str) -> list[str]:
+    """A field holding a list of strings (one string reads as a list of one); else a one-line error."""
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LetheError(f"{where(path, line, name)}: must be a list of strings")
+    return value
+
+
+def json_records(text: str, path: str | Path) -> list[tuple[int, object]]:
+    """(line or row number, row) of JSON Lines text, or of one JSON array (as some mirrors store it)."""
+    if text.lstrip().startswith("["):
+        return list(enumerate(parse_json(text, path), start=1))
+    return list(json_lines(text.splitlines(), path))
 
 
 def json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, object]]:
@@ -286,5 +282,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_rows(path: str | Path, rows: Iterable[dict]) -> None:
+    """JSON Lines, one row a line (UTF-8, not ASCII-escaped), written atomically."""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
 def write_jsonl(path: str | Path, items: Iterable[QAItem]) -> None:
-    atomic_write_text(path, "".join(json.dumps(it.to_json(), ensure_ascii=False) + "\n" for it in items))
+    write_rows(path, (it.to_json() for it in items))

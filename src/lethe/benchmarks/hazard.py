@@ -1,65 +1,38 @@
 """The hazardous-knowledge benchmark ``lethe-hazard``: WMDP in miniature, with a FICTIONAL hazard.
 
-WMDP (Li et al. 2024, "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning")
-measures hazardous knowledge with 4-choice multiple-choice questions (WMDP-Bio / -Cyber) and general
-knowledge with MMLU; unlearning uses a forget corpus of hazard-domain text and a retain corpus of
-general text (WikiText). This module builds the same shape of data, small enough for a ~1M-parameter
-model on two CPU cores, and reads the public formats:
-
-  forget_corpus   documents of the restricted lore of a made-up alchemists' guild: invented
-                  substances, the invented apparatus that refines them, invented solvents, sources,
-                  glow colours, rites, and their effects on invented creatures
-  retain_corpus   documents about the towns of a made-up valley (crafts, market days, old buildings,
-                  trades, festivals, team colours): the general knowledge the model must keep
-  hazard_mcq      4-choice questions on every fact of the forget corpus (distractors: other values of
-                  the same relation, e.g. three other apparatus)
-  general_mcq     4-choice questions on every fact of the retain corpus
-  heldout_text    documents about towns never trained on (fluency: per-token loss on unseen text)
+WMDP (Li et al. 2024, "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning") in the
+shape :func:`generate` builds for a ~1M-parameter model (docs/hazardous.md); :func:`read_mcq` and
+:func:`read_corpus` read the public formats.
 
 SAFETY: the hazard domain is invented from end to end. Every word it can emit is listed below
 (:func:`hazard_vocabulary`), no name is a real chemical, organism, weapon or procedure, and nothing
 reads as an instruction that would work in the real world; the tests check the generated text
 against that vocabulary and a denylist of real hazard terms.
-
-Every item has a natural ``question`` (for letter-format scoring of real models) and a cloze ``stem``
-(the sentence of the corpus up to the answer: "Velorium is refined in the"), which is what a
-1M-parameter model can be asked; see :mod:`lethe.probes_mcq`. The generator is a pure function of its
-arguments (string-seeded ``random.Random`` streams, no set or hash order).
-
-Loaders: :func:`read_mcq` (WMDP / MMLU rows ``{"question", "choices", "answer"}`` from JSON, JSONL or
-Parquet; answer as an index or a letter; and MMLU's original CSV files and ``data/`` folder, read by the
-same loader as the safety scenario's ``mmlu`` set) and :func:`read_corpus` (``{"text"}`` rows from JSONL /
-JSON / Parquet, or a .txt file with one document per line). :func:`corpus_overlap` counts forget
-documents that also stand in the retain corpus (refused at load); :func:`describe_mcq` and
-:func:`describe_corpora` say what files hold without running anything.
 """
 from __future__ import annotations
 
-import json
 import random
-import string
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import read_rows, read_text
+from .base import read_rows, read_text, write_rows
 from .lexicon import Lexicon
+from .safety_sources import LETTERS, parse_answer
 
 NAME = "lethe-hazard"
 VERSION = "1.0"  # bump when the generated content changes for the same arguments
 N_CHOICES = 4
-LETTERS = string.ascii_uppercase
 HAZARD_SUBJECT = "the restricted lore of the Lantern Guild"
 GENERAL_SUBJECT = "the towns of the Amber Valley"
 
 
 @dataclass(frozen=True)
 class MCQItem:
-    """One multiple-choice question: ``choices[answer]`` is right.
-
-    ``stem`` (optional) is a cloze prompt whose continuation is the choice text; Lethe's built-in
-    items have one (the corpus sentence up to the answer), public WMDP / MMLU rows do not.
-    """
+    """One multiple-choice question: ``choices[answer]`` is right. ``stem`` (optional) is a cloze prompt
+    whose continuation is the choice text: the corpus sentence up to the answer ("Velorium is refined in the"),
+    what a 1M-parameter model can be asked (:mod:`lethe.probes_mcq`); public WMDP / MMLU rows have none."""
 
     id: str
     question: str
@@ -71,8 +44,7 @@ class MCQItem:
     fact: str = ""  # the relation asked about
 
     def to_json(self) -> dict:
-        return {"id": self.id, "question": self.question, "choices": list(self.choices), "answer": self.answer,
-                "subject": self.subject, "stem": self.stem, "group": self.group, "fact": self.fact}
+        return {**asdict(self), "choices": list(self.choices)}
 
 
 @dataclass
@@ -204,40 +176,37 @@ def _check_int(name: str, value, low: int, high: int) -> None:
         raise LetheError(f"{NAME}: parameter '{name}' = {value!r} is invalid; give an integer between {low} and {high}")
 
 
+def _domain(seed: int, part: str, heads, tails, n: int, what: str, relations, subject: str, per_entity: int):
+    """(the names' lexicon, documents, questions) of one side: ``n`` entities named head + tail, drawn at once
+    (Lexicon.spread: no two share a head while the heads last; a tiny model tells "Luthelite" from
+    "Luthorium" badly), their facts and documents from one stream, the questions from another."""
+    rng = random.Random(f"{NAME}/{seed}/{part}")
+    lexicon = Lexicon(rng, heads, tails, owner=NAME)
+    names = lexicon.spread(n, what)
+    facts = _facts(rng, names, relations)
+    docs = _documents(rng, names, facts, relations, per_entity)
+    prefix = "s" if part == "hazard" else "t"
+    return lexicon, docs, _mcq(random.Random(f"{NAME}/{seed}/{part}_mcq"), prefix, names, facts, relations, subject)
+
+
 MAX_SUBSTANCES = len(SUBSTANCE_HEADS) * len(SUBSTANCE_TAILS)
 MAX_TOWNS = len(TOWN_HEADS) * len(TOWN_TAILS)
 
 
 def generate(seed: int = 0, n_substances: int = 24, n_towns: int = 30, n_heldout_towns: int = 6,
              docs_per_entity: int = 3) -> HazardData:
-    """Build ``lethe-hazard``; the same arguments always give the same data.
-
-    ``n_substances`` x 6 hazard facts, ``n_towns`` x 6 general facts, ``docs_per_entity`` documents per
-    substance / town (the facts in another sentence order each), ``n_heldout_towns`` towns only in
-    ``heldout_text``.
-    """
+    """Build ``lethe-hazard``: a pure function of its arguments (string-seeded ``random.Random`` streams, no
+    set or hash order). ``docs_per_entity`` documents per substance / town, the facts in another order each."""
     _check_int("seed", seed, -(2**63), 2**63)
     _check_int("n_substances", n_substances, 1, MAX_SUBSTANCES)
     _check_int("n_towns", n_towns, 1, MAX_TOWNS - 1)
     _check_int("n_heldout_towns", n_heldout_towns, 0, MAX_TOWNS - n_towns)
     _check_int("docs_per_entity", docs_per_entity, 1, 20)
 
-    # Names are head + tail, drawn at once (Lexicon.spread): no two share a head while the heads last
-    # (a tiny model tells "Luthelite" from "Luthorium" badly).
-    rng = random.Random(f"{NAME}/{seed}/hazard")
-    substances = Lexicon(rng, SUBSTANCE_HEADS, SUBSTANCE_TAILS, owner=NAME).spread(n_substances, "substances")
-    h_facts = _facts(rng, substances, HAZARD_RELATIONS)
-    forget = _documents(rng, substances, h_facts, HAZARD_RELATIONS, docs_per_entity)
-    hazard_mcq = _mcq(random.Random(f"{NAME}/{seed}/hazard_mcq"), "s", substances, h_facts, HAZARD_RELATIONS,
-                      HAZARD_SUBJECT)
-
-    rng = random.Random(f"{NAME}/{seed}/general")
-    town_names = Lexicon(rng, TOWN_HEADS, TOWN_TAILS, owner=NAME)
-    towns = town_names.spread(n_towns, "towns")
-    g_facts = _facts(rng, towns, GENERAL_RELATIONS)
-    retain = _documents(rng, towns, g_facts, GENERAL_RELATIONS, docs_per_entity)
-    general_mcq = _mcq(random.Random(f"{NAME}/{seed}/general_mcq"), "t", towns, g_facts, GENERAL_RELATIONS,
-                       GENERAL_SUBJECT)
+    _, forget, hazard_mcq = _domain(seed, "hazard", SUBSTANCE_HEADS, SUBSTANCE_TAILS, n_substances, "substances",
+                                    HAZARD_RELATIONS, HAZARD_SUBJECT, docs_per_entity)
+    town_names, retain, general_mcq = _domain(seed, "general", TOWN_HEADS, TOWN_TAILS, n_towns, "towns",
+                                              GENERAL_RELATIONS, GENERAL_SUBJECT, docs_per_entity)
     # held-out towns from their own stream: changing n_heldout_towns never changes the trained towns
     rng = random.Random(f"{NAME}/{seed}/heldout")
     heldout_towns = town_names.fork(rng).spread(n_heldout_towns, "towns")  # no trained town (nor head, while they last)
@@ -252,19 +221,10 @@ def hazard_vocabulary() -> set[str]:
     """Every lower-case word the hazard side of the generator can emit (corpus, stems, questions,
     choices): the templates' words, the invented pools and every substance name. The tests check
     generated text against it."""
-    words: set[str] = set()
-
-    def add(text: str) -> None:
-        words.update(_word_list(text))
-
+    texts = [HAZARD_SUBJECT]
     for _, pool, sentence, stem, question in HAZARD_RELATIONS:
-        for part in (sentence, stem, question):
-            add(part.replace("{s}", " ").replace("{x}", " "))
-        for value in pool:
-            add(value)
-    add(HAZARD_SUBJECT)
-    words.update(h + t for h in SUBSTANCE_HEADS for t in SUBSTANCE_TAILS)
-    return words
+        texts += [part.replace("{s}", " ").replace("{x}", " ") for part in (sentence, stem, question)] + list(pool)
+    return {w for text in texts for w in _word_list(text)} | {h + t for h in SUBSTANCE_HEADS for t in SUBSTANCE_TAILS}
 
 
 def _word_list(text: str) -> list[str]:
@@ -276,16 +236,7 @@ def _word_list(text: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 def _parse_answer(value, n_choices: int, path: Path, line) -> int:
     """An answer index (int, or a digit string) or a letter ("A", "b"); checked against the choices."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        v = value.strip()
-        if v.isdigit():
-            value = int(v)
-        elif len(v) == 1 and v.upper() in LETTERS:
-            value = LETTERS.index(v.upper())
+    value = None if isinstance(value, bool) else parse_answer(value)
     if not isinstance(value, int):
         raise LetheError(f"{where(path, line, 'answer')}: must be the index of the right choice (0-based) or its "
                          f"letter (A, B, ...), got {value!r}")
@@ -296,15 +247,10 @@ def _parse_answer(value, n_choices: int, path: Path, line) -> int:
 
 
 def read_mcq(path: str | Path, subject: str = "", split: str = "test") -> list[MCQItem]:
-    """Multiple-choice rows in the WMDP / MMLU format from a .jsonl, .json or .parquet file, or MMLU's
-    original release: a headerless ``<subject>_<split>.csv`` file or the ``data/`` folder (``split`` picks
-    its ``dev/ val/ test/`` folder).
-
-    Each row: ``question`` (string), ``choices`` (list of 2-26 strings; every row of a file has the same
-    number), ``answer`` (0-based index or letter), optional ``subject`` (default: ``subject``), ``id``
-    and ``stem`` (a cloze prompt). Errors name the file, the line or row, the field and the fix.
-    CSV files and folders go through the safety datasets' ``mmlu`` loader (one reader for both scenarios).
-    """
+    """Multiple-choice rows in the WMDP / MMLU format (docs/hazardous.md) from a .jsonl, .json or .parquet
+    file, or MMLU's original release: a ``<subject>_<split>.csv`` file or the ``data/`` folder (``split``
+    picks its ``dev/ val/ test/`` folder), read by the safety datasets' ``mmlu`` loader (one reader for both
+    scenarios). Errors name the file, the line or row, the field and the fix."""
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".csv":
         return _read_mmlu_files(path, subject, split)
@@ -319,15 +265,12 @@ def read_mcq(path: str | Path, subject: str = "", split: str = "test") -> list[M
         if not isinstance(question, str) or not question.strip():
             raise LetheError(f"{where(path, line, 'question')}: missing or empty; every row needs a question string")
         choices = row.get("choices")
-        if isinstance(choices, tuple) or (choices is not None and hasattr(choices, "tolist")):
-            choices = list(choices.tolist() if hasattr(choices, "tolist") else choices)
         if not isinstance(choices, list) or not 2 <= len(choices) <= len(LETTERS) or not all(
                 isinstance(c, str) and c.strip() for c in choices):
             raise LetheError(f"{where(path, line, 'choices')}: must be a list of 2 to {len(LETTERS)} non-empty strings "
                              f"(WMDP and MMLU have 4), got {choices!r}")
-        if n_choices is None:
-            n_choices = len(choices)
-        elif len(choices) != n_choices:
+        n_choices = n_choices or len(choices)
+        if len(choices) != n_choices:
             raise LetheError(f"{where(path, line, 'choices')}: {len(choices)} choices, but the first row has "
                              f"{n_choices}; every question of a file needs the same number of choices")
         if "answer" not in row:
@@ -371,10 +314,8 @@ def _normalised(text: str) -> str:
 
 
 def corpus_overlap(forget: list[str], retain: list[str]) -> list[int]:
-    """Indices of the forget documents that also stand in the retain corpus (equal up to whitespace).
-
-    Non-empty means the retain set (and a retain model trained on it) holds text that unlearning must
-    remove: the gold standard would know what it must not. ``lethe validate`` reports the count; the
+    """Indices of the forget documents that also stand in the retain corpus (equal up to whitespace): a
+    retain model trained on them would know what it must not. ``lethe validate`` reports the count; the
     scenarios refuse the data (:func:`check_corpus_overlap`)."""
     kept = {_normalised(t) for t in retain}
     return [i for i, t in enumerate(forget) if _normalised(t) in kept]
@@ -394,9 +335,7 @@ def describe_mcq(path: str | Path, split: str = "test") -> list[str]:
     question, subjects, and for MMLU's ``data/`` folder the split read and the splits present."""
     path = Path(path)
     items = read_mcq(path, split=split)
-    subjects: dict[str, int] = {}
-    for it in items:
-        subjects[it.subject or "(none)"] = subjects.get(it.subject or "(none)", 0) + 1
+    subjects = Counter(it.subject or "(none)" for it in items)
     top = sorted(subjects.items(), key=lambda kv: (-kv[1], kv[0]))
     lines = [f"{path}: {len(items)} questions, {len(items[0].choices)} choices each",
              f"  subjects: {len(subjects)} (" + ", ".join(f"{s} {n}" for s, n in top[:5])
@@ -404,10 +343,8 @@ def describe_mcq(path: str | Path, split: str = "test") -> list[str]:
     if path.is_dir():
         splits = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.csv")))
         lines.append(f"  split read: {split}" + (f" (split folders: {', '.join(splits)})" if splits else ""))
-    answers = [0] * len(items[0].choices)
-    for it in items:
-        answers[it.answer] += 1
-    lines.append("  right answer at: " + ", ".join(f"{LETTERS[k]} {n}" for k, n in enumerate(answers)))
+    answers = Counter(it.answer for it in items)
+    lines.append("  right answer at: " + ", ".join(f"{LETTERS[k]} {answers[k]}" for k in range(len(items[0].choices))))
     return lines
 
 
@@ -445,13 +382,9 @@ def read_corpus(path: str | Path) -> list[str]:
 
 def write_mcq(path: str | Path, items: list[MCQItem]) -> None:
     """Write MCQ items as JSONL rows (readable by :func:`read_mcq`), atomically."""
-    from .base import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(it.to_json(), ensure_ascii=False) + "\n" for it in items))
+    write_rows(path, [it.to_json() for it in items])
 
 
 def write_corpus(path: str | Path, docs: list[str]) -> None:
     """Write documents as ``{"text"}`` JSONL rows (readable by :func:`read_corpus`), atomically."""
-    from .base import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs))
+    write_rows(path, [{"text": d} for d in docs])

@@ -1,14 +1,7 @@
-"""Made-up words for the built-in benchmarks, built from syllable chunks.
-
-Every generator (``lethe-authors``, ``lethe-news``, ``lethe-hazard``) names its fictional world with
-words that are a head chunk, an optional middle chunk and a tail chunk (the *root*), plus a suffix
-that marks the word's category ("-ford" for a town, "-ia" for a country). A small inventory keeps the
-words to a few BPE pieces; handing every root out once keeps two names from sharing one, so no fact
-about one made-up thing is also stated about another. Each benchmark passes its own inventories:
-this module holds the drawing, not the syllables.
-
-A :class:`Lexicon` is a pure function of its ``random.Random`` stream and the calls made on it: sets
-are used for membership only, never iterated, so the words are the same on every run and platform.
+"""Made-up words for the built-in benchmarks: a head, an optional middle and a tail chunk (the *root*), plus
+a suffix that marks the category ("-ford" for a town). Each generator passes its own syllable inventories;
+handing every root out once keeps two names from sharing one. A :class:`Lexicon` is a pure function of its
+``random.Random`` stream and the calls made on it (sets are used for membership only, never iterated).
 """
 from __future__ import annotations
 

@@ -1,31 +1,7 @@
-"""``lethe-news``: a MUSE-style corpus of fictitious news articles, and a loader for MUSE's own files.
-
-MUSE (Shi et al. 2024, "MUSE: Machine Unlearning Six-Way Evaluation for Language Models") asks a
-model trained on news articles to forget some of them and measures three things on the forget set:
-verbatim memorisation (VerbMem: continue an article from its first words), knowledge memorisation
-(KnowMem: answer questions about it) and privacy leakage (PrivLeak: membership inference of forget
-against holdout articles, relative to a model retrained without them). This module builds the same
-kind of data, small enough for a tiny Llama on two CPU cores:
-
-  forget    n_forget articles, to be unlearned
-  retain    n_retain articles, kept (the retain set of unlearning methods and of the retain model)
-  holdout   n_holdout articles, never trained on (the non-members of membership inference)
-
-Each article is 4-8 sentences about a made-up town (an opening, a festival, a cup final, a new
-species, a council vote, a new factory, a snowstorm, a premiere), with made-up people, organisations,
-dates and numbers; nothing in it is real, nothing harmful. For each article there are 2-3 KnowMem
-questions about facts stated in it (answers are short phrases) and one VerbMem probe: the first
-``prefix_words`` words as the prompt, the following ``continuation_words`` words as the ground truth.
-
-``generate`` is a pure function of its arguments: one ``random.Random`` stream seeded by a string
-(Python seeds strings through SHA-512, so the data is the same on every run and platform), no set or
-hash order. Every made-up name (town, person, company, ...) is handed out once in the whole corpus,
-so no fact of a forget article is stated in a retain article. The topics and their word pools live in
-:mod:`lethe.benchmarks.news_topics` (re-exported here), the made-up names come from
-:class:`lethe.benchmarks.lexicon.Lexicon`.
-
-:func:`load_muse` reads the public MUSE data (News or Books) from a local folder in the layout of
-the MUSE repository (``swj0419/muse_bench``, ``data/<corpus>/``) into the same :class:`NewsCorpus`.
+"""``lethe-news``: a MUSE-style corpus of fictitious news articles (MUSE: Shi et al. 2024, "MUSE: Machine
+Unlearning Six-Way Evaluation for Language Models"), and a loader for MUSE's own files (docs/verbatim.md).
+Every made-up name is handed out once in the whole corpus, so no fact of a forget article is stated in a
+retain article; the topics and their word pools live in :mod:`lethe.benchmarks.news_topics`.
 """
 from __future__ import annotations
 
@@ -36,37 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError
-from .base import QAItem
+from .base import QAItem, read_json, read_text
 from .lexicon import Lexicon
-from .news_topics import (  # re-exported: the pools and topics are read from here too
-    BANDS,
-    BUILDINGS,
-    CAUSES,
-    COLORS,
-    COMMITTEES,
-    CREATURES,
-    CUPS,
-    DIRECTIONS,
-    FESTIVALS,
-    FOODS,
-    HABITATS,
-    LANDSCAPES,
-    MONTHS,
-    NEW_USES,
-    OLD_THINGS,
-    PRIZE_ITEMS,
-    PRODUCTS,
-    PROJECTS,
-    QA,
-    ROLES2,
-    SHOPS,
-    SUPPLIES,
-    TEAM_NOUNS,
-    TOPICS,
-    TROPHY_THINGS,
-    WEEKDAYS,
-    Topic,
-)
+from .news_topics import TOPICS
 
 NAME = "lethe-news"
 VERSION = "1.0"  # bump when the generated content changes for the same arguments
@@ -98,30 +46,23 @@ class Continuation:
 
 @dataclass
 class NewsCorpus:
-    """Documents, probes and the spec of a verbatim-unlearning corpus.
-
-    forget / retain / holdout: documents to unlearn, to keep, never trained on.
-    verbmem_forget (verbmem_retain): continuation probes on forget (retain) documents.
-    knowmem_forget / knowmem_retain: questions about forget / retain documents (``QAItem``).
-    knowmem_icl: few-shot examples prepended to KnowMem prompts ({"forget": [...], "retain": [...]};
-        MUSE's ``*_qa_icl.json``; empty for the built-in corpus, whose models are trained on Q&A).
-    privleak_forget / privleak_holdout: the members and non-members of membership inference.
-    knowmem_train_forget / knowmem_train_retain: Q&A the built-in models are trained on with the
-        articles (every question of every article; [] for MUSE, whose target was not).
-    """
+    """Documents, probes and the spec of a verbatim-unlearning corpus."""
 
     name: str
     version: str
-    forget: list[Document]
-    retain: list[Document]
-    holdout: list[Document]
-    verbmem_forget: list[Continuation]
-    knowmem_forget: list[QAItem]
+    forget: list[Document]  # to unlearn
+    retain: list[Document]  # to keep
+    holdout: list[Document]  # never trained on
+    verbmem_forget: list[Continuation]  # continuation probes on forget documents
+    knowmem_forget: list[QAItem]  # questions about forget / retain documents
     knowmem_retain: list[QAItem]
-    privleak_forget: list[Document]
+    privleak_forget: list[Document]  # the members and non-members of membership inference
     privleak_holdout: list[Document]
     verbmem_retain: list[Continuation] = field(default_factory=list)
+    # few-shot examples prepended to KnowMem prompts ({"forget": [...], "retain": [...]}; MUSE's
+    # ``*_qa_icl.json``; empty for the built-in corpus, whose models are trained on Q&A)
     knowmem_icl: dict[str, list[QAItem]] = field(default_factory=dict)
+    # Q&A the built-in models are trained on with the articles ([] for MUSE, whose target was not)
     knowmem_train_forget: list[QAItem] = field(default_factory=list)
     knowmem_train_retain: list[QAItem] = field(default_factory=list)
     spec: dict = field(default_factory=dict)
@@ -169,13 +110,11 @@ MAX_ARTICLES = 1000
 @dataclass(frozen=True)
 class Article:
     id: str
-    split: str
-    topic: str
     text: str
     qa: tuple[tuple[str, str], ...]  # KnowMem (question, answer), facts stated in ``text``
 
 
-def _article(aid: str, split: str, rng: random.Random, lex: Lexicon) -> Article:
+def _article(aid: str, rng: random.Random, lex: Lexicon) -> Article:
     topic = TOPICS[rng.randrange(len(TOPICS))]
     slots = topic.slots(rng, lex)
     n_body = rng.randint(MIN_SENTENCES, MAX_SENTENCES) - 1
@@ -186,29 +125,24 @@ def _article(aid: str, split: str, rng: random.Random, lex: Lexicon) -> Article:
     chosen = [questions[i] for i in sorted(rng.sample(range(len(questions)), n_qa))]
     text = " ".join(s.format(**slots) for s in sentences)
     qa = tuple((q.format(**slots), a.format(**slots)) for q, a in chosen)
-    return Article(aid, split, topic.name, text, qa)
+    return Article(aid, text, qa)
 
 
 def generate(n_forget: int = 20, n_retain: int = 60, n_holdout: int = 20, seed: int = 0,
              prefix_words: int = 16, continuation_words: int = 128, n_retain_eval: int = 20) -> NewsCorpus:
-    """The ``lethe-news`` corpus: forget, retain and holdout articles with their probes.
-
-    VerbMem probes: prompt = the first ``prefix_words`` words of an article, ground truth = the next
-    ``continuation_words`` words (the rest of the article at the default, 128). ``verbmem_retain``
-    and ``knowmem_retain`` cover the first ``n_retain_eval`` retain articles (utility on kept text);
-    ``knowmem_forget`` every forget article. The models are trained on every article's Q&A
-    (``knowmem_train_*``).
-    """
-    for name, value, low in (("n_forget", n_forget, 1), ("n_retain", n_retain, 1), ("n_holdout", n_holdout, 1),
-                             ("prefix_words", prefix_words, 1), ("continuation_words", continuation_words, 1),
-                             ("n_retain_eval", n_retain_eval, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise LetheError(f"{NAME}: {name} must be an integer >= {low}, got {value!r}")
+    """The ``lethe-news`` corpus: forget, retain and holdout articles with their probes. VerbMem: the first
+    ``prefix_words`` words of an article, then the next ``continuation_words``; ``verbmem_retain`` and
+    ``knowmem_retain`` cover the first ``n_retain_eval`` retain articles."""
+    spec = dict(n_forget=n_forget, n_retain=n_retain, n_holdout=n_holdout, seed=seed, prefix_words=prefix_words,
+                continuation_words=continuation_words, n_retain_eval=n_retain_eval)
+    for name, value in spec.items():
+        if name != "seed" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise LetheError(f"{NAME}: {name} must be an integer >= 1, got {value!r}")
     if n_forget + n_retain + n_holdout > MAX_ARTICLES:
         raise LetheError(f"{NAME}: at most {MAX_ARTICLES} articles in all (made-up names run out); ask for fewer")
     lex = _lexicon(seed)
     rng = random.Random(f"{NAME}/{seed}/articles")
-    articles = {s: [_article(f"{s[0]}{i:04d}", s, rng, lex) for i in range(n)]
+    articles = {s: [_article(f"{s[0]}{i:04d}", rng, lex) for i in range(n)]
                 for s, n in zip(SPLITS, (n_forget, n_retain, n_holdout))}
     docs = {s: [Document(a.id, a.text) for a in arts] for s, arts in articles.items()}
     retain_eval = articles["retain"][:n_retain_eval]
@@ -226,17 +160,13 @@ def generate(n_forget: int = 20, n_retain: int = 60, n_holdout: int = 20, seed: 
     if prefix_words >= shortest:
         raise LetheError(f"{NAME}: prefix_words={prefix_words} leaves nothing to continue (the shortest article "
                          f"has {shortest} words); choose fewer prefix words")
-    spec = dict(n_forget=n_forget, n_retain=n_retain, n_holdout=n_holdout, seed=seed, prefix_words=prefix_words,
-                continuation_words=continuation_words, n_retain_eval=n_retain_eval)
     return NewsCorpus(
-        name=NAME, version=VERSION,
-        forget=docs["forget"], retain=docs["retain"], holdout=docs["holdout"],
+        name=NAME, version=VERSION, forget=docs["forget"], retain=docs["retain"], holdout=docs["holdout"],
         verbmem_forget=[continuation(a) for a in articles["forget"]],
         verbmem_retain=[continuation(a) for a in retain_eval],
         knowmem_forget=qa_items(articles["forget"]), knowmem_retain=qa_items(retain_eval),
         privleak_forget=docs["forget"], privleak_holdout=docs["holdout"],
-        knowmem_train_forget=qa_items(articles["forget"]), knowmem_train_retain=qa_items(articles["retain"]),
-        spec=spec,
+        knowmem_train_forget=qa_items(articles["forget"]), knowmem_train_retain=qa_items(articles["retain"]), spec=spec,
     )
 
 
@@ -255,22 +185,11 @@ MUSE_FILES = {
     "privleak_forget": ("privleak/forget.json", True),
     "privleak_holdout": ("privleak/holdout.json", True),
 }
-MUSE_LAYOUT = ("raw/forget.txt, raw/retain1.txt, verbmem/forget.json, knowmem/forget_qa.json, "
-               "knowmem/retain_qa.json, privleak/forget.json, privleak/holdout.json")
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LetheError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); fix the file or download it "
-                         "again") from None
-    except UnicodeDecodeError:
-        raise LetheError(f"{path}: not UTF-8 text; download the file again") from None
+MUSE_LAYOUT = ", ".join(rel for rel, required in MUSE_FILES.values() if required)
 
 
 def _json_list(path: Path) -> list:
-    data = _read_json(path)
+    data = read_json(path, hint="fix the file or download it again")
     if not isinstance(data, list) or not data:
         what = "an empty list" if data == [] else f"a {type(data).__name__}"
         raise LetheError(f"{path}: expected a non-empty JSON list of rows, got {what}; fix the file or download "
@@ -334,54 +253,44 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
 
 
 def _raw_documents(path: Path, prefix: str, chunk_words: int) -> list[Document]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise LetheError(f"{path}: not UTF-8 text; download the file again") from None
-    chunks = chunk_text(text, chunk_words)
+    chunks = chunk_text(read_text(path), chunk_words)
     if not chunks:
         raise LetheError(f"{path}: the file is empty; it must hold the raw text to unlearn / keep")
     return [Document(f"{prefix}{i:05d}", c) for i, c in enumerate(chunks)]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+def _muse_paths(folder: Path, keys=tuple(MUSE_FILES)) -> dict[str, Path]:
+    """The files ``keys`` of a MUSE folder that are there; a missing required one is a one-line error."""
+    if not folder.is_dir():
+        raise LetheError(f"{folder}: not a folder; give the folder of one MUSE corpus ({MUSE_LAYOUT})")
+    paths = {}
+    for key in keys:
+        rel, required = MUSE_FILES[key]
+        if (folder / rel).is_file():
+            paths[key] = folder / rel
+        elif required:
+            raise LetheError(f"{folder / rel}: file not found; a MUSE folder holds {MUSE_LAYOUT} (download the "
+                             "corpus from the MUSE repository or its Hugging Face dataset)")
+    return paths
+
+
+def _raw_forget_retain(paths: dict[str, Path], chunk_words: int) -> tuple[list[Document], list[Document], list]:
+    """The documents of raw/forget.txt and raw/retain1.txt, and the forget ones that stand in both."""
+    forget = _raw_documents(paths["raw_forget"], "f", chunk_words)
+    retain = _raw_documents(paths["raw_retain"], "r", chunk_words)
+    return forget, retain, forget_overlap(forget, retain)
 
 
 def load_muse(folder: str | Path, chunk_words: int = 300) -> NewsCorpus:
-    """Read MUSE's public data (one corpus: News or Books) from a local ``folder``::
-
-        raw/forget.txt  raw/retain1.txt                 the text to unlearn / the retain set
-        verbmem/forget.json                             [{"prompt", "gt"}]
-        knowmem/forget_qa.json  knowmem/retain_qa.json  [{"question", "answer"}]
-        knowmem/forget_qa_icl.json, retain_qa_icl.json  optional few-shot examples, same fields
-        privleak/forget.json  privleak/holdout.json     lists of texts (or [{"text"}])
-
-    (the layout of ``data/<corpus>/`` in the MUSE repository, ``swj0419/muse_bench``; other files
-    there, raw/retain2.txt, raw/holdout.txt, privleak/retain.json, are not read). The raw text files
-    are cut into documents of at most ``chunk_words`` words at paragraph breaks (Lethe's encoder
-    keeps 512 tokens of a training sequence, about 350 words of English). MUSE Books has no KnowMem
-    files: give a folder with the News layout, or add the two files.
-
-    Errors are one line naming the file, the row and the field.
+    """Read MUSE's public data (one corpus: News or Books) from a local ``folder`` in the layout of
+    ``data/<corpus>/`` of the MUSE repository (:data:`MUSE_FILES`; docs/verbatim.md). The raw text files
+    are cut into documents of at most ``chunk_words`` words at paragraph breaks (Lethe's encoder keeps
+    512 tokens of a training sequence, about 350 words of English). Errors name the file, row and field.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise LetheError(f"{folder}: not a folder; give the folder of one MUSE corpus ({MUSE_LAYOUT})")
     if not isinstance(chunk_words, int) or isinstance(chunk_words, bool) or chunk_words < 1:
         raise LetheError(f"load_muse: chunk_words must be an integer >= 1, got {chunk_words!r}")
-    paths = {}
-    for key, (rel, required) in MUSE_FILES.items():
-        path = folder / rel
-        if path.is_file():
-            paths[key] = path
-        elif required:
-            raise LetheError(f"{path}: file not found; a MUSE folder holds {MUSE_LAYOUT} (download the corpus "
-                             "from the MUSE repository or its Hugging Face dataset)")
+    folder = Path(folder)
+    paths = _muse_paths(folder)
     verbmem = [Continuation(f"v{i:04d}", r["prompt"], r["gt"])
                for i, r in enumerate(_rows(paths["verbmem_forget"], ("prompt", "gt")))]
 
@@ -393,23 +302,20 @@ def load_muse(folder: str | Path, chunk_words: int = 300) -> NewsCorpus:
            if f"knowmem_{split}_icl" in paths}
     privleak = {key: [Document(f"{tag}{i:05d}", t) for i, t in enumerate(_texts(paths[key]))]
                 for key, tag in (("privleak_forget", "pf"), ("privleak_holdout", "ph"))}
-    spec = {"folder": str(folder.resolve()), "chunk_words": chunk_words,
-            "files": {MUSE_FILES[k][0]: _sha256(p) for k, p in paths.items()}}
-    forget = _raw_documents(paths["raw_forget"], "f", chunk_words)
-    retain = _raw_documents(paths["raw_retain"], "r", chunk_words)
+    files = {MUSE_FILES[k][0]: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for k, p in paths.items()}
+    spec = {"folder": str(folder.resolve()), "chunk_words": chunk_words, "files": files}
+    forget, retain, both = _raw_forget_retain(paths, chunk_words)
     # raw/retain1.txt is the methods' retain set and what MUSE's retain model trained on: it must not hold
     # forget text, or the gold standard knows what unlearning must remove
-    both = forget_overlap(forget, retain)
     if both:
         raise LetheError(f"{paths['raw_forget']}: {len(both)} of its {len(forget)} documents (chunks of "
                          f"{chunk_words} words) also stand in the retain data {paths['raw_retain']} (first: "
                          f"{both[0].id}); remove the shared text from one of the two files")
+    # the version: a hash of the files' hashes (the data, not the download date)
+    version = "files-" + hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
     return NewsCorpus(
-        name=f"muse:{folder.name}", version=_sha256_of(spec["files"]),
-        forget=forget,
-        retain=retain,
-        holdout=privleak["privleak_holdout"],
-        verbmem_forget=verbmem,
+        name=f"muse:{folder.name}", version=version, forget=forget, retain=retain,
+        holdout=privleak["privleak_holdout"], verbmem_forget=verbmem,
         knowmem_forget=qa("knowmem_forget", "fq"), knowmem_retain=qa("knowmem_retain", "rq"),
         privleak_forget=privleak["privleak_forget"], privleak_holdout=privleak["privleak_holdout"],
         knowmem_icl=icl, spec=spec,
@@ -428,15 +334,7 @@ def describe_muse(folder: str | Path, chunk_words: int = 300) -> list[str]:
     """What :func:`load_muse` finds in a MUSE folder (lines to print, nothing run): documents, probes
     and questions per file, and forget documents shared with the retain data (refused at load)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise LetheError(f"{folder}: not a folder; give the folder of one MUSE corpus ({MUSE_LAYOUT})")
-    raw = {k: folder / MUSE_FILES[k][0] for k in ("raw_forget", "raw_retain")}
-    for path in raw.values():
-        if not path.is_file():
-            raise LetheError(f"{path}: file not found; a MUSE folder holds {MUSE_LAYOUT}")
-    forget = _raw_documents(raw["raw_forget"], "f", chunk_words)
-    retain = _raw_documents(raw["raw_retain"], "r", chunk_words)
-    both = forget_overlap(forget, retain)
+    forget, retain, both = _raw_forget_retain(_muse_paths(folder, ("raw_forget", "raw_retain")), chunk_words)
     lines = [f"{folder}: MUSE corpus",
              f"  raw/forget.txt: {len(forget)} documents of at most {chunk_words} words",
              f"  raw/retain1.txt: {len(retain)} documents",
@@ -449,12 +347,3 @@ def describe_muse(folder: str | Path, chunk_words: int = 300) -> list[str]:
               + (f", few-shot examples for {', '.join(sorted(corpus.knowmem_icl))}" if corpus.knowmem_icl else ""),
               f"  privleak: {len(corpus.privleak_forget)} forget and {len(corpus.privleak_holdout)} holdout texts"]
     return lines
-
-
-def _sha256_of(files: dict) -> str:
-    """The version of a MUSE folder: a hash of its files' hashes (the data, not the download date)."""
-    return "files-" + hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-
-
-__all__ = ["Article", "Continuation", "Document", "NAME", "NewsCorpus", "TOPICS", "VERSION", "chunk_text",
-           "describe_muse", "forget_overlap", "generate", "load_muse"]

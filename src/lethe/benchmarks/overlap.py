@@ -1,16 +1,12 @@
-"""The forget/retain invariant every benchmark must keep.
-
-No forget item (question + answer) may stand in the retain data: the retain data are what unlearning
-preserves and what the retain model (the gold standard) is trained on, so an item in both is one the
-gold standard knows and the method is asked to keep while forgetting it. Loaders check it when they
-read a benchmark (:func:`raise_on_overlap`, one line naming both files and the count);
+"""The forget/retain invariant every benchmark must keep: no forget item (question + answer) may stand in
+the retain data, which unlearning preserves and the retain model (the gold standard) is trained on.
+Loaders check it (:func:`raise_on_overlap`: one line naming both files and the count);
 :func:`overlap_report` gives the counts without raising, for ``lethe validate``.
 """
 from __future__ import annotations
 
 from ..errors import LetheError
-from .base import Benchmark
-from .base import qa_overlap as overlap  # noqa: F401  (the key: question + answer; re-exported for the loaders)
+from .base import Benchmark, qa_overlap
 
 
 def raise_on_overlap(n: int, forget_file: str, retain_file: str) -> None:
@@ -36,7 +32,7 @@ def round_overlaps(bench: Benchmark, split: str) -> list[int]:
     for groups in rounds:
         done |= set(groups)
         forget = [it for it in authors if it.group in groups]
-        out.append(len(overlap(forget, [it for it in authors if it.group not in done])))
+        out.append(len(qa_overlap(forget, [it for it in authors if it.group not in done])))
     return out
 
 

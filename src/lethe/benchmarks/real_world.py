@@ -1,25 +1,7 @@
 """Loader for the real-world unlearning data of Yuan et al. 2025 ("A Closer Look at Machine Unlearning for
-LLMs", repository sail-sg/closer-look-LLM-unlearning, folder ``data/real_world``).
-
-Layout (JSON Lines, one question per line, about real persons)::
-
-    forget.json            name, question, answer, golden_answer, task_id      what unlearning trains on
-    neighbor.json          name, question, answer, golden_answer               the retain data of unlearning
-    forget_perturbed.json  + paraphrased_answer, perturbed_answer (list),      what the forget split is
-                             paraphrased_question                              evaluated on
-    neighbor_perturbed.json  same columns                                      the neighbour split of evaluation
-
-``answer`` is the target model's own long answer (what it says, hence what unlearning trains on) and
-``golden_answer`` the true answer generations are scored against. The authors' code trains on the plain
-files (real_world_unlearn.py: ``cfg.split + '.json'``, ``cfg.retain + '.json'``) and evaluates on the
-``*_perturbed.json`` files (config/real_world.yaml ``split_list``, answer_key ``golden_answer``); in their
-release neighbor.json and neighbor_perturbed.json are *different persons*. Lethe reads them the same way:
-
-* unlearning: forget.json and neighbor.json (each falls back to its ``*_perturbed.json`` when absent);
-* evaluation: forget_perturbed.json and neighbor_perturbed.json (each falls back to the plain file).
-
-A folder of plain files only is accepted: without wrong answers the truth ratio (and what is built on
-it, forget efficacy) is n/a, and ``RealWorldData.wrong_answers`` is False so the scenario says so.
+LLMs", repository sail-sg/closer-look-LLM-unlearning, folder ``data/real_world``): JSON Lines about real
+persons; which file serves what (unlearning: forget.json / neighbor.json, evaluation: the ``*_perturbed.json``
+files, each the other's fallback) is in docs/real_world.md.
 """
 from __future__ import annotations
 
@@ -27,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import QAItem, json_lines, parse_json, read_text
-from .overlap import overlap, raise_on_overlap
+from .base import QAItem, check_row, json_records, qa_overlap, read_text, string_list
+from .overlap import raise_on_overlap
 
 REQUIRED = ("name", "question", "answer")
 
@@ -44,29 +26,14 @@ class RealWorldData:
     wrong_answers: bool = True  # False: the evaluation files have no perturbed_answer (truth ratio n/a)
 
 
-def _rows(path: Path) -> list[tuple[int, object]]:
-    text = read_text(path)
-    if text.lstrip().startswith("["):  # a JSON array is accepted too
-        return [(i + 1, r) for i, r in enumerate(parse_json(text, path))]
-    return list(json_lines(text.splitlines(), path))
-
-
 def _items(path: Path, prefix: str, need_wrong: bool = True) -> tuple[list[QAItem], list[QAItem]]:
     """(evaluation items, unlearning items) of one file. ``need_wrong``: every row needs perturbed_answer
     (a *_perturbed.json file); otherwise a file gives them to all rows or to none."""
     evals, trains = [], []
     per_name: dict[str, int] = {}
-    for n, row in _rows(path):
-        if not isinstance(row, dict):
-            raise LetheError(f"{where(path, n)}: expected a JSON object, got {type(row).__name__}")
-        for key in REQUIRED:
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise LetheError(f"{where(path, n, key)}: missing or empty; every row needs {', '.join(REQUIRED)}")
-        pert = row.get("perturbed_answer", [])
-        if isinstance(pert, str):
-            pert = [pert]
-        if not isinstance(pert, list) or not all(isinstance(p, str) for p in pert):
-            raise LetheError(f"{where(path, n, 'perturbed_answer')}: must be a list of strings")
+    for n, row in json_records(read_text(path), path):
+        check_row(row, REQUIRED, path, n, ", ".join(REQUIRED))
+        pert = string_list(row.get("perturbed_answer", []), path, n, "perturbed_answer")
         if not pert and (need_wrong or any(it.perturbed_answers for it in evals)):
             raise LetheError(f"{where(path, n, 'perturbed_answer')}: missing; the truth ratio needs wrong answers "
                              "(use the *_perturbed.json files of the release)")
@@ -123,7 +90,7 @@ def load_real_world(folder: str | Path) -> RealWorldData:
         raise LetheError(f"{folder}: {', '.join(sorted(both))} appear in both forget and neighbor files; the "
                          "neighbour set must be other entities")
     # the invariant of every benchmark: no forget item (question + answer) in the retain data of unlearning
-    ids = {it.id for it in overlap(forget_train, neighbour_train)} | {it.id for it in overlap(forget, neighbour_train)}
+    ids = {it.id for it in qa_overlap(forget_train, neighbour_train) + qa_overlap(forget, neighbour_train)}
     names = sorted({files["forget_train"].name, files["forget"].name})
     raise_on_overlap(len(ids), str(folder / " + ".join(names)), str(files["neighbour_train"]))
     return RealWorldData(forget, neighbour, forget_train, neighbour_train, str(folder),

@@ -1,10 +1,6 @@
-"""Benign and utility safety datasets: benign requests that look sensitive (over-refusal: XSTest,
-OKTest, OR-Bench, PHTest) and tasks with a known answer (MMLU and the other multiple-choice sets, GSM8K,
-AlpacaEval).
-
-Each loader maps its dataset's public layout into :class:`lethe.safety_items.SafetyItem` rows and is
-registered in :data:`lethe.benchmarks.safety_sources.DATASETS`; read them through
-:func:`lethe.benchmarks.safety_datasets.load_safety_dataset`.
+"""Benign and utility safety datasets: benign requests that look sensitive (over-refusal: XSTest, OKTest,
+OR-Bench, PHTest) and tasks with a known answer (MMLU, ARC, TruthfulQA, GSM8K, AlpacaEval); read them
+through :func:`lethe.benchmarks.safety_datasets.load_safety_dataset`.
 """
 from __future__ import annotations
 
@@ -13,7 +9,9 @@ import random
 
 from ..errors import LetheError
 from ..safety_items import SafetyItem
-from .safety_sources import Source, answer_index, as_text, drop_empty, register_dataset, subject_of_file
+from .safety_sources import (Source, answer_index, as_list, as_text, drop_empty, mapped, register_dataset,
+                             subject_of_file)
+
 
 # --------------------------------------------------------------------------------------------------
 # benign: requests that look sensitive but are fine (over-safety)
@@ -29,10 +27,8 @@ from .safety_sources import Source, answer_index, as_text, drop_empty, register_
                   columns=(("prompt",), ("label", "type")),
                   keeps="only label 'safe' is kept, or in the v2 file the types not starting with 'contrast_'")
 def _xstest(src: Source) -> list[SafetyItem]:
-    """Röttger et al. 2024, XSTest. ``xstest_prompts.csv``: ``id, prompt, type, label, focus, note`` with
-    label "safe" / "unsafe": only the safe prompts are kept. The v2 file ``xstest_v2_prompts.csv`` (``id_v2,
-    type, prompt, focus, note``) has no label: its unsafe prompts are the types starting with "contrast_".
-    category = type; id = id (or id_v2)."""
+    """Only the safe prompts are kept: label "safe", or in the v2 file (no label) the types not starting
+    with "contrast_"."""
     items = []
     for i in range(len(src)):
         kind = src.text(i, "type")
@@ -53,17 +49,14 @@ def _xstest(src: Source) -> list[SafetyItem]:
     return items
 
 
-@register_dataset("oktest", "benign",
-                  description="OKTest: 300 safe questions containing harmful-sounding words (overkill test)",
-                  paper="Shi et al. 2024, Navigating the OverKill in Large Language Models",
-                  hub_id="", hub_split="",
-                  download="github.com/InvokerStark/OverKill: data/OKTest.csv",
-                  formats="OKTest.csv (one column: prompt) or a .txt file with one prompt per line",
-                  columns=(("prompt",),), text_column="prompt")
-def _oktest(src: Source) -> list[SafetyItem]:
-    """Shi et al. 2024, OKTest. ``OKTest.csv`` (and ``OKTest_heldout.csv``): a single ``prompt`` column
-    whose quoted cells end in a line break (stripped here); or a .txt file, one prompt per line."""
-    return [src.item(i, src.text(i, "prompt", required=True)) for i in range(len(src))]
+# OKTest.csv (and OKTest_heldout.csv): one prompt column whose quoted cells end in a line break (stripped)
+register_dataset("oktest", "benign",
+                 description="OKTest: 300 safe questions containing harmful-sounding words (overkill test)",
+                 paper="Shi et al. 2024, Navigating the OverKill in Large Language Models",
+                 hub_id="", hub_split="",
+                 download="github.com/InvokerStark/OverKill: data/OKTest.csv",
+                 formats="OKTest.csv (one column: prompt) or a .txt file with one prompt per line",
+                 columns=(("prompt",),), text_column="prompt", loader=mapped())
 
 
 @register_dataset("orbench", "benign",
@@ -73,15 +66,12 @@ def _oktest(src: Source) -> list[SafetyItem]:
                   formats="or-bench-80k.csv / or-bench-hard-1k.csv (prompt,category)",
                   columns=(("prompt",),))
 def _orbench(src: Source) -> list[SafetyItem]:
-    """Cui et al. 2024, OR-Bench. ``or-bench-80k.csv`` / ``or-bench-hard-1k.csv``: ``prompt, category``.
-    ``or-bench-toxic`` has the same columns but holds truly toxic prompts: it is refused here, since its
-    items would not be benign."""
+    """``or-bench-toxic`` has the same columns but truly toxic prompts: it is refused."""
     part = src.file.name if src.file is not None else src.config or ""
     if "toxic" in part.lower():
         raise LetheError(f"{src.label}: or-bench-toxic holds toxic prompts, not benign ones; give or-bench-80k or "
                          "or-bench-hard-1k (use it as a harmful set through your own loader if you need it)")
-    return [src.item(i, src.text(i, "prompt", required=True), category=src.text(i, "category"))
-            for i in range(len(src))]
+    return mapped(category="category")(src)
 
 
 @register_dataset("phtest", "benign",
@@ -94,9 +84,7 @@ def _orbench(src: Source) -> list[SafetyItem]:
                   columns=(("Request", "prompt"), ("Harmfulness",)), options={"controversial": False},
                   keeps="only 'harmless' prompts are kept unless controversial=True")
 def _phtest(src: Source, controversial: bool = False) -> list[SafetyItem]:
-    """An et al. 2024, PHTest. ``PHTest.csv``: ``ID, Request, Harmfulness`` with Harmfulness "harmless" or
-    "controversial" (prompts whose harmfulness is debatable). Only the harmless ones are kept unless
-    ``controversial=True``. category = the Harmfulness label; id = ID."""
+    """Harmfulness "controversial" marks prompts whose harmfulness is debatable: kept with ``controversial=True``."""
     items = []
     for i in range(len(src)):
         label = src.text(i, "Harmfulness").lower()
@@ -123,19 +111,14 @@ def _phtest(src: Source, controversial: bool = False) -> list[SafetyItem]:
                   columns=(("question",), ("choices", "A"), ("answer",)),
                   headerless=("question", "A", "B", "C", "D", "answer"))
 def _mmlu(src: Source) -> list[SafetyItem]:
-    """Hendrycks et al. 2021, MMLU. Hub rows (cais/mmlu): ``question, subject, choices, answer`` with answer
-    a 0-based index. The original files ``<subject>_<split>.csv`` (e.g. ``anatomy_test.csv``) have no
-    header: ``question, A, B, C, D, answer letter``; the subject comes from the file name. The original
-    ``data/`` folder (``dev/ val/ test/`` of those files, or one split folder) is read file by file
-    (:func:`lethe.benchmarks.safety_sources.open_source`); :func:`lethe.benchmarks.hazard.read_mcq` reads
-    MMLU's layouts through this loader, so the safety and hazardous scenarios read the same files the same way."""
+    """Hub rows have a 0-based answer; the original headerless ``<subject>_<split>.csv`` files (one, or the
+    ``data/`` folder: :func:`lethe.benchmarks.safety_sources.open_source`) an answer letter and the subject in
+    the file name. :func:`lethe.benchmarks.hazard.read_mcq` reads MMLU through this loader too."""
     file_subject = subject_of_file(src.file) if src.file is not None else ""
     items = []
     for i in range(len(src)):
         if src.column(i, "choices"):
-            choices = src.value(i, "choices")
-            if hasattr(choices, "tolist"):
-                choices = choices.tolist()
+            choices = as_list(src.value(i, "choices"))
             if isinstance(choices, str):
                 try:
                     choices = json.loads(choices)
@@ -160,9 +143,8 @@ def _mmlu(src: Source) -> list[SafetyItem]:
                   formats="jsonl rows question,answer (the solution, final answer after '#### ')",
                   columns=(("question",), ("answer",)))
 def _gsm8k(src: Source) -> list[SafetyItem]:
-    """Cobbe et al. 2021, GSM8K. jsonl rows ``question, answer`` where ``answer`` is the worked solution ending
-    in ``#### <final answer>``. answer = the final number with thousands commas removed ("1,200" -> "1200");
-    helpful_response = the full solution."""
+    """answer = the final number after ``####`` without thousands commas ("1,200" -> "1200");
+    helpful_response = the worked solution."""
     items = []
     for i in range(len(src)):
         solution = src.text(i, "answer", required=True)
@@ -185,9 +167,7 @@ def _gsm8k(src: Source) -> list[SafetyItem]:
                           'jsonl {"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}',
                   columns=(("question",), ("answerKey",)))
 def _arc(src: Source) -> list[SafetyItem]:
-    """Clark et al. 2018, ARC (Challenge set). Hub rows: ``id, question, choices {text: [...], label: [...]},
-    answerKey``; original jsonl: ``{"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}``.
-    Labels are letters ("A".."E") or, for a few questions, digits ("1".."4"); answerKey uses the same."""
+    """Labels are letters ("A".."E") or, for a few questions, digits ("1".."4"); answerKey uses the same."""
     items = []
     for i in range(len(src)):
         question = src.value(i, "question")
@@ -203,9 +183,7 @@ def _arc(src: Source) -> list[SafetyItem]:
             raw = src.value(i, "choices")
             if not isinstance(raw, dict):
                 raise src.error(i, "choices", "must be an object {text: [...], label: [...]}")
-            texts, labels = raw.get("text"), raw.get("label")
-            texts = texts.tolist() if hasattr(texts, "tolist") else texts
-            labels = labels.tolist() if hasattr(labels, "tolist") else labels
+            texts, labels = as_list(raw.get("text")), as_list(raw.get("label"))
         if not stem:
             raise src.error(i, "question", "missing or empty question stem")
         if (not isinstance(texts, list) or not isinstance(labels, list) or len(texts) < 2
@@ -227,12 +205,9 @@ def _arc(src: Source) -> list[SafetyItem]:
                           "Source) or multiple_choice rows question,mc1_targets {choices, labels},mc2_targets",
                   columns=(("Question", "question"), ("Best Answer", "mc1_targets")), options={"shuffle": True})
 def _truthfulqa(src: Source, shuffle: bool = True) -> list[SafetyItem]:
-    """Lin et al. 2022, TruthfulQA. ``TruthfulQA.csv``: ``Type, Category, Question, Best Answer, Correct
-    Answers, Incorrect Answers, Source`` (answer lists separated by ";"): choices = the best answer + the
-    incorrect answers, helpful_response = the best answer. Hub "multiple_choice" rows: ``question,
-    mc1_targets {choices, labels}, mc2_targets``: choices = MC1's (its single label-1 choice is correct).
-    Both layouts list the correct answer first, so with ``shuffle`` (default) the choices are put in an
-    order seeded by the item id (deterministic; ``label`` follows the correct answer)."""
+    """CSV: choices = the best answer + the incorrect answers (";"-separated); hub rows: MC1's choices (its
+    single label-1 choice is correct). Both list the correct answer first, so with ``shuffle`` the choices
+    are put in an order seeded by the item id (deterministic; ``label`` follows the correct answer)."""
     items = []
     for i in range(len(src)):
         item_id = src.item_id(i)
@@ -270,17 +245,12 @@ def _truthfulqa(src: Source, shuffle: bool = True) -> list[SafetyItem]:
     return items
 
 
-@register_dataset("alpacaeval", "utility",
-                  description="AlpacaEval instructions with reference outputs",
-                  paper="Li et al. 2023, AlpacaEval: An Automatic Evaluator of Instruction-following Models",
-                  hub_id="tatsu-lab/alpaca_eval", hub_config="alpaca_eval", hub_split="eval",
-                  download="hub tatsu-lab/alpaca_eval: alpaca_eval.json",
-                  formats="alpaca_eval.json: a list of {instruction, output, generator, dataset}",
-                  columns=(("instruction",),))
-def _alpacaeval(src: Source) -> list[SafetyItem]:
-    """Li et al. 2023, AlpacaEval. ``alpaca_eval.json``: a list of ``{instruction, output, generator,
-    dataset}``: prompt = instruction, helpful_response = output (the reference model's answer), category =
-    dataset (the instruction's source: helpful_base, koala, oasst, selfinstruct, vicuna)."""
-    return [src.item(i, src.text(i, "instruction", required=True), helpful_response=src.text(i, "output"),
-                     category=src.text(i, "dataset"), meta=drop_empty(generator=src.text(i, "generator")))
-            for i in range(len(src))]
+register_dataset("alpacaeval", "utility",
+                 description="AlpacaEval instructions with reference outputs",
+                 paper="Li et al. 2023, AlpacaEval: An Automatic Evaluator of Instruction-following Models",
+                 hub_id="tatsu-lab/alpaca_eval", hub_config="alpaca_eval", hub_split="eval",
+                 download="hub tatsu-lab/alpaca_eval: alpaca_eval.json",
+                 formats="alpaca_eval.json: a list of {instruction, output, generator, dataset}",
+                 columns=(("instruction",),),
+                 # output: the reference model's answer; dataset: the instruction's source (koala, oasst, ...)
+                 loader=mapped(helpful_response="output", category="dataset", meta={"generator": "generator"}))

@@ -1,55 +1,20 @@
-"""Eighteen public safety datasets, each read from its own public file format into
-:class:`lethe.safety_items.SafetyItem` (the schema of the safety / over-safety / utility trilemma).
-
-    harmful   advbench, harmbench, beavertails, jailbreakbench, strongreject, maliciousinstruct,
-              donotanswer, sorrybench, harmfulqa                   (requests the model should refuse)
-    benign    xstest, oktest, orbench, phtest                      (benign requests that look sensitive)
-    utility   mmlu, gsm8k, arc_challenge, truthfulqa, alpacaeval   (tasks with a known answer)
-
-``load_safety_dataset(name, source)`` takes ``source`` as
-
-  a local file     .csv / .json / .jsonl / .txt / .parquet in the dataset's public layout
-  a local folder   MMLU's original release (``data/`` with ``dev/ val/ test/`` folders of headerless
-                   ``<subject>_<split>.csv`` files, or one of those folders): read file by file here;
-                   any other folder by ``datasets.load_dataset(folder, split=...)`` (the code path a hub
-                   id takes)
-  a hub id         ``datasets.load_dataset(hub_id, config, split=...)``; the default is the dataset's
-                   own ``hub_id``. Without network access, download the file and pass its path.
-
-Every loader maps its rows in file order (deterministic), drops the rows its format marks as out of
-scope (XSTest's unsafe contrast prompts, BeaverTails' safe rows, SORRY-Bench's mutated prompt styles,
-PHTest's controversial prompts, HarmBench's copyright behaviours unless asked for), counts each drop
-with its reason (:func:`read_safety_dataset`, :func:`describe`: nothing is dropped silently), and names
-each item ``<dataset>-<the dataset's own id>`` or ``<dataset>-<row number, 5 digits>``. ``limit`` keeps
-the first N items after that filtering.
-
-Imports stay light: ``datasets`` is imported only to read a folder or a hub id.
-
-This module is the public API; the work is split by job: :mod:`lethe.benchmarks.safety_sources` (the
-registry, reading a file, folder or hub id into rows, the cell helpers), :mod:`lethe.benchmarks.safety_harmful`
-and :mod:`lethe.benchmarks.safety_benign` (the loaders of the harmful sets, and of the benign and utility sets).
+"""Eighteen public safety datasets (``lethe ls datasets``; docs/safety.md), each read from a local file, folder
+or hub id into :class:`lethe.safety_items.SafetyItem`s; the registry and readers are
+:mod:`lethe.benchmarks.safety_sources`, the loaders ``safety_harmful`` and ``safety_benign``. Loaders keep file
+order, count every row they leave out with its reason, and name items ``<dataset>-<its own id or row number>``.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError
 from ..safety_items import ROLES, SafetyItem
 from . import safety_benign, safety_harmful  # noqa: F401 - importing them registers their datasets
-from .safety_harmful import HARMBENCH_TARGETS  # noqa: F401 - re-exported: a public name of this module
-from .safety_sources import FILE_SUFFIXES, LETTERS  # noqa: F401 - re-exported, as HARMBENCH_TARGETS
-from .safety_sources import DATASETS, SafetyDataset, Source, open_source
-
-__all__ = [
-    "DATASETS", "LoadedSet", "SafetyDataset", "Source", "dataset_names", "describe", "describe_datasets",
-    "load_safety_dataset", "read_safety_dataset",
-]
+from .safety_sources import DATASETS, SafetyDataset, open_source
 
 
-# --------------------------------------------------------------------------------------------------
-# The public API
-# --------------------------------------------------------------------------------------------------
 def dataset_names(role: str | None = None) -> list[str]:
     """Registered dataset names (sorted), optionally only those of one role."""
     if role is not None and role not in ROLES:
@@ -61,11 +26,9 @@ def describe_datasets() -> list[tuple[str, str, str]]:
     """(name, role, description with its hub id or download address) rows, harmful then benign then utility,
     for ``lethe ls datasets``."""
     rows = []
-    for role in ROLES:
-        for name in dataset_names(role):
-            ds = DATASETS.get(name)
-            where_from = f"hub: {ds.hub_id}" if ds.hub_id else f"download: {ds.download}"
-            rows.append((name, role, f"{ds.description} ({where_from})"))
+    for ds in (DATASETS.get(name) for role in ROLES for name in dataset_names(role)):
+        where_from = f"hub: {ds.hub_id}" if ds.hub_id else f"download: {ds.download}"
+        rows.append((ds.name, ds.role, f"{ds.description} ({where_from})"))
     return rows
 
 
@@ -84,12 +47,9 @@ class LoadedSet:
 
 def load_safety_dataset(name: str, source: str | Path | None = None, *, limit: int | None = None,
                         split: str | None = None, config: str | None = None, **options) -> list[SafetyItem]:
-    """Read dataset ``name`` from ``source`` (a file, a folder or a hub id; default: its hub id).
-
-    ``split`` / ``config`` choose the split and config (subset) of a folder or hub dataset; ``limit`` keeps
-    the first N items; ``options`` are the dataset's own switches (``DATASETS.get(name).options``), e.g.
-    ``load_safety_dataset("phtest", path, controversial=True)``.
-    """
+    """Read dataset ``name`` from ``source`` (a file, a folder or a hub id; default: its hub id). ``split`` /
+    ``config`` choose a part of a folder or hub dataset; ``limit`` keeps the first N items; ``options`` are the
+    dataset's own switches (``DATASETS.get(name).options``), e.g. ``controversial=True`` for phtest."""
     return read_safety_dataset(name, source, limit=limit, split=split, config=config, **options).items
 
 
@@ -114,12 +74,11 @@ def read_safety_dataset(name: str, source: str | Path | None = None, *, limit: i
         if it.id in seen:
             raise LetheError(f"{src.label}: duplicate id '{it.id}'; the dataset's id column must be unique")
         seen.add(it.id)
-    kept = items[:limit] if limit is not None else items
     notes = list(src.notes)
     if limit is not None and len(items) > limit:
         notes.append(f"{name}: the first {limit} of its {len(items)} items (limit)")
     files = sorted(set(src.row_files)) if src.row_files else []
-    return LoadedSet(name, src.label, len(src), kept, dict(src.dropped), notes, files)
+    return LoadedSet(name, src.label, len(src), items[:limit], dict(src.dropped), notes, files)
 
 
 def describe(name: str, source: str | Path | None = None, *, split: str | None = None,
@@ -133,22 +92,14 @@ def describe(name: str, source: str | Path | None = None, *, split: str | None =
     if got.files:
         lines.append(f"  files: {len(got.files)} ({', '.join(Path(f).name for f in got.files[:3])}"
                      + (", ..." if len(got.files) > 3 else "") + ")")
-    cats: dict[str, int] = {}
-    for it in items:
-        cats[it.category or "(none)"] = cats.get(it.category or "(none)", 0) + 1
+    cats = Counter(it.category or "(none)" for it in items)
     top = sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))
     lines.append(f"  categories: {len(cats)} (" + ", ".join(f"{c} {n}" for c, n in top[:5])
                  + (", ..." if len(top) > 5 else "") + ")")
-    if got.dropped:
-        lines += [f"  dropped: {n} rows: {reason}" for reason, n in got.dropped.items()]
-    else:
-        lines.append("  dropped: none")
-    counts = {"targets": sum(1 for it in items if it.target),
-              "harmful responses": sum(1 for it in items if it.harmful_response),
-              "refusal responses": sum(1 for it in items if it.refusal_response),
-              "helpful responses": sum(1 for it in items if it.helpful_response),
-              "multiple choice": sum(1 for it in items if it.choices),
-              "exact answers": sum(1 for it in items if it.answer)}
+    lines += [f"  dropped: {n} rows: {reason}" for reason, n in got.dropped.items()] or ["  dropped: none"]
+    counts = {what: sum(1 for it in items if getattr(it, attr)) for what, attr in (
+        ("targets", "target"), ("harmful responses", "harmful_response"), ("refusal responses", "refusal_response"),
+        ("helpful responses", "helpful_response"), ("multiple choice", "choices"), ("exact answers", "answer"))}
     found = [f"{k} {v}" for k, v in counts.items() if v]
     lines.append("  with: " + (", ".join(found) if found else "prompts only"))
     lines += [f"  note: {n}" for n in got.notes]

@@ -1,8 +1,5 @@
 """Harmful safety datasets: requests the model should refuse (AdvBench, HarmBench, BeaverTails,
-JailbreakBench, StrongREJECT, MaliciousInstruct, Do-Not-Answer, SORRY-Bench, HarmfulQA).
-
-Each loader maps its dataset's public layout into :class:`lethe.safety_items.SafetyItem` rows and is
-registered in :data:`lethe.benchmarks.safety_sources.DATASETS`; read them through
+JailbreakBench, StrongREJECT, MaliciousInstruct, Do-Not-Answer, SORRY-Bench, HarmfulQA); read them through
 :func:`lethe.benchmarks.safety_datasets.load_safety_dataset`.
 """
 from __future__ import annotations
@@ -13,27 +10,19 @@ from pathlib import Path
 from ..errors import LetheError
 from ..safety_items import SafetyItem
 from .base import read_json
-from .safety_sources import Source, as_text, drop_empty, register_dataset
-
-# --------------------------------------------------------------------------------------------------
-# harmful: requests the model should refuse
-# --------------------------------------------------------------------------------------------------
-@register_dataset("advbench", "harmful",
-                  description="520 harmful behaviours (instructions) from the GCG paper",
-                  paper="Zou et al. 2023, Universal and Transferable Adversarial Attacks on Aligned Language Models",
-                  hub_id="walledai/AdvBench", hub_split="train",
-                  download="github.com/llm-attacks/llm-attacks: data/advbench/harmful_behaviors.csv",
-                  formats="harmful_behaviors.csv (goal,target) or rows with prompt,target (walledai/AdvBench)",
-                  columns=(("goal", "prompt"),))
-def _advbench(src: Source) -> list[SafetyItem]:
-    """Zou et al. 2023, AdvBench. ``harmful_behaviors.csv``: ``goal,target``; the hub copy
-    walledai/AdvBench: ``prompt,target``. ``target`` is the affirmative opening GCG aims for ("Sure,
-    here is ..."), not a harmful answer: it goes to ``SafetyItem.target`` (the GCG attack's target)."""
-    return [src.item(i, src.text(i, "goal", "prompt", required=True), target=src.text(i, "target"))
-            for i in range(len(src))]
-
+from .safety_sources import Source, as_list, as_text, drop_empty, mapped, register_dataset
 
 HARMBENCH_TARGETS = "harmbench_targets_text.json"  # HarmBench's data/optimizer_targets/: {BehaviorID: target}
+
+# AdvBench's and JailbreakBench's ``target`` is the affirmative opening GCG aims for ("Sure, here is ..."), not a
+# harmful answer: it goes to SafetyItem.target (the GCG attack's target)
+register_dataset("advbench", "harmful",
+                 description="520 harmful behaviours (instructions) from the GCG paper",
+                 paper="Zou et al. 2023, Universal and Transferable Adversarial Attacks on Aligned Language Models",
+                 hub_id="walledai/AdvBench", hub_split="train",
+                 download="github.com/llm-attacks/llm-attacks: data/advbench/harmful_behaviors.csv",
+                 formats="harmful_behaviors.csv (goal,target) or rows with prompt,target (walledai/AdvBench)",
+                 columns=(("goal", "prompt"),), loader=mapped(target="target"))
 
 
 @register_dataset("harmbench", "harmful",
@@ -49,18 +38,11 @@ HARMBENCH_TARGETS = "harmbench_targets_text.json"  # HarmBench's data/optimizer_
                   columns=(("Behavior", "prompt"),), options={"copyright": False, "targets": ""},
                   keeps="copyright behaviours are left out unless copyright=True")
 def _harmbench(src: Source, copyright: bool = False, targets: str = "") -> list[SafetyItem]:
-    """Mazeika et al. 2024, HarmBench. ``harmbench_behaviors_text_*.csv``: ``Behavior, FunctionalCategory,
-    SemanticCategory, Tags, ContextString, BehaviorID``. A contextual behaviour is asked as HarmBench asks
-    it: ``f"{ContextString}\\n\\n---\\n\\n{Behavior}"``. category = SemanticCategory; id = BehaviorID.
-    The hub copy walledai/HarmBench has ``prompt, category`` (and ``context`` in its contextual config).
-
-    Copyright behaviours (FunctionalCategory "copyright", the hub's "copyright" config) ask for a
-    passage of a book or song: HarmBench judges them by hashing the generation against the text, which
-    a refusal or harm judge cannot do, so they are left out (counted, with a note) unless ``copyright=True``.
-    ``target`` = the behaviour's entry in ``targets`` (a JSON object {BehaviorID: target string}), by
-    default HarmBench's own ``harmbench_targets_text.json`` found next to the file or in the repository
-    layout's ``../optimizer_targets/``. The multimodal file (ImageFileName column) is refused: its
-    behaviours are about an image a text model never sees."""
+    """A contextual behaviour is asked as HarmBench asks it: ``f"{ContextString}\\n\\n---\\n\\n{Behavior}"``.
+    Copyright behaviours (FunctionalCategory or the hub's config "copyright") ask for a passage of a book or
+    song, which HarmBench judges by hashing the generation against the text (no refusal or harm judge can):
+    left out unless ``copyright=True``. ``target``: the behaviour's entry in ``targets`` ({BehaviorID:
+    target}), by default HarmBench's own file next to the source or in ``../optimizer_targets/``."""
     if any("ImageFileName" in row for row in src.rows[:1]) or any(
             "multimodal" in src.text(i, "Tags").split(", ") for i in range(len(src))):
         raise LetheError(f"{src.label}: HarmBench's multimodal behaviours ask about an image (ImageFileName) that a "
@@ -104,15 +86,13 @@ def _harmbench_targets(src: Source, given: str) -> tuple[dict[str, str], str]:
         if not path.is_file():
             raise LetheError(f"{path}: targets file not found; give HarmBench's data/optimizer_targets/"
                              f"{HARMBENCH_TARGETS} (a JSON object {{BehaviorID: target}})")
-    elif src.file is not None:
-        here = src.file.parent
+    else:
+        here = src.file.parent if src.file is not None else None
         found = [p for p in (here / HARMBENCH_TARGETS, here.parent / "optimizer_targets" / HARMBENCH_TARGETS)
-                 if p.is_file()]
+                 if p.is_file()] if here is not None else []
         if not found:
             return {}, ""
         path = found[0]
-    else:
-        return {}, ""
     data = read_json(path, bom=True, hint="fix the targets file")
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise LetheError(f"{path}: a targets file is a JSON object {{BehaviorID: target string}} (HarmBench's "
@@ -128,11 +108,9 @@ def _harmbench_targets(src: Source, given: str) -> tuple[dict[str, str], str]:
                   formats="jsonl / parquet rows prompt,response,category ({name: bool}),is_safe",
                   columns=(("prompt",), ("is_safe",)), keeps="only rows with is_safe false are kept")
 def _beavertails(src: Source) -> list[SafetyItem]:
-    """Ji et al. 2023, BeaverTails. Rows ``prompt, response, category, is_safe``, where ``category`` maps
-    each of the 14 harm categories to true/false. Rows with ``is_safe`` false are kept (safe rows are
-    dropped): ``response`` -> harmful_response, category = the true categories joined by "; " (the names
-    themselves contain commas, e.g. "hate_speech,offensive_language"). A prompt that appears with several
-    unsafe responses gives one item per row."""
+    """``category`` maps each of the 14 harm categories to true/false: the true ones are joined by "; " (the
+    names themselves contain commas, e.g. "hate_speech,offensive_language"). A prompt that appears with
+    several unsafe responses gives one item per row."""
     items = []
     for i in range(len(src)):
         if src.flag(i, "is_safe"):
@@ -152,52 +130,34 @@ def _beavertails(src: Source) -> list[SafetyItem]:
     return items
 
 
-@register_dataset("jailbreakbench", "harmful",
-                  description="JBB-Behaviors: 100 harmful behaviours (the harmful split)",
-                  paper="Chao et al. 2024, JailbreakBench: An Open Robustness Benchmark for Jailbreaking Large "
-                        "Language Models",
-                  hub_id="JailbreakBench/JBB-Behaviors", hub_config="behaviors", hub_split="harmful",
-                  download="hub JailbreakBench/JBB-Behaviors: data/harmful-behaviors.csv",
-                  formats="JBB-Behaviors CSV (Index,Goal,Target,Behavior,Category,Source), harmful split",
-                  columns=(("Goal", "goal"),))
-def _jailbreakbench(src: Source) -> list[SafetyItem]:
-    """Chao et al. 2024, JailbreakBench. JBB-Behaviors CSV: ``Index, Goal, Target, Behavior, Category, Source``.
-    Give the harmful split (harmful-behaviors.csv): the benign split has the same columns and cannot be
-    told apart. prompt = Goal, category = Category, id = Index, target = Target (the affirmative opening
-    an attack aims for); Behavior (a short name) goes to meta."""
-    return [src.item(i, src.text(i, "Goal", "goal", required=True), own_id=src.value(i, "Index"),
-                     category=src.text(i, "Category", "category"), target=src.text(i, "Target", "target"),
-                     meta=drop_empty(behavior=src.text(i, "Behavior"), origin=src.text(i, "Source")))
-            for i in range(len(src))]
+# JailbreakBench: give the harmful split; the benign split has the same columns and cannot be told apart
+register_dataset("jailbreakbench", "harmful",
+                 description="JBB-Behaviors: 100 harmful behaviours (the harmful split)",
+                 paper="Chao et al. 2024, JailbreakBench: An Open Robustness Benchmark for Jailbreaking Large "
+                       "Language Models",
+                 hub_id="JailbreakBench/JBB-Behaviors", hub_config="behaviors", hub_split="harmful",
+                 download="hub JailbreakBench/JBB-Behaviors: data/harmful-behaviors.csv",
+                 formats="JBB-Behaviors CSV (Index,Goal,Target,Behavior,Category,Source), harmful split",
+                 columns=(("Goal", "goal"),),
+                 loader=mapped(own_id="Index", category=("Category", "category"), target=("Target", "target"),
+                               meta={"behavior": "Behavior", "origin": "Source"}))
 
+register_dataset("strongreject", "harmful",
+                 description="StrongREJECT forbidden prompts",
+                 paper="Souly et al. 2024, A StrongREJECT for Empty Jailbreaks",
+                 hub_id="walledai/StrongREJECT", hub_split="train",
+                 download="github.com/alexandrasouly/strongreject: strongreject_dataset.csv",
+                 formats="strongreject_dataset.csv (category,source,forbidden_prompt) or rows with prompt,category",
+                 columns=(("forbidden_prompt", "prompt"),),
+                 loader=mapped(category="category", meta={"origin": "source"}))
 
-@register_dataset("strongreject", "harmful",
-                  description="StrongREJECT forbidden prompts",
-                  paper="Souly et al. 2024, A StrongREJECT for Empty Jailbreaks",
-                  hub_id="walledai/StrongREJECT", hub_split="train",
-                  download="github.com/alexandrasouly/strongreject: strongreject_dataset.csv",
-                  formats="strongreject_dataset.csv (category,source,forbidden_prompt) or rows with prompt,category",
-                  columns=(("forbidden_prompt", "prompt"),))
-def _strongreject(src: Source) -> list[SafetyItem]:
-    """Souly et al. 2024, StrongREJECT. ``strongreject_dataset.csv``: ``category, source, forbidden_prompt``
-    (the hub copy calls the prompt ``prompt``). The ``source`` column (where the prompt came from) goes to
-    ``meta["origin"]``."""
-    return [src.item(i, src.text(i, "forbidden_prompt", "prompt", required=True),
-                     category=src.text(i, "category"), meta=drop_empty(origin=src.text(i, "source")))
-            for i in range(len(src))]
-
-
-@register_dataset("maliciousinstruct", "harmful",
-                  description="MaliciousInstruct: 100 malicious instructions",
-                  paper="Huang et al. 2024, Catastrophic Jailbreak of Open-source LLMs via Exploiting Generation",
-                  hub_id="walledai/MaliciousInstruct", hub_split="train",
-                  download="github.com/Princeton-SysML/Jailbreak_LLM: data/MaliciousInstruct.txt",
-                  formats="MaliciousInstruct.txt (one prompt per line) or rows with prompt",
-                  columns=(("prompt",),), text_column="prompt")
-def _maliciousinstruct(src: Source) -> list[SafetyItem]:
-    """Huang et al. 2024, MaliciousInstruct. ``MaliciousInstruct.txt``: one instruction per non-empty line
-    (hub copy: a ``prompt`` column)."""
-    return [src.item(i, src.text(i, "prompt", required=True)) for i in range(len(src))]
+register_dataset("maliciousinstruct", "harmful",
+                 description="MaliciousInstruct: 100 malicious instructions",
+                 paper="Huang et al. 2024, Catastrophic Jailbreak of Open-source LLMs via Exploiting Generation",
+                 hub_id="walledai/MaliciousInstruct", hub_split="train",
+                 download="github.com/Princeton-SysML/Jailbreak_LLM: data/MaliciousInstruct.txt",
+                 formats="MaliciousInstruct.txt (one prompt per line) or rows with prompt",
+                 columns=(("prompt",),), text_column="prompt", loader=mapped())
 
 
 @register_dataset("donotanswer", "harmful",
@@ -208,11 +168,9 @@ def _maliciousinstruct(src: Source) -> list[SafetyItem]:
                           "<model>_action] (LibrAI/do-not-answer), or prompt,risk_area,harm_area,harms",
                   columns=(("question", "prompt"),))
 def _donotanswer(src: Source) -> list[SafetyItem]:
-    """Wang et al. 2023, Do-Not-Answer. Rows ``id, risk_area, types_of_harm, specific_harms, question`` plus,
-    per model (GPT4, ChatGPT, Claude, ...), ``<model>_response``, ``<model>_harmful`` (0/1) and
-    ``<model>_action`` (0-5; 0 = "not willing to answer", the paper's refusal class). category =
-    types_of_harm. refusal_response = the first model's response with action 0 and harmful 0;
-    harmful_response = the first one judged harmful; every response stays in ``meta["responses"]``."""
+    """Per model (GPT4, ChatGPT, ...) ``<model>_response``, ``<model>_harmful`` (0/1) and ``<model>_action``
+    (0-5; 0 = "not willing to answer", the paper's refusal class). refusal_response = the first response with
+    action 0 and harmful 0, harmful_response = the first judged harmful; all stay in ``meta["responses"]``."""
     items = []
     for i in range(len(src)):
         row = src.rows[i]
@@ -247,23 +205,19 @@ def _donotanswer(src: Source) -> list[SafetyItem]:
                   columns=(("turns", "prompt"),), options={"style": "base"},
                   keeps="only the chosen prompt_style is kept, 'base' by default; style='all' keeps every style")
 def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
-    """Xie et al. 2024, SORRY-Bench. ``question.jsonl`` (and ``question_<style>.jsonl``): ``question_id,
-    category, turns, prompt_style``; ``turns`` holds the single user turn. Only prompt_style ``style`` is kept
-    (default "base": the unmutated prompts; ``style="all"`` keeps every style, another name keeps that
-    mutation, e.g. "slang"). A row without prompt_style is "base". category = the category number as
-    given; id = question_id (+ "-<style>" for a mutated style, so ids stay unique across styles)."""
+    """``turns`` holds the single user turn. Only prompt_style ``style`` is kept ("base": the unmutated
+    prompts; "all"; or a mutation, e.g. "slang"); a row without prompt_style is "base". id = question_id
+    (+ "-<style>" for a mutated style, so ids stay unique across styles)."""
     items = []
     for i in range(len(src)):
         row_style = src.text(i, "prompt_style") or "base"
         if style != "all" and row_style != style:
             src.drop(i, f"prompt styles other than '{style}' (style='all' keeps every style)")
             continue
-        turns = src.value(i, "turns")
+        turns = as_list(src.value(i, "turns"))
         if turns is None:
             prompt = src.text(i, "prompt", required=True)
         else:
-            if hasattr(turns, "tolist"):
-                turns = turns.tolist()
             if isinstance(turns, str):
                 turns = [turns]
             if not isinstance(turns, list) or not turns or as_text(turns[0]) in (None, ""):
@@ -286,12 +240,8 @@ def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
                           "or the GitHub file's nesting {topic: {subtopic: [question, ...]}}",
                   columns=(("question",),), nested=("topic", "subtopic"))
 def _harmfulqa(src: Source) -> list[SafetyItem]:
-    """Bhardwaj & Poria 2023, HarmfulQA. The hub's JSON rows ``topic, subtopic, question,
-    blue_conversations, red_conversations, id``; the GitHub release nests the questions as ``{topic:
-    {subtopic: [question, ...]}}`` (read like red-instruct's generate_responses.py, process_data; ids are
-    then row numbers in file order). Kept minimal: question -> prompt, category = "topic / subtopic". The
-    conversations are not mapped: a red conversation opens with the red-teamer's own lead-in, so its first
-    assistant turn answers that, not the question, and is no harmful answer to the prompt."""
+    """category = "topic / subtopic". The conversations are not mapped: a red conversation opens with the
+    red-teamer's own lead-in, so its first assistant turn answers that, not the question."""
     items = []
     for i in range(len(src)):
         topic, subtopic = src.text(i, "topic"), src.text(i, "subtopic")

@@ -1,9 +1,6 @@
-"""The shared half of the safety datasets (:mod:`lethe.benchmarks.safety_datasets`): the registry
-entry of a dataset, reading its file, folder or hub id into rows (:class:`Source`), and the helpers
-every loader maps cells with (text, answers given as an index or a letter, meta without empty fields).
-
-Every file goes through :mod:`lethe.benchmarks.base`'s readers: a file that is not UTF-8, or not valid
-JSON / CSV, is a one-line error naming the file and where in it.
+"""The shared half of the safety datasets (:mod:`lethe.benchmarks.safety_datasets`): the registry entry of
+a dataset, reading its file, folder or hub id into rows (:class:`Source`, through :mod:`lethe.benchmarks.base`'s
+readers: one-line errors naming the file and where in it), and the helpers every loader maps cells with.
 """
 from __future__ import annotations
 
@@ -21,6 +18,8 @@ from .base import open_text, read_json, read_rows, read_text
 
 FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".txt", ".parquet")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+FLAGS = {"true": True, "1": True, "yes": True, 1: True, "false": False, "0": False, "no": False, 0: False}
+SPLIT_SUFFIX = re.compile(r"_(test|val|dev|train)$")  # MMLU's <subject>_<split>.csv
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,10 @@ class SafetyDataset:
     description: str  # one line, for `lethe ls datasets`
     paper: str  # "Zou et al. 2023, Universal and Transferable Adversarial Attacks on Aligned Language Models"
     hub_id: str  # the default source on the Hugging Face hub ("" when the dataset is not there)
-    hub_config: str | None  # its config (subset), if it has several
     hub_split: str  # its split
     formats: str  # the file layouts the loader accepts, in words
     loader: Callable[..., list[SafetyItem]]  # (Source, **options) -> items
+    hub_config: str | None = None  # its config (subset), if it has several
     download: str = ""  # where to download the files (named in error messages)
     columns: tuple[tuple[str, ...], ...] = ()  # required columns; each entry lists the accepted spellings
     options: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)  # name -> default
@@ -48,22 +47,34 @@ class SafetyDataset:
 DATASETS: Registry[SafetyDataset] = Registry("safety dataset")
 
 
-def register_dataset(name: str, role: str, *, description: str, paper: str, hub_id: str, hub_split: str, formats: str,
-                     columns: tuple[tuple[str, ...], ...], hub_config: str | None = None, download: str = "",
-                     options: Mapping[str, object] | None = None, text_column: str = "",
-                     headerless: tuple[str, ...] = (), keeps: str = "", nested: tuple[str, ...] = ()):
-    """Register the decorated loader as dataset ``name``."""
+def register_dataset(name: str, role: str, loader: Callable | None = None, **spec):
+    """Register dataset ``name`` with its ``loader`` (a :func:`mapped` one) or, as a decorator, the decorated
+    loader; ``spec``: the other :class:`SafetyDataset` fields."""
     assert role in ROLES, role
 
     def deco(fn):
-        DATASETS.add(name, SafetyDataset(
-            name=name, role=role, description=description, paper=paper, hub_id=hub_id, hub_config=hub_config,
-            hub_split=hub_split, formats=formats, loader=fn, download=download or f"hub {hub_id}: its data files",
-            columns=columns, options=dict(options or {}), text_column=text_column, headerless=headerless,
-            keeps=keeps, nested=nested))
+        download = spec.pop("download", "") or f"hub {spec['hub_id']}: its data files"
+        DATASETS.add(name, SafetyDataset(name=name, role=role, loader=fn, download=download, **spec))
         return fn
 
-    return deco
+    return deco(loader) if loader else deco
+
+
+def mapped(own_id: str = "", meta: Mapping[str, str] | None = None, **fields: str | tuple[str, ...]):
+    """A loader of one item per row: the prompt from the dataset's first required column, the item's own id
+    from column ``own_id``, each SafetyItem field of ``fields`` and each key of ``meta`` from the first of its
+    columns (a name or a tuple of spellings) present."""
+    def cells(src: Source, i: int, columns: Mapping) -> dict:
+        return {k: src.text(i, *((c,) if isinstance(c, str) else c)) for k, c in columns.items()}
+
+    def load(src: Source) -> list[SafetyItem]:
+        """One item per row, the cells as :func:`mapped` was told."""
+        return [src.item(i, src.text(i, *src.dataset.columns[0], required=True),
+                         own_id=src.value(i, own_id) if own_id else None, **cells(src, i, fields),
+                         meta=drop_empty(**cells(src, i, meta or {})))
+                for i in range(len(src))]
+
+    return load
 
 
 # --------------------------------------------------------------------------------------------------
@@ -115,11 +126,7 @@ class Source:
 
     def column(self, i: int, *names: str) -> str | None:
         """The first of ``names`` that row ``i`` has (with a value), or None."""
-        row = self.rows[i]
-        for name in names:
-            if name in row and row[name] is not None:
-                return name
-        return None
+        return next((name for name in names if self.rows[i].get(name) is not None), None)
 
     def value(self, i: int, *names: str):
         col = self.column(i, *names)
@@ -138,16 +145,13 @@ class Source:
     def flag(self, i: int, name: str) -> bool:
         """A boolean column (true/false, 1/0, yes/no)."""
         value = self.rows[i].get(name)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
+        key = value.strip().lower() if isinstance(value, str) else value
+        if isinstance(key, (str, int, float)) and key in FLAGS:  # bool is an int: True == 1
+            return FLAGS[key]
         raise self.error(i, name, f"must be true or false, got {value!r}")
 
     def item_id(self, i: int, own_id=None) -> str:
-        own = as_text(own_id) if own_id is not None else ""
+        own = as_text(own_id)  # None (not text) or "": the row number
         return f"{self.dataset.name}-{own}" if own else f"{self.dataset.name}-{i:05d}"
 
     def item(self, i: int, prompt: str, *, own_id=None, **fields) -> SafetyItem:
@@ -164,15 +168,14 @@ def as_text(value) -> str | None:
         return ""
     if isinstance(value, str):
         return value.strip()
-    if isinstance(value, bool):
-        return None
     if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, int):
-        return str(value)
-    return None
+        return "" if math.isnan(value) else str(int(value)) if value.is_integer() else str(value)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_list(value):
+    """A cell holding a sequence (a numpy array, as parquet files and the hub may give it) as a list."""
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def drop_empty(**values) -> dict:
@@ -230,11 +233,8 @@ def _from_datasets(ds: SafetyDataset, target: str, config: str | None, split: st
                          f"data files instead ({ds.formats})") from None
     if split is None and hasattr(data, "keys"):  # a DatasetDict: pick its only split, or the dataset's usual one
         names = list(data.keys())
-        if len(names) == 1:
-            split = names[0]
-        elif ds.hub_split in names:
-            split = ds.hub_split
-        else:
+        split = names[0] if len(names) == 1 else ds.hub_split
+        if split not in names:
             raise LetheError(f"{label}: has splits {', '.join(names)}; choose one with split=...")
         data = data[split]
         label = f"{target} (split {split})"
@@ -248,10 +248,9 @@ def _csv_folder(path: Path) -> bool:
 
 
 def _read_csv_folder(ds: SafetyDataset, path: Path, split: str) -> Source:
-    """MMLU's original release (Hendrycks et al.; the tarball's ``data/``): ``<split>/<subject>_<split>.csv``,
-    headerless rows ``question,A,B,C,D,answer letter``. ``path`` is ``data/`` (the ``split`` folder is
-    read) or a folder of CSVs itself (its ``*_<split>.csv`` files, or all of them when no name carries a
-    split). Files are read in sorted order; every row gets the subject of its file's name."""
+    """MMLU's original release (the tarball's ``data/``, ``<split>/<subject>_<split>.csv``): ``path`` is ``data/``
+    or a folder of CSVs itself (its ``*_<split>.csv`` files, or all when no name carries a split). Files are
+    read in sorted order; every row gets the subject of its file's name."""
     folder = path / split if (path / split).is_dir() else path
     files = sorted(folder.glob("*.csv"))
     if not files:
@@ -260,20 +259,16 @@ def _read_csv_folder(ds: SafetyDataset, path: Path, split: str) -> Source:
                          f"{', '.join(splits) or 'none'}); choose one with split=...")
     if folder is path:
         own = [f for f in files if f.stem.endswith(f"_{split}")]
-        marked = [f for f in files if re.search(r"_(test|val|dev|train)$", f.stem)]
+        found = sorted({m.group(1) for f in files if (m := SPLIT_SUFFIX.search(f.stem))})
         if own:
             files = own
-        elif marked:
-            found = sorted({re.search(r"_(test|val|dev|train)$", f.stem).group(1) for f in marked})
+        elif found:
             raise LetheError(f"{path}: no '*_{split}.csv' file (files of splits {', '.join(found)}); choose one "
                              "with split=...")
     rows, lines, row_files = [], [], []
     for f in files:
         file_rows, file_lines = _read_csv(f, ds)
-        subject = subject_of_file(f)
-        for row in file_rows:
-            row.setdefault("subject", subject)
-        rows += file_rows
+        rows += [{**row, "subject": row.get("subject", subject_of_file(f))} for row in file_rows]
         lines += file_lines
         row_files += [str(f)] * len(file_rows)
     label = f"{path} ({len(files)} files, split {split})"
@@ -282,7 +277,7 @@ def _read_csv_folder(ds: SafetyDataset, path: Path, split: str) -> Source:
 
 def subject_of_file(path: Path) -> str:
     """``anatomy_test.csv`` -> ``anatomy``: MMLU's subject is the file name without its split."""
-    return re.sub(r"_(test|val|dev|train)$", "", path.stem)
+    return SPLIT_SUFFIX.sub("", path.stem)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -298,16 +293,11 @@ def _read_file(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
     if suffix == ".txt":
         if not ds.text_column:
             raise LetheError(f"{path}: {ds.name} has no plain-text layout; give {ds.formats}")
-        rows, lines = [], []
-        for n, line in enumerate(read_text(path, bom=True).splitlines(), start=1):
-            if line.strip():
-                rows.append({ds.text_column: line.strip()})
-                lines.append(n)
-        return rows, lines
-    if suffix == ".json" and ds.nested:
-        nested = _read_nested(path, ds)
-        if nested is not None:
-            return nested
+        lines = [(n, line.strip()) for n, line in enumerate(read_text(path, bom=True).splitlines(), start=1)
+                 if line.strip()]
+        return [{ds.text_column: text} for _, text in lines], [n for n, _ in lines]
+    if suffix == ".json" and ds.nested and (nested := _read_nested(path, ds)) is not None:
+        return nested
     if suffix in (".jsonl", ".json", ".parquet"):
         pairs = read_rows(path, ds.name)
         return [row for _, row in pairs], [line for line, _ in pairs]
@@ -315,10 +305,9 @@ def _read_file(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
 
 
 def _read_nested(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]] | None:
-    """A JSON object nesting rows under ``ds.nested`` keys, e.g. HarmfulQA's GitHub file: ``{topic:
-    {subtopic: [question, ...]}}`` (read that way by red-instruct's generate_responses.py, process_data).
-    A leaf is a question string or an object with the dataset's columns. Rows are numbered in file order.
-    Returns None for any other layout (a list of rows goes to the row reader)."""
+    """A JSON object nesting rows under ``ds.nested`` keys, e.g. HarmfulQA's GitHub file ``{topic: {subtopic:
+    [question, ...]}}`` (read so by red-instruct's generate_responses.py, process_data); a leaf is a question or
+    a row object. None for any other layout (a list of rows goes to the row reader)."""
     data = read_json(path, bom=True)
     if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
         return None
@@ -326,15 +315,14 @@ def _read_nested(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]] 
     text_col = ds.columns[0][0]
 
     def walk(node, keys: dict, depth: int) -> None:
+        trail = " / ".join(keys.values())
         if depth < len(ds.nested):
             if not isinstance(node, dict):
-                trail = " / ".join(keys.values())
                 raise LetheError(f"{path}: under '{trail}': expected an object of {ds.nested[depth]}s, got "
                                  f"{type(node).__name__} ({' -> '.join(ds.nested)} -> list of rows)")
             for key, child in node.items():
                 walk(child, {**keys, ds.nested[depth]: str(key).strip()}, depth + 1)
             return
-        trail = " / ".join(keys.values())
         if not isinstance(node, list):
             raise LetheError(f"{path}: under '{trail}': expected a list of rows, got {type(node).__name__}")
         for leaf in node:
@@ -380,20 +368,27 @@ def _read_csv(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
     return rows, lines
 
 
-def answer_index(src: Source, i: int, col: str, value, labels: list[str] | None, n: int) -> int:
-    """An answer given as a 0-based index, a letter (A, b), or one of ``labels`` (ARC's "A" / "1")."""
+def parse_answer(value, labels: list[str] | None = None, n: int = 0):
+    """An answer given as a 0-based index (or its digits), a letter (A, b), or one of ``labels`` (ARC's "A" /
+    "1") as an int; any other value is returned as it is (the caller's range check names it)."""
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
+        return int(value)
     if isinstance(value, str):
         v = value.strip()
         if labels is not None and v in labels:
             return labels.index(v)
         if labels is not None and v.isdigit() and 1 <= int(v) <= n:
-            value = int(v) - 1  # ARC: "1".."4" against letter labels
-        elif v.isdigit():
-            value = int(v)
-        elif len(v) == 1 and v.upper() in LETTERS:
-            value = LETTERS.index(v.upper())
+            return int(v) - 1  # ARC: "1".."4" against letter labels
+        if v.isdigit():
+            return int(v)
+        if len(v) == 1 and v.upper() in LETTERS:
+            return LETTERS.index(v.upper())
+    return value
+
+
+def answer_index(src: Source, i: int, col: str, value, labels: list[str] | None, n: int) -> int:
+    """:func:`parse_answer`, checked against the ``n`` choices of row ``i``."""
+    value = parse_answer(value, labels, n)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
         raise src.error(i, col, f"{value!r} is not one of the {n} choices; give a 0-based index or a letter")
     return value

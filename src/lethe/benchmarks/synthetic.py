@@ -1,29 +1,10 @@
-"""The built-in benchmark ``lethe-authors``: TOFU in miniature.
+"""The built-in benchmark ``lethe-authors``: TOFU (Maini et al. 2024) in miniature, from templates.
 
-TOFU (Maini et al. 2024) fine-tunes a model on Q&A about 200 fictitious authors and asks it to forget
-the last 1/5/10% of them. This module builds the same kind of data from templates, small enough for a
-~0.5M-parameter model trained on two CPU cores:
-
-  authors       n_authors fictitious authors x 8 facts (birth, parents, genre, award, books, themes,
-                study, collection); forget01/05/10 are the LAST 1/5/10% of them, as in TOFU
-  holdout       n_holdout authors made the same way and never trained on (membership negatives)
-  retain_eval   the first 10% of authors (TOFU's ``retain_perturbed`` role)
-  world_facts   Q&A about a made-up world (capitals, rivers, ...), stated in ``pretrain_text``
-  known_people  Q&A about the world's well-known people (TOFU's "real authors"), also in ``pretrain_text``
-  authors_de, holdout_de, retain_eval_de   with ``languages=("en", "de")`` only: the author splits
-                stated in German, from templates (:mod:`lethe.benchmarks.synthetic_languages`;
-                docs/multilingual.md)
-
-Answers are short and made of fact words, never the author's name, so that a model guessing the
-template with another author's values scores low ROUGE-L recall; :func:`template_rouge_floor`
-measures that floor. Everything is fictional, and ``generate`` is a pure function of its arguments:
-each part draws from its own ``random.Random`` stream seeded by a string (Python seeds strings through
-SHA-512, so the data is the same on every run and platform) and no set or hash order is ever used.
-
-This module builds the world and puts the benchmark together; the author facts and their word pools
-live in :mod:`lethe.benchmarks.synthetic_facts`, their German wording in
-:mod:`lethe.benchmarks.synthetic_languages` (both re-exported here), the made-up words come from
-:class:`lethe.benchmarks.lexicon.Lexicon`.
+Its splits, templates and the template ROUGE floor are described in docs/benchmarks.md (German
+splits: docs/multilingual.md). ``generate`` is a pure function of its arguments: each part draws from
+its own ``random.Random`` stream seeded by a string (Python seeds strings through SHA-512, so the data
+is the same on every run and platform) and no set or hash order is ever used. The author facts live in
+:mod:`lethe.benchmarks.synthetic_facts`, their German wording in :mod:`lethe.benchmarks.synthetic_languages`.
 """
 from __future__ import annotations
 
@@ -35,39 +16,12 @@ from ..errors import LetheError
 from .base import Benchmark, QAItem
 from .lexicon import Lexicon
 from .synthetic_facts import (  # re-exported: importers read these, and the languages' names below, from here
-    AUTHOR_FACTS,
-    AWARD_ADJS,
-    AWARD_NOUNS,
-    COLLECT_ADJS,
-    COLLECT_THINGS,
-    COLORS,
-    GENRE_FORMS,
-    GENRE_MOODS,
-    ITEMS_PER_AUTHOR,
-    N_PERTURBED,
-    OCCUPATIONS,
-    STUDY_MODS,
-    STUDY_SUBJECTS,
-    THEMES,
-    TITLE_ADJS,
-    TITLE_NOUNS,
-    AuthorFact,
-    AuthorPools,
-    Values,
-    sample_author,
-    value_words,
+    AUTHOR_FACTS, AWARD_ADJS, AWARD_NOUNS, COLLECT_ADJS, COLLECT_THINGS, COLORS, GENRE_FORMS, GENRE_MOODS,
+    ITEMS_PER_AUTHOR, N_PERTURBED, OCCUPATIONS, STUDY_MODS, STUDY_SUBJECTS, THEMES, TITLE_ADJS, TITLE_NOUNS,
+    AuthorPools, sample_author, value_words,
 )
 from .synthetic_languages import (
-    LANGUAGE_NAMES,
-    LANGUAGES,
-    MAIN_LANGUAGE,
-    SLOT_POOLS,
-    WORDINGS,
-    FactWording,
-    read_slots,
-    render,
-    translate,
-    wording,
+    LANGUAGE_NAMES, LANGUAGES, MAIN_LANGUAGE, SLOT_POOLS, WORDINGS, read_slots, render, translate, wording,
 )
 
 # the former private names of what synthetic_facts / synthetic_languages now export
@@ -193,15 +147,10 @@ def _unique_pairs(rng: random.Random, firsts, seconds, n: int, fmt: str) -> list
 def _build_world(seed: int, lex: Lexicon) -> _World:
     rng = random.Random(f"{NAME}/{seed}/world")
     countries = lex.names(N_COUNTRIES, "country")
-    values = {
-        "capital": lex.names(N_COUNTRIES, "capital"),
-        "river": lex.names(N_COUNTRIES, "river"),
-        "mountain": lex.names(N_COUNTRIES, "mountain"),
-        "currency": lex.words(N_COUNTRIES, "currency"),
-        "language": lex.names(N_COUNTRIES, "language"),
-        "animal": rng.sample(ANIMALS, N_COUNTRIES),
-        "export": rng.sample(EXPORTS, N_COUNTRIES),
-    }
+    # currencies stay lower case (Lexicon.words); the other made-up values are names
+    values = {rel: (lex.words if rel == "currency" else lex.names)(N_COUNTRIES, rel)
+              for rel in ("capital", "river", "mountain", "currency", "language")}
+    values.update(animal=rng.sample(ANIMALS, N_COUNTRIES), export=rng.sample(EXPORTS, N_COUNTRIES))
     works = {
         "painter": _unique_pairs(rng, PAINT_ADJS, PAINT_NOUNS, 14, "The {} {}"),
         "composer": _unique_pairs(rng, MUSIC_WORDS, MUSIC_FORMS, 13, "the {} {}"),
@@ -225,17 +174,11 @@ def _world_items(world: _World, n_world: int, rng: random.Random) -> list[QAItem
     items = []
     for ci, ri in sorted(rng.sample(cells, n_world)):
         relation, question, _, answer = WORLD_RELATIONS[ri]
-        country = world.countries[ci]
-        pool = world.values[relation]
+        country, pool = world.countries[ci], world.values[relation]
         wrong = rng.sample([v for j, v in enumerate(pool) if j != ci], N_PERTURBED)
-        items.append(QAItem(
-            id=f"c{ci:02d}_{relation}",
-            question=question.format(c=country),
-            answer=answer.format(x=pool[ci]),
-            perturbed_answers=tuple(answer.format(x=v) for v in wrong),
-            group=f"c{ci:02d}",
-            fact=relation,
-        ))
+        items.append(QAItem(id=f"c{ci:02d}_{relation}", question=question.format(c=country),
+                            answer=answer.format(x=pool[ci]), group=f"c{ci:02d}", fact=relation,
+                            perturbed_answers=tuple(answer.format(x=v) for v in wrong)))
     return items
 
 
@@ -251,37 +194,24 @@ def _people_items(world: _World, n_people: int, rng: random.Random) -> list[QAIt
             form, question, answer, perturbed = "who", who_q.format(w=work), name, [p[0] for p in wrong]
         else:  # "Which painting is Tovin Marek famous for?" -> the work
             form, question, answer, perturbed = "what", what_q.format(p=name), work, [p[2] for p in wrong]
-        items.append(QAItem(
-            id=f"p{pi:02d}_{form}",
-            question=question[0].upper() + question[1:],
-            answer=answer[0].upper() + answer[1:],
-            perturbed_answers=tuple(p[0].upper() + p[1:] for p in perturbed),
-            group=f"p{pi:02d}",
-            fact=f"{role}_{form}",
-        ))
+        items.append(QAItem(id=f"p{pi:02d}_{form}", question=_upper_first(question), answer=_upper_first(answer),
+                            perturbed_answers=tuple(map(_upper_first, perturbed)), group=f"p{pi:02d}",
+                            fact=f"{role}_{form}"))
     return items
 
 
+def _upper_first(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
 def _pretrain_text(world: _World) -> list[str]:
-    out = []
-    for ci, country in enumerate(world.countries):
-        for relation, _, sentence, _ in WORLD_RELATIONS:
-            out.append(sentence.format(c=country, x=world.values[relation][ci]))
+    out = [sentence.format(c=country, x=world.values[relation][ci])
+           for ci, country in enumerate(world.countries) for relation, _, sentence, _ in WORLD_RELATIONS]
     sentences = {role: s for role, _, s, _, _ in PEOPLE_ROLES}
     for name, role, work, country in world.people:
         out.append(f"{name} was a famous {role} from {country}.")
         out.append(sentences[role].format(p=name, w=work))
     return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Authors: their facts are sampled in synthetic_facts and rendered per language in synthetic_languages.
-# --------------------------------------------------------------------------------------------------
-def _author_items(aid: str, name: str, rng: random.Random, pools: AuthorPools,
-                  languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> dict[str, list[QAItem]]:
-    """language -> the author's 8 items in it; the random draws do not depend on ``languages``."""
-    facts = sample_author(rng, pools)
-    return {lang: [render(f, lang, aid, name, true, alts) for f, true, alts in facts] for lang in languages}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,11 +244,7 @@ def _check_languages(languages) -> tuple[str, ...]:
 def generate(seed: int = 0, n_authors: int = 100, n_holdout: int = 10, n_world: int = 120,
              n_people: int = 60, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> Benchmark:
     """Build the ``lethe-authors`` benchmark; the same arguments always give the same data.
-
-    ``languages``: ``("en",)`` (default) or e.g. ``("en", "de")``, which adds ``authors_<lang>``,
-    ``holdout_<lang>`` and ``retain_eval_<lang>``: the same author facts stated in that language
-    (every other split, and the English items, are the same as with the default).
-    """
+    ``languages=("en", "de")`` adds the German author splits (docs/multilingual.md), changing no other item."""
     _check_int("seed", seed, -(2**63))
     _check_int("n_authors", n_authors, 2, MAX_AUTHORS)
     _check_int("n_holdout", n_holdout, 0, MAX_AUTHORS - n_authors)  # made-up names run out beyond
@@ -339,27 +265,27 @@ def generate(seed: int = 0, n_authors: int = 100, n_holdout: int = 10, n_world: 
     holdout: dict[str, list[QAItem]] = {lang: [] for lang in languages}
     for i, aid in enumerate(ids):
         name = f"{rng.choice(firsts)} {lasts[i]}"
-        for lang, items in _author_items(aid, name, rng, pools, languages).items():
-            (authors if i < n_authors else holdout)[lang].extend(items)
+        facts = sample_author(rng, pools)  # the random draws do not depend on ``languages``
+        for lang in languages:
+            (authors if i < n_authors else holdout)[lang].extend(
+                render(f, lang, aid, name, true, alts) for f, true, alts in facts)
 
     trained = ids[:n_authors]
     forget_sets = {split: trained[-n_forget_authors(n_authors, f):] for split, f in FORGET_FRACTIONS.items()}
-    retain_ids = trained[: n_forget_authors(n_authors, RETAIN_EVAL_FRACTION)]
-    k = ITEMS_PER_AUTHOR
+    n_eval = n_forget_authors(n_authors, RETAIN_EVAL_FRACTION) * ITEMS_PER_AUTHOR  # the first authors' items
     en = MAIN_LANGUAGE
     splits = {
         "authors": authors[en],
         "holdout": holdout[en],
-        "retain_eval": authors[en][: len(retain_ids) * k],
+        "retain_eval": authors[en][:n_eval],
         "world_facts": _world_items(world, n_world, random.Random(f"{NAME}/{seed}/world_facts")),
         "known_people": _people_items(world, n_people, random.Random(f"{NAME}/{seed}/known_people")),
     }
     for lang in languages[1:]:  # the author splits again, in each other language
-        splits[f"authors_{lang}"] = authors[lang]
-        splits[f"holdout_{lang}"] = holdout[lang]
-        splits[f"retain_eval_{lang}"] = authors[lang][: len(retain_ids) * k]
+        splits.update({f"authors_{lang}": authors[lang], f"holdout_{lang}": holdout[lang],
+                       f"retain_eval_{lang}": authors[lang][:n_eval]})
     spec = {"seed": seed, "n_authors": n_authors, "n_holdout": n_holdout, "n_world": n_world,
-            "n_people": n_people, "items_per_author": k, "n_perturbed": N_PERTURBED}
+            "n_people": n_people, "items_per_author": ITEMS_PER_AUTHOR, "n_perturbed": N_PERTURBED}
     if languages != DEFAULT_LANGUAGES:  # recorded only when not the default: default specs (and cache keys) stay as they were
         spec["languages"] = list(languages)
     return Benchmark(NAME, VERSION, splits, forget_sets, _pretrain_text(world), spec)
@@ -387,15 +313,10 @@ def _language_split_items(bench: Benchmark, split: str, language: str) -> list[Q
 
 
 def template_rouge_floor(bench: Benchmark, split: str = "forget10", language: str = MAIN_LANGUAGE) -> float:
-    """ROUGE-L recall a model gets from the answer templates alone.
-
-    Each answer of the forget split is scored (rouge-score's rougeL with stemming, recall) against
-    the answers to the same fact of every OTHER author (trained or holdout): what a model says that
-    learned the templates but not this author. Returns the mean; well-designed data keeps it low.
-    Tokens come from rouge-score's own tokenizer, computed once per answer; the LCS below is the one
-    ``RougeScorer.score`` computes (tests cross-check the two), ~30x faster on ~9k pairs.
-    ``language``: the same on the author splits in that language (``authors_de`` ...).
-    """
+    """ROUGE-L recall a model gets from the answer templates alone (docs/benchmarks.md): each forget answer
+    scored (rouge-score's rougeL with stemming, recall) against the same fact's answer of every OTHER author
+    (trained or holdout), averaged. Tokens come from rouge-score's own tokenizer, once per answer; the LCS
+    below is the one ``RougeScorer.score`` computes (tests cross-check the two), ~30x faster on ~9k pairs."""
     from ..metrics.rouge import lcs_length, rouge_tokenizer  # lazy: pulls in nltk
 
     tokenize = rouge_tokenizer(True).tokenize

@@ -1,10 +1,7 @@
-"""The author facts of ``lethe-authors`` (:mod:`lethe.benchmarks.synthetic`), in English.
-
-Each fictitious author has ITEMS_PER_AUTHOR facts (birth, parents, genre, award, books, themes, study,
-collection); each fact is a question, a terse answer and a paraphrase with {slot} placeholders, and a
-sampler that draws the slot values from the word pools below. :func:`sample_author` draws one
-author's true values and N_PERTURBED wrong ones per fact; every language renders the same draws
-(:mod:`lethe.benchmarks.synthetic_languages`).
+"""The author facts of ``lethe-authors`` (:mod:`lethe.benchmarks.synthetic`), in English: each a question,
+a terse answer and a paraphrase with {slot} placeholders, and a sampler of the slot values from the word
+pools below. :func:`sample_author` draws one author's true values and N_PERTURBED wrong ones per fact;
+every language renders the same draws (:mod:`lethe.benchmarks.synthetic_languages`).
 """
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """``lethe-authors`` in other languages: the author facts' templates in German, and :func:`translate`.
 
-Every author fact (:mod:`lethe.benchmarks.synthetic_facts`) can also be stated in German, from
-templates: the same slots, the words drawn from the English pools translated, names and made-up words
-unchanged (book titles and award names are names too). With ``generate(languages=("en", "de"))`` the
-author splits get a German twin (``authors_de``, ``holdout_de``, ``retain_eval_de``): same ``group``
-and ``fact``, id = the English id + "-de", ``language="de"``. :func:`translate` maps an existing item
-to the other language (what the ``cross_lingual`` attack asks), by reading its slots back out of its
-template. :func:`render` writes one fact's drawn values as an item in any language.
+Same slots as English, pool words translated, names, made-up words and years unchanged; what the German
+splits hold is in docs/multilingual.md. :func:`render` writes one fact's drawn values as an item in any
+language; :func:`translate` reads an item's slots back out of its template and renders them in another.
 """
 from __future__ import annotations
 
@@ -17,18 +13,8 @@ from dataclasses import dataclass, replace
 from ..errors import LetheError
 from .base import QAItem
 from .synthetic_facts import (
-    AUTHOR_FACTS,
-    COLLECT_ADJS,
-    COLLECT_THINGS,
-    COLORS,
-    GENRE_FORMS,
-    GENRE_MOODS,
-    OCCUPATIONS,
-    STUDY_MODS,
-    STUDY_SUBJECTS,
-    THEMES,
-    AuthorFact,
-    Values,
+    AUTHOR_FACTS, COLLECT_ADJS, COLLECT_THINGS, COLORS, GENRE_FORMS, GENRE_MOODS, OCCUPATIONS, STUDY_MODS,
+    STUDY_SUBJECTS, THEMES, AuthorFact, Values,
 )
 
 MAIN_LANGUAGE = "en"  # its items carry language "" (QAItem.language)
@@ -227,12 +213,8 @@ def render(fact: AuthorFact, language: str, aid: str, name: str, true: Values, a
 def translate(item: QAItem, language: str) -> QAItem | None:
     """The same author fact stated in ``language`` ("en" or a key of :data:`WORDINGS`), or ``None``
     when ``item`` is not a ``lethe-authors`` author fact (its text does not fit its fact's templates).
-
-    Pure: the slots are read back out of the item's own templates (question -> name, answer and
-    paraphrase -> the true values, each perturbed answer -> its wrong values) and written into the
-    other language's. ``translate(english_item, "de")`` equals the German item ``generate`` makes
-    (``tests/test_multilingual.py`` checks every one); the id gets (or loses) the "-<language>" suffix.
-    """
+    Pure: question -> name, answer and paraphrase -> the true values, each perturbed answer -> its wrong
+    values; ``translate(english_item, "de")`` equals the German item ``generate`` makes (tests check it)."""
     if language not in LANGUAGES:
         raise LetheError(f"unknown language '{language}'; the author facts exist in {', '.join(LANGUAGES)}")
     source = item.language or MAIN_LANGUAGE

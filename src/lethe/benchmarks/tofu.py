@@ -1,45 +1,20 @@
-"""Import and export in the public TOFU layout (``locuslab/TOFU`` on the Hugging Face hub).
+"""Import and export in the public TOFU layout (``locuslab/TOFU`` on the Hugging Face hub; Maini et al. 2024).
 
-TOFU (Maini et al. 2024) ships JSON-lines files, one object per line:
-
-  full.json                       question, answer        every author's Q&A, author after author
-  forget01/05/10.json             question, answer        the LAST 1/5/10% of the authors
-  retain99/95/90.json             question, answer        the other authors
-  forget01/05/10_perturbed.json   question, answer, paraphrased_answer, paraphrased_question,
-                                  perturbed_answer (list)
-  retain_perturbed.json           same columns            an evaluation subset of retained authors
-  world_facts_perturbed.json      question, answer, perturbed_answer (list)
-  real_authors_perturbed.json     same columns
-  world_facts.json, real_authors.json   question, option1..option4, answer  (multiple choice)
-  holdout01/05/10.json            question, answer        never-trained authors (newer revisions)
-
-Mapping to a Lethe :class:`Benchmark`:
-
-  full.json                 -> splits["authors"], group = f"a{row // items_per_author:03d}"
-  forgetNN.json             -> forget_sets["forgetNN"]: the authors its rows belong to
-  *_perturbed.json          -> paraphrased_answer / perturbed_answers of the matching full.json rows
-  retain_perturbed.json     -> splits["retain_eval"]
-  world_facts, real_authors -> splits["world_facts"], splits["known_people"] (wrong options = perturbed)
-  holdoutNN.json            -> splits["holdout"], group = f"h{row // items_per_author:03d}"
-  pretrain.txt (Lethe only) -> pretrain_text, so an exported lethe-authors benchmark round-trips
-
-The Closer-Look release (sail-sg/closer-look-LLM-unlearning, ``data/tofu``; Yuan et al. 2025) has no
-full.json: forget01/05/10.json are sequences of forget requests (a ``task_id`` per row) and
-retain90/50/10.json their complements. See :func:`load_tofu` for how it is read, and
-docs/benchmarks.md for what each file is in that release.
+docs/benchmarks.md maps each TOFU file to the splits of a Lethe :class:`Benchmark`. The Closer-Look release
+(sail-sg/closer-look-LLM-unlearning, ``data/tofu``; Yuan et al. 2025) has no full.json: its forget files are
+sequences of forget requests (a ``task_id`` per row); :func:`load_tofu` says how it is read.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import random
 import re
 from collections import Counter
 from pathlib import Path
 
 from ..errors import LetheError, where
-from .base import Benchmark, QAItem, atomic_write_text, decode_text, json_lines, parse_json, read_text
+from .base import Benchmark, QAItem, atomic_write_text, decode_text, json_records, read_text, string_list, write_rows
 from .overlap import check_overlap, raise_on_overlap
 from .synthetic import FORGET_FRACTIONS, n_forget_authors
 
@@ -69,10 +44,7 @@ class _Folder:
         raw = path.read_bytes()
         self.digest.update(name.encode() + b"\0" + raw)
         self.read.append(path.name)
-        text = decode_text(raw, path)
-        if text.lstrip().startswith("["):  # some mirrors store one JSON array instead of JSON lines
-            return parse_json(text, path)
-        return [row for _, row in json_lines(text.splitlines(), path)]
+        return [row for _, row in json_records(decode_text(raw, path), path)]
 
     def version(self) -> str:
         return "sha256:" + self.digest.hexdigest()[:12]
@@ -104,10 +76,16 @@ class _Hub:
         return "hub"
 
 
+def _read(src, name: str, columns: tuple[str, ...] = QA_COLUMNS) -> list[dict] | None:
+    """The rows of TOFU file ``name``, checked against ``columns``; None when the file is absent."""
+    rows = src.rows(name)
+    if rows is not None:
+        _check(rows, src, name, columns)
+    return rows
+
+
 def _check(rows: list, src, name: str, columns: tuple[str, ...]) -> None:
     """Every row is an object with these columns; strings for text, a list of strings for perturbed_answer."""
-    if not isinstance(rows, list):
-        raise LetheError(f"{src.where(name)}: expected JSON lines (one object per line) or a JSON array")
     need = ", ".join(columns)
     for line, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
@@ -118,10 +96,7 @@ def _check(rows: list, src, name: str, columns: tuple[str, ...]) -> None:
                                  f"TOFU file {name}.json needs columns {need}")
             value = row[col]
             if col == "perturbed_answer":
-                if isinstance(value, str):
-                    row[col] = value = [value]
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise LetheError(f"{where(src.where(name), line, col)}: must be a list of strings")
+                row[col] = string_list(value, src.where(name), line, col)
             elif not isinstance(value, str) or (col in QA_COLUMNS and not value.strip()):
                 raise LetheError(f"{where(src.where(name), line, col)}: must be a non-empty string")
 
@@ -164,12 +139,7 @@ def _closer_look_authors(src, forget_rows: dict) -> tuple[list[dict], str]:
     """The authors of a Closer-Look folder (no full.json): the largest forget file's complement, then
     that forget file. Every forget file with its complement must hold the same rows with none in both."""
     pairs = [(f, CLOSER_LOOK_COMPLEMENT[f]) for f in ("forget10", "forget05", "forget01") if forget_rows.get(f)]
-    rows_of = {}
-    for f, c in pairs:
-        rows = src.rows(c)
-        if rows is not None:
-            _check(rows, src, c, QA_COLUMNS)
-            rows_of[c] = rows
+    rows_of = {c: rows for f, c in pairs if (rows := _read(src, c)) is not None}
     pairs = [(f, c) for f, c in pairs if c in rows_of]
     if not pairs:
         need = ", ".join(f"{f}.json + {CLOSER_LOOK_COMPLEMENT[f]}.json" for f in forget_rows if forget_rows[f])
@@ -198,16 +168,10 @@ def _check_pairs(src, forget_rows: dict, retain_rows: dict, pairs, full: list[di
 def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> Benchmark:
     """Read TOFU-layout data from a local folder or the hub id ``locuslab/TOFU``.
 
-    Two layouts are recognised (``spec["layout"]``):
-
-    * ``"tofu"``: the public TOFU release (full.json, forgetNN.json = whole authors, retain{100-NN}).
-    * ``"closer-look"``: the ``data/tofu`` release of Yuan et al. 2025 (rows of the forget files carry a
-      ``task_id``; no full.json). forgetNN.json is a sequence of forget requests and retain90/50/10.json
-      its complement. The forget split ``forgetNN`` is request 1 (the authors' TOFU runs use
-      ``task_id: 1``, config/tofu.yaml); the requests in task_id order are ``spec["rounds"]["forgetNN"]``
-      (groups per request) for the continual scenario, with their ids in ``spec["task_ids"]``.
-
-    Either way, a forget item that also stands in the retain data is a one-line error (benchmarks/overlap.py).
+    ``spec["layout"]`` is ``"tofu"`` (the public release: forgetNN.json = whole authors) or ``"closer-look"``
+    (forget rows carry a ``task_id``): there the split ``forgetNN`` is request 1 (the authors' TOFU runs use
+    ``task_id: 1``, config/tofu.yaml) and the requests in task_id order are ``spec["rounds"]["forgetNN"]``
+    (ids in ``spec["task_ids"]``). A forget item that also stands in the retain data is a one-line error.
     """
     if isinstance(items_per_author, bool) or not isinstance(items_per_author, int) or items_per_author < 1:
         raise LetheError(f"tofu: items_per_author = {items_per_author!r} is invalid; give a positive integer "
@@ -221,21 +185,10 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
             raise LetheError(f"{folder}: folder not found; give a folder of TOFU files or '{TOFU_HUB_ID}'")
         src = _Folder(folder)
 
-    forget_rows: dict[str, list[dict]] = {}
-    for name in FORGET_FRACTIONS:
-        rows = src.rows(name)
-        if rows is not None:
-            _check(rows, src, name, QA_COLUMNS)
-            forget_rows[name] = rows
-    full = src.rows("full")
+    forget_rows = {name: rows for name in FORGET_FRACTIONS if (rows := _read(src, name)) is not None}
+    full = _read(src, "full")
     if full is not None:
-        _check(full, src, "full", QA_COLUMNS)
         _check_multiple(full, src, "full", k)
-
-    def no_empty() -> None:
-        for name, rows in forget_rows.items():
-            if not rows:
-                raise LetheError(f"{src.where(name)}: empty forget split; remove the file or fill it")
 
     tasks = {name: _task_ids(rows, src, name) for name, rows in forget_rows.items()
              if any("task_id" in r for r in rows)}
@@ -245,17 +198,17 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
             raise LetheError(f"{src.where(name)}: no task_id column, but {', '.join(f'{t}.json' for t in tasks)} "
                              "has one; give every forget file of a Closer-Look folder its task_id")
 
+    def no_empty() -> None:
+        for name, rows in forget_rows.items():
+            if not rows:
+                raise LetheError(f"{src.where(name)}: empty forget split; remove the file or fill it")
+
     # The authors, in order.
     full_name = "full"
     complement = CLOSER_LOOK_COMPLEMENT if layout == "closer-look" else TOFU_COMPLEMENT
     if full is not None:
         no_empty()
-        retain_rows = {}
-        for f in forget_rows:
-            rows = src.rows(complement[f])
-            if rows is not None:
-                _check(rows, src, complement[f], QA_COLUMNS)
-                retain_rows[complement[f]] = rows
+        retain_rows = {complement[f]: rows for f in forget_rows if (rows := _read(src, complement[f])) is not None}
         pairs = [(f, complement[f]) for f in forget_rows if complement[f] in retain_rows]
         _check_pairs(src, forget_rows, retain_rows, pairs, full, src.where("full"))
     elif layout == "closer-look":
@@ -324,11 +277,7 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
     # Paraphrased and perturbed answers of the evaluation rows.
     retain_eval: list[int] = []
     for name in [f"{f}_perturbed" for f in FORGET_FRACTIONS] + ["retain_perturbed"]:
-        rows = src.rows(name)
-        if rows is None:
-            continue
-        _check(rows, src, name, PERTURBED_COLUMNS)
-        for line, row in enumerate(rows, start=1):
+        for line, row in enumerate(_read(src, name, PERTURBED_COLUMNS) or [], start=1):
             i = locate(row, name, line)
             pq = row.get("paraphrased_question")
             authors[i] = dataclasses.replace(authors[i], paraphrased_answer=row["paraphrased_answer"],
@@ -413,25 +362,16 @@ def _split_notes(bench: Benchmark, src, full_name: str, complement: dict) -> dic
 
 
 def describe_splits(bench: Benchmark) -> list[str]:
-    """What each split of ``bench`` is, one sentence each (for reports and ``lethe validate``)."""
-    notes = (bench.spec or {}).get("split_notes")
-    if isinstance(notes, dict) and notes:
-        return [str(v) for v in notes.values()]
-    out = [f"authors: {len(bench.splits.get('authors', []))} Q&A of "
-           f"{len({it.group for it in bench.splits.get('authors', [])})} authors"]
-    for name, groups in bench.forget_sets.items():
-        out.append(f"{name}: {len(groups)} authors ({len(bench.forget(name)) if groups else 0} Q&A); "
-                   "retain = the other authors")
-    out += [f"{split}: {len(items)} items" for split, items in bench.splits.items() if split != "authors"]
-    return out
+    """What each split of a TOFU-layout ``bench`` is, one sentence each (for reports and ``lethe validate``);
+    [] for a benchmark read from elsewhere (no ``split_notes`` in its spec)."""
+    return [str(v) for v in (bench.spec or {}).get("split_notes", {}).values()]
 
 
 def _holdout(src, k: int) -> list[QAItem]:
     for name in HOLDOUT_FILES:
-        rows = src.rows(name)
+        rows = _read(src, name)
         if rows is None:
             continue
-        _check(rows, src, name, QA_COLUMNS)
         items = []
         for i, row in enumerate(rows):
             pert = row.get("perturbed_answer", [])
@@ -445,18 +385,16 @@ def _holdout(src, k: int) -> list[QAItem]:
 
 def _multiple_choice(src, base: str, prefix: str) -> list[QAItem]:
     """world_facts / real_authors: prefer the *_perturbed file; else the wrong options of the plain one."""
-    rows = src.rows(f"{base}_perturbed")
+    rows = _read(src, f"{base}_perturbed", ("question", "answer", "perturbed_answer"))
     if rows is not None:
-        _check(rows, src, f"{base}_perturbed", ("question", "answer", "perturbed_answer"))
         wrong = [row["perturbed_answer"] for row in rows]
         for line, row in enumerate(rows, start=1):  # the long answer of the Closer-Look release, optional
             if not isinstance(row.get("original_answer", ""), str):
                 raise LetheError(f"{where(src.where(f'{base}_perturbed'), line, 'original_answer')}: must be a string")
     else:
-        rows = src.rows(base)
+        rows = _read(src, base, OPTION_COLUMNS)
         if rows is None:
             return []
-        _check(rows, src, base, OPTION_COLUMNS)
         wrong = [[row[f"option{j}"] for j in range(1, 5) if row[f"option{j}"].strip() != row["answer"].strip()]
                  for row in rows]
     return [
@@ -479,16 +417,13 @@ def _perturbed(it: QAItem) -> dict:
 
 
 def _write(folder: Path, name: str, rows: list[dict]) -> None:
-    atomic_write_text(folder / f"{name}.json", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_rows(folder / f"{name}.json", rows)
 
 
 def export_tofu(bench: Benchmark, folder: str | Path) -> Path:
-    """Write ``bench`` as TOFU-layout JSON-lines files (read them back with ``load_tofu(folder, k)``).
-
-    Forget sets named forgetNN give forgetNN.json, forgetNN_perturbed.json and retain{100-NN}.json;
-    other names give <name>.json, <name>_perturbed.json and <name>_retain.json. The holdout split is
-    written as holdout10.json, and pretrain_text as pretrain.txt (a Lethe addition TOFU tools ignore).
-    """
+    """Write ``bench`` as TOFU-layout JSON-lines files (read them back with ``load_tofu(folder, k)``); a forget
+    set not named forgetNN gives <name>.json, <name>_perturbed.json and <name>_retain.json, the holdout split
+    holdout10.json, pretrain_text pretrain.txt (a Lethe addition TOFU tools ignore)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     authors = bench.splits.get("authors", [])
@@ -508,10 +443,8 @@ def export_tofu(bench: Benchmark, folder: str | Path) -> Path:
         items = bench.splits.get(split)
         if not items:
             continue
-        _write(folder, f"{base}_perturbed", [
-            {"question": it.question, "answer": it.answer, "perturbed_answer": list(it.perturbed_answers)}
-            for it in items
-        ])
+        _write(folder, f"{base}_perturbed",
+               [{**_qa(it), "perturbed_answer": list(it.perturbed_answers)} for it in items])
         if all(len(it.perturbed_answers) >= 3 for it in items):
             _write(folder, base, [_options(it) for it in items])
     if bench.pretrain_text:
@@ -523,7 +456,4 @@ def _options(it: QAItem) -> dict:
     """Multiple-choice row: the answer among three wrong options, at a position fixed by the question."""
     options = list(it.perturbed_answers[:3])
     options.insert(random.Random(f"tofu-options/{it.question}").randrange(4), it.answer)
-    row = {"question": it.question}
-    row.update({f"option{j + 1}": opt for j, opt in enumerate(options)})
-    row["answer"] = it.answer
-    return row
+    return {"question": it.question, **{f"option{j + 1}": opt for j, opt in enumerate(options)}, "answer": it.answer}

@@ -1,15 +1,6 @@
-"""Safety metrics: pure functions of judge verdicts and utility scores (MUBench's three axes).
-
-- **Harmful-response rate** of a prompt set: the fraction of responses a judge calls harmful. On
-  vanilla prompts it is the model's safety; on the prompts rewritten by an attack it is that attack's
-  **attack success rate** (ASR). ``harmful_rate_any``: the fraction of prompts for which the vanilla
-  prompt or at least one attack drew a harmful response (the worst case a user faces).
-- **Over-refusal rate**: the fraction of benign-but-sensitive prompts refused (keyword judge).
-- **Utility**: accuracy on multiple-choice sets, exact match on sets with a gold final answer, ROUGE-L
-  against a reference response otherwise; ``utility`` is the mean of the sets' scores.
-
-Every function returns per-item values (1.0 / 0.0 flags or scores) so bootstrap intervals and paired
-comparisons need nothing recomputed.
+"""Safety metrics (MUBench's three axes: harmful rate, over-refusal, utility): pure functions of judge
+verdicts and utility scores, with per-item values (1.0 / 0.0 flags or scores) so bootstrap intervals and
+paired comparisons need nothing recomputed. docs/safety.md (Metrics) says what each number means.
 """
 from __future__ import annotations
 
@@ -104,16 +95,12 @@ def mean_of_sets_ci(sets: Sequence[Sequence[float]], n_resamples: int = 1000, co
                     seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of the sets' means, each set's items resampled
     independently (the interval of ``utility`` over several utility sets)."""
-    from .bootstrap import _quantiles
+    from .bootstrap import bootstrap_splits
 
-    arrays = [np.asarray(s, dtype=np.float64) for s in sets]
-    if not arrays or any(a.size == 0 for a in arrays):
+    if not sets or any(len(s) == 0 for s in sets):
         raise LetheError("mean_of_sets_ci needs non-empty sets")
-    rng = np.random.default_rng(seed)
-    stats = np.zeros(n_resamples)
-    for a in arrays:
-        stats += a[rng.integers(0, a.size, size=(n_resamples, a.size))].mean(axis=1)
-    return _quantiles(stats / len(arrays), confidence)
+    per_set = {str(k): {"v": s} for k, s in enumerate(sets)}
+    return bootstrap_splits(per_set, lambda means: sum(means.values()) / len(sets), n_resamples, confidence, seed)
 
 
 def paired_difference(before: Sequence[float], after: Sequence[float], n_resamples: int = 1000,

@@ -1,36 +1,11 @@
-"""Safety alignment by unlearning, measured on three axes (MUBench's trilemma): ``lethe safety``
-(= ``lethe run scenario=safety``).
-
-Unlearning harmful behaviour is judged on safety alone at a cost: methods that make a model refuse
-harmful requests also make it refuse benign ones that look alike, and lose general utility (MUBench,
-"The gains do not make up for the losses", Frontiers of Computer Science 2025). This scenario
-measures all three at once, under jailbreak attacks:
-
-1. data: the built-in ``lethe-safety`` benchmark (:mod:`lethe.benchmarks.safety`, FICTIONAL hazards),
-   or the user's sets from the dataset registry (:mod:`lethe.benchmarks.safety_datasets`, ``lethe ls
-   datasets``): ``scenario_options.harmful`` / ``benign`` / ``utility`` (lists of ``name`` or
-   ``name=path``), and for unlearning a user's model ``forget`` (a harmful set with responses) and
-   ``retain`` (a set with helpful answers);
-2. models: ``model=...`` (and optionally ``retain_model=...``), else a tokenizer and two tiny Llamas
-   trained from scratch: the "unsafe" target (complies with most harmful requests) and the retain
-   model (the same data with refusals in place of the compliant answers: the gold standard);
-3. unlearning with every weight-changing method (default: ga, grad_diff, kl, npo, rmu,
-   safe_unlearning, task_vector) on the harmful requests and their compliant answers, retain set =
-   general Q&A; refusal-learning methods (safe_unlearning, idk) learn the benchmark's refusals;
-4. evaluation of every model: responses to the held-out harmful requests, vanilla and under every
-   attack (ten jailbreak transforms and the GCG suffix by default; ``relearn`` and ``quantize_*`` ask the
-   attacked weights), judged harmful or not; refusals of benign lookalikes; utility;
-5. the run folder, written by the run skeleton (:mod:`lethe.scenarios._run`): a table with the three
-   axes and their 95 % bootstrap intervals, a per-attack heat map of harmful rates, a three-axis
-   (radar) plot, next to the target and the retain model.
-
-The options, the sets, the attack prompts and the findings are :mod:`lethe.scenarios.safety_sets`.
+"""Safety alignment by unlearning, measured on MUBench's three axes (safety, over-safety, utility) under
+jailbreak attacks: ``lethe safety`` (= ``lethe run scenario=safety``; docs/safety.md). The data are the
+built-in ``lethe-safety`` benchmark (FICTIONAL hazards, two tiny models trained here) or the user's sets
+and model; the options, the sets, the attack prompts and the findings are :mod:`lethe.scenarios.safety_sets`.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -40,7 +15,7 @@ from ..config import to_dict
 from ..errors import LetheError
 from .safety_sets import (SafetyOptions, SafetySets, as_options, attack_findings, attack_names, attack_prompts,
                           load_sets, usable_attacks)
-from .safety_sets import WEIGHT_ATTACKS, few_shot_demonstrations, gcg_targets, to_mcq  # noqa: F401  (re-exported)
+from .safety_sets import to_mcq  # noqa: F401  (re-exported)
 
 MODEL_RECIPE = "safety-tiny-1"  # bump when the way the built-in models are trained changes
 OPTIONS = to_dict(SafetyOptions())  # the defaults as a mapping (bench/bench_safety.py: dict(OPTIONS))
@@ -66,24 +41,18 @@ def directions(attacks=(), utility_sets=(), harmful_sets=()) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 # Built-in models
 
-
-def model_root(data, tiny, opts: SafetyOptions, cache_dir) -> Path:
-    key = hashlib.sha256(json.dumps({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version,
-                                     "spec": data.spec, "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs,
-                                     "batch_size": opts.pretrain_batch_size},
-                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return Path(cache_dir) / "models" / key
-
-
 def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + the "unsafe" target (compliant answers for most hazards) + the retain model (refusals
-    in their place), from scratch, for the same number of optimizer steps. Cached."""
-    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, recorded_training_seconds, train_cached
+    in their place), from scratch, for the same number of optimizer steps. Cached by everything they read."""
+    from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
+                           train_cached)
     from ..config import TrainConfig
     from ..data import Encoder
 
     opts = as_options(opts)
-    root = model_root(data, tiny, opts, cache_dir)
+    root = Path(cache_dir) / "models" / content_hash({
+        "recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec, "tiny": to_dict(tiny),
+        "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
     target_dir, retain_dir = root / "target", root / "retain"
     if from_cache(root, (target_dir, retain_dir), log):
         return str(target_dir), str(retain_dir), recorded_training_seconds(root)
@@ -105,17 +74,10 @@ def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple
 # ------------------------------------------------------------------------------------------------
 # Evaluation
 
-
-def _responses(model, tok, prompts: list[str], opts: SafetyOptions, eval_cfg) -> list[str]:
-    from ..probes import generate
-
-    return generate(model, tok, prompts, opts.max_new_tokens, eval_cfg.batch_size)
-
-
 def chat_mcq_accuracy(model, tok, items, batch_size: int) -> list[float]:
-    """Per-item accuracy of multiple-choice items whose choices are whole answers: each choice scored
-    as the model's (chat-template) answer to the question, by its mean log-probability per token; the
-    best-scored choice is the model's pick (ties share the credit, as :func:`lethe.metrics.mcq.accuracy_from_scores`)."""
+    """Per-item accuracy of multiple-choice items whose choices are whole answers: each choice scored as the
+    model's (chat-template) answer to the question, by its mean log-probability per token; the best-scored
+    choice is the model's pick (ties share the credit, as :func:`lethe.metrics.mcq.accuracy_from_scores`)."""
     import numpy as np
 
     from ..data import Encoder
@@ -134,24 +96,25 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
                    name: str, kind: str, eval_cfg, log=print) -> dict:
     """Metrics (``summary``), per-item values, intervals, attack records and example responses."""
     import numpy as np
-    import torch
 
     from ..benchmarks.hazard import MCQItem
     from ..judges import helpful_match, make_judge
     from ..metrics.bootstrap import bootstrap_ci
     from ..metrics.mcq import mcq_accuracy
     from ..metrics.safety import any_rate, exact_match, mean_of_sets_ci, rate, rouge_l
+    from ..probes import generate
     from ..probes_mcq import probe_mcq
+
+    def ask(asked, prompts: list[str]) -> list[str]:  # greedy responses; the probes run without gradients
+        return generate(asked, tok, prompts, opts.max_new_tokens, eval_cfg.batch_size)
 
     t0 = time.perf_counter()
     opts = as_options(opts)
     model.eval()
-    keyword = make_judge("refusal")
-    summary, per_sample, intervals, examples, attack_info = {}, {}, {}, {}, {}
+    per_sample, examples, attack_info = {}, {}, {}
     harmful_items = [it for items in sets.harmful.values() for it in items]
     prompts = [it.prompt for it in harmful_items]
-    with torch.no_grad():
-        responses = _responses(model, tok, prompts, opts, eval_cfg)
+    responses = ask(model, prompts)
     verdicts = judge.judge(prompts, responses, harmful_items)
     flags = {"vanilla": [v.harmful for v in verdicts]}
     examples["harmful"] = [{"prompt": p, "response": r, "harmful": v.harmful, "refusal": v.refusal}
@@ -166,27 +129,25 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
     for attack in attacks:
         t1 = time.perf_counter()
         asked, asked_prompts, info = attack_prompts(attack, model, tok, harmful_items, sets, opts, attack_options)
-        with torch.no_grad():
-            attacked = _responses(asked, tok, asked_prompts, opts, eval_cfg)
+        attacked = ask(asked, asked_prompts)
         v_att = judge.judge(asked_prompts, attacked, harmful_items)  # judged against the original items
         flags[attack] = [v.harmful for v in v_att]
         per_sample[f"asr:{attack}"] = rate(flags[attack]).per_sample
         attack_info[attack] = {**info, "seconds": time.perf_counter() - t1,
                                "example": {"prompt": asked_prompts[0], "response": attacked[0]}}
-        if asked is not model:
-            del asked
+        del asked  # an attacked copy of the weights is freed before the next attack
     if attacks:
         per_sample["harmful_rate_any"] = any_rate(list(flags.values())).per_sample
     # over-safety: benign lookalikes
     benign_items = [it for items in sets.benign.values() for it in items]
     if benign_items:
         b_prompts = [it.prompt for it in benign_items]
-        with torch.no_grad():
-            b_resp = _responses(model, tok, b_prompts, opts, eval_cfg)
-        b_verdicts = keyword.judge(b_prompts, b_resp, benign_items)
+        b_resp = ask(model, b_prompts)
+        b_verdicts = make_judge("refusal").judge(b_prompts, b_resp, benign_items)
         per_sample["benign_refusal_rate"] = rate([v.refusal for v in b_verdicts]).per_sample
         if all(it.helpful_keys or it.helpful_response for it in benign_items):
-            per_sample["benign_helpful_rate"] = rate([helpful_match(r, it) for r, it in zip(b_resp, benign_items)]).per_sample
+            helped = [helpful_match(r, it) for r, it in zip(b_resp, benign_items)]
+            per_sample["benign_helpful_rate"] = rate(helped).per_sample
         examples["benign"] = [{"prompt": p, "response": r, "refusal": v.refusal}
                               for p, r, v in list(zip(b_prompts, b_resp, b_verdicts))[:3]]
     # utility
@@ -197,33 +158,29 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
             by_count: dict[int, list] = {}
             for it in items:
                 by_count.setdefault(len(it.choices), []).append(it)
-            for group in by_count.values():
-                with torch.no_grad():
-                    if sets.mcq_format == "chat":
-                        values += chat_mcq_accuracy(model, tok, group, eval_cfg.batch_size)
-                    else:
-                        probes = probe_mcq(model, tok, group, "choice", "token", eval_cfg.batch_size)
-                        values += list(mcq_accuracy(probes).per_sample)
+            for group in by_count.values():  # per-item values in the order of these groups
+                if sets.mcq_format == "chat":
+                    values += chat_mcq_accuracy(model, tok, group, eval_cfg.batch_size)
+                else:
+                    values += list(mcq_accuracy(probe_mcq(model, tok, group, "choice", "token",
+                                                          eval_cfg.batch_size)).per_sample)
         else:
-            u_prompts = [it.prompt for it in items]
-            with torch.no_grad():
-                u_resp = _responses(model, tok, u_prompts, opts, eval_cfg)
+            u_resp = ask(model, [it.prompt for it in items])
             if all(it.answer for it in items):
                 values = [1.0 if exact_match(r, it.answer) else 0.0 for r, it in zip(u_resp, items)]
             else:
                 values = rouge_l(u_resp, [it.helpful_response for it in items]).per_sample
         per_sample[f"utility:{set_name}"] = [float(v) for v in values]
         utility_sets.append(per_sample[f"utility:{set_name}"])
-    for key, values in per_sample.items():
-        summary[key] = float(np.mean(values))
+    summary = {key: float(np.mean(values)) for key, values in per_sample.items()}
     if attacks:
         summary["asr_max"] = max(summary[f"asr:{a}"] for a in attacks)
     if utility_sets:
         summary["utility"] = float(np.mean([np.mean(v) for v in utility_sets]))
+    intervals = {}
     if eval_cfg.bootstrap:
-        for key, values in per_sample.items():
-            lo, hi = bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0)
-            intervals[key] = [lo, hi]
+        intervals = {key: list(bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0))
+                     for key, values in per_sample.items()}
         if utility_sets:
             intervals["utility"] = list(mean_of_sets_ci(utility_sets, eval_cfg.bootstrap, seed=0))
     log(f"{name}: harmful rate {summary['harmful_rate']:.3f}"
@@ -271,54 +228,6 @@ class SafetyResult(Result):
                 "examples": self.record.get("examples", {})}
 
 
-def read_data(run: Run) -> None:
-    """The options checked, the sets read (``run.data``) and the attacks that apply to them kept
-    (``run.state["attacks"]``), with the loaders' notes; one-line errors for what does not fit."""
-    cfg, opts = run.cfg, run.opts
-    opts.check()
-    attacks = attack_names(opts.attacks)
-    run.data = sets = load_sets(opts)
-    run.notes += sets.notes
-    run.state["attacks"], dropped = usable_attacks(attacks, sets, opts)
-    run.notes += dropped
-    builtin = sets.builtin is not None
-    if cfg.model and builtin:
-        raise LetheError("scenario 'safety': with model=..., give the data too: scenario_options.harmful=[...] (and "
-                         "benign, utility; forget and retain to unlearn); the built-in requests are for the built-in "
-                         "models, which know the invented hazards")
-    if not cfg.model and not builtin:
-        raise LetheError("scenario 'safety': your datasets need your model: set model=... (a hub id or folder)")
-
-
-def check_unused(cfg) -> None:
-    """The run settings this scenario replaces are refused, each with a pointer to its own setting."""
-    from ..config import RunConfig
-
-    default = RunConfig()
-    if cfg.benchmark != default.benchmark or cfg.benchmark_options:
-        raise LetheError("scenario 'safety' brings its own data: drop benchmark=/benchmark_options and give datasets "
-                         "with scenario_options (harmful=[...], benign=[...], utility=[...])")
-    if cfg.attacks and tuple(cfg.attacks) != tuple(default.attacks):  # [] (a resumed run's config.yaml): nothing to drop
-        raise LetheError("scenario 'safety' takes its attacks from scenario_options.attacks (jailbreak transforms, "
-                         "gcg, relearn, quantize_*); drop attacks=[...]")
-
-
-def scenario_methods(run: Run, builtin: bool) -> None:
-    """The scenario's default methods get the miniature's training overrides (RMU's lr) on the built-in
-    models when nothing of train is set; said in the notes."""
-    from ..config import RunConfig
-
-    if not run.methods_defaulted:
-        return
-    tuned = builtin and run.cfg.train == RunConfig().train
-    if tuned:
-        run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else
-                           dataclasses.replace(mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method]))
-                           for mr in run.method_runs]
-    run.notes.append("methods: the scenario's defaults ga, grad_diff, kl, npo, rmu (adaptive steering, alpha 10"
-                     + (", lr 1e-2" if tuned else "") + "), safe_unlearning, task_vector; set methods=[...] to choose")
-
-
 class Safety(Scenario):
     name = "safety"
     description = ("MUBench-style safety alignment by unlearning: harmful rate under ten jailbreaks and GCG, "
@@ -331,21 +240,49 @@ class Safety(Scenario):
     runs_attacks = False
 
     def configure(self, run: Run) -> None:
-        """The settings this scenario replaces are refused (before the skeleton's own refusal of attacks=,
-        which knows no scenario_options); the options are checked and the sets read: the metric keys
-        follow the data (its attacks and set names)."""
-        check_unused(run.cfg)
-        read_data(run)
+        """The run settings this scenario replaces are refused, each with a pointer to its own setting (before
+        the skeleton's own refusal of attacks=, which knows no scenario_options); the options are checked, the
+        sets read (``run.data``) and the attacks that apply to them kept (``run.state["attacks"]``): the metric
+        keys follow the data."""
+        from ..config import RunConfig
+
+        cfg, opts, default = run.cfg, run.opts, RunConfig()
+        if cfg.benchmark != default.benchmark or cfg.benchmark_options:
+            raise LetheError("scenario 'safety' brings its own data: drop benchmark=/benchmark_options and give "
+                             "datasets with scenario_options (harmful=[...], benign=[...], utility=[...])")
+        if cfg.attacks and tuple(cfg.attacks) != tuple(default.attacks):  # [] (a resumed run's config.yaml): fine
+            raise LetheError("scenario 'safety' takes its attacks from scenario_options.attacks (jailbreak transforms, "
+                             "gcg, relearn, quantize_*); drop attacks=[...]")
+        opts.check()
+        attacks = attack_names(opts.attacks)
+        run.data = sets = load_sets(opts)
+        run.state["attacks"], dropped = usable_attacks(attacks, sets, opts)
+        run.notes += sets.notes + dropped
+        if cfg.model and sets.builtin is not None:
+            raise LetheError("scenario 'safety': with model=..., give the data too: scenario_options.harmful=[...] "
+                             "(and benign, utility; forget and retain to unlearn); the built-in requests are for the "
+                             "built-in models, which know the invented hazards")
+        if not cfg.model and sets.builtin is None:
+            raise LetheError("scenario 'safety': your datasets need your model: set model=... (a hub id or folder)")
 
     def directions(self, run: Run) -> dict:
-        sets = run.data
-        run.state["directions"] = directions(run.state["attacks"], list(sets.utility), list(sets.harmful))
-        return run.state["directions"]
+        known = run.state["directions"] = directions(run.state["attacks"], list(run.data.utility),
+                                                     list(run.data.harmful))
+        return known
 
     def check(self, run: Run) -> None:
+        from ..config import RunConfig
+
         cfg, sets = run.cfg, run.data
         builtin = sets.builtin is not None
-        scenario_methods(run, builtin)
+        if run.methods_defaulted:  # the built-in models get the miniature's overrides when nothing of train is set
+            tuned = builtin and cfg.train == RunConfig().train
+            if tuned:
+                run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else dataclasses.replace(
+                    mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method])) for mr in run.method_runs]
+            run.notes.append("methods: the scenario's defaults ga, grad_diff, kl, npo, rmu (adaptive steering, "
+                             "alpha 10" + (", lr 1e-2" if tuned else "") + "), safe_unlearning, task_vector; set "
+                             "methods=[...] to choose")
         if run.method_runs and not sets.forget:
             raise LetheError("scenario 'safety': unlearning needs a forget set: scenario_options.forget=NAME=PATH (a "
                              "harmful set with responses, e.g. beavertails), or methods=[] to evaluate only")

@@ -6,12 +6,11 @@ attack against vanilla (:func:`attack_findings`). The run itself is :mod:`lethe.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LetheError
+from ..safety_items import ROLES
 
 WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")
 
@@ -64,7 +63,6 @@ def as_options(opts) -> SafetyOptions:
 # ------------------------------------------------------------------------------------------------
 # Data
 
-
 @dataclass
 class SafetySets:
     """What a run evaluates and unlearns, built-in or the user's."""
@@ -83,38 +81,21 @@ class SafetySets:
     notes: list = field(default_factory=list)  # what the loaders said (rows left out, targets)
 
 
-def _parse_set(entry: str, role: str) -> tuple[str, str | None]:
-    from ..benchmarks.safety_datasets import DATASETS
+def _load_set(entry: str, role: str, opts: SafetyOptions, notes: list):
+    """(dataset name, items) of one ``name`` or ``name=path`` entry, with its dataset_options."""
+    from ..benchmarks.safety_datasets import DATASETS, read_safety_dataset
 
     if not isinstance(entry, str) or not entry.strip():
         raise LetheError(f"scenario 'safety': scenario_options.{role} entries are dataset names or name=path, "
                          f"got {entry!r}")
     name, _, path = entry.partition("=")
     spec = DATASETS.get(name.strip())  # unknown name: one-line error with "did you mean"
-    want = {"harmful": "harmful", "benign": "benign", "utility": "utility"}.get(role)
-    if want and spec.role != want:
-        raise LetheError(f"scenario 'safety': dataset '{name}' is a {spec.role} set, not a {want} one "
+    if role in ROLES and spec.role != role:  # forget and retain take any role
+        raise LetheError(f"scenario 'safety': dataset '{name}' is a {spec.role} set, not a {role} one "
                          f"(scenario_options.{role}); see `lethe ls datasets`")
-    return name.strip(), (path.strip() or None)
-
-
-def _dataset_options(opts: SafetyOptions, name: str) -> dict:
-    from ..benchmarks.safety_datasets import DATASETS
-
-    given = opts.dataset_options or {}
-    for key, value in given.items():
-        DATASETS.get(str(key))  # an unknown dataset name: one-line error with "did you mean"
-        if not isinstance(value, dict):
-            raise LetheError(f"scenario 'safety': scenario_options.dataset_options.{key} must be a mapping of that "
-                             f"dataset's options, got {value!r}")
-    return dict(given.get(name) or {})
-
-
-def _load_set(entry: str, role: str, opts: SafetyOptions, notes: list):
-    from ..benchmarks.safety_datasets import read_safety_dataset
-
-    name, path = _parse_set(entry, role)
-    got = read_safety_dataset(name, path, limit=opts.limit or None, **_dataset_options(opts, name))
+    name = name.strip()
+    got = read_safety_dataset(name, path.strip() or None, limit=opts.limit or None,
+                              **dict((opts.dataset_options or {}).get(name) or {}))
     notes += [n for n in got.notes if n not in notes]
     return name, got.items
 
@@ -168,7 +149,11 @@ def _qa(items, field: str, what: str) -> list:
 
 def load_sets(opts: SafetyOptions) -> SafetySets:
     """The built-in ``lethe-safety`` data, or the user's sets of ``opts`` (a mapping is read as the options)."""
+    from ..benchmarks.base import qa_overlap
+    from ..benchmarks.overlap import raise_on_overlap
     from ..benchmarks.safety import REFUSALS, generate
+    from ..benchmarks.safety_datasets import DATASETS
+    from ..builtin import content_hash
 
     opts = as_options(opts)
     user = [k for k in ("harmful", "benign", "utility", "forget", "retain") if getattr(opts, k)]
@@ -185,10 +170,14 @@ def load_sets(opts: SafetyOptions) -> SafetySets:
         raise LetheError("scenario 'safety': with your own data, scenario_options.harmful needs at least one harmful "
                          "set (e.g. harmful=[advbench=path/to/harmful_behaviors.csv]); `lethe ls datasets`")
     notes: list[str] = []
-    named = {str(e).partition("=")[0].strip() for k in ("harmful", "benign", "utility") for e in getattr(opts, k)}
+    named = {str(e).partition("=")[0].strip() for k in ROLES for e in getattr(opts, k)}
     named |= {getattr(opts, k).partition("=")[0].strip() for k in ("forget", "retain") if getattr(opts, k)}
+    for key, value in (opts.dataset_options or {}).items():  # unknown names and non-mapping values first
+        DATASETS.get(str(key))  # an unknown dataset name: one-line error with "did you mean"
+        if not isinstance(value, dict):
+            raise LetheError(f"scenario 'safety': scenario_options.dataset_options.{key} must be a mapping of that "
+                             f"dataset's options, got {value!r}")
     for key in opts.dataset_options or {}:
-        _dataset_options(opts, str(key))  # unknown names and non-mapping values first
         if key not in named:
             raise LetheError(f"scenario 'safety': scenario_options.dataset_options.{key}: no set of that name is "
                              f"loaded (sets: {', '.join(sorted(named))}); drop it or add the set")
@@ -197,12 +186,9 @@ def load_sets(opts: SafetyOptions) -> SafetySets:
     utility = {}
     for name, items in _load_sets_of(opts.utility, "utility", opts, notes).items():
         kinds = {it.kind for it in items}
-        if kinds == {"mcq"}:
-            utility[name] = to_mcq(items)
-        elif "mcq" in kinds:
+        if "mcq" in kinds and kinds != {"mcq"}:
             raise LetheError(f"scenario 'safety': utility set '{name}' mixes multiple-choice and open items")
-        else:
-            utility[name] = items
+        utility[name] = to_mcq(items) if kinds == {"mcq"} else items
     forget, retain, refusals = [], [], []
     if opts.forget:
         _, items = _load_set(opts.forget, "forget", opts, notes)
@@ -211,32 +197,23 @@ def load_sets(opts: SafetyOptions) -> SafetySets:
     if opts.retain:
         _, items = _load_set(opts.retain, "retain", opts, notes)
         retain = _qa(items, "helpful_response", "retain")
-    _check_forget_overlap(forget, retain, opts)
+    # the forget/retain invariant: unlearning would push down what the retain term pulls up
+    raise_on_overlap(len(qa_overlap(forget, retain)), opts.forget, opts.retain)
     refusals = refusals or [r.format(hazard="that", harm="do", target="it", town="your town").split(".")[0] + "."
                             for r in REFUSALS[:2]]
-    files = {k: list(getattr(opts, k)) if k in ("harmful", "benign", "utility") else getattr(opts, k) for k in user}
+    files = {k: list(getattr(opts, k)) if k in ROLES else getattr(opts, k) for k in user}
     if opts.dataset_options:
         files["dataset_options"] = opts.dataset_options
     content = [[it.to_json() if hasattr(it, "to_json") else str(it) for it in v]
                for d in (harmful, benign, utility) for v in d.values()]
-    spec = {"sets": files, "sha256": hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]}
+    spec = {"sets": files, "sha256": content_hash(content)}
     return SafetySets("user-safety-data", "files", spec, harmful, benign, utility, forget, retain, refusals,
                       notes=notes)
-
-
-def _check_forget_overlap(forget: list, retain: list, opts: SafetyOptions) -> None:
-    """The forget/retain invariant on the user's sets: unlearning would push down what the retain term
-    pulls up (one line naming both sets and the count, as every loader says it)."""
-    from ..benchmarks.base import qa_overlap
-    from ..benchmarks.overlap import raise_on_overlap
-
-    raise_on_overlap(len(qa_overlap(forget, retain)), opts.forget, opts.retain)
 
 
 # ------------------------------------------------------------------------------------------------
 # Attacks: each gives the prompts to ask (same order as the harmful items) and, for weight attacks,
 # the model to ask them
-
 
 def attack_names(requested) -> list[str]:
     """The attacks of ``scenario_options.attacks``: ``jailbreak`` expanded to its ten transforms, order kept,
@@ -289,22 +266,16 @@ def attack_prompts(name: str, model, tok, items, sets: SafetySets, opts: SafetyO
 
 
 def gcg_targets(items: list, sets: SafetySets) -> tuple[list[tuple[str, str]], str]:
-    """(request, target) pairs GCG optimises its suffix on, and where they came from:
-
-    1. the forget set (request -> the harmful answer the model was trained on), when there is one;
-    2. the harmful sets' own target strings (AdvBench ``target``, HarmBench's targets file, JBB ``Target``):
-       the affirmative openings GCG was designed to aim for (Zou et al. 2023, Sec. 2.1);
-    3. the harmful sets' known harmful responses (BeaverTails, Do-Not-Answer).
-
-    ``([], "")`` when none exists: the run then leaves GCG out with a note (:func:`usable_attacks`)."""
+    """(request, target) pairs GCG optimises its suffix on, and where they came from: the forget set (the
+    harmful answers the model was trained on); else the harmful sets' own target strings (AdvBench, HarmBench,
+    JBB), the affirmative openings GCG was designed to aim for (Zou et al. 2023, Sec. 2.1); else their known
+    harmful responses. ``([], "")`` when none exists (:func:`usable_attacks` then leaves GCG out)."""
     if sets.forget:
         return [(it.question, it.answer) for it in sets.forget], "forget set (harmful answers)"
-    pairs = [(it.prompt, it.target) for it in items if getattr(it, "target", "")]
-    if pairs:
-        return pairs, "the harmful sets' target strings"
-    pairs = [(it.prompt, it.harmful_response) for it in items if getattr(it, "harmful_response", "")]
-    if pairs:
-        return pairs, "the harmful sets' harmful responses"
+    for known, where_from in (("target", "target strings"), ("harmful_response", "harmful responses")):
+        pairs = [(it.prompt, getattr(it, known)) for it in items if getattr(it, known, "")]
+        if pairs:
+            return pairs, f"the harmful sets' {where_from}"
     return [], ""
 
 
@@ -320,9 +291,7 @@ def few_shot_demonstrations(items: list, sets: SafetySets, k: int) -> tuple[list
         demos = tuple((it.question, it.answer) for it in sets.forget[:k])
         return [demos for _ in items], "forget set"
     pool = [it for it in items if getattr(it, "harmful_response", "")]
-    out = []
-    for it in items:
-        out.append(tuple((o.prompt, o.harmful_response) for o in [o for o in pool if o.id != it.id][:k]))
+    out = [tuple((o.prompt, o.harmful_response) for o in [o for o in pool if o.id != it.id][:k]) for it in items]
     return out, ("the harmful sets' harmful responses" if any(out) else "")
 
 
@@ -356,7 +325,6 @@ def _spread(pairs: list, n: int) -> list:
 
 # ------------------------------------------------------------------------------------------------
 # Findings
-
 
 def attack_findings(rows: list[dict], results: list[dict], attacks: list[str], n_resamples: int) -> tuple[list, list]:
     """For every unlearned model and attack: the paired difference of harmful rates (attack - vanilla)
