@@ -266,28 +266,27 @@ def test_scenario_method_defaults_and_options(tmp_path):
     from lethe.pipeline import run
     from lethe.scenarios import get_scenario
     from lethe.scenarios._run import Run, build_options
-    from lethe.scenarios._methods import resolve_methods
-    from lethe.scenarios.hazardous import SCENARIO_METHODS, Hazardous, scenario_methods
+    from lethe.scenarios._methods import method_runs
+    from lethe.scenarios.hazardous import SCENARIO_METHODS, Hazardous
 
     scenario = get_scenario("hazardous")
     assert isinstance(scenario, Hazardous) and scenario.default_methods == SCENARIO_METHODS
 
-    def resolved(overrides, defaulted):
+    def resolved(overrides):  # the skeleton's resolution: the scenario's defaults, skip_method, then check
         cfg = load_config(None, ["scenario=hazardous", *overrides])
         r = Run(scenario, cfg, build_options(scenario, cfg.scenario_options), log=print)
-        r.method_runs = resolve_methods(dataclasses.replace(cfg, methods=SCENARIO_METHODS) if defaulted else cfg)
-        r.methods_defaulted = defaulted
-        scenario_methods(r)
+        r.method_runs = method_runs(r, scenario.directions(r))
+        scenario.check(r)
         return r
 
-    r = resolved([], True)
+    r = resolved([])
     assert [m.label for m in r.method_runs] == ["ga", "grad_diff", "npo", "rmu"]
     assert r.method_runs[3].train.lr == 1e-2 and r.method_runs[3].options["steering"] == "relative"
     assert r.method_runs[0].train.lr == 1e-3  # the override is RMU's only
     assert any("scenario's defaults" in n and "lr 1e-2" in n for n in r.notes)
-    r = resolved(["model=some/model"], True)  # a user's model: RMU at the run's lr
+    r = resolved(["model=some/model"])  # a user's model: RMU at the run's lr
     assert r.method_runs[3].train.lr == 1e-3 and not any("lr 1e-2" in n for n in r.notes)
-    r = resolved(["methods=[npo,idk]"], False)
+    r = resolved(["methods=[npo,idk]"])
     assert [m.label for m in r.method_runs] == ["npo"] and any("idk: skipped" in n for n in r.notes)
 
     def run_with(*overrides):

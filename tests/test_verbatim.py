@@ -78,12 +78,12 @@ def test_made_up_names_are_not_shared_between_articles(corpus):
     article is stated in a retain or holdout article."""
     import re
 
-    from lethe.benchmarks import news
+    from lethe.benchmarks import news_topics
 
     # the template vocabulary: every word of the templates and the word pools
-    pools = [v for k, v in vars(news).items() if k.isupper() and isinstance(v, tuple)]
+    pools = [v for k, v in vars(news_topics).items() if k.isupper() and isinstance(v, tuple)]
     template_text = " ".join(str(x) for pool in pools for x in pool)
-    template_text += " ".join(t.lead + " ".join(s for s, _ in t.body) for t in news.TOPICS)
+    template_text += " ".join(t.lead + " ".join(s for s, _ in t.body) for t in news_topics.TOPICS)
     known = {w.lower() for w in re.findall(r"[A-Za-z]+", template_text)} | {"nature", "works", "builders"}
 
     def made_up(text):  # capitalised words outside the templates
@@ -324,18 +324,19 @@ def test_scenario_options_are_checked(tmp_path):
 def test_question_methods_are_skipped_with_a_note(tmp_path):
     from lethe.pipeline import run
     from lethe.scenarios import get_scenario
-    from lethe.scenarios._methods import resolve_methods
-    from lethe.scenarios.verbatim import question_methods
+    from lethe.scenarios._methods import method_runs
+    from lethe.scenarios._run import Run
 
-    runs, notes = question_methods(resolve_methods(_cfg(tmp_path, "methods=[ga,idk,npo]")))
-    assert [r.label for r in runs] == ["ga", "npo"]
-    assert len(notes) == 1 and "idk: skipped" in notes[0] and "no question" in notes[0]
+    scenario = get_scenario("verbatim")
+    r = Run(scenario, _cfg(tmp_path, "methods=[ga,idk,npo]"), None, log=print)
+    assert [mr.label for mr in method_runs(r, scenario.directions(r))] == ["ga", "npo"]
+    assert len(r.notes) == 1 and "idk: skipped" in r.notes[0] and "no question" in r.notes[0]
     # methods that do not change the target's weights: the skeleton's one-line refusal, before any work
     for name, kind in (("icul", "an inference-time method"), ("sisa", "a training-time method")):
         with pytest.raises(LetheError, match=f"method '{name}' is {kind}.*the verbatim scenario evaluates"):
             run(_cfg(tmp_path, f"methods=[ga,{name}]"))
     assert not (tmp_path / "runs").exists()
-    assert get_scenario("verbatim").default_methods == ("ga", "grad_diff", "kl", "npo")  # MUSE's baselines
+    assert scenario.default_methods == ("ga", "grad_diff", "kl", "npo")  # MUSE's baselines
 
 
 def test_verbatim_run_end_to_end(tmp_path):

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .benchmarks.base import Benchmark, QAItem, atomic_write_text
-from .config import TinyModelConfig, to_dict
+from .config import TinyModelConfig, TrainConfig, to_dict
+from .models import load_model, load_tokenizer, save_model, tiny_llama, train_tokenizer, weights_problem
 from .results import ModelResult
 
 MODEL_RECIPE = "tiny-llama-1"  # bump when the way built-in models are trained changes
@@ -50,7 +51,6 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     Cached under ``cache_dir/models/<hash>``: a second run starts from the cache.
     """
     from .data import Encoder
-    from .models import load_model
 
     tiny.check()
     root = builtin_model_root(bench, tiny, cache_dir)
@@ -88,8 +88,6 @@ class Job:
 
 def drop_damaged(folders, log=print) -> None:
     """A damaged cache entry (cut-off weights, no tokenizer) is trained again, never loaded: remove it."""
-    from .models import weights_problem
-
     for folder in map(Path, folders):
         problem = weights_problem(folder) if folder.exists() else ""
         if problem:
@@ -109,8 +107,6 @@ def from_cache(root: Path, folders, log=print) -> bool:
 def cached_tokenizer(folders, texts: list[str], vocab_size: int, timings: dict | None = None):
     """The tokenizer of the first cached model folder (the models still to train must share it), else
     one trained on ``texts`` (its seconds in ``timings["tokenizer"]``)."""
-    from .models import load_tokenizer, train_tokenizer
-
     for folder in folders:
         if Path(folder).exists():
             return load_tokenizer(folder)
@@ -123,8 +119,6 @@ def cached_tokenizer(folders, texts: list[str], vocab_size: int, timings: dict |
 
 def new_tiny_llama(tok, tiny: TinyModelConfig, **kwargs):
     """A randomly initialised tiny Llama of ``tiny``'s shape and seed, with ``tok``'s vocabulary."""
-    from .models import tiny_llama
-
     return tiny_llama(len(tok), tiny.hidden_size, tiny.num_layers, tiny.num_heads, tiny.intermediate_size,
                       seed=tiny.seed, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id, **kwargs)
@@ -135,7 +129,6 @@ def train_cached(root: Path, jobs: list[Job], tokenizer, log=print) -> dict:
     again). Returns ``{label: seconds}`` of the models trained here; the seconds are also kept in
     ``root/timings.json`` (:func:`record_training_seconds`) for runs that start from the cache."""
     from .loop import finetune
-    from .models import save_model
 
     drop_damaged([job.folder for job in jobs], log)
     timings = {}
@@ -160,8 +153,6 @@ def builtin_model_root(bench: Benchmark, tiny: TinyModelConfig, cache_dir: str |
 
 def builtin_finetune_config(tiny: TinyModelConfig):
     """The recipe of the built-in target and retain models (base -> + author facts and world replay)."""
-    from .config import TrainConfig
-
     return TrainConfig(lr=tiny.lr, epochs=tiny.finetune_epochs, batch_size=tiny.batch_size, warmup_ratio=0.05,
                        weight_decay=0.0, seed=tiny.seed)
 
@@ -169,17 +160,14 @@ def builtin_finetune_config(tiny: TinyModelConfig):
 def builtin_base_config(tiny: TinyModelConfig):
     """The recipe of the built-in base model (a fresh tiny Llama -> world knowledge): the fine-tuning
     recipe for ``tiny.base_epochs``."""
-    from .config import TrainConfig
-
     return TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
 
 
 def record_training_seconds(root: Path, name: str, seconds: float) -> None:
     """Training seconds of a cached model, kept in ``root/timings.json`` so a later run that starts
     from the cache still knows what the model cost (``Models.timings`` holds this process's only)."""
-    path = root / "timings.json"
-    known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    atomic_write_text(path, json.dumps({**known, name: seconds}, indent=1, sort_keys=True))
+    known = recorded_training_seconds(root)
+    atomic_write_text(root / "timings.json", json.dumps({**known, name: seconds}, indent=1, sort_keys=True))
 
 
 def recorded_training_seconds(root: Path) -> dict:

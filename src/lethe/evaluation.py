@@ -11,8 +11,19 @@ from contextlib import contextmanager
 from functools import partial
 
 from .benchmarks.base import Benchmark, QAItem
+from .config import EvalConfig
 from .errors import LetheError
+from .metrics import METRICS
+from .metrics.bootstrap import summary_intervals
+from .metrics.extraction import exact_memorization, extraction_strength
+from .metrics.mia import privleak
+from .metrics.semantic import (embedding_similarity, entailment_score, semantic_references, semantic_summary,
+                               token_entropy)
+from .metrics.tofu import forget_quality, split_metrics, tofu_summary, truth_ratio_log
+from .models import load_model, load_tokenizer, max_positions
+from .progress import bar
 from .results import ModelResult
+from .retain_logs import forget_quality_from_logs
 
 EVAL_RECIPE = "tofu+mia+entropy+embedding+nli-4"  # bump when what evaluate() computes changes (cached evaluations are redone)
 
@@ -23,13 +34,9 @@ def eval_splits(bench: Benchmark, forget_split: str) -> dict[str, list[QAItem]]:
     """The TOFU evaluation splits: forget, retain (authors in no forget split), known people, world facts."""
     forget_groups = {g for gs in bench.forget_sets.values() for g in gs}
     retain_eval = bench.splits.get("retain_eval") or [it for it in bench.retain(forget_split) if it.group not in forget_groups][:400]
-    out = {"forget": bench.forget(forget_split), "retain": retain_eval}
-    for name in ("known_people", "world_facts"):
-        if bench.splits.get(name):
-            out[name] = bench.splits[name]
-    if bench.splits.get("holdout"):  # never trained on: the non-members of membership inference
-        out["holdout"] = bench.splits["holdout"]
-    return out
+    optional = ("known_people", "world_facts", "holdout")  # holdout: never trained on, the non-members of MIA
+    return {"forget": bench.forget(forget_split), "retain": retain_eval,
+            **{name: bench.splits[name] for name in optional if bench.splits.get(name)}}
 
 
 MIA_ATTACKS_RUN = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus")
@@ -42,7 +49,6 @@ def input_length_notes(source: str, splits: dict[str, list[QAItem]], trust_remot
 
     from .data import Encoder
     from .generation import length_warnings
-    from .models import load_tokenizer, max_positions
 
     tok = load_tokenizer(source, trust_remote_code)
     config = AutoConfig.from_pretrained(str(source), trust_remote_code=trust_remote_code)
@@ -67,27 +73,20 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
     (Min-K% at k = 0.4, open-unlearning's and MUSE's attack) when it is known, 0 for the retain model
     itself. Every metric at its default, open-unlearning's conventions (docs/metrics.md)."""
     from .data import Encoder
-    from .metrics import METRICS
-    from .metrics.mia import privleak
-    from .probes_tokens import scored_texts, token_scores
+    from .probes_tokens import gradient_norms, scored_texts, token_scores
 
     enc = encoder or Encoder(tokenizer)
     probes = {}
-    seqs = {name: [enc.qa(it.question, it.answer) for it in items] for name, items in (("forget", forget),
-                                                                                       ("holdout", holdout))}
     t0 = time.perf_counter()
-    for name in ("forget", "holdout"):
+    for name, items in (("forget", forget), ("holdout", holdout)):
+        seqs = [enc.qa(it.question, it.answer) for it in items]
         if name == "forget" and forget_tokens is not None:  # from the forget split's own scoring pass
-            p = forget_tokens
+            probes[name] = forget_tokens
         else:
-            p = token_scores(model, seqs[name], tokenizer.pad_token_id, batch_size)
-        p.texts = scored_texts(tokenizer, seqs[name])  # zlib reads the decoded answer tokens, as open-unlearning
-        probes[name] = p
-    if gradnorm:  # one backward pass per item; the parameters and their .grad stay as they were
-        from .probes_tokens import gradient_norms
-
-        for name in ("forget", "holdout"):
-            probes[name].grad_norms = gradient_norms(model, seqs[name], tokenizer.pad_token_id)
+            probes[name] = token_scores(model, seqs, tokenizer.pad_token_id, batch_size)
+        probes[name].texts = scored_texts(tokenizer, seqs)  # zlib reads the decoded answer tokens, as open-unlearning
+        if gradnorm:  # one backward pass per item; the parameters and their .grad stay as they were
+            probes[name].grad_norms = gradient_norms(model, seqs, tokenizer.pad_token_id)
     ref = reference_token_probes(reference, tokenizer, forget, holdout, enc, batch_size) if reference else None
     t1 = time.perf_counter()
     out = {m: float(METRICS.get(m).fn(probes["forget"], probes["holdout"]).value) for m in MIA_ATTACKS_RUN}
@@ -110,8 +109,6 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
 def extraction(forget_tokens) -> dict[str, float]:
     """Exact memorisation and extraction strength of the forget answers (per-token probes): they need
     no never-seen items, so they are measured with or without a holdout split."""
-    from .metrics.extraction import exact_memorization, extraction_strength
-
     return {"forget_exact_memorization": float(exact_memorization(forget_tokens).value),
             "forget_extraction_strength": float(extraction_strength(forget_tokens).value)}
 
@@ -123,7 +120,6 @@ def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout
                            batch_size: int = 64) -> dict:
     """The reference model's per-token probes on the forget and holdout sequences, computed once per
     process (the reference never changes during a run). It must share the evaluated model's tokenizer."""
-    from .models import load_model
     from .probes_tokens import token_scores
 
     key = (source, tuple(it.id for it in forget), tuple(it.id for it in holdout), len(tokenizer))
@@ -143,21 +139,10 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
              eval_cfg=None, retain_result: ModelResult | None = None, encoder=None,
              postprocess=None, wrong_answers: bool = True) -> ModelResult:
     """Probe every split once, compute the TOFU suite on the probes, and forget quality when the
-    retain model's forget-split results are given.
-
-    Inference-time methods pass their ``encoder`` (prompts rewritten, answers scored as usual) and
-    ``postprocess(questions, generations) -> generations`` (an output filter) and are measured by the
-    same probes and metrics as weight-changing methods.
-    """
-    from .config import EvalConfig
-    from .metrics.semantic import (embedding_similarity, entailment_score, semantic_references, semantic_summary,
-                                   token_entropy)
-    from .probes import embedding_similarity as embedding_similarity_probe
-    from .probes import entailment_pairs, nli_labels
-    from .metrics.tofu import forget_quality, split_metrics, tofu_summary
-    from .probes import probe_split
-    from .progress import bar
+    retain model's forget-split results are given. Inference-time methods pass their ``encoder``
+    (prompts rewritten) and ``postprocess(questions, generations) -> generations`` (an output filter)."""
     from .loop import attention_for, autocast
+    from .probes import embedding_similarity as embedding_similarity_probe, entailment_pairs, nli_labels, probe_split
 
     eval_cfg = eval_cfg or EvalConfig()
     eval_cfg.check()
@@ -201,8 +186,6 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     fq = None
     with timed("metrics: tofu"):
         if retain_result is not None and retain_result.logs is not None and "forget" in result.probes:
-            from .retain_logs import forget_quality_from_logs
-
             logs = retain_result.logs  # items matched on their answers where the log records them
             fq = forget_quality_from_logs(result.probes["forget"], logs,
                                           answers=[it.answer for it in splits["forget"]] if logs.answers else None)
@@ -223,9 +206,6 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
         with timed("metrics: mia + extraction"):
             result.summary.update(extraction(result.probes["forget"].answer_tokens))
     if eval_cfg.bootstrap and eval_cfg.generate:
-        from .metrics.bootstrap import summary_intervals
-        from .metrics.tofu import truth_ratio_log
-
         both = fq is not None and retain_result is not None and "forget" in retain_result.probes
         with timed("metrics: bootstrap"):
             intervals = summary_intervals(

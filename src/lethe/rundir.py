@@ -1,16 +1,8 @@
 """The run folder: claimed at once, written as results arrive, never outside ``output``.
 
-A run builds ``<output>/.<name>.partial`` and renames it to ``<output>/<name>`` when it ends. What
-protects the user's work:
-
-- names and labels are single safe path components (:func:`check_name`);
-- the name is claimed atomically: ``<output>/.<name>.lock`` is created with ``O_EXCL`` and holds the
-  owner's host and process id, so a second run with the same name stops at once (a lock whose
-  process is gone is stale and is taken over);
-- the folder is written to (and its free space checked) before any model work;
-- ``results.json`` is replaced atomically after every model, so a killed run keeps what it finished
-  and ``resume`` continues from there;
-- ``overwrite=true`` replaces only a folder that is a Lethe run folder.
+A run builds ``<output>/.<name>.partial`` and renames it to ``<output>/<name>`` when it ends; the name
+is one safe path component (:func:`check_name`), claimed with an ``O_EXCL`` lock holding the owner's
+host and pid (a dead process's lock is taken over); ``overwrite=true`` replaces only a Lethe run folder.
 """
 from __future__ import annotations
 
@@ -73,6 +65,14 @@ def _start_ticks(pid: int):
         return None
 
 
+def _read_owner(lock: Path) -> dict:
+    """The owner a lock file names (``{}``: none, or unreadable)."""
+    try:
+        return json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def _os_error(path: Path, exc: OSError, doing: str) -> LetheError:
     why = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
            errno.EACCES: "permission denied", errno.EPERM: "permission denied",
@@ -119,7 +119,7 @@ class RunFolder:
             try:
                 fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                held = self._owner()
+                held = _read_owner(self.lock)
                 if attempt == 1 and not _alive(held):
                     self.lock.unlink(missing_ok=True)  # its process is gone: a killed run's lock
                     continue
@@ -132,12 +132,6 @@ class RunFolder:
                 json.dump(owner, f)
             self._held = True
             return
-
-    def _owner(self) -> dict:
-        try:
-            return json.loads(self.lock.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
 
     def _prepare(self, overwrite: bool, resume: bool, log) -> None:
         finished = self.final.exists()
@@ -178,11 +172,13 @@ class RunFolder:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def check_space(self, needed_bytes: int, what: str) -> None:
-        """One line when the output's file system has less free space than ``needed_bytes`` (+ 5 %)."""
+    def check_space(self, model: str | Path, copies: int) -> None:
+        """One line when the output's file system has less free space than ``copies`` saved copies of the
+        local model folder ``model`` (+ 5 %)."""
+        needed_bytes = copies * folder_bytes(model) if copies else 0
         free = shutil.disk_usage(self.partial).free
-        if free < needed_bytes * 1.05:
-            raise LetheError(f"{self.output}: {free / 1e9:.2f} GB free, but {what} need about "
+        if needed_bytes and free < needed_bytes * 1.05:
+            raise LetheError(f"{self.output}: {free / 1e9:.2f} GB free, but {copies} saved models need about "
                              f"{needed_bytes / 1e9:.2f} GB; free space or set output=... elsewhere")
 
     def write_text(self, name: str, text: str) -> Path:
@@ -250,13 +246,7 @@ def stale_runs(output: str | Path) -> list[Path]:
         return []
     stale = []
     for partial in sorted(out.glob(".*.partial")):
-        lock = out / (partial.name[: -len(".partial")] + ".lock")
-        owner = {}
-        if lock.exists():
-            try:
-                owner = json.loads(lock.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                owner = {}
+        owner = _read_owner(out / (partial.name[: -len(".partial")] + ".lock"))
         if not owner or not _alive(owner):
             stale.append(partial)
     return stale

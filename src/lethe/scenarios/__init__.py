@@ -1,8 +1,7 @@
 """Scenarios: the unlearning settings of ``lethe run scenario=<name>`` (``lethe ls scenarios``).
 
-A scenario is a :class:`lethe.scenarios._run.Scenario` registered by name; it declares its typed
-options (``scenario_options``), data, fixed models, evaluation, directions and report fields, and the
-one run skeleton (``_run.run_scenario``) does the rest. Every scenario writes the same run folder:
+A scenario is a :class:`lethe.scenarios._run.Scenario` registered by name; it declares what differs
+and the one run skeleton (``_run.run_scenario``) does the rest. Every scenario writes the same run folder:
 
     config.yaml   the resolved configuration
     results.json  per-model values (whatever the scenario keeps to re-aggregate), written after every model
@@ -16,6 +15,9 @@ so ``lethe report`` and the HTML page serve every scenario. ``docs/architecture.
 """
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from typing import Callable
 
 from ..registry import Registry
@@ -43,18 +45,9 @@ def scenario_names() -> list[str]:
     return list(SCENARIOS)
 
 
-_LOADED = False
-
-
+@functools.cache
 def _load() -> None:
     """Import the scenario modules (their registry entries follow); lazily, so ``import lethe`` stays light."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import importlib
-    import pkgutil
-
     # every module of this package registers its scenario (no list to keep in sync)
     for mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{__name__}.{mod}")

@@ -7,11 +7,12 @@ error in every scenario.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import DEFAULT_METHODS, RunConfig, to_dict
+from ..config import DEFAULT_METHODS, RunConfig, TrainConfig, build, to_dict
 from ..errors import LetheError
 from ..rundir import check_name
 
@@ -25,8 +26,6 @@ KIND_WORDS = {"inference": "an inference-time method (it wraps the model, no wei
 
 
 def jsonable(v) -> bool:
-    import json
-
     try:
         json.dumps(v)
         return True
@@ -45,9 +44,7 @@ class MethodRun:
 def resolve_methods(cfg: RunConfig, directions: dict | None = None) -> list[MethodRun]:
     """Method entries: a name, or {"method": name, "label": ..., "train": {...}, <option>: value}.
     Options, training settings and labels are checked now, before any model work."""
-    from ..config import build
     from ..methods import get_method
-    from ..config import TrainConfig
 
     runs, labels = [], set()
     if not cfg.methods:
@@ -112,8 +109,10 @@ def apply_method(run, mr: MethodRun) -> Applied:
     """The one dispatcher over method kinds (``lethe.methods.kinds``) for a run (``_run.Run``): a
     training-time method trains its own models, an inference-time method wraps the target, a loss or
     a procedure unlearns it (``lethe.train.unlearn``: the loop, or the procedure's own contract)."""
-    from ..methods import InferenceMethod, TrainingTimeMethod, get_method
+    from ..builtin import builtin_finetune_config
+    from ..methods import InferenceMethod, TrainingTimeMethod, build_inference, get_method
     from ..models import load_model
+    from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
 
     spec = get_method(mr.method)
     forget, retain = run.scenario.unlearning_data(run)
@@ -122,24 +121,18 @@ def apply_method(run, mr: MethodRun) -> Applied:
         model, tok, stats = spec.train(run.data, run.cfg.forget_split, run.cfg.tiny_model, run.cfg.cache_dir,
                                        spec.make_config(mr.options), log=run.log)
         wall = time.perf_counter() - t0
-        from ..builtin import builtin_finetune_config
-
         return Applied(model, tok, {k: v for k, v in stats.items() if jsonable(v)},
                        {"unlearn": stats.get("deletion_seconds", wall), "wall": wall},
                        to_dict(builtin_finetune_config(run.cfg.tiny_model)), save=False)
     model, tok = load_model(run.target, run.cfg.trust_remote_code)
     t0 = time.perf_counter()
-    if isinstance(spec, InferenceMethod):
-        from ..methods import build_inference  # checks the options, times the set-up, calls spec.build
-
+    if isinstance(spec, InferenceMethod):  # build_inference checks the options and calls spec.build
         setup = build_inference(mr.method, model, tok, forget, retain, mr.options, mr.train, seed=mr.train.seed)
         built = time.perf_counter() - t0
         run.log(f"{mr.label}: inference-time method built in {built:.1f} s (weights unchanged)")
         return Applied(setup.model, tok, {"inference_time": True, **{k: v for k, v in setup.stats.items() if jsonable(v)}},
                        {"unlearn": built}, to_dict(mr.train), setup.encoder, setup.postprocess, save=False)
     hook, direction = run.scenario.eval_hook(run, mr, tok)
-    from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
-
     model, stats = unlearn(model, tok, mr.method, forget, retain, mr.train, mr.options,
                            idk_answers=run.scenario.idk_answers(run), description=f"unlearn {mr.label}",
                            eval_hook=hook, best_direction=direction)

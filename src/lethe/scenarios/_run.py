@@ -1,39 +1,35 @@
-"""The one run skeleton: what every scenario does the same way.
+"""The one run skeleton: what every scenario does the same way (docs/architecture.md, "One run").
 
-A scenario (:class:`Scenario`) declares what differs: its typed options, its data and fixed models
-(target, gold standard), how it evaluates one model, its directions, notes and report fields. The
-skeleton does the rest, once:
-
-    check config -> claim the run folder -> threads + provenance -> scenario.prepare
-    -> fixed models: evaluate (cached) -> for each method: unlearn -> evaluate -> attacks -> save
-    -> summary -> report
-
-and persists ``results.json`` after every model, so a killed run keeps what it finished and
-``resume=true`` (``lethe run --resume RUN``) continues it; a method that fails (NaN, out of memory,
-an exception) gets a row marked failed with the reason and the others go on.
-
-Every kind of method goes through one resolver and one dispatcher (``_methods``); provenance and
-threads come from ``lethe.provenance``.
+A scenario (:class:`Scenario`) declares what differs; the skeleton checks the config, claims the run
+folder, evaluates the fixed models and every method (unlearn -> evaluate -> attacks -> save) and writes
+``results.json`` after every model (resume, failed methods as rows), then the summary and the report.
 """
 from __future__ import annotations
 
 import dataclasses
+import gc
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .. import __version__
-from ..config import RunConfig, to_dict
+from ..benchmarks.base import atomic_write_text
+from ..config import RunConfig, build, to_dict
 from ..errors import LetheError
+from ..models import load_model, save_model
 from ..provenance import provenance, set_threads
-from ..rundir import RunFolder, folder_bytes, stale_runs
+from ..results import SCHEMA_VERSION
+from ..rundir import RunFolder, stale_runs
 from ._methods import KINDS, Applied, MethodRun, apply_method, check_columns, method_runs
 
 
-# ------------------------------------------------------------------------------------------------
-# Scenarios
+_JSON_KEYS = ("name", "kind", "method", "summary", "intervals", "robustness", "seconds", "train", "config",
+              "directions", "record")
 
 
 @dataclass
@@ -60,14 +56,11 @@ class Result:
                 "config": self.config, "train": self.train}
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "method": self.method, "summary": self.summary,
-                "intervals": self.intervals, "robustness": self.robustness, "seconds": self.seconds,
-                "train": self.train, "config": self.config, "directions": self.directions, "record": self.record}
+        return {k: getattr(self, k) for k in _JSON_KEYS}
 
     @classmethod
     def from_json(cls, d: dict) -> "Result":
-        return cls(**{k: d[k] for k in ("name", "kind", "summary", "record", "method", "intervals", "robustness",
-                                        "seconds", "train", "config", "directions") if k in d})
+        return cls(**{k: d[k] for k in _JSON_KEYS if k in d})
 
 
 @dataclass
@@ -91,6 +84,7 @@ class Scenario:
     method_kinds: tuple = KINDS  # kinds of method the scenario can evaluate
     runs_attacks = True
     retain_model_refused = ""  # why retain_model= would be ignored ("": accepted)
+    result_type: type = Result  # what load_result reads back (``from_json``)
 
     # -- before any work ---------------------------------------------------------------------------
     def default_name(self, run: "Run") -> str:
@@ -139,7 +133,7 @@ class Scenario:
 
     def load_result(self, data: dict):
         """A result object back from its ``to_json()`` (cached fixed models, resumed runs)."""
-        return Result.from_json(data)
+        return self.result_type.from_json(data)
 
     def eval_hook(self, run: "Run", mr: MethodRun, tok):
         """``(hook(model, step) -> summary, direction of train.best_by)`` for ``train.eval_every``."""
@@ -181,8 +175,6 @@ class Run:
 def build_options(scenario: Scenario, given: dict):
     """The scenario's options dataclass from ``scenario_options`` (the one config builder: unknown keys
     with "did you mean", types); a scenario without options refuses any."""
-    from ..config import build
-
     if scenario.options is None:
         if given:
             raise LetheError(f"scenario_options {sorted(given)} given, but the {scenario.name} scenario takes none")
@@ -202,10 +194,6 @@ def _error_text(exc: BaseException) -> str:
 
 def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: bool = False) -> Path:
     """Run ``scenario`` with ``cfg``; returns the run folder. See the module docstring."""
-    import json
-
-    import yaml
-
     if cfg.retain_model and scenario.retain_model_refused:
         raise LetheError(f"scenario '{scenario.name}' takes no retain_model: {scenario.retain_model_refused}; "
                          "drop retain_model=")
@@ -220,10 +208,8 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
 
         if not scenario.runs_attacks and tuple(cfg.attacks) != tuple(RunConfig().attacks):
             raise LetheError(f"the {scenario.name} scenario runs no robustness attacks; drop attacks=[...]")
-        if scenario.runs_attacks:
-            run.cfg = cfg = dataclasses.replace(cfg, attacks=tuple(expand_attacks(cfg.attacks)))
-        else:
-            run.cfg = cfg = dataclasses.replace(cfg, attacks=())
+        attacks = tuple(expand_attacks(cfg.attacks)) if scenario.runs_attacks else ()
+        run.cfg = cfg = dataclasses.replace(cfg, attacks=attacks)
     directions = scenario.directions(run)
     run.method_runs = method_runs(run, directions)  # user errors surface before any training
     scenario.check(run)
@@ -243,13 +229,12 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
             if stale != folder.partial:
                 log(f"note: {stale} is an unfinished run (its process is gone): lethe run --resume "
                     f"{stale.parent / stale.name[1:-len('.partial')]} continues it, or delete the folder")
-        needs_models = len(run.method_runs) if cfg.save_models else 0
-        if needs_models and folder_bytes(cfg.model):
-            folder.check_space(needs_models * folder_bytes(cfg.model), f"{needs_models} saved models")
+        saved = len(run.method_runs) if cfg.save_models else 0
+        folder.check_space(cfg.model, saved)
         run.threads = set_threads(cfg.threads)
         scenario.prepare(run)
-        if needs_models and folder_bytes(run.target) and not cfg.model:
-            folder.check_space(needs_models * folder_bytes(run.target), f"{needs_models} saved models")
+        if not cfg.model:
+            folder.check_space(run.target, saved)
         run.provenance = provenance(cfg, run.threads, run.data)
         results, failed = _evaluate_all(run, folder)
         summary = _summary(run, results, failed, directions, columns)
@@ -281,8 +266,6 @@ class ReportFailed(LetheError):
 def _check_resume_config(folder: RunFolder, resolved: dict) -> None:
     if not folder.resumed:
         return
-    import yaml
-
     path = folder.partial / "config.yaml"
     if not path.exists():
         return
@@ -296,24 +279,16 @@ def _check_resume_config(folder: RunFolder, resolved: dict) -> None:
 
 def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
     """Fixed models, then every method; results.json after each model; failures kept as rows."""
-    import gc
-
-    from ..models import load_model, save_model
-
     scenario, cfg = run.scenario, run.cfg
-    done = {}
-    previous = folder.read_results() if folder.resumed else None
-    if previous:
-        for entry in previous.get("models", []):
-            done[entry["name"]] = entry
-    results: list = []
+    previous = (folder.read_results() if folder.resumed else None) or {}
+    done = {entry["name"]: entry for entry in previous.get("models", [])}
     failed: list[dict] = []
     fixed = {}
     for fx in sorted(run.fixed, key=lambda f: f.kind != "retain"):  # the gold standard first: others compare with it
         fixed[fx.name] = fx.result if fx.result is not None else fixed_result(run, fx, done)
         if fx.kind == "retain":
             run.retain_result = fixed[fx.name]
-    results += [fixed[fx.name] for fx in run.fixed]
+    results: list = [fixed[fx.name] for fx in run.fixed]
     _write_results(run, folder, results, failed)
     for fx, res in zip(run.fixed, list(results)):
         if fx.kind == "retain" and cfg.attacks and fx.source and not res.robustness:  # the control
@@ -337,15 +312,13 @@ def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
                 res.robustness = scenario.attack(run, applied.model, applied.tokenizer, res)
             if cfg.save_models and applied.save:
                 save_model(applied.model, applied.tokenizer, folder.partial / "models" / mr.label)
+            results.append(res)
         except Exception as exc:  # one method's NaN / OOM / bug: its row says why, the others go on
             reason = _error_text(exc)
             run.log(f"{mr.label}: FAILED: {reason}")
             failed.append(failed_row(mr, reason, time.perf_counter() - t0))
-            _write_results(run, folder, results, failed)
-            continue
         finally:
             gc.collect()
-        results.append(res)
         _write_results(run, folder, results, failed)
     return results, failed
 
@@ -353,11 +326,6 @@ def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
 def fixed_result(run: Run, fx: Fixed, done: dict | None = None, evaluate=None):
     """A fixed model's result: from its cache entry, from the resumed run (``done``: results by name),
     or evaluated now by ``evaluate(model, tok)`` (default: the scenario's ``evaluate``)."""
-    import json
-
-    from ..benchmarks.base import atomic_write_text
-    from ..models import load_model
-
     if fx.cache is not None and fx.cache.exists():
         try:
             return run.scenario.load_result(json.loads(fx.cache.read_text(encoding="utf-8")))
@@ -379,18 +347,10 @@ def fixed_result(run: Run, fx: Fixed, done: dict | None = None, evaluate=None):
 
 
 def _write_results(run: Run, folder: RunFolder, results: list, failed: list[dict], extra: dict | None = None) -> None:
-    import json
-
-    data = {"schema": _schema(), "scenario": run.scenario.name, **run.state.get("results_head", {}),
+    data = {"schema": SCHEMA_VERSION, "scenario": run.scenario.name, **run.state.get("results_head", {}),
             "provenance": run.provenance, **(extra or {}),
             "models": [r.to_json() for r in results], "failed": failed}
     folder.write_text("results.json", json.dumps(data))
-
-
-def _schema() -> int:
-    from ..results import SCHEMA_VERSION
-
-    return SCHEMA_VERSION
 
 
 def _summary(run: Run, results: list, failed: list[dict], directions: dict, columns: list) -> dict:

@@ -1,23 +1,10 @@
 """Continual unlearning: a sequence of forget requests, each round starting from the last round's model.
 
-Real deletion requests arrive one after another. Round r unlearns request r only, from the model
-that round r-1 left; the retain set of round r is every author not yet requested (the complement of
-the whole forget split plus the requests still to come). After every round the model is evaluated on
-everything forgotten so far (the forget split of round r is requests 1..r), on the retain authors and
-on the world knowledge, so the report shows how forgetting and utility evolve over rounds
-(Yuan et al. 2025 run the same protocol on TOFU, "A Closer Look at Machine Unlearning for LLMs").
-
-The gold standard of round r is a model trained without requests 1..r. ``gold_standard=splits``
-(default) orders the requests so that the built-in nested forget splits (forget01 ⊂ forget05 ⊂
-forget10) are reached at some rounds and uses their cached retain models there: forget quality is
-reported at those rounds and is "n/a" (never a stand-in) at the others. ``every_round`` trains one
-retain model per round (cached); ``none`` trains none.
-
-A release that fixes its own sequence of requests keeps it: the Closer-Look TOFU data (Yuan et al.
-2025, ``data/tofu``) number the rows of forgetNN.json by ``task_id``, and ``lethe.benchmarks.load_tofu``
-records the tasks as ``spec["rounds"]``; the rounds are then those tasks in task_id order (10 for
-forget01/05, 9 for forget10), as the authors' scripts/continual_tofu run them, and
-``scenario_options.rounds`` may only repeat their number.
+Round r unlearns request r only (retain set: every author not yet requested) and is evaluated on
+everything forgotten so far, against a model trained without requests 1..r where the run has one
+(``gold_standard``: the nested built-in splits, every round, or none); a release that numbers its own
+requests (``task_id``) keeps them. The protocol of Yuan et al. 2025, "A Closer Look at Machine
+Unlearning for LLMs" (continual TOFU); docs/continual.md.
 """
 from __future__ import annotations
 
@@ -30,7 +17,13 @@ from pathlib import Path
 from . import register_scenario
 from ._methods import Applied, MethodRun
 from ._run import Fixed, Run, Scenario, fixed_result
+from .tofu import directions as tofu_directions
+from ..benchmarks import load_benchmark
+from ..benchmarks.overlap import release_rounds
+from ..builtin import Models, build_builtin_models, content_hash
+from ..config import to_dict
 from ..errors import LetheError
+from ..evaluation import EVAL_RECIPE, eval_splits, evaluate, input_length_notes, missing_holdout_note
 from ..results import ModelResult
 
 DEFAULT_CONTINUAL_METHODS = ("grad_diff", "npo")  # used when the run keeps the tofu job's default method list
@@ -78,8 +71,7 @@ def cut_requests(authors: list[str], rounds: int, checkpoints: list[int] = ()) -
             if lo < c < bounds[i + 1]:
                 bounds[i] = c
     bounds = sorted(set(bounds))
-    starts = [0] + bounds[:-1]
-    return [authors[s:e] for s, e in zip(starts, bounds)]
+    return [authors[s:e] for s, e in zip([0] + bounds[:-1], bounds)]
 
 
 def plan_requests(bench, forget_split: str, rounds: int, rounds_given: bool) -> tuple[list[str], list[list[str]],
@@ -89,8 +81,6 @@ def plan_requests(bench, forget_split: str, rounds: int, rounds_given: bool) -> 
     With release rounds (``spec["rounds"][forget_split]``) the requests are the release's tasks in
     task_id order; otherwise the forget split's authors (:func:`request_order`) cut into ``rounds``
     requests that reach the nested splits (:func:`cut_requests`)."""
-    from ..benchmarks.overlap import release_rounds
-
     release = release_rounds(bench, forget_split)
     if release:
         ids = list((bench.spec.get("task_ids") or {}).get(forget_split) or range(1, len(release) + 1))
@@ -110,6 +100,7 @@ class Continual(Scenario):
     name = "continual"
     description = ("a sequence of forget requests (default 10 rounds), each from the last round's model; metrics "
                    "after every round, curves over rounds")
+    result_type = ModelResult
     options = ContinualOptions
     default_methods = DEFAULT_CONTINUAL_METHODS
     method_kinds = ("loss",)  # every round trains the weights the last round left
@@ -127,19 +118,12 @@ class Continual(Scenario):
                              "benchmark trains them); add scenario_options={gold_standard: none}")
 
     def directions(self, run: Run) -> dict:
-        from ..metrics import suites
-
-        return suites.directions(suites.TOFU)  # every round is evaluated by the default job's suite
+        return tofu_directions()  # every round is evaluated by the default job's suite
 
     def prepare(self, run: Run) -> None:
         """The requests, the target and the gold standard of every round that has one: the forget split
         whose authors are the requests so far. The last round's is the run's retain model (a row); the
         earlier ones are evaluated here (cached) and drawn in the curves only."""
-        from ..benchmarks import load_benchmark
-        from ..builtin import Models, build_builtin_models, content_hash
-        from ..config import to_dict
-        from ..evaluation import EVAL_RECIPE, eval_splits
-
         cfg, opts = run.cfg, run.opts
         for mr in run.method_runs:  # train.eval_every: refused before any training, not after the first method
             self.eval_hook(run, mr, None)
@@ -160,10 +144,9 @@ class Continual(Scenario):
                 name = same or f"continual-{'-'.join(authors[:done])}"
                 bench.forget_sets.setdefault(name, authors[:done])
                 gold_split[r] = name
-        if cfg.model:  # the user's target (e.g. a TOFU fine-tune and locuslab/TOFU's nested forget splits)
-            models = Models(target=cfg.model)
-        else:
-            models = build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log)
+        # a user's target: e.g. a TOFU fine-tune and locuslab/TOFU's nested forget splits
+        models = (Models(target=cfg.model) if cfg.model
+                  else build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log))
         gold_models = {r: build_builtin_models(bench, s, cfg.tiny_model, cfg.cache_dir, run.log).retain
                        for r, s in gold_split.items()}
         run.target = models.target
@@ -213,17 +196,11 @@ class Continual(Scenario):
         return self.evaluate_round(run, model, tok, name, kind, run.state["rounds"], retain_result)
 
     def evaluate_round(self, run: Run, model, tok, name, kind, r, retain_result=None) -> ModelResult:
-        from ..evaluation import evaluate
-
         return evaluate(model, tok, self.splits_at(run, r), name, kind, run.cfg.eval, retain_result)
-
-    def load_result(self, data: dict):
-        return ModelResult.from_json(data)
 
     def run_method(self, run: Run, mr: MethodRun):
         """Every round from the last round's model, evaluated after each against that round's gold
         standard; the result is the model after the last round, every round's values in its record."""
-        from ..config import to_dict
         from ..models import load_model
         from ..train import unlearn
 
@@ -247,8 +224,6 @@ class Continual(Scenario):
         return res, Applied(model, tok, {}, {"unlearn": spent}, to_dict(train_cfg))
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        from ..evaluation import input_length_notes, missing_holdout_note
-
         cfg, st, curve = run.cfg, run.state, list(run.opts.curve_metrics)
         rounds, requests, authors, task_ids = st["rounds"], st["requests"], st["authors"], st["task_ids"]
         methods = [r for r in results if r.record.get("rounds")]

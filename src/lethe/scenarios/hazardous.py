@@ -1,29 +1,7 @@
-"""The hazardous-knowledge scenario (WMDP-style): ``lethe run scenario=hazardous``.
+"""The hazardous-knowledge scenario (WMDP, Li et al. 2024): ``lethe run scenario=hazardous``.
 
-WMDP (Li et al. 2024) asks a model to forget a hazard domain as a whole, not a list of items: the
-forget set is a corpus of hazard-domain documents, the retain set general text, and success is
-multiple-choice accuracy on hazard questions falling to chance (25 %) while general accuracy (MMLU)
-stays. This scenario runs that setting end to end:
-
-1. data: the built-in ``lethe-hazard`` benchmark (:mod:`lethe.benchmarks.hazard`, a FICTIONAL hazard
-   domain: the restricted lore of a made-up alchemists' guild) or the user's files in the public
-   formats (``scenario_options.forget_corpus`` / ``retain_corpus`` / ``hazard_mcq`` / ``general_mcq``);
-2. models: ``model=...`` (and ``retain_model=...``), else a tokenizer and two tiny Llamas trained from
-   scratch, the target on general + hazard text and the retain model (the gold standard, a model
-   that never saw the hazard corpus) on general text only, for as many optimizer steps; cached under
-   ``cache_dir/models/<hash>`` so a second run starts at once;
-3. unlearning: the loss methods and procedures of ``methods`` (default here: ga, grad_diff, npo, rmu;
-   RMU is the WMDP paper's own method) with the hazard documents as the forget set (items without a
-   question: every token scored) and the general documents as the retain set; methods that answer a
-   question (idk, dpo, altpo, +ap) are skipped with a note;
-4. evaluation of every model: hazard and general multiple-choice accuracy
-   (:func:`lethe.metrics.mcq.mcq_accuracy` on :func:`lethe.probes_mcq.probe_mcq`), the per-token loss
-   on the forget corpus, on the retain corpus and on held-out general text;
-5. robustness attacks (``attacks``) on every unlearned model and on the retain model (the control):
-   relearning on part of the hazard documents and weight quantization, then the evaluation of step 4
-   on what the attack did not train on (:func:`attack_and_evaluate`);
-6. the run folder, written by the run skeleton (:mod:`lethe.scenarios._run`), plotted as hazard
-   accuracy against general accuracy.
+Forget a (fictional) hazard domain from its corpus: hazard multiple-choice accuracy should fall to
+chance (25 %) while general accuracy stays. Data, models, methods, attacks and metrics: docs/hazardous.md.
 """
 from __future__ import annotations
 
@@ -40,14 +18,11 @@ from ..builtin import content_hash
 from ..errors import LetheError
 
 MODEL_RECIPE = "hazard-tiny-1"  # bump when the way the scenario's built-in models are trained changes
-CHANCE_NOTE = "chance level of {c}-choice accuracy: {p:.3f} (what a model that knows nothing scores)"
 DATA_FILES = ("forget_corpus", "retain_corpus", "hazard_mcq", "general_mcq")
 
 
 @dataclass(frozen=True)
 class HazardousOptions:
-    """``scenario_options`` of the hazardous scenario."""
-
     # built-in data (lethe.benchmarks.hazard.generate)
     seed: int = 0
     n_substances: int = 24
@@ -90,8 +65,8 @@ class HazardousOptions:
                              f"({', '.join(DATA_FILES)}); the built-in data has its own held-out text")
         missing = [k for k in DATA_FILES if not getattr(self, k)]
         if given and missing:
-            raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs all "
-                             f"of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
+            raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs "
+                             f"all of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
 
 
 # Default methods when the user leaves ``methods`` at the config's default (the TOFU list). RMU at
@@ -100,16 +75,7 @@ class HazardousOptions:
 # fits any model; alpha = 10 and, on the miniature, lr 1e-2 (measured in docs/hazardous.md).
 SCENARIO_METHODS: tuple = ("ga", "grad_diff", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0})
 MINIATURE_TRAIN = {"rmu": {"lr": 1e-2}}  # per-method training overrides for the built-in models only
-QA_PARTS = ("forget_idk", "retain_idk", "forget_alt")  # batch parts that answer a question: skipped
-
-
-def directions() -> dict[str, str]:
-    """From the hazardous suite (:mod:`lethe.metrics.suites`): the hazard questions and corpus are its forget splits."""
-    from ..metrics import suites
-
-    return suites.directions(suites.HAZARDOUS)
-
-
+QA_PARTS = {"forget_idk", "retain_idk", "forget_alt"}  # batch parts that answer a question: skipped
 # the main table (report.md's "All metrics" table adds heldout_nll)
 COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll", "unlearn_seconds"]
 # Attacks that apply to a corpus: relearning fine-tunes on part of the documents, quantization needs no
@@ -153,25 +119,16 @@ def _documents(texts: list[str], prefix: str):
 # Built-in models
 
 
-def model_root(data, tiny, opts: HazardousOptions, cache_dir) -> Path:
-    from ..config import to_dict
-
-    key = content_hash({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec,
-                        "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
-    return Path(cache_dir) / "models" / key
-
-
 def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tuple[str, str, dict]:
-    """Tokenizer + target (general + hazard text) + retain model (general text only), from scratch.
-
-    The retain model trains for as many optimizer steps as the target (more epochs over its smaller
-    corpus): the same compute, minus the hazard documents. Returns ``(target_dir, retain_dir, timings)``.
-    """
+    """Tokenizer + target (general + hazard text) + retain model (general text only), from scratch, for as
+    many optimizer steps each (the same compute, minus the hazard documents): ``(target_dir, retain_dir, timings)``."""
     from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, recorded_training_seconds, train_cached
-    from ..config import TrainConfig
+    from ..config import TrainConfig, to_dict
     from ..data import Encoder
 
-    root = model_root(data, tiny, opts, cache_dir)
+    root = Path(cache_dir) / "models" / content_hash({
+        "recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec, "tiny": to_dict(tiny),
+        "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
     target_dir, retain_dir = root / "target", root / "retain"
     if from_cache(root, (target_dir, retain_dir), log):
         return str(target_dir), str(retain_dir), recorded_training_seconds(root)
@@ -182,15 +139,14 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
     target_seqs = [enc.text(t) for t in data.forget_corpus + data.retain_corpus]
     retain_seqs = [enc.text(t) for t in data.retain_corpus]
     steps = math.ceil(opts.pretrain_epochs * math.ceil(len(target_seqs) / bs))
-    jobs = []
-    for label, folder, seqs, what in (("target", target_dir, target_seqs, "general + hazard"),
-                                      ("retain", retain_dir, retain_seqs, "general")):
-        # the same number of optimizer steps for both models (max_steps caps the retain model's epochs)
-        cfg = TrainConfig(lr=tiny.lr, epochs=steps / math.ceil(len(seqs) / bs), batch_size=bs, warmup_ratio=0.05,
-                          weight_decay=0.0, seed=tiny.seed, max_steps=steps)
-        jobs.append(Job(label, folder, lambda: new_tiny_llama(tok, tiny), seqs, cfg,
-                        f"models: training the {label} model ({{params}} parameters) on {len(seqs)} {what} "
-                        f"documents, {steps} steps"))
+    # the same number of optimizer steps for both models (max_steps caps the retain model's epochs)
+    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny), seqs,
+                TrainConfig(lr=tiny.lr, epochs=steps / math.ceil(len(seqs) / bs), batch_size=bs, warmup_ratio=0.05,
+                            weight_decay=0.0, seed=tiny.seed, max_steps=steps),
+                f"models: training the {label} model ({{params}} parameters) on {len(seqs)} {what} documents, "
+                f"{steps} steps")
+            for label, folder, seqs, what in (("target", target_dir, target_seqs, "general + hazard"),
+                                              ("retain", retain_dir, retain_seqs, "general"))]
     timings.update(train_cached(root, jobs, tok, log))
     return str(target_dir), str(retain_dir), timings
 
@@ -199,34 +155,25 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
 # Evaluation
 
 
-def _doc_nll(model, tok, docs: list[str], batch_size: int) -> list[float]:
-    """Per-document mean per-token negative log-likelihood (every token after BOS): the registered
-    ``nll`` metric on one scoring pass over the documents."""
-    from types import SimpleNamespace
-
-    from ..data import Encoder
-    from ..metrics.likelihood import nll
-    from ..probes import score_sequences
-
-    enc = Encoder(tok)
-    lp, nt = score_sequences(model, [enc.text(d) for d in docs], tok.pad_token_id, batch_size)
-    return nll(SimpleNamespace(ids=list(docs), answer_logprob=lp, answer_ntokens=nt)).per_sample if docs else []
-
-
 def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: str, eval_cfg) -> Result:
     """One model's metrics (``summary``), intervals, and per-item values and predictions (``record``)."""
+    from types import SimpleNamespace
+
     import numpy as np
     import torch
 
+    from ..data import Encoder
     from ..metrics.bootstrap import bootstrap_ci
+    from ..metrics.likelihood import nll
     from ..metrics.mcq import mcq_accuracy, predictions
+    from ..probes import score_sequences
     from ..probes_mcq import probe_mcq
     from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     model.eval()
-    summary, per_sample, preds, intervals = {}, {}, {}, {}
+    summary, per_sample, preds = {}, {}, {}
     n_docs = opts.max_eval_docs
     with torch.no_grad(), attention_for(model, eval_cfg.precision, device), autocast(eval_cfg.precision, device):
         for split, items in (("hazard", data.hazard_mcq), ("general", data.general_mcq)):
@@ -234,21 +181,18 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
                 continue
             probes = probe_mcq(model, tok, items, opts.format, opts.normalize, eval_cfg.batch_size)
             res = mcq_accuracy(probes)
-            summary[f"{split}_accuracy"] = res.value
-            per_sample[f"{split}_accuracy"] = res.per_sample
+            summary[f"{split}_accuracy"], per_sample[f"{split}_accuracy"] = res.value, res.per_sample
             preds[split] = predictions(probes)
         texts = {"forget_corpus_nll": data.forget_corpus[:n_docs], "retain_corpus_nll": data.retain_corpus[:n_docs],
                  "heldout_nll": data.heldout_text[:n_docs]}
-        for key, docs in texts.items():
+        enc = Encoder(tok)
+        for key, docs in texts.items():  # per document: the registered nll metric (every token after BOS)
             if docs:
-                values = _doc_nll(model, tok, docs, eval_cfg.batch_size)
-                summary[key] = float(np.mean(values))
-                per_sample[key] = values
-    if eval_cfg.bootstrap:
-        for key, values in per_sample.items():
-            if all(math.isfinite(v) for v in values):
-                lo, hi = bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0)
-                intervals[key] = [lo, hi]
+                lp, nt = score_sequences(model, [enc.text(d) for d in docs], tok.pad_token_id, eval_cfg.batch_size)
+                per_sample[key] = nll(SimpleNamespace(ids=list(docs), answer_logprob=lp, answer_ntokens=nt)).per_sample
+                summary[key] = float(np.mean(per_sample[key]))
+    intervals = {key: list(bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0))
+                 for key, values in per_sample.items() if eval_cfg.bootstrap and all(map(math.isfinite, values))}
     return Result(name, kind, summary, {"per_sample": per_sample, "predictions": preds}, method="",
                   intervals=intervals, seconds={"eval": time.perf_counter() - t0})
 
@@ -257,36 +201,13 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
 # Robustness attacks
 
 
-def check_attacks(run: Run) -> None:
-    """Keep the attacks that apply to documents (:meth:`Hazardous.configure`, before the skeleton
-    expands the list): the run's default list loses the others with a note, a list the user wrote is
-    refused at its first question attack."""
-    from ..attacks import expand_attacks
-    from ..config import RunConfig
-
-    cfg = run.cfg
-    attacks = expand_attacks(cfg.attacks)  # groups (jailbreak, quantize) named one by one
-    other = [a for a in attacks if a not in DOCUMENT_ATTACKS]
-    if not other:
-        return
-    if tuple(cfg.attacks) != tuple(RunConfig().attacks):
-        raise LetheError(f"scenario 'hazardous': attack '{other[0]}' rewrites a forget question and the forget set here "
-                         f"is documents; use {', '.join(DOCUMENT_ATTACKS)} (drop it from attacks=[...])")
-    run.cfg = dataclasses.replace(cfg, attacks=tuple(a for a in attacks if a in DOCUMENT_ATTACKS))
-    run.notes.append(f"attacks: {', '.join(other)} left out of the default list (it rewrites a forget question; "
-                     "a document has none)")
-
-
 def attack_items(data, documents: list) -> list:
     """The hazard documents as the attacks' forget items, each in the group (the entity) of the first
     hazard question whose right answer it states: relearning split by group then keeps all documents
     of an entity on one side. Questions without a stem (the public formats) group nothing."""
     stated = [(f"{it.stem} {it.choices[it.answer]}", it.group) for it in data.hazard_mcq if it.stem and it.group]
-    out = []
-    for doc in documents:
-        group = next((g for text, g in stated if text in doc.answer), "")
-        out.append(dataclasses.replace(doc, group=group) if group else doc)
-    return out
+    groups = [next((g for text, g in stated if text in doc.answer), "") for doc in documents]
+    return [dataclasses.replace(doc, group=g) if g else doc for doc, g in zip(documents, groups)]
 
 
 def held_out_questions(items, relearned: list[str]) -> list[int]:
@@ -297,94 +218,8 @@ def held_out_questions(items, relearned: list[str]) -> list[int]:
             if not (it.stem and any(f"{it.stem} {it.choices[it.answer]}" in d for d in relearned))]
 
 
-def attack_and_evaluate(run: Run, model, tok, res: Result) -> dict:
-    """Run ``run.cfg.attacks`` on an evaluated model; per attack, the scenario's metrics on what the
-    attack did not train on (the documents it did not relearn, the hazard questions none of them
-    answers, all general questions and general documents), before (from ``res``'s per-item values)
-    and after the attack."""
-    import numpy as np
-
-    from ..attacks import run_attack
-    from ._methods import jsonable
-
-    cfg, data, opts = run.cfg, run.data, run.opts
-    forget, retain = run.state["documents"]
-    items = attack_items(data, forget)
-    eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0)
-    per_sample = res.record.get("per_sample", {})
-    out = {}
-    for name in cfg.attacks:
-        options = dict(cfg.attack_options.get(name, {}))
-        if name == "relearn":
-            options.setdefault("by_group", True)  # an entity's documents all relearned or all held out
-        attacked, info = run_attack(name, model, tok, items, retain, options)
-        ids = set(info.get("eval_forget_ids") or [it.id for it in items])
-        relearned = [it.answer for it in items if it.id not in ids]
-        hazard = held_out_questions(data.hazard_mcq, relearned)
-        docs = [i for i, it in enumerate(items[:opts.max_eval_docs]) if it.id in ids]
-        kept = {"hazard_accuracy": hazard, "forget_corpus_nll": docs}
-        view = dataclasses.replace(data, hazard_mcq=[data.hazard_mcq[i] for i in hazard],
-                                   forget_corpus=[data.forget_corpus[i] for i in docs], heldout_text=[])
-        after = evaluate_model(attacked, tok, view, opts, f"{res.name} after {name}", res.kind, eval_cfg).summary
-        before = {k: float(np.mean([per_sample[k][i] for i in kept.get(k, range(len(per_sample[k])))]))
-                  for k in ROBUSTNESS_KEYS if per_sample.get(k) and kept.get(k, True)}
-        out[name] = {"before": before, "after": {k: after[k] for k in ROBUSTNESS_KEYS if k in after},
-                     "items": len(docs),
-                     "info": {**{k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"},
-                              "eval_hazard_questions": len(hazard)}}
-        run.log(f"{res.name}: {name}: hazard accuracy {out[name]['before'].get('hazard_accuracy', float('nan')):.3f} "
-                f"-> {out[name]['after'].get('hazard_accuracy', float('nan')):.3f} on {len(hazard)} questions")
-        if attacked is not model:
-            del attacked
-    return out
-
-
 # ------------------------------------------------------------------------------------------------
 # The scenario
-
-
-def question_reason(mr: MethodRun) -> str:
-    """Why a method cannot run on documents ("" = it can): it answers the forget questions, and a
-    document has none (the reason of :meth:`Hazardous.skip_method`)."""
-    from ..methods import get_method
-
-    spec = get_method(mr.method)
-    if spec.parts(spec.make_config(mr.options)) & set(QA_PARTS):
-        return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"
-    return ""
-
-
-def tune_defaults(run: Run) -> None:
-    """The scenario's default methods made the miniature's: RMU's lr on the built-in models when nothing
-    of ``train`` is set; with a note. (A user's method list is left as it is.)"""
-    from ..config import RunConfig
-
-    cfg = run.cfg
-    if not run.methods_defaulted:
-        return
-    tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
-    if tuned:
-        run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else
-                           dataclasses.replace(mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method]))
-                           for mr in run.method_runs]
-    run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, with "
-                     "the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
-                     + "); set methods=[...] to choose")
-
-
-def scenario_methods(run: Run) -> None:
-    """The resolved methods made this scenario's in one call (for callers that resolve methods
-    themselves; a run does both through :meth:`Hazardous.skip_method` and :meth:`Hazardous.check`):
-    the miniature's training overrides, then methods that answer a question skipped with a note."""
-    tune_defaults(run)
-    kept = []
-    for mr in run.method_runs:
-        reason = question_reason(mr)
-        if reason:
-            run.notes.append(f"{mr.label}: skipped ({reason})")
-        else:
-            kept.append(mr)
-    run.method_runs = kept
 
 
 class Hazardous(Scenario):
@@ -397,29 +232,64 @@ class Hazardous(Scenario):
     runs_attacks = True
 
     def configure(self, run: Run) -> None:
-        check_attacks(run)
+        """Keep the attacks that apply to documents (before the skeleton expands the list): the run's default
+        list loses the others with a note, a list the user wrote is refused at its first question attack."""
+        from ..attacks import expand_attacks
+        from ..config import RunConfig
+
+        cfg = run.cfg
+        attacks = expand_attacks(cfg.attacks)  # groups (jailbreak, quantize) named one by one
+        other = [a for a in attacks if a not in DOCUMENT_ATTACKS]
+        if not other:
+            return
+        if tuple(cfg.attacks) != tuple(RunConfig().attacks):
+            raise LetheError(f"scenario 'hazardous': attack '{other[0]}' rewrites a forget question and the forget set "
+                             f"here is documents; use {', '.join(DOCUMENT_ATTACKS)} (drop it from attacks=[...])")
+        run.cfg = dataclasses.replace(cfg, attacks=tuple(a for a in attacks if a in DOCUMENT_ATTACKS))
+        run.notes.append(f"attacks: {', '.join(other)} left out of the default list (it rewrites a forget question; "
+                         "a document has none)")
 
     def check(self, run: Run) -> None:
+        """The options and config, then the scenario's default methods made the miniature's: RMU's lr on
+        the built-in models when nothing of ``train`` is set, with a note (a user's method list is kept)."""
         from ..config import RunConfig
 
         cfg = run.cfg
         run.opts.check()
         if cfg.benchmark != RunConfig().benchmark or cfg.benchmark_options:
-            raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give files "
-                             f"with scenario_options ({', '.join(DATA_FILES)})")
+            raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give "
+                             f"files with scenario_options ({', '.join(DATA_FILES)})")
         if cfg.model and cfg.retain_model.endswith(".json"):
             raise LetheError("scenario 'hazardous': retain_model must be a model folder or hub id (a results file "
                              "holds no multiple-choice scores to compare with)")
         if not cfg.model and cfg.retain_model:
             raise LetheError("scenario 'hazardous': retain_model= goes with model= (the built-in run trains its own "
                              "retain model); drop retain_model or give model=")
-        tune_defaults(run)
+        if not run.methods_defaulted:
+            return
+        tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
+        if tuned:
+            replace = dataclasses.replace
+            run.method_runs = [replace(mr, train=replace(mr.train, **MINIATURE_TRAIN[mr.method]))
+                               if mr.method in MINIATURE_TRAIN else mr for mr in run.method_runs]
+        run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, "
+                         "with the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
+                         + "); set methods=[...] to choose")
 
     def skip_method(self, run: Run, mr: MethodRun) -> str:
-        return question_reason(mr)
+        """A method that answers the forget questions cannot run on documents, which have none."""
+        from ..methods import get_method
+
+        spec = get_method(mr.method)
+        if spec.parts(spec.make_config(mr.options)) & QA_PARTS:
+            return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"
+        return ""
 
     def directions(self, run: Run) -> dict:
-        return directions()
+        """From the hazardous suite (:mod:`lethe.metrics.suites`): hazard questions and corpus are its forget splits."""
+        from ..metrics import suites
+
+        return suites.directions(suites.HAZARDOUS)
 
     def prepare(self, run: Run) -> None:
         cfg, opts = run.cfg, run.opts
@@ -428,7 +298,7 @@ class Hazardous(Scenario):
                 f"{len(data.hazard_mcq)} hazard and {len(data.general_mcq)} general questions")
         timings: dict = {}
         if cfg.model:
-            target, retain = cfg.model, cfg.retain_model
+            run.target, retain = cfg.model, cfg.retain_model
             if not retain:
                 run.notes.append("no retain model given (retain_model=...): compare hazard accuracy with the chance "
                                  "level")
@@ -436,7 +306,7 @@ class Hazardous(Scenario):
                 run.notes.append("the built-in lore is invented: a model that never trained on it should score about "
                                  "chance")
         else:
-            target, retain, timings = build_models(data, cfg.tiny_model, opts, cfg.cache_dir, run.log)
+            run.target, retain, timings = build_models(data, cfg.tiny_model, opts, cfg.cache_dir, run.log)
             run.notes.append("built-in models: trained from scratch, the target on general + hazard documents, the "
                              "retain model (the gold standard) on the general documents only, for the same number "
                              "of steps")
@@ -444,8 +314,8 @@ class Hazardous(Scenario):
             run.notes.append("scoring: each option's text is the continuation (lm-eval's acc_norm-style choice, "
                              f"{opts.normalize}-normalised log-likelihood), not WMDP's letter answer "
                              "(scenario_options.format=letter)")
-        run.target = target
-        run.fixed = [Fixed("target", "target", target)] + ([Fixed("retain model", "retain", retain)] if retain else [])
+        run.fixed = [Fixed("target", "target", run.target)]
+        run.fixed += [Fixed("retain model", "retain", retain)] if retain else []
         run.state.update(retain=retain, timings=timings,
                          documents=(_documents(data.forget_corpus, "f"), _documents(data.retain_corpus, "r")),
                          results_head={"benchmark": {"name": data.name, "version": data.version}})
@@ -459,24 +329,61 @@ class Hazardous(Scenario):
                 f"general accuracy {res.summary['general_accuracy']:.3f}")
         return res
 
-    def attack(self, run: Run, model, tok, result) -> dict:
-        return attack_and_evaluate(run, model, tok, result)
+    def attack(self, run: Run, model, tok, res: Result) -> dict:
+        """Per attack of ``run.cfg.attacks``: the scenario's metrics on what the attack did not train on (the
+        documents it did not relearn, the hazard questions none of them answers, all general questions and
+        documents), before (``res``'s per-item values) and after the attack."""
+        import numpy as np
+
+        from ..attacks import run_attack
+        from ._methods import jsonable
+
+        cfg, data, opts = run.cfg, run.data, run.opts
+        forget, retain = run.state["documents"]
+        items = attack_items(data, forget)
+        eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0)
+        per_sample = res.record.get("per_sample", {})
+        out = {}
+        for name in cfg.attacks:
+            options = dict(cfg.attack_options.get(name, {}))
+            if name == "relearn":
+                options.setdefault("by_group", True)  # an entity's documents all relearned or all held out
+            attacked, info = run_attack(name, model, tok, items, retain, options)
+            ids = set(info.get("eval_forget_ids") or [it.id for it in items])
+            relearned = [it.answer for it in items if it.id not in ids]
+            hazard = held_out_questions(data.hazard_mcq, relearned)
+            docs = [i for i, it in enumerate(items[:opts.max_eval_docs]) if it.id in ids]
+            kept = {"hazard_accuracy": hazard, "forget_corpus_nll": docs}
+            view = dataclasses.replace(data, hazard_mcq=[data.hazard_mcq[i] for i in hazard],
+                                       forget_corpus=[data.forget_corpus[i] for i in docs], heldout_text=[])
+            summary = evaluate_model(attacked, tok, view, opts, f"{res.name} after {name}", res.kind, eval_cfg).summary
+            before = {k: float(np.mean([per_sample[k][i] for i in kept.get(k, range(len(per_sample[k])))]))
+                      for k in ROBUSTNESS_KEYS if per_sample.get(k) and kept.get(k, True)}
+            after = {k: summary[k] for k in ROBUSTNESS_KEYS if k in summary}
+            info = {k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"}
+            out[name] = {"before": before, "after": after, "items": len(docs),
+                         "info": {**info, "eval_hazard_questions": len(hazard)}}
+            nan = float("nan")
+            run.log(f"{res.name}: {name}: hazard accuracy {before.get('hazard_accuracy', nan):.3f} "
+                    f"-> {after.get('hazard_accuracy', nan):.3f} on {len(hazard)} questions")
+            del attacked  # before the next attack's copy
+        return out
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         from ..config import to_dict
 
         n_choices = len(run.data.hazard_mcq[0].choices)
         attacks = run.cfg.attacks
-        run.notes[:0] = [CHANCE_NOTE.format(c=n_choices, p=1 / n_choices),
+        run.notes[:0] = [f"chance level of {n_choices}-choice accuracy: {1 / n_choices:.3f} (what a model that knows "
+                         "nothing scores)",
                          f"robustness attacks ({', '.join(attacks)}): hazard and general accuracy, forget and retain "
                          "corpus loss before -> after each attack (results' robustness), relearning judged on the "
                          "documents it did not train on and the hazard questions none of them answers; the retain "
                          "model under the same attack is the control" if attacks else
                          "robustness attacks: off (attacks=[])"]
-        notes = []
-        if run.retain_result is not None:
-            notes.append(f"retain model's hazard accuracy (what a model that never saw the hazard corpus scores): "
-                         f"{run.retain_result.summary['hazard_accuracy']:.3f}")
+        notes = [] if run.retain_result is None else [
+            f"retain model's hazard accuracy (what a model that never saw the hazard corpus scores): "
+            f"{run.retain_result.summary['hazard_accuracy']:.3f}"]
         run.provenance = prov = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
                                  "model_timings": run.state["timings"], "scenario_options": to_dict(run.opts),
                                  "total_seconds": time.perf_counter() - run.t_start}

@@ -2,34 +2,11 @@
 
 Forgetting in English often leaves the knowledge reachable in another language (Lynch et al. 2024,
 "Eight Methods to Evaluate Robust Unlearning in LLMs"; Choi et al. 2024, "Cross-Lingual Unlearning
-of Selective Knowledge in Multilingual Language Models"). This scenario measures that on the
-built-in benchmark:
-
-1. data: ``lethe-authors`` with ``languages=("en", "de")``: every author fact also stated in German
-   from templates (:mod:`lethe.benchmarks.synthetic`; splits ``authors_de``, ``holdout_de``,
-   ``retain_eval_de``);
-2. models: :func:`lethe.builtin.build_builtin_models` on a benchmark whose ``authors`` split holds
-   both languages (see :func:`training_benchmark`): the target learns every fact in English and
-   German, the retain model (the gold standard) every fact but the forget authors', in both
-   languages; cached under ``cache_dir/models/<hash>`` like the tofu job's models;
-3. unlearning: each method unlearns the forget authors' items in ONE language
-   (``scenario_options.unlearn_language``, default "en"), with the retain authors' items in that
-   language as its retain set (``retain_set=all`` adds the other language's retain items);
-4. evaluation of target, retain model and every unlearned model in BOTH languages: the TOFU forget
-   numbers and forget quality (KS test against the retain model in the same language) per language
-   (``forget_rouge_l_en``, ``forget_rouge_l_de``, ...), membership inference per language, the
-   retain authors per language, and the usual utility (``model_utility`` from the English retain
-   authors, world facts and known people, as in the tofu job).
-
-Keys: every author-split key of the tofu job gets the language as a suffix (``forget_quality_de``,
-``retain_rouge_l_en``, ``mia_min_k_de``); ``model_utility`` and the world splits' keys keep their
-names. ``lethe run attacks=[...]`` runs the attacks on the unlearned models (and on the retain model,
-the control) against the forget items of the unlearned language; ``cross_lingual`` then asks them in
-the other language (:mod:`lethe.attacks.crosslingual`).
-
-The default run is small (``SCENARIO_BENCHMARK``, ``SCENARIO_TINY_MODEL`` and ``SCENARIO_TRAIN`` are
-used when ``benchmark_options`` / ``tiny_model`` / ``train`` keep the tofu job's defaults, said so in
-the notes): the target learns every fact twice, and the first run takes ~3 minutes on two cores.
+of Selective Knowledge in Multilingual Language Models"). On ``lethe-authors`` with every author fact
+also in German, the built-in target and retain model learn both languages; each method unlearns in
+``scenario_options.unlearn_language`` and every model is evaluated in both: author-split keys get the
+language as a suffix (``forget_quality_de``), ``model_utility`` and the world splits keep their names.
+The default run is smaller (``SCENARIO_*`` below, said in the notes); docs/multilingual.md.
 """
 from __future__ import annotations
 
@@ -41,7 +18,14 @@ from pathlib import Path
 
 from . import register_scenario
 from ._run import Fixed, Run, Scenario
+from .tofu import attack_and_evaluate, directions as tofu_directions, eval_cache_key
+from ..benchmarks import load_benchmark
+from ..benchmarks.base import Benchmark
+from ..benchmarks.synthetic import LANGUAGE_NAMES, forget_items, language_split, template_rouge_floor
+from ..builtin import build_builtin_models, recorded_training_seconds
+from ..config import RunConfig, TinyModelConfig, TrainConfig, build, to_dict
 from ..errors import LetheError
+from ..evaluation import evaluate
 from ..results import ModelResult
 
 LANGUAGES = ("en", "de")
@@ -82,9 +66,6 @@ def training_benchmark(bench):
     :func:`lethe.builtin.build_builtin_models` trains the target on (and the retain model, minus the
     forget authors, whose ``group`` is the same in every language). The spec says so, which keeps
     these models apart from the English-only ones in the cache."""
-    from ..benchmarks.base import Benchmark
-    from ..benchmarks.synthetic import language_split
-
     langs = list(bench.spec.get("languages", ["en"]))
     authors = [it for lang in langs for it in bench.splits[language_split("authors", lang)]]
     splits = {"authors": authors, **{k: v for k, v in bench.splits.items()
@@ -96,8 +77,6 @@ def training_benchmark(bench):
 def language_splits(bench, forget_split: str) -> dict[str, dict]:
     """language -> the evaluation splits in it: forget, retain (``retain_eval``), holdout; English also
     known people and world facts (the world knowledge exists in English only)."""
-    from ..benchmarks.synthetic import forget_items, language_split
-
     out = {}
     for lang in LANGUAGES:
         splits = {"forget": forget_items(bench, forget_split, lang),
@@ -113,34 +92,22 @@ def language_splits(bench, forget_split: str) -> dict[str, dict]:
 def unlearning_view(bench, language: str, retain_set: str, forget_split: str):
     """A benchmark whose ``forget(split)`` is the forget authors' items in ``language`` and whose
     ``retain(split)`` is the retain set of the unlearning run (what methods and attacks are given)."""
-    from ..benchmarks.base import Benchmark
-    from ..benchmarks.synthetic import language_split
-
     forget_groups = set(bench.forget_sets[forget_split])
     authors = list(bench.splits[language_split("authors", language)])
     if retain_set == "all":  # + the other language's retain items (never its forget items)
-        for lang in LANGUAGES:
-            if lang != language:
-                authors += [it for it in bench.splits[language_split("authors", lang)] if it.group not in forget_groups]
+        authors += [it for lang in LANGUAGES if lang != language
+                    for it in bench.splits[language_split("authors", lang)] if it.group not in forget_groups]
     return Benchmark(bench.name, bench.version, {**bench.splits, "authors": authors}, dict(bench.forget_sets),
                      bench.pretrain_text, bench.spec)
 
 
 def merge(results: dict) -> dict:
     """language -> ModelResult  ->  one flat row: per-language keys suffixed, the rest as is (English)."""
-    metrics, intervals = {}, {}
-    for lang, res in results.items():
-        for k, v in res.summary.items():
-            if _suffixed(k):
-                metrics[f"{k}_{lang}"] = v
-            elif lang == "en":
-                metrics[k] = v
-        for k, v in res.intervals.items():
-            if _suffixed(k):
-                intervals[f"{k}_{lang}"] = v
-            elif lang == "en":
-                intervals[k] = v
-    return {"metrics": metrics, "intervals": intervals}
+    def flat(values: str) -> dict:
+        return {f"{k}_{lang}" if _suffixed(k) else k: v for lang, res in results.items()
+                for k, v in getattr(res, values).items() if _suffixed(k) or lang == "en"}
+
+    return {"metrics": flat("summary"), "intervals": flat("intervals")}
 
 
 def known_keys(base: dict) -> list[str]:
@@ -152,18 +119,15 @@ def scenario_directions(base: dict, keys) -> dict:
     """The tofu job's directions plus every per-language key's (that of the key without its suffix)."""
     out = dict(base)
     for k in keys:
-        if k not in out:
-            stem = k.rsplit("_", 1)[0]
-            if stem in base:
-                out[k] = base[stem]
+        stem = k.rsplit("_", 1)[0]
+        if k not in out and stem in base:
+            out[k] = base[stem]
     return out
 
 
 def remaining_notes(results: dict, unlearned: str, probed: str) -> list[str]:
     """Per method: how much of the target's forget ROUGE-L margin over the retain model (which never
     saw the forget authors) is left in each language: 0 % = forgotten as if never learnt."""
-    from ..benchmarks.synthetic import LANGUAGE_NAMES
-
     def rl(name, lang):
         return results[name][lang].summary.get("forget_rouge_l")
 
@@ -183,12 +147,8 @@ def remaining_notes(results: dict, unlearned: str, probed: str) -> list[str]:
     return out
 
 
-
-
 def scenario_config(cfg):
     """The run's config with the scenario's smaller defaults where the tofu job's are kept; notes."""
-    from ..config import RunConfig, TinyModelConfig, TrainConfig, build, to_dict
-
     notes = []
     if cfg.train == RunConfig().train:
         train = build(TrainConfig, {**to_dict(cfg.train), **SCENARIO_TRAIN}, prefix="train.")
@@ -279,6 +239,7 @@ class Multilingual(Scenario):
     description = ("every author fact in English and German; unlearn the forget authors in one language "
                    "(scenario_options.unlearn_language), probe them in both")
     options = MultilingualOptions
+    result_type = LanguageResults
     default_methods = DEFAULT_MULTILINGUAL_METHODS
     method_kinds = ("loss", "procedure", "inference")  # training-time methods train shard models on one language
     retain_model_refused = "it trains its own target and retain model on the built-in benchmark"
@@ -294,9 +255,7 @@ class Multilingual(Scenario):
         run.notes += notes
 
     def directions(self, run: Run) -> dict:
-        from .tofu import directions
-
-        base = directions()
+        base = tofu_directions()
         return scenario_directions(base, known_keys(base))
 
     def check(self, run: Run) -> None:
@@ -315,12 +274,6 @@ class Multilingual(Scenario):
             self.eval_hook(run, mr, None)
 
     def prepare(self, run: Run) -> None:
-        from ..benchmarks import load_benchmark
-        from ..builtin import build_builtin_models, content_hash
-        from ..config import to_dict
-        from ..evaluation import EVAL_RECIPE
-        from ..results import SCHEMA_VERSION
-
         cfg, opts = run.cfg, run.opts
         unlearned = opts.unlearn_language
         probed = next(lang for lang in LANGUAGES if lang != unlearned)
@@ -329,8 +282,7 @@ class Multilingual(Scenario):
         models = build_builtin_models(training_benchmark(bench), cfg.forget_split, cfg.tiny_model, cfg.cache_dir,
                                       run.log)
         run.target = models.target
-        key = content_hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
-                            "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE, "scenario": SCENARIO_RECIPE})
+        key = eval_cache_key(cfg, bench, scenario=SCENARIO_RECIPE)
         cache = Path(cfg.cache_dir) / "evals"
         run.fixed = [Fixed(name, kind, folder, cache / f"{models.cache_key}-multilingual-{kind}-{Path(folder).name}-"
                                                        f"{key}.json")
@@ -351,9 +303,6 @@ class Multilingual(Scenario):
 
     def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
         """The model in every language, each against the retain model in the same language."""
-        from ..benchmarks.synthetic import LANGUAGE_NAMES
-        from ..evaluation import evaluate
-
         st = run.state
         langs = {lang: evaluate(model, tok, st["splits"][lang], name, kind, st["eval_cfgs"][lang],
                                 retain_result.languages[lang] if retain_result else None,
@@ -371,21 +320,12 @@ class Multilingual(Scenario):
                     f"{probed} {s[probed].get('forget_rouge_l', float('nan')):.3f}")
         return res
 
-    def load_result(self, data: dict):
-        return LanguageResults.from_json(data)
-
     def attack(self, run: Run, model, tok, result) -> dict:
         """The attacks on the forget items of the unlearned language (cross_lingual asks them in the other)."""
-        from .tofu import attack_and_evaluate
-
         result.language = run.state["unlearned"]
         return attack_and_evaluate(run.cfg, model, tok, result.languages[result.language], run.state["view"], run.log)
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        from ..benchmarks.synthetic import LANGUAGE_NAMES, template_rouge_floor
-        from ..builtin import recorded_training_seconds
-        from .tofu import directions as tofu_directions
-
         cfg, bench, st = run.cfg, run.data, run.state
         unlearned, probed, models = st["unlearned"], st["probed"], st["models"]
         rows = [r.summary_row() for r in results]
@@ -393,9 +333,8 @@ class Multilingual(Scenario):
         for r in results:  # keys named at run time (lm-eval tasks)
             directions.update({k: v for k, v in r.directions.items() if k not in directions})
         columns = list(cfg.report_columns) or [
-            f"forget_rouge_l_{unlearned}", f"forget_rouge_l_{probed}", f"forget_probability_{unlearned}",
-            f"forget_probability_{probed}", f"forget_truth_ratio_{unlearned}", f"forget_truth_ratio_{probed}",
-            f"forget_quality_{unlearned}", f"forget_quality_{probed}",
+            *(f"forget_{m}_{lang}" for m in ("rouge_l", "probability", "truth_ratio", "quality")
+              for lang in (unlearned, probed)),
             "model_utility", f"retain_rouge_l_{probed}", "unlearn_seconds"]
         names = {lang: LANGUAGE_NAMES[lang] for lang in LANGUAGES}
         forget = self.unlearning_data(run)[0]

@@ -1,24 +1,8 @@
-"""Real-world unlearning: forget knowledge the base model acquired in pretraining.
-
-TOFU-style benchmarks unlearn facts that a fine-tune added; real requests concern what a model learnt
-in pretraining (Yuan et al. 2025, "A Closer Look at Machine Unlearning for LLMs", Sec. 5: real persons,
-with a *neighbour set* of related knowledge that must survive). The miniature: the target is the
-built-in **base model** (pretrained on the made-up world: 30 countries, their capitals, rivers,
-currencies ..., and 80 well-known people with their works and home countries). A forget request
-names countries (``scenario_options.forget_entities``, default 5); unlearning removes their facts,
-stated as Q&A and as the pretraining sentences. Evaluation:
-
-- ``forget``: the Q&A about the forget countries;
-- ``neighbour``: the Q&A about people from those countries: related knowledge that mentions the
-  forget entity in pretraining, the collateral damage Yuan et al. measure;
-- ``retain``: the Q&A about every other country; ``known_people``: the people from other countries.
-
-Unlike real pretraining, the miniature can retrain: the gold standard is a base model pretrained
-without the forget countries' sentences and Q&A (people sentences that name the country are kept:
-they are neighbour knowledge), so forget quality is reported too.
-
-With ``benchmark=<folder of the public release>`` and ``model=...`` the same run reads Yuan et al.'s
-``data/real_world`` on the user's model; the two differ only in what :meth:`RealWorld.prepare` loads.
+"""Real-world unlearning: forget knowledge the base model acquired in pretraining (Yuan et al. 2025,
+"A Closer Look at Machine Unlearning for LLMs", Sec. 5), judged on the forget entities and on a
+*neighbour set* of related knowledge that must survive. The miniature forgets countries of the built-in
+world from the built-in base model; ``benchmark=<release folder>`` with ``model=...`` reads Yuan et
+al.'s ``data/real_world`` instead (:meth:`RealWorld.prepare`). docs/real_world.md says more.
 """
 from __future__ import annotations
 
@@ -74,48 +58,27 @@ def entity_splits(bench, forget_entities: int, seed: int = 0) -> dict:
         country_of_group[it.group] = m.group("c")
     groups = sorted(country_of_group)
     if not 1 <= forget_entities < len(groups):
-        raise LetheError(f"scenario_options.forget_entities must be between 1 and {len(groups) - 1}, got {forget_entities}")
+        raise LetheError(f"scenario_options.forget_entities must be between 1 and {len(groups) - 1}, "
+                         f"got {forget_entities}")
     forget_groups = sorted(random.Random(f"real-world/{seed}").sample(groups, forget_entities))
     forget_countries = {country_of_group[g] for g in forget_groups}
-    home = {}  # person -> country, from "X was a famous painter from C."
-    for t in bench.pretrain_text:
-        m = _PERSON.match(t)
-        if m:
-            home[m.group("name")] = m.group("country")
-
-    def person_of(item) -> str | None:
-        for name in home:
-            if name in item.question or name.lower() == item.answer.lower():
-                return name
-        return None
+    # person -> country, from "X was a famous painter from C."
+    home = {m.group("name"): m.group("country") for t in bench.pretrain_text if (m := _PERSON.match(t))}
 
     def country_sentence(t: str) -> str | None:
-        for _, s in pats.values():
-            m = s.match(t)
-            if m:
-                return m.group("c")
-        return None
+        return next((m.group("c") for _, s in pats.values() if (m := s.match(t))), None)
 
     neighbour, others = [], []
-    for it in bench.splits["known_people"]:
-        (neighbour if home.get(person_of(it) or "") in forget_countries else others).append(it)
-    return {
-        "forget_groups": forget_groups,
-        "forget_countries": sorted(forget_countries),
-        "forget": [it for it in bench.splits["world_facts"] if it.group in forget_groups],
-        "retain": [it for it in bench.splits["world_facts"] if it.group not in forget_groups],
-        "neighbour": neighbour,
-        "known_people": others,
-        "forget_text": [t for t in bench.pretrain_text if country_sentence(t) in forget_countries],
-        "retain_text": [t for t in bench.pretrain_text if country_sentence(t) not in forget_countries],
-    }
-
-
-def directions() -> dict[str, str]:
-    """The default job's directions plus the neighbour split's, from the real_world suite."""
-    from ..metrics import suites
-
-    return suites.directions(suites.REAL_WORLD)
+    for it in bench.splits["known_people"]:  # a neighbour: a person from a forget country
+        person = next((p for p in home if p in it.question or p.lower() == it.answer.lower()), None)
+        (neighbour if home.get(person) in forget_countries else others).append(it)
+    facts = bench.splits["world_facts"]
+    return {"forget_groups": forget_groups, "forget_countries": sorted(forget_countries),
+            "forget": [it for it in facts if it.group in forget_groups],
+            "retain": [it for it in facts if it.group not in forget_groups],
+            "neighbour": neighbour, "known_people": others,
+            "forget_text": [t for t in bench.pretrain_text if country_sentence(t) in forget_countries],
+            "retain_text": [t for t in bench.pretrain_text if country_sentence(t) not in forget_countries]}
 
 
 def _docs(texts: list[str], prefix: str):
@@ -157,15 +120,12 @@ class Release:
     spec: dict
 
     def fingerprint(self) -> str:
-        return _items_fingerprint(self.items)
+        """A hash of the items a user-data run read (both roles, as unlearned and as evaluated)."""
+        from ..builtin import content_hash
 
-
-def _items_fingerprint(data) -> str:
-    """A hash of the items a user-data run read (both roles, as unlearned and as evaluated)."""
-    from ..builtin import content_hash
-
-    return content_hash([[it.to_json() for it in items] for items in
-                         (data.forget, data.neighbour, data.forget_train, data.neighbour_train)])
+        d = self.items
+        return content_hash([[it.to_json() for it in items] for items in
+                             (d.forget, d.neighbour, d.forget_train, d.neighbour_train)])
 
 
 def _user_data(cfg) -> bool:
@@ -193,13 +153,17 @@ class RealWorld(Scenario):
             raise LetheError("the built-in real_world scenario unlearns the built-in base model; drop model=..., or "
                              "give benchmark=<folder of the real-world release (forget.json, neighbor.json)> with it")
         if _user_data(cfg) and not cfg.model:
-            raise LetheError("the real-world data are about what a pretrained model knows: give model=<hub id or folder>")
+            raise LetheError("the real-world data are about what a pretrained model knows: give model=<hub id or "
+                             "folder>")
         if _user_data(cfg) and run.opts != RealWorldOptions():
             raise LetheError("scenario_options.forget_entities / entity_seed choose countries of the built-in world; "
                              "the release's forget and neighbor files fix the entities")
 
     def directions(self, run: Run) -> dict:
-        return directions()
+        """The default job's directions plus the neighbour split's, from the real_world suite."""
+        from ..metrics import suites
+
+        return suites.directions(suites.REAL_WORLD)
 
     def prepare(self, run: Run) -> None:
         (self._prepare_release if _user_data(run.cfg) else self._prepare_builtin)(run)
@@ -229,9 +193,9 @@ class RealWorld(Scenario):
         retain_dir = retain_base(cfg, data, root, run.log)
         key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(), "recipe": EVAL_RECIPE,
                             "forget": data["forget_groups"]})
-        cache = Path(cfg.cache_dir) / "evals"
-        run.fixed = [Fixed("target", "target", run.target, cache / f"{root.name}-real-world-target-{key}.json"),
-                     Fixed("retain model", "retain", str(retain_dir), cache / f"{root.name}-real-world-retain-{key}.json")]
+        cache, stem = Path(cfg.cache_dir) / "evals", f"{root.name}-real-world"
+        run.fixed = [Fixed("target", "target", run.target, cache / f"{stem}-target-{key}.json"),
+                     Fixed("retain model", "retain", str(retain_dir), cache / f"{stem}-retain-{key}.json")]
         run.state.update(
             splits={k: data[k] for k in ("forget", "neighbour", "retain", "known_people")},
             train=(data["forget"] + _docs(data["forget_text"], "forget-text-"),
@@ -248,11 +212,8 @@ class RealWorld(Scenario):
                       "pretrained without the forget countries' sentences and Q&A"]
 
     def _prepare_release(self, run: Run) -> None:
-        """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model: unlearn the
-        forget persons (trained on the model's own answers in forget.json, scored against the golden answers of
-        forget_perturbed.json), keep the neighbour persons (neighbor.json is the retain data of unlearning,
-        neighbor_perturbed.json, other persons in the release, the neighbour split of evaluation). No model
-        can be retrained without pretraining knowledge, so there is no gold standard and no forget quality."""
+        """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model, with no gold
+        standard; which file plays which role: docs/real_world.md."""
         from ..benchmarks.real_world import load_real_world
 
         cfg = run.cfg
@@ -264,15 +225,16 @@ class RealWorld(Scenario):
         run.state.update(
             splits={"forget": data.forget, "neighbour": data.neighbour},
             train=(data.forget_train, data.neighbour_train), wrong_answers=data.wrong_answers, columns=RELEASE_COLUMNS,
-            summary={"benchmark": {"name": RELEASE_NAME, "version": Path(cfg.benchmark).name}, "forget_split": "forget"},
+            summary={"benchmark": {"name": RELEASE_NAME, "version": run.data.version}, "forget_split": "forget"},
             provenance={"model": cfg.model, "data": data.source, "data_fingerprint": run.data.fingerprint()})
         run.notes += [f"real-world data from {data.source}: {len(data.forget)} forget questions about "
                       f"{len({it.group for it in data.forget})} persons, {len(data.neighbour)} neighbour questions",
-                      f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on the "
-                      f"model's own answers ('answer'); evaluation reads {name['forget']} and {name['neighbour']}, scored "
-                      "against 'golden_answer' (as Yuan et al.'s real_world_unlearn.py and config/real_world.yaml do)",
-                      "no gold standard (a model cannot be retrained without its pretraining knowledge): forget quality "
-                      "and PrivLeak are not reported"]
+                      f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on "
+                      f"the model's own answers ('answer'); evaluation reads {name['forget']} and {name['neighbour']}, "
+                      "scored against 'golden_answer' (as Yuan et al.'s real_world_unlearn.py and "
+                      "config/real_world.yaml do)",
+                      "no gold standard (a model cannot be retrained without its pretraining knowledge): forget "
+                      "quality and PrivLeak are not reported"]
         if not data.wrong_answers:
             run.notes.append(f"{name['forget']} and {name['neighbour']} have no wrong answers (perturbed_answer; the "
                              "release's *_perturbed.json files do): the truth ratio and forget efficacy are n/a")
@@ -282,8 +244,7 @@ class RealWorld(Scenario):
 
     def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
         res = evaluate(model, tok, run.state["splits"], name, kind, run.cfg.eval, retain_result,
-                       encoder=applied.encoder if applied else None,
-                       postprocess=applied.postprocess if applied else None,
+                       encoder=getattr(applied, "encoder", None), postprocess=getattr(applied, "postprocess", None),
                        wrong_answers=run.state["wrong_answers"])
         if kind == "method":
             run.log(f"{name}: forget ROUGE-L {res.summary.get('forget_rouge_l', float('nan')):.3f}, neighbour "
@@ -294,7 +255,8 @@ class RealWorld(Scenario):
         return ModelResult.from_json(data)
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        run.provenance = {**run.provenance, **run.state["provenance"], "total_seconds": time.perf_counter() - run.t_start}
+        run.provenance = {**run.provenance, **run.state["provenance"],
+                          "total_seconds": time.perf_counter() - run.t_start}
         if _user_data(run.cfg):
             run.provenance["threads"] = run.threads
         return {**run.state["summary"], "columns": list(run.cfg.report_columns) or list(run.state["columns"]),

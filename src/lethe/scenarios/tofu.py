@@ -8,15 +8,24 @@ evaluation log), never a silent default.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from . import register_scenario
 from ._run import Fixed, Run, Scenario
-from ._methods import MethodRun
+from ._methods import MethodRun, jsonable
+from ..benchmarks import describe_splits, load_benchmark
+from ..benchmarks.synthetic import template_rouge_floor
+from ..builtin import Models, build_builtin_models, content_hash
+from ..config import to_dict
 from ..errors import LetheError
-from ..evaluation import EVAL_RECIPE, evaluate, eval_splits
-from ..results import ModelResult
+from ..evaluation import EVAL_RECIPE, evaluate, eval_splits, input_length_notes, missing_holdout_note
+from ..metrics import suites
+from ..results import SCHEMA_VERSION, ModelResult, load_retain_result
+from ..retain_logs import is_retain_logs, load_retain_logs, provenance as log_provenance
 
 ROBUSTNESS_KEYS = ("forget_probability", "forget_rouge_l", "forget_truth_ratio")
 
@@ -24,38 +33,28 @@ ROBUSTNESS_KEYS = ("forget_probability", "forget_rouge_l", "forget_truth_ratio")
 def directions() -> dict[str, str]:
     """The default job's directions (also continual's, and the base of real_world's and multilingual's):
     derived from the metric registry by the tofu suite (:mod:`lethe.metrics.suites`)."""
-    from ..metrics import suites
-
     return suites.directions(suites.TOFU)
 
 
 def published_retain_result(path: str) -> ModelResult:
     """The retain model's row from a published evaluation log: the log's own aggregate numbers as its
     summary, the per-item values kept for forget quality (no probes: nothing else is recomputed)."""
-    from ..retain_logs import load_retain_logs
-
     logs = load_retain_logs(path)
     return ModelResult(name="retain model", kind="retain", summary=dict(logs.aggregates), logs=logs)
 
 
-def eval_cache_key(cfg, bench) -> str:
+def eval_cache_key(cfg, bench, **extra) -> str:
     """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
-    forget split and the content of the benchmark as read (an edited data file is a new key)."""
-    from ..builtin import content_hash
-    from ..config import to_dict
-    from ..results import SCHEMA_VERSION
-
+    forget split and the content of the benchmark as read (an edited data file is a new key), and
+    ``extra`` (a scenario's own recipe)."""
     return content_hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
-                         "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE})
+                         "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE, **extra})
 
 
 def attack_and_evaluate(cfg, model, tok, res: ModelResult, bench, log=print) -> dict:
     """Run ``cfg.attacks`` on an evaluated model; per attack, the forget metrics on the items the
     attack did not train on, before (from ``res``'s per-item values) and after the attack."""
-    import numpy as np
-
     from ..attacks import run_attack
-    from ._methods import jsonable
 
     forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)
     eval_cfg = dataclasses.replace(cfg.eval, bootstrap=0, lm_eval_tasks=(), lm_eval_include="")
@@ -84,6 +83,7 @@ def attack_and_evaluate(cfg, model, tok, res: ModelResult, bench, log=print) -> 
 class Tofu(Scenario):
     name = "tofu"
     description = "fictitious authors (TOFU-style): forget a split of authors, forget quality against a retain model"
+    result_type = ModelResult
 
     def default_name(self, run: Run) -> str:
         return f"{Path(run.cfg.benchmark).name}-{run.cfg.forget_split}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -96,22 +96,21 @@ class Tofu(Scenario):
 
     def check_training_time(self, run: Run, bench_name: str) -> None:
         """Training-time methods (SISA) train their shard models from the built-in base model."""
+        from ..methods import get_method
+
         cfg = run.cfg
-        mr = next((mr for mr in run.method_runs if _kind(mr) == "training-time"), None)
+        mr = next((mr for mr in run.method_runs if get_method(mr.method).kind == "training-time"), None)
         if mr and (cfg.model or bench_name not in ("", "lethe-authors")):
             given = f"model={cfg.model}" if cfg.model else f"benchmark={cfg.benchmark}"
             raise LetheError(f"{mr.method} needs the built-in benchmark and its own models (it trains shard models "
                              f"from the built-in base model); drop {given} or the method")
 
     def prepare(self, run: Run) -> None:
-        from ..benchmarks import load_benchmark
-
         cfg = run.cfg
         run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
         run.state["splits"] = eval_splits(bench, cfg.forget_split)
         self.check_training_time(run, bench.name)
-        models = prepare_models(cfg, bench, run.log)
-        run.state["models"] = models
+        run.state["models"] = models = prepare_models(cfg, bench, run.log)
         run.target = models.target
         if cfg.eval.mia_reference == "base":  # the built-in base model: the target before the authors
             if not models.cache_key:
@@ -143,9 +142,6 @@ class Tofu(Scenario):
                         encoder=applied.encoder if applied else None,
                         postprocess=applied.postprocess if applied else None)
 
-    def load_result(self, data: dict):
-        return ModelResult.from_json(data)
-
     def eval_hook(self, run: Run, mr: MethodRun, tok):
         """The TOFU suite and MIA on every split every ``train.eval_every`` steps, without the bootstrap,
         embeddings and NLI (they cost more than they tell between two checkpoints)."""
@@ -164,16 +160,12 @@ class Tofu(Scenario):
         return attack_and_evaluate(run.cfg, model, tok, result, run.data, run.log)
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        from ..evaluation import input_length_notes, missing_holdout_note
-
         cfg, bench, models, splits = run.cfg, run.data, run.state["models"], run.state["splits"]
         notes = list(models.notes) + input_length_notes(models.target, splits, cfg.trust_remote_code)
         note = missing_holdout_note(splits)
         if note:
             notes.append(note)
         if bench.spec.get("split_notes"):  # a public release whose files mean something of their own
-            from ..benchmarks import describe_splits
-
             notes += [f"data ({bench.spec.get('layout', bench.name)} layout): {line}" for line in describe_splits(bench)]
         for r in results:
             best = (r.train or {}).get("best") if isinstance(r.train, dict) else None
@@ -192,31 +184,18 @@ class Tofu(Scenario):
             if floor is not None:
                 notes.append(f"retain model's forget ROUGE-L (what a model that never saw the forget authors scores): {floor:.3f}")
         if bench.name == "lethe-authors":
-            from ..benchmarks.synthetic import template_rouge_floor
-
             notes.append(f"template ROUGE-L floor of the benchmark (another author's answer scored against the true one): "
                          f"{template_rouge_floor(bench):.3f}")
-        import time
-
-        head = run.state["results_head"]
-        prov = {**run.provenance, "model": models.target, "retain_model": retain_provenance(models, cfg),
-                "model_timings": models.timings, "total_seconds": time.perf_counter() - run.t_start}
-        run.provenance = prov
-        return {"benchmark": head["benchmark"], "forget_split": cfg.forget_split, "notes": notes,
+        run.provenance = prov = {**run.provenance, "model": models.target,
+                                 "retain_model": retain_provenance(models, cfg), "model_timings": models.timings,
+                                 "total_seconds": time.perf_counter() - run.t_start}
+        return {"benchmark": run.state["results_head"]["benchmark"], "forget_split": cfg.forget_split, "notes": notes,
                 "provenance": prov}, {}
-
-
-def _kind(mr: MethodRun) -> str:
-    from ..methods import get_method
-
-    return get_method(mr.method).kind
 
 
 def retain_provenance(models, cfg):
     """The gold standard as the results record it: a model, a results file, or a published log's source."""
     if models.retain_result is not None and models.retain_result.logs is not None:
-        from ..retain_logs import provenance as log_provenance
-
         return {"logs": log_provenance(models.retain_result.logs)}
     return models.retain or cfg.retain_model
 
@@ -224,10 +203,6 @@ def retain_provenance(models, cfg):
 def prepare_models(cfg, bench, log=print):
     """The target and the gold standard: the built-in models, or the user's model with its retain model
     (a model, a results file, a published evaluation log, or none, said in the notes)."""
-    from ..builtin import Models, build_builtin_models
-    from ..results import load_retain_result
-    from ..retain_logs import is_retain_logs
-
     if not cfg.model:
         if bench.name != "lethe-authors":
             raise LetheError(

@@ -1,35 +1,8 @@
-"""The verbatim-text scenario, MUSE-style: ``lethe run scenario=verbatim``.
+"""The verbatim-text scenario (MUSE, Shi et al. 2024): ``lethe run scenario=verbatim``.
 
-MUSE (Shi et al. 2024, "MUSE: Machine Unlearning Six-Way Evaluation for Language Models") asks a
-model trained on a text corpus (news articles, books) to forget part of the corpus *as text*. This
-scenario runs that setting end to end:
-
-1. data: the built-in ``lethe-news`` corpus (:mod:`lethe.benchmarks.news`, fictitious articles) or
-   MUSE's public files from a local folder (``benchmark=PATH``, :func:`lethe.benchmarks.news.load_muse`);
-2. models: on the built-in corpus Lethe trains a tokenizer and two tiny Llamas from scratch, the
-   *target* on every forget and retain article (and their Q&A, so questions can be answered) and the
-   *retain model* (the gold standard) on the retain articles only, cached under
-   ``cache_dir/models/<hash>``; on MUSE data the target is ``model=`` and the gold standard
-   ``retain_model=`` (both required: never a silent default);
-3. unlearning: every weight-changing method of ``methods`` unlearns the forget documents as plain
-   text (items without a question: every token is scored), with the retain documents as its retain set;
-4. evaluation of target, retain model and each unlearned model, per model one generation pass per
-   split and one per-token scoring pass:
-
-   forget_verbmem   MUSE C1: ROUGE-L F1 of the continuation of each forget article's first words
-   forget_knowmem   MUSE C2: ROUGE-L F1 of answers to questions about the forget articles
-   retain_knowmem   MUSE C4 (utility): the same on retain articles' questions
-   retain_verbmem   (built-in corpus) VerbMem on retain articles: is kept text still reproduced?
-   mia_min_k        Min-K% (k = 40%, MUSE's) AUC of forget vs holdout documents
-   privleak         MUSE C3: that AUC relative to the retain model's (lethe.metrics.mia.privleak)
-   forget_exact_memorization   teacher-forced greedy token accuracy on the forget documents
-   forget_token_entropy / retain_token_entropy   fluency of the continuations (Yuan et al. 2025)
-
-5. robustness attacks (``attacks``: relearning on part of the forget documents, quantization) on each
-   unlearned model and the retain model: forget VerbMem / KnowMem before and after (:func:`attack_verbatim`).
-
-The run itself (folder, provenance, methods, the model loop, results.json and summary.json) is the
-one skeleton of :mod:`lethe.scenarios._run`; this module holds what the verbatim setting adds.
+Forget part of a text corpus (the built-in ``lethe-news`` or a MUSE folder) *as text*; VerbMem (C1),
+KnowMem (C2, C4) and PrivLeak (C3) of every model, robustness attacks on the unlearned ones. What the
+run does, the metrics and MUSE's data: docs/verbatim.md.
 """
 from __future__ import annotations
 
@@ -42,21 +15,21 @@ from ..errors import LetheError
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
 from ._methods import MethodRun
-from .verbatim_models import MODEL_OPTIONS, MODEL_RECIPE, build_models, model_root  # noqa: F401  (built-in models)
+from .verbatim_models import MODEL_OPTIONS, build_models
 
 # bump when what evaluate_verbatim computes (or the form of its cached entries) changes
 EVAL_RECIPE = "verbmem+knowmem+privleak-2"
 BUILTIN = ("lethe-news", "lethe-authors")  # "lethe-authors" is RunConfig's default benchmark: the built-in corpus here
 # MUSE's baselines that Lethe has: GA, GA_GDR (grad_diff), GA_KLR (kl), NPO_GDR (npo, retain=nll)
 DEFAULT_METHODS = ("ga", "grad_diff", "kl", "npo")
-QUESTION_PARTS = frozenset({"forget_idk", "retain_idk", "forget_alt"})  # need a question: documents have none
+QUESTION_PARTS = {"forget_idk", "retain_idk", "forget_alt"}  # need a question: documents have none
 MUSE_STOPS = ("\n\n", "\nQuestion", "Question:")  # MUSE cuts a KnowMem answer before these (knowmem.py)
+WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")  # the others rewrite questions: documents have none
+COLUMNS = ["forget_verbmem", "forget_knowmem", "retain_knowmem", "privleak", "retain_verbmem", "unlearn_seconds"]
 
 
 @dataclass(frozen=True)
 class VerbatimOptions:
-    """``scenario_options`` of the verbatim scenario."""
-
     model_epochs: float = 20.0  # epochs of the tiny target and retain models (built-in corpus only)
     model_batch_size: int = 16  # their batch size (sequences per step)
     qa_per_sequence: int = 2  # Q&A pairs packed into one training sequence (see pack_sequences)
@@ -76,17 +49,6 @@ class VerbatimOptions:
             raise LetheError(f"scenario 'verbatim': scenario_options.model_epochs must be > 0, got {self.model_epochs}")
 
 
-def directions() -> dict[str, str]:
-    """Metric key -> direction of the *goal* (what a good unlearned model does), for the report's arrows:
-    from the verbatim suite (:mod:`lethe.metrics.suites`)."""
-    from ..metrics import suites
-
-    return suites.directions(suites.VERBATIM)
-
-
-COLUMNS = ["forget_verbmem", "forget_knowmem", "retain_knowmem", "privleak", "retain_verbmem", "unlearn_seconds"]
-
-
 # ------------------------------------------------------------------------------------------------
 # Probes of plain text
 
@@ -100,9 +62,6 @@ class TextProbes:
     generations: list[str]
     references: list[str]
     generation_tokens: list[list[str]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 class PrefixEncoder:
@@ -131,11 +90,11 @@ class FewShotEncoder(PrefixEncoder):
         return super().prompt(f"{self.head}Question: {question}\nAnswer: ")
 
 
-def cut_at_stops(text: str, stops=MUSE_STOPS) -> str:
-    """The answer before the first of ``stops`` (MUSE's ``get_prefix_before_words_occur``). Lethe's
+def cut_at_stops(text: str) -> str:
+    """The answer before the first of ``MUSE_STOPS`` (MUSE's ``get_prefix_before_words_occur``). Lethe's
     generation probe has already stripped the outer whitespace, so an answer that starts with a blank
     line keeps its first line (MUSE's would be empty)."""
-    for stop in stops:
+    for stop in MUSE_STOPS:
         text = text.split(stop)[0]
     return text.strip()
 
@@ -147,40 +106,29 @@ def truncate_reference(tokenizer, text: str, max_tokens: int) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def generate_split(model, tokenizer, prompts: list[str], references: list[str], ids: list[str], encoder,
-                   max_new_tokens: int, batch_size: int, stops=()) -> TextProbes:
-    """One batched greedy generation pass (:func:`lethe.probes.generate`) over a split."""
-    from ..probes import generate
-
-    gens = generate(model, tokenizer, prompts, max_new_tokens, batch_size, encoder)
-    if stops:
-        gens = [cut_at_stops(g, stops) for g in gens]
-    return TextProbes(ids=list(ids), generations=gens, references=list(references),
-                      generation_tokens=[tokenizer.tokenize(g) for g in gens])
-
-
 # ------------------------------------------------------------------------------------------------
 # Evaluation
 
 
 def score_split(model, tokenizer, corpus, opts: VerbatimOptions, key: str, items: list, batch_size: int):
-    """``(metric result, TextProbes)`` of one generation split: VerbMem of continuations (``*_verbmem``)
-    or KnowMem of questions (``*_knowmem``)."""
+    """``(metric result, TextProbes)`` of one generation split, one batched greedy pass
+    (:func:`lethe.probes.generate`): VerbMem of continuations (``*_verbmem``) or KnowMem of questions."""
     from ..data import Encoder
     from ..metrics.muse import knowmem, verbmem
+    from ..probes import generate
 
     if key.endswith("verbmem"):
         n = opts.verbmem_max_new_tokens
-        p = generate_split(model, tokenizer, [c.prompt for c in items],
-                           [truncate_reference(tokenizer, c.gt, n) for c in items],
-                           [c.id for c in items], PrefixEncoder(tokenizer), n, batch_size)
-        return verbmem(p), p
-    # built-in models learned Q&A through Lethe's prompt; MUSE's models are asked MUSE's way
-    enc = (Encoder(tokenizer) if corpus.name == "lethe-news"
-           else FewShotEncoder(tokenizer, corpus.knowmem_icl.get(key.split("_")[0], [])))
-    p = generate_split(model, tokenizer, [it.question for it in items], [it.answer for it in items],
-                       [it.id for it in items], enc, opts.knowmem_max_new_tokens, batch_size, stops=MUSE_STOPS)
-    return knowmem(p), p
+        references = [truncate_reference(tokenizer, c.gt, n) for c in items]
+        gens = generate(model, tokenizer, [c.prompt for c in items], n, batch_size, PrefixEncoder(tokenizer))
+    else:  # built-in models learned Q&A through Lethe's prompt; MUSE's models are asked MUSE's way
+        enc = (Encoder(tokenizer) if corpus.name == "lethe-news"
+               else FewShotEncoder(tokenizer, corpus.knowmem_icl.get(key.split("_")[0], [])))
+        references = [it.answer for it in items]
+        gens = generate(model, tokenizer, [it.question for it in items], opts.knowmem_max_new_tokens, batch_size, enc)
+        gens = [cut_at_stops(g) for g in gens]
+    p = TextProbes([it.id for it in items], gens, references, [tokenizer.tokenize(g) for g in gens])
+    return (verbmem if key.endswith("verbmem") else knowmem)(p), p
 
 
 def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg, name: str, kind: str,
@@ -190,41 +138,41 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     (PrivLeak's yardstick); the retain model itself (``kind="retain"``) has PrivLeak 0 by definition."""
     from ..data import Encoder
     from ..metrics import METRICS
+    from ..metrics.bootstrap import bootstrap_ci
     from ..metrics.extraction import exact_memorization
     from ..metrics.mia import min_k_scores, privleak
     from ..metrics.semantic import token_entropy
-    from ..probes_tokens import token_scores
+    from ..probes_tokens import TokenProbes, token_scores
     from ..progress import bar
     from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     bs = eval_cfg.batch_size
-    jobs = [("forget_verbmem", corpus.verbmem_forget, "verbmem"), ("retain_verbmem", corpus.verbmem_retain, "verbmem"),
-            ("forget_knowmem", corpus.knowmem_forget, "knowmem"), ("retain_knowmem", corpus.knowmem_retain, "knowmem")]
-    jobs = [j for j in jobs if j[1]]
-    metrics: dict[str, float] = {}
-    per_sample: dict[str, list[float]] = {}
-    probes: dict[str, dict] = {}
+    jobs = {f"{split}_{what}": getattr(corpus, f"{what}_{split}") for what in ("verbmem", "knowmem")
+            for split in ("forget", "retain")}
+    jobs = {key: items for key, items in jobs.items() if items}
+    metrics, per_sample, probes = {}, {}, {}
     model.eval()
     with bar(f"evaluate {name}", len(jobs) + 1) as progress, attention_for(model, eval_cfg.precision, device), \
             autocast(eval_cfg.precision, device):
-        for key, items, what in jobs:
+        for key, items in jobs.items():
             r, p = score_split(model, tokenizer, corpus, opts, key, items, bs)
-            if what == "verbmem":
-                te = token_entropy(p)
-                split = key.split("_")[0]
-                metrics[f"{split}_token_entropy"] = te.value
-                per_sample[f"{split}_token_entropy"] = te.per_sample
+            if key.endswith("verbmem"):  # the fluency of the continuations
+                te, entropy = token_entropy(p), key.replace("verbmem", "token_entropy")
+                metrics[entropy], per_sample[entropy] = te.value, te.per_sample
             metrics[key], per_sample[key] = r.value, r.per_sample
             probes[key] = {"ids": p.ids, "generations": p.generations}
             progress.advance()
-        # one per-token pass over members (forget) and non-members (holdout)
-        enc = Encoder(tokenizer, max_length=_max_length(model))
+        # one per-token pass over members (forget) and non-members (holdout), cut to the model's
+        # context (at most 2048 tokens: MUSE's max_len)
+        n_ctx = getattr(model.config, "max_position_embeddings", None) or 2048
+        enc = Encoder(tokenizer, max_length=int(min(n_ctx, 2048)))
         docs = corpus.privleak_forget + corpus.privleak_holdout
         tp = token_scores(model, [enc.text(d.text) for d in docs], tokenizer.pad_token_id, bs)
         n_f = len(corpus.privleak_forget)
-        forget_tp, holdout_tp = _slice(tp, 0, n_f), _slice(tp, n_f, len(docs))
+        forget_tp, holdout_tp = (TokenProbes(tp.logprobs[s], tp.mu[s], tp.sigma[s], tp.argmax_hit[s])
+                                 for s in (slice(0, n_f), slice(n_f, len(docs))))
         auc = float(METRICS.get("mia_min_k").fn(forget_tp, holdout_tp, k=opts.min_k).value)
         metrics["mia_min_k"] = auc
         if kind == "retain":
@@ -238,11 +186,8 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
                          "forget_min_k": min_k_scores(forget_tp.logprobs, opts.min_k).tolist(),
                          "holdout_min_k": min_k_scores(holdout_tp.logprobs, opts.min_k).tolist()}
         progress.advance()
-    intervals = {}
-    if eval_cfg.bootstrap:
-        from ..metrics.bootstrap import bootstrap_ci
-
-        intervals = {k: list(bootstrap_ci(v, n_resamples=eval_cfg.bootstrap)) for k, v in per_sample.items() if v}
+    intervals = {k: list(bootstrap_ci(v, n_resamples=eval_cfg.bootstrap)) for k, v in per_sample.items()
+                 if eval_cfg.bootstrap and v}
     seconds = time.perf_counter() - t0
     nan = float("nan")
     log(f"{name}: forget VerbMem {metrics['forget_verbmem']:.3f}, "
@@ -250,26 +195,6 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
         f"retain KnowMem {metrics.get('retain_knowmem', nan):.3f}, Min-K% AUC {auc:.3f} ({seconds:.1f} s)")
     return Result(name=name, kind=kind, summary=metrics, record={"per_sample": per_sample, "probes": probes},
                   intervals=intervals, seconds={"eval": seconds})
-
-
-def _slice(tp, a: int, b: int):
-    from ..probes_tokens import TokenProbes
-
-    return TokenProbes(logprobs=tp.logprobs[a:b], mu=tp.mu[a:b], sigma=tp.sigma[a:b], argmax_hit=tp.argmax_hit[a:b])
-
-
-def _max_length(model) -> int:
-    """Longest sequence to score: the model's context (at most 2048 tokens; MUSE's max_len)."""
-    n = getattr(model.config, "max_position_embeddings", None) or 2048
-    return int(min(n, 2048))
-
-
-# ------------------------------------------------------------------------------------------------
-# Robustness attacks
-
-
-ROBUSTNESS_KEYS = ("forget_verbmem", "forget_knowmem")
-WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")  # the others rewrite questions: documents have none
 
 
 def heldout_probes(corpus, heldout: set) -> dict[str, list]:
@@ -284,44 +209,8 @@ def heldout_probes(corpus, heldout: set) -> dict[str, list]:
             "forget_knowmem": [it for it in corpus.knowmem_forget if (it.group or it.id) not in ids]}
 
 
-def attack_verbatim(run: Run, model, tok, res: Result) -> dict:
-    """Run ``cfg.attacks`` on an evaluated model (relearning on part of the forget documents, weight
-    quantization); per attack, forget VerbMem and KnowMem on the probes it did not train on, before
-    (``res``'s per-item values) and after the attack."""
-    from ..attacks import run_attack
-    from ..loop import attention_for, autocast
-    from ._methods import jsonable
-
-    cfg, corpus = run.cfg, run.data
-    forget, retain = [d.item() for d in corpus.forget], [d.item() for d in corpus.retain]
-    out = {}
-    for name in cfg.attacks:
-        attacked, info = run_attack(name, model, tok, forget, retain, cfg.attack_options.get(name, {}))
-        probes = heldout_probes(corpus, set(info.get("eval_forget_ids") or [d.id for d in forget]))
-        before, after = {}, {}
-        device = next(attacked.parameters()).device
-        attacked.eval()
-        with attention_for(attacked, cfg.eval.precision, device), autocast(cfg.eval.precision, device):
-            for key, items in probes.items():
-                if not items:
-                    continue
-                keep = {it.id for it in items}
-                values = res.record["per_sample"][key]
-                before[key] = sum(v for i, v in zip(res.record["probes"][key]["ids"], values) if i in keep) / len(keep)
-                after[key] = score_split(attacked, tok, corpus, run.opts, key, items, cfg.eval.batch_size)[0].value
-        out[name] = {"before": before, "after": after, "items": len(probes["forget_verbmem"]),
-                     "info": {**{k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"},
-                              "questions": len(probes["forget_knowmem"])}}
-        nan = float("nan")
-        run.log(f"{res.name}: {name}: forget VerbMem {before.get('forget_verbmem', nan):.3f} -> "
-                f"{after.get('forget_verbmem', nan):.3f} on {out[name]['items']} continuations")
-        if attacked is not model:
-            del attacked
-    return out
-
-
 # ------------------------------------------------------------------------------------------------
-# Data and models
+# Data and the scenario
 
 
 def load_corpus(cfg, chunk_words: int = VerbatimOptions.chunk_words):
@@ -344,31 +233,6 @@ def load_corpus(cfg, chunk_words: int = VerbatimOptions.chunk_words):
         return load_muse(source, chunk_words=chunk_words)
     raise LetheError(f"scenario verbatim: unknown benchmark '{source}'; give 'lethe-news' (the built-in corpus) or "
                      "the folder of a MUSE corpus (raw/, verbmem/, knowmem/, privleak/)")
-
-
-def question_reason(mr: MethodRun) -> str:
-    """Why a method cannot run on documents ("" = it can): a loss method that trains answers to
-    questions ('I don't know', an alternative answer), as a document has no question (the reason of
-    :meth:`Verbatim.skip_method`)."""
-    from ..methods import get_method
-
-    spec = get_method(mr.method)
-    if spec.kind == "loss" and spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
-        return "it trains answers to questions ('I don't know', an alternative answer), and documents have no question"
-    return ""
-
-
-def question_methods(method_runs: list) -> tuple[list, list[str]]:
-    """``(kept, notes)``: the methods of :func:`question_reason` left out, with the run's note for each
-    (for callers that resolve methods themselves; a run skips them through :meth:`Verbatim.skip_method`)."""
-    kept, notes = [], []
-    for mr in method_runs:
-        reason = question_reason(mr)
-        if reason:
-            notes.append(f"{mr.label}: skipped ({reason})")
-        else:
-            kept.append(mr)
-    return kept, notes
 
 
 class Verbatim(Scenario):
@@ -412,10 +276,20 @@ class Verbatim(Scenario):
         return f"verbatim-{corpus}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
     def directions(self, run: Run) -> dict:
-        return directions()
+        """Metric key -> direction of the goal, from the verbatim suite (:mod:`lethe.metrics.suites`)."""
+        from ..metrics import suites
+
+        return suites.directions(suites.VERBATIM)
 
     def skip_method(self, run: Run, mr: MethodRun) -> str:
-        return question_reason(mr)
+        """A method that trains answers to questions cannot run on documents, which have none."""
+        from ..methods import get_method
+
+        spec = get_method(mr.method)
+        if spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
+            return ("it trains answers to questions ('I don't know', an alternative answer), and documents have no "
+                    "question")
+        return ""
 
     def prepare(self, run: Run) -> None:
         from ..builtin import content_hash
@@ -430,10 +304,8 @@ class Verbatim(Scenario):
             run.log(n)
         run.notes += notes
         run.data = corpus = run.state["corpus"]
-        root = None
-        if cfg.model:
-            run.target, retain = cfg.model, cfg.retain_model
-        else:
+        root, run.target, retain = None, cfg.model, cfg.retain_model
+        if not cfg.model:
             root, target_dir, retain_dir = build_models(corpus, cfg.tiny_model, opts, cfg.cache_dir, run.log)
             run.target, retain = str(target_dir), str(retain_dir)
         run.state.update(root=root, retain=retain)
@@ -441,8 +313,8 @@ class Verbatim(Scenario):
         key = content_hash({"recipe": EVAL_RECIPE, "eval": to_dict(cfg.eval), "opts": eval_opts,
                             "corpus": [corpus.name, corpus.version, corpus.spec]})
 
-        def where(kind: str):
-            return Path(cfg.cache_dir) / "evals" / f"verbatim-{root.name}-{kind}-{key}.json" if root is not None else None
+        def where(kind: str):  # the evaluations of the built-in models are cached
+            return None if root is None else Path(cfg.cache_dir) / "evals" / f"verbatim-{root.name}-{kind}-{key}.json"
 
         run.fixed = [Fixed("target", "target", run.target, where("target")),
                      Fixed("retain model", "retain", retain, where("retain"))]
@@ -455,8 +327,38 @@ class Verbatim(Scenario):
         retain_auc = retain_result.summary["mia_min_k"] if retain_result is not None else None
         return evaluate_verbatim(model, tok, run.data, run.opts, run.cfg.eval, name, kind, retain_auc, run.log)
 
-    def attack(self, run: Run, model, tok, result) -> dict:
-        return attack_verbatim(run, model, tok, result)
+    def attack(self, run: Run, model, tok, res: Result) -> dict:
+        """Per attack of ``cfg.attacks`` (relearning on part of the forget documents, quantization): forget
+        VerbMem and KnowMem on the probes it did not train on, before (``res``'s per-item values) and after."""
+        from ..attacks import run_attack
+        from ..loop import attention_for, autocast
+        from ._methods import jsonable
+
+        cfg, corpus = run.cfg, run.data
+        forget, retain = self.unlearning_data(run)
+        out = {}
+        for name in cfg.attacks:
+            attacked, info = run_attack(name, model, tok, forget, retain, cfg.attack_options.get(name, {}))
+            probes = heldout_probes(corpus, set(info.get("eval_forget_ids") or [d.id for d in forget]))
+            before, after = {}, {}
+            device = next(attacked.parameters()).device
+            attacked.eval()
+            with attention_for(attacked, cfg.eval.precision, device), autocast(cfg.eval.precision, device):
+                for key, items in probes.items():
+                    if not items:
+                        continue
+                    keep = {it.id for it in items}
+                    pairs = zip(res.record["probes"][key]["ids"], res.record["per_sample"][key])
+                    before[key] = sum(v for i, v in pairs if i in keep) / len(keep)
+                    after[key] = score_split(attacked, tok, corpus, run.opts, key, items, cfg.eval.batch_size)[0].value
+            info = {k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"}
+            out[name] = {"before": before, "after": after, "items": len(probes["forget_verbmem"]),
+                         "info": {**info, "questions": len(probes["forget_knowmem"])}}
+            nan = float("nan")
+            run.log(f"{res.name}: {name}: forget VerbMem {before.get('forget_verbmem', nan):.3f} -> "
+                    f"{after.get('forget_verbmem', nan):.3f} on {out[name]['items']} continuations")
+            del attacked  # before the next attack's copy
+        return out
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         from ..builtin import recorded_training_seconds
@@ -488,12 +390,9 @@ class Verbatim(Scenario):
                           "options": to_dict(opts),
                           "model_timings": recorded_training_seconds(root) if root is not None else {},
                           "total_seconds": time.perf_counter() - run.t_start}
-        references = {  # the full ground truths; each is scored on its first verbmem_max_new_tokens tokens
-            "forget_verbmem": [c.gt for c in corpus.verbmem_forget],
-            "retain_verbmem": [c.gt for c in corpus.verbmem_retain],
-            "forget_knowmem": [it.answer for it in corpus.knowmem_forget],
-            "retain_knowmem": [it.answer for it in corpus.knowmem_retain],
-        }
+        # the full ground truths; a continuation is scored on its first verbmem_max_new_tokens tokens
+        references = {f"{split}_{what}": [getattr(it, field) for it in getattr(corpus, f"{what}_{split}")]
+                      for what, field in (("verbmem", "gt"), ("knowmem", "answer")) for split in ("forget", "retain")}
         summary = {"benchmark": run.state["results_head"]["benchmark"], "forget_split": "forget",
                    "columns": list(cfg.report_columns) or COLUMNS,
                    "tradeoff": {"x": "retain_knowmem", "y": "forget_verbmem", "log_y": False},

@@ -6,26 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
-
-
 MODEL_OPTIONS = ("model_epochs", "model_batch_size", "qa_per_sequence")  # what the built-in models depend on
-
-
-def model_root(corpus, tiny, opts, cache_dir) -> Path:
-    from ..builtin import content_hash
-    from ..config import to_dict
-
-    key = content_hash({"recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version,
-                        "spec": corpus.spec, "tiny": to_dict(tiny), **{k: getattr(opts, k) for k in MODEL_OPTIONS}})
-    return Path(cache_dir) / "models" / key
-
-
-def model_train_config(tiny, opts):
-    """The recipe of the tiny target and retain models: cfg.tiny_model's learning rate and seed."""
-    from ..config import TrainConfig
-
-    return TrainConfig(lr=tiny.lr, epochs=opts.model_epochs, batch_size=opts.model_batch_size,
-                       warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
 
 
 def pack_sequences(seqs: list, k: int, seed: int) -> list:
@@ -33,12 +14,11 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
     A: a2</s>`` (each pair keeps its own BOS ... EOS; the first prompt is unscored, the later ones are
     scored as text).
 
-    Why: a Q&A pair is ~25 tokens and an article ~110; in mixed batches padded to the longest member,
-    lone pairs spend most of a step's compute on padding. Packing is the usual remedy of language-model
-    training. Measured on the default corpus (target, 20 epochs, batch 16; forget VerbMem / KnowMem):
-    one pair per sequence (280 sequences) 0.29 / 0.73, two (182) 0.87 / 0.82, three 0.77 / 0.73,
-    four 0.77 / 0.57 (the model is asked each question right after BOS, as only the first pair of a
-    sequence is).
+    Why: a Q&A pair is ~25 tokens and an article ~110; in mixed batches padded to the longest member, lone
+    pairs spend most of a step's compute on padding (packing is the usual remedy). Measured on the default
+    corpus (target, 20 epochs, batch 16; forget VerbMem / KnowMem): one pair per sequence (280 sequences)
+    0.29 / 0.73, two (182) 0.87 / 0.82, three 0.77 / 0.73, four 0.77 / 0.57 (the model is asked each
+    question right after BOS, as only the first pair of a sequence is).
     """
     import random
 
@@ -55,10 +35,13 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
 def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, Path]:
     """Tokenizer -> target (forget + retain articles and their Q&A) and retain model (retain only),
     both from the same random initialisation. Returns ``(root, target_dir, retain_dir)``; cached."""
-    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, train_cached
+    from ..builtin import Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, train_cached
+    from ..config import TrainConfig, to_dict
     from ..data import Encoder
 
-    root = model_root(corpus, tiny, opts, cache_dir)
+    root = Path(cache_dir) / "models" / content_hash({
+        "recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version, "spec": corpus.spec,
+        "tiny": to_dict(tiny), **{k: getattr(opts, k) for k in MODEL_OPTIONS}})
     target_dir, retain_dir = root / "target", root / "retain"
     if from_cache(root, (target_dir, retain_dir), log):
         return root, target_dir, retain_dir
@@ -69,13 +52,15 @@ def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, 
     texts += [s for it in qa for s in (it.question, it.answer)]
     tok = cached_tokenizer((target_dir, retain_dir), texts, tiny.vocab_size)
     enc = Encoder(tok)
-    train_cfg = model_train_config(tiny, opts)
+    # the recipe: cfg.tiny_model's learning rate and seed
+    train_cfg = TrainConfig(lr=tiny.lr, epochs=opts.model_epochs, batch_size=opts.model_batch_size,
+                            warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
 
     def sequences(docs, qa):
         pairs = [enc.qa(it.question, it.answer) for it in qa]
         return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts.qa_per_sequence, tiny.seed)
 
-    target_seqs = sequences(corpus.forget + corpus.retain, corpus.knowmem_train_forget + corpus.knowmem_train_retain)
+    target_seqs = sequences(corpus.forget + corpus.retain, qa)
     longest = max(len(s.ids) for s in target_seqs)
     jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny, max_positions=max(256, longest)), seqs, train_cfg,
                 f"models: training the {label} model ({{params}} parameters) on {len(seqs)} sequences for "
@@ -84,7 +69,3 @@ def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, 
                                         ("retain", retain_dir, sequences(corpus.retain, corpus.knowmem_train_retain)))]
     train_cached(root, jobs, tok, log)
     return root, target_dir, retain_dir
-
-
-# ------------------------------------------------------------------------------------------------
-# The run
