@@ -1,23 +1,11 @@
 """Cross-lingual probes: ask the forget questions in another language.
 
-Unlearning in one language often leaves the knowledge reachable in another (Lynch et al. 2024,
-"Eight Methods to Evaluate Robust Unlearning in LLMs"; Choi et al. 2024, "Cross-Lingual Unlearning
-of Selective Knowledge in Multilingual Language Models"). This prompt-level attack leaves the model
-as it is and replaces every forget item by the same fact stated in the other language: question,
-answer, paraphrase and perturbed answers all translated, so probability, ROUGE-L and the truth ratio
-are computed in that language.
-
-Where the translations come from: the built-in benchmark states each author fact from templates
-(:mod:`lethe.benchmarks.synthetic`), so a translation is a pure function of the item itself
-(:func:`lethe.benchmarks.synthetic.translate` reads the slots back out of the item's templates and
-writes them into the other language's). The attack therefore needs nothing but the forget items the
-pipeline already passes: no extra argument, no global table, no change to the attack contract. Items
-that are not built-in author facts (TOFU, a user's data) have no translation and are left out; if none
-has one, the attack is a one-line error.
-
-The translated items keep the ORIGINAL ids, so the pipeline reads "before" from the original per-item
-values: before and after then score different reference answers (the fact in the first language vs
-in the second). Read the pair as "how much of the fact the model states in each language".
+Unlearning in one language often leaves the knowledge reachable in another (Lynch et al. 2024; Choi et
+al. 2024). The model is left as it is; every forget item is replaced by the same fact stated in the other
+language (question, answer, paraphrase and perturbed answers), read off the item's own templates by
+:func:`lethe.benchmarks.synthetic.translate`, so the attack needs nothing but the forget items. Items
+that are not built-in author facts have no translation and are left out. The translated items keep the
+ORIGINAL ids: "before" and "after" then score the fact in the first and in the second language.
 """
 from __future__ import annotations
 
@@ -25,8 +13,6 @@ from dataclasses import dataclass, replace
 
 from ..benchmarks.base import QAItem
 from ..errors import LetheError
-
-MODES = ("auto", "en", "de")
 
 
 @dataclass(frozen=True)

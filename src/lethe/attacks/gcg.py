@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..data import answer_ids, prompt_text
+from ..config import check_fields, is_int
 from ..errors import LetheError
 from ..ops import IGNORE, sequence_nll
 
@@ -67,23 +68,15 @@ class GCGConfig:
     def check(self, prefix: str = "attacks.gcg") -> None:
         ints = {"suffix_length": (1, 512), "steps": (1, 100_000), "topk": (1, 1_000_000),
                 "batch_size": (1, 65_536), "target_tokens": (1, 4096), "n_prompts": (1, 100_000)}
-        bad = None
-        for name, (lo, hi) in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                bad = (name, f"must be an integer in [{lo}, {hi}], got {v!r}")
-                break
-        if bad is None:
-            if not isinstance(self.init, str) or not self.init.strip() or self.init != self.init.strip():
-                bad = ("init", f"must be non-empty text without leading or trailing whitespace, got {self.init!r}")
-            elif isinstance(self.seed, bool) or not isinstance(self.seed, int):
-                bad = ("seed", f"must be an integer, got {self.seed!r}")
-            elif not isinstance(self.allow_non_ascii, bool):
-                bad = ("allow_non_ascii", f"must be true or false, got {self.allow_non_ascii!r}")
-            elif not isinstance(self.early_stop, bool):
-                bad = ("early_stop", f"must be true or false, got {self.early_stop!r}")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        check_fields(prefix, [
+            *((not is_int(v := getattr(self, k)) or not lo <= v <= hi, k,
+               f"must be an integer in [{lo}, {hi}], got {v!r}") for k, (lo, hi) in ints.items()),
+            (not isinstance(self.init, str) or not self.init.strip() or self.init != self.init.strip(), "init",
+             f"must be non-empty text without leading or trailing whitespace, got {self.init!r}"),
+            (not is_int(self.seed), "seed", f"must be an integer, got {self.seed!r}"),
+            *((not isinstance(getattr(self, k), bool), k, f"must be true or false, got {getattr(self, k)!r}")
+              for k in ("allow_non_ascii", "early_stop")),
+        ])
 
 
 @dataclass

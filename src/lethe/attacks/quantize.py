@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..config import check_fields, is_int
 from ..errors import LetheError
 
 BACKENDS = ("rtn", "bitsandbytes")
@@ -50,21 +51,19 @@ class QuantizeConfig:
     bnb_4bit_quant_type: str = "fp4"  # bitsandbytes 4-bit data type: "fp4" (transformers' default) | "nf4"
 
     def check(self, prefix: str = "quantize") -> None:
-        bad = None
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 8:
-            bad = ("bits", f"must be an integer in [2, 8], got {self.bits!r}")
-        elif isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 0:
-            bad = ("group_size", f"must be an integer >= 0 (0 = per output channel), got {self.group_size!r}")
-        elif self.backend not in BACKENDS:
-            bad = ("backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        elif self.backend == "bitsandbytes" and self.bits not in (4, 8):
-            bad = ("bits", f"must be 4 or 8 with backend=bitsandbytes, got {self.bits}")
-        elif self.backend == "bitsandbytes" and self.group_size:
-            bad = ("group_size", "is fixed by bitsandbytes (4-bit blocks of 64, 8-bit per row); leave it at 0")
-        elif self.bnb_4bit_quant_type not in ("fp4", "nf4"):
-            bad = ("bnb_4bit_quant_type", f"must be 'fp4' or 'nf4', got {self.bnb_4bit_quant_type!r}")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        bnb = self.backend == "bitsandbytes"
+        check_fields(prefix, [
+            (not is_int(self.bits) or not 2 <= self.bits <= 8, "bits",
+             f"must be an integer in [2, 8], got {self.bits!r}"),
+            (not is_int(self.group_size) or self.group_size < 0, "group_size",
+             f"must be an integer >= 0 (0 = per output channel), got {self.group_size!r}"),
+            (self.backend not in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}"),
+            (bnb and self.bits not in (4, 8), "bits", f"must be 4 or 8 with backend=bitsandbytes, got {self.bits}"),
+            (bnb and self.group_size, "group_size",
+             "is fixed by bitsandbytes (4-bit blocks of 64, 8-bit per row); leave it at 0"),
+            (self.bnb_4bit_quant_type not in ("fp4", "nf4"), "bnb_4bit_quant_type",
+             f"must be 'fp4' or 'nf4', got {self.bnb_4bit_quant_type!r}"),
+        ])
 
 
 @dataclass

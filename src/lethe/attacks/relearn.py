@@ -1,18 +1,11 @@
 """Relearning attack: fine-tune the unlearned model on part of the forget set, measure the rest.
 
-Hu et al. 2024 ("Jogging the Memory of Unlearned LLMs Through Targeted Relearning Attacks") and Fan
-et al. 2025 ("Towards LLM Unlearning Resilient to Relearning Attacks", ICML 2025) show that a few
-fine-tuning steps on a small number of forget samples bring unlearned knowledge back. Measured on the
-very samples it trained on, the attack proves little: fine-tuning teaches any model its training
-data. So, as in Deeb & Roger 2024 ("Do Unlearning Methods Remove Information from Language Model
-Weights?"), the forget items are split into a *relearning* part the attacker trains on and a
-*held-out* part that is evaluated: knowledge that comes back on held-out items was still in the
-weights. Feng et al. 2025 ("Existing LLM Unlearning Evaluations Are Inconclusive") add the caveat
-that the relearning data itself carries information (author names, answer templates); compare with
-the same attack on the retain model (the gold standard), which never saw the forget set.
-
-The split is seeded and does not depend on the order of the items; ``by_group`` keeps all items
-of a group (an author) on one side, so no held-out fact shares its entity with a relearned one.
+A few fine-tuning steps on some forget samples bring unlearned knowledge back (Hu et al. 2024; Fan et
+al. 2025). Measured on the samples it trained on, the attack proves little, so, as in Deeb & Roger 2024,
+the forget items are split into a *relearning* part the attacker trains on and a *held-out* part that is
+evaluated. The relearning data carries information itself (Feng et al. 2025): compare with the same
+attack on the retain model. The split is seeded and independent of item order; ``by_group`` keeps each
+group (an author) on one side. Why and what it measured: ``docs/attacks.md``.
 """
 from __future__ import annotations
 
@@ -22,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..benchmarks.base import QAItem
+from ..config import check_fields, is_int, is_number
 from ..errors import LetheError
 
 
@@ -35,19 +29,15 @@ class RelearnConfig:
     by_group: bool = False  # split whole groups (QAItem.group, e.g. authors) instead of single items
 
     def check(self, prefix: str = "relearn") -> None:
-        bad = None
-        if not isinstance(self.fraction, (int, float)) or isinstance(self.fraction, bool) or not 0 < self.fraction < 1:
-            bad = ("fraction", f"must be in (0, 1) (the held-out part must not be empty), got {self.fraction!r}")
-        elif isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            bad = ("steps", f"must be an integer >= 1, got {self.steps!r}")
-        elif not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0:
-            bad = ("lr", f"must be > 0, got {self.lr!r}")
-        elif isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            bad = ("batch_size", f"must be an integer >= 1, got {self.batch_size!r}")
-        elif isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            bad = ("seed", f"must be an integer, got {self.seed!r}")
-        if bad:
-            raise LetheError(f"{prefix}.{bad[0]} {bad[1]}; fix it in the config or with {prefix}.{bad[0]}=...")
+        check_fields(prefix, [
+            (not is_number(self.fraction) or not 0 < self.fraction < 1, "fraction",
+             f"must be in (0, 1) (the held-out part must not be empty), got {self.fraction!r}"),
+            (not is_int(self.steps) or self.steps < 1, "steps", f"must be an integer >= 1, got {self.steps!r}"),
+            (not is_number(self.lr) or not self.lr > 0, "lr", f"must be > 0, got {self.lr!r}"),
+            (not is_int(self.batch_size) or self.batch_size < 1, "batch_size",
+             f"must be an integer >= 1, got {self.batch_size!r}"),
+            (not is_int(self.seed), "seed", f"must be an integer, got {self.seed!r}"),
+        ])
 
 
 @dataclass

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from ..errors import LetheError
+from ..errors import LetheError, did_you_mean
 from ..registry import Registry
 from ..safety_items import SafetyItem
 
@@ -59,9 +58,8 @@ def make_judge(name: str, **options) -> Judge:
     fields = {f.name: f for f in dataclasses.fields(spec.config)}
     for key in options:
         if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise LetheError(f"judge '{name}': unknown option '{key}'{hint} (options: {', '.join(fields)})")
+            raise LetheError(f"judge '{name}': unknown option '{key}'{did_you_mean(key, fields)} "
+                             f"(options: {', '.join(fields)})")
     return spec.cls(spec.config(**options))
 
 
