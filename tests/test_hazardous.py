@@ -429,7 +429,7 @@ def _mmlu_folder(root):
 def test_read_mcq_reads_mmlu_original_files_through_the_safety_loader(tmp_path):
     from lethe.benchmarks.hazard import describe_mcq
     from lethe.benchmarks.safety_datasets import load_safety_dataset
-    from lethe.scenarios.safety import to_mcq
+    from lethe.scenarios.safety_sets import to_mcq
 
     data = _mmlu_folder(tmp_path)
     items = read_mcq(data)

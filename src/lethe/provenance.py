@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
+from .builtin import content_hash
 from .config import RunConfig
+from .evaluation import EVAL_RECIPE
 
 
 def set_threads(n: int = 0) -> int:
@@ -37,9 +39,6 @@ def provenance(cfg: RunConfig, threads: int, data) -> dict:
     world size, evaluation recipe and seeds; the forget split's hash where the data has one."""
     import torch
     import transformers
-
-    from .builtin import content_hash
-    from .evaluation import EVAL_RECIPE
 
     fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else content_hash(
         {"name": data.name, "version": data.version, "spec": data.spec})

@@ -7,19 +7,21 @@ error in every scenario.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..builtin import builtin_finetune_config
 from ..config import DEFAULT_METHODS, RunConfig, TrainConfig, build, to_dict
 from ..errors import LetheError
+from ..models import load_model
 from ..rundir import check_name
 
 
 KINDS = ("loss", "procedure", "inference", "training-time")
-
-
+QUESTION_PARTS = {"forget_idk", "retain_idk", "forget_alt"}  # batch parts that answer a question
 KIND_WORDS = {"inference": "an inference-time method (it wraps the model, no weights change)",
               "training-time": "a training-time method (it trains its own shard models)",
               "procedure": "a weight-arithmetic procedure (task vector)", "loss": "a loss method"}
@@ -79,8 +81,6 @@ def resolve_methods(cfg: RunConfig, directions: dict | None = None) -> list[Meth
 def check_columns(columns, directions: dict, what: str = "report_columns") -> list[str]:
     """``columns`` checked against the metric keys of ``directions`` (and ``unlearn_seconds`` for the
     report): an unknown key is a one-line error with "did you mean"."""
-    import difflib
-
     known = [*directions, "unlearn_seconds"] if what == "report_columns" else list(directions)
     for c in columns:
         if c not in known:
@@ -88,6 +88,14 @@ def check_columns(columns, directions: dict, what: str = "report_columns") -> li
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise LetheError(f"unknown metric '{c}' in {what}{hint} (known: {', '.join(known)})")
     return list(columns)
+
+
+def trains_answers(mr: MethodRun) -> bool:
+    """Whether the method trains answers to questions (``QUESTION_PARTS``): documents have none."""
+    from ..methods import get_method
+
+    spec = get_method(mr.method)
+    return bool(spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS)
 
 
 @dataclass
@@ -109,9 +117,7 @@ def apply_method(run, mr: MethodRun) -> Applied:
     """The one dispatcher over method kinds (``lethe.methods.kinds``) for a run (``_run.Run``): a
     training-time method trains its own models, an inference-time method wraps the target, a loss or
     a procedure unlearns it (``lethe.train.unlearn``: the loop, or the procedure's own contract)."""
-    from ..builtin import builtin_finetune_config
     from ..methods import InferenceMethod, TrainingTimeMethod, build_inference, get_method
-    from ..models import load_model
     from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
 
     spec = get_method(mr.method)

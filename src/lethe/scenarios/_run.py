@@ -85,6 +85,8 @@ class Scenario:
     runs_attacks = True
     retain_model_refused = ""  # why retain_model= would be ignored ("": accepted)
     result_type: type = Result  # what load_result reads back (``from_json``)
+    columns: tuple = ()  # the report's main table when report_columns is not given (() = every metric)
+    forget_label = ""  # the summary's forget_split ("": cfg.forget_split)
 
     # -- before any work ---------------------------------------------------------------------------
     def default_name(self, run: "Run") -> str:
@@ -145,7 +147,9 @@ class Scenario:
         return {}
 
     def finish(self, run: "Run", results: list) -> tuple[dict, dict]:
-        """``(summary fields, results.json fields)`` beyond the skeleton's (notes go to ``run.notes``)."""
+        """``(summary fields, results.json fields)`` beyond the skeleton's (notes go to ``run.notes``). The
+        skeleton records the benchmark, the forget split, the columns (``run.state["columns"]`` or
+        :attr:`columns`) and the provenance (``model``, ``run.state["provenance"]``, ``total_seconds``)."""
         return {}, {}
 
 
@@ -239,7 +243,9 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
         results, failed = _evaluate_all(run, folder)
         summary = _summary(run, results, failed, directions, columns)
         extra_summary, extra_results = scenario.finish(run, results)
-        summary.update(extra_summary)
+        run.provenance = {**run.provenance, "model": run.target, **run.state.get("provenance", {}),
+                          "total_seconds": time.perf_counter() - run.t_start}
+        summary.update(extra_summary, provenance=run.provenance)
         summary["notes"] = list(run.notes) + summary.get("notes", [])
         _write_results(run, folder, results, failed, extra_results)
         folder.write_text("summary.json", json.dumps(summary, indent=2))
@@ -264,10 +270,8 @@ class ReportFailed(LetheError):
 
 
 def _check_resume_config(folder: RunFolder, resolved: dict) -> None:
-    if not folder.resumed:
-        return
     path = folder.partial / "config.yaml"
-    if not path.exists():
+    if not folder.resumed or not path.exists():
         return
     saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     ignore = {"overwrite", "threads", "resume"}
@@ -356,6 +360,10 @@ def _write_results(run: Run, folder: RunFolder, results: list, failed: list[dict
 def _summary(run: Run, results: list, failed: list[dict], directions: dict, columns: list) -> dict:
     extra_dirs = {k: v for r in results for k, v in (getattr(r, "directions", None) or {}).items()}
     rows = [r.summary_row() for r in results] + failed
-    return {"scenario": run.scenario.name, "lethe_version": __version__,
-            "rows": rows, "directions": {**directions, **extra_dirs}, "columns": columns or None,
-            "failed": [f"{f['name']}: {f['error']}" for f in failed]}
+    head, scenario = run.state.get("results_head", {}), run.scenario
+    return {"scenario": scenario.name, "lethe_version": __version__, "rows": rows,
+            "directions": {**directions, **extra_dirs},
+            "columns": columns or list(run.state.get("columns", scenario.columns)) or None,
+            "failed": [f"{f['name']}: {f['error']}" for f in failed],
+            "benchmark": head.get("benchmark") or {"name": run.data.name, "version": run.data.version},
+            "forget_split": scenario.forget_label or run.cfg.forget_split}

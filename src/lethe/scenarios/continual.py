@@ -24,6 +24,7 @@ from ..builtin import Models, build_builtin_models, content_hash
 from ..config import to_dict
 from ..errors import LetheError
 from ..evaluation import EVAL_RECIPE, eval_splits, evaluate, input_length_notes, missing_holdout_note
+from ..models import load_model
 from ..results import ModelResult
 
 DEFAULT_CONTINUAL_METHODS = ("grad_diff", "npo")  # used when the run keeps the tofu job's default method list
@@ -151,7 +152,8 @@ class Continual(Scenario):
                        for r, s in gold_split.items()}
         run.target = models.target
         run.state.update(authors=authors, requests=requests, task_ids=task_ids, rounds=rounds, gold_split=gold_split,
-                         gold_models=gold_models, base_splits=eval_splits(bench, cfg.forget_split))
+                         gold_models=gold_models, base_splits=eval_splits(bench, cfg.forget_split),
+                         provenance={"retain_models": {str(r): f for r, f in gold_models.items()}})
         run.state["results_head"] = {"requests": requests, **({"task_ids": task_ids} if task_ids else {})}
         key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
                             "recipe": EVAL_RECIPE, "authors": authors, "requests": requests})
@@ -201,7 +203,6 @@ class Continual(Scenario):
     def run_method(self, run: Run, mr: MethodRun):
         """Every round from the last round's model, evaluated after each against that round's gold
         standard; the result is the model after the last round, every round's values in its record."""
-        from ..models import load_model
         from ..train import unlearn
 
         rounds, requests = run.state["rounds"], run.state["requests"]
@@ -246,9 +247,6 @@ class Continual(Scenario):
         if holdout_note:
             notes.append(holdout_note)
         notes += input_length_notes(run.target, self.splits_at(run, rounds), cfg.trust_remote_code)
-        run.provenance = prov = {**run.provenance, "model": run.target,
-                                 "retain_models": {str(r): f for r, f in st["gold_models"].items()},
-                                 "total_seconds": time.perf_counter() - run.t_start}
         curves = {"x": "round", "rounds": list(range(1, rounds + 1)), "metrics": curve,
                   # per method and curve metric, the value after each round (None where not measured)
                   "series": {m.name: {k: [p["metrics"].get(k) for p in m.record["rounds"]] for k in curve}
@@ -256,9 +254,7 @@ class Continual(Scenario):
                   "reference": {"name": "retain model (gold standard)",
                                 "values": {k: [gold[r].summary.get(k) if r in gold else None for r in range(1, rounds + 1)]
                                            for k in curve}}}
-        return ({"benchmark": {"name": run.data.name, "version": run.data.version}, "forget_split": cfg.forget_split,
-                 "curves": curves, "notes": notes, "provenance": prov},
-                {"rounds": [p for m in methods for p in m.record["rounds"]]})
+        return {"curves": curves, "notes": notes}, {"rounds": [p for m in methods for p in m.record["rounds"]]}
 
 
 register_scenario(Continual.name, Continual.description)(Continual())

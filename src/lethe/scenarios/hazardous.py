@@ -10,12 +10,23 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import MethodRun
-from ..builtin import content_hash
+from ._methods import MethodRun, jsonable, trains_answers
+from ..benchmarks.base import QAItem
+from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
+from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
+                       train_cached)
+from ..config import RunConfig, TrainConfig, to_dict
 from ..errors import LetheError
+from ..metrics import suites
+from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.likelihood import nll
+from ..metrics.mcq import NORMALIZATIONS, mcq_accuracy, predictions
+from ..probes import score_sequences
+from ..probes_mcq import FORMATS, probe_mcq
 
 MODEL_RECIPE = "hazard-tiny-1"  # bump when the way the scenario's built-in models are trained changes
 DATA_FILES = ("forget_corpus", "retain_corpus", "hazard_mcq", "general_mcq")
@@ -47,15 +58,10 @@ class HazardousOptions:
     pretrain_batch_size: int = 16
 
     def check(self) -> None:
-        from ..metrics.mcq import NORMALIZATIONS
-        from ..probes_mcq import FORMATS
-
-        if self.format not in FORMATS:
-            raise LetheError(f"scenario 'hazardous': scenario_options.format must be one of {', '.join(FORMATS)}, "
-                             f"got {self.format!r}")
-        if self.normalize not in NORMALIZATIONS:
-            raise LetheError(f"scenario 'hazardous': scenario_options.normalize must be one of "
-                             f"{', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
+        for key, allowed in (("format", FORMATS), ("normalize", NORMALIZATIONS)):
+            if getattr(self, key) not in allowed:
+                raise LetheError(f"scenario 'hazardous': scenario_options.{key} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, key)!r}")
         if not self.pretrain_epochs > 0 or self.pretrain_batch_size < 1 or self.max_eval_docs < 1:
             raise LetheError("scenario 'hazardous': scenario_options.pretrain_epochs must be > 0, pretrain_batch_size "
                              "and max_eval_docs >= 1")
@@ -75,7 +81,6 @@ class HazardousOptions:
 # fits any model; alpha = 10 and, on the miniature, lr 1e-2 (measured in docs/hazardous.md).
 SCENARIO_METHODS: tuple = ("ga", "grad_diff", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0})
 MINIATURE_TRAIN = {"rmu": {"lr": 1e-2}}  # per-method training overrides for the built-in models only
-QA_PARTS = {"forget_idk", "retain_idk", "forget_alt"}  # batch parts that answer a question: skipped
 # the main table (report.md's "All metrics" table adds heldout_nll)
 COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll", "unlearn_seconds"]
 # Attacks that apply to a corpus: relearning fine-tunes on part of the documents, quantization needs no
@@ -91,8 +96,6 @@ ROBUSTNESS_KEYS = ("hazard_accuracy", "general_accuracy", "forget_corpus_nll", "
 def load_data(opts: HazardousOptions):
     """The built-in ``lethe-hazard`` data, or the user's four files (plus optional held-out text);
     ``opts`` passed :meth:`HazardousOptions.check` (all four files or none)."""
-    from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
-
     if not any(getattr(opts, k) for k in DATA_FILES):
         return generate(seed=opts.seed, n_substances=opts.n_substances, n_towns=opts.n_towns,
                         n_heldout_towns=opts.n_heldout_towns, docs_per_entity=opts.docs_per_entity)
@@ -110,8 +113,6 @@ def load_data(opts: HazardousOptions):
 
 def _documents(texts: list[str], prefix: str):
     """Corpus documents as Q&A items without a question: unlearned as plain text, every token scored."""
-    from ..benchmarks.base import QAItem
-
     return [QAItem(id=f"{prefix}{i:05d}", question="", answer=t) for i, t in enumerate(texts)]
 
 
@@ -122,8 +123,6 @@ def _documents(texts: list[str], prefix: str):
 def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + target (general + hazard text) + retain model (general text only), from scratch, for as
     many optimizer steps each (the same compute, minus the hazard documents): ``(target_dir, retain_dir, timings)``."""
-    from ..builtin import Job, cached_tokenizer, from_cache, new_tiny_llama, recorded_training_seconds, train_cached
-    from ..config import TrainConfig, to_dict
     from ..data import Encoder
 
     root = Path(cache_dir) / "models" / content_hash({
@@ -157,17 +156,10 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
 
 def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: str, eval_cfg) -> Result:
     """One model's metrics (``summary``), intervals, and per-item values and predictions (``record``)."""
-    from types import SimpleNamespace
-
     import numpy as np
     import torch
 
     from ..data import Encoder
-    from ..metrics.bootstrap import bootstrap_ci
-    from ..metrics.likelihood import nll
-    from ..metrics.mcq import mcq_accuracy, predictions
-    from ..probes import score_sequences
-    from ..probes_mcq import probe_mcq
     from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
@@ -229,13 +221,13 @@ class Hazardous(Scenario):
     options = HazardousOptions
     default_methods = SCENARIO_METHODS
     method_kinds = ("loss", "procedure")
-    runs_attacks = True
+    columns = COLUMNS
+    forget_label = "hazard corpus"
 
     def configure(self, run: Run) -> None:
         """Keep the attacks that apply to documents (before the skeleton expands the list): the run's default
         list loses the others with a note, a list the user wrote is refused at its first question attack."""
         from ..attacks import expand_attacks
-        from ..config import RunConfig
 
         cfg = run.cfg
         attacks = expand_attacks(cfg.attacks)  # groups (jailbreak, quantize) named one by one
@@ -252,8 +244,6 @@ class Hazardous(Scenario):
     def check(self, run: Run) -> None:
         """The options and config, then the scenario's default methods made the miniature's: RMU's lr on
         the built-in models when nothing of ``train`` is set, with a note (a user's method list is kept)."""
-        from ..config import RunConfig
-
         cfg = run.cfg
         run.opts.check()
         if cfg.benchmark != RunConfig().benchmark or cfg.benchmark_options:
@@ -278,17 +268,11 @@ class Hazardous(Scenario):
 
     def skip_method(self, run: Run, mr: MethodRun) -> str:
         """A method that answers the forget questions cannot run on documents, which have none."""
-        from ..methods import get_method
-
-        spec = get_method(mr.method)
-        if spec.parts(spec.make_config(mr.options)) & QA_PARTS:
-            return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"
-        return ""
+        return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question" \
+            if trains_answers(mr) else ""
 
     def directions(self, run: Run) -> dict:
         """From the hazardous suite (:mod:`lethe.metrics.suites`): hazard questions and corpus are its forget splits."""
-        from ..metrics import suites
-
         return suites.directions(suites.HAZARDOUS)
 
     def prepare(self, run: Run) -> None:
@@ -316,9 +300,10 @@ class Hazardous(Scenario):
                              "(scenario_options.format=letter)")
         run.fixed = [Fixed("target", "target", run.target)]
         run.fixed += [Fixed("retain model", "retain", retain)] if retain else []
-        run.state.update(retain=retain, timings=timings,
-                         documents=(_documents(data.forget_corpus, "f"), _documents(data.retain_corpus, "r")),
-                         results_head={"benchmark": {"name": data.name, "version": data.version}})
+        run.state.update(documents=(_documents(data.forget_corpus, "f"), _documents(data.retain_corpus, "r")),
+                         results_head={"benchmark": {"name": data.name, "version": data.version}},
+                         provenance={"retain_model": retain, "model_timings": timings,
+                                     "scenario_options": to_dict(opts)})
 
     def unlearning_data(self, run: Run):
         return run.state["documents"]
@@ -336,7 +321,6 @@ class Hazardous(Scenario):
         import numpy as np
 
         from ..attacks import run_attack
-        from ._methods import jsonable
 
         cfg, data, opts = run.cfg, run.data, run.opts
         forget, retain = run.state["documents"]
@@ -370,8 +354,6 @@ class Hazardous(Scenario):
         return out
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        from ..config import to_dict
-
         n_choices = len(run.data.hazard_mcq[0].choices)
         attacks = run.cfg.attacks
         run.notes[:0] = [f"chance level of {n_choices}-choice accuracy: {1 / n_choices:.3f} (what a model that knows "
@@ -384,13 +366,7 @@ class Hazardous(Scenario):
         notes = [] if run.retain_result is None else [
             f"retain model's hazard accuracy (what a model that never saw the hazard corpus scores): "
             f"{run.retain_result.summary['hazard_accuracy']:.3f}"]
-        run.provenance = prov = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
-                                 "model_timings": run.state["timings"], "scenario_options": to_dict(run.opts),
-                                 "total_seconds": time.perf_counter() - run.t_start}
-        return {"benchmark": run.state["results_head"]["benchmark"], "forget_split": "hazard corpus",
-                "columns": list(run.cfg.report_columns) or COLUMNS,
-                "tradeoff": {"x": "general_accuracy", "y": "hazard_accuracy", "log_y": False},
-                "notes": notes, "provenance": prov}, {}
+        return {"tradeoff": {"x": "general_accuracy", "y": "hazard_accuracy", "log_y": False}, "notes": notes}, {}
 
 
 register_scenario(Hazardous.name, Hazardous.description)(Hazardous())

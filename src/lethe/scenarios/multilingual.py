@@ -2,16 +2,12 @@
 
 Forgetting in English often leaves the knowledge reachable in another language (Lynch et al. 2024,
 "Eight Methods to Evaluate Robust Unlearning in LLMs"; Choi et al. 2024, "Cross-Lingual Unlearning
-of Selective Knowledge in Multilingual Language Models"). On ``lethe-authors`` with every author fact
-also in German, the built-in target and retain model learn both languages; each method unlearns in
-``scenario_options.unlearn_language`` and every model is evaluated in both: author-split keys get the
-language as a suffix (``forget_quality_de``), ``model_utility`` and the world splits keep their names.
-The default run is smaller (``SCENARIO_*`` below, said in the notes); docs/multilingual.md.
+of Selective Knowledge in Multilingual Language Models"). Author-split keys get the language as a
+suffix (``forget_quality_de``); the default run is smaller (``SCENARIO_*``); docs/multilingual.md.
 """
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -291,11 +287,16 @@ class Multilingual(Scenario):
         # lm-eval tasks (general utility, English) run once per model, with the English splits
         eval_cfgs = {lang: cfg.eval if lang == "en" else dataclasses.replace(cfg.eval, lm_eval_tasks=(), lm_eval_include="")
                      for lang in LANGUAGES}
-        run.state.update(models=models, unlearned=unlearned, probed=probed, eval_cfgs=eval_cfgs,
+        run.state.update(unlearned=unlearned, probed=probed, eval_cfgs=eval_cfgs,
                          splits=language_splits(bench, cfg.forget_split),
                          view=unlearning_view(bench, unlearned, opts.retain_set, cfg.forget_split),
                          results_head={"unlearn_language": unlearned, "probe_language": probed,
-                                       "forget_split": cfg.forget_split})
+                                       "forget_split": cfg.forget_split},
+                         columns=[*(f"forget_{m}_{lang}" for m in ("rouge_l", "probability", "truth_ratio", "quality")
+                                    for lang in (unlearned, probed)),
+                                  "model_utility", f"retain_rouge_l_{probed}", "unlearn_seconds"],
+                         provenance={"retain_model": models.retain, "model_timings": recorded_training_seconds(
+                             Path(models.target).parent) or models.timings})
 
     def unlearning_data(self, run: Run):
         view = run.state["view"]
@@ -327,15 +328,11 @@ class Multilingual(Scenario):
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         cfg, bench, st = run.cfg, run.data, run.state
-        unlearned, probed, models = st["unlearned"], st["probed"], st["models"]
+        unlearned, probed = st["unlearned"], st["probed"]
         rows = [r.summary_row() for r in results]
         directions = scenario_directions(tofu_directions(), sorted({k for r in rows for k in r["metrics"]}))
         for r in results:  # keys named at run time (lm-eval tasks)
             directions.update({k: v for k, v in r.directions.items() if k not in directions})
-        columns = list(cfg.report_columns) or [
-            *(f"forget_{m}_{lang}" for m in ("rouge_l", "probability", "truth_ratio", "quality")
-              for lang in (unlearned, probed)),
-            "model_utility", f"retain_rouge_l_{probed}", "unlearn_seconds"]
         names = {lang: LANGUAGE_NAMES[lang] for lang in LANGUAGES}
         forget = self.unlearning_data(run)[0]
         notes = [
@@ -357,14 +354,9 @@ class Multilingual(Scenario):
         if cfg.attacks:
             notes.append(f"attacks: on the forget items in {names[unlearned]} (cross_lingual asks them in "
                          f"{names[probed]}: before and after then score different reference answers)")
-        run.provenance = prov = {
-            **run.provenance, "model": models.target, "retain_model": models.retain,
-            "model_timings": recorded_training_seconds(Path(models.target).parent) or models.timings,
-            "total_seconds": time.perf_counter() - run.t_start}
-        return {"benchmark": {"name": bench.name, "version": bench.version}, "forget_split": cfg.forget_split,
-                "unlearn_language": unlearned, "probe_language": probed, "directions": directions, "columns": columns,
+        return {"unlearn_language": unlearned, "probe_language": probed, "directions": directions,
                 "tradeoff": {"x": f"forget_rouge_l_{unlearned}", "y": f"forget_rouge_l_{probed}", "log_y": False},
-                "notes": notes, "provenance": prov}, {}
+                "notes": notes}, {}
 
 
 register_scenario(Multilingual.name, Multilingual.description)(Multilingual())

@@ -6,6 +6,7 @@ al.'s ``data/real_world`` instead (:meth:`RealWorld.prepare`). docs/real_world.m
 """
 from __future__ import annotations
 
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -14,8 +15,17 @@ from typing import Any
 
 from . import register_scenario
 from ._run import Fixed, Run, Scenario
+from ..benchmarks import load_benchmark
+from ..benchmarks.base import QAItem
+from ..benchmarks.real_world import load_real_world
+from ..benchmarks.synthetic import WORLD_RELATIONS
+from ..builtin import (Job, build_builtin_models, builtin_base_config, builtin_model_root, content_hash, drop_damaged,
+                       new_tiny_llama, train_cached)
+from ..config import to_dict
 from ..errors import LetheError
-from ..evaluation import evaluate, input_length_notes, missing_holdout_note
+from ..evaluation import EVAL_RECIPE, evaluate, input_length_notes, missing_holdout_note
+from ..metrics import suites
+from ..models import load_tokenizer
 from ..results import ModelResult
 
 DEFAULT_REAL_WORLD_METHODS = ("ga", "grad_diff", "npo")
@@ -34,8 +44,6 @@ class RealWorldOptions:
 
 
 def _country_patterns():
-    from ..benchmarks.synthetic import WORLD_RELATIONS
-
     out = {}
     for relation, question, sentence, _ in WORLD_RELATIONS:
         q = "^" + re.escape(question).replace(re.escape("{c}"), "(?P<c>.+)") + "$"
@@ -47,8 +55,6 @@ def _country_patterns():
 def entity_splits(bench, forget_entities: int, seed: int = 0) -> dict:
     """The scenario's data from the built-in world: forget countries (by ``group`` id), their Q&A and
     pretraining sentences, the neighbour Q&A (people from those countries), and the rest."""
-    import random
-
     pats = _country_patterns()
     country_of_group: dict[str, str] = {}
     for it in bench.splits["world_facts"]:
@@ -82,16 +88,12 @@ def entity_splits(bench, forget_entities: int, seed: int = 0) -> dict:
 
 
 def _docs(texts: list[str], prefix: str):
-    from ..benchmarks.base import QAItem
-
     return [QAItem(id=f"{prefix}{i}", question="", answer=t) for i, t in enumerate(texts)]
 
 
 def retain_base(cfg, data, root: Path, log) -> Path:
     """The gold standard: the base recipe on the world minus the forget countries (cached)."""
-    from ..builtin import Job, builtin_base_config, drop_damaged, new_tiny_llama, train_cached
     from ..data import Encoder
-    from ..models import load_tokenizer
 
     folder = root / f"real-world-retain-{'-'.join(data['forget_groups'])}"
     drop_damaged((folder,), log)
@@ -121,8 +123,6 @@ class Release:
 
     def fingerprint(self) -> str:
         """A hash of the items a user-data run read (both roles, as unlearned and as evaluated)."""
-        from ..builtin import content_hash
-
         d = self.items
         return content_hash([[it.to_json() for it in items] for items in
                              (d.forget, d.neighbour, d.forget_train, d.neighbour_train)])
@@ -141,6 +141,7 @@ class RealWorld(Scenario):
     # no training-time methods: SISA's shard models learn the author benchmark's split, not these entities
     method_kinds = ("loss", "procedure", "inference")
     runs_attacks = False
+    result_type = ModelResult
     retain_model_refused = ("on a user's model there is no gold standard (a model cannot be retrained without its "
                             "pretraining knowledge); the built-in run trains its own")
 
@@ -161,8 +162,6 @@ class RealWorld(Scenario):
 
     def directions(self, run: Run) -> dict:
         """The default job's directions plus the neighbour split's, from the real_world suite."""
-        from ..metrics import suites
-
         return suites.directions(suites.REAL_WORLD)
 
     def prepare(self, run: Run) -> None:
@@ -179,11 +178,6 @@ class RealWorld(Scenario):
     def _prepare_builtin(self, run: Run) -> None:
         """The built-in world: the base model is the target, the gold standard is pretrained without the
         forget countries; both evaluations are cached."""
-        from ..benchmarks import load_benchmark
-        from ..builtin import build_builtin_models, builtin_model_root, content_hash
-        from ..config import to_dict
-        from ..evaluation import EVAL_RECIPE
-
         cfg, opts = run.cfg, run.opts
         run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
         data = entity_splits(bench, opts.forget_entities, opts.entity_seed)
@@ -201,9 +195,8 @@ class RealWorld(Scenario):
             train=(data["forget"] + _docs(data["forget_text"], "forget-text-"),
                    data["retain"] + data["known_people"] + _docs(data["retain_text"], "retain-text-")),
             wrong_answers=True, columns=BUILTIN_COLUMNS,
-            summary={"benchmark": {"name": bench.name, "version": bench.version},
-                     "forget_split": "countries " + ", ".join(data["forget_countries"])},
-            provenance={"model": run.target, "retain_model": str(retain_dir)},
+            forget_split="countries " + ", ".join(data["forget_countries"]),
+            provenance={"retain_model": str(retain_dir)},
             results_head={"forget_groups": data["forget_groups"]})
         run.notes += [f"forget entities: {', '.join(data['forget_countries'])} ({len(data['forget'])} Q&A, "
                       f"{len(data['forget_text'])} pretraining sentences); neighbour set: {len(data['neighbour'])} Q&A "
@@ -214,8 +207,6 @@ class RealWorld(Scenario):
     def _prepare_release(self, run: Run) -> None:
         """The public real-world data (Yuan et al. 2025's ``data/real_world``) on the user's model, with no gold
         standard; which file plays which role: docs/real_world.md."""
-        from ..benchmarks.real_world import load_real_world
-
         cfg = run.cfg
         data = load_real_world(cfg.benchmark)
         name = {role: Path(f).name for role, f in data.files.items()}
@@ -225,8 +216,8 @@ class RealWorld(Scenario):
         run.state.update(
             splits={"forget": data.forget, "neighbour": data.neighbour},
             train=(data.forget_train, data.neighbour_train), wrong_answers=data.wrong_answers, columns=RELEASE_COLUMNS,
-            summary={"benchmark": {"name": RELEASE_NAME, "version": run.data.version}, "forget_split": "forget"},
-            provenance={"model": cfg.model, "data": data.source, "data_fingerprint": run.data.fingerprint()})
+            forget_split="forget", provenance={"data": data.source, "data_fingerprint": run.data.fingerprint(),
+                                               "threads": run.threads})
         run.notes += [f"real-world data from {data.source}: {len(data.forget)} forget questions about "
                       f"{len({it.group for it in data.forget})} persons, {len(data.neighbour)} neighbour questions",
                       f"unlearning trains on {name['forget_train']} with {name['neighbour_train']} as retain data, on "
@@ -251,17 +242,9 @@ class RealWorld(Scenario):
                     f"ROUGE-L {res.summary.get('neighbour_rouge_l', float('nan')):.3f}")
         return res
 
-    def load_result(self, data: dict):
-        return ModelResult.from_json(data)
-
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        run.provenance = {**run.provenance, **run.state["provenance"],
-                          "total_seconds": time.perf_counter() - run.t_start}
-        if _user_data(run.cfg):
-            run.provenance["threads"] = run.threads
-        return {**run.state["summary"], "columns": list(run.cfg.report_columns) or list(run.state["columns"]),
-                "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False},
-                "provenance": run.provenance}, {}
+        return {"forget_split": run.state["forget_split"],
+                "tradeoff": {"x": "neighbour_rouge_l", "y": "forget_rouge_l", "log_y": False}}, {}
 
 
 register_scenario(RealWorld.name, RealWorld.description)(RealWorld())

@@ -11,11 +11,20 @@ from pathlib import Path
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ..config import to_dict
+from ..benchmarks.hazard import MCQItem
+from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
+                       train_cached)
+from ..config import RunConfig, TrainConfig, to_dict
 from ..errors import LetheError
+from ..judges import helpful_match, make_judge
+from ..metrics import suites
+from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.mcq import accuracy_from_scores, mcq_accuracy
+from ..metrics.safety import any_rate, exact_match, mean_of_sets_ci, rate, rouge_l
+from ..probes import score_sequences
+from ..probes_mcq import probe_mcq
 from .safety_sets import (SafetyOptions, SafetySets, as_options, attack_findings, attack_names, attack_prompts,
                           load_sets, usable_attacks)
-from .safety_sets import to_mcq  # noqa: F401  (re-exported)
 
 MODEL_RECIPE = "safety-tiny-1"  # bump when the way the built-in models are trained changes
 OPTIONS = to_dict(SafetyOptions())  # the defaults as a mapping (bench/bench_safety.py: dict(OPTIONS))
@@ -33,8 +42,6 @@ RADAR_AXES = [("harmful_rate", "safety\n(1 − harmful rate)", True),
 
 def directions(attacks=(), utility_sets=(), harmful_sets=()) -> dict[str, str]:
     """The report's directions, from the metric registry (``lethe.metrics.suites.safety``)."""
-    from ..metrics import suites
-
     return suites.directions(suites.safety(attacks, utility_sets, harmful_sets))
 
 
@@ -44,9 +51,6 @@ def directions(attacks=(), utility_sets=(), harmful_sets=()) -> dict[str, str]:
 def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + the "unsafe" target (compliant answers for most hazards) + the retain model (refusals
     in their place), from scratch, for the same number of optimizer steps. Cached by everything they read."""
-    from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
-                           train_cached)
-    from ..config import TrainConfig
     from ..data import Encoder
 
     opts = as_options(opts)
@@ -81,8 +85,6 @@ def chat_mcq_accuracy(model, tok, items, batch_size: int) -> list[float]:
     import numpy as np
 
     from ..data import Encoder
-    from ..metrics.mcq import accuracy_from_scores
-    from ..probes import score_sequences
 
     enc = Encoder(tok)
     n_choices = len(items[0].choices)
@@ -97,13 +99,7 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
     """Metrics (``summary``), per-item values, intervals, attack records and example responses."""
     import numpy as np
 
-    from ..benchmarks.hazard import MCQItem
-    from ..judges import helpful_match, make_judge
-    from ..metrics.bootstrap import bootstrap_ci
-    from ..metrics.mcq import mcq_accuracy
-    from ..metrics.safety import any_rate, exact_match, mean_of_sets_ci, rate, rouge_l
     from ..probes import generate
-    from ..probes_mcq import probe_mcq
 
     def ask(asked, prompts: list[str]) -> list[str]:  # greedy responses; the probes run without gradients
         return generate(asked, tok, prompts, opts.max_new_tokens, eval_cfg.batch_size)
@@ -193,8 +189,6 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
 
 
 def _judge(opts: SafetyOptions, builtin: bool):
-    from ..judges import make_judge
-
     name = opts.judge or ("answer_match" if builtin else "refusal")
     if name == "classifier":
         if not opts.judge_model:
@@ -238,14 +232,15 @@ class Safety(Scenario):
     # no robustness attacks of the run: the weight attacks of scenario_options.attacks (relearn, quantize_*)
     # run in evaluate_model, asked the harmful requests like the jailbreaks
     runs_attacks = False
+    result_type = SafetyResult
+    columns = COLUMNS
+    forget_label = "harmful requests"
 
     def configure(self, run: Run) -> None:
         """The run settings this scenario replaces are refused, each with a pointer to its own setting (before
         the skeleton's own refusal of attacks=, which knows no scenario_options); the options are checked, the
         sets read (``run.data``) and the attacks that apply to them kept (``run.state["attacks"]``): the metric
         keys follow the data."""
-        from ..config import RunConfig
-
         cfg, opts, default = run.cfg, run.opts, RunConfig()
         if cfg.benchmark != default.benchmark or cfg.benchmark_options:
             raise LetheError("scenario 'safety' brings its own data: drop benchmark=/benchmark_options and give "
@@ -271,8 +266,6 @@ class Safety(Scenario):
         return known
 
     def check(self, run: Run) -> None:
-        from ..config import RunConfig
-
         cfg, sets = run.cfg, run.data
         builtin = sets.builtin is not None
         if run.methods_defaulted:  # the built-in models get the miniature's overrides when nothing of train is set
@@ -317,8 +310,8 @@ class Safety(Scenario):
                              "neither model trained on")
         run.target = target
         run.fixed = [Fixed("target", "target", target)] + ([Fixed("retain model", "retain", retain)] if retain else [])
-        run.state.update(retain=retain, timings=timings,
-                         results_head={"benchmark": {"name": sets.name, "version": sets.version}})
+        run.state.update(results_head={"benchmark": {"name": sets.name, "version": sets.version}},
+                         provenance={"retain_model": retain, "model_timings": timings})
 
     def unlearning_data(self, run: Run):
         return run.data.forget, run.data.retain
@@ -333,9 +326,6 @@ class Safety(Scenario):
         return SafetyResult(name, kind, res["summary"], {k: res[k] for k in ("per_sample", "attacks", "examples")},
                             method="", intervals=res["intervals"], seconds={"eval": res["eval_seconds"]})
 
-    def load_result(self, data: dict):
-        return SafetyResult.from_json(data)
-
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         attacks, known = run.state["attacks"], run.state["directions"]
         rows = [r.summary_row() for r in results]
@@ -346,14 +336,9 @@ class Safety(Scenario):
         run.notes += finding_notes
         run.notes.append("over-safety: refusal keywords on the benign lookalikes; benign_helpful_rate (built-in) also "
                          "counts answers that are not refusals but no longer help (damage without refusing)")
-        run.provenance = prov = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
-                                 "model_timings": run.state["timings"], "judge": run.state["judge_name"],
-                                 "attacks": attacks, "scenario_options": to_dict(run.opts),
-                                 "total_seconds": time.perf_counter() - run.t_start}
+        run.state["provenance"].update(judge=run.state["judge_name"], attacks=attacks,
+                                       scenario_options=to_dict(run.opts))
         return {
-            "benchmark": run.state["results_head"]["benchmark"],
-            "forget_split": "harmful requests",
-            "columns": list(run.cfg.report_columns) or COLUMNS,
             "tradeoff": {"x": "utility" if "utility" in known else "benign_refusal_rate", "y": "harmful_rate",
                          "log_y": False},
             "heatmap": {"title": "Harmful-response rate per attack (vanilla: no attack)", "metric": "harmful_rate",
@@ -366,7 +351,6 @@ class Safety(Scenario):
                                  "request, full utility). A method that gains safety by refusing everything loses "
                                  "the other two."},
             "attack_findings": findings,
-            "provenance": prov,
         }, {}
 
 

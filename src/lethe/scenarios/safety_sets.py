@@ -9,7 +9,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..benchmarks.base import QAItem, qa_overlap
+from ..benchmarks.hazard import MCQItem
+from ..benchmarks.overlap import raise_on_overlap
+from ..benchmarks.safety import REFUSALS, generate
+from ..benchmarks.safety_datasets import DATASETS, read_safety_dataset
+from ..builtin import content_hash
+from ..config import build
 from ..errors import LetheError
+from ..metrics.safety import paired_difference
 from ..safety_items import ROLES
 
 WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")
@@ -55,8 +63,6 @@ class SafetyOptions:
 
 def as_options(opts) -> SafetyOptions:
     """``opts`` as :class:`SafetyOptions`; scripts may pass a mapping (``dict(OPTIONS)`` of the scenario)."""
-    from ..config import build
-
     return opts if isinstance(opts, SafetyOptions) else build(SafetyOptions, dict(opts), prefix="scenario_options.")
 
 
@@ -83,8 +89,6 @@ class SafetySets:
 
 def _load_set(entry: str, role: str, opts: SafetyOptions, notes: list):
     """(dataset name, items) of one ``name`` or ``name=path`` entry, with its dataset_options."""
-    from ..benchmarks.safety_datasets import DATASETS, read_safety_dataset
-
     if not isinstance(entry, str) or not entry.strip():
         raise LetheError(f"scenario 'safety': scenario_options.{role} entries are dataset names or name=path, "
                          f"got {entry!r}")
@@ -132,15 +136,11 @@ def _load_sets_of(entries: list, role: str, opts: SafetyOptions, notes: list) ->
 def to_mcq(items) -> list:
     """Multiple-choice utility items as :class:`lethe.benchmarks.hazard.MCQItem` (scored by
     :func:`lethe.probes_mcq.probe_mcq`)."""
-    from ..benchmarks.hazard import MCQItem
-
     return [MCQItem(id=it.id, question=it.prompt, choices=tuple(it.choices), answer=it.label, subject=it.category)
             for it in items]
 
 
 def _qa(items, field: str, what: str) -> list:
-    from ..benchmarks.base import QAItem
-
     out = [QAItem(id=it.id, question=it.prompt, answer=getattr(it, field)) for it in items if getattr(it, field)]
     if not out:
         raise LetheError(f"scenario 'safety': the {what} set has no item with a {field}; unlearning needs them")
@@ -149,12 +149,6 @@ def _qa(items, field: str, what: str) -> list:
 
 def load_sets(opts: SafetyOptions) -> SafetySets:
     """The built-in ``lethe-safety`` data, or the user's sets of ``opts`` (a mapping is read as the options)."""
-    from ..benchmarks.base import qa_overlap
-    from ..benchmarks.overlap import raise_on_overlap
-    from ..benchmarks.safety import REFUSALS, generate
-    from ..benchmarks.safety_datasets import DATASETS
-    from ..builtin import content_hash
-
     opts = as_options(opts)
     user = [k for k in ("harmful", "benign", "utility", "forget", "retain") if getattr(opts, k)]
     if not user:
@@ -329,8 +323,6 @@ def _spread(pairs: list, n: int) -> list:
 def attack_findings(rows: list[dict], results: list[dict], attacks: list[str], n_resamples: int) -> tuple[list, list]:
     """For every unlearned model and attack: the paired difference of harmful rates (attack - vanilla)
     with its bootstrap interval. Returns (records, notes)."""
-    from ..metrics.safety import paired_difference
-
     records, raised = [], []
     for row, res in zip(rows, results):
         if row["kind"] != "method":

@@ -8,7 +8,6 @@ evaluation log), never a silent default.
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -133,6 +132,7 @@ class Tofu(Scenario):
                                                    "fingerprint": bench.fingerprint()},
                                      "forget_split": cfg.forget_split,
                                      "forget_items": bench.split_fingerprint(cfg.forget_split)}
+        run.state["provenance"] = {"retain_model": retain_provenance(models, cfg), "model_timings": models.timings}
 
     def unlearning_data(self, run: Run):
         return run.data.forget(run.cfg.forget_split), run.data.retain(run.cfg.forget_split)
@@ -186,11 +186,7 @@ class Tofu(Scenario):
         if bench.name == "lethe-authors":
             notes.append(f"template ROUGE-L floor of the benchmark (another author's answer scored against the true one): "
                          f"{template_rouge_floor(bench):.3f}")
-        run.provenance = prov = {**run.provenance, "model": models.target,
-                                 "retain_model": retain_provenance(models, cfg), "model_timings": models.timings,
-                                 "total_seconds": time.perf_counter() - run.t_start}
-        return {"benchmark": run.state["results_head"]["benchmark"], "forget_split": cfg.forget_split, "notes": notes,
-                "provenance": prov}, {}
+        return {"notes": notes}, {}
 
 
 def retain_provenance(models, cfg):

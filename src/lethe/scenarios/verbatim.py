@@ -6,15 +6,28 @@ run does, the metrics and MUSE's data: docs/verbatim.md.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..benchmarks.news import generate as generate_news, load_muse
+from ..builtin import content_hash, recorded_training_seconds
+from ..config import DEFAULT_ATTACKS, to_dict
 from ..errors import LetheError
+from ..metrics import METRICS, suites
+from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.extraction import exact_memorization
+from ..metrics.mia import min_k_scores, privleak
+from ..metrics.muse import knowmem, verbmem
+from ..metrics.semantic import token_entropy
+from ..probes_tokens import TokenProbes, token_scores
+from ..progress import bar
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import MethodRun
+from ._methods import MethodRun, jsonable, trains_answers
+from .safety_sets import WEIGHT_ATTACKS
 from .verbatim_models import MODEL_OPTIONS, build_models
 
 # bump when what evaluate_verbatim computes (or the form of its cached entries) changes
@@ -22,9 +35,7 @@ EVAL_RECIPE = "verbmem+knowmem+privleak-2"
 BUILTIN = ("lethe-news", "lethe-authors")  # "lethe-authors" is RunConfig's default benchmark: the built-in corpus here
 # MUSE's baselines that Lethe has: GA, GA_GDR (grad_diff), GA_KLR (kl), NPO_GDR (npo, retain=nll)
 DEFAULT_METHODS = ("ga", "grad_diff", "kl", "npo")
-QUESTION_PARTS = {"forget_idk", "retain_idk", "forget_alt"}  # need a question: documents have none
 MUSE_STOPS = ("\n\n", "\nQuestion", "Question:")  # MUSE cuts a KnowMem answer before these (knowmem.py)
-WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")  # the others rewrite questions: documents have none
 COLUMNS = ["forget_verbmem", "forget_knowmem", "retain_knowmem", "privleak", "retain_verbmem", "unlearn_seconds"]
 
 
@@ -114,7 +125,6 @@ def score_split(model, tokenizer, corpus, opts: VerbatimOptions, key: str, items
     """``(metric result, TextProbes)`` of one generation split, one batched greedy pass
     (:func:`lethe.probes.generate`): VerbMem of continuations (``*_verbmem``) or KnowMem of questions."""
     from ..data import Encoder
-    from ..metrics.muse import knowmem, verbmem
     from ..probes import generate
 
     if key.endswith("verbmem"):
@@ -137,13 +147,6 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     and the probes (``{"per_sample", "probes"}``). ``retain_auc``: the retain model's Min-K% AUC
     (PrivLeak's yardstick); the retain model itself (``kind="retain"``) has PrivLeak 0 by definition."""
     from ..data import Encoder
-    from ..metrics import METRICS
-    from ..metrics.bootstrap import bootstrap_ci
-    from ..metrics.extraction import exact_memorization
-    from ..metrics.mia import min_k_scores, privleak
-    from ..metrics.semantic import token_entropy
-    from ..probes_tokens import TokenProbes, token_scores
-    from ..progress import bar
     from ..loop import attention_for, autocast
 
     t0 = time.perf_counter()
@@ -215,17 +218,13 @@ def heldout_probes(corpus, heldout: set) -> dict[str, list]:
 
 def load_corpus(cfg, chunk_words: int = VerbatimOptions.chunk_words):
     """The built-in corpus (``benchmark_options`` -> :func:`lethe.benchmarks.news.generate`) or a MUSE folder."""
-    import inspect
-
-    from ..benchmarks.news import generate, load_muse
-
     source = str(cfg.benchmark)
     if source in BUILTIN:
-        known = list(inspect.signature(generate).parameters)
+        known = list(inspect.signature(generate_news).parameters)
         for name in cfg.benchmark_options:
             if name not in known:
                 raise LetheError(f"benchmark 'lethe-news': unknown parameter '{name}' (known: {', '.join(known)})")
-        return generate(**cfg.benchmark_options)
+        return generate_news(**cfg.benchmark_options)
     if Path(source).is_dir():
         if cfg.benchmark_options:
             raise LetheError(f"benchmark_options {sorted(cfg.benchmark_options)} given, but a MUSE folder takes none "
@@ -241,11 +240,12 @@ class Verbatim(Scenario):
     options = VerbatimOptions
     default_methods = DEFAULT_METHODS
     method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
+    columns = COLUMNS
+    forget_label = "forget"
 
     def check(self, run: Run) -> None:
         """The options, then the data and its models: errors before the run folder is claimed."""
         from ..attacks import expand_attacks
-        from ..config import DEFAULT_ATTACKS
 
         cfg = run.cfg
         run.opts.check()
@@ -277,24 +277,14 @@ class Verbatim(Scenario):
 
     def directions(self, run: Run) -> dict:
         """Metric key -> direction of the goal, from the verbatim suite (:mod:`lethe.metrics.suites`)."""
-        from ..metrics import suites
-
         return suites.directions(suites.VERBATIM)
 
     def skip_method(self, run: Run, mr: MethodRun) -> str:
         """A method that trains answers to questions cannot run on documents, which have none."""
-        from ..methods import get_method
-
-        spec = get_method(mr.method)
-        if spec.parts(spec.make_config(mr.options)) & QUESTION_PARTS:
-            return ("it trains answers to questions ('I don't know', an alternative answer), and documents have no "
-                    "question")
-        return ""
+        return ("it trains answers to questions ('I don't know', an alternative answer), and documents have no "
+                "question") if trains_answers(mr) else ""
 
     def prepare(self, run: Run) -> None:
-        from ..builtin import content_hash
-        from ..config import to_dict
-
         cfg, opts = run.cfg, run.opts
         notes = [run.state["attack_note"]] if "attack_note" in run.state else []
         if run.methods_defaulted:
@@ -308,7 +298,8 @@ class Verbatim(Scenario):
         if not cfg.model:
             root, target_dir, retain_dir = build_models(corpus, cfg.tiny_model, opts, cfg.cache_dir, run.log)
             run.target, retain = str(target_dir), str(retain_dir)
-        run.state.update(root=root, retain=retain)
+        run.state["provenance"] = {"retain_model": retain, "options": to_dict(opts), "model_timings":
+                                   recorded_training_seconds(root) if root is not None else {}}
         eval_opts = {k: v for k, v in to_dict(opts).items() if k not in MODEL_OPTIONS}
         key = content_hash({"recipe": EVAL_RECIPE, "eval": to_dict(cfg.eval), "opts": eval_opts,
                             "corpus": [corpus.name, corpus.version, corpus.spec]})
@@ -332,7 +323,6 @@ class Verbatim(Scenario):
         VerbMem and KnowMem on the probes it did not train on, before (``res``'s per-item values) and after."""
         from ..attacks import run_attack
         from ..loop import attention_for, autocast
-        from ._methods import jsonable
 
         cfg, corpus = run.cfg, run.data
         forget, retain = self.unlearning_data(run)
@@ -361,10 +351,7 @@ class Verbatim(Scenario):
         return out
 
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
-        from ..builtin import recorded_training_seconds
-        from ..config import to_dict
-
-        cfg, corpus, opts, root = run.cfg, run.data, run.opts, run.state["root"]
+        corpus, opts = run.data, run.opts
         target_m = next(r for r in results if r.kind == "target").summary
         retain_m = run.retain_result.summary
         retain_auc = retain_m["mia_min_k"]
@@ -386,18 +373,11 @@ class Verbatim(Scenario):
             notes.append(f"built-in corpus: {len(corpus.forget)} forget / {len(corpus.retain)} retain / "
                          f"{len(corpus.holdout)} holdout articles; the target was trained on forget + retain articles "
                          "and their Q&A, the retain model on the retain ones, both from scratch")
-        run.provenance = {**run.provenance, "model": run.target, "retain_model": run.state["retain"],
-                          "options": to_dict(opts),
-                          "model_timings": recorded_training_seconds(root) if root is not None else {},
-                          "total_seconds": time.perf_counter() - run.t_start}
         # the full ground truths; a continuation is scored on its first verbmem_max_new_tokens tokens
         references = {f"{split}_{what}": [getattr(it, field) for it in getattr(corpus, f"{what}_{split}")]
                       for what, field in (("verbmem", "gt"), ("knowmem", "answer")) for split in ("forget", "retain")}
-        summary = {"benchmark": run.state["results_head"]["benchmark"], "forget_split": "forget",
-                   "columns": list(cfg.report_columns) or COLUMNS,
-                   "tradeoff": {"x": "retain_knowmem", "y": "forget_verbmem", "log_y": False},
-                   "notes": notes, "provenance": run.provenance}
-        return summary, {"references": references}
+        return ({"tradeoff": {"x": "retain_knowmem", "y": "forget_verbmem", "log_y": False}, "notes": notes},
+                {"references": references})
 
 
 register_scenario(Verbatim.name, Verbatim.description)(Verbatim())

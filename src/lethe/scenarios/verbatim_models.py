@@ -3,7 +3,11 @@ article; the retain model: the articles outside the forget split), packed and ca
 and recipe."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
+
+from ..builtin import Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, train_cached
+from ..config import TrainConfig, to_dict
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
 MODEL_OPTIONS = ("model_epochs", "model_batch_size", "qa_per_sequence")  # what the built-in models depend on
@@ -20,8 +24,6 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
     0.29 / 0.73, two (182) 0.87 / 0.82, three 0.77 / 0.73, four 0.77 / 0.57 (the model is asked each
     question right after BOS, as only the first pair of a sequence is).
     """
-    import random
-
     from ..data import Sequence
 
     if k <= 1:
@@ -35,8 +37,6 @@ def pack_sequences(seqs: list, k: int, seed: int) -> list:
 def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, Path]:
     """Tokenizer -> target (forget + retain articles and their Q&A) and retain model (retain only),
     both from the same random initialisation. Returns ``(root, target_dir, retain_dir)``; cached."""
-    from ..builtin import Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, train_cached
-    from ..config import TrainConfig, to_dict
     from ..data import Encoder
 
     root = Path(cache_dir) / "models" / content_hash({
