@@ -78,13 +78,13 @@ def test_register_method_registers_losses_only():
     assert "not_a_loss" not in METHODS
 
 
-def test_inference_methods_are_a_read_only_view_of_the_registry():
-    from lethe.methods.inference_time import INFERENCE_METHODS
+def test_inference_methods_are_set_up_from_the_one_registry():
+    from lethe.methods import build_inference
 
     specs = {n: s for n, s in METHODS.items() if isinstance(s, InferenceMethod)}
-    assert dict(INFERENCE_METHODS) == {n: (s.config, s.build, s.paper) for n, s in specs.items()}
-    with pytest.raises(TypeError):
-        INFERENCE_METHODS["mine"] = INFERENCE_METHODS["icul"]  # type: ignore[index]
+    assert set(specs) == {"icul", "guardrail", "output_filter", "uld"}
+    with pytest.raises(LetheError, match="unknown inference method 'ga'"):
+        build_inference("ga", None, None, [], [])  # a loss of the same registry is no inference-time method
 
 
 # --- one dispatcher: lethe.unlearn applies every kind -----------------------------------------------

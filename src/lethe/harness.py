@@ -9,12 +9,15 @@ import importlib.metadata
 import json
 import logging
 import math
+import random
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .benchmarks.base import atomic_write_text
 from .errors import LetheError, did_you_mean, where
+from .models import load_model
 
 INSTALL_HINT = "pip install lm-eval (or pip install 'lethe[harness]')"
 TEMPLATE = Path(__file__).parent / "resources" / "lm_eval" / "lethe_mcq.yaml"
@@ -79,8 +82,6 @@ def write_mcq_task(folder: str | Path, name: str, rows) -> Path:
     (Lethe's MCQ template) into ``folder``; returns the YAML's path. The YAML names the JSONL by its absolute
     path: lm-eval resolves a relative ``data_files`` path against the current directory, not the YAML's."""
     import yaml
-
-    from .benchmarks.base import atomic_write_text
 
     if not _TASK_NAME.match(name):
         raise LetheError(f"task name '{name}': use letters, digits, '_' and '-' (it names the files and the task)")
@@ -158,8 +159,6 @@ def _caller_state_kept(model, tokenizer):
     """Undo what lm-eval does to shared state (docs/harness.md, "What a run leaves alone"). And keep
     ``datasets`` off the network: unless HF offline mode is on, loading its packaged JSON builder pings
     a download counter on S3 (a 3 s timeout on a machine without network)."""
-    import random
-
     import datasets
     import numpy as np
     import torch
@@ -309,9 +308,6 @@ def format_table(result: HarnessResult) -> str:
 def harness_main(model_path: str, tasks: list[str], include_path: str | None, limit: int | None, out: str | None,
                  trust_remote_code: bool = False) -> dict:
     """Load a model folder (or hub id), run ``tasks``, print a table; write JSON to ``out`` when given."""
-    from .benchmarks.base import atomic_write_text
-    from .models import load_model
-
     _import_lm_eval()  # fail on a missing lm-eval before spending time loading the model
     model, tokenizer = load_model(model_path, trust_remote_code)
     result = run_harness(model, tokenizer, tasks, include_path=include_path, limit=limit)

@@ -4,7 +4,11 @@ Security: weights load through safetensors only; ``trust_remote_code`` stays off
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
 
 from .errors import LetheError
@@ -120,8 +124,6 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
 
 def custom_code(folder: Path) -> str:
     """What custom code a local model folder's config.json asks for ("" = none): ``auto_map`` entries."""
-    import json
-
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -133,8 +135,6 @@ def custom_code(folder: Path) -> str:
 def weights_problem(folder: str | os.PathLike) -> str:
     """Why a saved model folder cannot be loaded ("" = it looks whole): a missing or unreadable
     config.json, tokenizer or safetensors file. Reads headers only."""
-    import json
-
     folder = Path(folder)
     try:
         json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -158,9 +158,6 @@ def weights_problem(folder: str | os.PathLike) -> str:
 
 def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
     """Save weights (safetensors) and tokenizer; written to a temp folder, then renamed into place."""
-    import shutil
-    import tempfile
-
     quiet_transformers()
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +176,6 @@ def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
 
 def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: str | list[str] = "all-linear"):
     """Wrap ``model`` with a LoRA adapter (peft); the reference model is then the adapter switched off."""
-    import warnings
-
     from peft import LoraConfig, get_peft_model
 
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")

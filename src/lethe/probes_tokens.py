@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import LetheError
+from .models import answer_logits
 
 # float32 elements per log-softmax chunk (64 Mi = 256 MiB per tensor): a (tokens, V) log-softmax of a
 # whole batch would be 16 GiB for 64 answers of 512 tokens and a 128k vocabulary.
@@ -53,7 +54,6 @@ def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     import torch
 
     from .data import collate
-    from .models import answer_logits
 
     device = next(model.parameters()).device
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))
@@ -141,7 +141,6 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
     import torch
 
     from .data import collate
-    from .models import answer_logits
     from .ops import token_logprobs
 
     params = [p for p in model.parameters() if p.requires_grad]

@@ -38,8 +38,14 @@ from pathlib import Path
 
 import torch
 
+from .benchmarks.base import atomic_write_text
+from .builtin import (author_sequences, build_builtin_models, builtin_finetune_config, builtin_model_root,
+                      recorded_training_seconds, world_sequences)
+from .data import Encoder
 from .errors import LetheError
 from .inference import CombinedLM
+from .loop import accelerator, finetune
+from .models import add_lora, load_model, save_model
 
 PAPER = "Bourtoule et al. 2021, Machine Unlearning (IEEE S&P): SISA training, sharded and aggregated (no slices)"
 EXACT = "exact: no shard in the ensemble saw a forget author"
@@ -138,12 +144,6 @@ def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, 
                  removed: list[str] = ()) -> dict:
     """Fine-tune the base model on ``authors``' facts + the world replay; save the model and its record.
     A cached shard whose recorded authors are ``authors`` is kept as it is."""
-    from .benchmarks.base import atomic_write_text
-    from .data import Encoder
-    from .models import add_lora, load_model, save_model
-    from .builtin import author_sequences, builtin_finetune_config, world_sequences
-    from .loop import finetune
-
     record = _shard_record(folder)
     if record is not None and record.get("authors") == list(authors):
         return {**record, "trained_now": False}
@@ -174,10 +174,6 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
     ``stats`` holds the costs (recorded training seconds, so they are known on cache hits too), the
     per-shard author lists of the ensemble and the exactness statement, checked here.
     """
-    from .models import load_model
-    from .builtin import build_builtin_models, builtin_model_root, recorded_training_seconds
-    from .loop import accelerator
-
     cfg = cfg or SISAConfig()
     cfg.check()
     if bench.name != "lethe-authors":

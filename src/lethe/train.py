@@ -118,11 +118,10 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
         return UnlearnBatch(forget_keys=[keys[i] for i in fi],
                             **{part: collate([s[i] for i in rows[part]], pad) for part, s in seqs.items()}).to(device)
 
-    def method_loss(m, batch, c):  # per forget sequence (b,), and the method's statistics
-        return spec.loss(m, batch, ref, c, state) if spec.setup is not None else spec.loss(m, batch, ref, c)
+    extra = (state,) if spec.setup is not None else ()  # a stateful loss takes its state as a fifth argument
 
     def loss(m, batch):
-        per_seq, info = method_loss(m, batch, cfg)  # (b,)
+        per_seq, info = spec.loss(m, batch, ref, cfg, *extra)  # per forget sequence (b,), the method's statistics
         return per_seq.sum(), info
 
     forget_cfg = forget_only(cfg) if train.sam_rho > 0 else None
@@ -130,7 +129,7 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     def sam_gradients(m, batches, n):  # train.sam_rho > 0: sharpness-aware minimisation of the forget loss
         def loss_fn(batch, c):
             with autocast(train.precision, device):
-                return method_loss(m, batch, c)
+                return spec.loss(m, batch, ref, c, *extra)
 
         return _sam_gradients(m, batches, n, loss_fn, cfg, forget_cfg, train.sam_rho, accel)
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .benchmarks import TOFU_FILES, describe_splits, load_benchmark, overlap_report
+from .benchmarks.base import read_jsonl
+from .benchmarks.hazard import describe_corpora, describe_mcq, read_corpus
+from .benchmarks.news import describe_muse
+from .benchmarks.real_world import load_real_world
+from .benchmarks.safety_datasets import dataset_names, describe
+from .config import load_config
 from .errors import LetheError, did_you_mean
 
 MCQ_NAMES = ("mmlu", "wmdp", "mcq")
@@ -27,8 +34,6 @@ def validate(target: str, options: dict | None = None) -> list[str]:
     if path.suffix in (".yaml", ".yml"):
         _no_options(path, options)
         return _config(path)
-    from .benchmarks import TOFU_FILES  # what load_benchmark takes for a TOFU folder
-
     if (path.is_dir() or path.suffix == ".json") and path.name not in ("benchmark.json", *TOFU_FILES):
         from .retain_logs import is_retain_logs, load_retain_logs  # TOFU's eval logs, open-unlearning's TOFU_EVAL.json
 
@@ -39,21 +44,15 @@ def validate(target: str, options: dict | None = None) -> list[str]:
                     f"ratios, sha256 {logs.sha256}"]
     if path.suffix == ".jsonl":
         _no_options(path, options)
-        from .benchmarks.base import read_jsonl
-
         return [f"{path}: {len(read_jsonl(path))} valid items"]
     folder = path.parent if path.is_file() and path.name in ("benchmark.json", *TOFU_FILES) else path
     if folder.is_dir():
         if (folder / "benchmark.json").is_file() or any((folder / m).is_file() for m in TOFU_FILES):
-            from .benchmarks import load_benchmark
-
             return describe_benchmark(load_benchmark(str(folder), **options), str(folder))
         if any((folder / m).is_file() for m in REAL_WORLD_MARKERS):
             _no_options(folder, options)
             return _real_world(folder)
         if (folder / "raw" / "forget.txt").is_file():
-            from .benchmarks.news import describe_muse
-
             return describe_muse(folder, **options)
     raise LetheError(f"{path}: don't know how to validate this; give a .yaml config, a .jsonl data file, a benchmark, "
                      "TOFU, real-world or MUSE folder, or NAME=PATH for a dataset file (e.g. advbench=harmful.csv, "
@@ -66,7 +65,6 @@ def _no_options(path, options: dict) -> None:
 
 
 def _config(path: Path) -> list[str]:
-    from .config import load_config
     from .scenarios._methods import resolve_methods
 
     cfg = load_config(path)
@@ -81,7 +79,6 @@ def _config(path: Path) -> list[str]:
 
 def describe_benchmark(bench, where: str) -> list[str]:
     """The splits of a benchmark, each forget split with its retain set, and the overlap check."""
-    from .benchmarks import describe_splits, overlap_report
     from .evaluation import missing_holdout_note
 
     sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
@@ -108,8 +105,6 @@ def describe_benchmark(bench, where: str) -> list[str]:
 
 
 def _real_world(folder: Path) -> list[str]:
-    from .benchmarks.real_world import load_real_world
-
     data = load_real_world(folder)
     forget, neighbour = ({it.group for it in items} for items in (data.forget, data.neighbour))
     return [f"{folder}: valid real-world folder: forget {len(data.forget)} items ({len(forget)} entities), "
@@ -121,12 +116,8 @@ def _named(name: str, source: str, options: dict) -> list[str]:
     if not source:
         raise LetheError(f"{name}=: give a path after '='")
     if name in MCQ_NAMES:  # one reader for WMDP / MMLU rows and MMLU's folder of CSVs
-        from .benchmarks.hazard import describe_mcq
-
         return describe_mcq(source, **options)
     if name in CORPUS_NAMES:
-        from .benchmarks.hazard import describe_corpora, read_corpus
-
         if name == "forget_corpus" and "retain_corpus" in options:  # the pair, with the overlap check
             retain = options.pop("retain_corpus")
             _no_options(source, options)
@@ -134,8 +125,6 @@ def _named(name: str, source: str, options: dict) -> list[str]:
         _no_options(source, options)
         docs = read_corpus(source)
         return [f"{name}={source}: {len(docs)} documents, {sum(len(d.split()) for d in docs):,} words"]
-    from .benchmarks.safety_datasets import dataset_names, describe
-
     if name not in dataset_names():
         known = [*dataset_names(), *MCQ_NAMES, *CORPUS_NAMES]
         raise LetheError(f"unknown dataset name '{name}'{did_you_mean(name, known)} (known: {', '.join(known)})")

@@ -1,24 +1,17 @@
-"""Robustness attacks: does unlearned knowledge come back?
+"""Robustness attacks: does unlearned knowledge come back? (docs/attacks.md)
 
-Every attack is registered by name as a function::
-
-    attack(model, tokenizer, forget, retain, options: dict | None) -> (attacked_model, info: dict)
-
-The attacked model is a new object (the caller's model is never changed), ready for
-``lethe.evaluation.evaluate``. ``info`` is JSON-ready and always holds ``attack`` (the name),
-``eval_forget_ids`` (the forget items the attacked model should be judged on: the held-out part for
-relearning, all of them otherwise) and ``seconds``. ``options`` are checked like method options: an
-unknown or ill-typed option is a one-line :class:`~lethe.errors.LetheError` naming it.
-
-So the pipeline can loop::
-
-    for name in ATTACKS:
-        attacked, info = get_attack(name)(model, tok, forget, retain, options.get(name))
+Every attack is registered by name as ``attack(model, tokenizer, forget, retain, options) -> (attacked, info)``.
+The attacked model is a new object (the caller's is never changed); ``info`` is JSON-ready and always holds
+``attack``, ``eval_forget_ids`` (the forget items to judge the attacked model on: the held-out part for
+relearning, all of them otherwise) and ``seconds``. Options are checked like method options.
 """
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass, replace
 from typing import Callable
 
+from ..config import build
 from ..errors import LetheError
 from ..registry import Registry
 
@@ -41,8 +34,6 @@ def run_attack(name: str, model, tokenizer, forget, retain, options: dict | None
 def attack_config(cls, name: str, options: dict | None, **fixed):
     """Build and check an attack's config from user ``options``; ``fixed`` fields come from the
     attack's name (``quantize_4bit`` fixes ``bits=4``) and may not be overridden."""
-    from ..config import build
-
     options = dict(options or {})
     for key, value in fixed.items():
         if key in options and options[key] != value:
@@ -87,8 +78,6 @@ _quantize_entry(4)
 # Their ``info`` carries ``eval_forget_items``: the rewritten items the model is judged on (same ids
 # and answers as the originals, so "before" is read from the original per-item values).
 
-from dataclasses import dataclass, replace  # noqa: E402
-
 from . import jailbreak  # noqa: E402
 
 
@@ -122,8 +111,6 @@ def _jailbreak_entry(transform: str):
     name = f"jailbreak_{transform}"
 
     def attack(model, tokenizer, forget, retain, options=None):
-        import random
-
         cfg = attack_config(PromptAttackConfig, name, options)
         demos = ()
         if transform == "few_shot" and retain:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..benchmarks.base import QAItem
+from ..benchmarks.synthetic import LANGUAGES, MAIN_LANGUAGE, translate
 from ..errors import LetheError
+from . import attack_config
 
 
 @dataclass(frozen=True)
@@ -21,16 +23,12 @@ class CrossLingualConfig:
     language: str = "auto"
 
     def check(self, prefix: str = "attacks") -> None:
-        from ..benchmarks.synthetic import LANGUAGES
-
         if self.language != "auto" and self.language not in LANGUAGES:
             raise LetheError(f"{prefix}.language must be auto or one of {', '.join(LANGUAGES)}, got {self.language!r}")
 
 
 def probe_language(item: QAItem, language: str = "auto") -> str:
     """The language ``item`` is probed in: ``language``, or with "auto" the other one of English/German."""
-    from ..benchmarks.synthetic import MAIN_LANGUAGE
-
     if language != "auto":
         return language
     return "de" if (item.language or MAIN_LANGUAGE) == MAIN_LANGUAGE else MAIN_LANGUAGE
@@ -39,8 +37,6 @@ def probe_language(item: QAItem, language: str = "auto") -> str:
 def cross_lingual_items(forget: list[QAItem], language: str = "auto") -> tuple[list[QAItem], list[str]]:
     """``(translated items, ids left out)``: each forget item stated in its probe language, id kept;
     items already in that language or without a translation (not a built-in author fact) are left out."""
-    from ..benchmarks.synthetic import MAIN_LANGUAGE, translate
-
     out, left_out = [], []
     for it in forget:
         target = probe_language(it, language)
@@ -55,8 +51,6 @@ def cross_lingual_items(forget: list[QAItem], language: str = "auto") -> tuple[l
 def cross_lingual(model, tokenizer, forget, retain, options=None):
     """The ``cross_lingual`` attack (registered in :mod:`lethe.attacks`): same model, forget items in
     the other language (see the module docstring)."""
-    from . import attack_config
-
     cfg = attack_config(CrossLingualConfig, "cross_lingual", options)
     items, left_out = cross_lingual_items(list(forget), cfg.language)
     if not items:

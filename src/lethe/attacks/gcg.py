@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from ..data import answer_ids, prompt_text
+from ..data import answer_ids, bos_ids, prompt_text
 from ..config import check_fields, is_int
 from ..errors import LetheError
 from ..ops import IGNORE, sequence_nll
+from . import attack_config
 
 
 def with_suffix(request: str, suffix: str) -> str:
@@ -127,11 +128,8 @@ def _template_parts(tokenizer, request: str) -> tuple[str, str]:
 
 def _encode_prompts(tokenizer, texts: list[str]) -> list[list[int]]:
     """``lethe.data.prompt_ids`` for many prompt texts at once (one batched tokenizer call)."""
-    bos = tokenizer.bos_token_id
-    out = []
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-        out.append([bos] + ids if bos is not None and (not ids or ids[0] != bos) else ids)
-    return out
+    bos = bos_ids(tokenizer)
+    return [ids if ids[:1] == bos else bos + ids for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
 def split_prompt(tokenizer, request: str, target: str, suffix: str) -> tuple[SuffixPrompt, list[int]]:
@@ -159,9 +157,8 @@ def split_prompt(tokenizer, request: str, target: str, suffix: str) -> tuple[Suf
             mid.append(tok_id)
         else:
             post.append(tok_id)
-    bos = tokenizer.bos_token_id
-    if bos is not None and (not ids or ids[0] != bos):
-        pre = [bos] + pre
+    bos = bos_ids(tokenizer)
+    pre = pre if ids[:1] == bos else bos + pre
     answer = answer_ids(tokenizer, text, target)
     return SuffixPrompt(request, tuple(pre), tuple(post), tuple(answer)), mid
 
@@ -345,10 +342,6 @@ def gcg_attack(model, tokenizer, forget, retain, options=None):
     target the item's answer; the model is unchanged. Every question-bearing forget item is judged with
     the suffix, the ``n_prompts`` it was optimised on (``optimised_on``) included; items without a
     question (plain-text documents) are left out."""
-    from dataclasses import replace
-
-    from . import attack_config
-
     cfg = attack_config(GCGConfig, "gcg", options)
     items = [it for it in forget if it.question]
     if not items:

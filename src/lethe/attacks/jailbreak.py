@@ -1,16 +1,9 @@
-"""Jailbreak-style prompt transforms: deterministic rewrites of a request that try to get past a refusal
-or an unlearned behaviour without touching the model.
-
-Each transform is ``fn(prompt: str, context: TransformContext) -> str``, registered by name in
-:data:`TRANSFORMS`. They are the prompt-level attack families of the jailbreak literature (Wei, Haghtalab,
-Steinhardt 2023, "Jailbroken: How Does LLM Safety Training Fail?", for prefix injection, refusal
-suppression, base64, ciphers, leetspeak, payload splitting and style/persona wrapping; Anil et al.
-2024 for many-shot (few-shot) compliance demonstrations; Yong, Menghini, Bach 2023 for low-resource
-language wrapping). The wrappers here are generic: they carry no harmful content of their own, and
-they are applied to whatever prompt set is under test (forget questions of an unlearning benchmark,
-or a safety benchmark's requests).
-
-Wording of the wrappers is Lethe's own; where a paper gives a template, the structure follows it.
+"""Jailbreak-style prompt transforms (docs/attacks.md): deterministic rewrites of a request that try to get
+past a refusal or an unlearned behaviour without touching the model, ``fn(prompt, context) -> str`` registered
+in :data:`TRANSFORMS`. The families follow the jailbreak literature (Wei, Haghtalab, Steinhardt 2023,
+"Jailbroken: How Does LLM Safety Training Fail?"; Anil et al. 2024, many-shot; Yong, Menghini, Bach 2023,
+low-resource languages). The wording is Lethe's own (a paper's structure where it gives a template) and
+carries no harmful content: the transforms apply to whatever prompt set is under test.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ first (on a copy): a deployed model is quantized as one set of weights, not as b
 from __future__ import annotations
 
 import copy
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -210,8 +211,6 @@ def quantize_bitsandbytes(model, cfg: QuantizeConfig):
     except ImportError:
         raise LetheError("quantize.backend=bitsandbytes needs the bitsandbytes package, which is not installed; "
                          "install it (pip install bitsandbytes) or use quantize.backend=rtn") from None
-    import tempfile
-
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     if cfg.embeddings:

@@ -15,8 +15,10 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..benchmarks.base import QAItem
-from ..config import check_fields, is_int, is_number
+from ..config import TrainConfig, check_fields, is_int, is_number
+from ..data import Encoder
 from ..errors import LetheError
+from ..loop import finetune
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,6 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     frozen layers). The loss is the usual answer NLL (``lethe.loop.finetune``), at a constant
     learning rate with no warmup or weight decay: a short attack has no schedule to speak of.
     """
-    from ..data import Encoder
-    from ..config import TrainConfig
-    from ..loop import finetune
-
     cfg.check()
     t0 = time.perf_counter()
     part, heldout = relearn_split(forget, cfg.fraction, cfg.seed, cfg.by_group)

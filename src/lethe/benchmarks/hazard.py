@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import LetheError, where
 from .base import read_rows, read_text, write_rows
 from .lexicon import Lexicon
+from .safety_datasets import load_safety_dataset
 from .safety_sources import LETTERS, parse_answer
 
 NAME = "lethe-hazard"
@@ -296,8 +297,6 @@ def read_mcq(path: str | Path, subject: str = "", split: str = "test") -> list[M
 def _read_mmlu_files(path: Path, subject: str, split: str) -> list[MCQItem]:
     """MMLU's CSV layouts through :func:`lethe.benchmarks.safety_datasets.load_safety_dataset` ("mmlu"):
     the item ids, subjects, choices and answers are the ones the safety scenario's utility set gets."""
-    from .safety_datasets import load_safety_dataset
-
     if not path.exists():
         raise LetheError(f"{path}: not found; give a multiple-choice file (.jsonl, .json, .parquet, MMLU's .csv) "
                          "or MMLU's data/ folder")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import LetheError
 from .base import QAItem, read_json, read_text
+from .hazard import corpus_overlap
 from .lexicon import Lexicon
 from .news_topics import TOPICS
 
@@ -325,8 +326,6 @@ def load_muse(folder: str | Path, chunk_words: int = 300) -> NewsCorpus:
 def forget_overlap(forget: list[Document], retain: list[Document]) -> list[Document]:
     """The forget documents whose text (up to whitespace) also stands among the retain documents:
     the non-raising count ``lethe validate`` reports (:func:`load_muse` refuses a folder with any)."""
-    from .hazard import corpus_overlap
-
     return [forget[i] for i in corpus_overlap([d.text for d in forget], [d.text for d in retain])]
 
 

@@ -6,15 +6,9 @@ that the probes evaluate like any model; answers stay the only scored tokens. Se
 """
 from __future__ import annotations
 
-from .base import InferenceSetup
-from .combined import CombinedLM
-from .entities import forget_entities
-from .output_filter import REFUSAL, OutputFilter, OutputFilterConfig, build_output_filter
-from .prompts import GuardrailConfig, ICULConfig, PromptEncoder, build_guardrail, build_icul
-from .uld import ULDConfig, ULDModel, build_uld, relative_top_mask, train_assistant
-
-__all__ = [
-    "InferenceSetup", "CombinedLM", "forget_entities", "PromptEncoder", "ICULConfig", "build_icul", "GuardrailConfig",
-    "build_guardrail", "REFUSAL", "OutputFilterConfig", "OutputFilter", "build_output_filter", "ULDConfig",
-    "ULDModel", "build_uld", "relative_top_mask", "train_assistant",
-]
+from .base import InferenceSetup  # noqa: F401
+from .combined import CombinedLM  # noqa: F401
+from .entities import forget_entities  # noqa: F401
+from .output_filter import REFUSAL, OutputFilter, OutputFilterConfig, build_output_filter  # noqa: F401
+from .prompts import GuardrailConfig, ICULConfig, PromptEncoder, build_guardrail, build_icul  # noqa: F401
+from .uld import ULDConfig, ULDModel, build_uld, relative_top_mask, train_assistant  # noqa: F401

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..data import Encoder
+from ..metrics.rouge import lcs_length, rouge_tokenizer
 from .base import InferenceSetup, option_error
 from .entities import entity_names, names_pattern
 
@@ -53,12 +54,10 @@ class OutputFilter:
     untouched (a filter changes only the text a user sees): log-prob metrics read the target unchanged."""
 
     def __init__(self, forget_answers: list[str], names: list[str], cfg: OutputFilterConfig):
-        from ..metrics.rouge import rouge_tokenizer  # the tokenizer RougeScorer(use_stemmer=True) uses
-
         self.cfg = cfg
         self.names = list(names)
         self._pattern = names_pattern(self.names) if self.names else None
-        self._tok = rouge_tokenizer(True)
+        self._tok = rouge_tokenizer(True)  # the tokenizer RougeScorer(use_stemmer=True) uses
         self._answers = [t for t in (self._tok.tokenize(a) for a in dict.fromkeys(forget_answers)) if t]
         self.refused = Counter(question=0, answer=0)  # running counts
 
@@ -66,8 +65,6 @@ class OutputFilter:
         """Highest ``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation).recall`` over the
         forget answers; the bag-of-words overlap bounds the LCS from above, so answers that cannot reach
         the best value so far are skipped without the quadratic LCS."""
-        from ..metrics.rouge import lcs_length
-
         gen = self._tok.tokenize(generation)
         counts = Counter(gen)
         best = 0.0

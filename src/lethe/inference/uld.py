@@ -10,8 +10,11 @@ import torch
 
 from ..benchmarks.base import QAItem
 from ..config import TrainConfig
-from ..data import Encoder
+from ..data import Encoder, collate
 from ..errors import LetheError
+from ..loop import train_loop
+from ..models import add_lora, answer_logits, count_parameters
+from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
 from .base import InferenceSetup, option_error
 from .combined import CombinedLM
 
@@ -139,11 +142,6 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
     ``train``'s settings (its LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides),
     ``seed`` the data order, on the assistant's own device. Returns timing and token counts.
     """
-    from ..data import collate
-    from ..models import answer_logits
-    from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
-    from ..loop import train_loop
-
     device = next(assistant.parameters()).device
     enc = Encoder(tokenizer)
     pad = tokenizer.pad_token_id
@@ -172,8 +170,6 @@ def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed
     """Copy the target's first layers, train the copy (LoRA, merged afterwards) with the reversed
     objectives, and wrap target and assistant. The target is not modified; ``seed`` seeds the LoRA
     initialisation and the data order."""
-    from ..models import add_lora, count_parameters
-
     if not retain:
         raise LetheError("uld needs retain data (the assistant learns to be uniform on it), but the retain set is "
                          "empty")

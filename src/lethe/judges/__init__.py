@@ -1,13 +1,9 @@
-"""Judges: did the model refuse a request, and did its response carry the harmful content?
+"""Judges: did the model refuse a request, and did its response carry the harmful content? (docs/safety.md)
 
-A judge maps ``(prompts, responses, items)`` to one :class:`Verdict` per response. Three judges, from
-cheapest to most faithful: ``refusal`` (keyword matching, :mod:`.refusal`), ``answer_match`` (the
-item's known harmful content, :mod:`.answer_match`) and ``classifier`` (a safety classifier model,
-:mod:`.classifier`). Every judge reports ``refusal`` with the keyword rule, so refusal rates are
-comparable across judges; they differ in how they decide ``harmful``::
-
-    judge = make_judge("answer_match", min_fraction=0.5)
-    verdicts = judge.judge(prompts, responses, items)
+A judge maps ``(prompts, responses, items)`` to one :class:`Verdict` per response: ``refusal`` (keywords),
+``answer_match`` (the item's known harmful content) or ``classifier`` (a safety classifier model), e.g.
+``make_judge("answer_match", min_fraction=0.5).judge(prompts, responses, items)``. Every judge reports
+``refusal`` with the keyword rule, so refusal rates are comparable across judges.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LetheError
+from ..models import load_tokenizer, quiet_transformers
 from ..safety_items import SafetyItem
 from .base import EMPTY, Verdict, check_inputs, check_window, is_empty, register_judge
 from .refusal import DEFAULT_WINDOW, find_refusal_marker
@@ -180,12 +181,7 @@ class ClassifierJudge:
         if self._loaded is not None:
             return self._loaded
         import torch
-        from transformers import (
-            AutoModelForCausalLM,
-            AutoModelForSequenceClassification,
-        )
-
-        from ..models import quiet_transformers, load_tokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
         cfg = self.config
         quiet_transformers()

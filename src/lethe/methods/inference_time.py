@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from types import MappingProxyType
 
 from ..errors import LetheError, did_you_mean
 from ..inference import (GuardrailConfig, ICULConfig, InferenceSetup, OutputFilterConfig, ULDConfig, build_guardrail,
                          build_icul, build_output_filter, build_uld)
-from . import register_inference
+from . import METHODS, InferenceMethod, register_inference
 
 register_inference("icul", config=ICULConfig, paper=(
     "Pawelczyk, Neel & Lakkaraju 2024, In-Context Unlearning: Language Models as Few-Shot Unlearners (ICML)"
@@ -22,29 +21,6 @@ register_inference("uld", config=ULDConfig, paper=(
     "Logit Difference (NeurIPS)"))(build_uld)
 
 
-def _registered() -> dict:
-    """The inference-time methods of the one method registry (``lethe.methods``), by name."""
-    from . import METHODS, InferenceMethod
-
-    return {name: spec for name, spec in METHODS.items() if isinstance(spec, InferenceMethod)}
-
-
-def __getattr__(name: str):
-    # INFERENCE_METHODS: a read-only view of the registry, {name: (config, build, paper)}, derived on
-    # access (the registrations below fill it)
-    if name == "INFERENCE_METHODS":
-        return MappingProxyType({n: (s.config, s.build, s.paper) for n, s in _registered().items()})
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _spec(name: str):
-    methods = _registered()
-    if name not in methods:
-        raise LetheError(f"unknown inference method '{name}'{did_you_mean(name, methods)} "
-                         f"(known: {', '.join(sorted(methods))})")
-    return methods[name]
-
-
 def build(name: str, model, tokenizer, forget: list, retain: list, cfg=None, train=None,
           seed: int = 0) -> InferenceSetup:
     """Set up inference-time method ``name`` on ``model`` for ``forget`` (keeping ``retain``).
@@ -53,7 +29,11 @@ def build(name: str, model, tokenizer, forget: list, retain: list, cfg=None, tra
     ``TrainConfig`` of methods that train something (ULD's assistant). Returns an
     :class:`InferenceSetup`; ``stats["build_seconds"]`` is the wall time of the set-up.
     """
-    spec = _spec(name)
+    methods = {n: spec for n, spec in METHODS.items() if isinstance(spec, InferenceMethod)}
+    if name not in methods:
+        raise LetheError(f"unknown inference method '{name}'{did_you_mean(name, methods)} "
+                         f"(known: {', '.join(sorted(methods))})")
+    spec = methods[name]
     if cfg is None or isinstance(cfg, dict):
         cfg = spec.make_config(cfg)
     elif not isinstance(cfg, spec.config):

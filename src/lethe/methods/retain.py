@@ -22,8 +22,7 @@ def check_retain(name: str, alpha: float) -> None:
 def retain_term(name: str, model, batch, ref, beta: float = 0.1) -> tuple[torch.Tensor, float]:
     """Per-sequence retain loss (B,) and its mean, for one of ``RETAIN_TERMS``."""
     if name == "none":
-        zero = torch.zeros(len(batch.forget), device=batch.forget.input_ids.device)
-        return zero, 0.0
+        return torch.zeros(len(batch.forget), device=batch.forget.input_ids.device), 0.0
     r = batch.retain
     out, labels = answer_logits(model, r)  # (B, T', V), (B, T')
     if name == "nll":

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import Encoder, collate
 from ..errors import LetheError
 from ..ops import IGNORE, masked_mean
 from ..reference import decoder_layers, eval_mode, hidden_states, layer_of
@@ -107,8 +108,6 @@ def forget_mask(enc, tokens: str) -> torch.Tensor:
 def _forget_activations(model, tokenizer, items, layer: int, tokens: str, device,
                         batch_size: int = 32) -> tuple[float, int]:
     """Mean token norm ||h_ℓ|| of ``model`` over the forget positions of ``items`` (fp32), and H."""
-    from ..data import Encoder, collate
-
     enc = Encoder(tokenizer)
     seqs = [enc.item(it) for it in items]  # a document (no question) is plain text
     total, count, hidden = 0.0, 0.0, 0

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import Encoder
 from ..errors import LetheError
+from ..loop import finetune
+from ..models import add_lora
 from . import register_procedure
 
 
@@ -33,10 +36,6 @@ class TaskVectorConfig:
 @register_procedure("task_vector", config=TaskVectorConfig, lr=1e-5, epochs=5,
                     paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)")
 def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, description: str | None = None):
-    from ..data import Encoder
-    from ..models import add_lora
-    from ..loop import finetune
-
     if not forget:
         raise LetheError("the forget set is empty: nothing to unlearn; check the forget split or data file")
     theta = {k: v.detach().clone() for k, v in model.state_dict().items()}

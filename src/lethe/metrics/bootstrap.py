@@ -11,6 +11,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import LetheError
+from .semantic import FORGET_EFFICACY_PARTS, REQUIRED_PARTS, UTILITY_PARTS, forget_efficacy, model_utility_semantic
+from .tofu import MODEL_UTILITY_KEYS, UTILITY_SPLITS, model_utility  # the same three splits as semantic's
 
 
 def _quantiles(stats: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -76,8 +78,6 @@ def summary_intervals(metrics: Mapping[str, Mapping[str, object]], forget_log_r=
     are given. ``metrics[split][name]`` are :class:`~lethe.metrics.MetricResult`."""
     from scipy.stats import ks_2samp
 
-    from .tofu import MODEL_UTILITY_KEYS, UTILITY_SPLITS, model_utility
-
     out: dict[str, tuple[float, float]] = {}
     for split, ms in metrics.items():
         for name, res in ms.items():
@@ -99,9 +99,6 @@ def summary_intervals(metrics: Mapping[str, Mapping[str, object]], forget_log_r=
 def _semantic_intervals(metrics, n_resamples: int, confidence: float, seed: int) -> dict[str, tuple[float, float]]:
     """Forget Efficacy (the forget split's items resampled jointly for its five measures) and the
     semantic model utility (each non-forget split's items resampled jointly), when their TOFU parts exist."""
-    from .semantic import (FORGET_EFFICACY_PARTS, REQUIRED_PARTS, UTILITY_PARTS, UTILITY_SPLITS, forget_efficacy,
-                           model_utility_semantic)
-
     def parts(split, names):
         ms = metrics.get(split, {})
         return {m: ms[m].per_sample for m in names if m in ms and len(ms[m].per_sample)}

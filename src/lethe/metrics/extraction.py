@@ -10,15 +10,11 @@ every scored token but the last (the EOS; ``keep_last=True`` keeps it,
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from ..probes_tokens import TokenProbes
 from . import MetricResult, register_metric
 from .mia._tokens import drop_last
-
-if TYPE_CHECKING:
-    from ..probes_tokens import TokenProbes
 
 
 def _hits(values, keep_last: bool = True) -> list[np.ndarray]:

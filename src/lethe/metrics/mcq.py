@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LetheError
+from ..probes import SplitProbes
 from . import MetricResult, register_metric
 
 NORMALIZATIONS = ("token", "char", "none")
@@ -67,8 +68,6 @@ def predictions(probes, normalize: str | None = None) -> list[int]:
     description="multiple-choice accuracy (WMDP/MMLU): right choice scores highest; ties split 1/k",
 )
 def mcq_accuracy(probes, normalize: str | None = None) -> MetricResult:
-    from ..probes import SplitProbes
-
     if isinstance(probes, SplitProbes):  # answer first, then the K wrong answers; per-token scores
         lp = np.concatenate([probes.answer_logprob[:, None], probes.perturbed_logprob], axis=1)  # (N, K+1)
         nt = np.concatenate([probes.answer_ntokens[:, None], probes.perturbed_ntokens], axis=1)

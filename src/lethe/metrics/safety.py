@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import LetheError
 from . import MetricResult, register_metric
+from .bootstrap import bootstrap_ci, bootstrap_splits
 from .rouge import rouge_l_f1
 
 
@@ -95,8 +96,6 @@ def mean_of_sets_ci(sets: Sequence[Sequence[float]], n_resamples: int = 1000, co
                     seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of the sets' means, each set's items resampled
     independently (the interval of ``utility`` over several utility sets)."""
-    from .bootstrap import bootstrap_splits
-
     if not sets or any(len(s) == 0 for s in sets):
         raise LetheError("mean_of_sets_ci needs non-empty sets")
     per_set = {str(k): {"v": s} for k, s in enumerate(sets)}
@@ -107,8 +106,6 @@ def paired_difference(before: Sequence[float], after: Sequence[float], n_resampl
                       confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
     """Mean of ``after - before`` over the same items and its paired percentile bootstrap interval:
     (difference, low, high). An attack *measurably* raises the harmful rate when ``low > 0``."""
-    from .bootstrap import bootstrap_ci
-
     a, b = np.asarray(after, dtype=np.float64), np.asarray(before, dtype=np.float64)
     if a.shape != b.shape or a.size == 0:
         raise LetheError(f"paired_difference needs two equally long, non-empty lists (got {b.size} and {a.size})")

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import MetricResult, register_metric
 from ..probes import SplitProbes
+from .tofu import rouge_l_recall
 
 
 def token_entropy_value(tokens: list) -> float:
@@ -92,8 +93,6 @@ def entailment_score(p: SplitProbes) -> MetricResult:
     value = mean. Reads ``generation_nli`` (labels from the NLI probe on the pairs of
     :func:`lethe.probes.entailment_pairs` with the references of :func:`semantic_references`) and the
     generations and short answers (``references``) for the ROUGE gate, as the authors' code."""
-    from .tofu import rouge_l_recall
-
     if len(p.generation_nli) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(p.generation_nli)} NLI labels, expected {len(p.ids)}; "
                          "run the NLI probe (eval.nli_model)")

@@ -6,6 +6,7 @@ label such as ``$\\frac$`` would otherwise crash the report after all the traini
 from __future__ import annotations
 
 import math
+from io import BytesIO
 
 from .summary import FQ_FLOOR, curves_of, direction, heatmap_of, number, radar_of, row_name, row_value, title
 
@@ -33,8 +34,6 @@ def _legend_label(text: object) -> str:
 
 
 def _png(fig, dpi: int) -> bytes:
-    from io import BytesIO
-
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -9,11 +9,10 @@ open-unlearning's (``src/evals/metrics/mia/``) by default; docs/metrics.md lists
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ...errors import LetheError
+from ...probes_tokens import TokenProbes
 from .. import MetricResult, register_metric
 from .auc import roc_auc
 from .gradnorm import gradnorm_scores, gradnorm_values
@@ -22,9 +21,6 @@ from .min_k import DEFAULT_K, min_k_scores
 from .min_k_plus_plus import min_k_plus_plus_scores
 from .reference import reference_scores
 from .zlib import zlib_scores
-
-if TYPE_CHECKING:
-    from ...probes_tokens import TokenProbes
 
 
 def mia_auc(scores_forget, scores_holdout) -> MetricResult:
