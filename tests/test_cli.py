@@ -372,6 +372,16 @@ def test_cli_user_error_exit_code_in_subprocess(tmp_path):
     assert proc.stderr.strip() == f"lethe: error: {tmp_path / 'missing.jsonl'}: file not found"
 
 
+def test_python_dash_m_lethe_is_the_lethe_command(tmp_path):
+    """``python -m lethe`` (what torchrun -m and accelerate launch -m run): same output, same exit codes."""
+    ok = subprocess.run([sys.executable, "-m", "lethe", "ls", "scenarios"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.splitlines()[0] == "scenarios (lethe run scenario=NAME):"
+    bad = subprocess.run([sys.executable, "-m", "lethe", "validate", str(tmp_path / "missing.jsonl")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"lethe: error: {tmp_path / 'missing.jsonl'}: file not found"
+
+
 def test_ls_lists_methods_and_metrics(capsys):
     code, out, _ = run_cli(["ls"], capsys)
     assert code == 0
