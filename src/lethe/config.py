@@ -58,7 +58,7 @@ class TrainConfig:
     lora_merge: bool = False  # fold the trained LoRA adapter into the weights afterwards (a plain model again)
     # localised unlearning: train only these parameters (both filters apply when both are given)
     trainable: tuple = ()  # fnmatch patterns over parameter names, e.g. ["*mlp.down_proj*"]
-    trainable_layers: tuple = ()  # decoder layer indices, e.g. [1] (names containing "layers.1.")
+    trainable_layers: tuple = ()  # decoder layer indices, e.g. [1] (the layer list models.decoder_layers finds)
     # sharpness-aware minimisation of the forget loss (Fan et al. 2025): radius of the weight perturbation
     sam_rho: float = 0.0  # 0: off
     # "bf16": mixed precision (bf16 matmuls under torch.autocast, fp32 weights and optimizer state);

@@ -9,9 +9,14 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LetheError
+
+if TYPE_CHECKING:  # for annotations only: torch is imported where it is used (loading it is slow)
+    import torch
 
 SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
@@ -228,3 +233,57 @@ def count_parameters(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+# --- decoder layers, for every architecture --------------------------------------------------------------------
+
+# Where Hugging Face causal LMs keep their decoder stack, relative to the model: Llama, Qwen2, Gemma, Mistral, Phi,
+# Phi-3 (model.layers); OPT (model.decoder.layers); GPT-2, GPT-J, Falcon, Bloom (transformer.h); GPT-NeoX
+# (gpt_neox.layers); ChatGLM-style (transformer.layers); MPT (transformer.blocks); Gemma-3-style multimodal
+# wrappers (model.language_model.layers).
+DECODER_PATHS = ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.layers",
+                 "transformer.blocks", "model.language_model.layers")
+
+
+def decoder_layers(model) -> tuple[str, torch.nn.ModuleList]:
+    """``(qualified name, ModuleList)`` of the model's decoder layers, the one rule behind every layer option
+    (RMU's steered layer, ``train.trainable_layers``, ULD's assistant).
+
+    Names come from ``model.named_modules()``, so through a peft wrapper the name carries the wrapper's prefix
+    (``base_model.model.model.layers``) and matches the wrapper's parameter names. A known path
+    (:data:`DECODER_PATHS`) under the outermost module that has one wins; otherwise the ModuleList of
+    ``config.num_hidden_layers`` modules holding the most parameters (the decoder stack is the bulk of a causal LM).
+    """
+    import torch
+
+    modules = dict(model.named_modules())
+    for base in modules:  # outermost first: a wrapper, then the model it wraps
+        for path in DECODER_PATHS:
+            name = f"{base}.{path}" if base else path
+            if isinstance(modules.get(name), torch.nn.ModuleList):
+                return name, modules[name]
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    found = [(name, m) for name, m in modules.items()
+             if isinstance(m, torch.nn.ModuleList) and isinstance(n, int) and n > 0 and len(m) == n]
+    if found:
+        return max(found, key=lambda item: sum(p.numel() for p in item[1].parameters()))
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper's model
+    size = f" = {n}" if isinstance(n, int) else ""
+    raise LetheError(f"{type(inner).__name__}: cannot find its decoder layers (looked for a ModuleList at "
+                     f"{', '.join(DECODER_PATHS)}, or one of config.num_hidden_layers{size} modules); "
+                     "rmu and train.trainable_layers need them")
+
+
+def layer_index(model) -> Callable[[str], int | None]:
+    """``f(parameter name) -> decoder layer index or None`` for the parameters of ``model`` (the same object,
+    wrapped or not): ``model.layers.3.mlp.weight`` -> 3 when the stack is ``model.layers``, by that prefix,
+    so embeddings, the final norm and the LM head map to None whatever the architecture calls its layers."""
+    prefix = decoder_layers(model)[0] + "."
+
+    def index(name: str) -> int | None:
+        if not name.startswith(prefix):
+            return None
+        head = name[len(prefix):].split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
+    return index

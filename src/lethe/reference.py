@@ -8,12 +8,10 @@
 from __future__ import annotations
 
 import contextlib
-import re
 
 import torch
 
-from .errors import LetheError
-from .models import answer_logits
+from .models import answer_logits, decoder_layers
 from .ops import sequence_logprob
 
 
@@ -31,36 +29,18 @@ class Reference:
         raise NotImplementedError(f"{type(self).__name__} has no hidden states")
 
 
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
-
-
-def layer_of(name: str) -> int | None:
-    """The decoder layer a parameter name belongs to (``model.layers.3.mlp.weight`` -> 3), or None."""
-    m = _LAYER.search(name)
-    return int(m.group(1)) if m else None
-
-
-def decoder_layers(model) -> torch.nn.ModuleList:
-    """The model's list of decoder layers (a ModuleList named layers, h or blocks)."""
-    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and name.rsplit(".", 1)[-1] in ("layers", "h", "blocks") \
-                and (n is None or len(module) == n):
-            return module
-    raise LetheError("cannot find the model's decoder layers (a ModuleList named layers, h or blocks)")
-
-
 def hidden_states(model, enc, layer: int) -> torch.Tensor:
     """Output of decoder layer ``layer`` (0-based), read by a forward hook on that layer: (B, T, H).
 
-    Not ``output_hidden_states``: Hugging Face gives the last layer's output after the final norm.
+    Not ``output_hidden_states``: Hugging Face gives the last layer's output after the final norm. The layer
+    list is ``models.decoder_layers``, the one rule for every architecture.
     """
     box = {}
 
     def hook(module, args, output):
         box["h"] = output[0] if isinstance(output, tuple) else output
 
-    handle = decoder_layers(model)[layer].register_forward_hook(hook)
+    handle = decoder_layers(model)[1][layer].register_forward_hook(hook)
     try:
         model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, logits_to_keep=1)
     finally:

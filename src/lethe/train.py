@@ -19,9 +19,9 @@ from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .loop import accelerator, attention_for, autocast, finetune, train_loop  # noqa: F401  (finetune: re-exported)
 from .methods import LossMethod, SetupContext, get_method
-from .models import add_lora, answer_logits
+from .models import add_lora, answer_logits, decoder_layers, layer_index
 from .ops import sequence_logprob
-from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode, layer_of
+from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
 
 
 def load_idk_answers() -> list[str]:
@@ -151,10 +151,16 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
 
 def select_trainable(model, train: TrainConfig, predicate=None) -> list:
     """Freeze every trainable parameter outside ``train.trainable`` / ``train.trainable_layers`` / the
-    method's own ``predicate``; returns the parameters it froze (the loop gives them back afterwards)."""
+    method's own ``predicate``; returns the parameters it froze (the loop gives them back afterwards).
+    Layer indices count the decoder layers ``models.decoder_layers`` finds, whatever the architecture."""
     if not (train.trainable or train.trainable_layers or predicate):
         return []
     layers = {int(i) for i in train.trainable_layers}
+    depth = len(decoder_layers(model)[1]) if layers else 0
+    if missing := sorted(i for i in layers if i >= depth):
+        raise LetheError(f"train.trainable_layers: layer {missing[0]} does not exist (the model has layers "
+                         f"0-{depth - 1}); fix train.trainable_layers")
+    layer_of = layer_index(model) if layers else None
 
     def keep(name: str) -> bool:
         if train.trainable and not any(fnmatch.fnmatch(name, pat) for pat in train.trainable):
@@ -164,12 +170,6 @@ def select_trainable(model, train: TrainConfig, predicate=None) -> list:
         return predicate(name) if predicate else True
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    present = {i for n, _ in named if (i := layer_of(n)) is not None}
-    missing = sorted(layers - present)
-    if missing:
-        have = f"layers 0-{max(present)}" if present else "no numbered layers"
-        raise LetheError(f"train.trainable_layers: layer {missing[0]} does not exist (the model has {have}); "
-                         "fix train.trainable_layers")
     frozen = [p for n, p in named if not keep(n)]
     if len(frozen) == len(named):
         example = ", ".join(n for n, _ in named[:3])

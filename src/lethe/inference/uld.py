@@ -13,7 +13,7 @@ from ..config import TrainConfig
 from ..data import Encoder, collate
 from ..errors import LetheError
 from ..loop import train_loop
-from ..models import add_lora, answer_logits, count_parameters
+from ..models import add_lora, answer_logits, count_parameters, decoder_layers
 from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
 from .base import InferenceSetup, option_error
 from .combined import CombinedLM
@@ -67,34 +67,31 @@ def relative_top_mask(logits, rel: float):
     return logp < thresh
 
 
-def _decoder_layers(model):
-    """``(parent module, attribute name)`` of the decoder's layer list, or None."""
-    for path in ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.layers"):
-        parent = model
-        *head, last = path.split(".")
-        for name in head:
-            parent = getattr(parent, name, None)
-        if parent is not None and isinstance(getattr(parent, last, None), torch.nn.ModuleList):
-            return parent, last
-    return None
+def _layers(model):
+    """``models.decoder_layers(model)``, or None for a model without a layer list (copied whole)."""
+    try:
+        return decoder_layers(model)
+    except LetheError:
+        return None
 
 
 def truncated_copy(model, k: int):
     """A copy of ``model`` keeping its first ``k`` decoder layers with the embeddings, final norm and
     LM head: the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``); only those layers
     are copied. ``(copy, layers kept)``; a model whose layer list is not found is copied whole."""
-    found = _decoder_layers(model)
+    found = _layers(model)
     if found is None:
         return copy.deepcopy(model), None
-    parent, name = found
-    full = getattr(parent, name)
+    path, full = found
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path)  # "" is the model itself
     k = min(k, len(full))
     setattr(parent, name, torch.nn.ModuleList(list(full)[:k]))
     try:
         small = copy.deepcopy(model)
     finally:
         setattr(parent, name, full)
-    cfg = small.config
+    cfg = getattr(small, "config", None)
     for attr in ("num_hidden_layers", "n_layer", "num_layers"):
         if isinstance(getattr(cfg, attr, None), int):
             setattr(cfg, attr, k)
@@ -178,8 +175,8 @@ def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed
     train = train or TrainConfig(lr=1e-3, epochs=10.0, batch_size=16, warmup_ratio=0.1, weight_decay=0.01)
     train.check()
     model.eval()
-    found = _decoder_layers(model)
-    n_target = len(getattr(*found)) if found else None
+    found = _layers(model)
+    n_target = len(found[1]) if found else None
     k = cfg.num_layers or (max(1, round(n_target / 4)) if n_target else 1)
     torch.manual_seed(seed)
     assistant, kept = truncated_copy(model, k)

@@ -28,6 +28,8 @@ As implemented here:
 
 Defaults: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README, ``run_rmu_zephyr.ipynb``;
 docs/paper_index.md). Layer indices are clipped to the model's depth, so they run on a 1-layer model.
+They count the decoder layers ``models.decoder_layers`` finds, for any architecture; ``param_pattern``
+names Llama's module by default (GPT-2's counterpart is ``*mlp.c_proj*``, OPT's ``*fc2*``).
 
 c only makes sense against the activation norms at that layer: RMU works by blowing up the norm of
 the forget activations (the paper's appendix on activation norms). The published absolute c stays the
@@ -53,8 +55,9 @@ import torch
 
 from ..data import Encoder, collate
 from ..errors import LetheError
+from ..models import decoder_layers, layer_index
 from ..ops import IGNORE, masked_mean
-from ..reference import decoder_layers, eval_mode, hidden_states, layer_of
+from ..reference import eval_mode, hidden_states
 from . import MethodState, register_method
 
 STEERING = ("absolute", "relative")
@@ -126,7 +129,7 @@ def rmu_setup(ctx) -> MethodState:
     """The control vector c·u, the steered layer and the trainable parameter subset."""
     cfg: RMUConfig = ctx.cfg
     model = ctx.model
-    n = len(decoder_layers(model))
+    n = len(decoder_layers(model)[1])
     layer = min(cfg.layer, n - 1)  # clipped to the model's depth: the defaults also fit a 1-layer model
     wanted = cfg.trainable_layers or tuple(range(max(0, layer - 2), layer + 1))
     layers = sorted({min(i, n - 1) for i in wanted})
@@ -134,12 +137,14 @@ def rmu_setup(ctx) -> MethodState:
         raise LetheError(f"rmu: trainable_layers {layers} include layers above the steered layer {layer}: their "
                          f"parameters cannot change its output; choose layers <= rmu.layer")
 
+    layer_of = layer_index(model)  # parameter names of this model (wrapped in LoRA or not) -> layer
+
     def trainable(name: str) -> bool:
         return layer_of(name) in layers and fnmatch.fnmatch(name, cfg.param_pattern)
 
     names = [name for name, p in model.named_parameters() if p.requires_grad]
     if not any(trainable(name) for name in names):
-        example = ", ".join(names[:3])
+        example = ", ".join(([n for n in names if layer_of(n) in layers] or names)[:3])  # the layers' own names
         raise LetheError(f"rmu: param_pattern {cfg.param_pattern!r} in layers {layers} selects no trainable parameter "
                          f"(names look like: {example}); fix rmu.param_pattern or rmu.trainable_layers")
 
