@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lethe.data import Encoder
 from lethe.models import save_model, tiny_llama
-from lethe.evaluation import input_length_notes, missing_holdout_note
+from lethe.evaluation import input_length_notes, missing_holdout_notes
 
 
 def test_prompts_longer_than_the_model_are_counted_per_split(tmp_path, tokenizer, forget_items, retain_items):
@@ -27,9 +27,9 @@ def test_prompts_longer_than_the_model_are_counted_per_split(tmp_path, tokenizer
 
 
 def test_missing_holdout_says_what_is_not_measured(forget_items):
-    note = missing_holdout_note({"forget": forget_items, "retain": forget_items})
+    [note] = missing_holdout_notes({"forget": forget_items, "retain": forget_items})
     assert "no holdout split" in note and "PrivLeak" in note and "membership inference" in note
-    assert missing_holdout_note({"forget": forget_items, "holdout": forget_items}) == ""
+    assert missing_holdout_notes({"forget": forget_items, "holdout": forget_items}) == []
 
 
 def test_extraction_is_measured_without_a_holdout_split(memorised_model, tokenizer, forget_items):

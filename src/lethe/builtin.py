@@ -163,6 +163,20 @@ def builtin_base_config(tiny: TinyModelConfig):
     return TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
 
 
+def train_pair(key: dict, cache_dir: str | Path, texts: list[str], vocab_size: int, plan, log=print):
+    """A scenario's target and retain model, each trained from scratch, cached in
+    ``cache_dir/models/<content_hash(key)>/{target,retain}``: ``(root, seconds)`` (from ``timings.json`` when
+    both are cached). ``plan(tokenizer)`` gives both jobs as ``(label, start, sequences, train_cfg, message)``."""
+    root = Path(cache_dir) / "models" / content_hash(key)
+    folders = (root / "target", root / "retain")
+    if from_cache(root, folders, log):
+        return root, recorded_training_seconds(root)
+    timings: dict = {}
+    tok = cached_tokenizer(folders, texts, vocab_size, timings)
+    timings.update(train_cached(root, [Job(label, root / label, *job) for label, *job in plan(tok)], tok, log))
+    return root, timings
+
+
 def record_training_seconds(root: Path, name: str, seconds: float) -> None:
     """Training seconds of a cached model, kept in ``root/timings.json`` so a later run that starts
     from the cache still knows what the model cost (``Models.timings`` holds this process's only)."""

@@ -55,14 +55,14 @@ def input_length_notes(source: str, splits: dict[str, list[QAItem]], trust_remot
     return [f"inputs that do not fit: {line}" for line in length_warnings(Encoder(tok), splits, max_positions(config))]
 
 
-def missing_holdout_note(splits: dict) -> str:
-    """The run note for a benchmark without never-trained items ("" when it has them): what is not
+def missing_holdout_notes(splits: dict) -> list[str]:
+    """The run note for a benchmark without never-trained items ([] when it has them): what is not
     measured, and why, instead of columns that silently vanish from the report."""
     if splits.get("holdout") or "forget" not in splits:
-        return ""
-    return ("no holdout split (items the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
+        return []
+    return ["no holdout split (items the model never saw, e.g. TOFU's holdout01/05/10.json): membership "
             "inference (LOSS, zlib, Min-K%, Min-K%++ AUCs) and PrivLeak are not measured: they compare the forget "
-            "answers with never-seen ones")
+            "answers with never-seen ones"]
 
 
 def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], encoder=None, batch_size: int = 64,

@@ -234,9 +234,7 @@ def is_run_folder(path: Path) -> bool:
 def folder_bytes(path: str | Path) -> int:
     """Bytes of the files under a local folder (0 for a hub id)."""
     p = Path(path)
-    if not p.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else 0
 
 
 def stale_runs(output: str | Path) -> list[Path]:
@@ -244,9 +242,5 @@ def stale_runs(output: str | Path) -> list[Path]:
     out = Path(output)
     if not out.is_dir():
         return []
-    stale = []
-    for partial in sorted(out.glob(".*.partial")):
-        owner = _read_owner(out / (partial.name[: -len(".partial")] + ".lock"))
-        if not owner or not _alive(owner):
-            stale.append(partial)
-    return stale
+    owners = {p: _read_owner(out / (p.name[: -len(".partial")] + ".lock")) for p in sorted(out.glob(".*.partial"))}
+    return [p for p, owner in owners.items() if not owner or not _alive(owner)]

@@ -79,7 +79,7 @@ def _config(path: Path) -> list[str]:
 
 def describe_benchmark(bench, where: str) -> list[str]:
     """The splits of a benchmark, each forget split with its retain set, and the overlap check."""
-    from .evaluation import missing_holdout_note
+    from .evaluation import missing_holdout_notes
 
     sizes = ", ".join(f"{k}={len(v)}" for k, v in bench.splits.items())
     lines = [f"{where}: valid benchmark '{bench.name}' v{bench.version} (content {bench.fingerprint()})",
@@ -98,10 +98,8 @@ def describe_benchmark(bench, where: str) -> list[str]:
                          f"overlap over the rounds: {overlap.get(f'{split} rounds', 0)} items")
     if bench.spec.get("split_notes"):
         lines += [f"  {line}" for line in describe_splits(bench)]
-    note = missing_holdout_note({"forget": [None], "holdout": bench.splits.get("holdout")})
-    if note:
-        lines.append(f"  note: {note}")
-    return lines
+    notes = missing_holdout_notes({"forget": [None], "holdout": bench.splits.get("holdout")})
+    return lines + [f"  note: {note}" for note in notes]
 
 
 def _real_world(folder: Path) -> list[str]:

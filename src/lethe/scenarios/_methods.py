@@ -7,7 +7,6 @@ error in every scenario.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..builtin import builtin_finetune_config
 from ..config import DEFAULT_METHODS, RunConfig, TrainConfig, build, to_dict
-from ..errors import LetheError
+from ..errors import LetheError, did_you_mean
 from ..models import load_model
 from ..rundir import check_name
 
@@ -84,9 +83,7 @@ def check_columns(columns, directions: dict, what: str = "report_columns") -> li
     known = [*directions, "unlearn_seconds"] if what == "report_columns" else list(directions)
     for c in columns:
         if c not in known:
-            close = difflib.get_close_matches(str(c), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise LetheError(f"unknown metric '{c}' in {what}{hint} (known: {', '.join(known)})")
+            raise LetheError(f"unknown metric '{c}' in {what}{did_you_mean(str(c), known)} (known: {', '.join(known)})")
     return list(columns)
 
 
@@ -148,6 +145,17 @@ def apply_method(run, mr: MethodRun) -> Applied:
         run.log(f"{mr.label}: best checkpoint by {stats.best['by']} ({stats.best['direction']} is better): "
                 f"step {stats.best['step']} of {stats.steps} ({stats.best['value']:.4g})")
     return Applied(model, tok, stats.to_json(), {"unlearn": time.perf_counter() - t0}, to_dict(mr.train))
+
+
+def miniature_train(run, overrides: dict) -> bool:
+    """A scenario's per-method training ``overrides`` applied to its methods (``run.method_runs``) on its
+    built-in models when nothing of ``train`` is set; whether they apply."""
+    tuned = not run.cfg.model and run.cfg.train == RunConfig().train
+    if tuned:
+        replace = dataclasses.replace
+        run.method_runs = [replace(mr, train=replace(mr.train, **overrides[mr.method])) if mr.method in overrides
+                           else mr for mr in run.method_runs]
+    return tuned
 
 
 def method_runs(run, directions: dict) -> list[MethodRun]:

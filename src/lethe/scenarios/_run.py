@@ -84,6 +84,8 @@ class Scenario:
     method_kinds: tuple = KINDS  # kinds of method the scenario can evaluate
     runs_attacks = True
     retain_model_refused = ""  # why retain_model= would be ignored ("": accepted)
+    # what a results file lacks where the scenario compares model outputs: retain_model= is then a model, with model=
+    retain_results_lack = ""
     result_type: type = Result  # what load_result reads back (``from_json``)
     columns: tuple = ()  # the report's main table when report_columns is not given (() = every metric)
     forget_label = ""  # the summary's forget_split ("": cfg.forget_split)
@@ -218,6 +220,13 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
     run.method_runs = method_runs(run, directions)  # user errors surface before any training
     scenario.check(run)
     cfg = run.cfg
+    if cfg.retain_model and scenario.retain_results_lack:
+        if not cfg.model:
+            raise LetheError(f"scenario '{scenario.name}': retain_model= goes with model= (the built-in run trains its "
+                             "own retain model); drop retain_model or give model=")
+        if cfg.retain_model.endswith(".json"):
+            raise LetheError(f"scenario '{scenario.name}': retain_model must be a model folder or hub id (a results "
+                             f"file holds no {scenario.retain_results_lack})")
     columns = check_columns(cfg.report_columns, directions)
 
     if cfg.resume and not cfg.name:

@@ -23,7 +23,7 @@ from ..benchmarks.overlap import release_rounds
 from ..builtin import Models, build_builtin_models, content_hash
 from ..config import to_dict
 from ..errors import LetheError
-from ..evaluation import EVAL_RECIPE, eval_splits, evaluate, input_length_notes, missing_holdout_note
+from ..evaluation import EVAL_RECIPE, eval_splits, evaluate, input_length_notes, missing_holdout_notes
 from ..models import load_model
 from ..results import ModelResult
 
@@ -243,9 +243,7 @@ class Continual(Scenario):
                          + ", ".join(f"{r} ({s})" for r, s in st["gold_split"].items()) + "; n/a at the other rounds")
         else:
             notes.append("no gold standard (gold_standard=none): forget quality is not reported")
-        holdout_note = missing_holdout_note(st["base_splits"])
-        if holdout_note:
-            notes.append(holdout_note)
+        notes += missing_holdout_notes(st["base_splits"])
         notes += input_length_notes(run.target, self.splits_at(run, rounds), cfg.trust_remote_code)
         curves = {"x": "round", "rounds": list(range(1, rounds + 1)), "metrics": curve,
                   # per method and curve metric, the value after each round (None where not measured)

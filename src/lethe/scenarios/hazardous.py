@@ -9,16 +9,14 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import MethodRun, jsonable, trains_answers
+from ._methods import MethodRun, jsonable, miniature_train, trains_answers
 from ..benchmarks.base import QAItem
 from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
-from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
-                       train_cached)
+from ..builtin import content_hash, new_tiny_llama, train_pair
 from ..config import RunConfig, TrainConfig, to_dict
 from ..errors import LetheError
 from ..metrics import suites
@@ -125,29 +123,26 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
     many optimizer steps each (the same compute, minus the hazard documents): ``(target_dir, retain_dir, timings)``."""
     from ..data import Encoder
 
-    root = Path(cache_dir) / "models" / content_hash({
-        "recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec, "tiny": to_dict(tiny),
-        "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
-    target_dir, retain_dir = root / "target", root / "retain"
-    if from_cache(root, (target_dir, retain_dir), log):
-        return str(target_dir), str(retain_dir), recorded_training_seconds(root)
-    timings = {}
-    tok = cached_tokenizer((target_dir,), data.forget_corpus + data.retain_corpus, tiny.vocab_size, timings)
-    enc = Encoder(tok)
     bs = opts.pretrain_batch_size
-    target_seqs = [enc.text(t) for t in data.forget_corpus + data.retain_corpus]
-    retain_seqs = [enc.text(t) for t in data.retain_corpus]
-    steps = math.ceil(opts.pretrain_epochs * math.ceil(len(target_seqs) / bs))
-    # the same number of optimizer steps for both models (max_steps caps the retain model's epochs)
-    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny), seqs,
-                TrainConfig(lr=tiny.lr, epochs=steps / math.ceil(len(seqs) / bs), batch_size=bs, warmup_ratio=0.05,
-                            weight_decay=0.0, seed=tiny.seed, max_steps=steps),
-                f"models: training the {label} model ({{params}} parameters) on {len(seqs)} {what} documents, "
-                f"{steps} steps")
-            for label, folder, seqs, what in (("target", target_dir, target_seqs, "general + hazard"),
-                                              ("retain", retain_dir, retain_seqs, "general"))]
-    timings.update(train_cached(root, jobs, tok, log))
-    return str(target_dir), str(retain_dir), timings
+
+    def plan(tok):
+        enc = Encoder(tok)
+        target_seqs = [enc.text(t) for t in data.forget_corpus + data.retain_corpus]
+        retain_seqs = [enc.text(t) for t in data.retain_corpus]
+        steps = math.ceil(opts.pretrain_epochs * math.ceil(len(target_seqs) / bs))
+        # the same number of optimizer steps for both models (max_steps caps the retain model's epochs)
+        return [(label, lambda: new_tiny_llama(tok, tiny), seqs,
+                 TrainConfig(lr=tiny.lr, epochs=steps / math.ceil(len(seqs) / bs), batch_size=bs, warmup_ratio=0.05,
+                             weight_decay=0.0, seed=tiny.seed, max_steps=steps),
+                 f"models: training the {label} model ({{params}} parameters) on {len(seqs)} {what} documents, "
+                 f"{steps} steps")
+                for label, seqs, what in (("target", target_seqs, "general + hazard"),
+                                          ("retain", retain_seqs, "general"))]
+
+    root, timings = train_pair({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec,
+                                "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs, "batch_size": bs},
+                               cache_dir, data.forget_corpus + data.retain_corpus, tiny.vocab_size, plan, log)
+    return str(root / "target"), str(root / "retain"), timings
 
 
 # ------------------------------------------------------------------------------------------------
@@ -223,6 +218,7 @@ class Hazardous(Scenario):
     method_kinds = ("loss", "procedure")
     columns = COLUMNS
     forget_label = "hazard corpus"
+    retain_results_lack = "multiple-choice scores to compare with"
 
     def configure(self, run: Run) -> None:
         """Keep the attacks that apply to documents (before the skeleton expands the list): the run's default
@@ -244,27 +240,15 @@ class Hazardous(Scenario):
     def check(self, run: Run) -> None:
         """The options and config, then the scenario's default methods made the miniature's: RMU's lr on
         the built-in models when nothing of ``train`` is set, with a note (a user's method list is kept)."""
-        cfg = run.cfg
         run.opts.check()
-        if cfg.benchmark != RunConfig().benchmark or cfg.benchmark_options:
+        if run.cfg.benchmark != RunConfig().benchmark or run.cfg.benchmark_options:
             raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give "
                              f"files with scenario_options ({', '.join(DATA_FILES)})")
-        if cfg.model and cfg.retain_model.endswith(".json"):
-            raise LetheError("scenario 'hazardous': retain_model must be a model folder or hub id (a results file "
-                             "holds no multiple-choice scores to compare with)")
-        if not cfg.model and cfg.retain_model:
-            raise LetheError("scenario 'hazardous': retain_model= goes with model= (the built-in run trains its own "
-                             "retain model); drop retain_model or give model=")
-        if not run.methods_defaulted:
-            return
-        tuned = not cfg.model and cfg.train == RunConfig().train  # the miniature, nothing of train set
-        if tuned:
-            replace = dataclasses.replace
-            run.method_runs = [replace(mr, train=replace(mr.train, **MINIATURE_TRAIN[mr.method]))
-                               if mr.method in MINIATURE_TRAIN else mr for mr in run.method_runs]
-        run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, "
-                         "with the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
-                         + "); set methods=[...] to choose")
+        if run.methods_defaulted:
+            tuned = miniature_train(run, MINIATURE_TRAIN)
+            run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, "
+                             "with the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
+                             + "); set methods=[...] to choose")
 
     def skip_method(self, run: Run, mr: MethodRun) -> str:
         """A method that answers the forget questions cannot run on documents, which have none."""

@@ -23,7 +23,7 @@ from ..builtin import (Job, build_builtin_models, builtin_base_config, builtin_m
                        new_tiny_llama, train_cached)
 from ..config import to_dict
 from ..errors import LetheError
-from ..evaluation import EVAL_RECIPE, evaluate, input_length_notes, missing_holdout_note
+from ..evaluation import EVAL_RECIPE, evaluate, input_length_notes, missing_holdout_notes
 from ..metrics import suites
 from ..models import load_tokenizer
 from ..results import ModelResult
@@ -169,9 +169,7 @@ class RealWorld(Scenario):
         if run.methods_defaulted:
             run.notes.append(f"methods: the real_world default ({', '.join(DEFAULT_REAL_WORLD_METHODS)})"
                              + ("" if _user_data(run.cfg) else "; set methods=[...] for others"))
-        note = missing_holdout_note(run.state["splits"])
-        if note:
-            run.notes.append(note)
+        run.notes += missing_holdout_notes(run.state["splits"])
         if _user_data(run.cfg):
             run.notes += input_length_notes(run.target, run.state["splits"], run.cfg.trust_remote_code)
 

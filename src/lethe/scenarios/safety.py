@@ -5,15 +5,13 @@ and model; the options, the sets, the attack prompts and the findings are :mod:`
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from pathlib import Path
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
+from ._methods import miniature_train
 from ..benchmarks.hazard import MCQItem
-from ..builtin import (Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, recorded_training_seconds,
-                       train_cached)
+from ..builtin import new_tiny_llama, train_pair
 from ..config import RunConfig, TrainConfig, to_dict
 from ..errors import LetheError
 from ..judges import helpful_match, make_judge
@@ -54,25 +52,22 @@ def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple
     from ..data import Encoder
 
     opts = as_options(opts)
-    root = Path(cache_dir) / "models" / content_hash({
-        "recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec, "tiny": to_dict(tiny),
-        "epochs": opts.pretrain_epochs, "batch_size": opts.pretrain_batch_size})
-    target_dir, retain_dir = root / "target", root / "retain"
-    if from_cache(root, (target_dir, retain_dir), log):
-        return str(target_dir), str(retain_dir), recorded_training_seconds(root)
-    timings = {}
-    texts = [t for it in data.target_train + data.retain_model_train for t in (it.question, it.answer)]
-    tok = cached_tokenizer((target_dir,), texts, tiny.vocab_size, timings)
-    enc = Encoder(tok)
     cfg = TrainConfig(lr=tiny.lr, epochs=opts.pretrain_epochs, batch_size=opts.pretrain_batch_size,
                       warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
-    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny), [enc.item(it) for it in items], cfg,
-                f"models: training the {label} model ({{params}} parameters) on {len(items)} requests ({what})")
-            for label, folder, items, what in (
-                ("target", target_dir, data.target_train, "compliant answers"),
-                ("retain", retain_dir, data.retain_model_train, "refusals in place of the compliant answers"))]
-    timings.update(train_cached(root, jobs, tok, log))
-    return str(target_dir), str(retain_dir), timings
+
+    def plan(tok):
+        enc = Encoder(tok)
+        return [(label, lambda: new_tiny_llama(tok, tiny), [enc.item(it) for it in items], cfg,
+                 f"models: training the {label} model ({{params}} parameters) on {len(items)} requests ({what})")
+                for label, items, what in (
+                    ("target", data.target_train, "compliant answers"),
+                    ("retain", data.retain_model_train, "refusals in place of the compliant answers"))]
+
+    texts = [t for it in data.target_train + data.retain_model_train for t in (it.question, it.answer)]
+    root, timings = train_pair({"recipe": MODEL_RECIPE, "data": data.name, "version": data.version, "spec": data.spec,
+                                "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs,
+                                "batch_size": opts.pretrain_batch_size}, cache_dir, texts, tiny.vocab_size, plan, log)
+    return str(root / "target"), str(root / "retain"), timings
 
 
 # ------------------------------------------------------------------------------------------------
@@ -235,6 +230,7 @@ class Safety(Scenario):
     result_type = SafetyResult
     columns = COLUMNS
     forget_label = "harmful requests"
+    retain_results_lack = "responses to judge"
 
     def configure(self, run: Run) -> None:
         """The run settings this scenario replaces are refused, each with a pointer to its own setting (before
@@ -261,18 +257,14 @@ class Safety(Scenario):
             raise LetheError("scenario 'safety': your datasets need your model: set model=... (a hub id or folder)")
 
     def directions(self, run: Run) -> dict:
-        known = run.state["directions"] = directions(run.state["attacks"], list(run.data.utility),
-                                                     list(run.data.harmful))
-        return known
+        run.state["directions"] = directions(run.state["attacks"], list(run.data.utility), list(run.data.harmful))
+        return run.state["directions"]
 
     def check(self, run: Run) -> None:
-        cfg, sets = run.cfg, run.data
+        sets = run.data
         builtin = sets.builtin is not None
-        if run.methods_defaulted:  # the built-in models get the miniature's overrides when nothing of train is set
-            tuned = builtin and cfg.train == RunConfig().train
-            if tuned:
-                run.method_runs = [mr if mr.method not in MINIATURE_TRAIN else dataclasses.replace(
-                    mr, train=dataclasses.replace(mr.train, **MINIATURE_TRAIN[mr.method])) for mr in run.method_runs]
+        if run.methods_defaulted:
+            tuned = miniature_train(run, MINIATURE_TRAIN)
             run.notes.append("methods: the scenario's defaults ga, grad_diff, kl, npo, rmu (adaptive steering, "
                              "alpha 10" + (", lr 1e-2" if tuned else "") + "), safe_unlearning, task_vector; set "
                              "methods=[...] to choose")
@@ -285,12 +277,6 @@ class Safety(Scenario):
                              "NAME=PATH (e.g. alpacaeval)")
         run.state["judge_name"], run.state["judge"] = _judge(run.opts, builtin)
         run.notes.append(JUDGE_NOTES[run.state["judge_name"]].format(model=run.opts.judge_model))
-        if cfg.model and cfg.retain_model.endswith(".json"):
-            raise LetheError("scenario 'safety': retain_model must be a model folder or hub id (a results file holds "
-                             "no responses to judge)")
-        if not cfg.model and cfg.retain_model:
-            raise LetheError("scenario 'safety': retain_model= goes with model= (the built-in run trains its own "
-                             "retain model); drop retain_model or give model=")
 
     def prepare(self, run: Run) -> None:
         cfg, sets = run.cfg, run.data

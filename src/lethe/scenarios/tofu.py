@@ -21,7 +21,7 @@ from ..benchmarks.synthetic import template_rouge_floor
 from ..builtin import Models, build_builtin_models, content_hash
 from ..config import to_dict
 from ..errors import LetheError
-from ..evaluation import EVAL_RECIPE, evaluate, eval_splits, input_length_notes, missing_holdout_note
+from ..evaluation import EVAL_RECIPE, evaluate, eval_splits, input_length_notes, missing_holdout_notes
 from ..metrics import suites
 from ..results import SCHEMA_VERSION, ModelResult, load_retain_result
 from ..retain_logs import is_retain_logs, load_retain_logs, provenance as log_provenance
@@ -162,9 +162,7 @@ class Tofu(Scenario):
     def finish(self, run: Run, results: list) -> tuple[dict, dict]:
         cfg, bench, models, splits = run.cfg, run.data, run.state["models"], run.state["splits"]
         notes = list(models.notes) + input_length_notes(models.target, splits, cfg.trust_remote_code)
-        note = missing_holdout_note(splits)
-        if note:
-            notes.append(note)
+        notes += missing_holdout_notes(splits)
         if bench.spec.get("split_notes"):  # a public release whose files mean something of their own
             notes += [f"data ({bench.spec.get('layout', bench.name)} layout): {line}" for line in describe_splits(bench)]
         for r in results:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from ..builtin import Job, cached_tokenizer, content_hash, from_cache, new_tiny_llama, train_cached
+from ..builtin import new_tiny_llama, train_pair
 from ..config import TrainConfig, to_dict
 
 MODEL_RECIPE = "verbatim-tiny-llama-1"  # bump when the way the tiny target / retain models are trained changes
@@ -39,33 +39,31 @@ def build_models(corpus, tiny, opts, cache_dir, log=print) -> tuple[Path, Path, 
     both from the same random initialisation. Returns ``(root, target_dir, retain_dir)``; cached."""
     from ..data import Encoder
 
-    root = Path(cache_dir) / "models" / content_hash({
-        "recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version, "spec": corpus.spec,
-        "tiny": to_dict(tiny), **{k: getattr(opts, k) for k in MODEL_OPTIONS}})
-    target_dir, retain_dir = root / "target", root / "retain"
-    if from_cache(root, (target_dir, retain_dir), log):
-        return root, target_dir, retain_dir
     # the tokenizer plays a pretrained model's: it has seen the whole corpus, holdout included, so
     # members and non-members of membership inference are tokenised alike
     texts = [d.text for d in corpus.forget + corpus.retain + corpus.holdout]
     qa = corpus.knowmem_train_forget + corpus.knowmem_train_retain
     texts += [s for it in qa for s in (it.question, it.answer)]
-    tok = cached_tokenizer((target_dir, retain_dir), texts, tiny.vocab_size)
-    enc = Encoder(tok)
     # the recipe: cfg.tiny_model's learning rate and seed
     train_cfg = TrainConfig(lr=tiny.lr, epochs=opts.model_epochs, batch_size=opts.model_batch_size,
                             warmup_ratio=0.05, weight_decay=0.0, seed=tiny.seed)
 
-    def sequences(docs, qa):
-        pairs = [enc.qa(it.question, it.answer) for it in qa]
-        return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts.qa_per_sequence, tiny.seed)
+    def plan(tok):
+        enc = Encoder(tok)
 
-    target_seqs = sequences(corpus.forget + corpus.retain, qa)
-    longest = max(len(s.ids) for s in target_seqs)
-    jobs = [Job(label, folder, lambda: new_tiny_llama(tok, tiny, max_positions=max(256, longest)), seqs, train_cfg,
-                f"models: training the {label} model ({{params}} parameters) on {len(seqs)} sequences for "
-                f"{train_cfg.epochs:g} epochs")
-            for label, folder, seqs in (("target", target_dir, target_seqs),
-                                        ("retain", retain_dir, sequences(corpus.retain, corpus.knowmem_train_retain)))]
-    train_cached(root, jobs, tok, log)
-    return root, target_dir, retain_dir
+        def sequences(docs, qa):
+            pairs = [enc.qa(it.question, it.answer) for it in qa]
+            return [enc.text(d.text) for d in docs] + pack_sequences(pairs, opts.qa_per_sequence, tiny.seed)
+
+        target_seqs = sequences(corpus.forget + corpus.retain, qa)
+        longest = max(len(s.ids) for s in target_seqs)
+        return [(label, lambda: new_tiny_llama(tok, tiny, max_positions=max(256, longest)), seqs, train_cfg,
+                 f"models: training the {label} model ({{params}} parameters) on {len(seqs)} sequences for "
+                 f"{train_cfg.epochs:g} epochs")
+                for label, seqs in (("target", target_seqs),
+                                    ("retain", sequences(corpus.retain, corpus.knowmem_train_retain)))]
+
+    root, _ = train_pair({"recipe": MODEL_RECIPE, "benchmark": corpus.name, "version": corpus.version,
+                          "spec": corpus.spec, "tiny": to_dict(tiny), **{k: getattr(opts, k) for k in MODEL_OPTIONS}},
+                         cache_dir, texts, tiny.vocab_size, plan, log)
+    return root, root / "target", root / "retain"
