@@ -20,7 +20,7 @@ from .metrics.mia import privleak
 from .metrics.semantic import (embedding_similarity, entailment_score, semantic_references, semantic_summary,
                                token_entropy)
 from .metrics.tofu import forget_quality, split_metrics, tofu_summary, truth_ratio_log
-from .models import load_model, load_tokenizer, max_positions
+from .models import load_model, load_tokenizer, max_positions, model_config
 from .progress import bar
 from .results import ModelResult
 from .retain_logs import forget_quality_from_logs
@@ -45,13 +45,11 @@ MIA_ATTACKS_RUN = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus")
 def input_length_notes(source: str, splits: dict[str, list[QAItem]], trust_remote_code: bool = False) -> list[str]:
     """Run notes for inputs that do not fit the model (``generation.length_warnings``): prompts longer
     than its positions, answers cut to a token or two. Reads the tokenizer and config, not the weights."""
-    from transformers import AutoConfig
-
     from .data import Encoder
     from .generation import length_warnings
 
     tok = load_tokenizer(source, trust_remote_code)
-    config = AutoConfig.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    config = model_config(source, trust_remote_code)
     return [f"inputs that do not fit: {line}" for line in length_warnings(Encoder(tok), splits, max_positions(config))]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .adapters import ADAPTER_CONFIG, adapter_chain, is_adapter_folder, put_adapters
 from .errors import LetheError
 
 if TYPE_CHECKING:  # for annotations only: torch is imported where it is used (loading it is slow)
@@ -81,9 +82,12 @@ def ensure_pad_token(tokenizer) -> None:
 
 
 def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
+    """The tokenizer of a model folder or hub id; an adapter folder saved without one takes its base model's."""
     from transformers import AutoTokenizer
 
     path = Path(source)
+    if is_adapter_folder(path) and not any((path / f).exists() for f in TOKENIZER_FILES):
+        return load_tokenizer(tokenizer_source(adapter_chain(path)), trust_remote_code)
     if path.exists() and not any((path / f).exists() for f in TOKENIZER_FILES):
         raise LetheError(f"{path}: no tokenizer found (tokenizer.json / tokenizer_config.json); "
                          "save one into the model folder with tokenizer.save_pretrained(folder)")
@@ -95,23 +99,39 @@ def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
     return tok
 
 
-def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32"):
-    """Load ``(model, tokenizer)`` from a hub id or a local folder saved with ``save_pretrained``."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
+def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32",
+               merge_lora: bool = True):
+    """Load ``(model, tokenizer)`` from a hub id, a local folder saved with ``save_pretrained``, or a LoRA (peft)
+    adapter folder such as a ``train.lora=true`` run saves (:func:`load_adapter`; ``merge_lora`` goes to it)."""
+    if is_adapter_folder(source):
+        return load_adapter(source, trust_remote_code, dtype, merge_lora)
     quiet_transformers()
-    path = Path(source)
+    check_model_folder(Path(source), trust_remote_code)
+    tokenizer = load_tokenizer(source, trust_remote_code)
+    model = _load_weights(source, trust_remote_code, dtype)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:
+    """One line when a local ``path`` is no model folder, or asks for custom code that was not allowed
+    (a hub id, which is no local path, passes: the hub answers for it)."""
     if path.exists() and not (path / "config.json").exists():
         raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained "
                          "or a hub id")
     if path.exists() and not trust_remote_code and (custom := custom_code(path)):
         raise LetheError(f"{path}: its config.json names custom model code ({custom}); Lethe runs a model's own "
                          "code only when asked: add trust_remote_code=true if you trust it")
-    tokenizer = load_tokenizer(source, trust_remote_code)
+
+
+def _load_weights(source: str | os.PathLike, trust_remote_code: bool, dtype: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=getattr(torch, dtype), use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+        return AutoModelForCausalLM.from_pretrained(str(source), dtype=getattr(torch, dtype), use_safetensors=True,
+                                                    trust_remote_code=trust_remote_code)
     except OSError as exc:
         raise LetheError(f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors "
                          "weights only") from None
@@ -122,9 +142,52 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
         if type(exc).__name__ != "SafetensorError":
             raise
         raise LetheError(f"{source}: damaged safetensors weights ({exc}); save or download the model again") from None
+
+
+def load_adapter(folder: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32",
+                 merge: bool = True):
+    """``(model, tokenizer)`` of a LoRA (peft) adapter folder: its base model (``base_model_name_or_path``, a
+    relative path read from the current directory: :func:`lethe.adapters.adapter_base`) loaded with every check
+    of :func:`load_model`, the adapter on it (safetensors only), the tokenizer from the adapter folder, else from
+    the base.
+
+    ``merge`` (the default) folds the adapter into the weights and returns a plain model
+    (:func:`lethe.adapters.put_adapters`). That is the faster model to evaluate: each adapted linear layer is
+    one matrix product again, not three plus a module call (an overhead that counts in generation's many small
+    steps). It is also the model every caller of ``load_model`` expects: relearning and fine-tuning train its
+    weights, a new ``train.lora`` adapter goes on top with this model (not its base) as the adapter-off
+    reference, quantization and lm-eval see a plain model. Its logits equal the saved model's to float rounding
+    (merged in the loaded dtype). ``merge=False`` returns the ``PeftModel``, with exactly the saved logits.
+    """
+    quiet_transformers()
+    chain = adapter_chain(folder)
+    base, source = chain[-1], tokenizer_source(chain)
+    tokenizer = load_tokenizer(source, trust_remote_code) if source != base else None
+    try:
+        check_model_folder(Path(base), trust_remote_code)
+        if tokenizer is None:
+            tokenizer = load_tokenizer(base, trust_remote_code)
+        weights = _load_weights(base, trust_remote_code, dtype)
+    except LetheError as exc:  # the base's own message, and where its name came from
+        raise LetheError(f"{exc} (the base model of {folder}, base_model_name_or_path in {chain[-2]}/"
+                         f"{ADAPTER_CONFIG})") from None
+    model = put_adapters(weights, chain, merge)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def tokenizer_source(chain: list[str]) -> str:
+    """The first folder of an adapter chain that holds a tokenizer, else the base model (folder or hub id)."""
+    return next((c for c in chain[:-1] if any((Path(c) / f).exists() for f in TOKENIZER_FILES)), chain[-1])
+
+
+def model_config(source: str | os.PathLike, trust_remote_code: bool = False):
+    """A model's config without its weights (``AutoConfig``); for an adapter folder, its base model's."""
+    from transformers import AutoConfig
+
+    source = adapter_chain(source)[-1] if is_adapter_folder(source) else source
+    return AutoConfig.from_pretrained(str(source), trust_remote_code=trust_remote_code)
 
 
 def custom_code(folder: Path) -> str:
@@ -139,12 +202,15 @@ def custom_code(folder: Path) -> str:
 
 def weights_problem(folder: str | os.PathLike) -> str:
     """Why a saved model folder cannot be loaded ("" = it looks whole): a missing or unreadable
-    config.json, tokenizer or safetensors file. Reads headers only."""
+    config.json (adapter_config.json in an adapter folder), tokenizer or safetensors file. Reads headers
+    only; an adapter folder without a tokenizer is whole (its base model's is used)."""
     folder = Path(folder)
+    adapter = is_adapter_folder(folder)
+    meta = ADAPTER_CONFIG if adapter else "config.json"
     try:
-        json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        json.loads((folder / meta).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return f"config.json: {exc}"
+        return f"{meta}: {exc}"
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         return "no safetensors weights"
@@ -156,19 +222,23 @@ def weights_problem(folder: str | os.PathLike) -> str:
                 pass
         except Exception as exc:  # safetensors raises its own error type
             return f"{f.name}: {exc}"
-    if not any((folder / t).exists() for t in TOKENIZER_FILES):
+    if not adapter and not any((folder / t).exists() for t in TOKENIZER_FILES):
         return "no tokenizer"
     return ""
 
 
 def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
-    """Save weights (safetensors) and tokenizer; written to a temp folder, then renamed into place."""
+    """Save weights (safetensors) and tokenizer; written to a temp folder, then renamed into place. A peft model
+    saves its adapter alone (an adapter folder naming its base model; ``load_model`` loads it back)."""
     quiet_transformers()
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        with warnings.catch_warnings():  # a LoRA on an adapter folder's model: peft looks for the base's config.json
+            # to see whether the vocabulary grew; Lethe never resizes it
+            warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
+            model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if folder.exists():
             shutil.rmtree(folder)
