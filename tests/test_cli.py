@@ -382,6 +382,20 @@ def test_python_dash_m_lethe_is_the_lethe_command(tmp_path):
     assert bad.stderr.strip() == f"lethe: error: {tmp_path / 'missing.jsonl'}: file not found"
 
 
+def test_a_launch_of_several_processes_is_refused_in_one_line(monkeypatch, capsys):
+    """Under torchrun / accelerate launch with N > 1 every process would repeat the whole run: refused."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for command in (["run"], ["eval"], ["unlearn", "ga"], ["attack", "some/model"], ["harness", "some/model"]):
+        code, out, err = run_cli(command, capsys)
+        assert code == 2 and out == "", command
+        assert err.strip() == ("lethe: error: this is one of 2 processes (WORLD_SIZE=2, set by torchrun or accelerate "
+                               "launch), but Lethe does not split a run across processes yet: each would repeat it; "
+                               "launch one process"), command
+    assert run_cli(["ls", "judges"], capsys)[0] == 0  # listing and reporting commands run no model
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert "WORLD_SIZE" not in run_cli(["run", "nosuchkey=1"], capsys)[2]
+
+
 def test_ls_lists_methods_and_metrics(capsys):
     code, out, _ = run_cli(["ls"], capsys)
     assert code == 0

@@ -288,6 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MODEL_COMMANDS = ("run", "eval", "safety", "unlearn", "attack", "harness")  # the commands that load and run models
+
+
+def single_process() -> None:
+    """Refuse a launch of several processes (torchrun, accelerate launch): a run is not split across
+    processes yet, so every process would repeat the whole run and race for its run folder."""
+    import os
+
+    n = os.environ.get("WORLD_SIZE", "1")
+    if n.isdigit() and int(n) > 1:
+        raise LetheError(f"this is one of {n} processes (WORLD_SIZE={n}, set by torchrun or accelerate launch), but "
+                         "Lethe does not split a run across processes yet: each would repeat it; launch one process")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -299,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
 
         set_enabled(False)
     try:
+        if args.command in MODEL_COMMANDS:
+            single_process()
         return args.fn(args)
     except LetheError as exc:
         print(f"lethe: error: {exc}", file=sys.stderr)
