@@ -187,6 +187,22 @@ def test_free_space_is_checked_for_saved_models(tmp_path, monkeypatch, capsys):
     assert code == 2 and "2 saved models need" in one_line(err)
 
 
+def test_free_space_of_an_adapter_target_counts_its_base(tmp_path):
+    """A LoRA adapter folder loads merged into its base: its saved copies are the base's size, not the adapter's."""
+    from lethe.rundir import folder_bytes
+
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    base.mkdir()
+    adapter.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"\0" * 4096)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 100)
+    own = sum(f.stat().st_size for f in adapter.iterdir())
+    assert folder_bytes(adapter) == own + folder_bytes(base) and folder_bytes(base) == 4096 + 2
+    assert folder_bytes("owner/hub-model") == 0
+
+
 def test_stale_partial_folders_are_listed_resumed_or_cleaned(tmp_path):
     (tmp_path / ".old.partial").mkdir()
     (tmp_path / ".old.partial" / "results.json").write_text('{"models": []}')

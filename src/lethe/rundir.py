@@ -14,6 +14,7 @@ import socket
 import time
 from pathlib import Path
 
+from .adapters import adapter_chain, is_adapter_folder
 from .errors import LetheError
 
 RESULTS = "results.json"
@@ -232,9 +233,10 @@ def is_run_folder(path: Path) -> bool:
 
 
 def folder_bytes(path: str | Path) -> int:
-    """Bytes of the files under a local folder (0 for a hub id)."""
-    p = Path(path)
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else 0
+    """Bytes of the files under a local folder (0 for a hub id); for a LoRA adapter folder, those of its whole
+    chain down to the base model: it loads merged, and an unlearned copy is saved whole (unless it is a new adapter)."""
+    folders = adapter_chain(path) if is_adapter_folder(path) else [path]
+    return sum(f.stat().st_size for p in map(Path, folders) if p.is_dir() for f in p.rglob("*") if f.is_file())
 
 
 def stale_runs(output: str | Path) -> list[Path]:
