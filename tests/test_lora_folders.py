@@ -78,12 +78,19 @@ def test_an_adapter_trained_on_a_loaded_adapter_names_it_as_its_base(unlearned, 
 
 
 def test_cli_eval_on_an_adapter_folder(unlearned, tmp_path, capsys):
+    """`lethe eval model=<adapter folder>` scores exactly what the same model saved whole scores."""
     _, _, folder, _ = unlearned
-    code = main(["eval", *FAST, f"model={folder}", f"output={tmp_path / 'out'}", "name=ev", "attacks=[]"])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    rows = json.loads((tmp_path / "out" / "ev" / "summary.json").read_text())["rows"]
-    assert [r["name"] for r in rows] == ["target"] and rows[0]["metrics"]["forget_rouge_l"] >= 0
+    merged, tok = load_model(folder)
+    whole = save_model(merged, tok, tmp_path / "whole")
+    metrics = {}
+    for name, model in (("adapter", folder), ("whole", whole)):
+        code = main(["eval", *FAST, f"model={model}", f"output={tmp_path / 'out'}", f"name={name}", "attacks=[]"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        rows = json.loads((tmp_path / "out" / name / "summary.json").read_text())["rows"]
+        assert [r["name"] for r in rows] == ["target"]
+        metrics[name] = rows[0]["metrics"]
+    assert "forget_rouge_l" in metrics["adapter"] and metrics["adapter"] == metrics["whole"]
 
 
 def test_cli_attack_and_retain_model_on_adapter_folders(unlearned, tmp_path, capsys):
