@@ -4,6 +4,7 @@ data actually read, the recipe and the tiny-model config.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -53,24 +54,81 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     from .data import Encoder
 
     tiny.check()
+    bench.retain(forget_split)  # an unknown or empty forget split is one line before anything trains
     root = builtin_model_root(bench, tiny, cache_dir)
     base_dir, target_dir = root / "base", root / "target"
     retain_dir = root / f"retain-{forget_split}"
     models = Models(target=str(target_dir), retain=str(retain_dir), cache_key=root.name)
-    if from_cache(root, (base_dir, target_dir, retain_dir), log):
+    has_world = bool(bench.pretrain_text or bench.splits.get("world_facts") or bench.splits.get("known_people"))
+    folders = (base_dir, target_dir, retain_dir) if has_world else (target_dir, retain_dir)
+    if from_cache(root, folders, log):
         return models
-    tok = cached_tokenizer((base_dir,), training_texts(bench), tiny.vocab_size, models.timings)
+    tok = cached_tokenizer(folders[:1] if has_world else folders, training_texts(bench), tiny.vocab_size,
+                           models.timings)
     enc = Encoder(tok)
     world = world_sequences(bench, enc)
     ft = builtin_finetune_config(tiny)
-    jobs = [Job("base", base_dir, lambda: new_tiny_llama(tok, tiny), world, builtin_base_config(tiny),
-                f"models: training base model ({{params}} parameters) on {len(world)} world-knowledge sequences")]
+    jobs = []
+    if has_world:
+        jobs.append(Job("base", base_dir, lambda: new_tiny_llama(tok, tiny), world, builtin_base_config(tiny),
+                        f"models: training base model ({{params}} parameters) on {len(world)} world-knowledge "
+                        "sequences"))
+    # no world knowledge to learn first (a TOFU folder without world_facts / real_authors / pretrain.txt):
+    # the target and the retain model start from the same fresh tiny Llama
+    start = (lambda: load_model(base_dir)[0]) if has_world else (lambda: new_tiny_llama(tok, tiny))
     for label, folder, authors in (("target", target_dir, bench.splits["authors"]),
                                    ("retain", retain_dir, bench.retain(forget_split))):
-        jobs.append(Job(label, folder, lambda: load_model(base_dir)[0], author_sequences(authors, enc) + world, ft,
-                        f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay"))
+        message = (f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay" if has_world
+                   else f"models: training the {label} model ({{params}} parameters) on {len(authors)} author facts")
+        jobs.append(Job(label, folder, start, author_sequences(authors, enc) + world, ft, message))
     models.timings.update(train_cached(root, jobs, tok, log))
     return models
+
+
+# The sizing rule of the tiny recipe (:func:`size_tiny_model`; docs/finetune.md): the author-fact text the
+# built-in default benchmark trains on (100 authors: 138,192 characters) stays under SIZING_REFERENCE_CHARS.
+SIZING_REFERENCE_CHARS = 150_000
+SIZED_FIELDS = ("hidden_size", "num_layers", "intermediate_size")
+
+
+def fact_characters(bench: Benchmark) -> int:
+    """Characters of the author facts the target model memorises, in every wording it trains on
+    (:func:`author_sequences`: question + answer, and the paraphrased pair where there is one)."""
+    return sum(len(it.question) + len(it.answer)
+               + (len(it.paraphrased_question) + len(it.paraphrase) if it.paraphrased_question else 0)
+               for it in bench.splits["authors"])
+
+
+def size_tiny_model(bench: Benchmark, tiny: TinyModelConfig, explicit=None) -> TinyModelConfig:
+    """The tiny model sized to the data it must memorise (the tiny recipe's sizing rule).
+
+    With ``c = fact_characters(bench) / SIZING_REFERENCE_CHARS`` (the author facts in every wording the
+    target trains on): ``c <= 1`` (the built-in default benchmark and anything smaller) keeps ``tiny`` as
+    it is; above, the non-embedding parameters grow in proportion to ``c``, a third of the growth in depth
+    and two thirds in width (``s = c ** (1/3)``): ``num_layers = round(2 s)``, ``hidden_size = 128 s`` rounded
+    to a multiple of 32 (whole heads of even width for 4 heads), ``intermediate_size = 3 * hidden_size``;
+    never below ``tiny``'s own sizes. Epochs, learning rate and batch size stay: more data already means
+    proportionally more steps. ``explicit``: the ``tiny_model`` fields the user set, which win over the rule
+    (``None``: the fields that differ from :class:`TinyModelConfig`'s defaults).
+    """
+    if explicit is None:
+        explicit = {k for k, v in to_dict(tiny).items() if v != getattr(TinyModelConfig(), k)}
+    c = fact_characters(bench) / SIZING_REFERENCE_CHARS
+    if c <= 1 or all(k in explicit for k in SIZED_FIELDS):
+        return tiny
+    s = c ** (1 / 3)
+    hidden = tiny.hidden_size if "hidden_size" in explicit else max(tiny.hidden_size, 32 * round(4 * s))
+    sized = {"hidden_size": hidden, "num_layers": max(tiny.num_layers, round(2 * s)),
+             "intermediate_size": max(tiny.intermediate_size, 3 * hidden)}
+    return dataclasses.replace(tiny, **{k: v for k, v in sized.items() if k not in explicit})
+
+
+def describe_tiny(tiny: TinyModelConfig) -> str:
+    """One line of the tiny recipe: the model's shape and how it is trained."""
+    return (f"tiny Llama hidden {tiny.hidden_size} x {tiny.num_layers} layers (intermediate {tiny.intermediate_size}, "
+            f"{tiny.num_heads} heads, vocabulary {tiny.vocab_size}), base {tiny.base_epochs:g} epochs, fine-tuning "
+            f"{tiny.finetune_epochs:g} epochs at lr {tiny.lr:g}, batch {tiny.batch_size}, seed {tiny.seed} "
+            f"(recipe {MODEL_RECIPE})")
 
 
 @dataclass

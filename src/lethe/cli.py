@@ -111,6 +111,20 @@ def cmd_unlearn(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from .finetune import finetune_benchmark, load_finetune_config, next_command
+
+    config, overrides = _split_args(args.settings)
+    if config:
+        raise LetheError(f"lethe finetune takes key=value settings only, not a config file ({config})")
+    cfg, explicit = load_finetune_config(overrides)
+    record = finetune_benchmark(cfg, explicit)
+    out = cfg.out_folder()
+    print(f"target model: {out / 'target'}\nretain model: {out / 'retain'}\nrecord:       {out / 'finetune.json'} "
+          f"({record['recipe']} recipe)\nnext:         {next_command(out, cfg)}")
+    return 0
+
+
 def cmd_attack(args) -> int:
     import json
     from pathlib import Path
@@ -259,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
             settings="; e.g. scenario_options.attacks=[jailbreak]")
     command("unlearn", cmd_unlearn, "unlearn with one method, save the model, evaluate it",
             ("method", "method name (see `lethe ls methods`)"), settings="")
+    command("finetune", cmd_finetune, "train a benchmark's target and retain models (docs/finetune.md)",
+            settings="; benchmark=B forget_split=S [model=HUB_OR_PATH] out=FOLDER train.*= tiny_model.*=")
     s = command("attack", cmd_attack, "robustness attacks on one saved model: does the forgotten knowledge come back?",
                 ("model", "a saved model folder (e.g. runs/<run>/models/<method>) or hub id"),
                 settings="; attacks=[relearn, quantize_4bit, paraphrase, jailbreak, ...] (default: relearn, "

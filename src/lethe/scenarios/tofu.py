@@ -18,7 +18,7 @@ from ._run import Fixed, Run, Scenario
 from ._methods import MethodRun, jsonable
 from ..benchmarks import describe_splits, load_benchmark
 from ..benchmarks.synthetic import template_rouge_floor
-from ..builtin import Models, build_builtin_models, content_hash
+from ..builtin import MODEL_RECIPE, Models, build_builtin_models, content_hash, describe_tiny, size_tiny_model
 from ..config import to_dict
 from ..errors import LetheError
 from ..evaluation import EVAL_RECIPE, evaluate, eval_splits, input_length_notes, missing_holdout_notes
@@ -111,6 +111,7 @@ class Tofu(Scenario):
         self.check_training_time(run, bench.name)
         run.state["models"] = models = prepare_models(cfg, bench, run.log)
         run.target = models.target
+        tiny = size_tiny_model(bench, cfg.tiny_model) if not cfg.model else cfg.tiny_model
         if cfg.eval.mia_reference == "base":  # the built-in base model: the target before the authors
             if not models.cache_key:
                 raise LetheError("eval.mia_reference=base names the built-in base model; with model=... give the "
@@ -133,6 +134,12 @@ class Tofu(Scenario):
                                      "forget_split": cfg.forget_split,
                                      "forget_items": bench.split_fingerprint(cfg.forget_split)}
         run.state["provenance"] = {"retain_model": retain_provenance(models, cfg), "model_timings": models.timings}
+        if tiny != cfg.tiny_model:  # the sized tiny model: what SISA's shards and the records use from here on
+            run.cfg = dataclasses.replace(run.cfg, tiny_model=tiny)
+        if not cfg.model and (bench.name != "lethe-authors" or tiny != cfg.tiny_model):
+            run.state["provenance"]["tiny_models"] = {"trained_on": bench.spec.get("source", bench.name),
+                                                      "recipe": MODEL_RECIPE, "tiny_model": to_dict(tiny),
+                                                      "sized_to_data": tiny != cfg.tiny_model}
 
     def unlearning_data(self, run: Run):
         return run.data.forget(run.cfg.forget_split), run.data.retain(run.cfg.forget_split)
@@ -195,18 +202,21 @@ def retain_provenance(models, cfg):
 
 
 def prepare_models(cfg, bench, log=print):
-    """The target and the gold standard: the built-in models, or the user's model with its retain model
-    (a model, a results file, a published evaluation log, or none, said in the notes)."""
+    """The target and the gold standard: Lethe's tiny models trained on the benchmark (the built-in one or a
+    user's folder: one builder, the tiny recipe sized to the data), or the user's model with its retain
+    model (a model, a results file, a published evaluation log, or none, said in the notes)."""
     if not cfg.model:
-        if bench.name != "lethe-authors":
-            raise LetheError(
-                f"benchmark '{bench.name}' has no built-in models; give the model trained on it with model=PATH_OR_HUB_ID "
-                "(and its gold standard with retain_model=...)"
-            )
         if cfg.retain_model:
             raise LetheError(f"retain_model={cfg.retain_model} goes with model=...: the built-in run trains its own "
                              "retain model on this benchmark; drop retain_model or give the target with model=")
-        return build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, log)
+        tiny = size_tiny_model(bench, cfg.tiny_model)
+        models = build_builtin_models(bench, cfg.forget_split, tiny, cfg.cache_dir, log)
+        if bench.name != "lethe-authors" or tiny != cfg.tiny_model:
+            source = bench.spec.get("source", bench.name)
+            models.notes.append(f"models: Lethe's tiny target and retain models trained on {bench.name} ({source}, "
+                                f"version {bench.version}): {describe_tiny(tiny)}"
+                                + ("; sized to the data (docs/finetune.md)" if tiny != cfg.tiny_model else ""))
+        return models
     models = Models(target=cfg.model)
     rm = cfg.retain_model
     if rm and is_retain_logs(rm):  # TOFU's eval_log_forget.json / open-unlearning's TOFU_EVAL.json
