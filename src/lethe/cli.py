@@ -304,18 +304,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-MODEL_COMMANDS = ("run", "eval", "safety", "unlearn", "attack", "harness")  # the commands that load and run models
+SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune")  # split across the processes of a launch (docs/scale.md)
+MODEL_COMMANDS = ("attack", "harness")  # the other commands that load models: one process
 
 
-def single_process() -> None:
-    """Refuse a launch of several processes (torchrun, accelerate launch): a run is not split across
-    processes yet, so every process would repeat the whole run and race for its run folder."""
-    import os
+def join_launch(command: str) -> None:
+    """Under torchrun or accelerate launch (WORLD_SIZE > 1): join the process group for a command that splits
+    its work, refuse one that does not; the processes but the first print nothing."""
+    from . import dist
 
-    n = os.environ.get("WORLD_SIZE", "1")
-    if n.isdigit() and int(n) > 1:
-        raise LetheError(f"this is one of {n} processes (WORLD_SIZE={n}, set by torchrun or accelerate launch), but "
-                         "Lethe does not split a run across processes yet: each would repeat it; launch one process")
+    n = dist.launched()
+    if n == 1:
+        return
+    if command in MODEL_COMMANDS:
+        raise LetheError(f"this is one of {n} processes (WORLD_SIZE={n}), but `lethe {command}` is not split "
+                         "across processes: each would repeat it; launch one process")
+    if command not in SPLIT_COMMANDS:
+        return
+    dist.init()
+    if not dist.is_main():
+        import os
+
+        from .progress import set_enabled
+
+        set_enabled(False)
+        sys.stdout = open(os.devnull, "w")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,11 +342,13 @@ def main(argv: list[str] | None = None) -> int:
 
         set_enabled(False)
     try:
-        if args.command in MODEL_COMMANDS:
-            single_process()
+        join_launch(args.command)
         return args.fn(args)
     except LetheError as exc:
-        print(f"lethe: error: {exc}", file=sys.stderr)
+        from . import dist
+
+        if dist.is_main():  # every process raises it; one says it
+            print(f"lethe: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lethe: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import dist
 from .benchmarks.base import atomic_write_text
 from .config import TinyModelConfig, TrainConfig, build, parse_override, to_dict
 from .errors import LetheError
@@ -93,7 +94,7 @@ def finetune_benchmark(cfg: FinetuneConfig, explicit=None, log=print) -> dict:
     forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)  # unknown split: one line
     partial = out.parent / f"{out.name}.partial"
     if partial.exists():  # left by a killed run: it never counts as finished
-        shutil.rmtree(partial)
+        dist.on_main(shutil.rmtree, partial)
     t0 = time.perf_counter()
     train = tofu_pair if cfg.model else tiny_pair
     recipe = train(cfg, bench, partial, explicit, log)
@@ -103,10 +104,14 @@ def finetune_benchmark(cfg: FinetuneConfig, explicit=None, log=print) -> dict:
               "items": {"target": len(bench.splits["authors"]), "retain": len(retain), "forget": len(forget)},
               **recipe, "seconds": time.perf_counter() - t0, "lethe_version": __version__}
     atomic_write_text(partial / RECORD, json.dumps(record, indent=2) + "\n")
+    dist.on_main(_move_into_place, partial, out)  # launched as several processes: the first one
+    return record
+
+
+def _move_into_place(partial: Path, out: Path) -> None:
     if out.exists():  # overwrite=true (checked above)
         shutil.rmtree(out)
     os.replace(partial, out)
-    return record
 
 
 def tiny_pair(cfg: FinetuneConfig, bench, folder: Path, explicit, log=print) -> dict:

@@ -3,7 +3,9 @@ It knows no method: unlearning (``lethe.train.unlearn``) and ULD's assistant plu
 
 Loss normalisation: a caller's loss is the sum over the sequences of a micro-batch; a step's loss is
 that sum over all micro-batches divided by the number of items in the optimizer step, so batch 8 x
-accumulation 1 and batch 2 x accumulation 4 give the same update.
+accumulation 1 and batch 2 x accumulation 4 give the same update. Launched as N processes, each trains
+on its share of the step's micro-batches (:func:`lethe.dist.step_share`) and the gradients are summed
+once a step: the update of one process with the same global batch (docs/scale.md).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from . import dist
 from .config import TrainConfig
 from .data import Sequence, UnlearnBatch, collate
 from .errors import LetheError
@@ -27,6 +30,8 @@ class TrainStats:
     steps: int = 0
     sequences: int = 0
     tokens: int = 0  # non-pad tokens through the model's trained forward passes
+    world_size: int = 1  # processes that shared the steps
+    rank_sequences: list[int] = field(default_factory=list)  # sequences each process trained on
     seconds: float = 0.0
     setup_seconds: float = 0.0
     trainable_params: int = 0
@@ -75,9 +80,11 @@ def optimizer(model, cfg: TrainConfig, total_steps: int):
 
 def accelerator():
     """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says."""
+    import torch
     from accelerate import Accelerator
 
-    return Accelerator()
+    dist.init()
+    return Accelerator(cpu=not torch.cuda.is_available())
 
 
 def autocast(precision: str, device):
@@ -151,7 +158,9 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     if train.max_steps:
         total_steps = min(total_steps, train.max_steps)
     opt, sched = optimizer(model, train, total_steps)
-    model, opt = accel.prepare(model, opt, device_placement=[False, False])
+    parallel = dist.world() > 1
+    if not parallel:  # several processes sum their gradients once a step (dist.sum_gradients), not through DDP
+        model, opt = accel.prepare(model, opt, device_placement=[False, False])
     model.train()
     stats = TrainStats()
     stats.trainable_params, stats.total_params = count_parameters(model)
@@ -185,7 +194,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
 
     # --- the loop ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    step = 0
+    step = local = 0
     with bar(description, total_steps) as progress:
         while step < total_steps:
             order = torch.randperm(n_items, generator=gen).tolist()
@@ -194,7 +203,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                     break
                 idx = order[start : start + per_step]  # the items of this optimizer step
                 paired = torch.randint(n_paired, (len(idx),), generator=gen).tolist() if n_paired else []
-                batches = [make_batch(idx[m : m + micro], paired[m : m + micro]) for m in range(0, len(idx), micro)]
+                share = dist.step_share(idx, paired, micro)  # all of them in one process
+                batches = [make_batch(items, pairs) for items, pairs in share]
                 if gradients is None:
                     step_loss, info = 0.0, {}
                     for batch in batches:  # gradient accumulation over the micro-batches
@@ -205,6 +215,10 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                         step_loss += float(part.detach())
                 else:
                     step_loss, info = gradients(model, batches, len(idx))
+                if parallel:
+                    dist.sum_gradients(trained)
+                    step_loss = dist.sum_numbers([step_loss])[0]
+                    local += sum(len(items) for items, _ in share)
                 stats.tokens += sum(tokens(batch) for batch in batches)
                 stats.last_stats = info
                 if diverged and not math.isfinite(step_loss):
@@ -229,6 +243,13 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 p.copy_(saved.to(p.device))
     stats.steps = step
     stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
+    stats.world_size = dist.world()
+    if parallel:  # the whole launch's tokens; each process's share of the sequences
+        stats.tokens = int(dist.sum_numbers([stats.tokens])[0])
+        stats.rank_sequences = [int(v) for v in dist.sum_numbers(
+            [local if r == dist.rank() else 0 for r in range(stats.world_size)])]
+    else:
+        stats.rank_sequences = [stats.sequences]
     model = accel.unwrap_model(model)
     model.eval()
     return model, stats

@@ -229,9 +229,16 @@ def weights_problem(folder: str | os.PathLike) -> str:
 
 def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
     """Save weights (safetensors) and tokenizer; written to a temp folder, then renamed into place. A peft model
-    saves its adapter alone (an adapter folder naming its base model; ``load_model`` loads it back)."""
+    saves its adapter alone (an adapter folder naming its base model; ``load_model`` loads it back). Launched
+    as several processes, the first writes and the others wait (then read the same folder)."""
+    from . import dist
+
+    dist.on_main(_save_model, model, tokenizer, Path(folder))
+    return Path(folder)
+
+
+def _save_model(model, tokenizer, folder: Path) -> None:
     quiet_transformers()
-    folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -246,7 +253,6 @@ def save_model(model, tokenizer, folder: str | os.PathLike) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder
 
 
 def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: str | list[str] = "all-linear"):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import dist
 from .errors import LetheError
 from .models import quiet_transformers
 from .probes_tokens import answer_logit_batches
@@ -50,10 +51,13 @@ def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.
 
     lp = np.zeros(len(seqs), dtype=np.float64)
     nt = np.zeros(len(seqs), dtype=np.int64)
+    done = []
     for idx, logits, labels in answer_logit_batches(model, seqs, pad_id, batch_size):
         s, n = sequence_logprob(logits, labels)
         lp[idx] = s.double().cpu().numpy()
         nt[idx] = n.long().cpu().numpy()
+        done += idx
+    dist.share_rows(done, lp, nt)
     return lp, nt
 
 
@@ -74,15 +78,18 @@ def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, b
     prompts = [encoder.prompt(q) for q in questions]
     out: list[str] = [""] * len(questions)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    starts, done = range(0, len(order), batch_size), []
     with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
+        for b in dist.mine(len(starts)):  # launched as several processes: each its share of the batches
+            idx = order[starts[b] : starts[b] + batch_size]
+            done += idx
             ids, att = collate_prompts([prompts[i] for i in idx], tokenizer.pad_token_id)
             gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
                                  do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
             texts = tokenizer.batch_decode(gen[:, ids.size(1):], skip_special_tokens=True)
             for i, t in zip(idx, texts):
                 out[i] = t.strip() if strip else t
+    dist.share_rows(done, out)
     return out
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import dist
 from .errors import LetheError
 from .models import answer_logits
 
@@ -50,16 +51,18 @@ class TokenProbes:
 
 def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     """``(indices, logits, labels)`` of ``seqs`` in batches of similar length (little padding per batch),
-    no grad: :func:`lethe.models.answer_logits` of each collated batch."""
+    no grad: :func:`lethe.models.answer_logits` of each collated batch. Launched as several processes,
+    each gets its share of the batches (:func:`lethe.dist.mine`; :func:`lethe.dist.share_rows` completes)."""
     import torch
 
     from .data import collate
 
     device = next(model.parameters()).device
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))
+    starts = range(0, len(order), batch_size)
     with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
+        for b in dist.mine(len(starts)):
+            idx = order[starts[b] : starts[b] + batch_size]
             yield (idx, *answer_logits(model, collate([seqs[i] for i in idx], pad_id).to(device)))
 
 
@@ -103,7 +106,9 @@ def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
     from .ops import token_logprobs
 
     lp, mu, sd, hit = ([None] * len(seqs) for _ in range(4))
+    done = []
     for idx, logits, labels in answer_logit_batches(model, seqs, pad_id, batch_size):  # (B, T', V), (B, T')
+        done += idx
         logp, mask = token_logprobs(logits, labels)  # (B, T'-1) each
         scored = mask.bool()  # (B, T'-1): position t predicts a scored token
         for b, i in enumerate(idx):  # row by row: no (all tokens, V) copy of the batch's logits
@@ -113,6 +118,7 @@ def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
             mu[i] = m.double().cpu().numpy()
             sd[i] = s.double().cpu().numpy()
             hit[i] = h.cpu().numpy()
+    dist.share_rows(done, lp, mu, sd, hit)
     return TokenProbes(logprobs=lp, mu=mu, sigma=sd, argmax_hit=hit)
 
 
@@ -148,10 +154,10 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
         raise LetheError("gradient norms need trainable parameters, but every parameter of the model has "
                          "requires_grad=False (a frozen reference?); unfreeze them with p.requires_grad_(True)")
     device = params[0].device
-    out: list[np.ndarray] = []
+    out: list = [None] * len(seqs)
     with torch.enable_grad():
-        for i, seq in enumerate(seqs):
-            enc = collate([seq], pad_id).to(device)
+        for i in dist.mine(len(seqs)):  # one sequence a pass: processes take every N-th
+            enc = collate([seqs[i]], pad_id).to(device)
             logp, mask = token_logprobs(*answer_logits(model, enc))  # (1, T'-1) each
             lp = logp[0][mask[0].bool()]  # (n_i,) scored positions in text order, the EOS last
             if not keep_last:
@@ -162,6 +168,7 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
             nll = -lp.mean()  # scalar
             grads = torch.autograd.grad(nll, params, allow_unused=True)
             norms = [float(torch.linalg.vector_norm(g.detach().float())) for g in grads if g is not None]  # fp32 sums
-            out.append(np.asarray(norms, dtype=np.float64))
+            out[i] = np.asarray(norms, dtype=np.float64)
             del grads, nll
+    dist.share_rows(dist.mine(len(seqs)), out)
     return out

@@ -9,7 +9,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from . import __version__, dist
 from .builtin import content_hash
 from .config import RunConfig
 from .evaluation import EVAL_RECIPE
@@ -50,10 +50,14 @@ def provenance(cfg: RunConfig, threads: int, data) -> dict:
         "hardware": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                      "cpus": os.cpu_count(), "torch_threads": threads,
                      "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "world_size": dist.world(),  # the processes the run was split across; 1: not split
         "eval_recipe": EVAL_RECIPE,
         "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
     }
+    if dist.world() > 1:
+        out["parallel"] = {"training": "data parallel: each process its share of every step, gradients summed once "
+                           "a step", "evaluation": "batches split across the processes, gathered in item order",
+                           "files": "written by the first process"}
     if hasattr(data, "split_fingerprint") and getattr(data, "forget_sets", {}).get(cfg.forget_split):
         out["forget_split"] = {k: v for k, v in data.split_fingerprint(cfg.forget_split).items() if k != "ids"}
     return out

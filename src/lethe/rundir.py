@@ -14,6 +14,7 @@ import socket
 import time
 from pathlib import Path
 
+from . import dist
 from .adapters import adapter_chain, is_adapter_folder
 from .errors import LetheError
 
@@ -97,7 +98,13 @@ class RunFolder:
     # -- claiming ------------------------------------------------------------------------------
 
     def claim(self, overwrite: bool = False, resume: bool = False, log=print) -> "RunFolder":
-        """Take the name, or stop with a one-line error (the CLI's exit 2) before any model work."""
+        """Take the name, or stop with a one-line error (the CLI's exit 2) before any model work. Launched as
+        several processes, the first claims the folder for all of them."""
+        dist.on_main(self._claim, overwrite, resume, log)
+        self.resumed = dist.broadcast(self.resumed)
+        return self
+
+    def _claim(self, overwrite: bool, resume: bool, log) -> None:
         if self.output.exists() and not self.output.is_dir():
             raise LetheError(f"output {self.output} is a file, not a folder; give output=<folder>")
         self._made_output = not self.output.exists()
@@ -111,7 +118,6 @@ class RunFolder:
         except BaseException:
             self.release()
             raise
-        return self
 
     def _take_lock(self) -> None:
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "started_ticks": _start_ticks(os.getpid()),
@@ -221,11 +227,14 @@ class RunFolder:
 
     def finish(self) -> Path:
         """Rename the finished run into place (replacing an older run of the same name) and let the name go."""
+        dist.on_main(self._finish)
+        return self.final
+
+    def _finish(self) -> None:
         if self.final.exists():
             shutil.rmtree(self.final)
         os.replace(self.partial, self.final)
         self.release()
-        return self.final
 
 
 def is_run_folder(path: Path) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import dist
 from .benchmarks.base import QAItem
 from .config import TrainConfig  # noqa: F401  (also re-exported: lethe.train.TrainConfig)
 from .data import Encoder, Sequence, UnlearnBatch, collate
@@ -213,6 +214,7 @@ def _sam_gradients(model, batches, n_forget: int, loss_fn, cfg, forget_cfg, rho:
         if forget_cfg is not cfg:
             accelerator.backward(full - f)
         step_loss += float(full.detach())
+    dist.sum_tensors(g_f)  # launched as several processes: ε from the whole step's forget gradient
     norm = torch.sqrt(sum((g.float() ** 2).sum() for g in g_f)) + 1e-12
     eps = [rho * g / norm for g in g_f]
     with torch.no_grad():

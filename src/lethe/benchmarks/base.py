@@ -264,7 +264,12 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file via a temp file + rename, so a crash never leaves half a file."""
+    """Write a file via a temp file + rename, so a crash never leaves half a file. Launched as several
+    processes, only the first writes (every process holds the same results)."""
+    from .. import dist
+
+    if not dist.is_main():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
+from .. import __version__, dist
 from ..benchmarks.base import atomic_write_text
 from ..config import RunConfig, build, to_dict
 from ..errors import LetheError
@@ -231,7 +231,7 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
 
     if cfg.resume and not cfg.name:
         raise LetheError("resume=true needs the run's name=... (or use lethe run --resume runs/<name>)")
-    name = cfg.name or scenario.default_name(run)
+    name = dist.broadcast(cfg.name or scenario.default_name(run))  # several processes: the first one's clock
     run.folder = folder = RunFolder(cfg.output, name).claim(cfg.overwrite, cfg.resume, log)
     try:
         resolved = {**to_dict(dataclasses.replace(cfg, name=name)), "scenario_options": to_dict(run.opts) if run.opts else {}}
@@ -258,20 +258,28 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
         summary["notes"] = list(run.notes) + summary.get("notes", [])
         _write_results(run, folder, results, failed, extra_results)
         folder.write_text("summary.json", json.dumps(summary, indent=2))
-        try:
-            from ..report import write_report
-
-            write_report(folder.partial, summary)
-        except Exception as exc:  # the results are safe; the report can be drawn again
-            out = folder.finish()
-            raise ReportFailed(f"the report could not be drawn ({_error_text(exc)}); the results are in {out}: "
-                               f"lethe report {out} draws it again") from None
-        return folder.finish()
+        failure = dist.broadcast(dist.on_main(_draw_report, folder.partial, summary))
+        out = folder.finish()
+        if failure:  # the results are safe; the report can be drawn again
+            raise ReportFailed(f"the report could not be drawn ({failure}); the results are in {out}: "
+                               f"lethe report {out} draws it again")
+        return out
     except BaseException:
         folder.discard_if_empty(log)
         raise
     finally:
         folder.release()
+
+
+def _draw_report(folder: Path, summary: dict) -> str:
+    """The report's files; "" when they are drawn, else why not."""
+    try:
+        from ..report import write_report
+
+        write_report(folder, summary)
+    except Exception as exc:
+        return _error_text(exc)
+    return ""
 
 
 class ReportFailed(LetheError):
