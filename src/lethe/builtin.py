@@ -75,7 +75,8 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
                         "sequences"))
     # no world knowledge to learn first (a TOFU folder without world_facts / real_authors / pretrain.txt):
     # the target and the retain model start from the same fresh tiny Llama
-    start = (lambda: load_model(base_dir)[0]) if has_world else (lambda: new_tiny_llama(tok, tiny))
+    # the tiny recipe trains in float32 wherever the run's models go (its cache key names no dtype)
+    start = (lambda: load_model(base_dir, dtype="float32")[0]) if has_world else (lambda: new_tiny_llama(tok, tiny))
     for label, folder, authors in (("target", target_dir, bench.splits["authors"]),
                                    ("retain", retain_dir, bench.retain(forget_split))):
         message = (f"models: fine-tuning the {label} model on {len(authors)} author facts + world replay" if has_world

@@ -150,10 +150,12 @@ def cmd_attack(args) -> int:
 
 def cmd_harness(args) -> int:
     from .harness import harness_main
+    from .models import placed, placement
 
     if not args.tasks:
         raise LetheError("name at least one lm-eval task: lethe harness MODEL --tasks TASK [TASK ...]")
-    harness_main(args.model, args.tasks, args.include, args.limit, args.out, args.trust_remote_code)
+    with placed(placement()):  # the GPU in bfloat16 when there is one, else the CPU in float32
+        harness_main(args.model, args.tasks, args.include, args.limit, args.out, args.trust_remote_code)
     return 0
 
 

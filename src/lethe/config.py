@@ -15,6 +15,9 @@ from .errors import LetheError, did_you_mean
 from .models import SPECIALS
 
 PRECISIONS = ("fp32", "bf16")
+MODEL_DTYPES = ("auto", "bfloat16", "float16", "float32")
+ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
+OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit")
 # Lethe's byte-level BPE (models.train_tokenizer) holds its special tokens and all 256 byte symbols
 # before the first merge: a smaller vocab_size is silently raised to this by the trainer
 MIN_VOCAB_SIZE = len(SPECIALS) + 256
@@ -35,7 +38,8 @@ def check_fields(prefix: str, problems: list[tuple[object, str, str]]) -> None:
     """One-line :class:`LetheError` for the first ``(failed, field, message)`` that failed."""
     for failed, key, message in problems:
         if failed:
-            raise LetheError(f"{prefix}.{key} {message}; fix it in the config or with {prefix}.{key}=...")
+            name = f"{prefix}.{key}" if prefix else key
+            raise LetheError(f"{name} {message}; fix it in the config or with {name}=...")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,10 @@ class TrainConfig:
     # the checkpoint with the best value (by the metric's direction) is the one returned, and recorded
     eval_every: int = 0
     best_by: str = ""
+    # "adamw": torch's AdamW; "adamw_fused": its fused kernel; "adamw_8bit" / "paged_adamw_8bit": bitsandbytes'
+    # 8-bit states (a quarter of AdamW's optimizer memory; the package is imported only then)
+    optimizer: str = "adamw"
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30 % slower
 
     def check(self, prefix: str = "train") -> None:
         layers_ok = all(is_int(x) and x >= 0 for x in self.trainable_layers)
@@ -94,6 +102,8 @@ class TrainConfig:
              f"must be >= 1 (steps), 0 (off) or -1 (each epoch), got {self.eval_every}"),
             (self.best_by and not self.eval_every, "best_by",
              "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)"),
+            (self.optimizer not in OPTIMIZERS, "optimizer",
+             f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
         ])
 
 
@@ -202,6 +212,28 @@ class RunConfig:
     save_models: bool = False
     threads: int = 0  # 0: OMP_NUM_THREADS, else the usable cores
     seed: int = 0
+    # where the models run, in which dtype (docs/scale.md): device "auto" = this process's GPU (under
+    # torchrun / accelerate launch: its local rank's), else the CPU; "cpu", "cuda", "cuda:N", "mps".
+    # model_dtype "auto" = bfloat16 on a GPU, float32 on a CPU; or "bfloat16", "float16", "float32"
+    device: str = "auto"
+    model_dtype: str = "auto"
+    attn_implementation: str = ""  # "": the model's default; "eager", "sdpa", "flash_attention_2"
+
+    def check_placement(self) -> None:
+        check_placement(self.device, self.model_dtype, self.attn_implementation)
+
+
+def check_placement(device: str, model_dtype: str, attn_implementation: str = "") -> None:
+    """One line for a ``device``, ``model_dtype`` or ``attn_implementation`` Lethe does not know."""
+    kind, _, index = device.partition(":")
+    check_fields("", [
+        (kind not in ("auto", "cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())),
+         "device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}"),
+        (model_dtype not in MODEL_DTYPES, "model_dtype",
+         f"must be one of {', '.join(MODEL_DTYPES)}, got {model_dtype!r}"),
+        (attn_implementation not in ATTENTION, "attn_implementation",
+         f"must be one of {', '.join(repr(a) for a in ATTENTION)}, got {attn_implementation!r}"),
+    ])
 
 
 def _coerce(value: Any, tp, key: str):

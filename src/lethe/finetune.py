@@ -45,6 +45,8 @@ class FinetuneConfig:
     tiny_model: TinyModelConfig = TinyModelConfig()  # the tiny recipe (sized to the data unless set here)
     cache_dir: str = ".lethe-cache"  # the tiny models' cache, shared with `lethe run`
     trust_remote_code: bool = False
+    device: str = "auto"  # as lethe run's: this process's GPU, else the CPU
+    model_dtype: str = "auto"  # model=...'s dtype: bfloat16 on a GPU, float32 on a CPU (the tiny recipe: float32)
 
     def out_folder(self) -> Path:
         return Path(self.out or Path("models") / f"{Path(self.benchmark).name}-{self.forget_split}")
@@ -85,6 +87,15 @@ def check_out(out: Path, overwrite: bool) -> None:
 def finetune_benchmark(cfg: FinetuneConfig, explicit=None, log=print) -> dict:
     """Train ``out/target`` and ``out/retain`` (see the module docstring); returns the record that is also
     written to ``out/finetune.json``."""
+    from .config import check_placement
+    from .models import placed, placement
+
+    check_placement(cfg.device, cfg.model_dtype)
+    with placed(placement(cfg.device, cfg.model_dtype)):
+        return _finetune_benchmark(cfg, explicit, log)
+
+
+def _finetune_benchmark(cfg: FinetuneConfig, explicit, log) -> dict:
     from . import __version__
     from .benchmarks import load_benchmark
 

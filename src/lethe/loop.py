@@ -71,11 +71,42 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
 
 
 def optimizer(model, cfg: TrainConfig, total_steps: int):
-    """AdamW over the trainable parameters with :func:`lr_lambda`'s schedule."""
+    """AdamW over the trainable parameters (``cfg.optimizer``: torch's, its fused kernel, or bitsandbytes'
+    8-bit states) with :func:`lr_lambda`'s schedule."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer in ("adamw", "adamw_fused"):
+        fused = {"fused": True} if cfg.optimizer == "adamw_fused" else {}
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    else:
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise LetheError(f"train.optimizer={cfg.optimizer} needs the bitsandbytes package (pip install "
+                             "bitsandbytes, on a GPU); or set train.optimizer=adamw") from None
+        kind = bnb.optim.AdamW8bit if cfg.optimizer == "adamw_8bit" else bnb.optim.PagedAdamW8bit
+        opt = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
     return opt, sched
+
+
+@contextmanager
+def checkpointing(model, on: bool):
+    """Activation (gradient) checkpointing on the model for the block when ``on`` (non-reentrant: a LoRA
+    model needs no input gradients), off again after."""
+    if not on:
+        yield
+        return
+    if not getattr(model, "supports_gradient_checkpointing", False) and not hasattr(model, "base_model"):
+        raise LetheError(f"train.gradient_checkpointing: {type(model).__name__} does not support it; set it to false")
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x names it so
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    try:
+        yield
+    finally:
+        (model.activation_checkpointing_disable if hasattr(model, "activation_checkpointing_disable")
+         else model.gradient_checkpointing_disable)()
 
 
 def accelerator():
@@ -195,7 +226,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     # --- the loop ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
     step = local = 0
-    with bar(description, total_steps) as progress:
+    with bar(description, total_steps) as progress, checkpointing(accel.unwrap_model(model),
+                                                                   train.gradient_checkpointing):
         while step < total_steps:
             order = torch.randperm(n_items, generator=gen).tolist()
             for start in range(0, len(order), per_step):

@@ -10,6 +10,9 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,19 +102,75 @@ def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
     return tok
 
 
-def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32",
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a process's models run and in which dtype (``RunConfig.device`` / ``model_dtype`` /
+    ``attn_implementation``, resolved by :func:`placement`)."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    attn_implementation: str = ""  # "": the model's own default
+
+
+_PLACEMENT: ContextVar[Placement] = ContextVar("lethe_placement", default=Placement())
+
+
+def placement(device: str = "auto", dtype: str = "auto", attn_implementation: str = "") -> Placement:
+    """``device="auto"``: the launch's accelerator (this process's GPU under torchrun), else the CPU;
+    ``dtype="auto"``: bfloat16 on a GPU, float32 elsewhere."""
+    import torch
+
+    if device == "auto":
+        from accelerate import PartialState
+
+        from . import dist
+
+        dist.init()
+        device = str(PartialState().device) if torch.cuda.is_available() else "cpu"
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise LetheError(f"device={device}, but this machine has no CUDA GPU torch can use; set device=cpu or auto")
+    if dtype == "auto":
+        dtype = "bfloat16" if kind == "cuda" else "float32"
+    return Placement(device, dtype, attn_implementation)
+
+
+@contextmanager
+def placed(where: Placement):
+    """Within the block, :func:`load_model` puts models on ``where.device`` in ``where.dtype``."""
+    token = _PLACEMENT.set(where)
+    try:
+        yield where
+    finally:
+        _PLACEMENT.reset(token)
+
+
+def current_placement() -> Placement:
+    """The placement :func:`placed` set (outside any: float32 on the CPU)."""
+    return _PLACEMENT.get()
+
+
+def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype: str | None = None,
                merge_lora: bool = True):
     """Load ``(model, tokenizer)`` from a hub id, a local folder saved with ``save_pretrained``, or a LoRA (peft)
-    adapter folder such as a ``train.lora=true`` run saves (:func:`load_adapter`; ``merge_lora`` goes to it)."""
+    adapter folder such as a ``train.lora=true`` run saves (:func:`load_adapter`; ``merge_lora`` goes to it).
+    The model goes where :func:`current_placement` says, in its dtype unless ``dtype`` is given."""
+    where = current_placement()
+    dtype = dtype or where.dtype
     if is_adapter_folder(source):
-        return load_adapter(source, trust_remote_code, dtype, merge_lora)
-    quiet_transformers()
-    check_model_folder(Path(source), trust_remote_code)
-    tokenizer = load_tokenizer(source, trust_remote_code)
-    model = _load_weights(source, trust_remote_code, dtype)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+        model, tokenizer = load_adapter(source, trust_remote_code, dtype, merge_lora, where.attn_implementation)
+    else:
+        quiet_transformers()
+        check_model_folder(Path(source), trust_remote_code)
+        tokenizer = load_tokenizer(source, trust_remote_code)
+        model = _load_weights(source, trust_remote_code, dtype, where.attn_implementation)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(where.device), tokenizer
 
 
 def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:
@@ -125,13 +184,14 @@ def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:
                          "code only when asked: add trust_remote_code=true if you trust it")
 
 
-def _load_weights(source: str | os.PathLike, trust_remote_code: bool, dtype: str):
+def _load_weights(source: str | os.PathLike, trust_remote_code: bool, dtype: str, attn_implementation: str = ""):
     import torch
     from transformers import AutoModelForCausalLM
 
+    attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         return AutoModelForCausalLM.from_pretrained(str(source), dtype=getattr(torch, dtype), use_safetensors=True,
-                                                    trust_remote_code=trust_remote_code)
+                                                    trust_remote_code=trust_remote_code, **attention)
     except OSError as exc:
         raise LetheError(f"{source}: cannot load model weights ({str(exc).splitlines()[0]}); Lethe loads safetensors "
                          "weights only") from None
@@ -145,7 +205,7 @@ def _load_weights(source: str | os.PathLike, trust_remote_code: bool, dtype: str
 
 
 def load_adapter(folder: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32",
-                 merge: bool = True):
+                 merge: bool = True, attn_implementation: str = ""):
     """``(model, tokenizer)`` of a LoRA (peft) adapter folder: its base model (``base_model_name_or_path``, a
     relative path read from the current directory: :func:`lethe.adapters.adapter_base`) loaded with every check
     of :func:`load_model`, the adapter on it (safetensors only), the tokenizer from the adapter folder, else from
@@ -167,7 +227,7 @@ def load_adapter(folder: str | os.PathLike, trust_remote_code: bool = False, dty
         check_model_folder(Path(base), trust_remote_code)
         if tokenizer is None:
             tokenizer = load_tokenizer(base, trust_remote_code)
-        weights = _load_weights(base, trust_remote_code, dtype)
+        weights = _load_weights(base, trust_remote_code, dtype, attn_implementation)
     except LetheError as exc:  # the base's own message, and where its name came from
         raise LetheError(f"{exc} (the base model of {folder}, base_model_name_or_path in {chain[-2]}/"
                          f"{ADAPTER_CONFIG})") from None

@@ -31,6 +31,14 @@ def attack_model(cfg: RunConfig, model_path: str, log=print) -> dict:
     """``lethe attack``: evaluate one saved model on the forget split of ``cfg``'s benchmark, run the
     attacks (``cfg.attacks``, by default :data:`lethe.config.DEFAULT_ATTACKS`), and return ``{"model", "benchmark",
     "forget_split", "before", "robustness"}`` (per attack: before -> after on the items it did not train on)."""
+    from .models import placed, placement
+
+    cfg.check_placement()
+    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation)):
+        return _attack_model(cfg, model_path, log)
+
+
+def _attack_model(cfg: RunConfig, model_path: str, log) -> dict:
     from .attacks import expand_attacks
     from .benchmarks import load_benchmark
     from .evaluation import evaluate

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dist
 from .errors import LetheError
-from .models import quiet_transformers
+from .models import current_placement, quiet_transformers
 from .probes_tokens import answer_logit_batches
 
 
@@ -173,7 +173,7 @@ def load_embedder(name: str):
             from sentence_transformers import SentenceTransformer
 
             quiet_transformers()
-            _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")
+            _EMBEDDERS[name] = SentenceTransformer(path, device=current_placement().device)
         except ImportError:
             raise LetheError("eval.embedding_model needs the sentence-transformers package; install it or set "
                              "eval.embedding_model=''") from None
@@ -222,7 +222,7 @@ def load_nli(name: str, trust_remote_code: bool = False):
         if len(hits) != 1:
             raise LetheError(f"eval.nli_model '{name}' has no single 'entailment' label (its labels: "
                              f"{', '.join(labels[i] for i in sorted(labels))}); give an NLI classifier")
-        model.eval()
+        model.to(current_placement().device).eval()
         _NLI[name] = (tok, model, labels)
     return _NLI[name]
 
@@ -240,7 +240,7 @@ def nli_labels(premises: list[str], hypotheses: list[str], model_name: str, batc
     with torch.no_grad():
         for i in range(0, len(premises), batch_size):
             enc = tok(premises[i:i + batch_size], hypotheses[i:i + batch_size], padding=True, truncation=True,
-                      max_length=512, return_tensors="pt")
+                      max_length=512, return_tensors="pt").to(model.device)
             pred = model(**enc).logits.argmax(-1)  # (B,)
             out += [labels[int(k)] for k in pred]
     return out

@@ -3,6 +3,7 @@ time, the data's name, version, spec and content hash, hardware, threads, world 
 recipe and seeds; and the torch threads a run uses."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -13,6 +14,7 @@ from . import __version__, dist
 from .builtin import content_hash
 from .config import RunConfig
 from .evaluation import EVAL_RECIPE
+from .models import current_placement
 
 
 def set_threads(n: int = 0) -> int:
@@ -51,6 +53,7 @@ def provenance(cfg: RunConfig, threads: int, data) -> dict:
                      "cpus": os.cpu_count(), "torch_threads": threads,
                      "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "world_size": dist.world(),  # the processes the run was split across; 1: not split
+        "placement": dataclasses.asdict(current_placement()),  # where the models ran, in which dtype
         "eval_recipe": EVAL_RECIPE,
         "seeds": {"run": cfg.seed, "train": cfg.train.seed, "tiny_model": cfg.tiny_model.seed},
     }

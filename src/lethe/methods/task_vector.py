@@ -38,7 +38,7 @@ class TaskVectorConfig:
 def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, description: str | None = None):
     if not forget:
         raise LetheError("the forget set is empty: nothing to unlearn; check the forget split or data file")
-    theta = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    theta = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}  # off the accelerator
     enc = Encoder(tokenizer)
     seqs = [enc.item(it) for it in forget]  # a document (no question) is plain text
     ft = add_lora(model, r=train.lora_r, alpha=train.lora_alpha) if train.lora else model
@@ -52,7 +52,8 @@ def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, 
             if name not in theta or not value.is_floating_point() or value.data_ptr() in seen:
                 continue
             seen.add(value.data_ptr())
-            tau = value - theta[name]  # the forget task vector
-            value.copy_(theta[name] - cfg.alpha * tau)
+            before = theta[name].to(value.device)
+            tau = value - before  # the forget task vector
+            value.copy_(before - cfg.alpha * tau)
     ft.eval()
     return ft, stats

@@ -21,7 +21,7 @@ from .. import __version__, dist
 from ..benchmarks.base import atomic_write_text
 from ..config import RunConfig, build, to_dict
 from ..errors import LetheError
-from ..models import load_model, save_model
+from ..models import current_placement, load_model, placed, placement, save_model
 from ..provenance import provenance, set_threads
 from ..results import SCHEMA_VERSION
 from ..rundir import RunFolder, stale_runs
@@ -199,7 +199,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: bool = False) -> Path:
-    """Run ``scenario`` with ``cfg``; returns the run folder. See the module docstring."""
+    """Run ``scenario`` with ``cfg``; returns the run folder. See the module docstring. Every model it loads
+    goes to ``cfg.device`` in ``cfg.model_dtype`` (:func:`lethe.models.placed`)."""
+    cfg.check_placement()
+    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation)):
+        return _run_scenario(scenario, cfg, log, evaluate_only)
+
+
+def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) -> Path:
     if cfg.retain_model and scenario.retain_model_refused:
         raise LetheError(f"scenario '{scenario.name}' takes no retain_model: {scenario.retain_model_refused}; "
                          "drop retain_model=")
@@ -339,14 +346,35 @@ def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
             run.log(f"{mr.label}: FAILED: {reason}")
             failed.append(failed_row(mr, reason, time.perf_counter() - t0))
         finally:
-            gc.collect()
+            applied = None  # this method's model leaves the device before the next one loads
+            free_memory()
         _write_results(run, folder, results, failed)
     return results, failed
+
+
+def free_memory() -> None:
+    """Collect what the last model left; on a GPU, return the cached blocks too."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def placed_cache(cache: Path | None) -> Path | None:
+    """A fixed model's evaluation cache entry for this placement: float32 on a CPU keeps the scenario's name,
+    another device or dtype (other numbers) gets its own entry."""
+    where = current_placement()
+    kind = where.device.split(":")[0]
+    if cache is None or (kind == "cpu" and where.dtype == "float32"):
+        return cache
+    return cache.with_name(f"{cache.stem}-{kind}-{where.dtype}{cache.suffix}")
 
 
 def fixed_result(run: Run, fx: Fixed, done: dict | None = None, evaluate=None):
     """A fixed model's result: from its cache entry, from the resumed run (``done``: results by name),
     or evaluated now by ``evaluate(model, tok)`` (default: the scenario's ``evaluate``)."""
+    fx = dataclasses.replace(fx, cache=placed_cache(fx.cache))
     if fx.cache is not None and fx.cache.exists():
         try:
             return run.scenario.load_result(json.loads(fx.cache.read_text(encoding="utf-8")))

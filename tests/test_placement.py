@@ -1,0 +1,126 @@
+"""Where models run and how they train (docs/scale.md): device, model dtype, attention, optimizer choice,
+gradient checkpointing; the share of an optimizer step each process of a launch trains on."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lethe import dist
+from lethe.cli import main
+from lethe.config import TrainConfig, load_config
+from lethe.data import Encoder
+from lethe.errors import LetheError
+from lethe.loop import finetune
+from lethe.models import Placement, current_placement, load_model, placed, placement, save_model
+from tiny_run import TINY
+
+
+@pytest.mark.parametrize("world, expected", [
+    # one process: every micro-batch of 2 (the last one short)
+    (1, [[([0, 1], [5, 6]), ([2, 3], [7, 8]), ([4], [9])]]),
+    # 2 processes, 3 micro-batches: process 0 takes the 1st and 3rd, process 1 the 2nd
+    (2, [[([0, 1], [5, 6]), ([4], [9])], [([2, 3], [7, 8])]]),
+    # 4 processes, fewer micro-batches than processes: a quarter of the step each, ceil(5 / 4) = 2 items
+    (4, [[([0, 1], [5, 6])], [([2, 3], [7, 8])], [([4], [9])], []]),
+])
+def test_step_share_by_hand(monkeypatch, world, expected):
+    monkeypatch.setattr(dist, "world", lambda: world)
+    shares = []
+    for r in range(world):
+        monkeypatch.setattr(dist, "rank", lambda r=r: r)
+        shares.append(dist.step_share([0, 1, 2, 3, 4], [5, 6, 7, 8, 9], micro=2))
+    assert shares == expected
+    assert sorted(i for share in shares for items, _ in share for i in items) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("device=gpu", "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'; fix it in the config or with device=..."),
+    ("device=cuda:x", "device must be auto, cpu, cuda, cuda:N or mps, got 'cuda:x'"),
+    ("model_dtype=fp8", "model_dtype must be one of auto, bfloat16, float16, float32, got 'fp8'"),
+    ("attn_implementation=flash", "attn_implementation must be one of '', 'eager', 'sdpa', 'flash_attention_2', "
+                                  "got 'flash'"),
+])
+def test_bad_placement_is_one_line(override, message):
+    with pytest.raises(LetheError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        load_config(overrides=[override]).check_placement()
+
+
+def test_bad_optimizer_is_one_line():
+    with pytest.raises(LetheError, match=r"^train\.optimizer must be one of adamw, adamw_fused, adamw_8bit, "
+                                         r"paged_adamw_8bit, got 'sgd'; fix it"):
+        load_config(overrides=["train.optimizer=sgd"]).train.check()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_on_a_machine_without_one_is_one_line():
+    with pytest.raises(LetheError, match=r"^device=cuda:1, but this machine has no CUDA GPU torch can use"):
+        placement("cuda:1")
+    assert placement() == Placement("cpu", "float32", "")  # auto: the CPU, in float32
+
+
+def test_load_model_goes_where_placed(make_tiny, tokenizer, tmp_path):
+    save_model(make_tiny(tokenizer), tokenizer, tmp_path / "m")
+    assert current_placement() == Placement()  # outside a run: float32 on the CPU, as before
+    assert next(load_model(tmp_path / "m")[0].parameters()).dtype == torch.float32
+    with placed(placement("cpu", "bfloat16", "eager")):
+        model, _ = load_model(tmp_path / "m")
+        assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+        assert model.config._attn_implementation == "eager"
+        assert next(load_model(tmp_path / "m", dtype="float32")[0].parameters()).dtype == torch.float32
+    assert current_placement() == Placement()
+
+
+def _trained(make_tiny, tokenizer, items, **train):
+    enc = Encoder(tokenizer)
+    seqs = [enc.qa(it.question, it.answer) for it in items]
+    cfg = TrainConfig(lr=1e-2, epochs=2, batch_size=2, grad_accum=2, seed=3, **train)
+    model, stats = finetune(make_tiny(tokenizer), tokenizer, seqs, cfg)
+    return model, stats
+
+
+def test_fused_adamw_and_gradient_checkpointing_train_as_the_plain_loop(make_tiny, tokenizer, forget_items,
+                                                                        retain_items, monkeypatch):
+    import transformers.modeling_utils as ckpt  # where transformers takes torch's checkpoint from
+
+    items = forget_items + retain_items
+    plain, s0 = _trained(make_tiny, tokenizer, items)
+    fused, s1 = _trained(make_tiny, tokenizer, items, optimizer="adamw_fused")
+    calls, checkpoint = [], ckpt.checkpoint
+    monkeypatch.setattr(ckpt, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
+    recomputed, s2 = _trained(make_tiny, tokenizer, items, gradient_checkpointing=True)
+    assert len(calls) == s2.steps * 2 * len(make_tiny(tokenizer).model.layers)  # 2 micro-batches a step
+    assert not recomputed.is_activation_checkpointing  # switched off again after training
+    assert s0.losses == pytest.approx(s1.losses, rel=1e-5) and s0.losses == pytest.approx(s2.losses, rel=1e-5)
+    for a, b, c in zip(plain.parameters(), fused.parameters(), recomputed.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(plain.parameters(), make_tiny(tokenizer).parameters()))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes is installed")
+def test_8bit_adamw_without_bitsandbytes_is_one_line(make_tiny, tokenizer, forget_items):
+    with pytest.raises(LetheError, match=r"^train\.optimizer=paged_adamw_8bit needs the bitsandbytes package "):
+        _trained(make_tiny, tokenizer, forget_items, optimizer="paged_adamw_8bit")
+
+
+def test_a_bfloat16_evaluation_has_its_own_numbers_and_cache_entry(tiny_run, tmp_path):
+    """model_dtype=bfloat16 loads the target and retain model in bf16: close to the float32 numbers of the
+    session's run, not equal, and cached apart from them."""
+    root, _ = tiny_run
+    r1 = json.loads((root / "runs" / "r1" / "summary.json").read_text())
+    target = Path(r1["provenance"]["model"])
+    args = [*TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "attacks=[]", "model_dtype=bfloat16"]
+    assert main(["eval", *args, "name=bf16"]) == 0
+    summary = json.loads((tmp_path / "bf16" / "summary.json").read_text())
+    assert summary["provenance"]["placement"] == {"device": "cpu", "dtype": "bfloat16", "attn_implementation": ""}
+    assert r1["provenance"]["placement"]["dtype"] == "float32"
+    ours, theirs = summary["rows"][0]["metrics"], r1["rows"][0]["metrics"]
+    assert ours["forget_truth_ratio"] != theirs["forget_truth_ratio"]
+    assert ours["forget_truth_ratio"] == pytest.approx(theirs["forget_truth_ratio"], rel=0.05)
+    assert ours["forget_probability"] == pytest.approx(theirs["forget_probability"], rel=0.1)
+    cached = sorted(p.name for p in (root / "cache" / "evals").glob(f"{target.parent.name}-target-*"))
+    assert any(n.endswith("-cpu-bfloat16.json") for n in cached) and any("-cpu-" not in n for n in cached)
