@@ -13,7 +13,7 @@ a. Llama-3.2-1B shape: NPO through ``lethe.train.unlearn`` (full fine-tune, then
 b. The same shape: a TOFU-sized evaluation, ``lethe.probes.score_sequences`` over 7,600 sequences and
    ``lethe.probes.generate`` for 1,000 questions (greedy, up to 200 new tokens): seconds of each.
 c. Llama-2-7B shape: peak memory of one NPO step with LoRA, and of one full step with activation
-   checkpointing (8-bit AdamW is recorded as unavailable: Lethe's loop has torch AdamW only).
+   checkpointing and 8-bit AdamW (``train.optimizer=adamw_8bit``; torch AdamW where bitsandbytes or a GPU is missing).
 
 MFU = flops_per_token * tokens/s / peak bf16 FLOP/s of the GPU, with N = the weights of every Linear layer
 (attention and MLP projections, LM head: the matmuls each token goes through; embedding lookups and norms
@@ -214,7 +214,7 @@ def guarded(bench: Bench, label: str, fn) -> dict:
 
 
 def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, warmup: int = 0,
-              checkpointing: bool = False) -> dict:
+              checkpointing: bool = False, optimizer: str = "adamw") -> dict:
     """NPO through ``lethe.train.unlearn`` on a fresh model: ``warmup`` steps first (not timed), then
     ``steps`` optimizer steps over a forget set of exactly ``batch * steps`` items (one epoch)."""
     from lethe.config import TrainConfig
@@ -225,10 +225,8 @@ def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, wa
     retain = bench.items(words, batch * steps, seed=2, prefix="r")
     model = bench.model(part)
     n_matmul = matmul_params(model)
-    if checkpointing:  # transformers 5 renamed gradient_checkpointing_enable
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable()
-    cfg = TrainConfig(lr=1e-5, epochs=1.0, batch_size=batch, grad_accum=1, lora=lora, max_steps=steps)
+    cfg = TrainConfig(lr=1e-5, epochs=1.0, batch_size=batch, grad_accum=1, lora=lora, max_steps=steps,
+                      gradient_checkpointing=checkpointing, optimizer=optimizer)
     if warmup:  # kernels, cuBLAS handles, allocator pools: the measured run starts warm
         warm = dataclasses.replace(cfg, max_steps=warmup)
         model, _ = unlearn(model, tok, "npo", forget[: batch * warmup], retain, warm, NPO_OPTIONS)
@@ -240,7 +238,8 @@ def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, wa
            "seconds": round(stats.seconds, 3), "setup_seconds": round(stats.setup_seconds, 3),
            "tokens_per_second": round(stats.tokens_per_second, 1), "trainable_params": stats.trainable_params,
            "total_params": stats.total_params, "matmul_params": n_matmul, "lora": lora,
-           "activation_checkpointing": checkpointing, "final_loss": stats.losses[-1] if stats.losses else None,
+           "activation_checkpointing": checkpointing, "optimizer": optimizer,
+           "final_loss": stats.losses[-1] if stats.losses else None,
            **bench.peak_memory()}
     per_token = (4 if lora else 6) * n_matmul
     ref_tokens = sequence_tokens(tok, forget)
@@ -313,11 +312,13 @@ def part_c(bench: Bench) -> dict:
                   "note": "one cold step each (no warm-up): its seconds are no throughput figure"}
     lora = guarded(bench, "c: one LoRA step", lambda: train_run(bench, "c", lora=True, steps=1,
                                                                   batch=s["c_batch_size"]))
+    optimizer = "adamw_8bit" if bnb and bench.cuda else "adamw"  # bitsandbytes' 8-bit states need a GPU
     full = guarded(bench, "c: one full step, activation checkpointing", lambda: train_run(
-        bench, "c", lora=False, steps=1, batch=s["c_batch_size"], checkpointing=True))
-    full.update({"optimizer": f"torch AdamW (Lethe's loop; its states in {model_info['dtype']}, as the weights)",
-                 "8bit_adamw": "not available in lethe yet",
-                 "bitsandbytes": "installed" if bnb else "not installed"})
+        bench, "c", lora=False, steps=1, batch=s["c_batch_size"], checkpointing=True, optimizer=optimizer))
+    full.update({"optimizer": optimizer, "bitsandbytes": "installed" if bnb else "not installed"})
+    if optimizer == "adamw":
+        full["8bit_adamw"] = (f"not run ({'no GPU' if bnb else 'bitsandbytes is not installed'}): torch AdamW, "
+                              f"its states in {model_info['dtype']}, as the weights")
     return {"model": model_info, "lora": lora, "full_checkpointing": full}
 
 

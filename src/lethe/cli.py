@@ -306,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune")  # split across the processes of a launch (docs/scale.md)
+# split across the processes of a launch (docs/scale.md)
+SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune")
 MODEL_COMMANDS = ("attack", "harness")  # the other commands that load models: one process
 
 
