@@ -259,6 +259,33 @@ def test_relearn_trains_a_copy_only(tiny_model, tokenizer, forget_items):
     assert len(info.relearn_ids) == 2
 
 
+def test_lora_relearning_trains_an_adapter_on_a_copy(tiny_model, make_tiny, tokenizer, forget_items):
+    """relearn.lora_r: only a fresh adapter trains (no gradient or optimizer state for the weights); a
+    LoRA-unlearned model's own adapter is merged into the copy first; the caller's model stays as it was."""
+    from lethe.models import add_lora
+
+    before = params(tiny_model)
+    model, info = relearn(tiny_model, tokenizer, forget_items, RelearnConfig(steps=2, lr=1e-2, batch_size=2,
+                                                                              lora_r=4))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable) and info.steps == 2
+    assert same(params(tiny_model), before)
+    merged = params(model.merge_and_unload())
+    assert any(not torch.equal(merged[k], before[k]) for k in before)  # the adapter moved the weights
+
+    unlearned = add_lora(make_tiny(tokenizer, seed=1), r=2, alpha=4)  # a LoRA-unlearned model, not merged
+    for n, p in unlearned.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p)
+    kept = params(unlearned)
+    attacked, _ = relearn(unlearned, tokenizer, forget_items, RelearnConfig(steps=1, lr=1e-2, lora_r=4))
+    assert same(params(unlearned), kept)
+    assert {n for n, p in attacked.named_parameters() if p.requires_grad} == {
+        n for n, _ in attacked.named_parameters() if "lora_" in n}
+    assert sum("lora_A" in n for n, _ in attacked.named_parameters()) == sum(
+        "lora_A" in n for n, _ in unlearned.named_parameters())  # one adapter: the unlearner's was merged
+
+
 def test_relearning_half_the_forget_set_restores_the_other_half(memorised_model, tokenizer, forget_items):
     """The point of the attack: after gradient ascent, fine-tuning on two forget items brings the
     two held-out ones back (their answer NLL falls), though the attack never trained on them."""
@@ -284,7 +311,7 @@ def test_relearning_half_the_forget_set_restores_the_other_half(memorised_model,
 
 @pytest.mark.parametrize("field,value", [
     ("fraction", 0.0), ("fraction", 1.0), ("fraction", 1.5), ("steps", 0), ("steps", 2.5), ("lr", 0.0),
-    ("lr", -1e-3), ("batch_size", 0), ("seed", "x"),
+    ("lr", -1e-3), ("batch_size", 0), ("seed", "x"), ("lora_r", -1), ("lora_r", 1.5),
 ])
 def test_relearn_config_check_names_the_field(field, value):
     with pytest.raises(LetheError, match=rf"relearn\.{field}\b"):

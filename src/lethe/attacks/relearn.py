@@ -19,6 +19,7 @@ from ..config import TrainConfig, check_fields, is_int, is_number
 from ..data import Encoder
 from ..errors import LetheError
 from ..loop import finetune
+from ..models import add_lora
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class RelearnConfig:
     batch_size: int = 8  # sequences per step (all of them when the relearning part is smaller)
     seed: int = 0  # the split and the data order
     by_group: bool = False  # split whole groups (QAItem.group, e.g. authors) instead of single items
+    # 0: every weight is trained; r > 0: a fresh rank-r LoRA adapter on a copy of the (merged) weights is (the
+    # attack that fits beside a LoRA unlearning: no gradients or optimizer states for the weights)
+    lora_r: int = 0
 
     def check(self, prefix: str = "relearn") -> None:
         check_fields(prefix, [
@@ -39,6 +43,8 @@ class RelearnConfig:
             (not is_int(self.batch_size) or self.batch_size < 1, "batch_size",
              f"must be an integer >= 1, got {self.batch_size!r}"),
             (not is_int(self.seed), "seed", f"must be an integer, got {self.seed!r}"),
+            (not is_int(self.lora_r) or self.lora_r < 0, "lora_r",
+             f"must be an integer >= 0 (0: every weight is trained), got {self.lora_r!r}"),
         ])
 
 
@@ -96,7 +102,8 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
 
     Returns ``(relearned model, AttackInfo)``; the caller's model is not changed. Every parameter of
     the copy is trained (an attacker with the weights is not bound by the unlearner's LoRA or
-    frozen layers). The loss is the usual answer NLL (``lethe.loop.finetune``), at a constant
+    frozen layers), or with ``cfg.lora_r`` a fresh LoRA adapter on it (a LoRA-unlearned model's own
+    adapter merged first). The loss is the usual answer NLL (``lethe.loop.finetune``), at a constant
     learning rate with no warmup or weight decay: a short attack has no schedule to speak of.
     """
     cfg.check()
@@ -107,8 +114,13 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     enc = Encoder(tokenizer)
     seqs = [enc.item(it) for it in part]
     attacked = copy.deepcopy(model)
-    for p in attacked.parameters():
-        p.requires_grad_(True)
+    if cfg.lora_r:
+        if hasattr(attacked, "merge_and_unload"):  # a LoRA-unlearned model: its adapter is part of the weights
+            attacked = attacked.merge_and_unload()
+        attacked = add_lora(attacked, r=cfg.lora_r, alpha=2 * cfg.lora_r)
+    else:
+        for p in attacked.parameters():
+            p.requires_grad_(True)
     attacked, stats = finetune(attacked, tokenizer, seqs, train, description="relearn attack")
     info = AttackInfo(
         attack="relearn",
