@@ -126,3 +126,23 @@ def torch_close(a, b) -> None:
     import torch
 
     torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torchrun_attack_writes_the_one_process_json(tiny_run, tmp_path):
+    """``torchrun -m lethe attack MODEL --out F``: the first process writes F; the evaluation before the attacks
+    is one process's to the last bit, the relearned numbers to float rounding (its step is split in two)."""
+    root, _ = tiny_run
+    target = str(Path(json.loads((root / "runs" / "r1" / "summary.json").read_text())["provenance"]["model"]))
+    args = [target, *TINY, "attacks=[relearn, quantize_8bit]", "eval.embedding_model="]
+    assert main(["attack", *args, "--out", str(tmp_path / "one.json")]) == 0
+    done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
+                  ["attack", *args, "--out", str(tmp_path / "two.json")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert two["before"] == one["before"] and two["provenance"]["world_size"] == 2
+    for name in ("relearn", "quantize_8bit"):
+        assert two["robustness"][name]["before"] == one["robustness"][name]["before"]
+        for key, value in one["robustness"][name]["after"].items():
+            assert two["robustness"][name]["after"][key] == pytest.approx(value, rel=1e-5, abs=1e-9)

@@ -307,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # split across the processes of a launch (docs/scale.md)
-SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune")
-MODEL_COMMANDS = ("attack", "harness")  # the other commands that load models: one process
+SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune", "attack")
+MODEL_COMMANDS = ("harness",)  # the other command that loads models (lm-eval splits its own way): one process
 
 
 def join_launch(command: str) -> None:
