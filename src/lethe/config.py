@@ -218,6 +218,9 @@ class RunConfig:
     device: str = "auto"
     model_dtype: str = "auto"
     attn_implementation: str = ""  # "": the model's default; "eager", "sdpa", "flash_attention_2"
+    # experiment tracking (docs/tracking.md): tensorboard (into <run>/tracking/), wandb, mlflow
+    track_with: tuple = ()
+    track_project: str = "lethe"  # the W&B project / MLflow experiment
 
     def check_placement(self) -> None:
         check_placement(self.device, self.model_dtype, self.attn_implementation)

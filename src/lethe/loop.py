@@ -23,6 +23,7 @@ from .errors import LetheError
 from .models import answer_logits, count_parameters
 from .ops import sequence_nll
 from .progress import bar
+from .tracking import current, prefix as tracked
 
 
 @dataclass
@@ -209,6 +210,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         t_eval = time.perf_counter()
         inner = accel.unwrap_model(model)
         values = dict(eval_hook(inner, at_step))
+        current().log(values, step=at_step, prefix=tracked("eval"))
         inner.train()
         stats.checkpoints.append({"step": at_step, "epoch": at_step / steps_per_epoch, **values})
         if train.best_by:
@@ -257,6 +259,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                     raise LetheError(f"{diverged} became {step_loss} at step {step}; lower train.lr")
                 if train.max_grad_norm > 0:
                     accel.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+                current().log({"loss": step_loss, "lr": opt.param_groups[0]["lr"]}, step=step + 1,
+                              prefix=tracked("train", description))
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)

@@ -25,6 +25,7 @@ from ..models import current_placement, load_model, placed, placement, save_mode
 from ..provenance import provenance, set_threads
 from ..results import SCHEMA_VERSION
 from ..rundir import RunFolder, stale_runs
+from ..tracking import check_trackers, current, open_tracking, scoped, tracking
 from ._methods import KINDS, Applied, MethodRun, apply_method, check_columns, method_runs
 
 
@@ -235,6 +236,7 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
             raise LetheError(f"scenario '{scenario.name}': retain_model must be a model folder or hub id (a results "
                              f"file holds no {scenario.retain_results_lack})")
     columns = check_columns(cfg.report_columns, directions)
+    check_trackers(cfg.track_with)
 
     if cfg.resume and not cfg.name:
         raise LetheError("resume=true needs the run's name=... (or use lethe run --resume runs/<name>)")
@@ -245,26 +247,28 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
         resolved.pop("resume", None)
         _check_resume_config(folder, resolved)
         folder.write_text("config.yaml", yaml.safe_dump(resolved, sort_keys=False))  # the writability check too
-        for stale in stale_runs(cfg.output):
-            if stale != folder.partial:
-                log(f"note: {stale} is an unfinished run (its process is gone): lethe run --resume "
-                    f"{stale.parent / stale.name[1:-len('.partial')]} continues it, or delete the folder")
-        saved = len(run.method_runs) if cfg.save_models else 0
-        folder.check_space(cfg.model, saved)
-        run.threads = set_threads(cfg.threads)
-        scenario.prepare(run)
-        if not cfg.model:
-            folder.check_space(run.target, saved)
-        run.provenance = provenance(cfg, run.threads, run.data)
-        results, failed = _evaluate_all(run, folder)
-        summary = _summary(run, results, failed, directions, columns)
-        extra_summary, extra_results = scenario.finish(run, results)
-        run.provenance = {**run.provenance, "model": run.target, **run.state.get("provenance", {}),
-                          "total_seconds": time.perf_counter() - run.t_start}
-        summary.update(extra_summary, provenance=run.provenance)
-        summary["notes"] = list(run.notes) + summary.get("notes", [])
-        _write_results(run, folder, results, failed, extra_results)
-        folder.write_text("summary.json", json.dumps(summary, indent=2))
+        tracker = open_tracking(cfg.track_with, cfg.track_project, folder.partial / "tracking", name, resolved)
+        with tracking(tracker):  # closed before the folder is renamed
+            for stale in stale_runs(cfg.output):
+                if stale != folder.partial:
+                    log(f"note: {stale} is an unfinished run (its process is gone): lethe run --resume "
+                        f"{stale.parent / stale.name[1:-len('.partial')]} continues it, or delete the folder")
+            saved = len(run.method_runs) if cfg.save_models else 0
+            folder.check_space(cfg.model, saved)
+            run.threads = set_threads(cfg.threads)
+            scenario.prepare(run)
+            if not cfg.model:
+                folder.check_space(run.target, saved)
+            run.provenance = provenance(cfg, run.threads, run.data)
+            results, failed = _evaluate_all(run, folder)
+            summary = _summary(run, results, failed, directions, columns)
+            extra_summary, extra_results = scenario.finish(run, results)
+            run.provenance = {**run.provenance, "model": run.target, **run.state.get("provenance", {}),
+                              "total_seconds": time.perf_counter() - run.t_start}
+            summary.update(extra_summary, provenance=run.provenance)
+            summary["notes"] = list(run.notes) + summary.get("notes", [])
+            _write_results(run, folder, results, failed, extra_results)
+            folder.write_text("summary.json", json.dumps(summary, indent=2))
         failure = dist.broadcast(dist.on_main(_draw_report, folder.partial, summary))
         out = folder.finish()
         if failure:  # the results are safe; the report can be drawn again
@@ -319,9 +323,11 @@ def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
     results: list = [fixed[fx.name] for fx in run.fixed]
     _write_results(run, folder, results, failed)
     for fx, res in zip(run.fixed, list(results)):
+        current().log(res.summary, prefix=f"final/{fx.name}")
         if fx.kind == "retain" and cfg.attacks and fx.source and not res.robustness:  # the control
             model, tok = load_model(fx.source, cfg.trust_remote_code)
-            res.robustness = scenario.attack(run, model, tok, res)
+            with scoped(fx.name):
+                res.robustness = scenario.attack(run, model, tok, res)
             del model
             _write_results(run, folder, results, failed)
     for mr in run.method_runs:
@@ -331,16 +337,18 @@ def _evaluate_all(run: Run, folder: RunFolder) -> tuple[list, list[dict]]:
             continue
         t0 = time.perf_counter()
         try:
-            res, applied = scenario.run_method(run, mr)
-            res.method = mr.method
-            res.seconds.update(applied.seconds)
-            res.train = applied.train
-            res.config = {**res.config, "method": mr.method, "options": mr.options, "train": applied.config_train}
-            if cfg.attacks and applied.save and hasattr(applied.model, "config"):
-                res.robustness = scenario.attack(run, applied.model, applied.tokenizer, res)
-            if cfg.save_models and applied.save:
-                save_model(applied.model, applied.tokenizer, folder.partial / "models" / mr.label)
+            with scoped(mr.label):  # what the trackers log is named after the method's label
+                res, applied = scenario.run_method(run, mr)
+                res.method = mr.method
+                res.seconds.update(applied.seconds)
+                res.train = applied.train
+                res.config = {**res.config, "method": mr.method, "options": mr.options, "train": applied.config_train}
+                if cfg.attacks and applied.save and hasattr(applied.model, "config"):
+                    res.robustness = scenario.attack(run, applied.model, applied.tokenizer, res)
+                if cfg.save_models and applied.save:
+                    save_model(applied.model, applied.tokenizer, folder.partial / "models" / mr.label)
             results.append(res)
+            current().log(res.summary, prefix=f"final/{mr.label}")
         except Exception as exc:  # one method's NaN / OOM / bug: its row says why, the others go on
             reason = _error_text(exc)
             run.log(f"{mr.label}: FAILED: {reason}")
