@@ -16,10 +16,11 @@ from lethe.cli import main
 from tiny_run import TINY
 
 BIN = Path(sys.executable).parent
-# one method, no attacks, no intervals, no embedding model: what is compared is the training and the probes;
-# batch 2 x accumulation 2: each of the 2 processes takes one of one process's micro-batches of a step
-SPLIT = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "methods=[ga, npo]",
-         "train.batch_size=2", "train.grad_accum=2"]
+# no attacks, no intervals, no embedding model: what is compared is the training and the probes; batch 2 x
+# accumulation 2: each of the 2 processes takes one of one process's micro-batches of a step. npo-fsdp: NPO
+# with the weights, gradients and optimizer states sharded (one process: the same NPO, nothing to shard)
+SPLIT = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "train.batch_size=2",
+         "train.grad_accum=2", "methods=[ga, npo, {method: npo, label: npo-fsdp, train: {sharding: fsdp}}]"]
 
 
 def launch(launcher: list[str], args: list[str]) -> subprocess.CompletedProcess:
@@ -52,9 +53,16 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     # exactly one complete run folder, nothing left beside it
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["one", "two"]
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
-    # every metric and probe of every model is the one process's, to the last bit
-    assert metrics_and_probes(two) == metrics_and_probes(one)
-    assert summary_rows(two) == summary_rows(one)
+    # every metric and probe of every model is the one process's, to the last bit, but for the sharded
+    # training: its gradient norm for the clipping sums the shards' parts in another order
+    (fsdp_one, *exact_one), (fsdp_two, *exact_two) = ([m for m in metrics_and_probes(run) if m["name"] == "npo-fsdp"]
+                                                      + [m for m in metrics_and_probes(run) if m["name"] != "npo-fsdp"]
+                                                      for run in (one, two))
+    assert exact_two == exact_one
+    assert fsdp_two["summary"].keys() == fsdp_one["summary"].keys()
+    for key, value in fsdp_one["summary"].items():
+        assert fsdp_two["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+    assert summary_rows(two)[:4] == summary_rows(one)[:4]
     results = json.loads((two / "results.json").read_text())
     assert results["provenance"]["world_size"] == 2 and "parallel" in results["provenance"]
     assert json.loads((one / "results.json").read_text())["provenance"]["world_size"] == 1
@@ -63,6 +71,7 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
         train = m["train"]
         assert train["world_size"] == 2 and train["sequences"] == n_forget
         assert train["rank_sequences"] == [n_forget // 2, n_forget // 2]  # each process half of every step
+        assert train["sharding"] == ("fsdp" if m["name"] == "npo-fsdp" else "none")
     for m in json.loads((one / "results.json").read_text())["models"][2:]:
         assert m["train"]["world_size"] == 1 and m["train"]["rank_sequences"] == [n_forget]
 

@@ -49,10 +49,25 @@ def test_bad_placement_is_one_line(override, message):
         load_config(overrides=[override]).check_placement()
 
 
-def test_bad_optimizer_is_one_line():
-    with pytest.raises(LetheError, match=r"^train\.optimizer must be one of adamw, adamw_fused, adamw_8bit, "
-                                         r"paged_adamw_8bit, got 'sgd'; fix it"):
-        load_config(overrides=["train.optimizer=sgd"]).train.check()
+@pytest.mark.parametrize("overrides, message", [
+    (["train.optimizer=sgd"], r"^train\.optimizer must be one of adamw, adamw_fused, adamw_8bit, paged_adamw_8bit, "
+                              r"got 'sgd'; fix it"),
+    (["train.sharding=zero3"], r"^train\.sharding must be 'none' or 'fsdp', got 'zero3'; fix it"),
+    (["train.sharding=fsdp", "train.lora=true"], r"^train\.sharding fsdp does not go with train\.lora "),
+])
+def test_bad_training_setting_is_one_line(overrides, message):
+    with pytest.raises(LetheError, match=message):
+        load_config(overrides=overrides).train.check()
+
+
+def test_fsdp_refuses_what_needs_the_whole_model(monkeypatch):
+    """Evaluation during unlearning and SAM read the whole model: with a sharded copy they are refused."""
+    from lethe.loop import train_loop
+
+    monkeypatch.setattr(dist, "world", lambda: 2)
+    with pytest.raises(LetheError, match=r"^train\.sharding=fsdp trains a sharded copy of the model: evaluation"):
+        train_loop(torch.nn.Linear(2, 2), TrainConfig(sharding="fsdp"), 4, None, None, device=torch.device("cpu"),
+                   eval_hook=lambda m, s: {})
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

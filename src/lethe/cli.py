@@ -45,6 +45,7 @@ def _config(args) -> "object":
 
 
 def cmd_run(args) -> int:
+    from . import dist
     from .pipeline import run
     from .report import load_summary, print_summary
     from .scenarios._run import ReportFailed
@@ -53,17 +54,18 @@ def cmd_run(args) -> int:
     try:
         out = run(cfg, evaluate_only=args.command == "eval")
     except ReportFailed as exc:
-        print(f"lethe: {exc}", file=sys.stderr)
+        if dist.is_main():  # every process of a launch raises it; one says it
+            print(f"lethe: {exc}", file=sys.stderr)
         return 1
     summary = load_summary(out)
     print_summary(summary)
     print(f"run folder: {out}\n  report: {out / 'report.md'}\n  page:   {out / 'report.html'}")
-    if failed := summary.get("failed"):
+    if (failed := summary.get("failed")) and dist.is_main():
         print(f"lethe: {len(failed)} of {sum(r.get('kind') == 'method' for r in summary['rows'])} methods failed "
               f"({'; '.join(failed)}); the others' results are in {out}; lethe run --resume {out} runs the failed "
               "ones again", file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _resume_config(args):

@@ -77,6 +77,9 @@ class TrainConfig:
     # 8-bit states (a quarter of AdamW's optimizer memory; the package is imported only then)
     optimizer: str = "adamw"
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30 % slower
+    # launched as several processes: "none" = data parallel (each process a whole copy); "fsdp" = weights,
+    # gradients and optimizer states sharded across the processes (torch's FSDP2; docs/scale.md)
+    sharding: str = "none"
 
     def check(self, prefix: str = "train") -> None:
         layers_ok = all(is_int(x) and x >= 0 for x in self.trainable_layers)
@@ -104,6 +107,9 @@ class TrainConfig:
              "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)"),
             (self.optimizer not in OPTIMIZERS, "optimizer",
              f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
+            (self.sharding not in ("none", "fsdp"), "sharding", f"must be 'none' or 'fsdp', got {self.sharding!r}"),
+            (self.sharding == "fsdp" and self.lora, "sharding",
+             "fsdp does not go with train.lora (an adapter is small: data parallelism, sharding=none, serves it)"),
         ])
 
 

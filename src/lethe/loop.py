@@ -32,6 +32,7 @@ class TrainStats:
     sequences: int = 0
     tokens: int = 0  # non-pad tokens through the model's trained forward passes
     world_size: int = 1  # processes that shared the steps
+    sharding: str = "none"  # "fsdp": the weights, gradients and optimizer states were sharded across them
     rank_sequences: list[int] = field(default_factory=list)  # sequences each process trained on
     seconds: float = 0.0
     setup_seconds: float = 0.0
@@ -189,18 +190,26 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     total_steps = max(1, math.ceil(train.epochs * steps_per_epoch))
     if train.max_steps:
         total_steps = min(total_steps, train.max_steps)
-    opt, sched = optimizer(model, train, total_steps)
     parallel = dist.world() > 1
+    sharded = parallel and train.sharding == "fsdp"
+    if sharded and (eval_hook is not None or gradients is not None):
+        raise LetheError("train.sharding=fsdp trains a sharded copy of the model: evaluation during unlearning "
+                         "(train.eval_every) and SAM (train.sam_rho) need the whole model; drop them or set "
+                         "train.sharding=none")
+    # net: what trains; with FSDP a sharded copy (dist.sharded_copy), gathered back into the model at the end
+    net = dist.sharded_copy(model) if sharded else model
+    opt, sched = optimizer(net, train, total_steps)
     if not parallel:  # several processes sum their gradients once a step (dist.sum_gradients), not through DDP
-        model, opt = accel.prepare(model, opt, device_placement=[False, False])
-    model.train()
+        net, opt = accel.prepare(net, opt, device_placement=[False, False])
+        model = net
+    net.train()
     stats = TrainStats()
-    stats.trainable_params, stats.total_params = count_parameters(model)
+    stats.trainable_params, stats.total_params = count_parameters(net)
     if t_setup is not None:
         stats.setup_seconds = time.perf_counter() - t_setup
 
     # --- evaluation hooks: every eval_every steps / each epoch, and at the end --------------------
-    trained = [p for p in model.parameters() if p.requires_grad]
+    trained = [p for p in net.parameters() if p.requires_grad]
     best_state: list[torch.Tensor] | None = None
 
     def checkpoint(at_step: int) -> None:
@@ -228,7 +237,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     # --- the loop ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
     step = local = 0
-    with bar(description, total_steps) as progress, checkpointing(accel.unwrap_model(model),
+    with bar(description, total_steps) as progress, checkpointing(accel.unwrap_model(net),
                                                                    train.gradient_checkpointing):
         while step < total_steps:
             order = torch.randperm(n_items, generator=gen).tolist()
@@ -238,27 +247,37 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 idx = order[start : start + per_step]  # the items of this optimizer step
                 paired = torch.randint(n_paired, (len(idx),), generator=gen).tolist() if n_paired else []
                 share = dist.step_share(idx, paired, micro)  # all of them in one process
+                # FSDP: every process runs as many micro-batches (the gathers are collective); a padding one
+                # is the step's first micro-batch again, with weight 0
+                weights = [1.0] * len(share) + [0.0] * (dist.most_micro_batches(len(idx), micro) - len(share)
+                                                        if sharded else 0)
+                share += [(idx[:micro], paired[:micro])] * (len(weights) - len(share))
                 batches = [make_batch(items, pairs) for items, pairs in share]
                 if gradients is None:
                     step_loss, info = 0.0, {}
-                    for batch in batches:  # gradient accumulation over the micro-batches
+                    for k, (batch, weight) in enumerate(zip(batches, weights)):  # accumulation
+                        if sharded:  # the gradients are reduced after the last micro-batch only
+                            dist.sync_after(net, k == len(batches) - 1)
                         with autocast(train.precision, device):
-                            total, info = loss(model, batch)
-                        part = total / len(idx)
+                            total, info = loss(net, batch)
+                        part = total / len(idx) * weight
                         accel.backward(part)
                         step_loss += float(part.detach())
                 else:
-                    step_loss, info = gradients(model, batches, len(idx))
+                    step_loss, info = gradients(net, batches, len(idx))
                 if parallel:
-                    dist.sum_gradients(trained)
+                    if not sharded:  # FSDP has reduce-scattered them already
+                        dist.sum_gradients(trained)
                     step_loss = dist.sum_numbers([step_loss])[0]
-                    local += sum(len(items) for items, _ in share)
-                stats.tokens += sum(tokens(batch) for batch in batches)
+                    local += sum(len(items) for (items, _), w in zip(share, weights) if w)
+                stats.tokens += sum(tokens(batch) for batch, w in zip(batches, weights) if w)
                 stats.last_stats = info
                 if diverged and not math.isfinite(step_loss):
                     raise LetheError(f"{diverged} became {step_loss} at step {step}; lower train.lr")
-                if train.max_grad_norm > 0:
-                    accel.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+                if train.max_grad_norm > 0 and sharded:  # the global norm over the shards
+                    torch.nn.utils.clip_grad_norm_(trained, train.max_grad_norm)
+                elif train.max_grad_norm > 0:
+                    accel.clip_grad_norm_(net.parameters(), train.max_grad_norm)
                 current().log({"loss": step_loss, "lr": opt.param_groups[0]["lr"]}, step=step + 1,
                               prefix=tracked("train", description))
                 opt.step()
@@ -280,12 +299,16 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     stats.steps = step
     stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
     stats.world_size = dist.world()
+    stats.sharding = "fsdp" if sharded else "none"
     if parallel:  # the whole launch's tokens; each process's share of the sequences
         stats.tokens = int(dist.sum_numbers([stats.tokens])[0])
         stats.rank_sequences = [int(v) for v in dist.sum_numbers(
             [local if r == dist.rank() else 0 for r in range(stats.world_size)])]
     else:
         stats.rank_sequences = [stats.sequences]
+    if sharded:
+        dist.gather_into(model, net)
+        del net, opt
     model = accel.unwrap_model(model)
     model.eval()
     return model, stats
