@@ -391,6 +391,10 @@ def test_a_launch_of_several_processes_refuses_the_commands_it_does_not_split(mo
         assert err.strip() == (f"lethe: error: this is one of 2 processes (WORLD_SIZE=2), but `lethe {command[0]}` is "
                                "not split across processes: each would repeat it; launch one process"), command
     assert run_cli(["ls", "judges"], capsys)[0] == 0  # listing and reporting commands run no model
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # accelerate launch --config_file <a DeepSpeed config>
+    code, _, err = run_cli(["run"], capsys)
+    assert code == 2 and err.startswith("lethe: error: this launch's accelerate config asks for DeepSpeed, which")
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
     monkeypatch.setenv("WORLD_SIZE", "1")
     err = run_cli(["attack", "some/model", "nosuchkey=1"], capsys)[2]  # one process: on to the settings
     assert "unknown config key 'nosuchkey'" in err and "WORLD_SIZE" not in err

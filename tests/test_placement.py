@@ -60,14 +60,21 @@ def test_bad_training_setting_is_one_line(overrides, message):
         load_config(overrides=overrides).train.check()
 
 
-def test_fsdp_refuses_what_needs_the_whole_model(monkeypatch):
-    """Evaluation during unlearning and SAM read the whole model: with a sharded copy they are refused."""
+@pytest.mark.parametrize("by_config", [True, False])
+def test_fsdp_refuses_what_needs_the_whole_model(monkeypatch, by_config, make_tiny, tokenizer):
+    """Evaluation during unlearning and SAM read the whole model: with a sharded copy they are refused; so is
+    a LoRA model. FSDP comes from train.sharding or from accelerate's FSDP config (ACCELERATE_USE_FSDP)."""
     from lethe.loop import train_loop
+    from lethe.models import add_lora
 
     monkeypatch.setattr(dist, "world", lambda: 2)
+    if not by_config:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    train = TrainConfig(sharding="fsdp" if by_config else "none")
     with pytest.raises(LetheError, match=r"^train\.sharding=fsdp trains a sharded copy of the model: evaluation"):
-        train_loop(torch.nn.Linear(2, 2), TrainConfig(sharding="fsdp"), 4, None, None, device=torch.device("cpu"),
-                   eval_hook=lambda m, s: {})
+        train_loop(torch.nn.Linear(2, 2), train, 4, None, None, device=torch.device("cpu"), eval_hook=lambda m, s: {})
+    with pytest.raises(LetheError, match=r"^train\.sharding=fsdp \(or an accelerate FSDP config\) does not go with"):
+        train_loop(add_lora(make_tiny(tokenizer)), train, 4, None, None, device=torch.device("cpu"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

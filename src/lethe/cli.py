@@ -326,6 +326,9 @@ def join_launch(command: str) -> None:
                          "across processes: each would repeat it; launch one process")
     if command not in SPLIT_COMMANDS:
         return
+    if dist.launch_sharding() == "deepspeed":
+        raise LetheError("this launch's accelerate config asks for DeepSpeed, which Lethe does not drive yet; shard "
+                         "with FSDP instead (an accelerate FSDP config, or train.sharding=fsdp)")
     dist.init()
     if not dist.is_main():
         import os

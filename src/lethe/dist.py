@@ -133,6 +133,14 @@ def step_share(items: list[int], paired: list[int], micro: int) -> list[tuple[li
     return [share] if share[0] else []
 
 
+def launch_sharding() -> str:
+    """What the accelerate config of ``accelerate launch --config_file`` asks for: "fsdp", "deepspeed" or ""."""
+    for name in ("fsdp", "deepspeed"):
+        if os.environ.get(f"ACCELERATE_USE_{name.upper()}", "").lower() in ("1", "true"):
+            return name
+    return ""
+
+
 def most_micro_batches(n_items: int, micro: int) -> int:
     """The largest number of micro-batches :func:`step_share` gives one process for a step of ``n_items``."""
     cuts = -(-n_items // micro)

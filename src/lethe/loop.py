@@ -191,7 +191,10 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     if train.max_steps:
         total_steps = min(total_steps, train.max_steps)
     parallel = dist.world() > 1
-    sharded = parallel and train.sharding == "fsdp"
+    sharded = parallel and "fsdp" in (train.sharding, dist.launch_sharding())  # the option, or accelerate's config
+    if sharded and hasattr(model, "peft_config"):
+        raise LetheError("train.sharding=fsdp (or an accelerate FSDP config) does not go with train.lora: an "
+                         "adapter is small, data parallelism serves it; set train.sharding=none")
     if sharded and (eval_hook is not None or gradients is not None):
         raise LetheError("train.sharding=fsdp trains a sharded copy of the model: evaluation during unlearning "
                          "(train.eval_every) and SAM (train.sam_rho) need the whole model; drop them or set "

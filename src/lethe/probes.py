@@ -192,8 +192,15 @@ def embedding_similarity(generations: list[str], references: list[str], model_na
     # answers: each distinct text is embedded once per process
     todo = list(dict.fromkeys(t for t in list(generations) + list(references) if t not in cache))
     if todo:
-        vecs = model.encode(todo, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                            show_progress_bar=False)
+        # launched as several processes: each embeds every N-th batch of texts (dist.mine), then they swap
+        starts = range(0, len(todo), batch_size)
+        mine = [i for b in dist.mine(len(starts)) for i in range(starts[b], min(starts[b] + batch_size, len(todo)))]
+        vecs = [None] * len(todo)
+        if mine:
+            for i, v in zip(mine, model.encode([todo[i] for i in mine], batch_size=batch_size, convert_to_numpy=True,
+                                               normalize_embeddings=True, show_progress_bar=False)):
+                vecs[i] = v
+        dist.share_rows(mine, vecs)
         if len(cache) + len(todo) > _EMBEDDING_CACHE_MAX:
             cache.clear()
         cache.update(zip(todo, vecs))
