@@ -334,6 +334,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
             raise LetheError(f"{p}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
         if not isinstance(values, dict):
             raise LetheError(f"{p}: the config must be a mapping of keys to values")
+    # option dicts (method_options, benchmark_options) accept new keys; dataclass sections are checked by build()
+    return build(RunConfig, nest_overrides(overrides, values))
+
+
+def nest_overrides(overrides, values: dict | None = None) -> dict:
+    """``key.sub=value`` overrides put into the nested dict ``values`` (a new one by default)."""
+    values = {} if values is None else values
     for text in overrides:
         keys, value = parse_override(text)
         node = values
@@ -341,6 +348,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise LetheError(f"override '{text}': '{k}' is not a section")
-        # option dicts (method_options, benchmark_options) accept new keys; dataclass sections are checked by build()
         node[keys[-1]] = value
-    return build(RunConfig, values)
+    return values

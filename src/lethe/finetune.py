@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import dist
 from .benchmarks.base import atomic_write_text
-from .config import TinyModelConfig, TrainConfig, build, parse_override, to_dict
+from .config import TinyModelConfig, TrainConfig, build, nest_overrides, to_dict
 from .errors import LetheError
 
 # Maini et al. 2024 (TOFU), locuslab/tofu config/finetune.yaml: lr 1e-5, 5 epochs, batch 16 with no
@@ -55,15 +55,7 @@ class FinetuneConfig:
 def load_finetune_config(overrides) -> tuple[FinetuneConfig, set]:
     """``(config, the tiny_model fields given)`` from ``key=value`` overrides; settings that do not go with
     the chosen recipe are one line each."""
-    values: dict = {}
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = values
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
-                raise LetheError(f"override '{text}': '{k}' is not a section")
-        node[keys[-1]] = value
+    values = nest_overrides(overrides)
     cfg = build(FinetuneConfig, values)
     explicit = set(values.get("tiny_model") or {})
     if cfg.model and explicit:
