@@ -147,44 +147,6 @@ def most_micro_batches(n_items: int, micro: int) -> int:
     return -(-cuts // world()) if cuts >= world() else 1
 
 
-def sharded_copy(model):
-    """A copy of ``model`` sharded with torch's FSDP2 (``fully_shard``): each decoder layer
-    (:func:`lethe.models.decoder_layers`), then the rest; gradients are summed, not averaged, over the
-    processes (the loop normalises by the step's global item count). The model itself moves to the CPU
-    until :func:`gather_into` fills it again, so the accelerator holds the shards alone."""
-    import copy
-
-    from torch.distributed.fsdp import FSDPModule, fully_shard
-
-    from .models import decoder_layers
-
-    device = next(model.parameters()).device
-    net = copy.deepcopy(model)
-    model.to("cpu")
-    net._lethe_device = device
-    for layer in decoder_layers(net)[1]:
-        fully_shard(layer)
-    fully_shard(net)
-    for module in net.modules():
-        if isinstance(module, FSDPModule):
-            module.set_gradient_divide_factor(1.0)
-            module.set_force_sum_reduction_for_comms(True)  # a plain sum (gloo has no pre-multiplied one)
-    return net
-
-
-def sync_after(net, last: bool) -> None:
-    """FSDP: reduce the gradients in this backward pass only when it is the step's ``last`` micro-batch's."""
-    net.set_requires_gradient_sync(last)
-
-
-def gather_into(model, net) -> None:
-    """The full weights of the sharded ``net`` (every process takes part) loaded into ``model``, which goes
-    back to the device it was on."""
-    state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in net.state_dict().items()}
-    model.load_state_dict({k: v.to("cpu") for k, v in state.items()})
-    model.to(net._lethe_device)
-
-
 def sum_tensors(tensors: list) -> None:
     """Sum ``tensors`` (in place) over the processes, grouped by dtype and device in buckets."""
     if world() == 1 or not tensors:

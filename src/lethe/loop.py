@@ -20,7 +20,7 @@ from . import dist
 from .config import TrainConfig
 from .data import Sequence, UnlearnBatch, collate
 from .errors import LetheError
-from .models import answer_logits, count_parameters
+from .models import answer_logits, count_parameters, decoder_layers
 from .ops import sequence_nll
 from .progress import bar
 from .tracking import current, prefix as tracked
@@ -199,8 +199,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         raise LetheError("train.sharding=fsdp trains a sharded copy of the model: evaluation during unlearning "
                          "(train.eval_every) and SAM (train.sam_rho) need the whole model; drop them or set "
                          "train.sharding=none")
-    # net: what trains; with FSDP a sharded copy (dist.sharded_copy), gathered back into the model at the end
-    net = dist.sharded_copy(model) if sharded else model
+    # net: what trains; with FSDP a sharded copy (sharded_copy), gathered back into the model at the end
+    net = sharded_copy(model) if sharded else model
     opt, sched = optimizer(net, train, total_steps)
     if not parallel:  # several processes sum their gradients once a step (dist.sum_gradients), not through DDP
         net, opt = accel.prepare(net, opt, device_placement=[False, False])
@@ -260,7 +260,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                     step_loss, info = 0.0, {}
                     for k, (batch, weight) in enumerate(zip(batches, weights)):  # accumulation
                         if sharded:  # the gradients are reduced after the last micro-batch only
-                            dist.sync_after(net, k == len(batches) - 1)
+                            net.set_requires_gradient_sync(k == len(batches) - 1)
                         with autocast(train.precision, device):
                             total, info = loss(net, batch)
                         part = total / len(idx) * weight
@@ -310,11 +310,42 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     else:
         stats.rank_sequences = [stats.sequences]
     if sharded:
-        dist.gather_into(model, net)
+        gather_into(model, net)
         del net, opt
     model = accel.unwrap_model(model)
     model.eval()
     return model, stats
+
+
+def sharded_copy(model):
+    """A copy of ``model`` sharded with torch's FSDP2 (``fully_shard``): each decoder layer
+    (:func:`lethe.models.decoder_layers`), then the rest; gradients are summed, not averaged, over the
+    processes (the loop normalises by the step's global item count). The model itself moves to the CPU
+    until :func:`gather_into` fills it again, so the accelerator holds the shards alone."""
+    import copy
+
+    from torch.distributed.fsdp import FSDPModule, fully_shard
+
+    device = next(model.parameters()).device
+    net = copy.deepcopy(model)
+    model.to("cpu")
+    net._lethe_device = device
+    for layer in decoder_layers(net)[1]:
+        fully_shard(layer)
+    fully_shard(net)
+    for module in net.modules():
+        if isinstance(module, FSDPModule):
+            module.set_gradient_divide_factor(1.0)
+            module.set_force_sum_reduction_for_comms(True)  # a plain sum (gloo has no pre-multiplied one)
+    return net
+
+
+def gather_into(model, net) -> None:
+    """The full weights of the sharded ``net`` (every process takes part) loaded into ``model``, which goes
+    back to the device it was on."""
+    state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in net.state_dict().items()}
+    model.load_state_dict({k: v.to("cpu") for k, v in state.items()})
+    model.to(net._lethe_device)
 
 
 def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):
