@@ -50,6 +50,22 @@ CORPUS = [f"{q} {a}" for _, q, a in FORGET + RETAIN] + [
 
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, max_positions=128)
 
+# `make test` runs two pytest-xdist workers with `--dist loadfile` (pyproject.toml): a module goes to one worker
+# whole, so its module fixtures are built once. Modules start in this order, the slowest first (measured on a
+# 2-core CPU), so the two workers end together instead of one running a long module drawn last while the
+# other waits; the rest follow in file order. test_cli builds the session's tiny run; the next three do not
+# need it, so the other worker has work while it is built.
+SLOWEST_FIRST = (
+    "test_cli.py", "test_verbatim.py", "test_safety_scenario.py", "test_harness.py", "test_launch.py",
+    "test_run_reliability.py", "test_multilingual.py", "test_sisa.py", "test_continual.py", "test_hazardous.py",
+    "test_finetune.py", "test_methods.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order within a module and after
+
 
 def _items(rows):
     return [QAItem(id=i, question=q, answer=a) for i, q, a in rows]
@@ -126,7 +142,6 @@ def encoder(tokenizer):
     return Encoder(tokenizer)
 
 
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, request):
     """One `lethe run` of the whole built-in pipeline on the TINY miniature (tests/tiny_run.py), shared
@@ -149,3 +164,30 @@ def tiny_run(tmp_path_factory, request):
                          "methods=[ga, npo, {method: idk, retain: ap}]"])
             done.write_text(str(code))
     return root, int(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_run):
+    """``tiny_models(cache_dir)``: the built-in models of the session's tiny run (base, target, retain model of
+    forget10, with their recorded training seconds) copied into ``cache_dir``, so a test's run in its own cache
+    starts from them instead of training the same models again; returns their folder there. What the test
+    trains next (other retain models, shards) stays in its own cache."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    root, code = tiny_run
+    assert code == 0
+    target = Path(json.loads((root / "runs" / "r1" / "summary.json").read_text())["provenance"]["model"])
+    names = ("base", "target", "retain-forget10")
+
+    def copy(cache_dir) -> Path:
+        dest = Path(cache_dir) / "models" / target.parent.name  # cache/models/<key of benchmark + tiny model>
+        dest.mkdir(parents=True)
+        for name in names:
+            shutil.copytree(target.parent / name, dest / name)
+        seconds = json.loads((target.parent / "timings.json").read_text())
+        (dest / "timings.json").write_text(json.dumps({k: seconds[k] for k in names}, indent=1, sort_keys=True))
+        return dest
+
+    return copy

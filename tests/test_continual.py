@@ -69,7 +69,8 @@ def generate_small():
     return generate(n_authors=20, n_holdout=0, n_world=4, n_people=4)
 
 
-def test_continual_run_end_to_end(tmp_path, capsys):
+def test_continual_run_end_to_end(tmp_path, capsys, tiny_models):
+    tiny_models(tmp_path / "cache")  # the session's target and retain model; the rounds' gold standards train here
     args = ["run", "scenario=continual", *TINY, f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}",
             "name=c1", "methods=[ga, grad_diff]", "scenario_options={rounds: 2}"]
     assert main(args) == 0
@@ -146,4 +147,5 @@ def test_continual_on_a_user_model_and_tofu_files(tmp_path, tokenizer, make_tiny
     assert results["task_ids"] == ["1", "2"]
     loaded = load_benchmark(str(tmp_path / "tofu"), items_per_author=8)
     group_of = {it.question: it.group for it in loaded.splits["authors"]}
-    assert results["requests"] == [[group_of[rows[names[a]][0]["question"]] for a in task] for task in tasks["forget10"]]
+    assert results["requests"] == [[group_of[rows[names[a]][0]["question"]] for a in task]
+                                   for task in tasks["forget10"]]

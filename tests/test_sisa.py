@@ -66,10 +66,12 @@ def _digest(folder: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def deletions(tmp_path_factory):
-    """forget05 then forget10 deleted from one set of shards, in one cache (also used by the CLI test)."""
+def deletions(tmp_path_factory, tiny_models):
+    """forget05 then forget10 deleted from one set of shards, in one cache (also used by the CLI test) that
+    starts from the session's built-in models: the shards are fine-tuned from its base model."""
     cache = tmp_path_factory.mktemp("sisa") / "cache"
     bench, tiny = _tiny_setting()
+    assert tiny_models(cache) == builtin_model_root(bench, tiny, cache)  # the same benchmark and tiny model
     log = []
     _, _, st05 = build_sisa(bench, "forget05", tiny, cache, SISAConfig(), log=log.append)
     root = builtin_model_root(bench, tiny, cache)
