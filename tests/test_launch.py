@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 # accumulation 2: each of the 2 processes takes one of one process's micro-batches of a step. npo-fsdp: NPO
 # with the weights, gradients and optimizer states sharded (one process: the same NPO, nothing to shard)
 SPLIT = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "train.batch_size=2",
-         "train.grad_accum=2", "methods=[ga, npo, {method: npo, label: npo-fsdp, train: {sharding: fsdp}}]"]
+         "train.grad_accum=2", "methods=[ga, {method: npo, label: npo-fsdp, train: {sharding: fsdp}}]"]
 
 
 def launch(launcher: list[str], args: list[str]) -> subprocess.CompletedProcess:
@@ -62,7 +62,7 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     assert fsdp_two["summary"].keys() == fsdp_one["summary"].keys()
     for key, value in fsdp_one["summary"].items():
         assert fsdp_two["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
-    assert summary_rows(two)[:4] == summary_rows(one)[:4]
+    assert summary_rows(two)[:3] == summary_rows(one)[:3]  # target, retain model, ga
     results = json.loads((two / "results.json").read_text())
     assert results["provenance"]["world_size"] == 2 and "parallel" in results["provenance"]
     assert json.loads((one / "results.json").read_text())["provenance"]["world_size"] == 1
