@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import dist
 from .benchmarks.base import Benchmark, QAItem, atomic_write_text
 from .config import TinyModelConfig, TrainConfig, to_dict
 from .models import load_model, load_tokenizer, save_model, tiny_llama, train_tokenizer, weights_problem
@@ -151,7 +152,7 @@ def drop_damaged(folders, log=print) -> None:
         problem = weights_problem(folder) if folder.exists() else ""
         if problem:
             log(f"models: the cached {folder.name} model in {folder} is damaged ({problem}); training it again")
-            shutil.rmtree(folder)
+            dist.on_main(shutil.rmtree, folder)  # launched as several processes: the first removes it
 
 
 def from_cache(root: Path, folders, log=print) -> bool:
