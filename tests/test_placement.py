@@ -146,3 +146,13 @@ def test_a_bfloat16_evaluation_has_its_own_numbers_and_cache_entry(tiny_run, tmp
     assert ours["forget_probability"] == pytest.approx(theirs["forget_probability"], rel=0.1)
     cached = sorted(p.name for p in (root / "cache" / "evals").glob(f"{target.parent.name}-target-*"))
     assert any(n.endswith("-cpu-bfloat16.json") for n in cached) and any("-cpu-" not in n for n in cached)
+
+
+def test_a_local_path_that_does_not_exist_is_one_line(tmp_path, capsys):
+    """A path (not a hub id owner/name) that is not there: said as such, not as a hub lookup failure."""
+    missing = tmp_path / "models" / "retain"
+    with pytest.raises(LetheError, match=rf"^{missing}: no such model folder; give a folder written by save_pretrained"):
+        load_model(missing)
+    assert main(["eval", f"model={missing}", f"output={tmp_path / 'runs'}", "name=x", "attacks=[]"]) == 2
+    assert capsys.readouterr().err.strip() == (f"lethe: error: {missing}: no such model folder; give a folder written "
+                                               "by save_pretrained or a hub id (owner/name)")

@@ -176,6 +176,10 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
 def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:
     """One line when a local ``path`` is no model folder, or asks for custom code that was not allowed
     (a hub id, which is no local path, passes: the hub answers for it)."""
+    text = str(path)
+    if not path.exists() and (text.startswith((".", "/", "~")) or text.count("/") > 1):  # no hub id: owner/name
+        raise LetheError(f"{path}: no such model folder; give a folder written by save_pretrained or a hub id "
+                         "(owner/name)")
     if path.exists() and not (path / "config.json").exists():
         raise LetheError(f"{path}: not a model folder (no config.json); give a folder written by save_pretrained "
                          "or a hub id")
