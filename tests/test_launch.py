@@ -44,7 +44,7 @@ def metrics_and_probes(run: Path) -> list:
 def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     root, code = tiny_run
     assert code == 0
-    common = [*SPLIT, f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+    common = [*SPLIT, f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}", "save_models=true"]
     assert main(["run", *common, "name=one"]) == 0
     done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"], ["run", *common, "name=two"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -53,6 +53,12 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     # exactly one complete run folder, nothing left beside it
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["one", "two"]
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
+    # the unlearned models, saved by the first process: GA's weights are one process's, bit for bit
+    from safetensors.torch import load_file
+
+    assert sorted(p.name for p in (two / "models").iterdir()) == ["ga", "npo-fsdp"]
+    a, b = (load_file(run / "models" / "ga" / "model.safetensors") for run in (one, two))
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
     # every metric and probe of every model is the one process's, to the last bit, but for the sharded
     # training: its gradient norm for the clipping sums the shards' parts in another order
     (fsdp_one, *exact_one), (fsdp_two, *exact_two) = ([m for m in metrics_and_probes(run) if m["name"] == "npo-fsdp"]
