@@ -36,7 +36,6 @@ import dataclasses
 import gc
 import json
 import os
-import platform
 import random
 import sys
 import time
@@ -44,6 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench import cpu_model  # noqa: E402  (bench/bench.py: the CPU's name, as every figure here names it)
 PARTS = ("a", "b", "c")
 
 # Real shapes (Hugging Face configs of meta-llama/Llama-3.2-1B and meta-llama/Llama-2-7b-hf) and tiny stand-ins.
@@ -137,16 +138,6 @@ class Bench:
         if self.cuda:
             gc.collect()
             self.torch.cuda.empty_cache()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_tokenizer(vocab_size: int):
