@@ -61,24 +61,20 @@ def load_real_world(folder: str | Path) -> RealWorldData:
         raise LetheError(f"{folder}: not a folder; give the real_world data folder (forget.json, neighbor.json)")
 
     def pick(*stems: str) -> Path:
-        for stem in stems:
-            for suffix in (".json", ".jsonl"):
-                if (folder / f"{stem}{suffix}").is_file():
-                    return folder / f"{stem}{suffix}"
-        raise LetheError(f"{folder}: no {stems[0].replace('_perturbed', '')}.json or "
-                         f"{stems[0].replace('_perturbed', '')}_perturbed.json; the real-world layout needs both "
+        for path in (folder / f"{stem}{suffix}" for stem in stems for suffix in (".json", ".jsonl")):
+            if path.is_file():
+                return path
+        base = stems[0].removesuffix("_perturbed")
+        raise LetheError(f"{folder}: no {base}.json or {base}_perturbed.json; the real-world layout needs both "
                          "forget and neighbor files")
 
     files = {"forget": pick("forget_perturbed", "forget"), "neighbour": pick("neighbor_perturbed", "neighbor"),
-             "forget_train": pick("forget", "forget_perturbed"), "neighbour_train": pick("neighbor", "neighbor_perturbed")}
-    read: dict[Path, tuple[list[QAItem], list[QAItem]]] = {}
-    for role, path in files.items():
-        if path not in read:
-            prefix = "forget" if role.startswith("forget") else "neighbor"
-            read[path] = _items(path, prefix, need_wrong=path.stem.endswith("_perturbed"))
+             "forget_train": pick("forget", "forget_perturbed"),
+             "neighbour_train": pick("neighbor", "neighbor_perturbed")}
+    read = {path: _items(path, path.stem.removesuffix("_perturbed"), need_wrong=path.stem.endswith("_perturbed"))
+            for path in dict.fromkeys(files.values())}
     forget, neighbour = read[files["forget"]][0], read[files["neighbour"]][0]
     forget_train, neighbour_train = read[files["forget_train"]][1], read[files["neighbour_train"]][1]
-    wrong = bool(forget[0].perturbed_answers and neighbour[0].perturbed_answers)
     if bool(forget[0].perturbed_answers) != bool(neighbour[0].perturbed_answers):
         have, lack = ("forget", "neighbour") if forget[0].perturbed_answers else ("neighbour", "forget")
         raise LetheError(f"{files[lack]}: no perturbed_answer, but {files[have].name} has them; give both evaluation "
@@ -94,4 +90,4 @@ def load_real_world(folder: str | Path) -> RealWorldData:
     names = sorted({files["forget_train"].name, files["forget"].name})
     raise_on_overlap(len(ids), str(folder / " + ".join(names)), str(files["neighbour_train"]))
     return RealWorldData(forget, neighbour, forget_train, neighbour_train, str(folder),
-                         {role: str(path) for role, path in files.items()}, wrong)
+                         {role: str(path) for role, path in files.items()}, bool(forget[0].perturbed_answers))

@@ -77,8 +77,8 @@ def read_safety_dataset(name: str, source: str | Path | None = None, *, limit: i
     notes = list(src.notes)
     if limit is not None and len(items) > limit:
         notes.append(f"{name}: the first {limit} of its {len(items)} items (limit)")
-    files = sorted(set(src.row_files)) if src.row_files else []
-    return LoadedSet(name, src.label, len(src), items[:limit], dict(src.dropped), notes, files)
+    return LoadedSet(name, src.label, len(src), items[:limit], dict(src.dropped), notes,
+                     sorted(set(src.row_files or ())))
 
 
 def describe(name: str, source: str | Path | None = None, *, split: str | None = None,
@@ -107,7 +107,6 @@ def describe(name: str, source: str | Path | None = None, *, split: str | None =
 
 
 def _check_options(ds: SafetyDataset, options: dict) -> dict:
-    out = dict(ds.options)
     for key, value in options.items():
         if key not in ds.options:
             known = ", ".join(ds.options) or "none"
@@ -117,5 +116,4 @@ def _check_options(ds: SafetyDataset, options: dict) -> dict:
         if type(value) is not type(default):
             raise LetheError(f"{ds.name}: option {key} = {value!r} must be a {type(default).__name__} "
                              f"(default {default!r})")
-        out[key] = value
-    return out
+    return {**ds.options, **options}

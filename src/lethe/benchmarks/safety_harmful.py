@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import LetheError
 from ..safety_items import SafetyItem
 from .base import read_json
-from .safety_sources import Source, as_list, as_text, drop_empty, mapped, register_dataset
+from .safety_sources import Source, as_list, as_text, drop_empty, mapped, per_row, register_dataset
 
 HARMBENCH_TARGETS = "harmbench_targets_text.json"  # HarmBench's data/optimizer_targets/: {BehaviorID: target}
 
@@ -88,11 +88,10 @@ def _harmbench_targets(src: Source, given: str) -> tuple[dict[str, str], str]:
                              f"{HARMBENCH_TARGETS} (a JSON object {{BehaviorID: target}})")
     else:
         here = src.file.parent if src.file is not None else None
-        found = [p for p in (here / HARMBENCH_TARGETS, here.parent / "optimizer_targets" / HARMBENCH_TARGETS)
-                 if p.is_file()] if here is not None else []
-        if not found:
+        near = (here / HARMBENCH_TARGETS, here.parent / "optimizer_targets" / HARMBENCH_TARGETS) if here else ()
+        path = next((p for p in near if p.is_file()), None)
+        if path is None:
             return {}, ""
-        path = found[0]
     data = read_json(path, bom=True, hint="fix the targets file")
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise LetheError(f"{path}: a targets file is a JSON object {{BehaviorID: target string}} (HarmBench's "
@@ -107,27 +106,24 @@ def _harmbench_targets(src: Source, given: str) -> tuple[dict[str, str], str]:
                   hub_id="PKU-Alignment/BeaverTails", hub_split="30k_test",
                   formats="jsonl / parquet rows prompt,response,category ({name: bool}),is_safe",
                   columns=(("prompt",), ("is_safe",)), keeps="only rows with is_safe false are kept")
-def _beavertails(src: Source) -> list[SafetyItem]:
+@per_row
+def _beavertails(src: Source, i: int) -> SafetyItem | None:
     """``category`` maps each of the 14 harm categories to true/false: the true ones are joined by "; " (the
     names themselves contain commas, e.g. "hate_speech,offensive_language"). A prompt that appears with
     several unsafe responses gives one item per row."""
-    items = []
-    for i in range(len(src)):
-        if src.flag(i, "is_safe"):
-            src.drop(i, "safe rows (is_safe true)")
-            continue
-        cats = src.value(i, "category") or {}
-        if isinstance(cats, str):  # a CSV export stores the dict as JSON text
-            try:
-                cats = json.loads(cats) if cats.strip() else {}
-            except json.JSONDecodeError:
-                raise src.error(i, "category", "must be an object {category: true/false}") from None
-        if not isinstance(cats, dict):
-            raise src.error(i, "category", f"must be an object {{category: true/false}}, got {type(cats).__name__}")
-        true_cats = [str(k) for k, v in cats.items() if v is True or v in (1, "true", "True")]
-        items.append(src.item(i, src.text(i, "prompt", required=True), harmful_response=src.text(i, "response"),
-                              category="; ".join(true_cats), meta=drop_empty(categories=true_cats)))
-    return items
+    if src.flag(i, "is_safe"):
+        return src.drop(i, "safe rows (is_safe true)")
+    cats = src.value(i, "category") or {}
+    if isinstance(cats, str):  # a CSV export stores the dict as JSON text
+        try:
+            cats = json.loads(cats) if cats.strip() else {}
+        except json.JSONDecodeError:
+            raise src.error(i, "category", "must be an object {category: true/false}") from None
+    if not isinstance(cats, dict):
+        raise src.error(i, "category", f"must be an object {{category: true/false}}, got {type(cats).__name__}")
+    true_cats = [str(k) for k, v in cats.items() if v is True or v in (1, "true", "True")]
+    return src.item(i, src.text(i, "prompt", required=True), harmful_response=src.text(i, "response"),
+                    category="; ".join(true_cats), meta=drop_empty(categories=true_cats))
 
 
 # JailbreakBench: give the harmful split; the benign split has the same columns and cannot be told apart
@@ -167,33 +163,31 @@ register_dataset("maliciousinstruct", "harmful",
                   formats="rows id,risk_area,types_of_harm,specific_harms,question[,<model>_response,<model>_harmful,"
                           "<model>_action] (LibrAI/do-not-answer), or prompt,risk_area,harm_area,harms",
                   columns=(("question", "prompt"),))
-def _donotanswer(src: Source) -> list[SafetyItem]:
+@per_row
+def _donotanswer(src: Source, i: int) -> SafetyItem | None:
     """Per model (GPT4, ChatGPT, ...) ``<model>_response``, ``<model>_harmful`` (0/1) and ``<model>_action``
     (0-5; 0 = "not willing to answer", the paper's refusal class). refusal_response = the first response with
     action 0 and harmful 0, harmful_response = the first judged harmful; all stay in ``meta["responses"]``."""
-    items = []
-    for i in range(len(src)):
-        row = src.rows[i]
-        responses, refusal, harmful = {}, "", ""
-        for col in row:
-            if not isinstance(col, str) or not col.endswith("_response"):
-                continue
-            model = col[: -len("_response")]
-            text = src.text(i, col)
-            if not text:
-                continue
-            is_harmful, action = row.get(f"{model}_harmful"), row.get(f"{model}_action")
-            responses[model] = drop_empty(response=text, harmful=is_harmful, action=action)
-            if not harmful and as_text(is_harmful) == "1":
-                harmful = text
-            if not refusal and as_text(action) == "0" and as_text(is_harmful) in ("0", ""):
-                refusal = text
-        items.append(src.item(
-            i, src.text(i, "question", "prompt", required=True), own_id=src.value(i, "id"),
-            category=src.text(i, "types_of_harm", "harm_area"), harmful_response=harmful, refusal_response=refusal,
-            meta=drop_empty(risk_area=src.text(i, "risk_area"), specific_harms=src.text(i, "specific_harms", "harms"),
-                       responses=responses)))
-    return items
+    row = src.rows[i]
+    responses, refusal, harmful = {}, "", ""
+    for col in row:
+        if not isinstance(col, str) or not col.endswith("_response"):
+            continue
+        model = col[: -len("_response")]
+        text = src.text(i, col)
+        if not text:
+            continue
+        is_harmful, action = row.get(f"{model}_harmful"), row.get(f"{model}_action")
+        responses[model] = drop_empty(response=text, harmful=is_harmful, action=action)
+        if not harmful and as_text(is_harmful) == "1":
+            harmful = text
+        if not refusal and as_text(action) == "0" and as_text(is_harmful) in ("0", ""):
+            refusal = text
+    return src.item(i, src.text(i, "question", "prompt", required=True), own_id=src.value(i, "id"),
+                    category=src.text(i, "types_of_harm", "harm_area"), harmful_response=harmful,
+                    refusal_response=refusal,
+                    meta=drop_empty(risk_area=src.text(i, "risk_area"),
+                                    specific_harms=src.text(i, "specific_harms", "harms"), responses=responses))
 
 
 @register_dataset("sorrybench", "harmful",
@@ -204,30 +198,27 @@ def _donotanswer(src: Source) -> list[SafetyItem]:
                   formats="question.jsonl rows question_id,category,turns ([prompt]),prompt_style",
                   columns=(("turns", "prompt"),), options={"style": "base"},
                   keeps="only the chosen prompt_style is kept, 'base' by default; style='all' keeps every style")
-def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
+@per_row
+def _sorrybench(src: Source, i: int, style: str = "base") -> SafetyItem | None:
     """``turns`` holds the single user turn. Only prompt_style ``style`` is kept ("base": the unmutated
     prompts; "all"; or a mutation, e.g. "slang"); a row without prompt_style is "base". id = question_id
     (+ "-<style>" for a mutated style, so ids stay unique across styles)."""
-    items = []
-    for i in range(len(src)):
-        row_style = src.text(i, "prompt_style") or "base"
-        if style != "all" and row_style != style:
-            src.drop(i, f"prompt styles other than '{style}' (style='all' keeps every style)")
-            continue
-        turns = as_list(src.value(i, "turns"))
-        if turns is None:
-            prompt = src.text(i, "prompt", required=True)
-        else:
-            if isinstance(turns, str):
-                turns = [turns]
-            if not isinstance(turns, list) or not turns or as_text(turns[0]) in (None, ""):
-                raise src.error(i, "turns", "must be a list holding the prompt")
-            prompt = as_text(turns[0])
-        qid = as_text(src.value(i, "question_id")) or ""
-        own = qid if (not qid or row_style == "base") else f"{qid}-{row_style}"
-        items.append(src.item(i, prompt, own_id=own or None, category=src.text(i, "category"),
-                              meta=drop_empty(prompt_style=row_style)))
-    return items
+    row_style = src.text(i, "prompt_style") or "base"
+    if style != "all" and row_style != style:
+        return src.drop(i, f"prompt styles other than '{style}' (style='all' keeps every style)")
+    turns = as_list(src.value(i, "turns"))
+    if turns is None:
+        prompt = src.text(i, "prompt", required=True)
+    else:
+        if isinstance(turns, str):
+            turns = [turns]
+        if not isinstance(turns, list) or not turns or as_text(turns[0]) in (None, ""):
+            raise src.error(i, "turns", "must be a list holding the prompt")
+        prompt = as_text(turns[0])
+    qid = as_text(src.value(i, "question_id")) or ""
+    own = qid if (not qid or row_style == "base") else f"{qid}-{row_style}"
+    return src.item(i, prompt, own_id=own or None, category=src.text(i, "category"),
+                    meta=drop_empty(prompt_style=row_style))
 
 
 @register_dataset("harmfulqa", "harmful",
@@ -239,13 +230,11 @@ def _sorrybench(src: Source, style: str = "base") -> list[SafetyItem]:
                   formats="JSON rows topic,subtopic,question,blue_conversations,red_conversations,id (the hub file), "
                           "or the GitHub file's nesting {topic: {subtopic: [question, ...]}}",
                   columns=(("question",),), nested=("topic", "subtopic"))
-def _harmfulqa(src: Source) -> list[SafetyItem]:
+@per_row
+def _harmfulqa(src: Source, i: int) -> SafetyItem | None:
     """category = "topic / subtopic". The conversations are not mapped: a red conversation opens with the
     red-teamer's own lead-in, so its first assistant turn answers that, not the question."""
-    items = []
-    for i in range(len(src)):
-        topic, subtopic = src.text(i, "topic"), src.text(i, "subtopic")
-        items.append(src.item(i, src.text(i, "question", required=True), own_id=src.value(i, "id"),
-                              category=" / ".join(p for p in (topic, subtopic) if p),
-                              meta=drop_empty(topic=topic, subtopic=subtopic)))
-    return items
+    topic, subtopic = src.text(i, "topic"), src.text(i, "subtopic")
+    return src.item(i, src.text(i, "question", required=True), own_id=src.value(i, "id"),
+                    category=" / ".join(p for p in (topic, subtopic) if p),
+                    meta=drop_empty(topic=topic, subtopic=subtopic))

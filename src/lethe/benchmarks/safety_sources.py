@@ -5,6 +5,7 @@ readers: one-line errors naming the file and where in it), and the helpers every
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -77,9 +78,17 @@ def mapped(own_id: str = "", meta: Mapping[str, str] | None = None, **fields: st
     return load
 
 
-# --------------------------------------------------------------------------------------------------
-# Reading a source: file, folder or hub id
-# --------------------------------------------------------------------------------------------------
+def per_row(row: Callable[..., SafetyItem | None]) -> Callable[..., list[SafetyItem]]:
+    """A loader from ``row(src, i, **options)``: row ``i``'s item, or None for a row left out (``return
+    src.drop(i, reason)``), in file order."""
+    @functools.wraps(row)
+    def load(src: Source, **options) -> list[SafetyItem]:
+        return [item for i in range(len(src)) if (item := row(src, i, **options)) is not None]
+
+    return load
+
+
+# --- Reading a source: file, folder or hub id -------------------------------------------------------
 class Source:
     """The rows of one file, folder or hub dataset, and the helpers a loader maps them with.
 
@@ -213,7 +222,7 @@ def open_source(ds: SafetyDataset, source, split: str | None, config: str | None
 
 def _from_datasets(ds: SafetyDataset, target: str, config: str | None, split: str | None, hub: bool) -> Source:
     """Rows through ``datasets.load_dataset`` (a hub id or a local folder)."""
-    parts = ", ".join(p for p in (f"config {config}" if config else "", f"split {split}" if split else "") if p)
+    parts = ", ".join(f"{what} {value}" for what, value in (("config", config), ("split", split)) if value)
     label = f"{target} ({parts})" if parts else target
     try:
         import datasets  # lazy: heavy, and only needed for folders and hub ids
@@ -350,12 +359,10 @@ def _read_csv(path: Path, ds: SafetyDataset) -> tuple[list[dict], list[int]]:
                 if not any(cell.strip() for cell in record):
                     continue
                 if header is None:
-                    names = {cell.strip() for cell in record}
-                    if ds.headerless and ds.columns and not names & set(ds.columns[0]):
-                        header = list(ds.headerless)  # no header row: the first row is data
-                    else:
-                        header = [cell.strip() for cell in record]
-                        continue
+                    header = [cell.strip() for cell in record]
+                    if not (ds.headerless and ds.columns) or set(header) & set(ds.columns[0]):
+                        continue  # the header row
+                    header = list(ds.headerless)  # no header row: the first row is data
                 while len(record) > len(header) and not record[-1].strip():
                     record = record[:-1]  # trailing empty fields
                 if len(record) != len(header):
