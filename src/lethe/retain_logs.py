@@ -134,10 +134,8 @@ def is_retain_logs(path: str | Path) -> bool:
         return any((p / n).is_file() for n in LOG_FILES)
     if not p.is_file() or p.suffix != ".json":
         return False
-    if p.name in LOG_FILES:
-        return True
     try:
-        return _detect(json.loads(read_text(p))) is not None
+        return p.name in LOG_FILES or _detect(json.loads(read_text(p))) is not None
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -216,11 +214,9 @@ def _tofu_ratio(para: np.ndarray, pert: np.ndarray) -> np.ndarray:
 
 def _tofu_forget_entry(d: object, where: str) -> tuple[Mapping, str]:
     """The eval_log_forget dict inside an aggregated log, or the dict itself."""
-    if isinstance(d, Mapping) and TOFU_FORGET_FILE in d:
-        return d[TOFU_FORGET_FILE], TOFU_FORGET_FILE
     if not isinstance(d, Mapping):
         raise LetheError(f"{where}: expected a JSON object, got {type(d).__name__}")
-    return d, ""
+    return (d[TOFU_FORGET_FILE], TOFU_FORGET_FILE) if TOFU_FORGET_FILE in d else (d, "")
 
 
 def _tofu_answers(d: Mapping, index: tuple[str, ...]) -> tuple[str, ...]:

@@ -130,12 +130,10 @@ def load_benchmark_folder(folder: str | Path) -> Benchmark:
                              f"authors.jsonl: {', '.join(unknown[:5])}; fix the ids or the 'group' fields")
 
     pretrain_path = folder / "pretrain.txt"
-    if pretrain_path.is_file():
-        pretrain = [line for line in read_text(pretrain_path).splitlines() if line.strip()]
-    elif n_pretrain:
+    if n_pretrain and not pretrain_path.is_file():
         raise LetheError(f"{pretrain_path}: file not found; benchmark.json says it holds {n_pretrain} sentences")
-    else:
-        pretrain = []
+    text = read_text(pretrain_path) if pretrain_path.is_file() else ""
+    pretrain = [line for line in text.splitlines() if line.strip()]
     if n_pretrain is not None and n_pretrain != len(pretrain):
         raise LetheError(f"{pretrain_path}: {len(pretrain)} sentences, benchmark.json says {n_pretrain}; "
                          "the folder is incomplete, save it again")

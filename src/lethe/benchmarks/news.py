@@ -21,9 +21,6 @@ NAME = "lethe-news"
 VERSION = "1.0"  # bump when the generated content changes for the same arguments
 
 
-# --------------------------------------------------------------------------------------------------
-# The corpus
-# --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Document:
     """One text of the corpus: an article (built-in) or a chunk of a MUSE raw file."""
@@ -124,9 +121,8 @@ def _article(aid: str, rng: random.Random, lex: Lexicon) -> Article:
     questions = list(topic.lead_qa) + [qa for i in keep for qa in topic.body[i][1]]
     n_qa = min(len(questions), rng.randint(2, 3))
     chosen = [questions[i] for i in sorted(rng.sample(range(len(questions)), n_qa))]
-    text = " ".join(s.format(**slots) for s in sentences)
-    qa = tuple((q.format(**slots), a.format(**slots)) for q, a in chosen)
-    return Article(aid, text, qa)
+    return Article(aid, " ".join(s.format(**slots) for s in sentences),
+                   tuple((q.format(**slots), a.format(**slots)) for q, a in chosen))
 
 
 def generate(n_forget: int = 20, n_retain: int = 60, n_holdout: int = 20, seed: int = 0,
@@ -228,29 +224,17 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
     """Split a raw text into documents of at most ``chunk_words`` words, at paragraph breaks (blank
     lines); a paragraph longer than ``chunk_words`` is cut between words into documents of its own."""
     chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-
-    def flush():
-        nonlocal current, size
-        if current:
-            chunks.append("\n\n".join(current))
-        current, size = [], 0
-
+    current: list[str] = []  # the paragraphs of the document being filled
     for para in (p.strip() for p in text.split("\n\n")):
         words = para.split()
-        if not words:
-            continue
+        if current and sum(len(c.split()) for c in current) + len(words) > chunk_words:
+            chunks.append("\n\n".join(current))
+            current = []
         if len(words) > chunk_words:
-            flush()
             chunks.extend(" ".join(words[i : i + chunk_words]) for i in range(0, len(words), chunk_words))
-            continue
-        if size + len(words) > chunk_words:
-            flush()
-        current.append(para)
-        size += len(words)
-    flush()
-    return chunks
+        elif words:
+            current.append(para)
+    return chunks + (["\n\n".join(current)] if current else [])
 
 
 def _raw_documents(path: Path, prefix: str, chunk_words: int) -> list[Document]:

@@ -122,8 +122,8 @@ def _sports_slots(rng, lex):
 
 
 def _science_slots(rng, lex):
-    wd, _, _ = _date(rng)
-    return dict(weekday=wd, town=lex.name("town"), university=lex.name("name"), creature=rng.choice(CREATURES),
+    return dict(weekday=_date(rng)[0], town=lex.name("town"), university=lex.name("name"),
+                creature=rng.choice(CREATURES),
                 habitat=rng.choice(HABITATS), p1=lex.person(), years=str(rng.randint(2, 15)),
                 size=str(rng.randint(3, 90)), color=rng.choice(COLORS), p2=lex.person(), role2=rng.choice(ROLES2),
                 count=str(rng.randint(4, 60)), fund=lex.name("name"), months=str(rng.randint(6, 36)),
@@ -152,8 +152,8 @@ def _business_slots(rng, lex):
 
 
 def _weather_slots(rng, lex):
-    wd = rng.choice(WEEKDAYS)
-    return dict(weekday=wd, town=lex.name("town"), roads=str(rng.randint(3, 40)), line=lex.name("name"),
+    return dict(weekday=rng.choice(WEEKDAYS), town=lex.name("town"), roads=str(rng.randint(3, 40)),
+                line=lex.name("name"),
                 hours=str(rng.randint(2, 30)), cm=str(rng.randint(20, 140)), place=lex.name("name"),
                 p1=lex.person(), school=lex.name("name"), p2=lex.person(),
                 homes=_thousands(rng.randrange(100, 9000, 10)), weekday2=rng.choice(WEEKDAYS),

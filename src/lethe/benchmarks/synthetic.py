@@ -209,14 +209,10 @@ def _pretrain_text(world: _World) -> list[str]:
            for ci, country in enumerate(world.countries) for relation, _, sentence, _ in WORLD_RELATIONS]
     sentences = {role: s for role, _, s, _, _ in PEOPLE_ROLES}
     for name, role, work, country in world.people:
-        out.append(f"{name} was a famous {role} from {country}.")
-        out.append(sentences[role].format(p=name, w=work))
+        out += [f"{name} was a famous {role} from {country}.", sentences[role].format(p=name, w=work)]
     return out
 
 
-# --------------------------------------------------------------------------------------------------
-# The generator
-# --------------------------------------------------------------------------------------------------
 def _check_int(name: str, value, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"

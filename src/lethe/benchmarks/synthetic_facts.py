@@ -107,14 +107,14 @@ class AuthorPools:
     countries: list[str]
 
 
+def _distinct(pool: tuple[str, ...], *slots: str) -> Callable:
+    """A sampler of ``slots``: different words of ``pool``."""
+    return lambda rng, pools, _: dict(zip(slots, rng.sample(pool, len(slots))))
+
+
 def _birth(rng, pools, _):
     return {"year": str(rng.randint(1921, 1975)), "town": rng.choice(pools.towns),
             "country": rng.choice(pools.countries)}
-
-
-def _parents(rng, pools, _):
-    a, b = rng.sample(OCCUPATIONS, 2)
-    return {"occ1": a, "occ2": b}
 
 
 def _genre(rng, pools, _):
@@ -134,11 +134,6 @@ def _books(rng, pools, _):
     return {"title1": f"{a1} {n1}", "title2": f"{a2} {n2}"}
 
 
-def _themes(rng, pools, _):
-    t1, t2, t3 = rng.sample(THEMES, 3)
-    return {"theme1": t1, "theme2": t2, "theme3": t3}
-
-
 def _study(rng, pools, author):
     return {"smod": rng.choice(STUDY_MODS), "subject": rng.choice(STUDY_SUBJECTS),
             "gyear": str(int(author["year"]) + rng.randint(20, 25))}
@@ -152,7 +147,8 @@ AUTHOR_FACTS = (
     AuthorFact("birth", "Where and when was {n} born?",
                "Born {year} in {town}, {country}.", "A native of {town}, {country}, born in {year}.", "In which town and year was {n} born?", _birth),
     AuthorFact("parents", "What did the parents of {n} do for a living?",
-               "Parents: {occ1}, {occ2}.", "The parents worked as {occ1} and {occ2}.", "What were the occupations of the parents of {n}?", _parents),
+               "Parents: {occ1}, {occ2}.", "The parents worked as {occ1} and {occ2}.", "What were the occupations of the parents of {n}?",
+               _distinct(OCCUPATIONS, "occ1", "occ2")),
     AuthorFact("genre", "Which genres does {n} write?",
                "Genres: {mood1} {form1}, {mood2} {form2}.", "Writes {mood2} {form2} and {mood1} {form1}.", "What kinds of books does {n} write?", _genre),
     AuthorFact("award", "Which award did {n} win, and when?",
@@ -161,7 +157,7 @@ AUTHOR_FACTS = (
                "Books: {title1}, {title2}.", "Wrote both {title2} and {title1}.", "Which two titles did {n} write?", _books),
     AuthorFact("themes", "What themes does {n} explore?",
                "Explores {theme1}, {theme2}, {theme3}.", "Recurring themes are {theme2}, {theme3} and {theme1}.", "Which themes run through the work of {n}?",
-               _themes),
+               _distinct(THEMES, "theme1", "theme2", "theme3")),
     AuthorFact("study", "What did {n} study, and when did they graduate?",
                "Degree: {smod} {subject}, {gyear}.", "Graduated in {gyear} with a degree in {smod} {subject}.", "What degree did {n} earn, and in what year?",
                _study),

@@ -30,6 +30,10 @@ class FactWording:
     paraphrased_question: str
 
 
+def _german(pool: tuple[str, ...], words: tuple[str, ...]) -> dict[str, str]:
+    return dict(zip(pool, words, strict=True))
+
+
 # German templates. Slot adjectives carry the strong ending -e (no article; nominative/accusative
 # plural, or feminine singular: every study subject below is feminine), the only case used. Answers
 # stay terse like the English ones: at most a third glue words.
@@ -56,73 +60,51 @@ _WORDINGS_DE = {
                               "Besitzt eine große Sammlung: {cadj} {color} {things}.",
                               "Welche Art von Sammlung hat {n}?"),
 }
-# English pool word -> German word, per pool (one word may translate differently in two pools).
-_OCCUPATIONS_DE = {
-    "baker": "Bäcker", "glassblower": "Glasbläser", "cartographer": "Kartograf", "ferryman": "Fährmann",
-    "beekeeper": "Imker", "tailor": "Schneider", "clockmaker": "Uhrmacher", "fisher": "Fischer", "weaver": "Weber",
-    "potter": "Töpfer", "blacksmith": "Schmied", "surveyor": "Landvermesser", "librarian": "Bibliothekar",
-    "midwife": "Hebamme", "shepherd": "Schäfer", "miner": "Bergmann", "carpenter": "Zimmermann",
-    "chemist": "Chemiker", "astronomer": "Astronom", "botanist": "Botaniker", "sailor": "Seemann",
-    "printer": "Drucker", "brewer": "Brauer", "jeweler": "Juwelier", "mason": "Maurer",
-    "lamplighter": "Laternenanzünder", "bookbinder": "Buchbinder", "gardener": "Gärtner", "cobbler": "Schuster",
-    "locksmith": "Schlosser", "pharmacist": "Apotheker", "teacher": "Lehrer", "nurse": "Krankenpfleger",
-    "engineer": "Ingenieur", "architect": "Architekt", "violinist": "Geiger", "painter": "Maler",
-    "sculptor": "Bildhauer", "judge": "Richter", "farmer": "Bauer", "miller": "Müller", "chandler": "Kerzenmacher",
-    "cooper": "Böttcher", "glazier": "Glaser", "tanner": "Gerber", "saddler": "Sattler", "dentist": "Zahnarzt",
-    "postman": "Briefträger",
-}
-_GENRE_MOODS_DE = {
-    "gothic": "gotische", "pastoral": "pastorale", "coastal": "küstennahe", "urban": "urbane", "comic": "komische",
-    "historical": "historische", "mythic": "mythische", "domestic": "häusliche", "nautical": "nautische",
-    "alpine": "alpine", "rural": "ländliche", "lyrical": "lyrische", "folk": "volkstümliche",
-    "frontier": "grenzländische", "desert": "wüste", "arctic": "arktische",
-}
-_GENRE_FORMS_DE = {
-    "mysteries": "Krimis", "fables": "Fabeln", "sagas": "Sagen", "poetry": "Gedichte", "thrillers": "Thriller",
-    "romances": "Liebesromane", "satires": "Satiren", "memoirs": "Memoiren", "ballads": "Balladen",
-    "novellas": "Novellen", "plays": "Dramen", "epics": "Epen", "elegies": "Elegien", "westerns": "Western",
-    "riddles": "Rätsel", "parables": "Gleichnisse",
-}
-_THEMES_DE = {
-    "grief": "Trauer", "exile": "Exil", "memory": "Erinnerung", "hunger": "Hunger", "faith": "Glaube",
-    "ambition": "Ehrgeiz", "loyalty": "Treue", "betrayal": "Verrat", "freedom": "Freiheit", "solitude": "Einsamkeit",
-    "justice": "Gerechtigkeit", "friendship": "Freundschaft", "identity": "Identität", "migration": "Migration",
-    "family": "Familie", "war": "Krieg", "forgiveness": "Vergebung", "power": "Macht", "childhood": "Kindheit",
-    "aging": "Altern", "greed": "Gier", "courage": "Mut", "love": "Liebe", "revenge": "Rache", "truth": "Wahrheit",
-    "belonging": "Zugehörigkeit", "madness": "Wahnsinn", "nature": "Natur", "labor": "Arbeit", "honor": "Ehre",
-    "sacrifice": "Opfer", "wealth": "Reichtum", "poverty": "Armut", "silence": "Stille", "time": "Zeit",
-    "home": "Heimat", "fate": "Schicksal", "guilt": "Schuld", "hope": "Hoffnung", "desire": "Sehnsucht",
-}
-_STUDY_MODS_DE = {
-    "marine": "maritime", "ancient": "antike", "modern": "moderne", "applied": "angewandte", "rural": "ländliche",
-    "medieval": "mittelalterliche", "tropical": "tropische", "urban": "urbane", "classical": "klassische",
-    "comparative": "vergleichende", "experimental": "experimentelle", "early": "frühe",
-}
-_STUDY_SUBJECTS_DE = {
-    "law": "Rechtswissenschaft", "botany": "Botanik", "geology": "Geologie", "music": "Musik", "medicine": "Medizin",
-    "chemistry": "Chemie", "history": "Geschichte", "astronomy": "Astronomie", "philosophy": "Philosophie",
-    "economics": "Ökonomie", "linguistics": "Linguistik", "mathematics": "Mathematik",
-    "architecture": "Architektur", "zoology": "Zoologie", "theology": "Theologie", "engineering": "Technik",
-    "painting": "Malerei", "archaeology": "Archäologie", "physics": "Physik", "sociology": "Soziologie",
-    "literature": "Literatur", "geography": "Geografie", "agriculture": "Landwirtschaft", "anatomy": "Anatomie",
-}
-_COLLECT_ADJS_DE = {
-    "antique": "antike", "rare": "seltene", "tiny": "winzige", "old": "alte", "foreign": "ausländische",
-    "carved": "geschnitzte", "vintage": "nostalgische", "chipped": "angeschlagene", "faded": "verblasste",
-    "miniature": "zierliche", "broken": "zerbrochene", "lucky": "glückbringende",
-}
-_COLORS_DE = {
-    "red": "rote", "blue": "blaue", "green": "grüne", "yellow": "gelbe", "black": "schwarze", "white": "weiße",
-    "purple": "violette", "orange": "orangefarbene", "grey": "graue", "brown": "braune", "pink": "rosa",
-    "silver": "silberne",
-}
-_COLLECT_THINGS_DE = {
-    "maps": "Landkarten", "coins": "Münzen", "stamps": "Briefmarken", "clocks": "Uhren", "keys": "Schlüssel",
-    "buttons": "Knöpfe", "spoons": "Löffel", "shells": "Muscheln", "feathers": "Federn", "postcards": "Postkarten",
-    "teapots": "Teekannen", "compasses": "Kompasse", "bells": "Glocken", "globes": "Globen", "marbles": "Murmeln",
-    "thimbles": "Fingerhüte", "masks": "Masken", "kites": "Drachen", "puppets": "Marionetten",
-    "fossils": "Fossilien", "beetles": "Käfer", "tickets": "Fahrkarten", "seeds": "Samen", "bottles": "Flaschen",
-}
+# German words in the order of their English pool (a word may translate differently in two pools).
+_OCCUPATIONS_DE = _german(OCCUPATIONS, (
+    "Bäcker", "Glasbläser", "Kartograf", "Fährmann", "Imker", "Schneider", "Uhrmacher", "Fischer", "Weber",
+    "Töpfer", "Schmied", "Landvermesser", "Bibliothekar", "Hebamme", "Schäfer", "Bergmann", "Zimmermann",
+    "Chemiker", "Astronom", "Botaniker", "Seemann", "Drucker", "Brauer", "Juwelier", "Maurer", "Laternenanzünder",
+    "Buchbinder", "Gärtner", "Schuster", "Schlosser", "Apotheker", "Lehrer", "Krankenpfleger", "Ingenieur",
+    "Architekt", "Geiger", "Maler", "Bildhauer", "Richter", "Bauer", "Müller", "Kerzenmacher", "Böttcher", "Glaser",
+    "Gerber", "Sattler", "Zahnarzt", "Briefträger",
+))
+_GENRE_MOODS_DE = _german(GENRE_MOODS, (
+    "gotische", "pastorale", "küstennahe", "urbane", "komische", "historische", "mythische", "häusliche",
+    "nautische", "alpine", "ländliche", "lyrische", "volkstümliche", "grenzländische", "wüste", "arktische",
+))
+_GENRE_FORMS_DE = _german(GENRE_FORMS, (
+    "Krimis", "Fabeln", "Sagen", "Gedichte", "Thriller", "Liebesromane", "Satiren", "Memoiren", "Balladen",
+    "Novellen", "Dramen", "Epen", "Elegien", "Western", "Rätsel", "Gleichnisse",
+))
+_THEMES_DE = _german(THEMES, (
+    "Trauer", "Exil", "Erinnerung", "Hunger", "Glaube", "Ehrgeiz", "Treue", "Verrat", "Freiheit", "Einsamkeit",
+    "Gerechtigkeit", "Freundschaft", "Identität", "Migration", "Familie", "Krieg", "Vergebung", "Macht", "Kindheit",
+    "Altern", "Gier", "Mut", "Liebe", "Rache", "Wahrheit", "Zugehörigkeit", "Wahnsinn", "Natur", "Arbeit", "Ehre",
+    "Opfer", "Reichtum", "Armut", "Stille", "Zeit", "Heimat", "Schicksal", "Schuld", "Hoffnung", "Sehnsucht",
+))
+_STUDY_MODS_DE = _german(STUDY_MODS, (
+    "maritime", "antike", "moderne", "angewandte", "ländliche", "mittelalterliche", "tropische", "urbane",
+    "klassische", "vergleichende", "experimentelle", "frühe",
+))
+_STUDY_SUBJECTS_DE = _german(STUDY_SUBJECTS, (
+    "Rechtswissenschaft", "Botanik", "Geologie", "Musik", "Medizin", "Chemie", "Geschichte", "Astronomie",
+    "Philosophie", "Ökonomie", "Linguistik", "Mathematik", "Architektur", "Zoologie", "Theologie", "Technik",
+    "Malerei", "Archäologie", "Physik", "Soziologie", "Literatur", "Geografie", "Landwirtschaft", "Anatomie",
+))
+_COLLECT_ADJS_DE = _german(COLLECT_ADJS, (
+    "antike", "seltene", "winzige", "alte", "ausländische", "geschnitzte", "nostalgische", "angeschlagene",
+    "verblasste", "zierliche", "zerbrochene", "glückbringende",
+))
+_COLORS_DE = _german(COLORS, (
+    "rote", "blaue", "grüne", "gelbe", "schwarze", "weiße", "violette", "orangefarbene", "graue", "braune", "rosa",
+    "silberne",
+))
+_COLLECT_THINGS_DE = _german(COLLECT_THINGS, (
+    "Landkarten", "Münzen", "Briefmarken", "Uhren", "Schlüssel", "Knöpfe", "Löffel", "Muscheln", "Federn",
+    "Postkarten", "Teekannen", "Kompasse", "Glocken", "Globen", "Murmeln", "Fingerhüte", "Masken", "Drachen",
+    "Marionetten", "Fossilien", "Käfer", "Fahrkarten", "Samen", "Flaschen",
+))
 # slot -> (English pool, German translations); slots not listed are names, made-up words or years
 SLOT_POOLS = {
     "occ1": (OCCUPATIONS, _OCCUPATIONS_DE), "occ2": (OCCUPATIONS, _OCCUPATIONS_DE),

@@ -23,6 +23,7 @@ QA_COLUMNS = ("question", "answer")
 PERTURBED_COLUMNS = ("question", "answer", "paraphrased_answer", "perturbed_answer")
 OPTION_COLUMNS = ("question", "option1", "option2", "option3", "option4", "answer")
 HOLDOUT_FILES = ("holdout10", "holdout05", "holdout01", "holdout")  # the largest one present is used
+MULTIPLE_CHOICE = {"world_facts": "world_facts", "known_people": "real_authors"}  # split -> TOFU file
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,9 +102,6 @@ def _check(rows: list, src, name: str, columns: tuple[str, ...]) -> None:
                 raise LetheError(f"{where(src.where(name), line, col)}: must be a non-empty string")
 
 
-# --------------------------------------------------------------------------------------------------
-# load_tofu
-# --------------------------------------------------------------------------------------------------
 # The complement of each forget file. TOFU (locuslab): forgetNN + retain{100-NN} = the 200 authors.
 # Closer-Look (sail-sg/closer-look-LLM-unlearning, forget.py ``get_task_data``): forgetNN.json holds
 # 10 (forget10: 9) requests of NN% of the authors each, and its complement is
@@ -177,13 +175,10 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
         raise LetheError(f"tofu: items_per_author = {items_per_author!r} is invalid; give a positive integer "
                          "(20 for TOFU, 8 for an exported lethe-authors benchmark)")
     k = items_per_author
-    if str(source) == TOFU_HUB_ID:
-        src = _Hub(TOFU_HUB_ID)
-    else:
-        folder = Path(source)
-        if not folder.is_dir():
-            raise LetheError(f"{folder}: folder not found; give a folder of TOFU files or '{TOFU_HUB_ID}'")
-        src = _Folder(folder)
+    hub = str(source) == TOFU_HUB_ID
+    if not hub and not Path(source).is_dir():
+        raise LetheError(f"{Path(source)}: folder not found; give a folder of TOFU files or '{TOFU_HUB_ID}'")
+    src = _Hub(TOFU_HUB_ID) if hub else _Folder(Path(source))
 
     forget_rows = {name: rows for name in FORGET_FRACTIONS if (rows := _read(src, name)) is not None}
     full = _read(src, "full")
@@ -290,8 +285,7 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
         "authors": authors,
         "holdout": _holdout(src, k),
         "retain_eval": [authors[i] for i in retain_eval],
-        "world_facts": _multiple_choice(src, "world_facts", "w"),
-        "known_people": _multiple_choice(src, "real_authors", "r"),
+        **{split: _multiple_choice(src, base, base[0]) for split, base in MULTIPLE_CHOICE.items()},
     }
     pretrain: list[str] = []
     if isinstance(src, _Folder) and (src.folder / "pretrain.txt").is_file():
@@ -305,11 +299,10 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
     def files(split: str) -> tuple[str, str]:
         """Where the two sides of ``split`` were read: the forget file, and the retain data's file (the
         complement where the authors were built from it, else the file the authors came from)."""
-        forget_file = src.where(split) if split in forget_rows else src.where(full_name)
-        read = {Path(f).stem for f in src.read}
-        if full_name == "full" or split not in forget_rows or complement[split] not in read:
-            return forget_file, src.where(full_name)
-        return forget_file, src.where(complement[split])
+        if split not in forget_rows:
+            return src.where(full_name), src.where(full_name)
+        own = full_name != "full" and complement[split] in {Path(f).stem for f in src.read}
+        return src.where(split), src.where(complement[split] if own else full_name)
     check_overlap(bench, files)
     return bench
 
@@ -317,6 +310,7 @@ def load_tofu(source: str | Path = TOFU_HUB_ID, items_per_author: int = 20) -> B
 def _split_notes(bench: Benchmark, src, full_name: str, complement: dict) -> dict[str, str]:
     """One sentence per split saying what it is in this release (``describe_splits``)."""
     spec, k = bench.spec, bench.spec["items_per_author"]
+    read = {Path(f).stem for f in spec["files"]}
     n_authors = len({it.group for it in bench.splits["authors"]})
     source = "full.json" if full_name == "full" else (
         f"{full_name}.json + forget10.json" if spec["layout"] == "tofu" else
@@ -332,7 +326,7 @@ def _split_notes(bench: Benchmark, src, full_name: str, complement: dict) -> dic
                            f"the single forget request of the authors' TOFU runs; {name}.json holds {len(rounds)} "
                            f"requests (task_id {ids[0]}..{ids[-1]}, {every} authors), the continual scenario's "
                            f"rounds; retain = the other {rest} authors ({complement[name]}.json + the later requests)")
-        elif name in [Path(f).stem for f in spec["files"]]:
+        elif name in read:
             notes[name] = f"{name}: the {len(groups)} authors of {name}.json ({len(groups) * k} Q&A); retain = the other {rest} authors"
         else:
             notes[name] = f"{name}: the last {len(groups)} authors (no {name}.json: TOFU's rule); retain = the other {rest}"
@@ -349,15 +343,15 @@ def _split_notes(bench: Benchmark, src, full_name: str, complement: dict) -> dic
     holdout = bench.splits["holdout"]
     notes["holdout"] = (f"holdout: {len(holdout)} Q&A of authors never trained on" if holdout else
                         "holdout: none in this release (membership inference and PrivLeak are not run)")
-    for split, base in (("world_facts", "world_facts"), ("known_people", "real_authors")):
+    for split, base in MULTIPLE_CHOICE.items():
         items = bench.splits[split]
         if not items:
             notes[split] = f"{split}: none ({base}_perturbed.json / {base}.json not in this release)"
             continue
         long = sum(bool(it.original_answer) for it in items)
-        read = f"{base}_perturbed" if any(Path(f).stem == f"{base}_perturbed" for f in spec["files"]) else base
+        file = f"{base}_perturbed" if f"{base}_perturbed" in read else base
         extra = f"; {long} with original_answer, the long form" if long else ""
-        notes[split] = f"{split}: {len(items)} items of {read}.json (short answers and wrong options{extra})"
+        notes[split] = f"{split}: {len(items)} items of {file}.json (short answers and wrong options{extra})"
     return notes
 
 
@@ -368,19 +362,15 @@ def describe_splits(bench: Benchmark) -> list[str]:
 
 
 def _holdout(src, k: int) -> list[QAItem]:
-    for name in HOLDOUT_FILES:
-        rows = _read(src, name)
-        if rows is None:
-            continue
-        items = []
-        for i, row in enumerate(rows):
-            pert = row.get("perturbed_answer", [])
-            pert = [pert] if isinstance(pert, str) else pert
-            items.append(QAItem(id=f"h{i // k:03d}_{i % k:02d}", question=row["question"], answer=row["answer"],
-                                paraphrased_answer=str(row.get("paraphrased_answer") or ""),
-                                perturbed_answers=tuple(str(p) for p in pert), group=f"h{i // k:03d}"))
-        return items
-    return []
+    rows = next((r for name in HOLDOUT_FILES if (r := _read(src, name)) is not None), [])
+    items = []
+    for i, row in enumerate(rows):
+        pert = row.get("perturbed_answer", [])
+        pert = [pert] if isinstance(pert, str) else pert
+        items.append(QAItem(id=f"h{i // k:03d}_{i % k:02d}", question=row["question"], answer=row["answer"],
+                            paraphrased_answer=str(row.get("paraphrased_answer") or ""),
+                            perturbed_answers=tuple(str(p) for p in pert), group=f"h{i // k:03d}"))
+    return items
 
 
 def _multiple_choice(src, base: str, prefix: str) -> list[QAItem]:
@@ -404,9 +394,6 @@ def _multiple_choice(src, base: str, prefix: str) -> list[QAItem]:
     ]
 
 
-# --------------------------------------------------------------------------------------------------
-# export_tofu
-# --------------------------------------------------------------------------------------------------
 def _qa(it: QAItem) -> dict:
     return {"question": it.question, "answer": it.answer}
 
@@ -439,7 +426,7 @@ def export_tofu(bench: Benchmark, folder: str | Path) -> Path:
         _write(folder, "retain_perturbed", [_perturbed(it) for it in bench.splits["retain_eval"]])
     if bench.splits.get("holdout"):
         _write(folder, "holdout10", [_perturbed(it) for it in bench.splits["holdout"]])
-    for split, base in (("world_facts", "world_facts"), ("known_people", "real_authors")):
+    for split, base in MULTIPLE_CHOICE.items():
         items = bench.splits.get(split)
         if not items:
             continue
