@@ -149,8 +149,7 @@ class Job:
 def drop_damaged(folders, log=print) -> None:
     """A damaged cache entry (cut-off weights, no tokenizer) is trained again, never loaded: remove it."""
     for folder in map(Path, folders):
-        problem = weights_problem(folder) if folder.exists() else ""
-        if problem:
+        if folder.exists() and (problem := weights_problem(folder)):
             log(f"models: the cached {folder.name} model in {folder} is damaged ({problem}); training it again")
             dist.on_main(shutil.rmtree, folder)  # launched as several processes: the first removes it
 
@@ -220,7 +219,7 @@ def builtin_finetune_config(tiny: TinyModelConfig):
 def builtin_base_config(tiny: TinyModelConfig):
     """The recipe of the built-in base model (a fresh tiny Llama -> world knowledge): the fine-tuning
     recipe for ``tiny.base_epochs``."""
-    return TrainConfig(**{**to_dict(builtin_finetune_config(tiny)), "epochs": tiny.base_epochs})
+    return dataclasses.replace(builtin_finetune_config(tiny), epochs=tiny.base_epochs)
 
 
 def train_pair(key: dict, cache_dir: str | Path, texts: list[str], vocab_size: int, plan, log=print):

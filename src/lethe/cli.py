@@ -6,9 +6,15 @@ User mistakes print one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
+from pathlib import Path
 
+from . import dist
 from .errors import LetheError
+from .progress import set_enabled
 
 EPILOG = """examples:
   lethe run                                   built-in benchmark, forget10, the default methods
@@ -45,7 +51,6 @@ def _config(args) -> "object":
 
 
 def cmd_run(args) -> int:
-    from . import dist
     from .pipeline import run
     from .report import load_summary, print_summary
     from .scenarios._run import ReportFailed
@@ -70,16 +75,12 @@ def cmd_run(args) -> int:
 
 def _resume_config(args):
     """``lethe run --resume RUN``: the run's own config.yaml (finished or unfinished run), resume=true."""
-    import dataclasses
-    from pathlib import Path
-
     from .config import load_config
 
     _, overrides = _split_args(args.settings)
-    keys = {o.split("=", 1)[0].strip() for o in overrides}
-    if keys - {"threads"}:
-        raise LetheError(f"--resume continues a run with its own config; drop {', '.join(sorted(keys - {'threads'}))} "
-                         "(only threads= may change)")
+    if changed := sorted({o.split("=", 1)[0].strip() for o in overrides} - {"threads"}):
+        raise LetheError(f"--resume continues a run with its own config; drop {', '.join(changed)} (only threads= may "
+                         "change)")
     run_dir = Path(args.resume)
     partial = run_dir.parent / f".{run_dir.name}.partial"
     for folder in (partial, run_dir):
@@ -99,8 +100,6 @@ def cmd_safety(args) -> int:
 
 
 def cmd_unlearn(args) -> int:
-    import dataclasses
-
     from .methods import get_method
     from .pipeline import run
 
@@ -128,9 +127,6 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_attack(args) -> int:
-    import json
-    from pathlib import Path
-
     from .benchmarks.base import atomic_write_text
     from .pipeline import attack_model
     from .report import ROBUSTNESS_HEADER, format_value
@@ -170,58 +166,51 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _table(header: str, rows) -> None:
+    print(header, *(f"  {row}" for row in rows), sep="\n")
+
+
 def cmd_ls(args) -> int:
     what = args.what
     if what in ("methods", "all"):
         from .methods import FAMILIES, METHODS
 
-        print("methods (by family, with their kind; the gold standard is the retain model: retraining without the "
-              "forget data):")
         rank = {f: i for i, f in enumerate(FAMILIES)}
-        for name, spec in sorted(METHODS.items(), key=lambda kv: (rank.get(kv[1].family, len(rank)), kv[0])):
-            print(f"  {name:<16} {spec.kind:<14} {spec.family:<28} {spec.paper}")
+        methods = sorted(METHODS.items(), key=lambda kv: (rank.get(kv[1].family, len(rank)), kv[0]))
+        _table("methods (by family, with their kind; the gold standard is the retain model: retraining without the "
+               "forget data):", (f"{n:<16} {spec.kind:<14} {spec.family:<28} {spec.paper}" for n, spec in methods))
     if what in ("metrics", "all"):
         from .metrics import METRICS
 
-        print("metrics:")
-        for name, spec in METRICS.items():
-            arrow = "higher is better" if spec.higher_is_better else "lower is better"
-            print(f"  {name:<24} {spec.level:<10} {arrow:<17} {spec.description}")
+        arrows = {True: "higher is better", False: "lower is better"}
+        _table("metrics:", (f"{n:<24} {spec.level:<10} {arrows[bool(spec.higher_is_better)]:<17} {spec.description}"
+                            for n, spec in METRICS.items()))
     if what in ("benchmarks", "all"):
         from .benchmarks import BENCHMARKS
 
-        print("benchmarks:")
-        for name in BENCHMARKS:
-            print(f"  {name}")
+        _table("benchmarks:", BENCHMARKS)
     if what in ("attacks", "all"):
         from .attacks import ATTACKS, GROUPS
         from .config import DEFAULT_ATTACKS
 
-        print(f"attacks (attacks=[...]; default: {', '.join(DEFAULT_ATTACKS)}):")
-        for name, fn in ATTACKS.items():
-            doc = " ".join((fn.__doc__ or "").split())
-            doc = doc if len(doc) <= 100 else doc[:97] + "..."
-            print(f"  {name:<30} {doc}")
-        for group, members in GROUPS.items():
-            print(f"  {group:<30} all of: {', '.join(members)}")
+        docs = {name: " ".join((fn.__doc__ or "").split()) for name, fn in ATTACKS.items()}
+        _table(f"attacks (attacks=[...]; default: {', '.join(DEFAULT_ATTACKS)}):",
+               [*(f"{n:<30} {d if len(d) <= 100 else d[:97] + '...'}" for n, d in docs.items()),
+                *(f"{group:<30} all of: {', '.join(members)}" for group, members in GROUPS.items())])
     if what in ("datasets", "all"):
         from .benchmarks.safety_datasets import describe_datasets
 
-        print("safety datasets (lethe safety scenario_options.harmful=[NAME=PATH] / benign / utility):")
-        for name, role, desc in describe_datasets():
-            print(f"  {name:<18} {role:<8} {desc}")
+        _table("safety datasets (lethe safety scenario_options.harmful=[NAME=PATH] / benign / utility):",
+               (f"{n:<18} {role:<8} {desc}" for n, role, desc in describe_datasets()))
     if what in ("judges", "all"):
         from .judges import JUDGES
 
-        print("judges (scenario_options.judge=NAME):")
-        for name, spec in JUDGES.items():
-            print(f"  {name:<18} {spec.description}")
+        _table("judges (scenario_options.judge=NAME):", (f"{n:<18} {spec.description}" for n, spec in JUDGES.items()))
     if what in ("scenarios", "all"):
         from .scenarios import DESCRIPTIONS, scenario_names
 
-        print("scenarios (lethe run scenario=NAME):")
-        for name in sorted(scenario_names(), key=lambda n: n != "tofu"):
-            print(f"  {name:<16} {DESCRIPTIONS.get(name, '')}")
+        _table("scenarios (lethe run scenario=NAME):", (f"{n:<16} {DESCRIPTIONS.get(n, '')}"
+                                                         for n in sorted(scenario_names(), key=lambda n: n != "tofu")))
     return 0
 
 
@@ -316,8 +305,6 @@ MODEL_COMMANDS = ("harness",)  # the other command that loads models (lm-eval sp
 def join_launch(command: str) -> None:
     """Under torchrun or accelerate launch (WORLD_SIZE > 1): join the process group for a command that splits
     its work, refuse one that does not; the processes but the first print nothing."""
-    from . import dist
-
     n = dist.launched()
     if n == 1:
         return
@@ -331,10 +318,6 @@ def join_launch(command: str) -> None:
                          "with FSDP instead (an accelerate FSDP config, or train.sharding=fsdp)")
     dist.init()
     if not dist.is_main():
-        import os
-
-        from .progress import set_enabled
-
         set_enabled(False)
         sys.stdout = open(os.devnull, "w")
 
@@ -346,15 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.quiet:
-        from .progress import set_enabled
-
         set_enabled(False)
     try:
         join_launch(args.command)
         return args.fn(args)
     except LetheError as exc:
-        from . import dist
-
         if dist.is_main():  # every process raises it; one says it
             print(f"lethe: error: {exc}", file=sys.stderr)
         return 2
@@ -362,8 +341,6 @@ def main(argv: list[str] | None = None) -> int:
         print("lethe: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `lethe ls | head`: the reader left; nothing is wrong
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

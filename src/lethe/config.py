@@ -84,10 +84,8 @@ class TrainConfig:
     def check(self, prefix: str = "train") -> None:
         layers_ok = all(is_int(x) and x >= 0 for x in self.trainable_layers)
         check_fields(prefix, [
-            (not self.lr > 0, "lr", f"must be > 0, got {self.lr}"),
-            (not self.epochs > 0, "epochs", f"must be > 0, got {self.epochs}"),
-            (self.batch_size < 1, "batch_size", f"must be >= 1, got {self.batch_size}"),
-            (self.grad_accum < 1, "grad_accum", f"must be >= 1, got {self.grad_accum}"),
+            *((not getattr(self, k) > 0, k, f"must be > 0, got {getattr(self, k)}") for k in ("lr", "epochs")),
+            *((getattr(self, k) < 1, k, f"must be >= 1, got {getattr(self, k)}") for k in ("batch_size", "grad_accum")),
             (not 0 <= self.warmup_ratio < 1, "warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}"),
             (self.max_grad_norm < 0, "max_grad_norm", f"must be >= 0 (0 turns clipping off), got {self.max_grad_norm}"),
             (self.scheduler not in ("linear", "constant"), "scheduler",
@@ -139,9 +137,8 @@ class TinyModelConfig:
              f"must be divisible by {prefix}.num_heads ({self.num_heads}), got {self.hidden_size}"),
             (per_head % 2, "hidden_size", f"/ {prefix}.num_heads must be even (each head's rotary embedding needs "
              f"pairs), got {self.hidden_size} / {self.num_heads} = {per_head}"),
-            (not self.base_epochs > 0, "base_epochs", f"must be > 0, got {self.base_epochs}"),
-            (not self.finetune_epochs > 0, "finetune_epochs", f"must be > 0, got {self.finetune_epochs}"),
-            (not self.lr > 0, "lr", f"must be > 0, got {self.lr}"),
+            *((not getattr(self, k) > 0, k, f"must be > 0, got {getattr(self, k)}")
+              for k in ("base_epochs", "finetune_epochs", "lr")),
             (self.seed < 0, "seed", f"must be >= 0, got {self.seed}"),
         ])
 
@@ -251,7 +248,7 @@ def _coerce(value: Any, tp, key: str):
         if not isinstance(value, tp):
             raise LetheError(f"config key '{key}' must be a mapping, got {value!r}")
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+    if tp is float and is_int(value):
         return float(value)
     if tp is tuple and isinstance(value, list):
         return tuple(value)

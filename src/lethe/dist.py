@@ -52,13 +52,6 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def barrier() -> None:
-    if world() > 1:
-        import torch.distributed as td
-
-        td.barrier()
-
-
 def broadcast(obj):
     """The first process's ``obj``, on every process."""
     if world() == 1:
@@ -91,25 +84,19 @@ def on_main(fn, *args):
     return out
 
 
-def gather_by_index(local: dict) -> dict:
-    """Every process's ``{item index: value}`` merged (each index computed by one process)."""
+def share_rows(done: list[int], *columns) -> None:
+    """Fill each column (a list or array indexed by item) with the rows the other processes computed;
+    ``done``: the items this process computed (each item is computed by one process)."""
     if world() == 1:
-        return local
+        return
     import torch.distributed as td
 
     parts: list = [None] * world()
-    td.all_gather_object(parts, local)
-    return {k: v for part in parts for k, v in part.items()}
-
-
-def share_rows(done: list[int], *columns) -> None:
-    """Fill each column (a list or array indexed by item) with the rows the other processes computed;
-    ``done``: the items this process computed."""
-    if world() == 1:
-        return
-    for i, row in gather_by_index({i: tuple(c[i] for c in columns) for i in done}).items():
-        for c, v in zip(columns, row):
-            c[i] = v
+    td.all_gather_object(parts, {i: tuple(c[i] for c in columns) for i in done})
+    for part in parts:
+        for i, row in part.items():
+            for c, v in zip(columns, row):
+                c[i] = v
 
 
 def mine(n: int) -> list[int]:

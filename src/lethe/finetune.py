@@ -20,8 +20,9 @@ from pathlib import Path
 
 from . import dist
 from .benchmarks.base import atomic_write_text
-from .config import TinyModelConfig, TrainConfig, build, nest_overrides, to_dict
+from .config import TinyModelConfig, TrainConfig, build, check_placement, nest_overrides, to_dict
 from .errors import LetheError
+from .models import load_model, placed, placement, save_model
 
 # Maini et al. 2024 (TOFU), locuslab/tofu config/finetune.yaml: lr 1e-5, 5 epochs, batch 16 with no
 # gradient accumulation, weight decay 0.01, seed 42; finetune.py warms up for max(1, steps // epochs)
@@ -69,45 +70,34 @@ def load_finetune_config(overrides) -> tuple[FinetuneConfig, set]:
     return cfg, explicit
 
 
-def check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise LetheError(f"out={out} is a file; give a folder for the target and retain models")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise LetheError(f"out={out} exists and is not empty; give another out= or add overwrite=true to replace it")
-
-
 def finetune_benchmark(cfg: FinetuneConfig, explicit=None, log=print) -> dict:
     """Train ``out/target`` and ``out/retain`` (see the module docstring); returns the record that is also
     written to ``out/finetune.json``."""
-    from .config import check_placement
-    from .models import placed, placement
-
-    check_placement(cfg.device, cfg.model_dtype)
-    with placed(placement(cfg.device, cfg.model_dtype)):
-        return _finetune_benchmark(cfg, explicit, log)
-
-
-def _finetune_benchmark(cfg: FinetuneConfig, explicit, log) -> dict:
     from . import __version__
     from .benchmarks import load_benchmark
 
-    out = cfg.out_folder()
-    check_out(out, cfg.overwrite)
-    bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
-    forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)  # unknown split: one line
-    partial = out.parent / f"{out.name}.partial"
-    if partial.exists():  # left by a killed run: it never counts as finished
-        dist.on_main(shutil.rmtree, partial)
-    t0 = time.perf_counter()
-    train = tofu_pair if cfg.model else tiny_pair
-    recipe = train(cfg, bench, partial, explicit, log)
-    record = {"benchmark": {"name": bench.name, "version": bench.version, "fingerprint": bench.fingerprint(),
-                            "source": str(bench.spec.get("source", cfg.benchmark))},
-              "forget_split": cfg.forget_split,
-              "items": {"target": len(bench.splits["authors"]), "retain": len(retain), "forget": len(forget)},
-              **recipe, "seconds": time.perf_counter() - t0, "lethe_version": __version__}
-    atomic_write_text(partial / RECORD, json.dumps(record, indent=2) + "\n")
-    dist.on_main(_move_into_place, partial, out)  # launched as several processes: the first one
+    check_placement(cfg.device, cfg.model_dtype)
+    with placed(placement(cfg.device, cfg.model_dtype)):
+        out = cfg.out_folder()
+        if out.exists() and not out.is_dir():
+            raise LetheError(f"out={out} is a file; give a folder for the target and retain models")
+        if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+            raise LetheError(f"out={out} exists and is not empty; give another out= or add overwrite=true to "
+                             "replace it")
+        bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
+        forget, retain = bench.forget(cfg.forget_split), bench.retain(cfg.forget_split)  # unknown split: one line
+        partial = out.parent / f"{out.name}.partial"
+        if partial.exists():  # left by a killed run: it never counts as finished
+            dist.on_main(shutil.rmtree, partial)
+        t0 = time.perf_counter()
+        recipe = (tofu_pair if cfg.model else tiny_pair)(cfg, bench, partial, explicit, log)
+        record = {"benchmark": {"name": bench.name, "version": bench.version, "fingerprint": bench.fingerprint(),
+                                "source": str(bench.spec.get("source", cfg.benchmark))},
+                  "forget_split": cfg.forget_split,
+                  "items": {"target": len(bench.splits["authors"]), "retain": len(retain), "forget": len(forget)},
+                  **recipe, "seconds": time.perf_counter() - t0, "lethe_version": __version__}
+        atomic_write_text(partial / RECORD, json.dumps(record, indent=2) + "\n")
+        dist.on_main(_move_into_place, partial, out)  # launched as several processes: the first one
     return record
 
 
@@ -121,7 +111,6 @@ def tiny_pair(cfg: FinetuneConfig, bench, folder: Path, explicit, log=print) -> 
     """Lethe's tiny recipe: the same builder and cache as ``lethe run benchmark=...`` without model=, the
     model sized to the data (the tiny_model fields given win); the two models are saved into ``folder``."""
     from .builtin import MODEL_RECIPE, build_builtin_models, size_tiny_model
-    from .models import load_model, save_model
 
     tiny = size_tiny_model(bench, cfg.tiny_model, explicit)
     models = build_builtin_models(bench, cfg.forget_split, tiny, cfg.cache_dir, log)
@@ -138,7 +127,6 @@ def tofu_pair(cfg: FinetuneConfig, bench, folder: Path, _explicit, log=print) ->
     the authors outside the forget split (retain), each from the same starting weights."""
     from .data import Encoder
     from .loop import finetune
-    from .models import load_model, save_model
 
     seconds, stats = {}, {}
     for name, items in (("target", bench.splits["authors"]), ("retain", bench.retain(cfg.forget_split))):

@@ -50,11 +50,9 @@ class TrainStats:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        d["tokens_per_second"] = self.tokens_per_second
-        d["final_loss"] = self.losses[-1] if self.losses else None
-        d.pop("losses")
-        return d
+        d = {k: v for k, v in asdict(self).items() if k != "losses"}
+        return {**d, "tokens_per_second": self.tokens_per_second,
+                "final_loss": self.losses[-1] if self.losses else None}
 
 
 def lr_lambda(cfg: TrainConfig, total_steps: int):
@@ -113,7 +111,6 @@ def checkpointing(model, on: bool):
 
 def accelerator():
     """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says."""
-    import torch
     from accelerate import Accelerator
 
     dist.init()

@@ -102,10 +102,6 @@ def load_tokenizer(source: str | os.PathLike, trust_remote_code: bool = False):
     return tok
 
 
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
-
-
 @dataclass(frozen=True)
 class Placement:
     """Where a process's models run and in which dtype (``RunConfig.device`` / ``model_dtype`` /
@@ -160,16 +156,8 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
     adapter folder such as a ``train.lora=true`` run saves (:func:`load_adapter`; ``merge_lora`` goes to it).
     The model goes where :func:`current_placement` says, in its dtype unless ``dtype`` is given."""
     where = current_placement()
-    dtype = dtype or where.dtype
-    if is_adapter_folder(source):
-        model, tokenizer = load_adapter(source, trust_remote_code, dtype, merge_lora, where.attn_implementation)
-    else:
-        quiet_transformers()
-        check_model_folder(Path(source), trust_remote_code)
-        tokenizer = load_tokenizer(source, trust_remote_code)
-        model = _load_weights(source, trust_remote_code, dtype, where.attn_implementation)
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+    model, tokenizer = load_adapter(source, trust_remote_code, dtype or where.dtype, merge_lora,
+                                    where.attn_implementation)
     return model.to(where.device), tokenizer
 
 
@@ -210,18 +198,17 @@ def _load_weights(source: str | os.PathLike, trust_remote_code: bool, dtype: str
 
 def load_adapter(folder: str | os.PathLike, trust_remote_code: bool = False, dtype: str = "float32",
                  merge: bool = True, attn_implementation: str = ""):
-    """``(model, tokenizer)`` of a LoRA (peft) adapter folder: its base model (``base_model_name_or_path``, a
-    relative path read from the current directory: :func:`lethe.adapters.adapter_base`) loaded with every check
-    of :func:`load_model`, the adapter on it (safetensors only), the tokenizer from the adapter folder, else from
-    the base.
+    """``(model, tokenizer)`` of a LoRA (peft) adapter folder (a plain model folder or hub id is a chain of no
+    adapter): its base model (``base_model_name_or_path``, read from the current directory when relative:
+    :func:`lethe.adapters.adapter_base`) loaded with every check of a plain model, the adapter on it (safetensors
+    only), the tokenizer from the adapter folder, else from the base.
 
-    ``merge`` (the default) folds the adapter into the weights and returns a plain model
-    (:func:`lethe.adapters.put_adapters`). That is the faster model to evaluate: each adapted linear layer is
-    one matrix product again, not three plus a module call (an overhead that counts in generation's many small
-    steps). It is also the model every caller of ``load_model`` expects: relearning and fine-tuning train its
-    weights, a new ``train.lora`` adapter goes on top with this model (not its base) as the adapter-off
-    reference, quantization and lm-eval see a plain model. Its logits equal the saved model's to float rounding
-    (merged in the loaded dtype). ``merge=False`` returns the ``PeftModel``, with exactly the saved logits.
+    ``merge`` (the default) folds the adapter into the weights (:func:`lethe.adapters.put_adapters`): a plain
+    model, faster to evaluate (one matrix product per adapted layer again, which counts in generation's many
+    small steps) and what every caller of ``load_model`` expects (relearning and fine-tuning train its weights, a
+    new ``train.lora`` adapter goes on top with it as the adapter-off reference, quantization and lm-eval see a
+    plain model); its logits equal the saved model's to float rounding. ``merge=False`` returns the
+    ``PeftModel``, with exactly the saved logits.
     """
     quiet_transformers()
     chain = adapter_chain(folder)
@@ -232,7 +219,9 @@ def load_adapter(folder: str | os.PathLike, trust_remote_code: bool = False, dty
         if tokenizer is None:
             tokenizer = load_tokenizer(base, trust_remote_code)
         weights = _load_weights(base, trust_remote_code, dtype, attn_implementation)
-    except LetheError as exc:  # the base's own message, and where its name came from
+    except LetheError as exc:  # an adapter's base: its own message, and where its name came from
+        if len(chain) == 1:
+            raise
         raise LetheError(f"{exc} (the base model of {folder}, base_model_name_or_path in {chain[-2]}/"
                          f"{ADAPTER_CONFIG})") from None
     model = put_adapters(weights, chain, merge)
@@ -370,9 +359,8 @@ def max_positions(model) -> int | None:
 
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 # --- decoder layers, for every architecture --------------------------------------------------------------------

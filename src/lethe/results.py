@@ -38,8 +38,7 @@ def probes_to_json(p: SplitProbes) -> dict:
 def probes_from_json(d: dict, where: str = "results") -> SplitProbes:
     try:
         arrays = {name: np.asarray(d[name], dtype=np.float64) for name in _ARRAYS}
-        for name in ("answer_ntokens", "paraphrase_ntokens", "perturbed_ntokens"):
-            arrays[name] = arrays[name].astype(np.int64)
+        arrays.update({name: arrays[name].astype(np.int64) for name in _ARRAYS if name.endswith("_ntokens")})
         return SplitProbes(ids=list(d["ids"]), generations=list(d.get("generations", [])),
                            references=list(d.get("references", [])),
                            original_answers=[str(x) for x in d.get("original_answers", [])],

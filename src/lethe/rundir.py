@@ -6,6 +6,7 @@ host and pid (a dead process's lock is taken over); ``overwrite=true`` replaces 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -163,8 +164,8 @@ class RunFolder:
                              f"(lethe run --resume {self.final}) or pass overwrite=true")
         if self.partial.exists():
             if not overwrite:
-                raise LetheError(f"{self.partial} holds an unfinished run of that name (its process is gone); "
-                                 f"continue it with lethe run --resume {self.final}, or start again with overwrite=true")
+                raise LetheError(f"{self.partial} holds an unfinished run of that name (its process is gone); continue "
+                                 f"it with lethe run --resume {self.final}, or start again with overwrite=true")
             log(f"removing the unfinished run {self.partial} (overwrite=true)")
             shutil.rmtree(self.partial)
         try:
@@ -220,10 +221,8 @@ class RunFolder:
         shutil.rmtree(self.partial, ignore_errors=True)
         if self._made_output:
             self.release()
-            try:
+            with contextlib.suppress(OSError):
                 self.output.rmdir()  # made by this run and left empty
-            except OSError:
-                pass
 
     def finish(self) -> Path:
         """Rename the finished run into place (replacing an older run of the same name) and let the name go."""

@@ -33,15 +33,11 @@ def _names(names) -> tuple[str, ...]:
     """``names`` as a tuple of distinct tracker names, in order (a single string is one name)."""
     if names is None:
         return ()
-    if isinstance(names, str):
-        names = (names,)
-    out: list[str] = []
+    names = (names,) if isinstance(names, str) else tuple(names)
     for name in names:
         if not isinstance(name, str):
             raise LetheError(f"track_with: tracker names are strings ({', '.join(TRACKERS)}), got {name!r}")
-        if name not in out:
-            out.append(name)
-    return tuple(out)
+    return tuple(dict.fromkeys(names))
 
 
 def _installed(package: str) -> bool:
@@ -70,13 +66,7 @@ def _number(value):
     """``value`` as a Python int or float, or None when it is no number (a 0-d tensor or numpy scalar counts)."""
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value
-    return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _numbers(values: dict, prefix: str) -> dict:
