@@ -133,9 +133,9 @@ def _unreadable_yamls(include_path: str | None) -> str:
 def _task_manager(TaskManager, tasks: list[str], include_path: str | None):
     """A TaskManager that knows every task in ``tasks``, or a LetheError naming the one it lacks. Indexing
     lm-eval's ~15k built-in task YAMLs takes seconds, so tasks all in ``include_path`` index that folder only."""
-    if include_path is not None and not Path(include_path).is_dir():
-        raise LetheError(f"include_path {include_path}: no such folder; give the folder holding your task YAMLs")
     if include_path is not None:
+        if not Path(include_path).is_dir():
+            raise LetheError(f"include_path {include_path}: no such folder; give the folder holding your task YAMLs")
         local = TaskManager(include_path=include_path, include_defaults=False)
         if all(t in local.all_subtasks for t in tasks):
             return local
@@ -272,35 +272,34 @@ def _key(*parts: str) -> str:
     return "_".join(re.sub(r"[^0-9A-Za-z]+", "_", p).strip("_") for p in parts)
 
 
+def _values(result: HarnessResult) -> list[tuple[str, str, float | None]]:
+    """``(task, name, value)`` of every measured value, stderrs left out."""
+    return [(task, name, value) for task, metrics in result.metrics.items() for name, value in metrics.items()
+            if not name.split(",", 1)[0].endswith("_stderr")]
+
+
 def flat_summary(result: HarnessResult) -> tuple[dict[str, float | None], dict[str, str]]:
     """``(values, directions)`` for a Lethe summary: ``lm_eval_<task>_<metric>`` (e.g. ``lm_eval_arc_easy_acc``,
     ``lm_eval_arc_easy_acc_norm``; a filter joins with ``_``). Stderrs stay in ``result.metrics``;
     directions are lm-eval's own (``higher`` for acc), and a metric without one gets none."""
     values: dict[str, float | None] = {}
     directions: dict[str, str] = {}
-    for task, metrics in result.metrics.items():
-        hib = result.higher_is_better.get(task, {})
-        for name, value in metrics.items():
-            metric = name.split(",", 1)[0]
-            if metric.endswith("_stderr"):
-                continue
-            key = _key("lm_eval", task, name)
-            values[key] = value
-            if metric in hib:
-                directions[key] = "higher" if hib[metric] else "lower"
+    for task, name, value in _values(result):
+        key = _key("lm_eval", task, name)
+        values[key] = value
+        metric, hib = name.split(",", 1)[0], result.higher_is_better.get(task, {})
+        if metric in hib:
+            directions[key] = "higher" if hib[metric] else "lower"
     return values, directions
 
 
 def format_table(result: HarnessResult) -> str:
     rows = [("task", "metric", "value", "stderr", "n")]
-    for task, metrics in result.metrics.items():
-        for name, value in metrics.items():
-            if name.split(",", 1)[0].endswith("_stderr"):
-                continue
-            metric, _, filt = name.partition(",")
-            err = metrics.get(f"{metric}_stderr" + (f",{filt}" if filt else ""))
-            rows.append((task, name, "n/a" if value is None else f"{value:.4f}",
-                         "" if err is None else f"±{err:.4f}", str(result.n_samples.get(task, ""))))
+    for task, name, value in _values(result):
+        metric, _, filt = name.partition(",")
+        err = result.metrics[task].get(f"{metric}_stderr" + (f",{filt}" if filt else ""))
+        rows.append((task, name, "n/a" if value is None else f"{value:.4f}",
+                     "" if err is None else f"±{err:.4f}", str(result.n_samples.get(task, ""))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 

@@ -27,7 +27,6 @@ def get_attack(name: str) -> Callable:
 
 
 def run_attack(name: str, model, tokenizer, forget, retain, options: dict | None = None):
-    """``get_attack(name)(model, tokenizer, forget, retain, options)``."""
     return get_attack(name)(model, tokenizer, forget, retain, options)
 
 
@@ -45,8 +44,8 @@ def attack_config(cls, name: str, options: dict | None, **fixed):
     return cfg
 
 
-# the attack modules; their registry entries follow
-from . import quantize, relearn  # noqa: E402,F401
+# the attack modules (they import attack_config above); their registry entries follow
+from . import crosslingual, gcg, jailbreak, quantize, relearn  # noqa: E402
 
 
 @register_attack("relearn")
@@ -77,10 +76,6 @@ _quantize_entry(4)
 # --- prompt-level attacks: the model is unchanged, the forget questions are rewritten ----------------
 # Their ``info`` carries ``eval_forget_items``: the rewritten items the model is judged on (same ids
 # and answers as the originals, so "before" is read from the original per-item values).
-
-from . import jailbreak  # noqa: E402
-
-
 @dataclass(frozen=True)
 class PromptAttackConfig:
     shots: int = 3  # few_shot: compliant demonstrations drawn from the retain set
@@ -122,7 +117,8 @@ def _jailbreak_entry(transform: str):
                        "eval_forget_ids": [it.id for it in items], "seconds": 0.0}
 
     attack.__name__ = f"_{name}"
-    attack.__doc__ = f"Forget questions rewritten by the '{transform}' jailbreak transform: {jailbreak.DESCRIPTIONS[transform]}."
+    attack.__doc__ = (f"Forget questions rewritten by the '{transform}' jailbreak transform: "
+                      f"{jailbreak.DESCRIPTIONS[transform]}.")
     return register_attack(name)(attack)
 
 
@@ -146,17 +142,7 @@ def expand_attacks(names) -> list[str]:
     return out
 
 
-# --- cross-lingual probes: the forget items stated in the other language (lethe.attacks.crosslingual) ----
-# Prompt-level like the ones above; translations come from the built-in benchmark's templates, read off
-# each item (lethe.benchmarks.synthetic.translate), so the attack needs nothing beyond the forget items.
-from . import crosslingual  # noqa: E402
-
+# prompt-level too: the forget items in the other language (lethe.attacks.crosslingual), and the GCG
+# adversarial suffix (lethe.attacks.gcg; not in the "jailbreak" group: it runs a gradient search)
 register_attack("cross_lingual")(crosslingual.cross_lingual)
-
-
-# --- GCG adversarial suffix (lethe.attacks.gcg): prompt-level, but the suffix is optimised on the model ----
-# One suffix found by Greedy Coordinate Gradient search (Zou et al. 2023) on the first n_prompts forget
-# items, appended to every forget question. Not part of the "jailbreak" group: it runs a gradient search.
-from . import gcg  # noqa: E402
-
 register_attack("gcg")(gcg.gcg_attack)

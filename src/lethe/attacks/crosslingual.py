@@ -27,20 +27,15 @@ class CrossLingualConfig:
             raise LetheError(f"{prefix}.language must be auto or one of {', '.join(LANGUAGES)}, got {self.language!r}")
 
 
-def probe_language(item: QAItem, language: str = "auto") -> str:
-    """The language ``item`` is probed in: ``language``, or with "auto" the other one of English/German."""
-    if language != "auto":
-        return language
-    return "de" if (item.language or MAIN_LANGUAGE) == MAIN_LANGUAGE else MAIN_LANGUAGE
-
-
 def cross_lingual_items(forget: list[QAItem], language: str = "auto") -> tuple[list[QAItem], list[str]]:
-    """``(translated items, ids left out)``: each forget item stated in its probe language, id kept;
-    items already in that language or without a translation (not a built-in author fact) are left out."""
+    """``(translated items, ids left out)``: each forget item stated in its probe language (``language``, or
+    with "auto" the other one of English/German), id kept; items already in that language or without a
+    translation (not a built-in author fact) are left out."""
     out, left_out = [], []
     for it in forget:
-        target = probe_language(it, language)
-        moved = None if target == (it.language or MAIN_LANGUAGE) else translate(it, target)
+        source = it.language or MAIN_LANGUAGE
+        target = language if language != "auto" else ("de" if source == MAIN_LANGUAGE else MAIN_LANGUAGE)
+        moved = None if target == source else translate(it, target)
         if moved is None:
             left_out.append(it.id)
         else:

@@ -22,16 +22,10 @@ padding, any added token) and, unless ``allow_non_ascii``, tokens that do not de
 ASCII are never candidates; and a candidate is kept only if its decoded text, put back into the
 request (``with_suffix``) and tokenised the normal way (:class:`lethe.data.Encoder`), gives exactly the
 candidate's ids in every prompt. So the suffix found is the string a user would type, and the loss is
-the one that string gets.
+the one that string gets. The ids are laid out by :func:`split_prompt`; the space before the suffix
+belongs to the suffix's tokens (byte-level and SentencePiece tokenizers glue a space to the word after it).
 
-How the ids are laid out: :func:`split_prompt` tokenises ``prompt_text(request + " " + suffix)`` like
-``Encoder.qa`` and cuts it at the suffix's characters (token offsets), giving
-``prefix ids | suffix ids | ids of the rest of the template | answer ids`` whose concatenation is the
-Encoder's sequence, token for token. The space before the suffix belongs to the suffix's tokens (byte-level
-and SentencePiece tokenizers glue a space to the word after it).
-
-The model is not changed: its parameters get no gradient (``requires_grad`` is switched off during
-the search and restored), and its train/eval mode is restored.
+The model is not changed: ``requires_grad`` and its train/eval mode are restored after the search.
 """
 from __future__ import annotations
 
@@ -116,29 +110,17 @@ class SuffixPrompt:
         return [*self.prefix, *suffix_ids, *self.after, *self.answer]
 
 
-def _template_parts(tokenizer, request: str) -> tuple[str, str]:
-    """``(before, after)``: the prompt text of ``with_suffix(request, s)`` is ``before + s + after``."""
-    text = prompt_text(tokenizer, with_suffix(request, _MARK))
-    if text.count(_MARK) != 1:
-        raise LetheError("attack 'gcg': the tokenizer's chat template does not insert the user's message verbatim; "
-                         "GCG needs to know where the suffix sits")
-    before, after = text.split(_MARK)
-    return before, after
-
-
-def _encode_prompts(tokenizer, texts: list[str]) -> list[list[int]]:
-    """``lethe.data.prompt_ids`` for many prompt texts at once (one batched tokenizer call)."""
-    bos = bos_ids(tokenizer)
-    return [ids if ids[:1] == bos else bos + ids for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-
-
 def split_prompt(tokenizer, request: str, target: str, suffix: str) -> tuple[SuffixPrompt, list[int]]:
     """``(prompt, suffix_ids)``: the Encoder's ids of ``with_suffix(request, suffix)`` + ``target``, cut
     where the suffix's characters (with the space before it) begin and end. Needs a fast tokenizer
     (token offsets)."""
     if not getattr(tokenizer, "is_fast", False):
         raise LetheError("attack 'gcg' needs a fast (Rust) tokenizer for token offsets; load it with use_fast=True")
-    before, after_text = _template_parts(tokenizer, request)
+    marked = prompt_text(tokenizer, with_suffix(request, _MARK))  # before + _MARK + after
+    if marked.count(_MARK) != 1:
+        raise LetheError("attack 'gcg': the tokenizer's chat template does not insert the user's message verbatim; "
+                         "GCG needs to know where the suffix sits")
+    before, after_text = marked.split(_MARK)
     text = before + suffix + after_text
     if text != prompt_text(tokenizer, with_suffix(request, suffix)):
         raise LetheError(f"attack 'gcg': the chat template changes the suffix {suffix!r}; use a suffix without "
@@ -175,13 +157,16 @@ def _keep(tokenizer, prompts: list[SuffixPrompt], cands: list[list[int]]) -> lis
     texts = tokenizer.batch_decode(cands, skip_special_tokens=False, clean_up_tokenization_spaces=False)
     texts = [t.removeprefix(" ") for t in texts]
     ok = [bool(t) and t == t.strip() for t in texts]
+    bos = bos_ids(tokenizer)
     for p in prompts:
         todo = [i for i in range(len(cands)) if ok[i]]
         if not todo:
             break
-        full = _encode_prompts(tokenizer, [prompt_text(tokenizer, with_suffix(p.request, texts[i])) for i in todo])
+        # lethe.data.prompt_ids of every candidate's prompt, in one batched tokenizer call
+        full = tokenizer([prompt_text(tokenizer, with_suffix(p.request, texts[i])) for i in todo],
+                         add_special_tokens=False)["input_ids"]
         for i, ids in zip(todo, full):
-            ok[i] = ids == [*p.prefix, *cands[i], *p.after]
+            ok[i] = (ids if ids[:1] == bos else bos + ids) == [*p.prefix, *cands[i], *p.after]
     return [i for i in range(len(cands)) if ok[i]]
 
 
@@ -192,15 +177,11 @@ def allowed_tokens(tokenizer, vocab: int, allow_non_ascii: bool = False) -> torc
     mask = torch.zeros(vocab, dtype=torch.bool)
     mask[:n] = True
     banned = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
-    for i in banned:
-        if 0 <= i < vocab:
-            mask[i] = False
+    mask[[i for i in banned if 0 <= i < vocab]] = False
     if not allow_non_ascii:
         texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False,
                                        clean_up_tokenization_spaces=False)
-        for i, t in enumerate(texts):
-            if not (t.isascii() and t.isprintable()):
-                mask[i] = False
+        mask[[i for i, t in enumerate(texts) if not (t.isascii() and t.isprintable())]] = False
     return mask
 
 
@@ -229,10 +210,10 @@ def _target_stats(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
 def _candidate_losses(model, prompts, targets, cands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss (C,) of each candidate suffix (C, L), averaged over the prompts, and whether it makes every
     prompt's greedy reply begin with its target (C,)."""
-    total = torch.zeros(cands.size(0), device=cands.device)
-    hit_all = torch.ones(cands.size(0), dtype=torch.bool, device=cands.device)
+    C = cands.size(0)
+    total = torch.zeros(C, device=cands.device)
+    hit_all = torch.ones(C, dtype=torch.bool, device=cands.device)
     for p, tgt in zip(prompts, targets):
-        C = cands.size(0)
         pre = torch.tensor(p.prefix, dtype=torch.long, device=cands.device).expand(C, -1)
         post = torch.tensor(p.after, dtype=torch.long, device=cands.device).expand(C, -1)
         ids = torch.cat([pre, cands, post, tgt.expand(C, -1)], dim=1)  # (C, T)
@@ -277,8 +258,7 @@ def gcg_suffix(model, tokenizer, requests: list[str], targets: list[str], cfg: G
 
     # start suffix: init repeated, laid out in the first prompt, cut to suffix_length tokens
     start = " ".join([cfg.init] * cfg.suffix_length)
-    _, long_ids = split_prompt(tokenizer, requests[0], targets[0], start)
-    init_ids = long_ids[: cfg.suffix_length]
+    init_ids = split_prompt(tokenizer, requests[0], targets[0], start)[1][: cfg.suffix_length]
     init_text = _suffix_text(tokenizer, init_ids)
     prompts = [split_prompt(tokenizer, r, t, init_text)[0] for r, t in zip(requests, targets)]
     allowed = allowed_tokens(tokenizer, vocab, cfg.allow_non_ascii)
@@ -300,15 +280,12 @@ def gcg_suffix(model, tokenizer, requests: list[str], targets: list[str], cfg: G
         loss, hit = _candidate_losses(model, prompts, tgts, current[None])
         initial = best_loss = float(loss[0])
         best, best_hit = current.clone(), bool(hit[0])
-        losses: list[float] = []
-        steps = 0
+        losses: list[float] = []  # one per step
         ban = ~allowed.to(device)
-        while steps < cfg.steps and not (cfg.early_stop and best_hit):
-            steps += 1
+        while len(losses) < cfg.steps and not (cfg.early_stop and best_hit):
             grad = _suffix_gradient(model, embed, prompts, tgts, current)  # (L, V)
             top = (-grad.float()).masked_fill(ban, float("-inf")).topk(k, dim=-1).indices.cpu()  # (L, k)
-            L = current.numel()
-            pos = torch.randint(0, L, (cfg.batch_size,), generator=gen)
+            pos = torch.randint(0, current.numel(), (cfg.batch_size,), generator=gen)
             pick = torch.randint(0, k, (cfg.batch_size,), generator=gen)
             cands = current.cpu().repeat(cfg.batch_size, 1)  # (B, L)
             cands[torch.arange(cfg.batch_size), pos] = top[pos, pick]
@@ -330,18 +307,14 @@ def gcg_suffix(model, tokenizer, requests: list[str], targets: list[str], cfg: G
 
     ids = best.tolist()
     return GCGResult(suffix=_suffix_text(tokenizer, ids), suffix_ids=ids, losses=losses, initial_loss=initial,
-                     best_loss=best_loss, steps=steps, seconds=time.perf_counter() - t0, success=best_hit,
+                     best_loss=best_loss, steps=len(losses), seconds=time.perf_counter() - t0, success=best_hit,
                      prompts=len(prompts), config=asdict(cfg))
 
 
 def gcg_attack(model, tokenizer, forget, retain, options=None):
-    """GCG adversarial suffix (Zou et al. 2023) found on the first n_prompts forget items, added to every
-    forget question.
-
-    Registered in :mod:`lethe.attacks` as ``gcg``. The search's request is each item's question and its
-    target the item's answer; the model is unchanged. Every question-bearing forget item is judged with
-    the suffix, the ``n_prompts`` it was optimised on (``optimised_on``) included; items without a
-    question (plain-text documents) are left out."""
+    """The ``gcg`` attack (registered in :mod:`lethe.attacks`): one suffix searched on the first ``n_prompts``
+    forget items (request: the question, target: the answer), appended to every forget question; those it
+    was optimised on (``optimised_on``) are judged too, items without a question are left out."""
     cfg = attack_config(GCGConfig, "gcg", options)
     items = [it for it in forget if it.question]
     if not items:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import codecs
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..registry import Registry
@@ -18,12 +18,11 @@ from ..registry import Registry
 @dataclass(frozen=True)
 class TransformContext:
     """What some transforms need besides the prompt: demonstrations for the few-shot attack (pairs of
-    (request, compliant answer), e.g. retain items of the same benchmark), and a language name."""
+    (request, compliant answer), e.g. retain items of the same benchmark), a language and a persona name."""
 
     demonstrations: tuple[tuple[str, str], ...] = ()
     language: str = "Zulu"
     persona: str = "Ori"
-    extra: dict = field(default_factory=dict)
 
 
 TRANSFORMS: Registry[Callable[[str, TransformContext], str]] = Registry("jailbreak transform")

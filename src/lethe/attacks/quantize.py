@@ -229,11 +229,9 @@ def quantize_bitsandbytes(model, cfg: QuantizeConfig):
         model.save_pretrained(tmp, safe_serialization=True)
         qmodel = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=qcfg, device_map="auto")
     qmodel.eval()
-    stats = QuantStats(cfg.bits, 0, cfg.backend, False, merged_lora=merged)
-    stats.layers = [n for n, m in qmodel.named_modules() if type(m).__name__ in ("Linear8bitLt", "Linear4bit")]
-    stats.layers_quantized = len(stats.layers)
-    stats.params_quantized = sum(m.in_features * m.out_features for n, m in qmodel.named_modules()
-                                 if n in set(stats.layers))
-    stats.mean_abs_error = stats.max_abs_error = float("nan")  # not measured for real quantized layers
-    stats.seconds = time.perf_counter() - t0
-    return qmodel, stats
+    layers = [(n, m) for n, m in qmodel.named_modules() if type(m).__name__ in ("Linear8bitLt", "Linear4bit")]
+    nan = float("nan")  # errors are not measured for real quantized layers
+    return qmodel, QuantStats(cfg.bits, 0, cfg.backend, False, layers_quantized=len(layers),
+                              params_quantized=sum(m.in_features * m.out_features for _, m in layers),
+                              mean_abs_error=nan, max_abs_error=nan, seconds=time.perf_counter() - t0,
+                              merged_lora=merged, layers=[n for n, _ in layers])

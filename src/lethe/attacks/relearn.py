@@ -63,12 +63,6 @@ class AttackInfo:
         return asdict(self)
 
 
-def _split_sizes(n: int, fraction: float, what: str) -> int:
-    if n < 2:
-        raise LetheError(f"relearn: needs at least 2 forget {what} (one to relearn, one to hold out), got {n}")
-    return min(n - 1, max(1, round(fraction * n)))
-
-
 def relearn_split(items: list[QAItem], fraction: float = 0.5, seed: int = 0,
                   by_group: bool = False) -> tuple[list[QAItem], list[QAItem]]:
     """``(relearn, heldout)``: a seeded, disjoint split of ``items`` that covers them all.
@@ -81,15 +75,12 @@ def relearn_split(items: list[QAItem], fraction: float = 0.5, seed: int = 0,
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise LetheError(f"relearn: forget item id '{dup}' appears twice; item ids must be unique")
-    if by_group:
-        key = {it.id: it.group or it.id for it in items}  # an item without a group is its own group
-        units = sorted(set(key.values()))
-        what = "groups (by_group=true: QAItem.group)"
-    else:
-        key = {i: i for i in ids}
-        units = sorted(ids)
-        what = "items"
-    k = _split_sizes(len(units), fraction, what)
+    key = {it.id: (it.group or it.id) if by_group else it.id for it in items}  # no group: its own group
+    units = sorted(set(key.values()))
+    if len(units) < 2:
+        what = "groups (by_group=true: QAItem.group)" if by_group else "items"
+        raise LetheError(f"relearn: needs at least 2 forget {what} (one to relearn, one to hold out), got {len(units)}")
+    k = min(len(units) - 1, max(1, round(fraction * len(units))))
     random.Random(seed).shuffle(units)
     chosen = set(units[:k])
     relearn = [it for it in items if key[it.id] in chosen]
@@ -119,17 +110,8 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
             attacked = attacked.merge_and_unload()
         attacked = add_lora(attacked, r=cfg.lora_r, alpha=2 * cfg.lora_r)
     else:
-        for p in attacked.parameters():
-            p.requires_grad_(True)
+        attacked.requires_grad_(True)
     attacked, stats = finetune(attacked, tokenizer, seqs, train, description="relearn attack")
-    info = AttackInfo(
-        attack="relearn",
-        relearn_ids=[it.id for it in part],
-        heldout_ids=[it.id for it in heldout],
-        steps=stats.steps,
-        tokens=stats.tokens,
-        seconds=time.perf_counter() - t0,
-        final_loss=stats.losses[-1] if stats.losses else None,
-        config=asdict(cfg),
-    )
-    return attacked, info
+    return attacked, AttackInfo("relearn", [it.id for it in part], [it.id for it in heldout], steps=stats.steps,
+                                tokens=stats.tokens, seconds=time.perf_counter() - t0,
+                                final_loss=stats.losses[-1] if stats.losses else None, config=asdict(cfg))

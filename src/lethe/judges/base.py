@@ -10,9 +10,6 @@ from ..errors import LetheError, did_you_mean
 from ..registry import Registry
 from ..safety_items import SafetyItem
 
-# ---------------------------------------------------------------------------------------------------
-# Verdicts and the judge interface
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -66,13 +63,15 @@ def make_judge(name: str, **options) -> Judge:
 def check_inputs(name: str, prompts, responses, items, need_items: bool = False) -> None:
     """One prompt per response, and (when given, or needed) one safety item per response."""
     if len(prompts) != len(responses):
-        raise LetheError(f"judge '{name}': {len(prompts)} prompts but {len(responses)} responses; give one of each per item")
+        raise LetheError(f"judge '{name}': {len(prompts)} prompts but {len(responses)} responses; "
+                         "give one of each per item")
     if items is None:
         if need_items:
             raise LetheError(f"judge '{name}' needs the safety items (their harmful_keys / harmful_response); "
                              "pass items=[...] one per response")
     elif len(items) != len(responses):
-        raise LetheError(f"judge '{name}': {len(items)} items but {len(responses)} responses; give one item per response")
+        raise LetheError(f"judge '{name}': {len(items)} items but {len(responses)} responses; "
+                         "give one item per response")
 
 
 def is_empty(response: str) -> bool:
@@ -81,10 +80,6 @@ def is_empty(response: str) -> bool:
 
 
 EMPTY = "empty"  # the reason of every verdict on an empty (or whitespace-only) response
-
-
-# ---------------------------------------------------------------------------------------------------
-# Option checks shared by the judges' configs
 
 
 def check_window(name: str, window) -> None:

@@ -118,8 +118,8 @@ def render_html(summary: dict, png: bytes, curves: bytes | None = None, heatmap:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{page_title}</title><style>{_CSS}</style></head><body>", f"<h1>{page_title}</h1>",
              _list(bench_lines(summary)), "<h2>Results</h2>", _html_table(summary),
-             '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per column '
-             "(the target and the retain model are references). n/a: not measured in this run.</p>",
+             '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per '
+             "column (the target and the retain model are references). n/a: not measured in this run.</p>",
              "<h2>Trade-off</h2>", _img(png, plot_alt(summary)),
              f'<p class="caption">{esc(plot_caption(summary))}</p>']
     cols, cells = interval_cells(summary)

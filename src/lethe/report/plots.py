@@ -228,11 +228,9 @@ def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
     ax.set_xticks(range(len(cols)), [literal(str(c).replace("_", " ")) for c in cols], rotation=40, ha="right",
                   fontsize=8)
     ax.set_yticks(range(len(rows)), [literal(r["name"]) for r in rows], fontsize=8)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            v = values[i, j]
-            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if not np.isnan(v) and v > 0.6 else "black")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if not np.isnan(v) and v > 0.6 else "black")
     ax.set_title(literal(h.get("title", ""), 120), fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label=literal(str(h.get("metric", "")).replace("_", " ")))
     return _png(fig, dpi)

@@ -140,8 +140,7 @@ def best_rows(summary: dict, column: str) -> set[int]:
         return set()
     rows = summary["rows"]
     candidates = [i for i, r in enumerate(rows) if r.get("kind") == "method"] or list(range(len(rows)))
-    values = {i: row_value(rows[i], column) for i in candidates}
-    values = {i: v for i, v in values.items() if v is not None}
+    values = {i: v for i in candidates if (v := row_value(rows[i], column)) is not None}
     if len(set(values.values())) < 2:
         return set()  # no contest: no value, a single value, or every method ties
     best = max(values.values()) if d == "higher" else min(values.values())
