@@ -1,8 +1,6 @@
 """The TOFU-style evaluation of one model: probes once per split, the TOFU suite, membership inference,
-extraction, semantic scores, bootstrap intervals and (optionally) lm-eval.
-
-``evaluate`` is what the default scenario (``lethe.scenarios.tofu``) and the scenarios built on the
-author benchmark call for every model; it never trains and never writes files.
+extraction, semantic scores, bootstrap intervals and (optionally) lm-eval. ``evaluate`` is what the
+scenarios built on the author benchmark call for every model; it never trains and never writes files.
 """
 from __future__ import annotations
 
@@ -66,47 +64,43 @@ def missing_holdout_notes(splits: dict) -> list[str]:
 def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], encoder=None, batch_size: int = 64,
                retain_summary: dict | None = None, is_retain: bool = False, timings: dict | None = None,
                reference: str = "", gradnorm: bool = False, forget_tokens=None) -> dict[str, float]:
-    """Membership inference (forget = members, holdout = non-members) and extraction on the forget
-    answers, from one per-token pass over both splits; PrivLeak against the retain model's AUC
-    (Min-K% at k = 0.4, open-unlearning's and MUSE's attack) when it is known, 0 for the retain model
-    itself. Every metric at its default, open-unlearning's conventions (docs/metrics.md)."""
+    """Membership inference (forget = members, holdout = non-members) and extraction on the forget answers
+    from one per-token pass over both splits, open-unlearning's conventions (docs/metrics.md); PrivLeak
+    (Min-K%) against the retain model's AUC when it is known, 0 for the retain model itself."""
     from .data import Encoder
     from .probes_tokens import gradient_norms, scored_texts, token_scores
 
     enc = encoder or Encoder(tokenizer)
     probes = {}
-    t0 = time.perf_counter()
-    for name, items in (("forget", forget), ("holdout", holdout)):
-        seqs = [enc.qa(it.question, it.answer) for it in items]
-        if name == "forget" and forget_tokens is not None:  # from the forget split's own scoring pass
-            probes[name] = forget_tokens
-        else:
-            probes[name] = token_scores(model, seqs, tokenizer.pad_token_id, batch_size)
-        probes[name].texts = scored_texts(tokenizer, seqs)  # zlib reads the decoded answer tokens, as open-unlearning
-        if gradnorm:  # one backward pass per item; the parameters and their .grad stay as they were
-            probes[name].grad_norms = gradient_norms(model, seqs, tokenizer.pad_token_id)
-    ref = reference_token_probes(reference, tokenizer, forget, holdout, enc, batch_size) if reference else None
-    t1 = time.perf_counter()
-    out = {m: float(METRICS.get(m).fn(probes["forget"], probes["holdout"]).value) for m in MIA_ATTACKS_RUN}
-    if gradnorm:
-        out["mia_gradnorm"] = float(METRICS.get("mia_gradnorm").fn(probes["forget"], probes["holdout"]).value)
-    if ref is not None:
-        out["mia_reference"] = float(METRICS.get("mia_reference").fn(probes["forget"], probes["holdout"],
-                                                                     ref["forget"], ref["holdout"]).value)
-    out.update(extraction(probes["forget"]))
-    if is_retain:
-        out["privleak"] = 0.0
-    elif retain_summary and "mia_min_k" in retain_summary:
-        out["privleak"] = privleak(out["mia_min_k"], retain_summary["mia_min_k"])
-    if timings is not None:
-        timings["per-token scoring"] = timings.get("per-token scoring", 0.0) + (t1 - t0)
-        timings["metrics: mia + extraction"] = timings.get("metrics: mia + extraction", 0.0) + (time.perf_counter() - t1)
+    timings = {} if timings is None else timings
+    with timed_block(timings, "per-token scoring"):
+        for name, items in (("forget", forget), ("holdout", holdout)):
+            seqs = [enc.qa(it.question, it.answer) for it in items]
+            if name == "forget" and forget_tokens is not None:  # from the forget split's own scoring pass
+                probes[name] = forget_tokens
+            else:
+                probes[name] = token_scores(model, seqs, tokenizer.pad_token_id, batch_size)
+            probes[name].texts = scored_texts(tokenizer, seqs)  # zlib reads the decoded answer tokens
+            if gradnorm:  # one backward pass per item; the parameters and their .grad stay as they were
+                probes[name].grad_norms = gradient_norms(model, seqs, tokenizer.pad_token_id)
+        ref = reference_token_probes(reference, tokenizer, forget, holdout, enc, batch_size) if reference else None
+    with timed_block(timings, "metrics: mia + extraction"):
+        out = {m: float(METRICS.get(m).fn(probes["forget"], probes["holdout"]).value) for m in MIA_ATTACKS_RUN}
+        if gradnorm:
+            out["mia_gradnorm"] = float(METRICS.get("mia_gradnorm").fn(probes["forget"], probes["holdout"]).value)
+        if ref is not None:
+            out["mia_reference"] = float(METRICS.get("mia_reference").fn(probes["forget"], probes["holdout"],
+                                                                         ref["forget"], ref["holdout"]).value)
+        out.update(extraction(probes["forget"]))
+        if is_retain:
+            out["privleak"] = 0.0
+        elif retain_summary and "mia_min_k" in retain_summary:
+            out["privleak"] = privleak(out["mia_min_k"], retain_summary["mia_min_k"])
     return out
 
 
 def extraction(forget_tokens) -> dict[str, float]:
-    """Exact memorisation and extraction strength of the forget answers (per-token probes): they need
-    no never-seen items, so they are measured with or without a holdout split."""
+    """Exact memorisation and extraction strength of the forget answers (needs no holdout split)."""
     return {"forget_exact_memorization": float(exact_memorization(forget_tokens).value),
             "forget_extraction_strength": float(extraction_strength(forget_tokens).value)}
 
@@ -116,8 +110,8 @@ _REFERENCE_PROBES: dict = {}
 
 def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout: list[QAItem], enc,
                            batch_size: int = 64) -> dict:
-    """The reference model's per-token probes on the forget and holdout sequences, computed once per
-    process (the reference never changes during a run). It must share the evaluated model's tokenizer."""
+    """The reference model's per-token probes on the forget and holdout sequences, once per process; it
+    must share the evaluated model's tokenizer."""
     from .probes_tokens import token_scores
 
     key = (source, tuple(it.id for it in forget), tuple(it.id for it in holdout), len(tokenizer))

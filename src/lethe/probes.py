@@ -16,11 +16,8 @@ from .probes_tokens import answer_logit_batches
 
 @dataclass
 class SplitProbes:
-    """Per-item model outputs on one evaluation split (N items, K wrong answers each).
-
-    Log-probs are sums over the answer tokens of log p(token | question, previous answer tokens);
-    token counts let metrics normalise per token (TOFU does).
-    """
+    """Per-item model outputs on one evaluation split (N items, K wrong answers each). Log-probs are sums
+    over the answer tokens of log p(token | question, previous answer tokens); counts normalise per token."""
 
     ids: list[str]
     answer_logprob: np.ndarray  # (N,)
@@ -63,10 +60,9 @@ def score_sequences(model, seqs, pad_id: int, batch_size: int = 64) -> tuple[np.
 
 def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64,
              encoder=None, strip: bool = True) -> list[str]:
-    """Greedy answers to ``questions`` (left-padded batches). A row stops at any of
-    :func:`lethe.generation.stop_token_ids`: the model's generation-config EOS list, the tokenizer's
-    EOS and the chat template's end-of-turn token (``eos_token_id=`` replaces the model's own list).
-    ``strip=False``: the decoded text as it is (token entropy reads it so, as the Closer-Look code)."""
+    """Greedy answers to ``questions`` (left-padded batches), a row stopping at any of
+    :func:`lethe.generation.stop_token_ids`. ``strip=False``: the decoded text as it is (token entropy
+    reads it so, as the Closer-Look code)."""
     import torch
 
     from .data import Encoder, collate_prompts
@@ -97,11 +93,10 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
                 max_new_tokens: int | None = None, encoder=None, timings: dict | None = None,
                 answer_tokens: bool = False, wrong_answers: bool = True) -> SplitProbes:
     """One scoring pass (answer, paraphrase, K wrong answers per item; K the smallest number any item
-    has) and one generation pass. ``wrong_answers=False``: a split whose items have no wrong answers at
-    all is scored with K = 0 (the real-world release's plain forget.json). ``timings``: seconds of the
-    passes are added under "scoring" and "generation". ``answer_tokens``: the answers are scored per
-    token (``lethe.probes_tokens.token_scores``, kept for membership inference) instead of per sequence.
-    """
+    has) and one generation pass. ``wrong_answers=False``: items without wrong answers are scored with
+    K = 0 (the real-world release's plain forget.json). ``timings``: the passes' seconds are added under
+    "scoring" and "generation". ``answer_tokens``: the answers are scored per token (``token_scores``,
+    kept for membership inference)."""
     from .data import Encoder
 
     if not items:
@@ -210,8 +205,8 @@ def embedding_similarity(generations: list[str], references: list[str], model_na
 
 
 def load_nli(name: str, trust_remote_code: bool = False):
-    """An NLI classifier (tokenizer, model, index of its "entailment" label), loaded once per process
-    from a hub id or a folder. Weights load from safetensors only (no unpickling)."""
+    """An NLI classifier (tokenizer, model, its labels), loaded once per process from a hub id or a
+    folder; safetensors weights only (no unpickling)."""
     if name not in _NLI:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -236,8 +231,7 @@ def load_nli(name: str, trust_remote_code: bool = False):
 
 def nli_labels(premises: list[str], hypotheses: list[str], model_name: str, batch_size: int = 32,
                trust_remote_code: bool = False) -> list[str]:
-    """The NLI model's label (argmax, lower-case: "entailment", "neutral", ...) of each
-    (premise, hypothesis) pair."""
+    """The NLI model's lower-case label ("entailment", "neutral", ...) of each (premise, hypothesis) pair."""
     import torch
 
     if len(premises) != len(hypotheses):
@@ -254,10 +248,9 @@ def nli_labels(premises: list[str], hypotheses: list[str], model_name: str, batc
 
 
 def entailment_pairs(generations: list[str], references: list[str], role: str) -> tuple[list[str], list[str]]:
-    """(premises, hypotheses) as Yuan et al. 2025 pair them on TOFU-style data (the authors'
-    ``get_entailment_results``): on the forget split "does the generation entail the true answer?"
-    (premise = generation), elsewhere "does the true answer entail the generation?" (premise =
-    reference: a correct answer may say less than the reference, never something else)."""
+    """(premises, hypotheses) as Yuan et al. 2025 pair them (the authors' ``get_entailment_results``): on
+    the forget split the generation is the premise, elsewhere the reference (a correct answer may say
+    less than the reference, never something else)."""
     if role == "forget":
         return list(generations), list(references)
     return list(references), list(generations)

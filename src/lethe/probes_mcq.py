@@ -22,8 +22,7 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 @dataclass
 class MCQProbes:
-    """Per-choice outputs on N questions of C choices each; ``choice_logprob[i, j]``: sum over the
-    continuation tokens of choice j of log p(token | context, previous continuation tokens)."""
+    """Per-choice outputs on N questions of C choices each (summed log-probs of the continuation tokens)."""
 
     ids: list[str]
     choice_logprob: np.ndarray  # (N, C)
@@ -70,7 +69,7 @@ def mcq_sequences(tokenizer, items, fmt: str = "choice"):
 
 def probe_mcq(model, tokenizer, items, fmt: str = "choice", normalize: str = "token",
               batch_size: int = 64) -> MCQProbes:
-    """Score every choice of every item (batched by length through :func:`lethe.probes.score_sequences`)."""
+    """Score every choice of every item (batched by :func:`lethe.probes.score_sequences`)."""
     if not items:
         raise LetheError("cannot evaluate an empty multiple-choice set")
     if normalize not in NORMALIZATIONS:

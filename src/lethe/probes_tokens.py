@@ -19,9 +19,8 @@ _CHUNK_ELEMENTS = 1 << 24
 
 @dataclass
 class TokenProbes:
-    """Per-token model outputs on N sequences, in the order of the input sequences.
-
-    Every list holds one 1-D array per sequence over its n_i scored tokens, in text order:
+    """Per-token model outputs on N sequences, in input order: one 1-D array per sequence over its n_i
+    scored tokens, in text order:
 
     * ``logprobs[i][t]``   = log p(x_t | x_<t)                                (float64)
     * ``mu[i][t]``         = E_{z~p(.|x_<t)} [log p(z | x_<t)]                (float64)
@@ -30,7 +29,7 @@ class TokenProbes:
 
     The last element of each array is the EOS the encoder appends: metrics that follow open-unlearning's
     per-token helpers drop it (:func:`lethe.metrics.mia._tokens.drop_last`), so both conventions come
-    from one pass. The caller fills the optional fields when the matching attack is wanted.
+    from one pass.
     """
 
     logprobs: list[np.ndarray]
@@ -44,15 +43,13 @@ class TokenProbes:
         return len(self.logprobs)
 
     @property
-    def ntokens(self) -> np.ndarray:
-        """(N,) number of scored tokens per sequence."""
+    def ntokens(self) -> np.ndarray:  # (N,) scored tokens per sequence
         return np.asarray([len(x) for x in self.logprobs], dtype=np.int64)
 
 
 def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
-    """``(indices, logits, labels)`` of ``seqs`` in batches of similar length (little padding per batch),
-    no grad: :func:`lethe.models.answer_logits` of each collated batch. Launched as several processes,
-    each gets its share of the batches (:func:`lethe.dist.mine`; :func:`lethe.dist.share_rows` completes)."""
+    """``(indices, logits, labels)`` (:func:`lethe.models.answer_logits`, no grad) of ``seqs`` in batches of
+    similar length; launched as several processes, each gets its share (:func:`lethe.dist.mine`)."""
     import torch
 
     from .data import collate
@@ -67,17 +64,15 @@ def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
 
 
 def vocab_stats(logits, targets):
-    """Mean and standard deviation of log p over the vocabulary, and argmax hits, per position.
-
-    ``logits`` (S, V) at S scored positions, ``targets`` (S,) the true next tokens.
-    Returns ``mu``, ``sigma`` (S,) float32 and ``hit`` (S,) bool, where, with p = softmax(logits):
+    """``mu``, ``sigma`` (S,) float32 and argmax ``hit`` (S,) bool of ``logits`` (S, V) at S scored positions
+    and their true next tokens ``targets`` (S,), with p = softmax(logits):
 
         mu    = sum_z p(z) log p(z)                      (= minus the entropy)
         sigma = sqrt( sum_z p(z) (log p(z) - mu)^2 )
 
     (Zhang et al. 2024, "Min-K%++", Eq. 3-4.) The variance is computed centred, never negative (the
-    reference code's E[log p^2] - mu^2 up to rounding); tokens with p = 0 contribute 0, not NaN. ``hit``
-    is the greedy decoder's choice (the first maximal index on ties). float32, in chunks of positions.
+    reference code's E[log p^2] - mu^2 up to rounding); tokens with p = 0 contribute 0, not NaN. ``hit``:
+    the greedy choice (the first maximal index on ties). In chunks of positions.
     """
     import torch
     import torch.nn.functional as F
@@ -100,9 +95,8 @@ def vocab_stats(logits, targets):
 
 
 def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
-    """Per-token log-probs, vocabulary mean/std of log p and argmax hits of the scored (answer) tokens
-    of many sequences, batched as :func:`lethe.probes.score_sequences` is: ``logprobs[i].sum()`` is its
-    summed log-prob of sequence i."""
+    """:class:`TokenProbes` of the scored (answer) tokens of many sequences, batched as
+    :func:`lethe.probes.score_sequences`: ``logprobs[i].sum()`` is its summed log-prob of sequence i."""
     from .ops import token_logprobs
 
     lp, mu, sd, hit = ([None] * len(seqs) for _ in range(4))
@@ -137,12 +131,11 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
         g_ij  = || grad_{theta_j} L_i ||_2                       -> grad_norms[i] = (g_i1, ..., g_iP_i)
 
     A_i: the scored (answer) positions of sequence i but the last (the EOS), as open-unlearning's
-    ``GradNormAttack`` (its loss drops the last labelled position); ``keep_last=True`` keeps it (the
-    training loss). The theta_j are the ``requires_grad`` tensors the loss reaches (the LoRA adapter
-    of a LoRA model); one not reached is left out, as open-unlearning skips ``param.grad is None``.
-    One forward and backward per sequence (open-unlearning's ``batch_size: 1``), through
-    ``torch.autograd.grad``: parameters and their ``.grad`` are left as they were. Call it on a model in
-    ``eval()`` mode, as every probe (open-unlearning switches to ``train()``: the same without dropout).
+    ``GradNormAttack``; ``keep_last=True`` keeps it (the training loss). The theta_j: the ``requires_grad``
+    tensors the loss reaches (a LoRA model's adapter); one not reached is left out (open-unlearning skips
+    ``param.grad is None``). One forward and backward per sequence (open-unlearning's ``batch_size: 1``)
+    through ``torch.autograd.grad``: parameters and ``.grad`` stay as they were. Call it in ``eval()`` mode
+    (open-unlearning switches to ``train()``: the same without dropout).
     """
     import torch
 
@@ -165,10 +158,9 @@ def gradient_norms(model, seqs, pad_id: int, keep_last: bool = False) -> list[np
             if lp.numel() == 0:
                 raise ValueError(f"sequence {i} has no scored token left without its last position (the EOS); give "
                                  "it a non-empty answer, or pass keep_last=True")
-            nll = -lp.mean()  # scalar
-            grads = torch.autograd.grad(nll, params, allow_unused=True)
+            grads = torch.autograd.grad(-lp.mean(), params, allow_unused=True)
             norms = [float(torch.linalg.vector_norm(g.detach().float())) for g in grads if g is not None]  # fp32 sums
             out[i] = np.asarray(norms, dtype=np.float64)
-            del grads, nll
+            del grads
     dist.share_rows(dist.mine(len(seqs)), out)
     return out

@@ -55,12 +55,10 @@ EXACT = "exact: no shard in the ensemble saw a forget author"
 class SISAConfig:
     shards: int = 5  # S constituent models; more shards: cheaper deletions, each model sees less (5: ~20 authors)
     seed: int = 0  # seeds the random assignment of authors to shards
-    # 0: each shard is a full fine-tune of the tiny model (the target's recipe). r > 0: a LoRA adapter of rank
-    # r (alpha 2r) on every linear layer, merged afterwards. Measured on the demo model, one shard (20 authors
-    # + world replay, 20 epochs, 1 CPU thread), probability / ROUGE-L of the shard's own facts afterwards:
-    # full fine-tune 0.93 / 0.98 (63 s); LoRA r=8 0.04 / 0.20 (50 s); r=32 0.05 / 0.31 (75 s); r=8 at
-    # 5x the lr 0.03 / 0.19. A LoRA does not memorise a shard at this scale (nor is it much cheaper), so the
-    # default is the full fine-tune.
+    # 0: a full fine-tune of each shard (the target's recipe); r > 0: a LoRA of rank r (alpha 2r) on every
+    # linear layer, merged afterwards. Measured on the demo model, one shard (20 epochs, 1 CPU thread),
+    # probability / ROUGE-L of its own facts: full 0.93 / 0.98 (63 s); LoRA r=8 0.04 / 0.20 (50 s); r=32
+    # 0.05 / 0.31 (75 s): a LoRA does not memorise a shard at this scale, nor is it much cheaper.
     lora_r: int = 0
 
     def check(self) -> None:
@@ -104,12 +102,9 @@ def shard_folder_name(cfg: SISAConfig, forget_split: str | None = None) -> str:
 # --- aggregation ---------------------------------------------------------------------------------
 
 class ShardEnsemble(CombinedLM):
-    """The SISA ensemble as one causal LM: its next-token log-probabilities are
+    """The SISA ensemble as one causal LM (:class:`CombinedLM`) whose logits are its next-token log-probs
 
         log p(y | x) = log( (1/S) sum_k softmax(l_k)_y ) = logsumexp_k log_softmax(l_k)_y - log S
-
-    and ``forward`` returns them as the logits (log-softmax over them is a no-op: they already
-    normalise). Greedy generation takes their argmax, one KV cache per shard (:class:`CombinedLM`).
     """
 
     label = "sisa"
@@ -133,20 +128,15 @@ class ShardEnsemble(CombinedLM):
 
 # --- training and deletion -----------------------------------------------------------------------
 
-def _shard_record(folder: Path) -> dict | None:
-    meta = folder.with_name(folder.name + ".json")
-    if not (folder / "config.json").exists() or not meta.exists():
-        return None
-    return json.loads(meta.read_text(encoding="utf-8"))
-
-
 def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, cfg: SISAConfig, log,
                  removed: list[str] = ()) -> dict:
     """Fine-tune the base model on ``authors``' facts + the world replay; save the model and its record.
     A cached shard whose recorded authors are ``authors`` is kept as it is."""
-    record = _shard_record(folder)
-    if record is not None and record.get("authors") == list(authors):
-        return {**record, "trained_now": False}
+    meta = folder.with_name(folder.name + ".json")
+    if (folder / "config.json").exists() and meta.exists():
+        record = json.loads(meta.read_text(encoding="utf-8"))
+        if record.get("authors") == list(authors):
+            return {**record, "trained_now": False}
     model, tok = load_model(base_dir)
     enc = Encoder(tok)
     wanted = set(authors)
@@ -163,17 +153,14 @@ def _train_shard(folder: Path, authors: list[str], bench, base_dir: Path, tiny, 
     record = {"authors": list(authors), "removed": list(removed), "facts": len(items), "sequences": len(seqs),
               "steps": st.steps, "tokens": st.tokens, "train_seconds": st.seconds,
               "trainable_params": st.trainable_params, "lora_r": cfg.lora_r}
-    atomic_write_text(folder.with_name(folder.name + ".json"), json.dumps(record, indent=1))
+    atomic_write_text(meta, json.dumps(record, indent=1))
     return {**record, "trained_now": True}
 
 
 def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAConfig | None = None, log=print):
     """Train (or reuse) the ``S`` shard models, delete ``forget_split``'s authors by retraining the
-    shards that held one, and return ``(ShardEnsemble, tokenizer, stats)`` for evaluation.
-
-    ``stats`` holds the costs (recorded training seconds, so they are known on cache hits too), the
-    per-shard author lists of the ensemble and the exactness statement, checked here.
-    """
+    shards that held one: ``(ShardEnsemble, tokenizer, stats)``. ``stats``: the costs (recorded training
+    seconds, known on cache hits too), the ensemble's per-shard author lists, the exactness checked here."""
     cfg = cfg or SISAConfig()
     cfg.check()
     if bench.name != "lethe-authors":
@@ -230,23 +217,17 @@ def build_sisa(bench, forget_split: str, tiny, cache_dir: str | Path, cfg: SISAC
     deletion_seconds = sum(r["train_seconds"] for r in used if r.get("removed"))
     retain_seconds = timings.get(f"retain-{forget_split}")
     stats = {
-        "shards": cfg.shards,
-        "shards_retrained": len(retrained),
-        "retrained": retrained,
-        "dropped": dropped,
+        "shards": cfg.shards, "shards_retrained": len(retrained), "retrained": retrained, "dropped": dropped,
         "forget_authors": len(forget),
         "build_seconds": build_seconds,  # all S shards, before any deletion
         "deletion_seconds": deletion_seconds,  # retraining the shards that held a forget author
         "retain_seconds": retain_seconds,  # the full retrain (the retain model), None if not recorded
         "target_seconds": timings.get("target"),
         "speedup_vs_retrain": retain_seconds / deletion_seconds if retain_seconds and deletion_seconds else None,
-        "shard_sequences": [r["sequences"] for r in used],
-        "shard_authors": [r["authors"] for r in used],
+        "shard_sequences": [r["sequences"] for r in used], "shard_authors": [r["authors"] for r in used],
         "shard_folders": [str(f) for f in folders],
         "trained_now": sum(r["trained_now"] for r in original + [u for u in used if u.get("removed")]),
-        "wall_seconds": wall,
-        "lora_r": cfg.lora_r,
-        "exact": EXACT,
+        "wall_seconds": wall, "lora_r": cfg.lora_r, "exact": EXACT,
     }
     log(f"sisa: {len(retrained)} of {cfg.shards} shards retrained for {forget_split} ({deletion_seconds:.1f} s "
         f"recorded; all shards {build_seconds:.1f} s; full retrain "

@@ -1,4 +1,4 @@
-"""What every inference-time method builds (:class:`InferenceSetup`) and the one-line error for a bad option."""
+"""What every inference-time method builds (:class:`InferenceSetup`) and the one-line errors for bad options."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,3 +25,11 @@ class InferenceSetup:
 def option_error(method: str, option: str, why: str) -> LetheError:
     """``<method>: option '<option>' <why>; set it with <option>=...``"""
     return LetheError(f"{method}: option '{option}' {why}; set it with {option}=...")
+
+
+def check_options(method: str, cfg, rules: dict[str, tuple[bool, str]]) -> None:
+    """Raise ``<method>: option '<option>' must be <rule>, got <value>`` for the first invalid ``option: (valid,
+    rule)``."""
+    for option, (valid, rule) in rules.items():
+        if not valid:
+            raise option_error(method, option, f"must be {rule}, got {getattr(cfg, option)!r}")

@@ -9,13 +9,11 @@ from ..generation import id_list
 
 
 class CombinedLM(torch.nn.Module):
-    """Several causal LMs over one vocabulary, read as one model: the next-token logits are a fixed
-    function ``mix`` of the members' logits (ULD's logit difference, ``lethe.sisa``'s shard ensemble).
-
-    ``forward`` takes the probes' arguments and returns the mixed logits; ``generate`` is plain greedy
-    decoding (the members' ``generation_config`` is not applied) with one KV cache per member, positions
-    from the attention mask as Hugging Face does. A subclass gives ``members()`` (in ``mix``'s order),
-    ``mix(logits)`` (a list of (.., V) tensors -> (.., V)) and ``label`` (its name in error messages).
+    """The next-token logits are a fixed function ``mix`` of the members' logits. ``forward`` takes the
+    probes' arguments; ``generate`` is plain greedy decoding (not the members' ``generation_config``), one
+    KV cache per member, positions from the attention mask as Hugging Face does. A subclass gives
+    ``members()`` (in ``mix``'s order), ``mix(logits)`` ((.., V) tensors -> (.., V)) and ``label`` (its name
+    in error messages).
     """
 
     label = "combined"
@@ -48,8 +46,8 @@ class CombinedLM(torch.nn.Module):
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, do_sample: bool = False,
                  pad_token_id=None, eos_token_id=None, **kwargs):
-        """Greedy decoding; returns prompt + generated ids (B, T + n), rows that finished padded with
-        ``pad_token_id``; stops when every row has produced an EOS or after ``max_new_tokens``."""
+        """Prompt + greedy ids (B, T + n), finished rows padded with ``pad_token_id``, until every row has
+        produced an EOS or after ``max_new_tokens``."""
         if do_sample or kwargs.get("num_beams", 1) != 1:
             raise LetheError(f"{self.label}: only greedy decoding is implemented (do_sample=False, num_beams=1)")
         unknown = set(kwargs) - {"num_beams", "use_cache"}
@@ -78,6 +76,4 @@ class CombinedLM(torch.nn.Module):
             att = torch.cat([att, att.new_ones(B, 1)], dim=1)  # (B, T + step)
             step_pos = step_pos[:, -1:] + 1  # (B, 1)
             step_ids = nxt[:, None]  # (B, 1)
-        if not new:
-            return input_ids
-        return torch.cat([input_ids, torch.stack(new, dim=1)], dim=1)
+        return torch.cat([input_ids, torch.stack(new, dim=1)], dim=1) if new else input_ids

@@ -19,9 +19,8 @@ STOP_WORDS = frozenset(
 
 
 def _capitalised_runs(text: str) -> list[list[str]]:
-    """Maximal runs of capitalised words separated by whitespace only ("Alice Moon" in "Where was Alice
-    Moon born?"; "Paris, France" gives two runs). A possessive ends a run and is cut ("Moon's" ->
-    "Moon"); stop words are trimmed from both ends of a run."""
+    """Maximal runs of capitalised words separated by whitespace only ("Paris, France" gives two runs),
+    a possessive ending a run and cut ("Moon's" -> "Moon"), stop words trimmed from both ends."""
     runs: list[list[str]] = [[]]
     end = 0
     for m in _WORD.finditer(text):
@@ -35,12 +34,8 @@ def _capitalised_runs(text: str) -> list[list[str]]:
             if possessive:
                 runs.append([])
         end = m.end()
-    out = []
-    for run in runs:
-        inner = [i for i, w in enumerate(run) if w not in STOP_WORDS]
-        if inner:
-            out.append(run[inner[0] : inner[-1] + 1])
-    return out
+    kept = ([i for i, w in enumerate(run) if w not in STOP_WORDS] for run in runs)  # indices of non-stop words
+    return [run[inner[0] : inner[-1] + 1] for run, inner in zip(runs, kept) if inner]
 
 
 def _spans(text: str) -> set[str]:
@@ -51,11 +46,9 @@ def _spans(text: str) -> set[str]:
 
 def forget_entities(forget: list[QAItem], retain: list[QAItem], min_share: float = 0.5) -> list[str]:
     """Names of the forget set's entities, read off the questions: per ``QAItem.group`` (an item without
-    one is its own group), the capitalised word sequences (stop words trimmed) in at least ``min_share``
-    of the group's questions and in no retain question, less those inside a longer one that covers as
-    many questions ("Alice Moon", not "Alice"). A question that never names its entity gives no name:
-    then give ``names=...``.
-    """
+    one is its own group), the capitalised word sequences in at least ``min_share`` of the group's
+    questions and in no retain question, less those inside a longer one that covers as many questions
+    ("Alice Moon", not "Alice")."""
     blocked = set().union(*(_spans(it.question) for it in retain))
     groups: dict[str, list[QAItem]] = {}
     for it in forget:

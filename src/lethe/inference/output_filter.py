@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..data import Encoder
 from ..metrics.rouge import lcs_length, rouge_tokenizer
-from .base import InferenceSetup, option_error
+from .base import InferenceSetup, check_options, option_error
 from .entities import entity_names, names_pattern
 
 REFUSAL = "I'm sorry, I can't answer that."
@@ -36,22 +36,20 @@ class OutputFilterConfig:
             object.__setattr__(self, "names", tuple(self.names))
 
     def check(self) -> None:
-        if not 0 < self.threshold <= 1:
-            raise option_error("output_filter", "threshold", f"must be in (0, 1], got {self.threshold}")
-        if not self.refusal.strip():
-            raise option_error("output_filter", "refusal", "must be a non-empty text")
+        check_options("output_filter", self, {
+            "threshold": (0 < self.threshold <= 1, "in (0, 1]"),
+            "refusal": (bool(self.refusal.strip()), "a non-empty text")})
         if not (self.check_question or self.check_answer):
             raise option_error("output_filter", "check_answer",
                                "and check_question are both off: the filter would do nothing")
-        if not all(isinstance(n, str) and n.strip() for n in self.names):
-            raise option_error("output_filter", "names", "must be a list of non-empty strings")
-        if not 0 < self.min_share <= 1:
-            raise option_error("output_filter", "min_share", f"must be in (0, 1], got {self.min_share}")
+        check_options("output_filter", self, {
+            "names": (all(isinstance(n, str) and n.strip() for n in self.names), "a list of non-empty strings"),
+            "min_share": (0 < self.min_share <= 1, "in (0, 1]")})
 
 
 class OutputFilter:
-    """``postprocess(questions, generations)``: refuses answers that leak forget data. Log-probs are
-    untouched (a filter changes only the text a user sees): log-prob metrics read the target unchanged."""
+    """``postprocess(questions, generations)``: refuses answers that leak forget data (only the text a
+    user sees: log-prob metrics read the target unchanged)."""
 
     def __init__(self, forget_answers: list[str], names: list[str], cfg: OutputFilterConfig):
         self.cfg = cfg
@@ -63,8 +61,7 @@ class OutputFilter:
 
     def max_recall(self, generation: str) -> float:
         """Highest ``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation).recall`` over the
-        forget answers; the bag-of-words overlap bounds the LCS from above, so answers that cannot reach
-        the best value so far are skipped without the quadratic LCS."""
+        forget answers; answers whose bag-of-words overlap (an upper bound of the LCS) cannot beat it are skipped."""
         gen = self._tok.tokenize(generation)
         counts = Counter(gen)
         best = 0.0
@@ -74,8 +71,7 @@ class OutputFilter:
                 best = max(best, lcs_length(ref, gen) / len(ref))
         return best
 
-    def reason(self, question: str, generation: str) -> str:
-        """"question", "answer" or "" (kept)."""
+    def reason(self, question: str, generation: str) -> str:  # "question", "answer" or "" (kept)
         if self.cfg.check_question and self._pattern and self._pattern.search(question):
             return "question"
         if self.cfg.check_answer and self.max_recall(generation) >= self.cfg.threshold:
@@ -92,8 +88,7 @@ class OutputFilter:
 
 def build_output_filter(model, tokenizer, forget, retain, cfg: OutputFilterConfig, train=None,
                         seed: int = 0) -> InferenceSetup:
-    names = list(cfg.names)
-    if cfg.check_question:
-        names = entity_names(cfg.names, forget, retain, cfg.min_share, "output_filter")
+    names = (entity_names(cfg.names, forget, retain, cfg.min_share, "output_filter") if cfg.check_question
+             else list(cfg.names))
     filt = OutputFilter([it.answer for it in forget], names, cfg)
     return InferenceSetup(model, Encoder(tokenizer), filt, {"names": names, "threshold": cfg.threshold})

@@ -10,7 +10,7 @@ from ..benchmarks.base import QAItem
 from ..data import Encoder
 from ..errors import LetheError
 from ..models import max_positions
-from .base import InferenceSetup, option_error
+from .base import InferenceSetup, check_options
 from .entities import entity_names
 
 
@@ -50,9 +50,8 @@ def _prompt_stats(encoder: PromptEncoder, tokenizer, questions: list[str]) -> di
 @dataclass(frozen=True)
 class ICULConfig:
     """In-context unlearning (Pawelczyk et al. 2024): the forget point with a flipped label, then
-    correctly labelled examples, then the query, as ``"<input> <label>\n"`` lines (the authors' code,
-    ``eval.py``, ``get_icl_vary_context``). Their runs use contexts of 2, 4 or 6 examples
-    (``n_ctxt``); the default here is 4: one forget example with a wrong answer + 3 retain examples."""
+    correctly labelled examples, then the query (the authors' ``eval.py``, ``get_icl_vary_context``).
+    Their contexts have 2, 4 or 6 examples (``n_ctxt``); the default is 4: 1 flipped + 3 retain."""
 
     n_forget: int = 1  # forget questions shown with a wrong answer ("flipped labels")
     n_retain: int = 3  # retain questions shown with their correct answer
@@ -64,16 +63,11 @@ class ICULConfig:
     seed: int = 0
 
     def check(self) -> None:
-        if self.n_forget < 1:
-            raise option_error("icul", "n_forget",
-                               f"must be >= 1 (ICUL shows at least one forget example), got {self.n_forget}")
-        if self.n_retain < 0:
-            raise option_error("icul", "n_retain", f"must be >= 0, got {self.n_retain}")
-        if self.wrong_answer not in ("swap", "perturbed"):
-            raise option_error("icul", "wrong_answer", f"must be 'swap' or 'perturbed', got {self.wrong_answer!r}")
-        if self.max_prefix_tokens < 0:
-            raise option_error("icul", "max_prefix_tokens",
-                               f"must be >= 0 (0: automatic), got {self.max_prefix_tokens}")
+        check_options("icul", self, {
+            "n_forget": (self.n_forget >= 1, ">= 1 (ICUL shows at least one forget example)"),
+            "n_retain": (self.n_retain >= 0, ">= 0"),
+            "wrong_answer": (self.wrong_answer in ("swap", "perturbed"), "'swap' or 'perturbed'"),
+            "max_prefix_tokens": (self.max_prefix_tokens >= 0, ">= 0 (0: automatic)")})
 
 
 def _flipped_answers(forget: list[QAItem], cfg: ICULConfig) -> dict[str, str]:
@@ -100,12 +94,10 @@ def _flipped_answers(forget: list[QAItem], cfg: ICULConfig) -> dict[str, str]:
 
 
 class ICULPrefix:
-    """The in-context unlearning prefix of one question.
-
-    Lines ``"{question} {answer}\\n"`` (the paper's ``"<input> <label>\\n"``): ``n_forget`` forget
-    questions with a wrong answer (a forget query first, with ``include_query``), then ``n_retain`` retain
-    questions (never the query) with theirs, drawn with a per-question seed (independent of the other
-    questions). Capped at ``budget`` tokens: retain examples go first, then forget examples from the last.
+    """The in-context unlearning prefix of one question: lines ``"{question} {answer}\\n"`` (the paper's
+    ``"<input> <label>\\n"``), ``n_forget`` forget questions with a wrong answer (a forget query first, with
+    ``include_query``), then ``n_retain`` retain questions (never the query) with theirs, drawn with a
+    per-question seed. Capped at ``budget`` tokens: retain examples go first, then forget ones from the last.
     """
 
     def __init__(self, tokenizer, forget: list[QAItem], retain: list[QAItem], cfg: ICULConfig, budget: int):
@@ -155,9 +147,8 @@ GUARDRAIL_TEMPLATE = "Do not reveal anything about {names}. If asked about them,
 
 @dataclass(frozen=True)
 class GuardrailConfig:
-    """A guardrail prompt (Thaker et al. 2024, "prompting" baseline on TOFU: an instruction naming the
-    forget authors, placed before every question). Lethe's own wording; ``{names}`` is replaced by the
-    names joined with ", "."""
+    """A guardrail prompt (Thaker et al. 2024, "prompting" baseline on TOFU): an instruction naming the
+    forget authors (``{names}``: joined with ", ") before every question, in Lethe's own wording."""
 
     names: tuple[str, ...] = ()  # empty: forget_entities(forget, retain, min_share)
     min_share: float = 0.5
@@ -169,15 +160,11 @@ class GuardrailConfig:
             object.__setattr__(self, "names", tuple(self.names))
 
     def check(self) -> None:
-        if not all(isinstance(n, str) and n.strip() for n in self.names):
-            raise option_error("guardrail", "names", "must be a list of non-empty strings")
-        if not 0 < self.min_share <= 1:
-            raise option_error("guardrail", "min_share", f"must be in (0, 1], got {self.min_share}")
-        if "{names}" not in self.template:
-            raise option_error("guardrail", "template", "must contain the placeholder {names}")
-        if self.max_prefix_tokens < 0:
-            raise option_error("guardrail", "max_prefix_tokens",
-                               f"must be >= 0 (0: automatic), got {self.max_prefix_tokens}")
+        check_options("guardrail", self, {
+            "names": (all(isinstance(n, str) and n.strip() for n in self.names), "a list of non-empty strings"),
+            "min_share": (0 < self.min_share <= 1, "in (0, 1]"),
+            "template": ("{names}" in self.template, "a text with the placeholder {names}"),
+            "max_prefix_tokens": (self.max_prefix_tokens >= 0, ">= 0 (0: automatic)")})
 
 
 def guardrail_prefix(names: list[str], template: str, tokenizer, budget: int) -> tuple[str, list[str]]:

@@ -15,19 +15,17 @@ from ..errors import LetheError
 from ..loop import train_loop
 from ..models import add_lora, answer_logits, count_parameters, decoder_layers
 from ..ops import answer_positions, kl_uniform_per_token, masked_mean, sequence_nll
-from .base import InferenceSetup, option_error
+from .base import InferenceSetup, check_options
 from .combined import CombinedLM
 
 
 @dataclass(frozen=True)
 class ULDConfig:
-    """Unlearning from Logit Difference (Ji et al. 2024, NeurIPS): ``l_target - alpha * l_assistant`` on raw
-    logits (the authors' ``uld/model/contrastllm.py`` adds ``weight * l_assistant``, ``weight = -alpha``).
-    Defaults follow the authors' TOFU scripts (``bashes/tofu/uld_*.sh``, ``configs/model_mode/uld.yaml``,
-    ``configs/unlearn_loss/remember+uniform.yaml``): alpha 0.8, relative-top filter 1e-2, retain
-    weight 5, an assistant of the target's first 8 of 32 layers (a quarter) with LoRA r 16 / alpha 32 /
-    dropout 0.05 on every linear layer but the LM head. Training: lr 1e-3, 10 epochs
-    unless a ``TrainConfig`` is given.
+    """``l_target - alpha * l_assistant`` on raw logits (the authors' ``uld/model/contrastllm.py`` adds
+    ``weight * l_assistant``, ``weight = -alpha``). Defaults: the authors' TOFU scripts (``bashes/tofu/uld_*.sh``,
+    ``configs/model_mode/uld.yaml``, ``configs/unlearn_loss/remember+uniform.yaml``): an assistant of the
+    target's first 8 of 32 layers (a quarter), LoRA on every linear layer but the LM head, lr 1e-3,
+    10 epochs unless a ``TrainConfig`` is given.
     """
 
     alpha: float = 0.8  # weight of the subtracted assistant logits
@@ -43,7 +41,7 @@ class ULDConfig:
     lora_dropout: float = 0.05
 
     def check(self) -> None:
-        rules = {  # option: (valid, what it must be)
+        check_options("uld", self, {
             "alpha": (self.alpha >= 0, ">= 0"),
             "top_logit_filter": (0 <= self.top_logit_filter < 1, "in [0, 1) (0: off)"),
             "retain_weight": (self.retain_weight >= 0, ">= 0"),
@@ -51,10 +49,7 @@ class ULDConfig:
             "lora_r": (self.lora_r >= 1, ">= 1"),
             "lora_alpha": (self.lora_alpha > 0, "> 0"),
             "lora_dropout": (0 <= self.lora_dropout < 1, "in [0, 1)"),
-        }
-        for option, (valid, rule) in rules.items():
-            if not valid:
-                raise option_error("uld", option, f"must be {rule}, got {getattr(self, option)}")
+        })
 
 
 def relative_top_mask(logits, rel: float):
@@ -67,8 +62,7 @@ def relative_top_mask(logits, rel: float):
     return logp < thresh
 
 
-def _layers(model):
-    """``models.decoder_layers(model)``, or None for a model without a layer list (copied whole)."""
+def _layers(model):  # models.decoder_layers(model), or None for a model without a layer list
     try:
         return decoder_layers(model)
     except LetheError:
@@ -76,9 +70,9 @@ def _layers(model):
 
 
 def truncated_copy(model, k: int):
-    """A copy of ``model`` keeping its first ``k`` decoder layers with the embeddings, final norm and
-    LM head: the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``); only those layers
-    are copied. ``(copy, layers kept)``; a model whose layer list is not found is copied whole."""
+    """``(copy, layers kept)``: ``model`` with only its first ``k`` decoder layers (and the embeddings, final
+    norm and LM head), the ULD assistant (the authors' ``uld/model/utils.py``, ``init_small_llm``); a model
+    whose layer list is not found is copied whole."""
     found = _layers(model)
     if found is None:
         return copy.deepcopy(model), None
@@ -116,8 +110,7 @@ class ULDModel(CombinedLM):
     def members(self) -> list:
         return [self.target, self.assistant]
 
-    def mix(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        """``lt - alpha * la`` (.., V), the assistant's logits zeroed where the filter drops a token."""
+    def mix(self, logits: list[torch.Tensor]) -> torch.Tensor:  # the assistant's logits zeroed where filtered
         lt, la = logits
         if self.top_logit_filter > 0:
             la = la.masked_fill(relative_top_mask(lt, self.top_logit_filter), 0.0)
@@ -131,13 +124,11 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
 
         L = (1/n) sum_i [ NLL(y_f,i | x_f,i) + w * (1/|y_r,i|) sum_t KL( U || p_a(. | x_r,i, y_r,i,<t) ) ]
 
-    remember each forget answer (per-sequence token-mean NLL) and push the assistant's next-token
-    distribution on retain answers to uniform (w = ``cfg.retain_weight``); n = forget sequences per
-    optimizer step, each paired with a random retain sequence. The authors' code averages the KL over
-    every position of the retain sequence; Lethe averages it over the positions that predict answer
-    tokens, the only ones the probes score or generate from. Trained by ``lethe.loop.train_loop`` with
-    ``train``'s settings (its LoRA and trainable-subset fields do not apply: ``cfg.lora`` decides),
-    ``seed`` the data order, on the assistant's own device. Returns timing and token counts.
+    with n forget sequences per optimizer step, each paired with a random retain sequence. The authors'
+    code averages the KL over every position of the retain sequence; Lethe over the positions that predict
+    answer tokens, the only ones the probes score or generate from. ``lethe.loop.train_loop`` with
+    ``train``'s settings (not its LoRA fields: ``cfg.lora`` decides), ``seed`` the data order. Returns
+    timing and token counts.
     """
     device = next(assistant.parameters()).device
     enc = Encoder(tokenizer)
@@ -164,12 +155,10 @@ def train_assistant(assistant, tokenizer, forget: list[QAItem], retain: list[QAI
 
 
 def build_uld(model, tokenizer, forget, retain, cfg: ULDConfig, train=None, seed: int = 0) -> InferenceSetup:
-    """Copy the target's first layers, train the copy (LoRA, merged afterwards) with the reversed
-    objectives, and wrap target and assistant. The target is not modified; ``seed`` seeds the LoRA
-    initialisation and the data order."""
+    """Train a copy of the target's first layers (LoRA, merged afterwards) with the reversed objectives and
+    wrap target and assistant; the target is not modified. ``seed``: LoRA initialisation and data order."""
     if not retain:
-        raise LetheError("uld needs retain data (the assistant learns to be uniform on it), but the retain set is "
-                         "empty")
+        raise LetheError("uld needs retain data (the assistant learns to be uniform on it); the retain set is empty")
     # the authors' TOFU run: lr 1e-3 (LoRA), 10 epochs, warmup 10 %, weight decay 0.01; per step 16 forget
     # sequences, each paired with a retain one (their equal sampler mixes both in a batch)
     train = train or TrainConfig(lr=1e-3, epochs=10.0, batch_size=16, warmup_ratio=0.1, weight_decay=0.01)

@@ -19,8 +19,7 @@ from .kinds import KINDS, InferenceMethod, LossMethod, Method, ProcedureMethod, 
 
 @dataclass
 class SetupContext:
-    """What a method's ``setup`` sees: the model to train (LoRA-wrapped when asked), its tokenizer,
-    the data, the method config, the training config and the device."""
+    """What a method's ``setup`` sees (the model to train is LoRA-wrapped when asked)."""
 
     model: Any
     tokenizer: Any
@@ -33,17 +32,13 @@ class SetupContext:
 
 @dataclass
 class MethodState:
-    """What ``setup`` hands to the training loop and the loss.
+    """What ``setup`` hands to the training loop and the loss."""
 
-    forget_alt: one alternative answer per forget item (same order); the loop encodes them as
-        ``batch.forget_alt`` (and precomputes their reference log-probs, kind "forget_alt").
-    trainable: a parameter-name predicate; parameters it rejects are frozen for this run.
-    data: anything else the loss needs (tensors, a layer index, ...).
-    """
-
+    # one alternative answer per forget item (same order), encoded as ``batch.forget_alt`` (reference
+    # log-probs precomputed, kind "forget_alt")
     forget_alt: list[str] | None = None
-    trainable: Callable[[str], bool] | None = None
-    data: dict = field(default_factory=dict)
+    trainable: Callable[[str], bool] | None = None  # parameter-name predicate; the rejected are frozen
+    data: dict = field(default_factory=dict)  # anything else the loss needs (tensors, a layer index, ...)
 
 
 METHODS: Registry[Method] = Registry("method")
@@ -99,7 +94,6 @@ def get_method(name: str) -> Method:
     return METHODS.get(name)
 
 
-# one import line per method file
 from . import altpo, ce_u, dpo, ga, grad_diff, idk, kl, me, npo, rmu, safe_unlearning  # noqa: E402,F401
 from . import satimp, simnpo, task_vector, undial, wga  # noqa: E402,F401
 from . import inference_time  # noqa: E402,F401  (icul, guardrail, output_filter, uld)

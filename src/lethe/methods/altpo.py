@@ -11,28 +11,23 @@ y in a DPO loss
               + alpha * L_retain
 
 with sequence log-probs summed over answer tokens and L_retain the NLL of retain answers (the
-authors' code: ``dataloader.py``, loss "subdpo", its factor 2/beta, ``retain_type: NLL``,
-``retain_wt: 1``; open-unlearning's port, community/methods/AltPO, runs its DPO trainer with the
-alternate answer preferred). ``forget_loss="npo_nll"`` is the authors' "subnpo" variant:
-NLL(ỹ|x) - (2/beta) log sigmoid(-beta log(pi_theta(y|x) / pi_ref(y|x))). All reference log-probs
-are constant, so they are computed once before training.
+authors' code: ``dataloader.py``, loss "subdpo", ``retain_type: NLL``, ``retain_wt: 1``; open-unlearning's
+port, community/methods/AltPO, runs its DPO trainer with the alternate answer preferred).
+``forget_loss="npo_nll"`` is the authors' "subnpo": NLL(ỹ|x) - (2/beta) log sigmoid(-beta log(pi_theta(y|x)
+/ pi_ref(y|x))). The reference log-probs are constant: computed once before training.
 
 Alternatives (``setup``): the target model rewrites the answer with other plausible facts, asked with
-the authors' Llama-2 instruction (``prompts.py``, INST_QAS_INSTR; the model's chat template wraps it
-where the authors append "Alternate Answer :"); the reply is cut at their stop strings and an echoed
-"Alternate Answer:" is dropped. The authors sample 5 alternatives per question at temperature 1
-(``config/generate.yaml``); Lethe keeps one, greedy, so a run is deterministic. Their training
-settings (``config/unlearn_llama2.yaml``): lr 5e-5, 10 epochs, retain NLL weight 1.
+the authors' Llama-2 instruction (``prompts.py``, INST_QAS_INSTR, wrapped by the chat template), the reply
+cut at their stop strings, an echoed "Alternate Answer:" dropped. The authors sample 5 alternatives at
+temperature 1 (``config/generate.yaml``); Lethe keeps one, greedy, so a run is deterministic. Their
+training settings (``config/unlearn_llama2.yaml``): lr 5e-5, 10 epochs, retain NLL weight 1.
 
-Fallback: a reply that is empty, equals the true answer or contains it is replaced by the answer
-of another item asking for the same fact (``QAItem.fact``: another author's birthplace answer is a
-plausible wrong birthplace), first among the forget items, then the retain items, then any other
-item, seeded by the run's seed and the item id. The benchmark's ``perturbed_answers`` are never
-used: they are the wrong answers of the truth-ratio metric, and training towards them would game it.
-``alternatives="perturb"`` always uses the fallback; the default "auto" does so for models under 1B
-parameters: a model too small to follow the instruction (Lethe's built-in ones) replies with
-in-domain word salad ("Dunoks: Hidden Kingdoms, friendship.") that no simple test tells from an
-answer, and preferring it to the truth teaches the salad.
+Fallback: a reply that is empty, equals or contains the true answer is replaced by the answer of another
+item asking for the same fact (``QAItem.fact``), from the forget items, then the retain items, then any
+item, seeded by the run's seed and the item id. ``perturbed_answers`` are never used: training towards
+the truth ratio's wrong answers would game it. ``alternatives="perturb"`` always uses the fallback; "auto"
+does so under 1B parameters, where a model (Lethe's built-in ones) replies with in-domain word salad
+("Dunoks: Hidden Kingdoms, friendship.") that no simple test tells from an answer.
 """
 from __future__ import annotations
 
@@ -94,9 +89,7 @@ def clean_generation(text: str) -> str:
     """The model's alternative answer: cut at the stop strings, without an echoed "Alternate Answer:" label."""
     for stop in STOP:
         text = text.split(stop)[0]
-    text = text.strip()
-    text = re.sub(r"^(alternate|alternative)\s+answer\s*:\s*", "", text, flags=re.IGNORECASE)
-    return text.strip()
+    return re.sub(r"^(alternate|alternative)\s+answer\s*:\s*", "", text.strip(), flags=re.IGNORECASE).strip()
 
 
 def usable(alternative: str, answer: str) -> bool:
@@ -166,14 +159,13 @@ def altpo_loss(model, batch, ref, cfg: AltPOConfig, state: MethodState):
     lp_alt, n_alt = sequence_logprob(alt_logits, alt_labels)  # (B,) log pi_theta(ỹ|x), answer tokens
     lp_f, _ = sequence_logprob(f_logits, f_labels)  # (B,) log pi_theta(y|x)
     ratio_f = lp_f - ref.sequence_logprob(batch.forget, keys, "forget")  # (B,) log pi_theta(y|x) / pi_ref(y|x)
-    stats = {"log_ratio_forget": float(ratio_f.detach().mean()),
-             "alt_nll": float((-lp_alt / n_alt.clamp(min=1)).detach().mean())}
+    nll_alt = -lp_alt / n_alt.clamp(min=1)  # (B,) token mean within the sequence
+    stats = {"log_ratio_forget": float(ratio_f.detach().mean()), "alt_nll": float(nll_alt.detach().mean())}
     if cfg.forget_loss == "dpo":
         ratio_alt = lp_alt - ref.sequence_logprob(batch.forget_alt, keys, "forget_alt")  # (B,)
         forget = -(2.0 / cfg.beta) * F.logsigmoid(cfg.beta * (ratio_alt - ratio_f))  # (B,)
         stats["log_ratio_alt"] = float(ratio_alt.detach().mean())
     else:  # "npo_nll": the authors' "subnpo"
-        nll_alt = -lp_alt / n_alt.clamp(min=1)  # (B,) token mean within the sequence
         forget = nll_alt - (2.0 / cfg.beta) * F.logsigmoid(-cfg.beta * ratio_f)  # (B,)
     stats["forget_loss"] = float(forget.detach().mean())
     return with_retain(forget, stats, cfg, model, batch, ref, beta=cfg.beta)

@@ -10,13 +10,11 @@ logit set to -inf, i.e. renormalised over every other token:
     H(q, p) = -sum_v q(v) log p(v),
 
 with the mean over the trained answer tokens of each sequence. Its gradient on the logits is
-p_theta - q_t, a supervised-learning-style update towards a fixed target: the paper's remedy for
-GA's gradients vanishing when the model is confident and exploding once the answer is unlikely.
-The target keeps the model's own ranking of every other token. As in the
-paper's training settings (a footnote, implemented in open-unlearning's
-src/trainer/unlearn/ceu.py as ignore_first_n_answer_tokens = 1) the first answer token of each
-sequence is not trained. The paper uses no retain data ("without ... additional positive
-samples"), so the default retain term is "none"; any retain term composes.
+p_theta - q_t, an update towards a fixed target that keeps the model's ranking of every other token:
+the paper's remedy for GA's gradients vanishing when the model is confident and exploding once the
+answer is unlikely. As in the paper's settings (a footnote; open-unlearning's src/trainer/unlearn/ceu.py,
+ignore_first_n_answer_tokens = 1) the first answer token of each sequence is not trained. The paper uses
+no retain data, so the default retain term is "none"; any retain term composes.
 """
 from __future__ import annotations
 
@@ -46,11 +44,8 @@ class CEUConfig:
 
 
 def _ce_u_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """CE-U's target q: softmax of the detached logits with the true token's logit at -inf.
-
-    logits (B, T, V), targets (B, T) token ids -> q (B, T, V), float32, q[..., targets] = 0.
-    Computed from the logits (not as p / (1 - p_y)), so it stays exact when p_y rounds to 1.
-    """
+    """CE-U's target q (B, T, V) float32: softmax of the detached logits (B, T, V) with the logit of
+    ``targets`` (B, T) at -inf; from the logits, not as p / (1 - p_y), so exact when p_y rounds to 1."""
     z = logits.detach().float().scatter(-1, targets.unsqueeze(-1), -math.inf)  # (B, T, V)
     return torch.softmax(z, dim=-1)
 

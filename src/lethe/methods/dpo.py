@@ -8,10 +8,9 @@ the rejected one y_l; scaled as in the TOFU code of Zhang et al. 2024 (NPO), the
                                                      - log pi_theta(y|x)   / pi_ref(y|x) ) ) ]
 
 with sequence log-probs summed over answer tokens. The factor 2/beta (NPO's scaling, kept by
-open-unlearning's DPO) makes the loss at the reference (2/beta) log 2 and its gradient independent of
-beta at the start; TOFU's own code uses the factor 1 with beta = 0.1. Both reference log-probs
-are constant, so they are computed once before training. Retain term: "nll" (IdkDPO + GD, as in the
-NPO paper and open-unlearning), "kl", "ap" or "none" (TOFU's original variant).
+open-unlearning's DPO) makes the starting gradient independent of beta; TOFU's own code uses 1 with
+beta = 0.1. The reference log-probs are constant: computed once before training. Retain term: "nll"
+(IdkDPO + GD, as in the NPO paper and open-unlearning), "kl", "ap" or "none" (TOFU's original).
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """IDK fine-tuning: teach "I don't know"-style answers to the forget questions.
 
 Maini et al. 2024 (TOFU), Sec. 4 ("preference optimisation" baseline without the preference term):
-L = NLL(idk | x) on D_f + alpha * retain term. With ``retain="ap"`` this is IDK+AP (Yuan et al.
-2025, "A Closer Look at Machine Unlearning for LLMs", AP regulariser): answer preservation keeps the true
-retain answers more likely than a refusal, so the model does not refuse everything.
-Lethe ships its own list of IDK answers (lethe/resources/idk.txt).
+L = NLL(idk | x) on D_f + alpha * retain term. ``retain="ap"`` is IDK+AP (Yuan et al. 2025, "A Closer
+Look at Machine Unlearning for LLMs"): answer preservation keeps the true retain answers more likely than
+a refusal, so the model does not refuse everything. IDK answers: lethe/resources/idk.txt.
 """
 from __future__ import annotations
 

@@ -23,12 +23,9 @@ register_inference("uld", config=ULDConfig, paper=(
 
 def build(name: str, model, tokenizer, forget: list, retain: list, cfg=None, train=None,
           seed: int = 0) -> InferenceSetup:
-    """Set up inference-time method ``name`` on ``model`` for ``forget`` (keeping ``retain``).
-
-    ``cfg``: the method's config, a dict of options, or None (the defaults). ``train``: the
-    ``TrainConfig`` of methods that train something (ULD's assistant). Returns an
-    :class:`InferenceSetup`; ``stats["build_seconds"]`` is the wall time of the set-up.
-    """
+    """Set up inference-time method ``name`` on ``model`` for ``forget`` (keeping ``retain``). ``cfg``: its
+    config, a dict of options or None; ``train``: the ``TrainConfig`` of methods that train something (ULD's
+    assistant). ``stats["build_seconds"]`` of the :class:`InferenceSetup`: the wall time of the set-up."""
     methods = {n: spec for n, spec in METHODS.items() if isinstance(spec, InferenceMethod)}
     if name not in methods:
         raise LetheError(f"unknown inference method '{name}'{did_you_mean(name, methods)} "

@@ -33,8 +33,7 @@ class Method:
     refusal: ClassVar[str] = ""  # why ``apply`` refuses, and what to call instead ({name}: the method)
 
     @property
-    def work(self) -> Callable:
-        """The one callable that does the method's work, whatever its kind."""
+    def work(self) -> Callable:  # the one callable that does the method's work, whatever its kind
         return getattr(self, self.work_field)
 
     def make_config(self, overrides: dict[str, Any] | None = None):
@@ -75,13 +74,10 @@ class Method:
 
 @dataclass(frozen=True, kw_only=True)
 class LossMethod(Method):
-    """A loss for the training loop (``lethe.train.unlearn``; its ``apply`` refuses: this module sits
-    below the trainer, which imports the registry).
-
-    ``needs_ref``: "none" | "logprobs" (per-sequence, precomputable) | "logits" (a model); ``needs``:
-    batch parts besides the forget sequences (retain, forget_idk, retain_idk, forget_alt); ``setup``:
-    ``setup(SetupContext) -> MethodState``, once before training, for stateful methods (the loss then
-    takes the state as a fifth argument).
+    """A loss for the training loop (``lethe.train.unlearn``; ``apply`` refuses: the trainer imports this).
+    ``needs_ref``: "none" | "logprobs" (per-sequence, precomputable) | "logits" (a model); ``needs``: batch
+    parts besides the forget sequences; ``setup(SetupContext) -> MethodState``: once before training, for
+    stateful methods (the loss then takes the state as a fifth argument).
     """
 
     loss: Callable
@@ -102,15 +98,13 @@ class LossMethod(Method):
             check_retain(cfg.retain, cfg.alpha)
         return cfg
 
-    def parts(self, cfg) -> frozenset:
-        """Batch parts needed for this config (the retain term can add some)."""
+    def parts(self, cfg) -> frozenset:  # the retain term can add some
         extra = {"retain"} if getattr(cfg, "retain", "none") != "none" else set()
         if getattr(cfg, "retain", None) == "ap":
             extra.add("retain_idk")
         return self.needs | extra
 
-    def ref_kind(self, cfg) -> str:
-        """The reference the loss reads with this config (the KL retain term needs logits)."""
+    def ref_kind(self, cfg) -> str:  # the reference the loss reads with this config
         return "logits" if getattr(cfg, "retain", None) == "kl" else self.needs_ref
 
     refusal: ClassVar[str] = "a loss: lethe.unlearn (lethe.train.unlearn) trains it in the loop"

@@ -5,9 +5,8 @@ Unlearning", Eq. 3:
 
     L_NPO = -(2/beta) E_{D_f} [ log sigmoid( -beta * log( pi_theta(y|x) / pi_ref(y|x) ) ) ]
 
-with sequence log-probs summed over answer tokens. The reference log-probs are constant, so they are
-computed once before training (no second model in memory). Retain term: "nll" (NPO+RT, the paper's
-recommended variant), "kl" or "none".
+with sequence log-probs summed over answer tokens; the constant reference log-probs are computed once
+before training. Retain term: "nll" (NPO+RT, the paper's recommended variant), "kl" or "none".
 """
 from __future__ import annotations
 

@@ -17,33 +17,27 @@ As implemented here:
 - ``||.||^2`` is the mean over the H hidden units, as in the authors' code (``rmu/unlearn.py``:
   ``torch.nn.functional.mse_loss``) and open-unlearning's port; the paper's sum is H times larger.
   Both terms scale alike, so alpha keeps its meaning; c and alpha are the values tuned with the mean.
-- Forget tokens (``forget_tokens="answer"``, the default): the positions that predict an answer
-  token, where Lethe's other losses apply. The paper steers every token of plain text; with Q&A the
-  template prefix is identical in forget and retain sequences (a causal model gives it identical
-  hidden states), so steering it in forget items while the retain term pins it in retain items makes
-  the two terms fight, and the answer is recalled from the positions that predict it.
-  ``forget_tokens="all"`` steers every non-pad token, as the paper does.
-- Retain tokens: every non-pad token of the retain sequence (the paper's choice).
-- Per-sequence normalisation: token means inside a sequence; the loop averages over sequences.
+- Forget tokens (``forget_tokens="answer"``, the default): the positions that predict an answer token.
+  The paper steers every token of plain text (``"all"``); with Q&A the template prefix has identical
+  hidden states in forget and retain sequences, so steering it while the retain term pins it makes the
+  two terms fight, and the answer is recalled from the positions that predict it.
+- Retain tokens: every non-pad token of the retain sequence (the paper's choice); token means inside a
+  sequence, averaged over sequences by the loop.
 
-Defaults: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README, ``run_rmu_zephyr.ipynb``;
-docs/paper_index.md). Layer indices are clipped to the model's depth, so they run on a 1-layer model.
-They count the decoder layers ``models.decoder_layers`` finds, for any architecture; ``param_pattern``
-names Llama's module by default (GPT-2's counterpart is ``*mlp.c_proj*``, OPT's ``*fc2*``).
+Defaults: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README, ``run_rmu_zephyr.ipynb``).
+Layer indices count ``models.decoder_layers``, clipped to the model's depth; ``param_pattern`` names
+Llama's module by default (GPT-2's counterpart is ``*mlp.c_proj*``, OPT's ``*fc2*``).
 
-c only makes sense against the activation norms at that layer: RMU works by blowing up the norm of
-the forget activations (the paper's appendix on activation norms). The published absolute c stays the
-default, the one setting tied to a released checkpoint; ``steering="relative"`` sets c = steering_scale
-x the mean token norm of h_ℓ of the model before unlearning on the forget positions, the adaptive
-coefficient of Dang et al. 2025 ("On Effects of Steering Latent Representation for Large Language Model
-Unlearning", AAAI; Adaptive RMU, scale 5). Use it for any model but Zephyr-7B. On Lethe's built-in
-2-layer model the activations are larger than 6.5 (mean token norm about 66 after layer 0, 20 after
-layer 1 and the final norm), so the absolute c asks them to shrink.
-Measured there (forget10, 5 epochs, both steerings, layer 0 or 1): with alpha = 1200 the retain term
-holds every activation in place and nothing is forgotten (lr 1e-3 or 1e-2); with alpha <= 10 at lr
+c only makes sense against the activation norms at that layer: RMU blows up the norm of the forget
+activations (the paper's appendix). The published absolute c stays the default (tied to a released
+checkpoint); ``steering="relative"`` sets c = steering_scale x the mean token norm of h_ℓ before
+unlearning on the forget positions, the adaptive coefficient of Dang et al. 2025 ("On Effects of Steering
+Latent Representation for Large Language Model Unlearning", AAAI; Adaptive RMU, scale 5): use it for any
+model but Zephyr-7B. On Lethe's built-in 2-layer model (mean token norm about 66 after layer 0, 20 after
+layer 1) the absolute c asks the activations to shrink. Measured there (forget10, 5 epochs, both
+steerings, layer 0 or 1): at alpha = 1200 nothing is forgotten (lr 1e-3 or 1e-2); at alpha <= 10 and lr
 1e-2 forget and retain answers degrade together, at lr 1e-3 neither moves. Its forget and retain sets
-are one distribution (author facts in one set of templates); the WMDP paper finds RMU works better
-with retain text of qualitatively distinct content (it uses WikiText).
+are one distribution; the WMDP paper finds RMU works better with distinct retain text (WikiText).
 """
 from __future__ import annotations
 
@@ -84,10 +78,9 @@ class RMUConfig:
             raise LetheError("rmu: param_pattern must be a non-empty parameter-name pattern, e.g. '*mlp.down_proj*'")
         if self.steering not in STEERING:
             raise LetheError(f"rmu: steering must be one of {', '.join(STEERING)}, got {self.steering!r}")
-        if not (math.isfinite(self.steering_coeff) and self.steering_coeff > 0):
-            raise LetheError(f"rmu: steering_coeff must be a finite number > 0, got {self.steering_coeff}")
-        if not (math.isfinite(self.steering_scale) and self.steering_scale > 0):
-            raise LetheError(f"rmu: steering_scale must be a finite number > 0, got {self.steering_scale}")
+        for name in ("steering_coeff", "steering_scale"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise LetheError(f"rmu: {name} must be a finite number > 0, got {getattr(self, name)}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
             raise LetheError(f"rmu: alpha (weight of the retain term) must be a finite number >= 0, got {self.alpha}")
         if self.forget_tokens not in FORGET_TOKENS:
@@ -95,11 +88,8 @@ class RMUConfig:
 
 
 def forget_mask(enc, tokens: str) -> torch.Tensor:
-    """(B, T) float mask of the forget positions RMU steers.
-
-    "answer": position t where token t+1 is an answer token (the last prompt token and every answer
-    token but the last); "all": every non-pad token.
-    """
+    """(B, T) float mask of the forget positions RMU steers: "answer", position t where token t+1 is an
+    answer token (the last prompt token and every answer token but the last); "all", every non-pad token."""
     if tokens == "all":
         return enc.attention_mask.float()
     mask = torch.zeros_like(enc.labels, dtype=torch.float32)  # (B, T)
@@ -168,8 +158,7 @@ def rmu_setup(ctx) -> MethodState:
                  paper="Li et al. 2024, The WMDP Benchmark (ICML), RMU, Sec. 5.2 / Algorithm 1",
                  setup=rmu_setup, lr=5e-5, epochs=1)
 def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
-    layer = state.data["layer"]
-    control = state.data["control"]  # (H,)
+    layer, control = state.data["layer"], state.data["control"]  # control: (H,)
     f, r = batch.forget, batch.retain
     # forget: pull the layer-ℓ activations of the forget positions towards c·u
     h_f = hidden_states(model, f, layer).float()  # (B, T, H); fp32 for the squared norms under bf16 autocast

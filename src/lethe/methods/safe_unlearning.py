@@ -13,16 +13,13 @@ with gamma = 0.3, theta = 0.5, alpha = 1, beta = 1. The authors call the weight 
 give L_g no weight; Lethe keeps its own convention (alpha weighs the retain term, gamma the forget
 term, as in ``me``), so options mean the same thing across methods.
 
-L_h is NPO on the harmful responses, with two differences from Lethe's ``npo``: the sequence log-probs
-are length-normalised (the mean over answer tokens, as the authors' code computes them) and there
-is no 2/beta factor. The reference is the model before unlearning; its summed log-probs are
-precomputed and divided by the same token counts.
+L_h is NPO on the harmful responses with length-normalised log-probs (the mean over answer tokens, as
+the authors' code; the precomputed reference sums are divided by the same counts) and no 2/beta factor.
 
-Lethe's batch parts: ``forget`` = (harmful prompt, harmful response) -> L_h; ``forget_idk`` =
-(harmful prompt, refusal) -> L_r; ``retain`` = (benign prompt, helpful answer) -> L_g. On the safety
-benchmark the ``forget_idk`` answers are refusals; on the fictitious-author benchmark Lethe's IDK
-answers play the refusals' part and the retain QA pairs the helpful answers'. L_g is Lethe's "nll"
-retain term; ``retain`` can swap it for "kl", "ap" or "none".
+Batch parts: ``forget`` = (harmful prompt, harmful response) -> L_h; ``forget_idk`` = (harmful prompt,
+refusal) -> L_r; ``retain`` = (benign prompt, helpful answer) -> L_g, Lethe's "nll" retain term (``retain``
+can swap it for "kl", "ap" or "none"). On the fictitious-author benchmark Lethe's IDK answers play the
+refusals' part and the retain QA pairs the helpful answers'.
 """
 from __future__ import annotations
 

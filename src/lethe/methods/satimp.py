@@ -1,18 +1,16 @@
 """SatImp: gradient ascent reweighted by saturation x importance, token by token.
 
 Yang et al. 2025, "Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning" (ICML),
-Sec. 5 (SatImp). Saturation-based weights (p^beta1, as in WGA) spend less effort on tokens that are
-already unlikely; importance-based weights ((1 - p)^beta2) emphasise tokens the model is not sure
-of. SatImp multiplies the two (both detached):
+Sec. 5. Saturation weights (p^beta1, as WGA) spend less effort on already unlikely tokens; importance
+weights ((1 - p)^beta2) emphasise tokens the model is unsure of. SatImp multiplies the two (detached):
 
     L_SatImp = (1/|D_f|) sum_{(x,y)} (1/|y|) sum_t  w_t * log p_theta(y_t | x, y_<t),
     w_t      = sg[p_t]^beta1 * (1 - sg[p_t])^beta2,   p_t = p_theta(y_t | x, y_<t),
 
-minimised, then L = L_SatImp + alpha * L_retain. beta1 = beta2 = 0 is plain GA. Defaults
-beta1 = 5, beta2 = 1 (open-unlearning's SatImp, from the paper) and a forget:retain ratio of 10:1,
-i.e. alpha = 0.1 on an NLL retain term (the authors' "satimp_gd", tmlr-group/SatImp
-dataloader/dataloader_sat.py, coeff = 0.1 in config/forget_sat.yaml). The reference code averages
-tokens over the whole batch; Lethe averages within each sequence first (DESIGN.md, principle 9).
+minimised, then L = L_SatImp + alpha * L_retain; beta1 = beta2 = 0 is plain GA. Defaults beta1 = 5,
+beta2 = 1 (open-unlearning's SatImp) and alpha = 0.1 on an NLL retain term (the authors' "satimp_gd",
+tmlr-group/SatImp dataloader/dataloader_sat.py, coeff = 0.1 in config/forget_sat.yaml). The reference
+averages tokens over the whole batch; Lethe within each sequence first (DESIGN.md, principle 9).
 """
 from __future__ import annotations
 

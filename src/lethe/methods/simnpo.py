@@ -7,13 +7,10 @@ reference-free, length-normalised reward ``(1/|y|) log pi_theta(y|x)`` with a ma
     L_SimNPO = -(2/beta) E_{D_f} [ log sigmoid( -(beta/|y|) log pi_theta(y|x) - beta*delta ) ]
              = -(2/beta) E_{D_f} [ log sigmoid( beta * (NLL_avg(y|x) - delta) ) ],
 
-where NLL_avg is the mean negative log-likelihood of the answer tokens. The margin enters as
-``beta*delta`` as in the authors' code (OPTML-Group/Unlearn-Simple, TOFU/dataloader.py, loss
-"simnpo_grad_diff", where it is called ``gamma``); the paper's equation writes the margin without
-the factor beta. The default delta = 0 makes both readings the same.
-
-Full objective (the authors' "simnpo_grad_diff"): L = gamma * L_SimNPO + alpha * L_retain, with
-their TOFU forget05 settings beta = 2.5, delta = 0, gamma (their ``npo_coeff``) = 0.1375, alpha = 1
+with NLL_avg the mean NLL of the answer tokens. The margin enters as ``beta*delta`` as in the authors'
+code (OPTML-Group/Unlearn-Simple, TOFU/dataloader.py, "simnpo_grad_diff", where it is ``gamma``); the
+paper writes it without beta (the same at the default delta = 0). Full objective: L = gamma * L_SimNPO +
+alpha * L_retain with their TOFU forget05 settings beta = 2.5, gamma (``npo_coeff``) = 0.1375, alpha = 1
 (forget10: beta = 4.5, gamma = 0.125).
 """
 from __future__ import annotations

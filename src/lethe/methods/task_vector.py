@@ -5,10 +5,9 @@ fine-tune the model on the forget data, take the task vector tau = theta_ft - th
 
     theta_unlearned = theta - alpha * tau,
 
-the "reinforced model" construction of Eldan & Russinovich 2023 ("Who's Harry Potter?") uses the
-same direction. The fine-tune uses the run's training settings (``train.lr``, ``train.epochs``,
-``train.batch_size``); with ``train.lora`` the fine-tune trains a LoRA adapter and tau is its
-merged weight delta. Not a loss for the training loop: a procedure (``ProcedureMethod``).
+as the "reinforced model" of Eldan & Russinovich 2023 ("Who's Harry Potter?"). The fine-tune uses the
+run's training settings; with ``train.lora`` tau is the merged delta of a LoRA adapter. A procedure
+(``ProcedureMethod``), not a loss for the training loop.
 """
 from __future__ import annotations
 

@@ -8,15 +8,13 @@ strength gamma, and the model is distilled toward the softmax of the adjusted lo
     q_t = softmax(z_t - gamma * onehot(y_t))
     L_UNDIAL = mean_t H(q_t, p_theta(.|x, y_<t)) = mean_t -sum_v q_t[v] log p_theta(v|x, y_<t)
 
-The target is fixed (it depends on the reference only), so the loss is an ordinary minimisation with
-a bounded optimum (p_theta = q_t), unlike gradient ascent. Cross-entropy and KL(q_t || p_theta)
-differ by the entropy of q_t, a constant: the gradients are the same. Lethe reports the
-cross-entropy, as the authors' code and open-unlearning do.
+The target depends on the reference only, so the loss is an ordinary minimisation with a bounded
+optimum (p_theta = q_t), unlike gradient ascent. Cross-entropy and KL(q_t || p_theta) differ by a
+constant, the entropy of q_t; Lethe reports the cross-entropy, as the authors' code and open-unlearning.
 
-Lethe averages over the answer tokens of each sequence (the authors' code averages over every
-token of a plain-text sequence; open-unlearning over every position, prompt included). The paper
-uses no retain term (the target already preserves the rest of the distribution); ``retain`` can add
-one ("nll", "kl", "ap"), as open-unlearning's UNDIAL does through its GradDiff base (alpha 0 there).
+Lethe averages over the answer tokens of each sequence (the authors' code over every token of a
+plain-text sequence; open-unlearning over every position, prompt included). The paper uses no retain
+term; ``retain`` can add one, as open-unlearning's UNDIAL does through its GradDiff base (alpha 0 there).
 """
 from __future__ import annotations
 
@@ -46,10 +44,8 @@ class UNDIALConfig:
 
 
 def adjusted_target(ref_logits: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
-    """softmax(z - gamma * onehot(y)) in float32: (B, T, V), (B, T) -> (B, T, V).
-
-    ``targets`` must be valid token ids everywhere (fill ignored positions with any id first).
-    """
+    """softmax(z - gamma * onehot(y)) in float32: (B, T, V), (B, T) -> (B, T, V); ``targets`` must be
+    valid token ids everywhere (fill ignored positions with any id first)."""
     z = ref_logits.float()
     lowered = torch.full(targets.shape + (1,), -gamma, dtype=z.dtype, device=z.device)  # (B, T, 1)
     z = z.scatter_add(-1, targets.unsqueeze(-1), lowered)  # out of place: the reference's logits stay intact

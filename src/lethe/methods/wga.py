@@ -1,17 +1,15 @@
 """Weighted gradient ascent (WGA): token-wise GA, each token weighted by its own probability.
 
 Wang et al. 2025, "Rethinking LLM Unlearning Objectives: A Gradient Perspective and Go Beyond"
-(ICLR), the WGA objective. GA's gradient on a token is scaled by the inverse confidence 1/p; WGA
-cancels it with a detached weight p^beta, so tokens that are already unlikely (already forgotten)
-stop dominating the update:
+(ICLR). GA's gradient on a token is scaled by 1/p; WGA cancels it with a detached weight p^beta, so
+already unlikely (forgotten) tokens stop dominating the update:
 
     L_WGA = (1/|D_f|) sum_{(x,y)} (1/|y|) sum_t  w_t * log p_theta(y_t | x, y_<t),
     w_t   = sg[ p_theta(y_t | x, y_<t) ]^beta   (sg = stop-gradient),
 
-minimised; beta = 0 is plain GA. Default beta = 1 as in the authors' code (tmlr-group/G-effect,
-dataloader.py, loss "wga") and open-unlearning's WGA.yaml, with open-unlearning's retain term
-(NLL on retain data, alpha = 1). The reference code averages tokens over the whole batch; Lethe
-averages within each sequence first (DESIGN.md, principle 9).
+minimised; beta = 0 is plain GA. Default beta = 1 (the authors' tmlr-group/G-effect, dataloader.py, loss
+"wga", and open-unlearning's WGA.yaml, with its NLL retain term, alpha = 1). The reference code averages
+tokens over the whole batch; Lethe within each sequence first (DESIGN.md, principle 9).
 """
 from __future__ import annotations
 

@@ -45,8 +45,7 @@ METRICS: Registry[MetricSpec] = Registry("metric")
 def register_metric(
     name: str, higher_is_better: bool, description: str, level: str = "split", knowledge: bool = False
 ) -> Callable[[Callable], Callable]:
-    """Register ``fn`` under ``name``; the function itself is returned unchanged. ``knowledge``: the
-    metric measures how well the model knows an item (its direction flips on a forget split)."""
+    """Register ``fn`` under ``name``; the function itself is returned unchanged."""
     if level not in LEVELS:
         raise ValueError(f"metric '{name}': level must be one of {LEVELS}, got '{level}'")
 

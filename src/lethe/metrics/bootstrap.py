@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import LetheError
 from .semantic import FORGET_EFFICACY_PARTS, REQUIRED_PARTS, UTILITY_PARTS, forget_efficacy, model_utility_semantic
-from .tofu import MODEL_UTILITY_KEYS, UTILITY_SPLITS, model_utility  # the same three splits as semantic's
+from .tofu import MODEL_UTILITY_KEYS, UTILITY_SPLITS, model_utility
 
 
 def _quantiles(stats: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -30,10 +30,7 @@ def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] = np.mean, n_r
         raise LetheError("bootstrap needs at least one per-sample value")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.size, size=(n_resamples, x.size))  # (R, N)
-    if statistic is np.mean:
-        stats = x[idx].mean(axis=1)  # (R,) vectorised: the common case
-    else:
-        stats = np.array([statistic(x[i]) for i in idx])
+    stats = x[idx].mean(axis=1) if statistic is np.mean else np.array([statistic(x[i]) for i in idx])  # (R,)
     return _quantiles(stats, confidence)
 
 
@@ -73,9 +70,8 @@ def bootstrap_two_sample(a, b, statistic: Callable[[np.ndarray, np.ndarray], flo
 def summary_intervals(metrics: Mapping[str, Mapping[str, object]], forget_log_r=None, retain_log_r=None,
                       n_resamples: int = 1000, confidence: float = 0.95,
                       seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Intervals for a model's summary: every ``<split>_<metric>`` with per-sample values, model
-    utility when its nine numbers are there, and forget quality when both forget log truth ratios
-    are given. ``metrics[split][name]`` are :class:`~lethe.metrics.MetricResult`."""
+    """Intervals of every ``<split>_<metric>`` of ``metrics`` (:class:`~lethe.metrics.MetricResult`) with
+    per-sample values, model utility when its nine numbers are there, forget quality given both log R."""
     from scipy.stats import ks_2samp
 
     out: dict[str, tuple[float, float]] = {}
@@ -97,8 +93,8 @@ def summary_intervals(metrics: Mapping[str, Mapping[str, object]], forget_log_r=
 
 
 def _semantic_intervals(metrics, n_resamples: int, confidence: float, seed: int) -> dict[str, tuple[float, float]]:
-    """Forget Efficacy (the forget split's items resampled jointly for its five measures) and the
-    semantic model utility (each non-forget split's items resampled jointly), when their TOFU parts exist."""
+    """Forget Efficacy and the semantic model utility (each split's items resampled jointly for its
+    measures), when their TOFU parts exist."""
     def parts(split, names):
         ms = metrics.get(split, {})
         return {m: ms[m].per_sample for m in names if m in ms and len(ms[m].per_sample)}

@@ -1,12 +1,10 @@
 """Extraction metrics: how much of an answer the model reproduces token by token under greedy
 decoding, teacher-forced (position t is predicted from the true prefix x_<t).
 
-Both read the argmax hits of :class:`lethe.probes_tokens.TokenProbes` (``argmax_hit[i][t]`` = the
-greedy next token at answer position t is the true token) and equal open-unlearning's
-(``src/evals/metrics/memorization.py``: ``exact_memorization``, ``extraction_strength``) by default:
-every scored token but the last (the EOS; ``keep_last=True`` keeps it,
-:func:`lethe.metrics.mia._tokens.drop_last`). Registered at the ``aggregate`` level: their input is a
-``TokenProbes``, not a ``SplitProbes``; each still returns one per-sample value per item.
+Both read the argmax hits of :class:`lethe.probes_tokens.TokenProbes` and equal open-unlearning's
+(``src/evals/metrics/memorization.py``) by default: every scored token but the last (the EOS;
+``keep_last=True`` keeps it, :func:`lethe.metrics.mia._tokens.drop_last`). Registered at the
+``aggregate`` level (they read ``TokenProbes``), each still with one per-sample value per item.
 """
 from __future__ import annotations
 
@@ -44,10 +42,8 @@ def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_
     """(N,) ES_i = 1 - k*_i / n_i, n_i = |y_i| the scored positions (the EOS left out unless
     ``keep_last``), k*_i = the smallest k such that every argmax prediction from answer position k
     on is correct, searched over k in {0, ..., n_i - 1} (open-unlearning's loop ``for k in range(n): if
-    preds[k:] == labels[k:]: break`` never reaches k = n: k*_i = n_i - 1, ES = 1/n_i when even the last
-    token is wrong) or over {0, ..., n_i} with ``allow_empty_suffix`` (k*_i = n_i there, ES = 0).
-
-    Equivalently, where the last token is right, ES_i = (length of the longest all-correct suffix) / n_i.
+    preds[k:] == labels[k:]: break`` never reaches k = n: ES = 1/n_i when even the last token is wrong)
+    or over {0, ..., n_i} with ``allow_empty_suffix`` (ES = 0 there).
     """
     out = []
     for h in _hits(argmax_hit, keep_last):
@@ -65,13 +61,8 @@ def extraction_strength_values(argmax_hit, keep_last: bool = False, allow_empty_
     "teacher-forced (Tirumala et al. 2022; open-unlearning 'exact_memorization'); reads TokenProbes",
 )
 def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
-    """Exact memorisation (Tirumala et al. 2022, "Memorization Without Overfitting", NeurIPS;
-    open-unlearning ``exact_memorization``):
-
-        EM_i = (1/|y_i|) sum_t 1[ argmax_z p(z | x_i, y_i<t) = y_it ]
-
-    value = mean_i EM_i, over the answer tokens without the EOS (``keep_last=True``: with it).
-    """
+    """Exact memorisation (Tirumala et al. 2022, "Memorization Without Overfitting", NeurIPS): mean_i EM_i
+    of :func:`exact_memorization_values`."""
     return MetricResult.of(exact_memorization_values(p.argmax_hit, keep_last))
 
 
@@ -83,13 +74,7 @@ def exact_memorization(p: TokenProbes, keep_last: bool = False) -> MetricResult:
 )
 def extraction_strength(p: TokenProbes, keep_last: bool = False, allow_empty_suffix: bool = False) -> MetricResult:
     """Extraction strength (Carlini et al. 2021 notion of extractability; the form of Wang et al.
-    2025, "Towards Effective Evaluations and Comparisons for LLM Unlearning Methods", ICLR, as in
-    open-unlearning ``extraction_strength``):
-
-        ES_i = 1 - (1/|y_i|) min{ k : argmax predictions from the prefix (x_i, y_i<k) reproduce y_i>=k }
-
-    teacher-forced: "reproduce" = every argmax prediction at answer positions k, ..., |y_i|-1 is
-    correct. y_i: the answer tokens without the EOS (``keep_last=True``: with it); the k* search as
-    :func:`extraction_strength_values`.
-    """
+    2025, "Towards Effective Evaluations and Comparisons for LLM Unlearning Methods", ICLR): mean_i ES_i
+    of :func:`extraction_strength_values`, ES_i = 1 - (1/|y_i|) min{ k : every teacher-forced argmax
+    prediction at answer positions k, ..., |y_i|-1 is correct }."""
     return MetricResult.of(extraction_strength_values(p.argmax_hit, keep_last, allow_empty_suffix))

@@ -16,9 +16,8 @@ from . import MetricResult, register_metric
     "-log P(a|q)/|a|, averaged over items; lower = the model predicts the text better",
 )
 def nll(p) -> MetricResult:
-    """NLL_i = -answer_logprob_i / answer_ntokens_i, value = mean_i NLL_i. Reads ``answer_logprob``
-    and ``answer_ntokens`` of a :class:`lethe.probes.SplitProbes` (a count below 1 is taken as 1: an
-    empty text has no tokens to predict)."""
+    """mean_i -answer_logprob_i / answer_ntokens_i of a :class:`lethe.probes.SplitProbes` (a count below 1
+    is taken as 1: an empty text has no tokens to predict)."""
     lp, nt = np.asarray(p.answer_logprob), np.asarray(p.answer_ntokens)  # (N,), (N,)
     if not len(p.ids):
         raise ValueError("nll: no items; a mean over zero items is undefined")

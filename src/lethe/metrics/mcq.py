@@ -1,15 +1,14 @@
 """Multiple-choice accuracy (WMDP, MMLU): a pure function of per-choice scores.
 
-A question counts as answered when the right choice has the highest score. Scores are the
-per-choice log-likelihoods of :class:`lethe.probes_mcq.MCQProbes` per continuation token ("token",
-the default), per character ("char", lm-evaluation-harness's ``acc_norm``) or summed ("none", lm-eval's
-``acc``; the WMDP paper's letter scoring, where all three agree).
+A question counts as answered when the right choice has the highest score: the per-choice log-likelihoods
+of :class:`lethe.probes_mcq.MCQProbes` per continuation token ("token", the default), per character
+("char", lm-evaluation-harness's ``acc_norm``) or summed ("none", lm-eval's ``acc``).
 
-Ties: a question whose right choice is among k best choices tied within ``TIE_TOL`` scores 1/k, the
-expected accuracy of breaking the tie at random, so a collapsed model that scores every choice alike
-gets exactly chance, 1/C, whatever the answer's position (a first-index argmax would reward it
-whenever the answer is listed first). A TOFU-shaped :class:`lethe.probes.SplitProbes` is read as K+1
-choices with the answer first (per-token scores). See ``docs/hazardous.md``.
+Ties: a right choice among k best choices tied within ``TIE_TOL`` scores 1/k, the expected accuracy of
+a random tie-break, so a collapsed model that scores every choice alike gets exactly chance, whatever
+the answer's position (a first-index argmax would reward it whenever the answer is listed first). A
+TOFU-shaped :class:`lethe.probes.SplitProbes` is read as K+1 choices, the answer first (per-token
+scores). See ``docs/hazardous.md``.
 """
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ TIE_TOL = 1e-6  # nats (per token / per character); float32 noise between batche
 
 
 def choice_scores(probes, normalize: str | None = None) -> np.ndarray:
-    """(N, C) scores of the choices of an :class:`~lethe.probes_mcq.MCQProbes` (``normalize`` defaults
-    to the probes' own)."""
+    """(N, C) scores of the choices of an :class:`~lethe.probes_mcq.MCQProbes` (by default its ``normalize``)."""
     normalize = normalize or probes.normalize
     lp = np.asarray(probes.choice_logprob, dtype=np.float64)  # (N, C)
     if normalize == "none":

@@ -7,9 +7,8 @@ non-alphanumeric characters a separator, optionally Porter-stemmed):
     recall R = LCS / |r|,   precision P = LCS / |p|,   F1 = 2 P R / (P + R)      (all 0 when LCS = 0)
 
 Every number is rouge-score's own (``RougeScorer(["rougeL"], use_stemmer=...).score(target=r,
-prediction=p)``), so Lethe's values equal those of the papers' reference code. Each caller states the
-stemmer: TOFU's "ROUGE" (``evaluate_util.eval_rouge_recall``) stems; MUSE's VerbMem / KnowMem
-(``RougeEvalLogger``), the safety utility sets and the ``answer_match`` judge do not.
+prediction=p)``), as the papers' reference code. TOFU's "ROUGE" (``evaluate_util.eval_rouge_recall``)
+stems; MUSE's VerbMem / KnowMem (``RougeEvalLogger``), the safety utility sets and ``answer_match`` do not.
 """
 from __future__ import annotations
 
@@ -39,13 +38,11 @@ def _score(prediction: str, reference: str, use_stemmer: bool):
     return rouge_l_scorer(use_stemmer).score(target=reference, prediction=prediction)["rougeL"]
 
 
-def rouge_l_recall(prediction: str, reference: str, *, use_stemmer: bool) -> float:
-    """ROUGE-L recall LCS / |reference| of ``reference`` in ``prediction`` (0.0 if either has no tokens)."""
+def rouge_l_recall(prediction: str, reference: str, *, use_stemmer: bool) -> float:  # 0.0 if either has no tokens
     return float(_score(prediction, reference, use_stemmer).recall)
 
 
-def rouge_l_f1(prediction: str, reference: str, *, use_stemmer: bool) -> float:
-    """ROUGE-L F1 of ``prediction`` against ``reference`` (0.0 if either has no tokens)."""
+def rouge_l_f1(prediction: str, reference: str, *, use_stemmer: bool) -> float:  # 0.0 if either has no tokens
     return float(_score(prediction, reference, use_stemmer).fmeasure)
 
 
@@ -56,20 +53,17 @@ def _values(score, predictions: Sequence[str], references: Sequence[str], use_st
 
 
 def rouge_l_recall_values(predictions: Sequence[str], references: Sequence[str], *,
-                          use_stemmer: bool) -> np.ndarray:
-    """(N,) :func:`rouge_l_recall` of each prediction against its reference."""
+                          use_stemmer: bool) -> np.ndarray:  # (N,)
     return _values(rouge_l_recall, predictions, references, use_stemmer)
 
 
 def rouge_l_f1_values(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool) -> np.ndarray:
-    """(N,) :func:`rouge_l_f1` of each prediction against its reference."""
     return _values(rouge_l_f1, predictions, references, use_stemmer)
 
 
 def lcs_length(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence of two already tokenized lists (:func:`rouge_tokenizer`),
-    for callers that tokenize each text once: the number rouge-score's full (|a|+1) x (|b|+1) table
-    ends in, kept one row at a time (O(|a|·|b|) time, O(|b|) memory)."""
+    """Length of the longest common subsequence of two lists tokenized by :func:`rouge_tokenizer`: the
+    number rouge-score's (|a|+1) x (|b|+1) table ends in, kept one row at a time (O(|b|) memory)."""
     prev = [0] * (len(b) + 1)
     for x in a:
         cur = [0]
@@ -77,7 +71,3 @@ def lcs_length(a: list[str], b: list[str]) -> int:
             cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
         prev = cur
     return prev[-1]
-
-
-__all__ = ["lcs_length", "rouge_l_f1", "rouge_l_f1_values", "rouge_l_recall", "rouge_l_recall_values",
-           "rouge_l_scorer", "rouge_tokenizer"]

@@ -15,8 +15,7 @@ from .bootstrap import bootstrap_ci, bootstrap_splits
 from .rouge import rouge_l_f1
 
 
-def rate(flags: Sequence[bool]) -> MetricResult:
-    """The fraction of true flags, with the flags as 1.0 / 0.0 per item."""
+def rate(flags: Sequence[bool]) -> MetricResult:  # the fraction of true flags, each 1.0 / 0.0 per item
     if len(flags) == 0:
         raise LetheError("a rate needs at least one item")
     per = [1.0 if f else 0.0 for f in flags]
@@ -80,9 +79,8 @@ def exact_match(response: str, answer: str) -> bool:
 
 
 def rouge_l(responses: Sequence[str], references: Sequence[str]) -> MetricResult:
-    """ROUGE-L F1 of each response against its reference (rouge-score, no stemming): the utility of
-    reference-answer sets (AlpacaEval-style instructions), a proxy for the pairwise LLM judge that
-    AlpacaEval uses and that Lethe does not run."""
+    """ROUGE-L F1 (no stemming) of each response against its reference: the utility of reference-answer
+    sets (AlpacaEval-style), a proxy for AlpacaEval's pairwise LLM judge that Lethe does not run."""
     if len(responses) != len(references):
         raise LetheError(f"rouge_l needs one reference per response (got {len(responses)} responses and "
                          f"{len(references)} references)")
@@ -94,8 +92,7 @@ def rouge_l(responses: Sequence[str], references: Sequence[str]) -> MetricResult
 
 def mean_of_sets_ci(sets: Sequence[Sequence[float]], n_resamples: int = 1000, confidence: float = 0.95,
                     seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of the sets' means, each set's items resampled
-    independently (the interval of ``utility`` over several utility sets)."""
+    """Percentile bootstrap interval of the mean of the sets' means (``utility``), each set resampled apart."""
     if not sets or any(len(s) == 0 for s in sets):
         raise LetheError("mean_of_sets_ci needs non-empty sets")
     per_set = {str(k): {"v": s} for k, s in enumerate(sets)}

@@ -8,10 +8,8 @@ Token entropy measures that diversity (the authors' ``compute_token_entropy``):
 
 f the relative frequency of each distinct token among the n tokens of the generation; TE = 0 when
 n <= 1. Which text and which reference, as the Closer-Look code (sail-sg/closer-look-LLM-unlearning,
-``metrics/metrics.py``, ``get_all_evals``): the generation's tokens exactly as decoded, not stripped
-(``SplitProbes.generation_tokens``); the long-form ``original_answer`` where the data have one
-(:func:`semantic_references`), the ROUGE gate of the entailment score on the short answer. Details
-in ``docs/metrics.md``.
+``metrics/metrics.py``, ``get_all_evals``): the generation's tokens as decoded, not stripped; the long-form
+``original_answer`` where the data have one (:func:`semantic_references`). Details in ``docs/metrics.md``.
 """
 from __future__ import annotations
 
@@ -22,7 +20,7 @@ import numpy as np
 
 from . import MetricResult, register_metric
 from ..probes import SplitProbes
-from .tofu import rouge_l_recall
+from .tofu import UTILITY_SPLITS, rouge_l_recall
 
 
 def token_entropy_value(tokens: list) -> float:
@@ -41,8 +39,7 @@ def token_entropy_value(tokens: list) -> float:
     "repeats, near 0 = a repeated token; flags gibberish that scores 'forgotten'",
 )
 def token_entropy(p: SplitProbes) -> MetricResult:
-    """Reads ``generation_tokens`` (the tokenizer's tokens of each generation as decoded, filled by the
-    probes); probes without them fall back to whitespace-separated words."""
+    """Reads ``generation_tokens``; probes without them fall back to whitespace-separated words."""
     toks = p.generation_tokens if p.generation_tokens else [g.split() for g in p.generations]
     if len(toks) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(toks)} generations, expected {len(p.ids)} (one per item in ids)")
@@ -55,10 +52,8 @@ def token_entropy(p: SplitProbes) -> MetricResult:
     "(all-MiniLM-L6-v2 by default; Yuan et al. 2025): meaning kept even when the wording changes",
 )
 def embedding_similarity(p: SplitProbes) -> MetricResult:
-    """Yuan et al. 2025 (the authors' ``eval_cosine_similarity``): s_i = max(0, cos(e(gen_i), e(ref_i)))
-    with a sentence-embedding model e and ref_i from :func:`semantic_references` (the long-form
-    original answer where the item has one); value = mean. Reads ``generation_similarity`` (the
-    cosines, computed by the embedding probe)."""
+    """Yuan et al. 2025 (the authors' ``eval_cosine_similarity``): mean_i max(0, cos(e(gen_i), e(ref_i)))
+    with ref_i from :func:`semantic_references`; reads the embedding probe's ``generation_similarity``."""
     if len(p.generation_similarity) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(p.generation_similarity)} similarities, expected {len(p.ids)}; "
                          "run the embedding probe (eval.embedding_model)")
@@ -66,10 +61,8 @@ def embedding_similarity(p: SplitProbes) -> MetricResult:
 
 
 def semantic_references(p: SplitProbes, long_form: bool = True) -> list[str]:
-    """What embedding similarity and entailment compare each generation with: the item's long-form
-    ``original_answer`` where it has one, else its answer (Closer-Look ``get_all_evals``: the
-    ``original_answer`` of real authors and world facts, the ``answer`` of forget and retain).
-    ``long_form=False``: always the short answer (``SplitProbes.references``)."""
+    """What embedding similarity and entailment compare each generation with (Closer-Look ``get_all_evals``):
+    the item's long-form ``original_answer`` where it has one, else (or with ``long_form=False``) its answer."""
     refs = list(p.references)
     if not long_form or not p.original_answers:
         return refs
@@ -88,11 +81,10 @@ ENTAILMENT_ROUGE_GATE = 0.1  # Yuan et al.: an answer with ROUGE-L recall below 
     "ROUGE-L recall < 0.1 counted as not entailed (Yuan et al. 2025); needs eval.nli_model",
 )
 def entailment_score(p: SplitProbes) -> MetricResult:
-    """Yuan et al. 2025 (the authors' ``get_entailment_results`` / ``get_entailment_score``):
-    s_i = 1 if NLI(premise_i, hypothesis_i) = entailment and ROUGE-L recall_i >= 0.1, else 0;
-    value = mean. Reads ``generation_nli`` (labels from the NLI probe on the pairs of
-    :func:`lethe.probes.entailment_pairs` with the references of :func:`semantic_references`) and the
-    generations and short answers (``references``) for the ROUGE gate, as the authors' code."""
+    """Yuan et al. 2025 (the authors' ``get_entailment_results`` / ``get_entailment_score``): mean_i s_i,
+    s_i = 1 if NLI(premise_i, hypothesis_i) = entailment and ROUGE-L recall_i >= 0.1, else 0. Reads
+    ``generation_nli`` (the NLI probe on :func:`lethe.probes.entailment_pairs` of the references of
+    :func:`semantic_references`); the ROUGE gate reads the short answers (``references``), as the authors."""
     if len(p.generation_nli) != len(p.ids):
         raise ValueError(f"SplitProbes has {len(p.generation_nli)} NLI labels, expected {len(p.ids)}; "
                          "run the NLI probe (eval.nli_model)")
@@ -105,7 +97,6 @@ def entailment_score(p: SplitProbes) -> MetricResult:
 # five knowledge measures on the forget split; six measures on each non-forget split.
 FORGET_EFFICACY_PARTS = ("rouge_l", "probability", "truth_ratio", "embedding_similarity", "entailment_score")
 UTILITY_PARTS = ("probability", "rouge_l", "truth_ratio", "token_entropy", "embedding_similarity", "entailment_score")
-UTILITY_SPLITS = ("retain", "known_people", "world_facts")
 REQUIRED_PARTS = ("rouge_l", "probability", "truth_ratio")  # the TOFU three; the semantic ones may be off
 
 
@@ -115,10 +106,9 @@ REQUIRED_PARTS = ("rouge_l", "probability", "truth_ratio")  # the TOFU three; th
     "entailment score (Yuan et al. 2025); higher = less of the forget set shows",
 )
 def forget_efficacy(values: dict) -> tuple[float, list[str]]:
-    """FE = 1 - mean(c), c over the forget split's knowledge measures (Yuan et al. 2025): ROUGE-L
-    recall, probability, 1 - ``forget_truth_ratio`` (= 1 - mean_i min(R_i, 1/R_i)), embedding
-    similarity, entailment score; token entropy is left out, as in the authors' code. ``values``: flat
-    summary keys; measures not computed are left out of the mean. Returns (FE, the parts used)."""
+    """(FE, the parts used): FE = 1 - mean(c) over the forget split's knowledge measures of the flat summary
+    ``values`` (Yuan et al. 2025): ROUGE-L recall, probability, 1 - ``forget_truth_ratio``, embedding
+    similarity, entailment score (token entropy left out, as the authors'; measures not computed too)."""
     missing = [f"forget_{k}" for k in REQUIRED_PARTS if f"forget_{k}" not in values]
     if missing:
         raise ValueError(f"forget efficacy needs {', '.join(missing)}")
@@ -134,9 +124,8 @@ def forget_efficacy(values: dict) -> tuple[float, list[str]]:
     "entailment score on the retain, known-people and world-facts splits (Yuan et al. 2025's Model Utility)",
 )
 def model_utility_semantic(values: dict) -> tuple[float, list[str]]:
-    """Harmonic mean over s in {retain, known_people, world_facts} and the six measures m of
-    :data:`UTILITY_PARTS` of the flat summary values ``<s>_<m>``; 0 if any is 0. The TOFU three
-    are required per split; semantic measures not computed are left out (returned: the keys used)."""
+    """(harmonic mean, keys used) of the flat summary values ``<s>_<m>`` over the :data:`UTILITY_SPLITS` and
+    :data:`UTILITY_PARTS`, 0 if any is 0; the TOFU three are required, semantic ones not computed left out."""
     from scipy.stats import hmean
 
     missing = [f"{s}_{k}" for s in UTILITY_SPLITS for k in REQUIRED_PARTS if f"{s}_{k}" not in values]

@@ -38,13 +38,11 @@ def directions(suite: Suite) -> dict[str, str]:
     return out
 
 
-def _aggregates(*metrics: str) -> tuple:
-    """Rows of metrics over several splits or models, each reported under its own name."""
+def _aggregates(*metrics: str) -> tuple:  # rows over several splits or models, reported under their names
     return tuple((None, m, m) for m in metrics)
 
 
-def _on_splits(metric: str, splits: tuple) -> tuple:
-    """Rows of ``metric`` on each of ``splits``, reported as ``<split>_<metric>``."""
+def _on_splits(metric: str, splits: tuple) -> tuple:  # reported as <split>_<metric>
     return tuple((s, metric, f"{s}_{metric}") for s in splits)
 
 

@@ -42,8 +42,7 @@ def _field(p: SplitProbes, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _per_token(p: SplitProbes, which: str) -> np.ndarray:
-    """Per-token log-prob log P(a|q)/|a| for which in {"answer", "paraphrase"} -> (N,), or
-    "perturbed" -> (N, K)."""
+    """Per-token log-prob log P(a|q)/|a|: (N,) for "answer" / "paraphrase", (N, K) for "perturbed"."""
     n = _n_items(p)
     if which == "perturbed":
         lp = np.asarray(p.perturbed_logprob, dtype=np.float64)
@@ -65,20 +64,14 @@ def _per_token(p: SplitProbes, which: str) -> np.ndarray:
 
 
 # Split-level metrics: fn(p: SplitProbes) -> MetricResult, one value per item.
-
-
 @register_metric(
     "probability", higher_is_better=True, knowledge=True,
     description="per-token probability of the correct answer, exp(log P(a|q)/|a|), averaged over items "
     "(TOFU 'Prob.' on forget/retain)",
 )
 def probability(p: SplitProbes) -> MetricResult:
-    """TOFU "Probability" (Maini et al. 2024, Sec. 2.5.1):
-
-        prob_i = P(a_i | q_i)^(1/|a_i|) = exp(answer_logprob_i / answer_ntokens_i)
-
-    value = mean_i prob_i. (Reference: ``np.exp(-avg_gt_loss)`` in ``aggregate_eval_stat.get_model_utility``.)
-    """
+    """TOFU "Probability" (Maini et al. 2024, Sec. 2.5.1): mean_i P(a_i | q_i)^(1/|a_i|)
+    (reference: ``np.exp(-avg_gt_loss)`` in ``aggregate_eval_stat.get_model_utility``)."""
     return MetricResult.of(np.exp(_per_token(p, "answer")))  # (N,)
 
 
@@ -88,13 +81,11 @@ def probability(p: SplitProbes) -> MetricResult:
     "(TOFU 'Prob.' on Real Authors / World Facts); chance = 1/(K+1)",
 )
 def normalized_probability(p: SplitProbes) -> MetricResult:
-    """TOFU "Probability" for multiple-choice style sets (Maini et al. 2024, Sec. 2.5.1):
+    """TOFU "Probability" for multiple-choice style sets (Maini et al. 2024, Sec. 2.5.1), with log-sum-exp:
 
         prob_i = P(a_i|q_i)^(1/|a_i|) / ( P(a_i|q_i)^(1/|a_i|) + sum_k P(a~_ik|q_i)^(1/|a~_ik|) )
 
-    computed with log-sum-exp. value = mean_i prob_i.
-    (Reference: ``avg_true_prob / avg_all_prob`` in ``aggregate_eval_stat.get_model_utility``.)
-    """
+    (reference: ``avg_true_prob / avg_all_prob`` in ``aggregate_eval_stat.get_model_utility``)."""
     true = _per_token(p, "answer")[:, None]  # (N, 1)
     false = _per_token(p, "perturbed")  # (N, K)
     x = np.concatenate([true, false], axis=1)  # (N, 1+K)
@@ -109,13 +100,8 @@ def normalized_probability(p: SplitProbes) -> MetricResult:
     "Porter stemmer), averaged over items (TOFU 'ROUGE')",
 )
 def rouge_l_recall(p: SplitProbes) -> MetricResult:
-    """TOFU "ROUGE" (Maini et al. 2024, Sec. 2.5.1): ROUGE-L recall (Lin 2004)
-
-        rougeL_recall_i = LCS(reference_i, generation_i) / |reference_i|     (in rouge-score tokens)
-
-    with rouge-score's stemmer (:mod:`lethe.metrics.rouge`). value = mean_i.
-    (Reference: ``evaluate_util.eval_rouge_recall``.)
-    """
+    """TOFU "ROUGE" (Maini et al. 2024, Sec. 2.5.1): mean_i LCS(reference_i, generation_i) / |reference_i|
+    in rouge-score tokens, stemmed (:mod:`lethe.metrics.rouge`; reference: ``evaluate_util.eval_rouge_recall``)."""
     n = _n_items(p)
     if len(p.generations) != n or len(p.references) != n:
         raise ValueError(f"SplitProbes has {len(p.generations)} generations and {len(p.references)} references, "
@@ -133,10 +119,8 @@ def truth_ratio_values(p: SplitProbes) -> np.ndarray:
 
         R_i = ( prod_k P(a~_ik|q_i)^(1/|a~_ik|) )^(1/K)  /  P(a^_i|q_i)^(1/|a^_i|)
 
-    perturbed (wrong) answers a~ over the paraphrased answer a^, per-token normalised, with the
-    geometric mean over the K perturbed answers. R < 1: the model prefers the true (paraphrased)
-    answer. Exponent clipped to +-700. The reference's ``curr_stat_1`` is 1/R; the statistics below
-    are written in terms of R and equal TOFU's.
+    R < 1: the model prefers the true (paraphrased) answer. Exponent clipped to +-700. The reference's
+    ``curr_stat_1`` is 1/R; the statistics below are written in terms of R and equal TOFU's.
     """
     return np.exp(np.clip(truth_ratio_log(p), -_MAX_EXP, _MAX_EXP))
 
@@ -147,7 +131,7 @@ def truth_ratio_values(p: SplitProbes) -> np.ndarray:
     "R = P(perturbed)/P(paraphrased) per token: higher = the model prefers the true answer",
 )
 def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
-    """TOFU "Truth Ratio" statistic (``aggregate_eval_stat.get_model_utility``), from R of
+    """TOFU "Truth Ratio" statistic (``aggregate_eval_stat.get_model_utility``), mean_i s_i with R of
     :func:`truth_ratio_values`:
 
     * ``forget=False`` (retain, known people, world facts):  s_i = max(0, 1 - R_i)
@@ -155,8 +139,6 @@ def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
     * ``forget=True``: s_i = min(R_i, 1/R_i) = exp(-|log R_i|)
       (reference: ``min(curr_stat_1, 1/curr_stat_1)``, symmetric so 1/R gives the same). In (0, 1];
       1 = the model finds true and wrong answers equally likely.
-
-    value = mean_i s_i.
     """
     log_r = truth_ratio_log(p)  # (N,)
     if forget:
@@ -173,8 +155,7 @@ def truth_ratio(p: SplitProbes, forget: bool = False) -> MetricResult:
     "equally likely (no preference left); judge it against the retain model's value",
 )
 def truth_ratio_forget(p: SplitProbes) -> MetricResult:
-    """Forget form of :func:`truth_ratio`: mean_i min(R_i, 1/R_i). Higher-is-better because unlearning
-    pushes it up, but the yardstick is the retain model's value (docs/metrics.md)."""
+    """Forget form of :func:`truth_ratio`; the yardstick is the retain model's value (docs/metrics.md)."""
     return truth_ratio(p, forget=True)
 
 
@@ -190,9 +171,9 @@ def forget_quality(
 
         FQ = p-value of KS_2samp( {R_i(unlearned)}, {R_i(retain model)} )   on the forget split
 
-    with R the per-item truth ratio. The KS statistic depends only on the ordering of the pooled
-    samples, so testing log R (exact, no clipping), R or the reference's 1/R gives the same p-value.
-    ``retain_model`` is required (no default is substituted); with ``check_ids`` both cover the same items.
+    with R the per-item truth ratio. KS depends only on the ordering of the pooled samples, so log R
+    (exact, no clipping), R or the reference's 1/R give the same p-value. ``retain_model`` is required;
+    with ``check_ids`` both cover the same items.
     """
     if retain_model is None:
         raise LetheError("forget quality needs the retain model's results on the forget split (a model trained "
@@ -220,8 +201,8 @@ def model_utility(values: Mapping[str, float]) -> float:
         MU = 9 / sum_{s, m} 1 / v_{s,m}     s in {retain, known_people, world_facts},
                                             m in {probability, rouge_l, truth_ratio}
 
-    over the flat keys :data:`MODEL_UTILITY_KEYS` of ``values`` (other keys are ignored). 0 if any
-    value is 0 (the limit; scipy's ``hmean`` agrees); a negative or NaN value is an error.
+    over the keys :data:`MODEL_UTILITY_KEYS` of ``values``; 0 if any value is 0 (the limit, as scipy's
+    ``hmean``); a negative or NaN value is an error.
     """
     missing = [k for k in MODEL_UTILITY_KEYS if k not in values]
     if missing:
@@ -253,11 +234,11 @@ def split_metrics(p: SplitProbes, role: str) -> dict[str, MetricResult]:
     ``rouge_l``, ``truth_ratio``."""
     if role not in _SPLIT_SUITE:
         raise ValueError(f"unknown split role '{role}'; expected one of {', '.join(ROLES)}")
-    if np.asarray(p.perturbed_logprob).shape[-1] == 0:  # no wrong answers (probe_split(wrong_answers=False)):
-        # the truth ratio and the probability normalised over the options cannot be computed: left out, n/a
-        return {name: fn(p) for name, fn in _SPLIT_SUITE[role]
-                if name != "truth_ratio" and not (role == "multiple_choice" and name == "probability")}
-    return {name: fn(p) for name, fn in _SPLIT_SUITE[role]}
+    # no wrong answers (probe_split(wrong_answers=False)): the truth ratio and the probability normalised
+    # over the options cannot be computed: left out, n/a
+    no_wrong = np.asarray(p.perturbed_logprob).shape[-1] == 0
+    skip = (normalized_probability, truth_ratio, truth_ratio_forget) if no_wrong else ()
+    return {name: fn(p) for name, fn in _SPLIT_SUITE[role] if fn not in skip}
 
 
 def tofu_summary(
@@ -269,7 +250,5 @@ def tofu_summary(
     if all(k in out for k in MODEL_UTILITY_KEYS):
         out["model_utility"] = model_utility(out)
     if forget_quality_p is not None:
-        if isinstance(forget_quality_p, MetricResult):
-            forget_quality_p = forget_quality_p.value
-        out["forget_quality"] = float(forget_quality_p)
+        out["forget_quality"] = float(getattr(forget_quality_p, "value", forget_quality_p))
     return out

@@ -47,14 +47,11 @@ def privleak(auc_model: float | MetricResult, auc_retain: float | MetricResult |
     Models", Sec. 3, criterion C3), in percent:
 
         PrivLeak = ( AUC_muse(f_unlearn) - AUC_muse(f_retrain) ) / AUC_muse(f_retrain) * 100
+                 = ( auc_retain - auc_model ) / ( 1 - auc_retain ) * 100
 
-    MUSE's ``sweep`` labels the forget items as the *non-members*, so AUC_muse = 1 - AUC (:func:`mia_auc`):
-
-        PrivLeak = ( auc_retain - auc_model ) / ( 1 - auc_retain ) * 100
-
-    This reproduces MUSE's numbers (the MUSE-News target model: about -99.8) and open-unlearning's
-    ``privleak``. 0 = as private as the retain model (the target, not the maximum); negative = the forget
-    set still stands out. ``auc_retain`` is required (no default is substituted); floats or MetricResults.
+    as MUSE's ``sweep`` labels the forget items *non-members*: AUC_muse = 1 - AUC (:func:`mia_auc`). It
+    reproduces MUSE's numbers (MUSE-News target: about -99.8) and open-unlearning's ``privleak``. 0 = as
+    private as the retain model; negative = the forget set still stands out. ``auc_retain`` is required.
     """
     if auc_retain is None:
         raise LetheError("PrivLeak needs the retain model's MIA AUC on the same forget and holdout splits (a model "
@@ -98,9 +95,8 @@ def mia_min_k(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K, k
          "the vocabulary, EOS left out (Zhang et al. 2025; open-unlearning's k)")
 def mia_min_k_plus_plus(forget: TokenProbes, holdout: TokenProbes, k: float = DEFAULT_K,
                         keep_last: bool = False) -> MetricResult:
-    f = min_k_plus_plus_scores(forget.logprobs, forget.mu, forget.sigma, k, keep_last)
-    h = min_k_plus_plus_scores(holdout.logprobs, holdout.mu, holdout.sigma, k, keep_last)
-    return mia_auc(f, h)
+    return mia_auc(min_k_plus_plus_scores(forget.logprobs, forget.mu, forget.sigma, k, keep_last),
+                   min_k_plus_plus_scores(holdout.logprobs, holdout.mu, holdout.sigma, k, keep_last))
 
 
 @_attack("mia_reference", "MIA AUC of the reference attack, score = NLL under a reference model - NLL under "

@@ -1,13 +1,12 @@
 """Input checks shared by the attacks: probes come from code, but a wrong shape must fail loudly.
 
-Which positions a per-token metric reads (``keep_last``): the last element of each probe array is
-the sequence's last scored position, the EOS that :meth:`lethe.data.Encoder.qa` / ``Encoder.text``
-append. open-unlearning's per-token helpers (``src/evals/metrics/utils.py``: ``tokenwise_logprobs``,
-``tokenwise_vocab_logprobs``) drop the last *labelled* position, whatever its token
-(``(labels != IGNORE_INDEX).nonzero()[:-1]``, "-1 to ignore eos prediction"); Min-K%, Min-K%++, the
-gradient norm, exact memorisation and extraction strength read them, while LOSS, zlib and the reference
-attack read ``evaluate_probability``, which keeps every labelled token. ``keep_last=False`` reproduces
-that; ``keep_last=True`` scores every position, EOS included (``docs/metrics.md``, "Which tokens").
+Which positions a per-token metric reads (``keep_last``): the last element of each probe array is the
+EOS that :meth:`lethe.data.Encoder.qa` / ``Encoder.text`` append. open-unlearning's per-token helpers
+(``src/evals/metrics/utils.py``: ``tokenwise_logprobs``, ``tokenwise_vocab_logprobs``) drop the last
+*labelled* position (``(labels != IGNORE_INDEX).nonzero()[:-1]``); Min-K%, Min-K%++, the gradient norm,
+exact memorisation and extraction strength read them, while LOSS, zlib and the reference attack read
+``evaluate_probability``, which keeps every labelled token. ``keep_last=False`` reproduces that;
+``keep_last=True`` scores every position (``docs/metrics.md``, "Which tokens").
 """
 from __future__ import annotations
 
@@ -31,9 +30,8 @@ def token_arrays(values, name: str) -> list[np.ndarray]:
 
 
 def drop_last(arrays: list[np.ndarray], name: str, keep_last: bool) -> list[np.ndarray]:
-    """``arrays`` without each sequence's last scored position (open-unlearning's ``[:-1]``), or as
-    they are when ``keep_last``. A sequence with one scored token has none left: an error (it is an
-    empty answer, only the EOS; open-unlearning scores it 0 or None, depending on the metric)."""
+    """``arrays`` without each sequence's last scored position (open-unlearning's ``[:-1]``) unless
+    ``keep_last``; an empty answer (only the EOS) is an error (open-unlearning scores it 0 or None)."""
     if keep_last:
         return arrays
     for i, a in enumerate(arrays):

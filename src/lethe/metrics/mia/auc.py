@@ -1,15 +1,14 @@
 """ROC AUC of a membership score, shared by every attack.
 
 Convention (all of ``lethe.metrics.mia``): a score is HIGHER for "more likely a member"; the members
-(positives) are the forget items, which the model was trained on before unlearning, and the
-non-members are the holdout items, never trained on. Then
+(positives) are the forget items, the non-members the never-trained holdout items. Then
 
     AUC = P(s_member > s_nonmember) + 1/2 P(s_member = s_nonmember)
         = U / (n_member * n_nonmember)
 
-with U the Mann-Whitney statistic of the members (ties count one half). This equals the
-``roc_auc_score`` of open-unlearning's ``mia_auc`` (its scores are lower-for-members and its labels
-are flipped to match). MUSE reports the complement, 1 - AUC: see :func:`lethe.metrics.mia.privleak`.
+with U the Mann-Whitney statistic of the members (ties count one half): the ``roc_auc_score`` of
+open-unlearning's ``mia_auc`` (lower-for-members scores, flipped labels). MUSE reports 1 - AUC
+(:func:`lethe.metrics.mia.privleak`).
 """
 from __future__ import annotations
 

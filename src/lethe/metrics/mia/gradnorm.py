@@ -6,11 +6,10 @@ training drives the loss of its own examples to a minimum, where the gradient is
     score_i = - (1/P_i) sum_j g_ij                     (aggregate="mean", the default; higher = member)
     score_i = - sqrt( sum_j g_ij^2 )                   (aggregate="global": the L2 norm of the whole gradient)
 
-NLL_i is the mean NLL over the answer's scored tokens but the last (the EOS), the sum over the P_i
-parameter tensors the loss reaches (:func:`lethe.probes_tokens.gradient_norms`). The default is
-open-unlearning's (``src/evals/metrics/mia/gradnorm.py``, ``GradNormAttack.compute_batch_values``:
-``torch.stack([p.grad.norm(p=2) for p in params if p.grad is not None]).mean()``); ``"global"`` does not
-depend on how the parameters are split into tensors.
+NLL_i: the mean NLL over the answer's scored tokens but the EOS, over the P_i parameter tensors the loss
+reaches (:func:`lethe.probes_tokens.gradient_norms`). The default is open-unlearning's
+(``GradNormAttack.compute_batch_values``: ``torch.stack([p.grad.norm(p=2) for p in params if p.grad is
+not None]).mean()``); ``"global"`` does not depend on how the parameters are split into tensors.
 """
 from __future__ import annotations
 
@@ -37,8 +36,7 @@ def _per_sequence(grad_norms) -> list[np.ndarray]:
 
 
 def gradnorm_values(grad_norms, aggregate: str = "mean") -> np.ndarray:
-    """Per-sequence per-tensor L2 norms (a scalar: an already aggregated norm) -> (N,) one gradient norm
-    per sequence: their "mean" (open-unlearning) or the "global" L2 norm of the whole gradient."""
+    """Per-sequence per-tensor L2 norms (or one already aggregated norm) -> (N,) their "mean" or "global" norm."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"gradient-norm attack: aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     per = _per_sequence(grad_norms)

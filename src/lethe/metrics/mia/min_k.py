@@ -3,17 +3,14 @@ ICLR, Sec. 3): a member has few outlier tokens of very low probability.
 
     score_i = (1/|K_i|) sum_{t in K_i} log p(x_it | x_i<t)          (higher = member)
 
-where K_i holds the k% lowest-probability tokens of sequence i. Default k = 40%: what
-open-unlearning's TOFU and MUSE configs set (``configs/eval/tofu_metrics/mia_min_k.yaml``,
-``muse_metrics/mia_min_k.yaml``, and the same for ``mia_min_k_plus_plus``: ``k: 0.4``, overriding
-the 0.2 of ``MinKProbAttack.setup``) and MUSE's PrivLeak attack ("forget_holdout_Min-40%"). The
-paper's own default is 20% (pass k=0.2).
+where K_i holds the k% lowest-probability tokens of sequence i. Default k = 40%, open-unlearning's
+TOFU and MUSE configs (``configs/eval/{tofu,muse}_metrics/mia_min_k*.yaml``: ``k: 0.4``, overriding the 0.2
+of ``MinKProbAttack.setup``) and MUSE's PrivLeak attack ("forget_holdout_Min-40%"); the paper's is 20%.
 
 Which tokens: every scored token but the last (the EOS), as open-unlearning's ``tokenwise_logprobs``
-(:func:`lethe.metrics.mia._tokens.drop_last`). How many tokens: |K| = max(1, floor(k n)). The floor is
-the reference code's ``int(len * k)``; the minimum of one token is open-unlearning's ``max(1, ...)`` (the
-original code averages an empty slice, NaN, for sequences shorter than 1/k). A 1e-9 guard keeps float
-rounding from dropping a token when k n is a whole number (0.29 * 100 = 28.999999999999996 counts 29).
+(:func:`lethe.metrics.mia._tokens.drop_last`). How many: |K| = max(1, floor(k n)), the reference code's
+``int(len * k)`` with open-unlearning's ``max(1, ...)`` (the original averages an empty slice, NaN). A 1e-9
+guard keeps float rounding from dropping a token (0.29 * 100 = 28.999999999999996 counts 29).
 """
 from __future__ import annotations
 
@@ -23,7 +20,7 @@ import numpy as np
 
 from ._tokens import drop_last, token_arrays
 
-DEFAULT_K = 0.4  # open-unlearning configs/eval/{tofu,muse}_metrics/mia_min_k*.yaml: k: 0.4
+DEFAULT_K = 0.4
 
 
 def k_count(n: int, k: float) -> int:
@@ -44,11 +41,8 @@ def lowest_k_mean(values: np.ndarray, k: float) -> float:
 
 
 def min_k_scores(logprobs, k: float = DEFAULT_K, keep_last: bool = False) -> np.ndarray:
-    """``logprobs``: N per-token log-prob arrays -> (N,) Min-K% scores, higher = member.
-
-    open-unlearning's ``MinKProbAttack.compute_score`` is ``-mean(sort(lp)[:max(1, int(len(lp) * k))])``
-    over ``lp`` = every labelled token but the last; it is minus this score (its AUC labels are
-    flipped to match, :mod:`.auc`)."""
+    """``logprobs``: N per-token log-prob arrays -> (N,) Min-K% scores, higher = member: minus
+    open-unlearning's ``MinKProbAttack.compute_score``, ``-mean(sort(lp)[:max(1, int(len(lp) * k))])``."""
     k = check_k(k)
     lp = drop_last(token_arrays(logprobs, "logprobs"), "logprobs", keep_last)
     return np.asarray([lowest_k_mean(a, k) for a in lp], dtype=np.float64)

@@ -8,12 +8,10 @@ local maximum of the likelihood, so normalise each token's log-prob by the next-
 
     score_i = mean of the k% lowest z_t of sequence i                (higher = member)
 
-with the same k rule and default (k = 40%, open-unlearning's configs) as Min-K%
-(:func:`lethe.metrics.mia.min_k.k_count`), over every scored token but the last (the EOS), as
-open-unlearning's ``tokenwise_vocab_logprobs`` / ``tokenwise_logprobs`` (``keep_last=True`` keeps it).
-mu and sigma come from :func:`lethe.probes_tokens.token_scores`. sigma is floored at 1e-3
-(variance 1e-6, open-unlearning's clamp): a (numerically) one-hot next-token distribution has
-sigma = 0, where the reference code divides by zero.
+with Min-K%'s k rule and default (:func:`lethe.metrics.mia.min_k.k_count`), over every scored token but
+the last (the EOS), as open-unlearning's ``tokenwise_vocab_logprobs`` (``keep_last=True`` keeps it); mu
+and sigma from :func:`lethe.probes_tokens.token_scores`. sigma is floored at 1e-3 (variance 1e-6,
+open-unlearning's clamp): a one-hot next-token distribution has sigma = 0 (the reference code divides by 0).
 """
 from __future__ import annotations
 
@@ -27,9 +25,7 @@ SIGMA_FLOOR = 1e-3  # = sqrt(1e-6)
 
 def normalized_token_scores(logprobs, mu, sigma) -> list[np.ndarray]:
     """Per-token z_t = (log p(x_t) - mu_t) / max(sigma_t, 1e-3) -> N arrays."""
-    lp = token_arrays(logprobs, "logprobs")
-    m = token_arrays(mu, "mu")
-    s = token_arrays(sigma, "sigma")
+    lp, m, s = token_arrays(logprobs, "logprobs"), token_arrays(mu, "mu"), token_arrays(sigma, "sigma")
     same_lengths(lp, m, "logprobs", "mu")
     same_lengths(lp, s, "logprobs", "sigma")
     for i, x in enumerate(s):

@@ -6,11 +6,9 @@ text that is simply easy to predict (repetitive, low entropy) is not mistaken fo
                                      zlib_i = len(zlib.compress(text_i.encode("utf-8")))  (bytes)
 
 Higher = member. Carlini et al.'s code (``np.log(perplexity) / zlib_entropy``), the Min-K% code and
-open-unlearning's ``ZLIBAttack`` (``avg_loss / zlib_len``) all use the *mean* NLL, as does this, and
-zlib at its default level. As open-unlearning (``src/evals/metrics/mia/zlib.py``), the NLL covers every
-labelled token, EOS included, and the text is the labelled token ids decoded with
-``skip_special_tokens=True`` (``extract_target_texts_from_processed_data``), not the answer string of
-the data file: :func:`lethe.probes_tokens.scored_texts`.
+open-unlearning's ``ZLIBAttack`` (``avg_loss / zlib_len``) use the *mean* NLL and zlib's default level, as
+this. As open-unlearning, the NLL covers every labelled token, EOS included, and the text is the labelled
+ids decoded with ``skip_special_tokens=True`` (:func:`lethe.probes_tokens.scored_texts`), not the data's answer.
 """
 from __future__ import annotations
 
@@ -21,11 +19,6 @@ import numpy as np
 from ._tokens import mean_logprob
 
 
-def zlib_length(text: str) -> int:
-    """Bytes of the zlib-compressed UTF-8 text (the paper's "zlib entropy")."""
-    return len(zlib.compress(text.encode("utf-8")))
-
-
 def zlib_scores(logprobs, texts) -> np.ndarray:
     """``logprobs``: N per-token log-prob arrays; ``texts``: the N scored texts (decoded labels,
     :func:`lethe.probes_tokens.scored_texts`) -> (N,) scores = minus open-unlearning's score."""
@@ -34,5 +27,5 @@ def zlib_scores(logprobs, texts) -> np.ndarray:
         got = "none" if texts is None else str(len(texts))
         raise ValueError(f"the zlib attack needs the text of each scored sequence: {ll.size} sequences, {got} texts "
                          "(set TokenProbes.texts)")
-    z = np.asarray([zlib_length(str(t)) for t in texts], dtype=np.float64)  # (N,) >= 8 bytes
+    z = np.asarray([len(zlib.compress(str(t).encode("utf-8"))) for t in texts], dtype=np.float64)  # (N,) bytes
     return ll / z
