@@ -26,7 +26,7 @@ from ..provenance import provenance, set_threads
 from ..results import SCHEMA_VERSION
 from ..rundir import RunFolder, stale_runs
 from ..tracking import check_trackers, current, open_tracking, scoped, tracking
-from ._methods import KINDS, Applied, MethodRun, apply_method, check_columns, method_runs
+from ._methods import KINDS, Applied, MethodRun, apply_method, check_columns, method_runs, trains_answers
 
 
 _JSON_KEYS = ("name", "kind", "method", "summary", "intervals", "robustness", "seconds", "train", "config",
@@ -35,9 +35,8 @@ _JSON_KEYS = ("name", "kind", "method", "summary", "intervals", "robustness", "s
 
 @dataclass
 class Result:
-    """One model's result in a scenario without the TOFU probes (``lethe.results.ModelResult`` is the
-    tofu one): its summary values (the report's metrics), and ``record``: whatever per-item values the
-    scenario keeps in results.json to re-aggregate."""
+    """One model's result in a scenario without the TOFU probes (those have ``lethe.results.ModelResult``):
+    the report's metrics (``summary``) and whatever per-item values it keeps to re-aggregate (``record``)."""
 
     name: str
     kind: str  # "target" | "retain" | "method"
@@ -90,26 +89,25 @@ class Scenario:
     result_type: type = Result  # what load_result reads back (``from_json``)
     columns: tuple = ()  # the report's main table when report_columns is not given (() = every metric)
     forget_label = ""  # the summary's forget_split ("": cfg.forget_split)
+    question_methods_skipped = ""  # why methods that train answers to questions are skipped ("": they run)
 
     # -- before any work ---------------------------------------------------------------------------
     def default_name(self, run: "Run") -> str:
         return f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
     def configure(self, run: "Run") -> None:
-        """The scenario's own defaults into ``run.cfg`` (e.g. smaller models), before anything is
-        resolved; the run folder's config.yaml records the adjusted config."""
+        """The scenario's own defaults into ``run.cfg`` before anything is resolved (config.yaml records them)."""
 
     def check(self, run: "Run") -> None:
-        """Config checks of the scenario (one-line errors), before the run folder is claimed; the
-        methods are resolved (``run.method_runs``) and may be adjusted here."""
+        """Config checks (one-line errors) before the run folder is claimed; may adjust ``run.method_runs``."""
 
     def directions(self, run: "Run") -> dict:
         raise NotImplementedError
 
     def skip_method(self, run: "Run", mr: MethodRun) -> str:
-        """Why a method of a kind the scenario runs cannot apply here ("" = it runs); said in the notes
-        (e.g. a method that trains answers to questions, in a scenario of documents)."""
-        return ""
+        """Why a method cannot apply here ("" = it runs), said in the notes (default: one that trains answers to
+        questions where :attr:`question_methods_skipped` says why)."""
+        return self.question_methods_skipped if self.question_methods_skipped and trains_answers(mr) else ""
 
     # -- the run -----------------------------------------------------------------------------------
     def prepare(self, run: "Run") -> None:
@@ -121,8 +119,7 @@ class Scenario:
         raise NotImplementedError
 
     def idk_answers(self, run: "Run") -> list[str] | None:
-        """The refusals that methods which learn to refuse (idk, safe_unlearning) train on (None: Lethe's
-        own list, ``resources/idk.txt``)."""
+        """The refusals that idk and safe_unlearning train on (None: Lethe's own, ``resources/idk.txt``)."""
         return None
 
     def evaluate(self, run: "Run", model, tok, name: str, kind: str, retain_result=None, applied: Applied | None = None):
@@ -130,9 +127,8 @@ class Scenario:
         raise NotImplementedError
 
     def run_method(self, run: "Run", mr: MethodRun):
-        """One method on the target: ``(result, Applied)``. The skeleton then records its cost and
-        settings, attacks and saves ``Applied.model``. A scenario whose method is more than one step
-        (continual: a sequence of rounds) overrides this."""
+        """One method on the target: ``(result, Applied)``; the skeleton then records its cost and settings,
+        attacks and saves ``Applied.model``. Continual (a sequence of rounds) overrides it."""
         applied = apply_method(run, mr)
         return self.evaluate(run, applied.model, applied.tokenizer, mr.label, "method", run.retain_result, applied), applied
 
@@ -150,9 +146,8 @@ class Scenario:
         return {}
 
     def finish(self, run: "Run", results: list) -> tuple[dict, dict]:
-        """``(summary fields, results.json fields)`` beyond the skeleton's (notes go to ``run.notes``). The
-        skeleton records the benchmark, the forget split, the columns (``run.state["columns"]`` or
-        :attr:`columns`) and the provenance (``model``, ``run.state["provenance"]``, ``total_seconds``)."""
+        """``(summary fields, results.json fields)`` beyond the skeleton's: benchmark, forget split, columns
+        (``run.state["columns"]`` or :attr:`columns`), provenance (with ``run.state["provenance"]``)."""
         return {}, {}
 
 
@@ -180,8 +175,7 @@ class Run:
 
 
 def build_options(scenario: Scenario, given: dict):
-    """The scenario's options dataclass from ``scenario_options`` (the one config builder: unknown keys
-    with "did you mean", types); a scenario without options refuses any."""
+    """The scenario's options dataclass from ``scenario_options`` (the one config builder); none if it has none."""
     if scenario.options is None:
         if given:
             raise LetheError(f"scenario_options {sorted(given)} given, but the {scenario.name} scenario takes none")
@@ -195,13 +189,13 @@ def failed_row(mr: MethodRun, error: str, seconds: float) -> dict:
 
 
 def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, LetheError) else text
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if isinstance(exc, LetheError) else f"{type(exc).__name__}: {text}"
 
 
 def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: bool = False) -> Path:
-    """Run ``scenario`` with ``cfg``; returns the run folder. See the module docstring. Every model it loads
-    goes to ``cfg.device`` in ``cfg.model_dtype`` (:func:`lethe.models.placed`)."""
+    """Run ``scenario`` with ``cfg``; returns the run folder. Every model it loads goes to ``cfg.device``
+    in ``cfg.model_dtype`` (:func:`lethe.models.placed`)."""
     cfg.check_placement()
     with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation)):
         return _run_scenario(scenario, cfg, log, evaluate_only)

@@ -33,8 +33,6 @@ GOLD_STANDARDS = ("splits", "every_round", "none")
 
 @dataclass(frozen=True)
 class ContinualOptions:
-    """``scenario_options`` of the continual scenario."""
-
     rounds: int = 10  # number of forget requests the forget split is cut into
     gold_standard: str = "splits"  # "splits" | "every_round" | "none"
     curve_metrics: tuple = ("forget_rouge_l", "forget_quality", "model_utility", "retain_rouge_l")

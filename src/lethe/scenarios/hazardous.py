@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import MethodRun, jsonable, miniature_train, trains_answers
+from ._methods import jsonable, miniature_train
 from ..benchmarks.base import QAItem
 from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
 from ..builtin import content_hash, new_tiny_llama, train_pair
@@ -63,12 +63,11 @@ class HazardousOptions:
         if not self.pretrain_epochs > 0 or self.pretrain_batch_size < 1 or self.max_eval_docs < 1:
             raise LetheError("scenario 'hazardous': scenario_options.pretrain_epochs must be > 0, pretrain_batch_size "
                              "and max_eval_docs >= 1")
-        given = [k for k in DATA_FILES if getattr(self, k)]
-        if not given and self.heldout_text:
+        missing = [k for k in DATA_FILES if not getattr(self, k)]
+        if len(missing) == len(DATA_FILES) and self.heldout_text:
             raise LetheError("scenario 'hazardous': scenario_options.heldout_text goes with the user's data files "
                              f"({', '.join(DATA_FILES)}); the built-in data has its own held-out text")
-        missing = [k for k in DATA_FILES if not getattr(self, k)]
-        if given and missing:
+        if 0 < len(missing) < len(DATA_FILES):
             raise LetheError(f"scenario 'hazardous': scenario_options.{missing[0]} is missing; the user's data needs "
                              f"all of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
 
@@ -87,13 +86,9 @@ DOCUMENT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")
 ROBUSTNESS_KEYS = ("hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll")
 
 
-# ------------------------------------------------------------------------------------------------
-# Data
-
-
 def load_data(opts: HazardousOptions):
     """The built-in ``lethe-hazard`` data, or the user's four files (plus optional held-out text);
-    ``opts`` passed :meth:`HazardousOptions.check` (all four files or none)."""
+    ``opts`` passed :meth:`HazardousOptions.check`."""
     if not any(getattr(opts, k) for k in DATA_FILES):
         return generate(seed=opts.seed, n_substances=opts.n_substances, n_towns=opts.n_towns,
                         n_heldout_towns=opts.n_heldout_towns, docs_per_entity=opts.docs_per_entity)
@@ -112,10 +107,6 @@ def load_data(opts: HazardousOptions):
 def _documents(texts: list[str], prefix: str):
     """Corpus documents as Q&A items without a question: unlearned as plain text, every token scored."""
     return [QAItem(id=f"{prefix}{i:05d}", question="", answer=t) for i, t in enumerate(texts)]
-
-
-# ------------------------------------------------------------------------------------------------
-# Built-in models
 
 
 def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tuple[str, str, dict]:
@@ -143,10 +134,6 @@ def build_models(data, tiny, opts: HazardousOptions, cache_dir, log=print) -> tu
                                 "tiny": to_dict(tiny), "epochs": opts.pretrain_epochs, "batch_size": bs},
                                cache_dir, data.forget_corpus + data.retain_corpus, tiny.vocab_size, plan, log)
     return str(root / "target"), str(root / "retain"), timings
-
-
-# ------------------------------------------------------------------------------------------------
-# Evaluation
 
 
 def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: str, eval_cfg) -> Result:
@@ -184,10 +171,6 @@ def evaluate_model(model, tok, data, opts: HazardousOptions, name: str, kind: st
                   intervals=intervals, seconds={"eval": time.perf_counter() - t0})
 
 
-# ------------------------------------------------------------------------------------------------
-# Robustness attacks
-
-
 def attack_items(data, documents: list) -> list:
     """The hazard documents as the attacks' forget items, each in the group (the entity) of the first
     hazard question whose right answer it states: relearning split by group then keeps all documents
@@ -205,10 +188,6 @@ def held_out_questions(items, relearned: list[str]) -> list[int]:
             if not (it.stem and any(f"{it.stem} {it.choices[it.answer]}" in d for d in relearned))]
 
 
-# ------------------------------------------------------------------------------------------------
-# The scenario
-
-
 class Hazardous(Scenario):
     name = "hazardous"
     description = ("WMDP-style: forget a (fictional) hazard domain from its corpus; "
@@ -219,21 +198,21 @@ class Hazardous(Scenario):
     columns = COLUMNS
     forget_label = "hazard corpus"
     retain_results_lack = "multiple-choice scores to compare with"
+    question_methods_skipped = "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"
 
     def configure(self, run: Run) -> None:
         """Keep the attacks that apply to documents (before the skeleton expands the list): the run's default
         list loses the others with a note, a list the user wrote is refused at its first question attack."""
         from ..attacks import expand_attacks
 
-        cfg = run.cfg
-        attacks = expand_attacks(cfg.attacks)  # groups (jailbreak, quantize) named one by one
+        attacks = expand_attacks(run.cfg.attacks)  # groups (jailbreak, quantize) named one by one
         other = [a for a in attacks if a not in DOCUMENT_ATTACKS]
         if not other:
             return
-        if tuple(cfg.attacks) != tuple(RunConfig().attacks):
+        if tuple(run.cfg.attacks) != tuple(RunConfig().attacks):
             raise LetheError(f"scenario 'hazardous': attack '{other[0]}' rewrites a forget question and the forget set "
                              f"here is documents; use {', '.join(DOCUMENT_ATTACKS)} (drop it from attacks=[...])")
-        run.cfg = dataclasses.replace(cfg, attacks=tuple(a for a in attacks if a in DOCUMENT_ATTACKS))
+        run.cfg = dataclasses.replace(run.cfg, attacks=tuple(a for a in attacks if a in DOCUMENT_ATTACKS))
         run.notes.append(f"attacks: {', '.join(other)} left out of the default list (it rewrites a forget question; "
                          "a document has none)")
 
@@ -249,11 +228,6 @@ class Hazardous(Scenario):
             run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, "
                              "with the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
                              + "); set methods=[...] to choose")
-
-    def skip_method(self, run: Run, mr: MethodRun) -> str:
-        """A method that answers the forget questions cannot run on documents, which have none."""
-        return "it answers the forget questions, e.g. with \"I don't know\"; a document has no question" \
-            if trains_answers(mr) else ""
 
     def directions(self, run: Run) -> dict:
         """From the hazardous suite (:mod:`lethe.metrics.suites`): hazard questions and corpus are its forget splits."""
@@ -331,9 +305,8 @@ class Hazardous(Scenario):
             info = {k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"}
             out[name] = {"before": before, "after": after, "items": len(docs),
                          "info": {**info, "eval_hazard_questions": len(hazard)}}
-            nan = float("nan")
-            run.log(f"{res.name}: {name}: hazard accuracy {before.get('hazard_accuracy', nan):.3f} "
-                    f"-> {after.get('hazard_accuracy', nan):.3f} on {len(hazard)} questions")
+            run.log(f"{res.name}: {name}: hazard accuracy {before.get('hazard_accuracy', float('nan')):.3f} "
+                    f"-> {after.get('hazard_accuracy', float('nan')):.3f} on {len(hazard)} questions")
             del attacked  # before the next attack's copy
         return out
 

@@ -40,8 +40,6 @@ SCENARIO_RECIPE = "multilingual-1"  # bump when the scenario's splits or keys ch
 
 @dataclass(frozen=True)
 class MultilingualOptions:
-    """``scenario_options`` of the multilingual scenario."""
-
     unlearn_language: str = "en"  # the language the forget authors are unlearned in; the other one is probed
     retain_set: str = "same"  # "same": retain items in the unlearned language only; "all": in every language
 
@@ -106,19 +104,10 @@ def merge(results: dict) -> dict:
     return {"metrics": flat("summary"), "intervals": flat("intervals")}
 
 
-def known_keys(base: dict) -> list[str]:
-    """Every key a row can have: the tofu job's, and each per-language one with its suffix."""
-    return [*base, *(f"{k}_{lang}" for k in base if _suffixed(k) for lang in LANGUAGES)]
-
-
 def scenario_directions(base: dict, keys) -> dict:
     """The tofu job's directions plus every per-language key's (that of the key without its suffix)."""
-    out = dict(base)
-    for k in keys:
-        stem = k.rsplit("_", 1)[0]
-        if k not in out and stem in base:
-            out[k] = base[stem]
-    return out
+    stems = {k: k.rsplit("_", 1)[0] for k in keys}
+    return {**base, **{k: base[stem] for k, stem in stems.items() if k not in base and stem in base}}
 
 
 def remaining_notes(results: dict, unlearned: str, probed: str) -> list[str]:
@@ -251,8 +240,9 @@ class Multilingual(Scenario):
         run.notes += notes
 
     def directions(self, run: Run) -> dict:
+        """Every key a row can have: the tofu job's, and each per-language one with its suffix."""
         base = tofu_directions()
-        return scenario_directions(base, known_keys(base))
+        return scenario_directions(base, [f"{k}_{lang}" for k in base if _suffixed(k) for lang in LANGUAGES])
 
     def check(self, run: Run) -> None:
         cfg = run.cfg

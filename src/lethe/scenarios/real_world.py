@@ -161,7 +161,6 @@ class RealWorld(Scenario):
                              "the release's forget and neighbor files fix the entities")
 
     def directions(self, run: Run) -> dict:
-        """The default job's directions plus the neighbour split's, from the real_world suite."""
         return suites.directions(suites.REAL_WORLD)
 
     def prepare(self, run: Run) -> None:

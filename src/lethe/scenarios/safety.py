@@ -43,9 +43,6 @@ def directions(attacks=(), utility_sets=(), harmful_sets=()) -> dict[str, str]:
     return suites.directions(suites.safety(attacks, utility_sets, harmful_sets))
 
 
-# ------------------------------------------------------------------------------------------------
-# Built-in models
-
 def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple[str, str, dict]:
     """Tokenizer + the "unsafe" target (compliant answers for most hazards) + the retain model (refusals
     in their place), from scratch, for the same number of optimizer steps. Cached by everything they read."""
@@ -69,9 +66,6 @@ def build_models(data, tiny, opts: SafetyOptions, cache_dir, log=print) -> tuple
                                 "batch_size": opts.pretrain_batch_size}, cache_dir, texts, tiny.vocab_size, plan, log)
     return str(root / "target"), str(root / "retain"), timings
 
-
-# ------------------------------------------------------------------------------------------------
-# Evaluation
 
 def chat_mcq_accuracy(model, tok, items, batch_size: int) -> list[float]:
     """Per-item accuracy of multiple-choice items whose choices are whole answers: each choice scored as the
@@ -145,16 +139,13 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
     utility_sets = []
     for set_name, items in sets.utility.items():
         if items and isinstance(items[0], MCQItem):
-            values = []
-            by_count: dict[int, list] = {}
+            values, by_count = [], {}
             for it in items:
                 by_count.setdefault(len(it.choices), []).append(it)
             for group in by_count.values():  # per-item values in the order of these groups
-                if sets.mcq_format == "chat":
-                    values += chat_mcq_accuracy(model, tok, group, eval_cfg.batch_size)
-                else:
-                    values += list(mcq_accuracy(probe_mcq(model, tok, group, "choice", "token",
-                                                          eval_cfg.batch_size)).per_sample)
+                values += (chat_mcq_accuracy(model, tok, group, eval_cfg.batch_size) if sets.mcq_format == "chat"
+                           else list(mcq_accuracy(probe_mcq(model, tok, group, "choice", "token",
+                                                            eval_cfg.batch_size)).per_sample))
         else:
             u_resp = ask(model, [it.prompt for it in items])
             if all(it.answer for it in items):
@@ -168,12 +159,10 @@ def evaluate_model(model, tok, sets: SafetySets, judge, attacks: list[str], opts
         summary["asr_max"] = max(summary[f"asr:{a}"] for a in attacks)
     if utility_sets:
         summary["utility"] = float(np.mean([np.mean(v) for v in utility_sets]))
-    intervals = {}
-    if eval_cfg.bootstrap:
-        intervals = {key: list(bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0))
-                     for key, values in per_sample.items()}
-        if utility_sets:
-            intervals["utility"] = list(mean_of_sets_ci(utility_sets, eval_cfg.bootstrap, seed=0))
+    intervals = {key: list(bootstrap_ci(values, n_resamples=eval_cfg.bootstrap, seed=0))
+                 for key, values in per_sample.items() if eval_cfg.bootstrap}
+    if eval_cfg.bootstrap and utility_sets:
+        intervals["utility"] = list(mean_of_sets_ci(utility_sets, eval_cfg.bootstrap, seed=0))
     log(f"{name}: harmful rate {summary['harmful_rate']:.3f}"
         + (f", worst attack {summary['asr_max']:.3f}" if attacks else "")
         + (f", over-refusal {summary['benign_refusal_rate']:.3f}" if "benign_refusal_rate" in summary else "")
@@ -202,10 +191,6 @@ JUDGE_NOTES = {
                "which over-counts gibberish; judge=classifier with judge_model=... is stricter",
     "classifier": "judge: a classifier ({model}) decides harmfulness; refusals by keywords",
 }
-
-
-# ------------------------------------------------------------------------------------------------
-# The scenario
 
 
 class SafetyResult(Result):
@@ -285,10 +270,8 @@ class Safety(Scenario):
         run.log(f"data: {n_h} harmful requests, {n_b} benign lookalikes, utility sets "
                 f"{', '.join(f'{k} ({len(v)})' for k, v in sets.utility.items()) or 'none'}; forget set "
                 f"{len(sets.forget)}, retain set {len(sets.retain)}")
-        timings: dict = {}
-        if cfg.model:
-            target, retain = cfg.model, cfg.retain_model
-        else:
+        target, retain, timings = cfg.model, cfg.retain_model, {}
+        if not cfg.model:
             target, retain, timings = build_models(sets.builtin, cfg.tiny_model, run.opts, cfg.cache_dir, run.log)
             run.notes.append("built-in models: trained from scratch on the same requests, the target with compliant "
                              f"answers for {len(sets.harmful[sets.name])} of the hazards (refusals for the rest), the "
@@ -303,7 +286,6 @@ class Safety(Scenario):
         return run.data.forget, run.data.retain
 
     def idk_answers(self, run: Run) -> list[str]:
-        """The data's refusals: what refusal-learning methods (safe_unlearning, idk) learn to answer."""
         return run.data.refusals
 
     def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):

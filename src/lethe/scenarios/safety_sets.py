@@ -25,8 +25,6 @@ WEIGHT_ATTACKS = ("relearn", "quantize_8bit", "quantize_4bit")
 
 @dataclass(frozen=True)
 class SafetyOptions:
-    """``scenario_options`` of the safety scenario."""
-
     # built-in data (lethe.benchmarks.safety.generate)
     seed: int = 0
     n_hazards: int = 40
@@ -65,9 +63,6 @@ def as_options(opts) -> SafetyOptions:
     """``opts`` as :class:`SafetyOptions`; scripts may pass a mapping (``dict(OPTIONS)`` of the scenario)."""
     return opts if isinstance(opts, SafetyOptions) else build(SafetyOptions, dict(opts), prefix="scenario_options.")
 
-
-# ------------------------------------------------------------------------------------------------
-# Data
 
 @dataclass
 class SafetySets:
@@ -205,10 +200,6 @@ def load_sets(opts: SafetyOptions) -> SafetySets:
                       notes=notes)
 
 
-# ------------------------------------------------------------------------------------------------
-# Attacks: each gives the prompts to ask (same order as the harmful items) and, for weight attacks,
-# the model to ask them
-
 def attack_names(requested) -> list[str]:
     """The attacks of ``scenario_options.attacks``: ``jailbreak`` expanded to its ten transforms, order kept,
     duplicates dropped; a name that does not apply to harmful requests is a one-line error."""
@@ -229,7 +220,8 @@ def attack_names(requested) -> list[str]:
 
 
 def attack_prompts(name: str, model, tok, items, sets: SafetySets, opts: SafetyOptions, attack_options: dict):
-    """(model to ask, prompts, info) of one attack on the harmful items."""
+    """(model to ask, prompts, info) of one attack on the harmful items: the prompts in the items' order; the
+    model is ``model`` but for weight attacks (a changed copy asked the vanilla prompts)."""
     from ..attacks import get_attack, jailbreak
 
     if name == "few_shot":
@@ -253,7 +245,6 @@ def attack_prompts(name: str, model, tok, items, sets: SafetySets, opts: SafetyO
         res = gcg_suffix(model, tok, [p for p, _ in pairs], [t for _, t in pairs], cfg)
         return model, [with_suffix(it.prompt, res.suffix) for it in items], \
             {"attack": "gcg", "targets": where_from, **res.to_json()}
-    # weight attacks: a changed model asked the vanilla prompts
     attacked, info = get_attack(name)(model, tok, sets.forget, sets.retain, attack_options.get(name))
     info = {k: v for k, v in info.items() if k not in ("eval_forget_ids", "eval_forget_items")}
     return attacked, [it.prompt for it in items], {**info, "attack": name}
@@ -316,9 +307,6 @@ def _spread(pairs: list, n: int) -> list:
     step = len(pairs) / n
     return [pairs[int(i * step)] for i in range(n)]
 
-
-# ------------------------------------------------------------------------------------------------
-# Findings
 
 def attack_findings(rows: list[dict], results: list[dict], attacks: list[str], n_resamples: int) -> tuple[list, list]:
     """For every unlearned model and attack: the paired difference of harmful rates (attack - vanilla)

@@ -35,13 +35,6 @@ def directions() -> dict[str, str]:
     return suites.directions(suites.TOFU)
 
 
-def published_retain_result(path: str) -> ModelResult:
-    """The retain model's row from a published evaluation log: the log's own aggregate numbers as its
-    summary, the per-item values kept for forget quality (no probes: nothing else is recomputed)."""
-    logs = load_retain_logs(path)
-    return ModelResult(name="retain model", kind="retain", summary=dict(logs.aggregates), logs=logs)
-
-
 def eval_cache_key(cfg, bench, **extra) -> str:
     """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
     forget split and the content of the benchmark as read (an edited data file is a new key), and
@@ -109,9 +102,9 @@ class Tofu(Scenario):
         run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
         run.state["splits"] = eval_splits(bench, cfg.forget_split)
         self.check_training_time(run, bench.name)
-        run.state["models"] = models = prepare_models(cfg, bench, run.log)
-        run.target = models.target
         tiny = size_tiny_model(bench, cfg.tiny_model) if not cfg.model else cfg.tiny_model
+        run.state["models"] = models = prepare_models(cfg, bench, tiny, run.log)
+        run.target = models.target
         if cfg.eval.mia_reference == "base":  # the built-in base model: the target before the authors
             if not models.cache_key:
                 raise LetheError("eval.mia_reference=base names the built-in base model; with model=... give the "
@@ -133,7 +126,9 @@ class Tofu(Scenario):
                                                    "fingerprint": bench.fingerprint()},
                                      "forget_split": cfg.forget_split,
                                      "forget_items": bench.split_fingerprint(cfg.forget_split)}
-        run.state["provenance"] = {"retain_model": retain_provenance(models, cfg), "model_timings": models.timings}
+        logs = models.retain_result.logs if models.retain_result is not None else None  # a published log's source
+        run.state["provenance"] = {"retain_model": {"logs": log_provenance(logs)} if logs is not None
+                                   else models.retain or cfg.retain_model, "model_timings": models.timings}
         if tiny != cfg.tiny_model:  # the sized tiny model: what SISA's shards and the records use from here on
             run.cfg = dataclasses.replace(run.cfg, tiny_model=tiny)
         if not cfg.model and (bench.name != "lethe-authors" or tiny != cfg.tiny_model):
@@ -146,8 +141,7 @@ class Tofu(Scenario):
 
     def evaluate(self, run: Run, model, tok, name, kind, retain_result=None, applied=None):
         return evaluate(model, tok, run.state["splits"], name, kind, run.cfg.eval, retain_result,
-                        encoder=applied.encoder if applied else None,
-                        postprocess=applied.postprocess if applied else None)
+                        encoder=getattr(applied, "encoder", None), postprocess=getattr(applied, "postprocess", None))
 
     def eval_hook(self, run: Run, mr: MethodRun, tok):
         """The TOFU suite and MIA on every split every ``train.eval_every`` steps, without the bootstrap,
@@ -194,22 +188,14 @@ class Tofu(Scenario):
         return {"notes": notes}, {}
 
 
-def retain_provenance(models, cfg):
-    """The gold standard as the results record it: a model, a results file, or a published log's source."""
-    if models.retain_result is not None and models.retain_result.logs is not None:
-        return {"logs": log_provenance(models.retain_result.logs)}
-    return models.retain or cfg.retain_model
-
-
-def prepare_models(cfg, bench, log=print):
-    """The target and the gold standard: Lethe's tiny models trained on the benchmark (the built-in one or a
-    user's folder: one builder, the tiny recipe sized to the data), or the user's model with its retain
-    model (a model, a results file, a published evaluation log, or none, said in the notes)."""
+def prepare_models(cfg, bench, tiny, log=print):
+    """The target and the gold standard: Lethe's tiny models (``tiny``: the recipe sized to the data) trained
+    on the benchmark (the built-in one or a user's folder), or the user's model with its retain model (a
+    model, a results file, a published evaluation log, or none, said in the notes)."""
     if not cfg.model:
         if cfg.retain_model:
             raise LetheError(f"retain_model={cfg.retain_model} goes with model=...: the built-in run trains its own "
                              "retain model on this benchmark; drop retain_model or give the target with model=")
-        tiny = size_tiny_model(bench, cfg.tiny_model)
         models = build_builtin_models(bench, cfg.forget_split, tiny, cfg.cache_dir, log)
         if bench.name != "lethe-authors" or tiny != cfg.tiny_model:
             source = bench.spec.get("source", bench.name)
@@ -220,11 +206,13 @@ def prepare_models(cfg, bench, log=print):
     models = Models(target=cfg.model)
     rm = cfg.retain_model
     if rm and is_retain_logs(rm):  # TOFU's eval_log_forget.json / open-unlearning's TOFU_EVAL.json
-        models.retain_result = published_retain_result(rm)
-        models.notes += [f"retain model: {n}" for n in models.retain_result.logs.notes]
-        models.notes.append(f"gold standard: the published evaluation {rm} ({models.retain_result.logs.layout}, "
-                            f"{models.retain_result.logs.items} forget items); forget quality is computed against "
-                            "its per-item truth ratios as its own code does; its other numbers are the published ones")
+        # the log's own aggregates as the summary, its per-item values kept for forget quality (no probes)
+        logs = load_retain_logs(rm)
+        models.retain_result = ModelResult(name="retain model", kind="retain", summary=dict(logs.aggregates), logs=logs)
+        models.notes += [f"retain model: {n}" for n in logs.notes]
+        models.notes.append(f"gold standard: the published evaluation {rm} ({logs.layout}, {logs.items} forget items); "
+                            "forget quality is computed against its per-item truth ratios as its own code does; its "
+                            "other numbers are the published ones")
     elif rm and (rm.endswith(".json") or (Path(rm).is_dir() and (Path(rm) / "results.json").exists())):
         split = {**bench.split_fingerprint(cfg.forget_split),
                  "answers": [it.answer for it in bench.forget(cfg.forget_split)]}

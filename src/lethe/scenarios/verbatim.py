@@ -26,7 +26,7 @@ from ..probes_tokens import TokenProbes, token_scores
 from ..progress import bar
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import MethodRun, jsonable, trains_answers
+from ._methods import jsonable
 from .safety_sets import WEIGHT_ATTACKS
 from .verbatim_models import MODEL_OPTIONS, build_models
 
@@ -58,10 +58,6 @@ class VerbatimOptions:
             raise LetheError(f"scenario 'verbatim': scenario_options.min_k is a fraction in (0, 1], got {self.min_k}")
         if not self.model_epochs > 0:
             raise LetheError(f"scenario 'verbatim': scenario_options.model_epochs must be > 0, got {self.model_epochs}")
-
-
-# ------------------------------------------------------------------------------------------------
-# Probes of plain text
 
 
 @dataclass
@@ -117,10 +113,6 @@ def truncate_reference(tokenizer, text: str, max_tokens: int) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-# ------------------------------------------------------------------------------------------------
-# Evaluation
-
-
 def score_split(model, tokenizer, corpus, opts: VerbatimOptions, key: str, items: list, batch_size: int):
     """``(metric result, TextProbes)`` of one generation split, one batched greedy pass
     (:func:`lethe.probes.generate`): VerbMem of continuations (``*_verbmem``) or KnowMem of questions."""
@@ -153,8 +145,7 @@ def evaluate_verbatim(model, tokenizer, corpus, opts: VerbatimOptions, eval_cfg,
     device = next(model.parameters()).device
     bs = eval_cfg.batch_size
     jobs = {f"{split}_{what}": getattr(corpus, f"{what}_{split}") for what in ("verbmem", "knowmem")
-            for split in ("forget", "retain")}
-    jobs = {key: items for key, items in jobs.items() if items}
+            for split in ("forget", "retain") if getattr(corpus, f"{what}_{split}")}
     metrics, per_sample, probes = {}, {}, {}
     model.eval()
     with bar(f"evaluate {name}", len(jobs) + 1) as progress, attention_for(model, eval_cfg.precision, device), \
@@ -212,10 +203,6 @@ def heldout_probes(corpus, heldout: set) -> dict[str, list]:
             "forget_knowmem": [it for it in corpus.knowmem_forget if (it.group or it.id) not in ids]}
 
 
-# ------------------------------------------------------------------------------------------------
-# Data and the scenario
-
-
 def load_corpus(cfg, chunk_words: int = VerbatimOptions.chunk_words):
     """The built-in corpus (``benchmark_options`` -> :func:`lethe.benchmarks.news.generate`) or a MUSE folder."""
     source = str(cfg.benchmark)
@@ -242,6 +229,8 @@ class Verbatim(Scenario):
     method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
     columns = COLUMNS
     forget_label = "forget"
+    question_methods_skipped = ("it trains answers to questions ('I don't know', an alternative answer), and documents "
+                                "have no question")
 
     def check(self, run: Run) -> None:
         """The options, then the data and its models: errors before the run folder is claimed."""
@@ -276,13 +265,7 @@ class Verbatim(Scenario):
         return f"verbatim-{corpus}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
     def directions(self, run: Run) -> dict:
-        """Metric key -> direction of the goal, from the verbatim suite (:mod:`lethe.metrics.suites`)."""
         return suites.directions(suites.VERBATIM)
-
-    def skip_method(self, run: Run, mr: MethodRun) -> str:
-        """A method that trains answers to questions cannot run on documents, which have none."""
-        return ("it trains answers to questions ('I don't know', an alternative answer), and documents have no "
-                "question") if trains_answers(mr) else ""
 
     def prepare(self, run: Run) -> None:
         cfg, opts = run.cfg, run.opts
@@ -292,7 +275,7 @@ class Verbatim(Scenario):
                          "GA_KLR, NPO_GDR); set methods=[...] to choose")
         for n in notes:
             run.log(n)
-        run.notes += notes
+            run.notes.append(n)
         run.data = corpus = run.state["corpus"]
         root, run.target, retain = None, cfg.model, cfg.retain_model
         if not cfg.model:
@@ -344,9 +327,8 @@ class Verbatim(Scenario):
             info = {k: v for k, v in info.items() if jsonable(v) and k != "eval_forget_ids"}
             out[name] = {"before": before, "after": after, "items": len(probes["forget_verbmem"]),
                          "info": {**info, "questions": len(probes["forget_knowmem"])}}
-            nan = float("nan")
-            run.log(f"{res.name}: {name}: forget VerbMem {before.get('forget_verbmem', nan):.3f} -> "
-                    f"{after.get('forget_verbmem', nan):.3f} on {out[name]['items']} continuations")
+            run.log(f"{res.name}: {name}: forget VerbMem {before.get('forget_verbmem', float('nan')):.3f} -> "
+                    f"{after.get('forget_verbmem', float('nan')):.3f} on {out[name]['items']} continuations")
             del attacked  # before the next attack's copy
         return out
 
