@@ -293,7 +293,7 @@ def _cfg(tmp_path, *extra):
         "benchmark_options.n_retain_eval=4",
         "tiny_model.vocab_size=600", "tiny_model.hidden_size=64", "tiny_model.intermediate_size=128",
         "tiny_model.num_layers=1", "tiny_model.lr=1e-2", "tiny_model.batch_size=16",
-        "scenario_options.model_epochs=40", "scenario_options.verbmem_max_new_tokens=64",
+        "scenario_options.model_epochs=30", "scenario_options.verbmem_max_new_tokens=32",
         "eval.bootstrap=50", "train.max_steps=2", "train.lr=3e-3", *extra,
     ])
 
