@@ -162,14 +162,35 @@ def test_no_network_access(loaded, task, monkeypatch):
     assert tried == [] and res.n_samples == {"lethe_toy_mcq": 2}
 
 
-def test_unknown_task_names_task_include_path_and_unreadable_yaml(loaded, tmp_path):
-    # one test for both: each unknown name costs a full index of lm-eval's built-in tasks (~8 s)
+def _unknown_task_message(loaded, tmp_path) -> str:
     write_mcq_task(tmp_path, "mytask", [{"question": "q?", "choices": ["a", "b"], "answer": 0}])
     (tmp_path / "bad.yaml").write_text("task: bad\ndoc_to_text: [unclosed\n")  # lm-eval skips it silently
     with pytest.raises(LetheError, match=r"unknown lm-eval task 'mytaskk'; did you mean 'mytask'\?") as e:
         run_harness(*loaded, ["mytaskk"], include_path=str(tmp_path))
     msg = str(e.value)
     assert f"include_path {tmp_path} " in msg and "bad.yaml could not be read" in msg and "\n" not in msg
+    return msg
+
+
+def test_unknown_task_names_task_include_path_and_unreadable_yaml(loaded, tmp_path, monkeypatch):
+    # lm-eval's own TaskManager reads the folder; only its index of the ~15k built-in task YAMLs (~8 s, the
+    # same for every name) is left out here: test_unknown_task_among_the_built_in_tasks runs it whole
+    import lm_eval.tasks
+
+    class FolderOnly(lm_eval.tasks.TaskManager):
+        def __init__(self, *args, include_defaults=True, **kwargs):
+            super().__init__(*args, include_defaults=False, **kwargs)
+
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager", FolderOnly)
+    assert "lm-eval's built-in tasks" in _unknown_task_message(loaded, tmp_path)
+
+
+@pytest.mark.slow
+def test_unknown_task_among_the_built_in_tasks(loaded, tmp_path):
+    _unknown_task_message(loaded, tmp_path)  # the same message with the built-in index read whole
+    with pytest.raises(LetheError, match=r"unknown lm-eval task 'arc_esy'; did you mean 'arc_easy'\?") as e:
+        run_harness(*loaded, ["arc_esy"])  # a built-in name, suggested from that index
+    assert "(looked in no include_path; lm-eval's built-in tasks)" in str(e.value)
 
 
 def test_relative_data_file_is_explained(loaded, tmp_path, monkeypatch):
