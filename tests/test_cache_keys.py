@@ -44,3 +44,20 @@ def test_split_fingerprint_follows_the_forget_items():
     assert fp["ids"] == fo["ids"] == [it.id for it in bench.forget("forget10")]  # same ids ...
     assert fp["sha256"] != fo["sha256"] and bench.fingerprint() != other.fingerprint()  # ... other content
     assert fp == bench.split_fingerprint("forget10")  # deterministic
+
+
+def test_the_torch_thread_count_is_part_of_the_model_key(tmp_path):
+    """1 and 2 CPU threads train different built-in models (float sums split differently), so a model
+    cached by a run with one count is never served to a run with another."""
+    import torch
+
+    bench, tiny, before = generate(n_authors=6, n_holdout=1, n_world=10, n_people=5), TinyModelConfig(), \
+        torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = builtin_model_root(bench, tiny, tmp_path)
+        torch.set_num_threads(2)
+        two = builtin_model_root(bench, tiny, tmp_path)
+        assert one != two and builtin_model_root(bench, tiny, tmp_path) == two
+    finally:
+        torch.set_num_threads(before)

@@ -203,10 +203,20 @@ def train_cached(root: Path, jobs: list[Job], tokenizer, log=print) -> dict:
     return timings
 
 
+def training_threads() -> dict:
+    """The part of a tiny model's cache key that the machine sets: the torch thread count. A CPU trains other
+    weights with another count (its float sums split differently: 1 and 2 threads give two different
+    built-in targets), so without it a run's numbers depended on which earlier run had filled the cache."""
+    import torch
+
+    return {"threads": torch.get_num_threads()}
+
+
 def builtin_model_root(bench: Benchmark, tiny: TinyModelConfig, cache_dir: str | Path) -> Path:
-    """``cache_dir/models/<key>``: the built-in models of this benchmark version and tiny-model config."""
+    """``cache_dir/models/<key>``: the built-in models of this benchmark version and tiny-model config, trained
+    with this process's thread count (:func:`training_threads`)."""
     key = content_hash({"recipe": MODEL_RECIPE, "benchmark": bench.name, "content": bench.fingerprint(),
-                 "tiny": to_dict(tiny)})
+                        "tiny": to_dict(tiny), **training_threads()})
     return Path(cache_dir) / "models" / key
 
 
@@ -226,7 +236,7 @@ def train_pair(key: dict, cache_dir: str | Path, texts: list[str], vocab_size: i
     """A scenario's target and retain model, each trained from scratch, cached in
     ``cache_dir/models/<content_hash(key)>/{target,retain}``: ``(root, seconds)`` (from ``timings.json`` when
     both are cached). ``plan(tokenizer)`` gives both jobs as ``(label, start, sequences, train_cfg, message)``."""
-    root = Path(cache_dir) / "models" / content_hash(key)
+    root = Path(cache_dir) / "models" / content_hash({**key, **training_threads()})
     folders = (root / "target", root / "retain")
     if from_cache(root, folders, log):
         return root, recorded_training_seconds(root)
