@@ -112,7 +112,9 @@ def test_sizing_rule_keeps_todays_model_for_the_builtin_benchmark_and_grows_for_
     tofu_sized = generate(n_authors=500)  # 4,000 rows, as TOFU: c = 689,796 / 150,000 = 4.6, s = 1.663
     sized = size_tiny_model(tofu_sized, default)
     assert (sized.hidden_size, sized.num_layers, sized.intermediate_size) == (224, 3, 672)  # 128 s -> 7 x 32
-    assert replace(sized, hidden_size=128, num_layers=2, intermediate_size=384) == default  # only the shape
+    assert sized.lr == 2.3e-3  # 4e-3 x 128 / 224 = 2.286e-3, two significant digits
+    assert replace(sized, hidden_size=128, num_layers=2, intermediate_size=384, lr=4e-3) == default  # nothing else
+    assert size_tiny_model(tofu_sized, replace(default, lr=1e-3)).lr == 1e-3  # a learning rate set wins
     # the user's values win: explicitly given, or (lethe run) different from the default
     given = size_tiny_model(tofu_sized, default, explicit={"hidden_size", "num_layers", "intermediate_size"})
     assert given == default

@@ -109,8 +109,9 @@ def size_tiny_model(bench: Benchmark, tiny: TinyModelConfig, explicit=None) -> T
     it is; above, the non-embedding parameters grow in proportion to ``c``, a third of the growth in depth
     and two thirds in width (``s = c ** (1/3)``): ``num_layers = round(2 s)``, ``hidden_size = 128 s`` rounded
     to a multiple of 32 (whole heads of even width for 4 heads), ``intermediate_size = 3 * hidden_size``;
-    never below ``tiny``'s own sizes. Epochs, learning rate and batch size stay: more data already means
-    proportionally more steps. ``explicit``: the ``tiny_model`` fields the user set, which win over the rule
+    never below ``tiny``'s own sizes; the learning rate shrinks as the width grows (``lr * 128 / hidden_size``,
+    two significant digits: at the recipe's 4e-3 a wider model forgot its world knowledge). Epochs and batch
+    size stay: more data already means proportionally more steps. ``explicit``: the ``tiny_model`` fields the user set, which win over the rule
     (``None``: the fields that differ from :class:`TinyModelConfig`'s defaults).
     """
     if explicit is None:
@@ -121,7 +122,8 @@ def size_tiny_model(bench: Benchmark, tiny: TinyModelConfig, explicit=None) -> T
     s = c ** (1 / 3)
     hidden = tiny.hidden_size if "hidden_size" in explicit else max(tiny.hidden_size, 32 * round(4 * s))
     sized = {"hidden_size": hidden, "num_layers": max(tiny.num_layers, round(2 * s)),
-             "intermediate_size": max(tiny.intermediate_size, 3 * hidden)}
+             "intermediate_size": max(tiny.intermediate_size, 3 * hidden),
+             "lr": float(f"{tiny.lr * tiny.hidden_size / hidden:.2g}")}  # wider: a smaller step (docs/finetune.md)
     return dataclasses.replace(tiny, **{k: v for k, v in sized.items() if k not in explicit})
 
 
