@@ -2,6 +2,7 @@
 one-line error naming the file/field and the fix, exit code 2, no traceback, no partial results."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -393,8 +394,11 @@ def test_a_launch_of_several_processes_refuses_the_commands_it_does_not_split(mo
                                "not split across processes: each would repeat it; launch one process"), command
     assert run_cli(["ls", "judges"], capsys)[0] == 0  # listing and reporting commands run no model
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # accelerate launch --config_file <a DeepSpeed config>
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else find_spec(name, *a))
     code, _, err = run_cli(["run"], capsys)
-    assert code == 2 and err.startswith("lethe: error: this launch's accelerate config asks for DeepSpeed, which")
+    assert code == 2 and err.strip() == ("lethe: error: this launch's accelerate config asks for DeepSpeed, and the "
+                                         "deepspeed package is not installed (pip install deepspeed)")
     monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
     monkeypatch.setenv("WORLD_SIZE", "1")
     err = run_cli(["attack", "some/model", "nosuchkey=1"], capsys)[2]  # one process: on to the settings

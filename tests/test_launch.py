@@ -17,10 +17,15 @@ from tiny_run import TINY
 
 BIN = Path(sys.executable).parent
 # no attacks, no intervals, no embedding model: what is compared is the training and the probes; batch 2 x
-# accumulation 2: each of the 2 processes takes one of one process's micro-batches of a step. npo-fsdp: NPO
-# with the weights, gradients and optimizer states sharded (one process: the same NPO, nothing to shard)
-SPLIT = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "train.batch_size=2",
-         "train.grad_accum=2", "methods=[ga, {method: npo, label: npo-fsdp, train: {sharding: fsdp}}]"]
+# accumulation 2: each of the 2 processes takes one of one process's micro-batches of a step. SPLIT's
+# methods are those of one process; the launch adds the sharded rows, each compared with its method in one
+# process (where there is nothing to shard): NPO under FSDP and DeepSpeed ZeRO-3 (weights, gradients and
+# optimizer states sharded), GA under ZeRO-2 (gradients and optimizer states)
+SHARDED = {"npo-fsdp": "fsdp", "ga-zero2": "zero2", "npo-zero3": "zero3"}
+SPLIT = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "train.batch_size=2", "train.grad_accum=2",
+         "methods=[ga, npo]"]
+WITH_SHARDED = "methods=[ga, " + ", ".join(f"{{method: {label.split('-')[0]}, label: {label}, train: {{sharding: "
+                                             f"{kind}}}}}" for label, kind in SHARDED.items()) + "]"
 
 
 def launch(launcher: list[str], args: list[str]) -> subprocess.CompletedProcess:
@@ -46,7 +51,8 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     assert code == 0
     common = [*SPLIT, f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}", "save_models=true"]
     assert main(["run", *common, "name=one"]) == 0
-    done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"], ["run", *common, "name=two"])
+    done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
+                  ["run", *common, WITH_SHARDED, "name=two"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("run folder:") == 1  # the first process speaks, the other is quiet
     one, two = tmp_path / "runs" / "one", tmp_path / "runs" / "two"
@@ -56,30 +62,37 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     # the unlearned models, saved by the first process: GA's weights are one process's, bit for bit
     from safetensors.torch import load_file
 
-    assert sorted(p.name for p in (two / "models").iterdir()) == ["ga", "npo-fsdp"]
+    assert sorted(p.name for p in (two / "models").iterdir()) == sorted(["ga", *SHARDED])
     a, b = (load_file(run / "models" / "ga" / "model.safetensors") for run in (one, two))
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
     # every metric and probe of every model is the one process's, to the last bit, but for the sharded
-    # training: its gradient norm for the clipping sums the shards' parts in another order
-    (fsdp_one, *exact_one), (fsdp_two, *exact_two) = ([m for m in metrics_and_probes(run) if m["name"] == "npo-fsdp"]
-                                                      + [m for m in metrics_and_probes(run) if m["name"] != "npo-fsdp"]
-                                                      for run in (one, two))
-    assert exact_two == exact_one
-    assert fsdp_two["summary"].keys() == fsdp_one["summary"].keys()
-    for key, value in fsdp_one["summary"].items():
-        assert fsdp_two["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+    # trainings: their gradient norms for the clipping sum the shards' parts in another order
+    by_name_one = {m["name"]: m for m in metrics_and_probes(one)}
+    exact_two = [m for m in metrics_and_probes(two) if m["name"] not in SHARDED]
+    assert exact_two == list(by_name_one.values())[:3]  # target, retain model, ga
+    sharded_two = [m for m in metrics_and_probes(two) if m["name"] in SHARDED]
+    assert [m["name"] for m in sharded_two] == list(SHARDED)
+    for n in sharded_two:
+        m = by_name_one[n["name"].split("-")[0]]
+        assert n["summary"].keys() == m["summary"].keys()
+        for key, value in m["summary"].items():
+            assert n["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (n["name"], key)
     assert summary_rows(two)[:3] == summary_rows(one)[:3]  # target, retain model, ga
     results = json.loads((two / "results.json").read_text())
     assert results["provenance"]["world_size"] == 2 and "parallel" in results["provenance"]
     assert json.loads((one / "results.json").read_text())["provenance"]["world_size"] == 1
     n_forget = len(results["models"][0]["splits"]["forget"]["probes"]["answer_logprob"])
+    trained_one = {m["name"]: m for m in json.loads((one / "results.json").read_text())["models"][2:]}
+    assert list(trained_one) == ["ga", "npo"]
     for m in results["models"][2:]:  # the methods (train.epochs=1: every forget item once)
-        train = m["train"]
+        train, m_one = m["train"], trained_one[m["name"].split("-")[0]]
         assert train["world_size"] == 2 and train["sequences"] == n_forget
         assert train["rank_sequences"] == [n_forget // 2, n_forget // 2]  # each process half of every step
-        assert train["sharding"] == ("fsdp" if m["name"] == "npo-fsdp" else "none")
-    for m in json.loads((one / "results.json").read_text())["models"][2:]:
-        assert m["train"]["world_size"] == 1 and m["train"]["rank_sequences"] == [n_forget]
+        assert train["sharding"] == SHARDED.get(m["name"], "none")
+        # the gradient of the whole launch's step, the size of one process's (Adam would hide a scale)
+        assert train["grad_norm"] == pytest.approx(m_one["train"]["grad_norm"], rel=1e-5), m["name"]
+        assert m_one["train"]["world_size"] == 1 and m_one["train"]["rank_sequences"] == [n_forget]
+        assert m_one["train"]["sharding"] == "none"
 
 
 def summary_rows(run: Path) -> list:
@@ -141,6 +154,29 @@ def torch_close(a, b) -> None:
     import torch
 
     torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_a_deepspeed_config_trains_with_zero(tiny_run, tmp_path):
+    """``accelerate launch --config_file F -m lethe run``, F a DeepSpeed config naming a DeepSpeed JSON file at
+    ZeRO stage 3: NPO trains sharded with ZeRO-3 (no train.sharding given) and gives one process's numbers
+    to float rounding."""
+    root, _ = tiny_run
+    (tmp_path / "ds.json").write_text(json.dumps({"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}))
+    (tmp_path / "accelerate.yaml").write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: DEEPSPEED\nnum_machines: 1\nnum_processes: 2\n"
+        f"deepspeed_config:\n  deepspeed_config_file: {tmp_path / 'ds.json'}\n")
+    common = [*SPLIT[:-1], "methods=[npo]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+    assert main(["run", *common, "name=one"]) == 0
+    done = launch([str(BIN / "accelerate"), "launch", "--config_file", str(tmp_path / "accelerate.yaml"),
+                   "--main_process_port", str(free_port())], ["run", *common, "name=two"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    (one, *_), (two, *_) = (json.loads((tmp_path / "runs" / n / "results.json").read_text())["models"][2:]
+                            for n in ("one", "two"))
+    assert (two["train"]["sharding"], two["train"]["world_size"], one["train"]["sharding"]) == ("zero3", 2, "none")
+    assert two["train"]["grad_norm"] == pytest.approx(one["train"]["grad_norm"], rel=1e-5)
+    for key, value in one["summary"].items():
+        assert two["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
 
 
 @pytest.mark.slow

@@ -52,29 +52,62 @@ def test_bad_placement_is_one_line(override, message):
 @pytest.mark.parametrize("overrides, message", [
     (["train.optimizer=sgd"], r"^train\.optimizer must be one of adamw, adamw_fused, adamw_8bit, paged_adamw_8bit, "
                               r"got 'sgd'; fix it"),
-    (["train.sharding=zero3"], r"^train\.sharding must be 'none' or 'fsdp', got 'zero3'; fix it"),
+    (["train.sharding=zero1"], r"^train\.sharding must be one of none, fsdp, zero2, zero3, got 'zero1'; fix it"),
     (["train.sharding=fsdp", "train.lora=true"], r"^train\.sharding fsdp does not go with train\.lora "),
+    (["train.sharding=zero3", "train.lora=true"], r"^train\.sharding zero3 does not go with train\.lora "),
 ])
 def test_bad_training_setting_is_one_line(overrides, message):
     with pytest.raises(LetheError, match=message):
         load_config(overrides=overrides).train.check()
 
 
-@pytest.mark.parametrize("by_config", [True, False])
-def test_fsdp_refuses_what_needs_the_whole_model(monkeypatch, by_config, make_tiny, tokenizer):
+@pytest.mark.parametrize("option, env, kind", [
+    ("fsdp", {}, "fsdp"), ("zero3", {}, "zero3"),
+    ("none", {"ACCELERATE_USE_FSDP": "true"}, "fsdp"),  # accelerate launch --config_file <an FSDP config>
+    ("none", {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, "zero2"),
+])
+def test_sharding_refuses_what_needs_the_whole_model(monkeypatch, option, env, kind, make_tiny, tokenizer):
     """Evaluation during unlearning and SAM read the whole model: with a sharded copy they are refused; so is
-    a LoRA model. FSDP comes from train.sharding or from accelerate's FSDP config (ACCELERATE_USE_FSDP)."""
+    a LoRA model. Sharding comes from train.sharding or from an accelerate config (FSDP, DeepSpeed)."""
     from lethe.loop import train_loop
     from lethe.models import add_lora
 
     monkeypatch.setattr(dist, "world", lambda: 2)
-    if not by_config:
-        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    train = TrainConfig(sharding="fsdp" if by_config else "none")
-    with pytest.raises(LetheError, match=r"^train\.sharding=fsdp trains a sharded copy of the model: evaluation"):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    train = TrainConfig(sharding=option)
+    with pytest.raises(LetheError, match=rf"^train\.sharding={kind} trains a sharded copy of the model: evaluation"):
         train_loop(torch.nn.Linear(2, 2), train, 4, None, None, device=torch.device("cpu"), eval_hook=lambda m, s: {})
-    with pytest.raises(LetheError, match=r"^train\.sharding=fsdp \(or an accelerate FSDP config\) does not go with"):
+    with pytest.raises(LetheError, match=rf"^train\.sharding={kind} \(or an accelerate config that shards\) does not"):
         train_loop(add_lora(make_tiny(tokenizer)), train, 4, None, None, device=torch.device("cpu"))
+
+
+def test_the_zero_stage_of_an_accelerate_deepspeed_config(monkeypatch, tmp_path):
+    """accelerate launch sets ACCELERATE_DEEPSPEED_ZERO_STAGE from the config's zero_stage, or names a DeepSpeed
+    JSON file whose zero_optimization.stage counts (2 where it says none); stages 0 and 1 are refused."""
+    from lethe import sharding
+
+    monkeypatch.setattr(dist, "world", lambda: 2)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    assert sharding.requested("fsdp") == "fsdp"  # the option wins over the launch's config
+    ds = tmp_path / "ds_config.json"
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(ds))
+    for config, kind in (({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}}, "zero3"),
+                         ({"train_batch_size": "auto"}, "zero2")):
+        ds.write_text(json.dumps(config))
+        assert sharding.requested("none") == kind
+    ds.write_text('{"zero_optimization": {"stage": 1}}')
+    with pytest.raises(LetheError, match=r"^the accelerate DeepSpeed config asks for ZeRO stage 1; Lethe drives stages "
+                                         r"2 and 3 "):
+        sharding.requested("none")
+    ds.write_text("{not json")
+    with pytest.raises(LetheError, match=rf"^the DeepSpeed config {ds} \(named by the accelerate config\) cannot be "
+                                         "read: "):
+        sharding.requested("none")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")  # the accelerate config's own zero_stage
+    assert sharding.requested("none") == "zero3"
+    monkeypatch.setattr(dist, "world", lambda: 1)
+    assert sharding.requested("zero3") == "none"  # one process: nothing to shard
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

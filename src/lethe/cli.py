@@ -6,6 +6,7 @@ User mistakes print one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import dataclasses
 import json
 import os
@@ -313,9 +314,9 @@ def join_launch(command: str) -> None:
                          "across processes: each would repeat it; launch one process")
     if command not in SPLIT_COMMANDS:
         return
-    if dist.launch_sharding() == "deepspeed":
-        raise LetheError("this launch's accelerate config asks for DeepSpeed, which Lethe does not drive yet; shard "
-                         "with FSDP instead (an accelerate FSDP config, or train.sharding=fsdp)")
+    if dist.launch_sharding() == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise LetheError("this launch's accelerate config asks for DeepSpeed, and the deepspeed package is not "
+                         "installed (pip install deepspeed)")
     dist.init()
     if not dist.is_main():
         set_enabled(False)

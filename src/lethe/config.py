@@ -18,6 +18,7 @@ PRECISIONS = ("fp32", "bf16")
 MODEL_DTYPES = ("auto", "bfloat16", "float16", "float32")
 ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit")
+SHARDINGS = ("none", "fsdp", "zero2", "zero3")  # train.sharding, lethe.sharding
 # Lethe's byte-level BPE (models.train_tokenizer) holds its special tokens and all 256 byte symbols
 # before the first merge: a smaller vocab_size is silently raised to this by the trainer
 MIN_VOCAB_SIZE = len(SPECIALS) + 256
@@ -78,7 +79,8 @@ class TrainConfig:
     optimizer: str = "adamw"
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30 % slower
     # launched as several processes: "none" = data parallel (each process a whole copy); "fsdp" = weights,
-    # gradients and optimizer states sharded across the processes (torch's FSDP2; docs/scale.md)
+    # gradients and optimizer states sharded across the processes (torch's FSDP2); "zero2" / "zero3" =
+    # DeepSpeed ZeRO stage 2 (gradients and optimizer states) / 3 (the weights too); docs/scale.md
     sharding: str = "none"
 
     def check(self, prefix: str = "train") -> None:
@@ -105,9 +107,10 @@ class TrainConfig:
              "needs evaluation during unlearning: set train.eval_every (steps, or -1 = each epoch)"),
             (self.optimizer not in OPTIMIZERS, "optimizer",
              f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
-            (self.sharding not in ("none", "fsdp"), "sharding", f"must be 'none' or 'fsdp', got {self.sharding!r}"),
-            (self.sharding == "fsdp" and self.lora, "sharding",
-             "fsdp does not go with train.lora (an adapter is small: data parallelism, sharding=none, serves it)"),
+            (self.sharding not in SHARDINGS, "sharding", f"must be one of {', '.join(SHARDINGS)}, got {self.sharding!r}"),
+            (self.sharding != "none" and self.lora, "sharding",
+             f"{self.sharding} does not go with train.lora (an adapter is small: data parallelism, sharding=none, "
+             "serves it)"),
         ])
 
 

@@ -10,17 +10,18 @@ once a step: the update of one process with the same global batch (docs/scale.md
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from . import dist
+from . import dist, sharding
 from .config import TrainConfig
 from .data import Sequence, UnlearnBatch, collate
 from .errors import LetheError
-from .models import answer_logits, count_parameters, decoder_layers
+from .models import answer_logits, count_parameters
 from .ops import sequence_nll
 from .progress import bar
 from .tracking import current, prefix as tracked
@@ -32,13 +33,14 @@ class TrainStats:
     sequences: int = 0
     tokens: int = 0  # non-pad tokens through the model's trained forward passes
     world_size: int = 1  # processes that shared the steps
-    sharding: str = "none"  # "fsdp": the weights, gradients and optimizer states were sharded across them
+    sharding: str = "none"  # fsdp, zero2, zero3: the training was sharded across them (lethe.sharding)
     rank_sequences: list[int] = field(default_factory=list)  # sequences each process trained on
     seconds: float = 0.0
     setup_seconds: float = 0.0
     trainable_params: int = 0
     total_params: int = 0
     losses: list[float] = field(default_factory=list)
+    grad_norm: float | None = None  # the last step's gradient norm over the launch, before clipping (clipping off: None)
     last_stats: dict = field(default_factory=dict)
     # evaluation during unlearning: [{"step", "epoch", <summary values>}], and the checkpoint returned
     checkpoints: list[dict] = field(default_factory=list)
@@ -114,6 +116,8 @@ def accelerator():
     from accelerate import Accelerator
 
     dist.init()
+    if not torch.cuda.is_available():  # DeepSpeed, where installed, guesses so too, with a warning on every run
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
@@ -188,23 +192,27 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     if train.max_steps:
         total_steps = min(total_steps, train.max_steps)
     parallel = dist.world() > 1
-    sharded = parallel and "fsdp" in (train.sharding, dist.launch_sharding())  # the option, or accelerate's config
+    kind = sharding.requested(train.sharding)  # the option, or accelerate's config
+    sharded = kind != "none"
     if sharded and hasattr(model, "peft_config"):
-        raise LetheError("train.sharding=fsdp (or an accelerate FSDP config) does not go with train.lora: an "
-                         "adapter is small, data parallelism serves it; set train.sharding=none")
+        raise LetheError(f"train.sharding={kind} (or an accelerate config that shards) does not go with train.lora: "
+                         "an adapter is small, data parallelism serves it; set train.sharding=none")
     if sharded and (eval_hook is not None or gradients is not None):
-        raise LetheError("train.sharding=fsdp trains a sharded copy of the model: evaluation during unlearning "
+        raise LetheError(f"train.sharding={kind} trains a sharded copy of the model: evaluation during unlearning "
                          "(train.eval_every) and SAM (train.sam_rho) need the whole model; drop them or set "
                          "train.sharding=none")
-    # net: what trains; with FSDP a sharded copy (sharded_copy), gathered back into the model at the end
-    net = sharded_copy(model) if sharded else model
-    opt, sched = optimizer(net, train, total_steps)
+    stats = TrainStats()
+    stats.trainable_params, stats.total_params = count_parameters(model)
+    # net: what trains; sharded, a sharded copy of the model (lethe.sharding), gathered back into it at the end
+    if sharded:
+        shards = sharding.shard(model, kind, lambda m: optimizer(m, train, total_steps), train.max_grad_norm)
+        net, opt, sched = shards.net, shards.opt, shards.sched
+    else:
+        net, (opt, sched) = model, optimizer(model, train, total_steps)
     if not parallel:  # several processes sum their gradients once a step (dist.sum_gradients), not through DDP
         net, opt = accel.prepare(net, opt, device_placement=[False, False])
         model = net
     net.train()
-    stats = TrainStats()
-    stats.trainable_params, stats.total_params = count_parameters(net)
     if t_setup is not None:
         stats.setup_seconds = time.perf_counter() - t_setup
 
@@ -247,7 +255,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 idx = order[start : start + per_step]  # the items of this optimizer step
                 paired = torch.randint(n_paired, (len(idx),), generator=gen).tolist() if n_paired else []
                 share = dist.step_share(idx, paired, micro)  # all of them in one process
-                # FSDP: every process runs as many micro-batches (the gathers are collective); a padding one
+                # sharded: every process runs as many micro-batches (the gathers are collective); a padding one
                 # is the step's first micro-batch again, with weight 0
                 weights = [1.0] * len(share) + [0.0] * (dist.most_micro_batches(len(idx), micro) - len(share)
                                                         if sharded else 0)
@@ -256,17 +264,17 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 if gradients is None:
                     step_loss, info = 0.0, {}
                     for k, (batch, weight) in enumerate(zip(batches, weights)):  # accumulation
-                        if sharded:  # the gradients are reduced after the last micro-batch only
-                            net.set_requires_gradient_sync(k == len(batches) - 1)
+                        if sharded:
+                            shards.micro_batch(k == len(batches) - 1)
                         with autocast(train.precision, device):
                             total, info = loss(net, batch)
                         part = total / len(idx) * weight
-                        accel.backward(part)
+                        (shards.backward if sharded else accel.backward)(part)
                         step_loss += float(part.detach())
                 else:
                     step_loss, info = gradients(net, batches, len(idx))
                 if parallel:
-                    if not sharded:  # FSDP has reduce-scattered them already
+                    if not sharded:  # the sharded copy has reduced them already
                         dist.sum_gradients(trained)
                     step_loss = dist.sum_numbers([step_loss])[0]
                     local += sum(len(items) for (items, _), w in zip(share, weights) if w)
@@ -274,15 +282,18 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 stats.last_stats = info
                 if diverged and not math.isfinite(step_loss):
                     raise LetheError(f"{diverged} became {step_loss} at step {step}; lower train.lr")
-                if train.max_grad_norm > 0 and sharded:  # the global norm over the shards
-                    torch.nn.utils.clip_grad_norm_(trained, train.max_grad_norm)
-                elif train.max_grad_norm > 0:
-                    accel.clip_grad_norm_(net.parameters(), train.max_grad_norm)
-                current().log({"loss": step_loss, "lr": opt.param_groups[0]["lr"]}, step=step + 1,
+                lr = opt.param_groups[0]["lr"]
+                if sharded:
+                    norm = shards.step()
+                else:
+                    norm = accel.clip_grad_norm_(net.parameters(), train.max_grad_norm) \
+                        if train.max_grad_norm > 0 else None
+                    opt.step()
+                    sched.step()
+                    opt.zero_grad(set_to_none=True)
+                stats.grad_norm = None if norm is None else float(norm)
+                current().log({"loss": step_loss, "lr": lr, "grad_norm": stats.grad_norm}, step=step + 1,
                               prefix=tracked("train", description))
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
                 step += 1
                 stats.sequences += len(idx)
                 stats.losses.append(step_loss)
@@ -299,7 +310,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     stats.steps = step
     stats.seconds = time.perf_counter() - t0 - stats.eval_seconds
     stats.world_size = dist.world()
-    stats.sharding = "fsdp" if sharded else "none"
+    stats.sharding = kind
     if parallel:  # the whole launch's tokens; each process's share of the sequences
         stats.tokens = int(dist.sum_numbers([stats.tokens])[0])
         stats.rank_sequences = [int(v) for v in dist.sum_numbers(
@@ -307,42 +318,11 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     else:
         stats.rank_sequences = [stats.sequences]
     if sharded:
-        gather_into(model, net)
-        del net, opt
+        shards.gather_into(model)
+        del net, opt, shards
     model = accel.unwrap_model(model)
     model.eval()
     return model, stats
-
-
-def sharded_copy(model):
-    """A copy of ``model`` sharded with torch's FSDP2 (``fully_shard``): each decoder layer
-    (:func:`lethe.models.decoder_layers`), then the rest; gradients are summed, not averaged, over the
-    processes (the loop normalises by the step's global item count). The model itself moves to the CPU
-    until :func:`gather_into` fills it again, so the accelerator holds the shards alone."""
-    import copy
-
-    from torch.distributed.fsdp import FSDPModule, fully_shard
-
-    device = next(model.parameters()).device
-    net = copy.deepcopy(model)
-    model.to("cpu")
-    net._lethe_device = device
-    for layer in decoder_layers(net)[1]:
-        fully_shard(layer)
-    fully_shard(net)
-    for module in net.modules():
-        if isinstance(module, FSDPModule):
-            module.set_gradient_divide_factor(1.0)
-            module.set_force_sum_reduction_for_comms(True)  # a plain sum (gloo has no pre-multiplied one)
-    return net
-
-
-def gather_into(model, net) -> None:
-    """The full weights of the sharded ``net`` (every process takes part) loaded into ``model``, which goes
-    back to the device it was on."""
-    state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in net.state_dict().items()}
-    model.load_state_dict({k: v.to("cpu") for k, v in state.items()})
-    model.to(net._lethe_device)
 
 
 def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, description: str = "fine-tune"):

@@ -1,0 +1,167 @@
+"""Training a model sharded across the processes of a launch: torch's FSDP2 (``train.sharding=fsdp``) or
+DeepSpeed ZeRO stage 2 / 3 (``zero2`` / ``zero3``), or what an accelerate config file asks for (docs/scale.md).
+
+Either way the loop trains a sharded copy of the model and gathers the full weights back into the model at
+the end (the model waits on the CPU meanwhile, so the accelerator holds the shards alone). The copy's
+gradients are the sum over the processes, as in plain data parallelism: the loop normalises each step by
+its global item count, so N processes give the update of one process with the same global batch.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import warnings
+
+import torch
+
+from . import dist
+from .errors import LetheError
+from .models import decoder_layers
+
+
+def requested(option: str) -> str:
+    """The sharding of this launch: ``train.sharding`` (``option``) unless it is "none", then what the
+    accelerate config of ``accelerate launch --config_file`` asks for (FSDP, or DeepSpeed's ZeRO stage);
+    "none" for one process."""
+    if dist.world() == 1:
+        return "none"
+    if option != "none":
+        return option
+    launch = dist.launch_sharding()
+    return f"zero{deepspeed_stage()}" if launch == "deepspeed" else launch or "none"
+
+
+def deepspeed_stage() -> int:
+    """The ZeRO stage of an accelerate DeepSpeed config: its own ``zero_stage``, or that of the DeepSpeed
+    JSON file it names; 2 or 3 (stages 0 and 1 shard nothing Lethe's data parallelism does not)."""
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "")
+    if not stage:
+        stage = str(user_deepspeed_config().get("zero_optimization", {}).get("stage", 2))
+    if stage not in ("2", "3"):
+        raise LetheError(f"the accelerate DeepSpeed config asks for ZeRO stage {stage}; Lethe drives stages 2 and 3 "
+                         "(stages 0 and 1 add nothing to its data parallelism): set zero_stage to 2 or 3")
+    return int(stage)
+
+
+def user_deepspeed_config() -> dict:
+    """The DeepSpeed JSON file an accelerate config names (``deepspeed_config_file``), or {}."""
+    path = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "")
+    if not path or path.lower() == "none":
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise LetheError(f"the DeepSpeed config {path} (named by the accelerate config) cannot be read: {exc}") from None
+
+
+def shard(model, kind: str, make_optimizer, max_grad_norm: float):
+    """A sharded copy of ``model`` (``kind``: fsdp, zero2 or zero3) with its optimizer and schedule
+    (``make_optimizer(module) -> (optimizer, scheduler)``); each step clips the global gradient norm to
+    ``max_grad_norm`` (0: no clipping)."""
+    device = next(model.parameters()).device
+    net = copy.deepcopy(model)
+    model.to("cpu")
+    if kind == "fsdp":
+        return FSDP(net, device, make_optimizer, max_grad_norm)
+    return ZeRO(net, device, make_optimizer, max_grad_norm, int(kind[-1]))
+
+
+class FSDP:
+    """Torch's FSDP2 (``fully_shard``): each decoder layer (:func:`lethe.models.decoder_layers`), then the
+    rest; gradients summed, not averaged, over the processes."""
+
+    def __init__(self, net, device, make_optimizer, max_grad_norm: float):
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+
+        for layer in decoder_layers(net)[1]:
+            fully_shard(layer)
+        fully_shard(net)
+        for module in net.modules():
+            if isinstance(module, FSDPModule):
+                module.set_gradient_divide_factor(1.0)
+                module.set_force_sum_reduction_for_comms(True)  # a plain sum (gloo has no pre-multiplied one)
+        self.net, self.device, self.max_grad_norm = net, device, max_grad_norm
+        self.opt, self.sched = make_optimizer(net)
+
+    def micro_batch(self, last: bool) -> None:
+        """Before each micro-batch of a step: the gradients are reduced after the last one only."""
+        self.net.set_requires_gradient_sync(last)
+
+    def backward(self, loss) -> None:
+        loss.backward()
+
+    def step(self):
+        """Clip, update, zero the gradients; returns the gradient norm before clipping (None: clipping off)."""
+        norm = None
+        if self.max_grad_norm > 0:  # the global norm over the shards
+            norm = torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad],
+                                                  self.max_grad_norm)
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        return norm
+
+    def gather_into(self, model) -> None:
+        """The full weights (every process takes part) loaded into ``model``, back on its device."""
+        state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in self.net.state_dict().items()}
+        model.load_state_dict({k: v.to("cpu") for k, v in state.items()})
+        model.to(self.device)
+
+
+class ZeRO:
+    """DeepSpeed's engine at ZeRO stage 2 (gradients and optimizer states partitioned) or 3 (the weights too),
+    driven by the loop's own micro-batches: the step's boundary is set by hand, the loss is multiplied by
+    the number of processes (DeepSpeed averages the gradients, the loop sums them) and not divided by an
+    accumulation count. The ZeRO section of a DeepSpeed JSON file named by the accelerate config (offload
+    settings, bucket sizes) is kept; batch sizes, accumulation and clipping come from ``train.*``."""
+
+    def __init__(self, net, device, make_optimizer, max_grad_norm: float, stage: int):
+        try:
+            import deepspeed
+        except ImportError:
+            raise LetheError(f"train.sharding=zero{stage} needs the deepspeed package (pip install deepspeed)") from None
+        logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is "
+                                "deprecated", FutureWarning)  # DeepSpeed's collectives, once a step each
+        if torch.device(device).type == "cpu":
+            # its shared-memory all-reduce serves DeepSpeed's inference alone, and building it compiles C++
+            # for half a minute on a process group's first use: training goes through torch's collectives
+            deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+        self.opt, self.sched = make_optimizer(net)
+        zero = {**user_deepspeed_config().get("zero_optimization", {}), "stage": stage}
+        for part in ("optimizer", "param"):
+            where = os.environ.get(f"ACCELERATE_DEEPSPEED_OFFLOAD_{part.upper()}_DEVICE", "none")
+            if where != "none":
+                zero[f"offload_{part}"] = {**zero.get(f"offload_{part}", {}), "device": where}
+        dtype = next(net.parameters()).dtype
+        config = {"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1,
+                  "train_batch_size": dist.world(), "gradient_clipping": max_grad_norm, "zero_optimization": zero,
+                  "bf16": {"enabled": dtype == torch.bfloat16}, "fp16": {"enabled": dtype == torch.float16},
+                  "zero_allow_untested_optimizer": True, "zero_force_ds_cpu_optimizer": False,
+                  "steps_per_print": 2**31 - 1}
+        self.engine, *_ = deepspeed.initialize(model=net, optimizer=self.opt, config=config)
+        self.net, self.device, self.max_grad_norm, self.deepspeed = self.engine, device, max_grad_norm, deepspeed
+
+    def micro_batch(self, last: bool) -> None:
+        self.engine.set_gradient_accumulation_boundary(last)
+
+    def backward(self, loss) -> None:
+        self.engine.backward(loss * dist.world(), scale_wrt_gas=False)
+
+    def step(self):
+        self.engine.step()  # clipping (the global norm over the partitions), update, zeroed gradients
+        self.sched.step()
+        return self.engine.get_global_grad_norm() if self.max_grad_norm > 0 else None
+
+    def gather_into(self, model) -> None:
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, p in self.engine.module.named_parameters():
+                with self.deepspeed.zero.GatheredParameters([p]):  # stage 3: the whole tensor, for the block
+                    own[name].copy_(p.detach().to("cpu"))
+        self.engine.destroy()
+        model.to(self.device)
