@@ -157,6 +157,28 @@ def torch_close(a, b) -> None:
 
 
 @pytest.mark.slow
+def test_two_nodes_give_the_numbers_of_one(tiny_run, tmp_path):
+    """Two torchrun agents, as on two machines (``--nnodes 2 --node_rank 0/1``, one process each, here both on
+    localhost over one file system): the run of one process, bit for bit, written once by the first node."""
+    root, _ = tiny_run
+    common = [*SPLIT[:-1], "methods=[ga]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+    assert main(["run", *common, "name=one"]) == 0
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LETHE_NO_PROGRESS": "1"}
+    nodes = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+                               "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "lethe", "run", *common,
+                               "name=two"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for rank in (0, 1)]
+    outs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outs[0][1][-3000:] + outs[1][1][-3000:]
+    assert outs[0][0].count("run folder:") == 1 and "run folder:" not in outs[1][0]  # the first node speaks
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["one", "two"]
+    assert metrics_and_probes(tmp_path / "runs" / "two") == metrics_and_probes(tmp_path / "runs" / "one")
+    results = json.loads((tmp_path / "runs" / "two" / "results.json").read_text())
+    assert results["provenance"]["world_size"] == 2 and results["models"][2]["train"]["world_size"] == 2
+
+
+@pytest.mark.slow
 def test_accelerate_launch_with_a_deepspeed_config_trains_with_zero(tiny_run, tmp_path):
     """``accelerate launch --config_file F -m lethe run``, F a DeepSpeed config naming a DeepSpeed JSON file at
     ZeRO stage 3: NPO trains sharded with ZeRO-3 (no train.sharding given) and gives one process's numbers
