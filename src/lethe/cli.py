@@ -91,6 +91,15 @@ def _resume_config(args):
     raise LetheError(f"{run_dir}: no run to resume (neither it nor {partial} holds a config.yaml)")
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import load_sweep_config, run_sweep
+
+    cfg, scfg = load_sweep_config(*_split_args(args.settings))
+    out = run_sweep(cfg, scfg)
+    print(f"sweep folder: {out}\n  table: {out / 'sweep.md'}")
+    return 0
+
+
 def cmd_safety(args) -> int:
     """``lethe safety ...`` = ``lethe run scenario=safety ...``."""
     _, overrides = _split_args(args.settings)
@@ -267,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
             settings="; e.g. scenario_options.attacks=[jailbreak]")
     command("unlearn", cmd_unlearn, "unlearn with one method, save the model, evaluate it",
             ("method", "method name (see `lethe ls methods`)"), settings="")
+    command("sweep", cmd_sweep, "tune one method under a stated rule: an Optuna study, a Pareto front, the selected "
+            "point run with the full suite (docs/sweep.md)",
+            settings="; sweep.method=M [sweep.trials=20 sweep.sampler=tpe|grid sweep.objectives=[...] sweep.select=... "
+            "sweep.keep={model_utility: 0.95} sweep.space={...}]")
     command("finetune", cmd_finetune, "train a benchmark's target and retain models (docs/finetune.md)",
             settings="; benchmark=B forget_split=S [model=HUB_OR_PATH] out=FOLDER train.*= tiny_model.*=")
     s = command("attack", cmd_attack, "robustness attacks on one saved model: does the forgotten knowledge come back?",
@@ -300,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # split across the processes of a launch (docs/scale.md)
 SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune", "attack")
-MODEL_COMMANDS = ("harness",)  # the other command that loads models (lm-eval splits its own way): one process
+MODEL_COMMANDS = ("harness", "sweep")  # other commands that load models (lm-eval splits its own way): one process
 
 
 def join_launch(command: str) -> None:

@@ -312,6 +312,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple = ()) -> RunConfig:
     """Defaults <- YAML file <- ``key=value`` overrides."""
+    return build(RunConfig, config_values(path, overrides))
+
+
+def config_values(path: str | Path | None = None, overrides: list[str] | tuple = ()) -> dict:
+    """The nested values of a YAML file and ``key=value`` overrides, before they are checked and built."""
     import yaml
 
     values: dict = {}
@@ -335,7 +340,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         if not isinstance(values, dict):
             raise LetheError(f"{p}: the config must be a mapping of keys to values")
     # option dicts (method_options, benchmark_options) accept new keys; dataclass sections are checked by build()
-    return build(RunConfig, nest_overrides(overrides, values))
+    return nest_overrides(overrides, values)
 
 
 def nest_overrides(overrides, values: dict | None = None) -> dict:

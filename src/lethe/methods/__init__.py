@@ -65,19 +65,22 @@ def _registrar(kind: type, name: str, **spec) -> Callable:
 
 def register_method(name: str, config: type, needs_ref: str = "none", needs: tuple[str, ...] = (),
                     family: str = "post-training / untargeted", paper: str = "", setup: Callable | None = None,
-                    **defaults):
-    """Register a loss (:class:`LossMethod`); ``defaults``: the paper's training settings (lr, epochs, ...).
-    The other kinds have their own ``register_*``, each taking only the fields its kind has."""
+                    space: dict | None = None, **defaults):
+    """Register a loss (:class:`LossMethod`); ``defaults``: the paper's training settings (lr, epochs, ...);
+    ``space``: the options ``lethe sweep`` searches (:attr:`Method.space`). The other kinds have their own
+    ``register_*``, each taking only the fields its kind has."""
     if "kind" in defaults:
         raise TypeError(f"method '{name}': register_method registers losses; use register_procedure, "
                         "register_inference or register_training_time for the other kinds")
     return _registrar(LossMethod, name, config=config, needs_ref=needs_ref, needs=frozenset(needs), family=family,
-                      paper=paper, defaults=defaults, setup=setup)
+                      paper=paper, defaults=defaults, setup=setup, space=dict(space or {}))
 
 
-def register_procedure(name: str, config: type, family: str = "model composition", paper: str = "", **defaults):
+def register_procedure(name: str, config: type, family: str = "model composition", paper: str = "",
+                       space: dict | None = None, **defaults):
     """Register ``run(model, tokenizer, forget, retain, train, cfg, description) -> (model, TrainStats)``."""
-    return _registrar(ProcedureMethod, name, config=config, family=family, paper=paper, defaults=defaults)
+    return _registrar(ProcedureMethod, name, config=config, family=family, paper=paper, defaults=defaults,
+                      space=dict(space or {}))
 
 
 def register_inference(name: str, config: type, family: str = "inference-time", paper: str = ""):

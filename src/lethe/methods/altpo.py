@@ -150,6 +150,7 @@ def altpo_setup(ctx) -> MethodState:
 
 
 @register_method("altpo", config=AltPOConfig, needs_ref="logprobs", needs=("forget_alt",),
+                 space={"beta": (0.05, 0.5, "log"), "alpha": (0.1, 10.0, "log")},
                  family="post-training / targeted", setup=altpo_setup, lr=5e-5, epochs=10,
                  paper="Mekala et al. 2025, Alternate Preference Optimization (COLING), AltPO loss")
 def altpo_loss(model, batch, ref, cfg: AltPOConfig, state: MethodState):

@@ -37,6 +37,7 @@ class DPOConfig:
 
 
 @register_method("dpo", config=DPOConfig, needs_ref="logprobs", needs=("forget_idk",),
+                 space={"beta": (0.05, 1.0, "log"), "alpha": (0.1, 10.0, "log")},
                  family="post-training / targeted", lr=1e-5, epochs=10,
                  paper="Rafailov et al. 2023, DPO Eq. 7; IdkDPO of TOFU (Maini et al. 2024) and NPO (Zhang et al. 2024)")
 def dpo_loss(model, batch, ref, cfg: DPOConfig):

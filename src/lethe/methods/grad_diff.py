@@ -17,4 +17,5 @@ class GradDiffConfig:
 
 
 register_method("grad_diff", config=GradDiffConfig, needs=("retain",),
+                space={"alpha": (0.1, 10.0, "log")},
                 paper="Liu et al. 2022; Maini et al. 2024, TOFU (gradient difference)", lr=1e-5, epochs=5)(ga_loss)

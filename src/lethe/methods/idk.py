@@ -28,6 +28,7 @@ class IDKConfig:
 
 
 @register_method("idk", config=IDKConfig, needs=("forget_idk",), family="post-training / targeted",
+                 space={"alpha": (0.1, 10.0, "log")},
                  paper="Maini et al. 2024 (TOFU IDK); Yuan et al. 2025 (IDK+AP)", lr=1e-5, epochs=5)
 def idk_loss(model, batch, ref, cfg: IDKConfig):
     forget = sequence_nll(*answer_logits(model, batch.forget_idk))  # (B,) NLL of the IDK answer

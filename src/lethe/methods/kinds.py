@@ -24,6 +24,8 @@ class Method:
     family: str
     paper: str = ""
     defaults: dict = field(default_factory=dict)
+    # what `lethe sweep` searches beside train.lr and train.epochs: {option: (low, high, "log" | "linear")}
+    space: dict = field(default_factory=dict)
 
     kind: ClassVar[str]
     work_field: ClassVar[str]  # the field holding the kind's callable

@@ -18,4 +18,5 @@ class KLConfig:
 
 
 register_method("kl", config=KLConfig, needs=("retain",), needs_ref="logits",
+                space={"alpha": (0.1, 10.0, "log")},
                 paper="Maini et al. 2024, TOFU (KL minimisation)", lr=1e-5, epochs=5)(ga_loss)

@@ -31,6 +31,7 @@ class MEConfig:
 
 
 @register_method("me", config=MEConfig, paper="Yuan et al. 2025, A Closer Look at Machine Unlearning for LLMs (ME)",
+                 space={"gamma": (0.01, 1.0, "log"), "alpha": (0.1, 10.0, "log")},
                  lr=1e-5, epochs=5)
 def me_loss(model, batch, ref, cfg: MEConfig):
     logits, labels = answer_logits(model, batch.forget)  # (B, T', V), (B, T')

@@ -33,6 +33,7 @@ class NPOConfig:
 
 
 @register_method("npo", config=NPOConfig, needs_ref="logprobs",
+                 space={"beta": (0.05, 1.0, "log"), "alpha": (0.1, 10.0, "log")},
                  paper="Zhang et al. 2024, NPO, Eq. 3", lr=1e-5, epochs=10)
 def npo_loss(model, batch, ref, cfg: NPOConfig):
     f = batch.forget

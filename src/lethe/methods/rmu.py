@@ -155,6 +155,7 @@ def rmu_setup(ctx) -> MethodState:
 
 
 @register_method("rmu", config=RMUConfig, needs_ref="logits", needs=("retain",),
+                 space={"steering_coeff": (1.0, 50.0, "log"), "alpha": (100.0, 3000.0, "log")},
                  paper="Li et al. 2024, The WMDP Benchmark (ICML), RMU, Sec. 5.2 / Algorithm 1",
                  setup=rmu_setup, lr=5e-5, epochs=1)
 def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):

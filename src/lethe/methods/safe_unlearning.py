@@ -52,6 +52,7 @@ class SafeUnlearningConfig:
 
 
 @register_method("safe_unlearning", config=SafeUnlearningConfig, needs_ref="logprobs", needs=("forget_idk",),
+                 space={"gamma": (0.1, 1.0, "log"), "theta": (0.1, 1.0, "log"), "alpha": (0.1, 10.0, "log")},
                  family="post-training / safety", lr=2e-5, epochs=5,
                  paper="Zhang et al. 2024, Safe Unlearning (jailbreak defence): NPO + refusal SFT + helpful SFT")
 def safe_unlearning_loss(model, batch, ref, cfg: SafeUnlearningConfig):

@@ -39,6 +39,7 @@ class SatImpConfig:
 
 
 @register_method("satimp", config=SatImpConfig, lr=1e-5, epochs=5,
+                 space={"beta1": (1.0, 10.0, "log"), "beta2": (0.5, 2.0, "log"), "alpha": (0.01, 1.0, "log")},
                  paper="Yang et al. 2025, Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning (SatImp)")
 def satimp_loss(model, batch, ref, cfg: SatImpConfig):
     logp, mask = token_logprobs(*answer_logits(model, batch.forget))  # (B, T'-1) log p(y_t | x, y_<t) in fp32, mask

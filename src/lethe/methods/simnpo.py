@@ -45,6 +45,7 @@ class SimNPOConfig:
 
 
 @register_method("simnpo", config=SimNPOConfig, lr=1e-5, epochs=10,
+                 space={"beta": (0.5, 5.0, "log"), "gamma": (0.05, 1.0, "log"), "alpha": (0.1, 10.0, "log")},
                  paper="Fan et al. 2024, Simplicity Prevails: Rethinking NPO for LLM Unlearning (SimNPO)")
 def simnpo_loss(model, batch, ref, cfg: SimNPOConfig):
     lp, n = sequence_logprob(*answer_logits(model, batch.forget))  # (B,) log pi_theta(y|x), (B,) |y|

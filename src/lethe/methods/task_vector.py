@@ -33,6 +33,7 @@ class TaskVectorConfig:
 
 
 @register_procedure("task_vector", config=TaskVectorConfig, lr=1e-5, epochs=5,
+                    space={"alpha": (0.25, 2.0, "linear")},
                     paper="Ilharco et al. 2023, Editing Models with Task Arithmetic (negation)")
 def task_vector(model, tokenizer, forget, retain, train, cfg: TaskVectorConfig, description: str | None = None):
     if not forget:

@@ -35,6 +35,7 @@ class WGAConfig:
 
 
 @register_method("wga", config=WGAConfig, lr=1e-5, epochs=5,
+                 space={"beta": (0.5, 2.0, "log"), "alpha": (0.1, 10.0, "log")},
                  paper="Wang et al. 2025, Rethinking LLM Unlearning Objectives: A Gradient Perspective (WGA)")
 def wga_loss(model, batch, ref, cfg: WGAConfig):
     logp, mask = token_logprobs(*answer_logits(model, batch.forget))  # (B, T'-1) log p(y_t | x, y_<t) in fp32, mask

@@ -1,0 +1,100 @@
+"""``lethe sweep``: the search space, the Pareto front and the selection rule by hand, and a sweep on the tiny
+miniature that continues where it stopped (a trial cut off by a kill runs again) and selects by its rule."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lethe.cli import main
+from lethe.config import load_config
+from lethe.errors import LetheError
+from lethe.sweep import SweepConfig, grid, load_sweep_config, pareto, select, space_of
+from tiny_run import TINY
+
+
+def test_grid_points_by_hand():
+    space = space_of(SweepConfig(method="npo", space={"beta": [0.1, 0.3]}))
+    assert space["train.lr"] == ("range", 1e-4, 1e-2, "log") and space["beta"] == ("choice", (0.1, 0.3))
+    assert space["alpha"] == ("range", 0.1, 10.0, "log")  # declared beside NPO
+    points = grid(space, 3)
+    assert points["train.lr"] == [1e-4, 1e-3, 1e-2]
+    assert points["train.epochs"] == [1, 6, 10]  # 1 + 9 * (0, 1/2, 1), rounded
+    assert points["beta"] == [0.1, 0.3]
+    assert grid({"x": ("range", 0.0, 1.0, "linear")}, 5)["x"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_pareto_front_by_hand():
+    # (forget quality higher, a loss lower): (0.5, 1) dominates (0.4, 2); (0.9, 3) and (0.2, 0.5) trade off
+    points = [(0.5, 1.0), (0.4, 2.0), (0.9, 3.0), (0.2, 0.5), (0.5, 1.0)]
+    assert pareto(points, ["higher", "lower"]) == [0, 2, 3, 4]  # equal points do not dominate each other
+    assert pareto([(1.0,), (3.0,), (2.0,)], ["higher"]) == [1]
+
+
+def test_the_rule_keeps_a_fraction_of_the_target():
+    directions = {"forget_quality": "higher", "model_utility": "higher", "forget_rouge_l": "lower"}
+    trials = [{"number": 0, "metrics": {"forget_quality": 0.9, "model_utility": 0.50, "forget_rouge_l": 0.2}},
+              {"number": 1, "metrics": {"forget_quality": 0.6, "model_utility": 0.80, "forget_rouge_l": 0.5}},
+              {"number": 2, "metrics": {"forget_quality": 0.3, "model_utility": 0.85, "forget_rouge_l": 0.4}}]
+    target = {"model_utility": 0.8, "forget_rouge_l": 0.9}
+    chosen, rule = select(trials, target, directions, "forget_quality", {"model_utility": 0.95})
+    assert chosen["number"] == 1 and rule == "highest forget_quality with model_utility >= 0.95 x the target's"
+    # lower is better: at most the target's value / 0.5 = 1.8 (all pass), the lowest ROUGE-L wins
+    chosen, rule = select(trials, target, directions, "forget_rouge_l", {"forget_rouge_l": 0.5})
+    assert chosen["number"] == 0 and rule == "lowest forget_rouge_l with forget_rouge_l <= 1/0.5 x the target's"
+    assert select(trials, target, directions, "forget_quality", {"model_utility": 1.1})[0] is None
+
+
+@pytest.mark.parametrize("settings, message", [
+    ([], r"^sweep\.method is missing"),
+    (["sweep.method=icul"], r"^sweep\.method 'icul' trains nothing a sweep could tune"),
+    (["sweep.method=npo", "sweep.space={gamma: [0.1, 1.0, log]}"], r"^sweep\.space: 'gamma' is neither an option "),
+    (["sweep.method=npo", "sweep.space={beta: [1.0, 0.1, log]}"], r"^sweep\.space: 'beta' range 1\.0\.\.0\.1 \(log\)"),
+    (["sweep.method=npo", "sweep.samplr=grid"], r"^unknown config key 'sweep\.samplr'"),
+])
+def test_bad_sweep_settings_are_one_line(settings, message):
+    with pytest.raises(LetheError, match=message):
+        _, scfg = load_sweep_config(None, settings)
+        scfg.check()
+        space_of(scfg)
+
+
+def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp_path):
+    import optuna
+
+    root, _ = tiny_run
+    common = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
+              f"output={tmp_path}", "sweep.method=ga", "sweep.sampler=grid",
+              "sweep.objectives=[forget_quality, forget_probability]", "sweep.keep={}"]
+    space = "sweep.space={train.lr: [0.003, 0.001, 0.0003], train.epochs: [1]}"
+    assert main(["sweep", *common, space, "sweep.trials=2"]) == 0
+    folder = tmp_path / "sweep-ga"
+    first = json.loads((folder / "sweep.json").read_text())
+    assert [t["number"] for t in first["trials"]] == [0, 1]
+    # a trial cut off by a kill: asked, never told (it stays RUNNING in the study)
+    points = {"train.lr": [0.003, 0.001, 0.0003], "train.epochs": [1]}
+    study = optuna.load_study(study_name="ga", storage=f"sqlite:///{folder / 'study.db'}",
+                              sampler=optuna.samplers.GridSampler(points))
+    cut = study.ask({k: optuna.distributions.CategoricalDistribution(v) for k, v in points.items()})
+    assert cut.params["train.lr"] not in [t["params"]["train.lr"] for t in first["trials"]]  # the grid's last point
+    stamp = (folder / "trials" / "trial-000" / "results.json").stat().st_mtime_ns
+    assert main(["sweep", *common, space, "sweep.trials=3"]) == 0  # the same sweep, one trial more
+    result = json.loads((folder / "sweep.json").read_text())
+    assert (folder / "trials" / "trial-000" / "results.json").stat().st_mtime_ns == stamp  # not run again
+    assert len(result["trials"]) == 3 and cut.number not in [t["number"] for t in result["trials"]]
+    lrs = sorted(t["params"]["train.lr"] for t in result["trials"])
+    assert lrs == [0.0003, 0.001, 0.003]  # the grid, each point once (the cut-off trial's point run again)
+    # each trial is the plain run of its settings
+    lr = result["trials"][0]["params"]["train.lr"]
+    assert main(["run", *[a for a in common if not a.startswith("sweep.")], "name=plain",
+                 f"methods=[{{method: ga, train: {{lr: {lr}, epochs: 1}}}}]"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
+    assert result["trials"][0]["metrics"] == plain
+    assert len({t["metrics"]["forget_probability"] for t in result["trials"]}) == 3  # the learning rate matters
+    # the rule (no constraint): the highest forget quality; its point runs again with the run's own suite
+    best = max(result["trials"], key=lambda t: t["metrics"]["forget_quality"])
+    assert result["selected"] == best["number"] and result["rule"] == "highest forget_quality"
+    selected = json.loads((folder / "selected" / "summary.json").read_text())["rows"][-1]
+    assert selected["name"] == "ga" and selected["metrics"]["forget_quality"] == best["metrics"]["forget_quality"]
+    assert f"| trial {best['number']}" in (folder / "sweep.md").read_text()
+    assert load_config(None, [])  # the run config is untouched by the sweep's keys
