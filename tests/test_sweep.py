@@ -9,12 +9,12 @@ import pytest
 from lethe.cli import main
 from lethe.config import load_config
 from lethe.errors import LetheError
-from lethe.sweep import SweepConfig, grid, load_sweep_config, pareto, select, space_of
+from lethe.sweep import SweepConfig, grid, load_sweep_config, method_entry, pareto, select, space_of
 from tiny_run import TINY
 
 
 def test_grid_points_by_hand():
-    space = space_of(SweepConfig(method="npo", space={"beta": [0.1, 0.3]}))
+    space = space_of(SweepConfig(method="npo", space={"beta": [0.1, 0.3]}), "npo")
     assert space["train.lr"] == ("range", 1e-4, 1e-2, "log") and space["beta"] == ("choice", (0.1, 0.3))
     assert space["alpha"] == ("range", 0.1, 10.0, "log")  # declared beside NPO
     points = grid(space, 3)
@@ -22,6 +22,26 @@ def test_grid_points_by_hand():
     assert points["train.epochs"] == [1, 6, 10]  # 1 + 9 * (0, 1/2, 1), rounded
     assert points["beta"] == [0.1, 0.3]
     assert grid({"x": ("range", 0.0, 1.0, "linear")}, 5)["x"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_entries_fix_what_they_name_and_drop_a_retain_weight_without_a_retain_term():
+    scfg = SweepConfig(methods=("ga", {"method": "idk", "retain": "ap"}, {"method": "npo", "label": "npo+kl",
+                                                                           "retain": "kl", "beta": 0.2,
+                                                                           "train": {"epochs": 3}}),
+                       space={"beta": [0.05, 0.1]})
+    entries = scfg.entries()
+    assert list(entries) == ["ga", "idk-ap", "npo+kl"]
+    assert sorted(space_of(scfg, "ga")) == ["train.epochs", "train.lr"]  # GA has no retain term: no alpha
+    assert space_of(scfg, "idk-ap")["beta"] == ("choice", (0.05, 0.1))  # IDK's AP temperature: sweep.space reaches it
+    assert sorted(space_of(scfg, "idk-ap")) == ["alpha", "beta", "train.epochs", "train.lr"]
+    assert sorted(space_of(scfg, "npo+kl")) == ["alpha", "train.lr"]  # beta and train.epochs are fixed
+    assert method_entry(entries["npo+kl"], "npo+kl-t003", {"train.lr": 1e-3, "alpha": 2.0}) == {
+        "method": "npo", "retain": "kl", "beta": 0.2, "label": "npo+kl-t003", "alpha": 2.0,
+        "train": {"epochs": 3, "lr": 1e-3}}
+    with pytest.raises(LetheError, match=r"^sweep\.methods: two entries are labelled 'ga'"):
+        SweepConfig(methods=("ga", {"method": "ga"})).entries()
+    with pytest.raises(LetheError, match=r"sweep label"):
+        SweepConfig(methods=({"method": "ga", "label": "../x"},)).entries()
 
 
 def test_pareto_front_by_hand():
@@ -47,7 +67,7 @@ def test_the_rule_keeps_a_fraction_of_the_target():
 
 @pytest.mark.parametrize("settings, message", [
     ([], r"^sweep\.method is missing"),
-    (["sweep.method=icul"], r"^sweep\.method 'icul' trains nothing a sweep could tune"),
+    (["sweep.methods=[npo, icul]"], r"^sweep\.method 'icul' trains nothing a sweep could tune"),
     (["sweep.method=npo", "sweep.space={gamma: [0.1, 1.0, log]}"], r"^sweep\.space: 'gamma' is neither an option "),
     (["sweep.method=npo", "sweep.space={beta: [1.0, 0.1, log]}"], r"^sweep\.space: 'beta' range 1\.0\.\.0\.1 \(log\)"),
     (["sweep.method=npo", "sweep.samplr=grid"], r"^unknown config key 'sweep\.samplr'"),
@@ -56,7 +76,15 @@ def test_bad_sweep_settings_are_one_line(settings, message):
     with pytest.raises(LetheError, match=message):
         _, scfg = load_sweep_config(None, settings)
         scfg.check()
-        space_of(scfg)
+        space_of(scfg, next(iter(scfg.entries())))
+
+
+def main_raises(argv):
+    """``lethe`` as the library call behind the CLI, so that its one-line error surfaces as the exception."""
+    from lethe.sweep import load_sweep_config, run_sweep
+
+    cfg, scfg = load_sweep_config(None, argv[1:])
+    run_sweep(cfg, scfg, log=lambda *_: None)
 
 
 def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp_path):
@@ -69,7 +97,7 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     space = "sweep.space={train.lr: [0.003, 0.001, 0.0003], train.epochs: [1]}"
     assert main(["sweep", *common, space, "sweep.trials=2"]) == 0
     folder = tmp_path / "sweep-ga"
-    first = json.loads((folder / "sweep.json").read_text())
+    first = json.loads((folder / "sweep.json").read_text())["methods"]["ga"]
     assert [t["number"] for t in first["trials"]] == [0, 1]
     # a trial cut off by a kill: asked, never told (it stays RUNNING in the study)
     points = {"train.lr": [0.003, 0.001, 0.0003], "train.epochs": [1]}
@@ -77,13 +105,15 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
                               sampler=optuna.samplers.GridSampler(points))
     cut = study.ask({k: optuna.distributions.CategoricalDistribution(v) for k, v in points.items()})
     assert cut.params["train.lr"] not in [t["params"]["train.lr"] for t in first["trials"]]  # the grid's last point
-    stamp = (folder / "trials" / "trial-000" / "results.json").stat().st_mtime_ns
+    stamp = (folder / "trials" / "ga-000" / "results.json").stat().st_mtime_ns
     assert main(["sweep", *common, space, "sweep.trials=3"]) == 0  # the same sweep, one trial more
-    result = json.loads((folder / "sweep.json").read_text())
-    assert (folder / "trials" / "trial-000" / "results.json").stat().st_mtime_ns == stamp  # not run again
+    result = json.loads((folder / "sweep.json").read_text())["methods"]["ga"]
+    assert (folder / "trials" / "ga-000" / "results.json").stat().st_mtime_ns == stamp  # not run again
     assert len(result["trials"]) == 3 and cut.number not in [t["number"] for t in result["trials"]]
     lrs = sorted(t["params"]["train.lr"] for t in result["trials"])
     assert lrs == [0.0003, 0.001, 0.003]  # the grid, each point once (the cut-off trial's point run again)
+    with pytest.raises(LetheError, match=r"is a sweep with sweep\.sampler='grid', not 'tpe': continue it with its own"):
+        main_raises(["sweep", *common, space, "sweep.sampler=tpe"])
     # each trial is the plain run of its settings
     lr = result["trials"][0]["params"]["train.lr"]
     assert main(["run", *[a for a in common if not a.startswith("sweep.")], "name=plain",
@@ -93,8 +123,11 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     assert len({t["metrics"]["forget_probability"] for t in result["trials"]}) == 3  # the learning rate matters
     # the rule (no constraint): the highest forget quality; its point runs again with the run's own suite
     best = max(result["trials"], key=lambda t: t["metrics"]["forget_quality"])
-    assert result["selected"] == best["number"] and result["rule"] == "highest forget_quality"
+    assert result["selected"] == best["number"]
+    assert json.loads((folder / "sweep.json").read_text())["rule"] == "highest forget_quality"
     selected = json.loads((folder / "selected" / "summary.json").read_text())["rows"][-1]
     assert selected["name"] == "ga" and selected["metrics"]["forget_quality"] == best["metrics"]["forget_quality"]
-    assert f"| trial {best['number']}" in (folder / "sweep.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert f"| {best['number']} selected |" in report or f"| {best['number']} * selected |" in report
+    assert (folder / "pareto.png").stat().st_size > 0 and "<h2>Leaderboard</h2>" in (folder / "report.html").read_text()
     assert load_config(None, [])  # the run config is untouched by the sweep's keys

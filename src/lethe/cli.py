@@ -96,7 +96,7 @@ def cmd_sweep(args) -> int:
 
     cfg, scfg = load_sweep_config(*_split_args(args.settings))
     out = run_sweep(cfg, scfg)
-    print(f"sweep folder: {out}\n  table: {out / 'sweep.md'}")
+    print(f"sweep folder: {out}\n  report: {out / 'report.md'}\n  page:   {out / 'report.html'}")
     return 0
 
 

@@ -9,8 +9,10 @@ sweep folder: the same command again continues it, and a trial cut off by a kill
 
 The rule chooses the reported point: the best trial by ``sweep.select`` among those that keep, for each metric
 of ``sweep.keep``, at least that fraction of the target's value (at most the target's value divided by it, for
-a metric where lower is better). That point runs again with the full suite (attacks, intervals) into
-``selected/``. ``sweep.json`` and ``sweep.md`` hold every trial, the front, the rule and the choice.
+a metric where lower is better). With several methods (``sweep.methods``) each has its own study; their selected
+points run together, with the full suite (attacks, intervals), as one run in ``selected/``. ``sweep.json`` holds
+every trial, the fronts, the rule and the choices; ``report.md`` and ``report.html`` (:mod:`lethe.report.sweep`)
+show them.
 """
 from __future__ import annotations
 
@@ -32,8 +34,11 @@ SCALES = ("log", "linear", "int")
 
 @dataclass(frozen=True)
 class SweepConfig:
-    method: str = ""  # the method searched (a name from lethe ls methods)
-    trials: int = 20
+    method: str = ""  # the method searched (a name from lethe ls methods) ...
+    # ... or several, each its own study; an entry {method: idk, retain: ap, label: idk+ap} fixes options (and
+    # train settings under train:) that are then not searched; the selected points then run together
+    methods: tuple = ()
+    trials: int = 20  # per method
     sampler: str = "tpe"  # "tpe": Optuna's TPE (multi-objective with several objectives); "grid": every point
     grid_points: int = 3  # "grid": points per range (its ends and evenly spaced between, on its scale)
     objectives: tuple = ("forget_quality", "model_utility")
@@ -44,15 +49,30 @@ class SweepConfig:
     space: dict = field(default_factory=dict)
     seed: int = 0
 
+    def entries(self) -> dict[str, dict]:
+        """The searched methods by label: {label: {"method": name, fixed option: value, "train": {...}}}."""
+        out: dict[str, dict] = {}
+        for entry in self.methods or ((self.method,) if self.method else ()):
+            entry = {"method": entry} if isinstance(entry, str) else dict(entry)
+            if not isinstance(entry.get("method"), str):
+                raise LetheError(f"sweep.methods: {entry!r} needs method: <a method from lethe ls methods>")
+            fixed = {k: v for k, v in entry.items() if k not in ("method", "label")}
+            label = str(entry.get("label") or "-".join([entry["method"], *map(str, fixed.values())]))
+            if label in out:
+                raise LetheError(f"sweep.methods: two entries are labelled '{label}'; give each its own label:")
+            out[check_name(label, "sweep label")] = {"method": entry["method"], **fixed}
+        return out
+
     def check(self) -> None:
         from .methods import get_method
 
-        method = get_method(self.method) if self.method else None
+        untunable = [e["method"] for e in self.entries().values()
+                     if get_method(e["method"]).kind not in ("loss", "procedure")]
         problems = [
-            (not self.method, "method", "is missing: sweep.method=<a method from lethe ls methods>"),
-            (method is not None and method.kind not in ("loss", "procedure"), "method",
-             f"{self.method!r} trains nothing a sweep could tune (it is {method.kind if method else ''}); "
-             "sweep a loss or a procedure"),
+            (not self.entries(), "method", "is missing: sweep.method=<a method from lethe ls methods> (or "
+             "sweep.methods=[...])"),
+            (bool(untunable), "method", f"{', '.join(map(repr, untunable))} trains nothing a sweep could tune "
+             f"(inference-time or training-time); sweep losses or procedures"),
             (self.trials < 1, "trials", f"must be >= 1, got {self.trials}"),
             (self.sampler not in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}"),
             (self.grid_points < 2, "grid_points", f"must be >= 2, got {self.grid_points}"),
@@ -72,19 +92,30 @@ def load_sweep_config(path=None, overrides=()) -> tuple[RunConfig, SweepConfig]:
     return build(RunConfig, values), build(SweepConfig, sweep, prefix="sweep.")
 
 
-def space_of(scfg: SweepConfig) -> dict:
-    """The searched dimensions: {key: ("range", low, high, scale) | ("choice", values)}."""
+def space_of(scfg: SweepConfig, label: str) -> dict:
+    """The dimensions searched for the entry ``label``: {key: ("range", low, high, scale) | ("choice", values)}.
+    ``sweep.space`` keys that are not the method's options or train settings are left to the methods that have
+    them; what the entry fixes is not searched, nor ``alpha`` (the retain term's weight) without a retain term."""
     from .methods import get_method
 
-    method = get_method(scfg.method)
-    declared = {**TRAIN_SPACE, **method.space, **scfg.space}
+    entries = scfg.entries()
+    entry = entries[label]
+    method = get_method(entry["method"])
     options = {f.name for f in dataclasses.fields(method.config)}
     train_keys = {f"train.{f.name}" for f in dataclasses.fields(RunConfig().train)}
+    for key in scfg.space:
+        if key not in train_keys and not any(key in {f.name for f in dataclasses.fields(get_method(e["method"]).config)}
+                                             for e in entries.values()):
+            raise LetheError(f"sweep.space: '{key}' is neither an option of "
+                             f"{', '.join(sorted({e['method'] for e in entries.values()}))} nor a train.* setting")
+    fixed = {k for k in entry if k not in ("method", "train")} | {f"train.{k}" for k in entry.get("train", {})}
+    cfg = method.make_config({k: v for k, v in entry.items() if k not in ("method", "train")})
+    if getattr(cfg, "retain", "") == "none":
+        fixed.add("alpha")
+    declared = {**TRAIN_SPACE, **method.space, **{k: v for k, v in scfg.space.items() if k in options | train_keys}}
+    declared = {k: v for k, v in declared.items() if k not in fixed}
     space = {}
     for key, dim in declared.items():
-        if key not in options and key not in train_keys:
-            raise LetheError(f"sweep.space: '{key}' is neither an option of {scfg.method} ({', '.join(sorted(options))}) "
-                             "nor a train.* setting")
         dim = list(dim) if isinstance(dim, (list, tuple)) else [dim]
         if len(dim) == 3 and dim[2] in SCALES and all(isinstance(v, (int, float)) for v in dim[:2]):
             low, high, scale = dim
@@ -126,11 +157,11 @@ def suggest(trial, space: dict) -> dict:
     return params
 
 
-def method_entry(method: str, label: str, params: dict) -> dict:
-    """A ``methods=`` entry: the method's options and train settings of ``params``."""
-    train = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("train.")}
-    return {"method": method, "label": label, **{k: v for k, v in params.items() if not k.startswith("train.")},
-            **({"train": train} if train else {})}
+def method_entry(entry: dict, label: str, params: dict) -> dict:
+    """A ``methods=`` entry: the sweep entry's fixed settings with the options and train settings of ``params``."""
+    train = {**entry.get("train", {}), **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("train.")}}
+    return {**{k: v for k, v in entry.items() if k != "train"}, "label": label,
+            **{k: v for k, v in params.items() if not k.startswith("train.")}, **({"train": train} if train else {})}
 
 
 def pareto(points: list[tuple], directions: list[str]) -> list[int]:
@@ -141,8 +172,18 @@ def pareto(points: list[tuple], directions: list[str]) -> list[int]:
             if not any(all(a >= b for a, b in zip(q, p)) and q != p for q in keyed)]
 
 
+def rule_text(directions: dict, by: str, keep: dict) -> str:
+    """The selection rule in words."""
+    def bound(key: str, frac: float) -> str:
+        higher = directions.get(key, "higher") == "higher"
+        return f"{key} {'>=' if higher else '<='} {f'{frac:g}' if higher else f'1/{frac:g}'} x the target's"
+
+    return (f"{'highest' if directions.get(by, 'higher') == 'higher' else 'lowest'} {by}"
+            + (f" with {' and '.join(bound(k, v) for k, v in keep.items())}" if keep else ""))
+
+
 def select(trials: list[dict], target: dict, directions: dict, by: str, keep: dict) -> tuple[dict | None, str]:
-    """The rule's trial (``trials``: {"number", "metrics"}) and the rule in words."""
+    """The rule's trial (``trials``: {"number", "metrics"}; ties: the earlier) and the rule in words."""
     def kept(m: dict) -> bool:
         for key, frac in keep.items():
             value, ref = m.get(key), target.get(key)
@@ -152,11 +193,7 @@ def select(trials: list[dict], target: dict, directions: dict, by: str, keep: di
                 return False
         return True
 
-    conditions = [f"{k} {'>=' if directions.get(k, 'higher') == 'higher' else '<='} "
-                  f"{f'{v:g} x' if directions.get(k, 'higher') == 'higher' else f'1/{v:g} x'} the target's"
-                  for k, v in keep.items()]
-    rule = f"{'highest' if directions.get(by, 'higher') == 'higher' else 'lowest'} {by}" + \
-        (f" with {' and '.join(conditions)}" if conditions else "")
+    rule = rule_text(directions, by, keep)
     candidates = [t for t in trials if kept(t["metrics"]) and math.isfinite(t["metrics"].get(by, math.nan))]
     if not candidates:
         return None, rule
@@ -166,9 +203,8 @@ def select(trials: list[dict], target: dict, directions: dict, by: str, keep: di
 
 def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     """Run (or continue) the sweep; returns its folder."""
-    import optuna
-
     from .pipeline import run
+    from .report.sweep import write_sweep_report
     from .scenarios.tofu import directions as tofu_directions
 
     scfg.check()
@@ -179,122 +215,141 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     for key in (*scfg.objectives, scfg.select, *scfg.keep):
         if key not in directions:
             raise LetheError(f"sweep: '{key}' is not a metric of the run (lethe ls metrics)")
-    space = space_of(scfg)
-    points = grid(space, scfg.grid_points)
-    n_trials = min(scfg.trials, math.prod(len(v) for v in points.values())) if scfg.sampler == "grid" else scfg.trials
-    name = check_name(cfg.name or f"sweep-{scfg.method}")
+    entries = scfg.entries()
+    spaces = {label: space_of(scfg, label) for label in entries}
+    name = check_name(cfg.name or f"sweep-{'-'.join(entries)}")
     folder = RunFolder(cfg.output, name)
     resume = not cfg.overwrite and (folder.partial.is_dir() or folder.final.is_dir())
+    record = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "sweep": dataclasses.asdict(scfg)}, default=list))
+    if resume:
+        _check_continued(folder, record)
     folder.claim(cfg.overwrite, resume, lambda *_: None)
     if resume:
-        log(f"continuing the sweep in {folder.final} (its study: {folder.final / 'study.db'})")
+        log(f"continuing the sweep in {folder.final} (its studies: {folder.final / 'study.db'})")
     try:
-        record = {"config": dataclasses.asdict(cfg), "sweep": dataclasses.asdict(scfg)}
-        folder.write_text("config.yaml", json.dumps(record, indent=2, default=list))
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        class Grid(optuna.samplers.GridSampler):
-            def after_trial(self, *args) -> None:  # the loop counts its trials: Study.stop works in optimize() only
-                pass
-
-        sampler = Grid(points, seed=scfg.seed) if scfg.sampler == "grid" else optuna.samplers.TPESampler(seed=scfg.seed)
-        study = optuna.create_study(study_name=scfg.method, storage=f"sqlite:///{folder.partial / 'study.db'}",
-                                    load_if_exists=True, sampler=sampler,
-                                    directions=["maximize" if directions[o] == "higher" else "minimize"
-                                                for o in scfg.objectives])
-        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            log(f"trial {stale.number} was cut off: it is run again")
-            study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
-            study.enqueue_trial(stale.params)
+        folder.write_text("config.yaml", json.dumps(record, indent=2))
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=dataclasses.replace(cfg.eval, bootstrap=0),
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
-        fixed: dict = {}
-        done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-        for _ in range(max(0, n_trials - done)):  # a failed trial is not retried here (the next call tries again)
-            trial = study.ask()
-            params = suggest(trial, space)
-            label = f"{scfg.method}-t{trial.number:03d}"
-            t0 = time.perf_counter()
-            try:
-                out = run(dataclasses.replace(trial_cfg, name=f"trial-{trial.number:03d}",
-                                              methods=(method_entry(scfg.method, label, params),)), log=lambda *_: None)
-                rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rows"]
-                row = next(r for r in rows if r["name"] == label)
-                if row.get("status") == "failed":
-                    raise LetheError(row["error"])
-            except LetheError as exc:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                log(f"trial {trial.number} ({_params_text(params)}): failed: {exc}")
-                continue
-            metrics = row["metrics"]
-            fixed.update({r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
-            trial.set_user_attr("metrics", metrics)
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
-            values = [metrics[o] for o in scfg.objectives]
-            study.tell(trial, values)
-            log(f"trial {trial.number} ({_params_text(params)}): "
-                + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
-        result = _result(study, scfg, directions, space, fixed, folder)
-        if result["selected"] is not None:
-            chosen = next(t for t in result["trials"] if t["number"] == result["selected"])
-            log(f"selected: trial {chosen['number']} ({_params_text(chosen['params'])}); running it with the full suite")
+        methods = {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, log)
+                   for label, entry in entries.items()}
+        result = {"rule": rule_text(directions, scfg.select, dict(scfg.keep)), "select": scfg.select,
+                  "sampler": scfg.sampler,
+                  "objectives": {o: directions[o] for o in scfg.objectives}, "methods": methods}
+        fixed = next((res["fixed"] for res in methods.values() if res["fixed"]), {})  # the same in every study
+        for res in methods.values():
+            del res["fixed"]
+        result.update(target=fixed.get("target", {}), retain=fixed.get("retain", {}))
+        for m, res in methods.items():
+            chosen, _ = select(res["trials"], result["target"], directions, scfg.select, dict(scfg.keep))
+            res["selected"] = chosen["number"] if chosen else None
+            if chosen is None:
+                log(f"{m}: no trial meets the rule ({result['rule']}): nothing selected")
+        chosen = tuple(method_entry(entries[m], m, next(t for t in res["trials"]
+                                                        if t["number"] == res["selected"])["params"])
+                       for m, res in methods.items() if res["selected"] is not None)
+        if chosen:
+            log("the selected points run with the full suite: " + ", ".join(e["label"] for e in chosen))
             run(dataclasses.replace(cfg, output=str(folder.partial), name="selected", overwrite=True, resume=False,
-                                    methods=(method_entry(scfg.method, scfg.method, chosen["params"]),)), log=log)
-        else:
-            log(f"no trial meets the rule ({result['rule']}): nothing selected")
+                                    methods=chosen), log=log)
+            result["selected_run"] = "selected"
         folder.write_text("sweep.json", json.dumps(result, indent=2))
-        folder.write_text("sweep.md", sweep_markdown(result))
+        write_sweep_report(folder.partial, result)
         return folder.finish()
     finally:
         folder.release()
 
 
-def _params_text(params: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+def _check_continued(folder: RunFolder, record: dict) -> None:
+    """A continued sweep keeps its settings (but for more trials, threads and the output): one line otherwise."""
+    path = next((f / "config.yaml" for f in (folder.partial, folder.final) if (f / "config.yaml").is_file()), None)
+    if path is None:
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    free = {("sweep", "trials"), ("config", "threads"), ("config", "overwrite"), ("config", "output")}
+    for part in ("config", "sweep"):
+        for key in sorted(set(saved.get(part, {})) | set(record[part])):
+            if (part, key) not in free and saved.get(part, {}).get(key) != record[part].get(key):
+                name = f"sweep.{key}" if part == "sweep" else key
+                raise LetheError(f"{folder.final} is a sweep with {name}={saved.get(part, {}).get(key)!r}, not "
+                                 f"{record[part].get(key)!r}: continue it with its own settings (only sweep.trials "
+                                 "and threads may change), or give another name= (or overwrite=true)")
 
 
-def _result(study, scfg: SweepConfig, directions: dict, space: dict, fixed: dict, folder: RunFolder) -> dict:
+def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions: dict, folder: RunFolder,
+           trial_cfg: RunConfig, log) -> dict:
+    """The study of the entry labelled ``method`` (``entry``: its fixed settings), continued up to ``scfg.trials``
+    complete trials: its trials, front and sensitivity."""
     import optuna
 
-    trials = []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        trials.append({"number": t.number, "params": t.params, "metrics": t.user_attrs["metrics"],
-                       "seconds": t.user_attrs.get("seconds"), "run": f"trials/trial-{t.number:03d}"})
-    if not fixed and trials:  # a continued sweep with nothing new to run: the fixed models from a trial's run
-        rows = json.loads((folder.partial / trials[0]["run"] / "summary.json").read_text(encoding="utf-8"))["rows"]
-        fixed = {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")}
-    obj_dirs = [directions[o] for o in scfg.objectives]
-    front = pareto([tuple(t["metrics"][o] for o in scfg.objectives) for t in trials], obj_dirs)
-    chosen, rule = select(trials, fixed.get("target", {}), directions, scfg.select, dict(scfg.keep))
-    return {"method": scfg.method, "sampler": scfg.sampler, "space": {k: list(v[1:]) for k, v in space.items()},
-            "objectives": dict(zip(scfg.objectives, obj_dirs)), "rule": rule, "trials": trials,
-            "pareto": [trials[i]["number"] for i in front], "selected": chosen["number"] if chosen else None,
-            "target": fixed.get("target", {}), "retain": fixed.get("retain", {}),
-            "seconds": sum(t["seconds"] or 0 for t in trials)}
+    from .pipeline import run
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    points = grid(space, scfg.grid_points)
+    n_trials = min(scfg.trials, math.prod(len(v) for v in points.values())) if scfg.sampler == "grid" else scfg.trials
+
+    class Grid(optuna.samplers.GridSampler):
+        def after_trial(self, *args) -> None:  # the loop counts its trials: Study.stop works in optimize() only
+            pass
+
+    sampler = Grid(points, seed=scfg.seed) if scfg.sampler == "grid" else optuna.samplers.TPESampler(seed=scfg.seed)
+    study = optuna.create_study(study_name=method, storage=f"sqlite:///{folder.partial / 'study.db'}",
+                                load_if_exists=True, sampler=sampler,
+                                directions=["maximize" if directions[o] == "higher" else "minimize"
+                                            for o in scfg.objectives])
+    complete = optuna.trial.TrialState.COMPLETE
+    for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        log(f"{method}: trial {stale.number} was cut off: it runs again")
+        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(stale.params)
+    done = len(study.get_trials(deepcopy=False, states=(complete,)))
+    for _ in range(max(0, n_trials - done)):  # a failed trial is not retried here (the next call tries again)
+        trial = study.ask()
+        params = suggest(trial, space)
+        label = f"{method}-t{trial.number:03d}"
+        t0 = time.perf_counter()
+        try:
+            out = run(dataclasses.replace(trial_cfg, name=f"{method}-{trial.number:03d}",
+                                          methods=(method_entry(entry, label, params),)), log=lambda *_: None)
+            rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rows"]
+            row = next(r for r in rows if r["name"] == label)
+            if row.get("status") == "failed":
+                raise LetheError(row["error"])
+        except LetheError as exc:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log(f"{method}: trial {trial.number} ({_params_text(params)}): failed: {exc}")
+            continue
+        trial.set_user_attr("metrics", row["metrics"])
+        study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        values = [row["metrics"][o] for o in scfg.objectives]
+        study.tell(trial, values)
+        log(f"{method}: trial {trial.number} ({_params_text(params)}): "
+            + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
+    trials = [{"number": t.number, "params": t.params, "metrics": t.user_attrs["metrics"],
+               "seconds": t.user_attrs.get("seconds"), "run": f"trials/{method}-{t.number:03d}"}
+              for t in study.get_trials(deepcopy=False, states=(complete,))]
+    front = pareto([tuple(t["metrics"][o] for o in scfg.objectives) for t in trials],
+                   [directions[o] for o in scfg.objectives])
+    return {"space": {k: list(v[1:]) for k, v in space.items()}, "trials": trials,
+            "pareto": [trials[i]["number"] for i in front], "seconds": sum(t["seconds"] or 0 for t in trials),
+            "sensitivity": _sensitivity(study, scfg), "fixed": study.user_attrs.get("fixed", {})}
 
 
-def sweep_markdown(result: dict) -> str:
-    """The leaderboard line, the rule and every trial (the Pareto front marked)."""
-    keys = list(dict.fromkeys([*result["objectives"], *(k for k in ("forget_quality", "model_utility")
-                                                       if k in result["target"])]))
-    params = list(result["space"])
-    lines = [f"# Sweep: {result['method']}", "",
-             f"Rule: {result['rule']}. {len(result['trials'])} trials ({result['sampler']}), "
-             f"{result['seconds']:.0f} s.", ""]
-    chosen = next((t for t in result["trials"] if t["number"] == result["selected"]), None)
-    lines += ["| | " + " | ".join(keys + params) + " |", "|" + " --- |" * (1 + len(keys) + len(params))]
-    for name, kind in (("target", "target"), ("retain model", "retain")):
-        lines.append(f"| {name} | " + " | ".join(_fmt(result[kind].get(k)) for k in keys) + " |" + " |" * len(params))
-    for t in result["trials"]:
-        mark = " (selected)" if t is chosen else ""
-        front = " *" if t["number"] in result["pareto"] else ""
-        lines.append(f"| trial {t['number']}{front}{mark} | " + " | ".join(_fmt(t["metrics"].get(k)) for k in keys)
-                     + " | " + " | ".join(_fmt(t["params"].get(p)) for p in params) + " |")
-    lines += ["", "\\* on the Pareto front of " + ", ".join(f"{k} ({d})" for k, d in result["objectives"].items())
-              + ". " + ("The selected point's full run: [selected/report.md](selected/report.md)." if chosen
-                        else "No trial meets the rule: nothing was selected."), ""]
-    return "\n".join(lines)
+def _sensitivity(study, scfg: SweepConfig) -> dict:
+    """Optuna's fANOVA importance of each parameter for ``sweep.select`` ({} with too few trials to tell)."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(trials) < 3:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=scfg.seed),
+            target=lambda t: t.user_attrs["metrics"][scfg.select]))
+    except (RuntimeError, ValueError, ImportError):  # every trial alike, or a parameter that never varied
+        return {}
 
 
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+def _params_text(params: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

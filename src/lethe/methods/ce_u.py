@@ -51,7 +51,6 @@ def _ce_u_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("ce_u", config=CEUConfig, paper="Yang 2025, CE-U: Cross Entropy Unlearning (arXiv:2503.01224)",
-                 space={"alpha": (0.1, 10.0, "log")},
                  lr=1e-5, epochs=10)
 def ce_u_loss(model, batch, ref, cfg: CEUConfig):
     logits, labels = answer_logits(model, batch.forget)  # (B, T', V), (B, T')

@@ -53,7 +53,7 @@ def adjusted_target(ref_logits: torch.Tensor, targets: torch.Tensor, gamma: floa
 
 
 @register_method("undial", config=UNDIALConfig, needs_ref="logits",
-                 space={"gamma": (1.0, 30.0, "log"), "alpha": (0.1, 10.0, "log")},
+                 space={"gamma": (1.0, 30.0, "log")},
                  paper="Dong et al. 2025, UNDIAL (NAACL), adjusted-logit self-distillation", lr=1e-4, epochs=10)
 def undial_loss(model, batch, ref, cfg: UNDIALConfig):
     f = batch.forget

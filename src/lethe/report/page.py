@@ -60,7 +60,7 @@ def render_markdown(summary: dict, png_name: str = "tradeoff.png") -> str:
     return "\n".join(out)
 
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
@@ -94,11 +94,11 @@ def _html_table(summary: dict, columns=None) -> str:
     return f"<table>\n<thead><tr><th>model</th>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def _img(png: bytes, alt: str) -> str:
+def html_img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{html.escape(alt)}">'
 
 
-def _table(head, rows) -> str:
+def html_table(head, rows) -> str:
     """A plain table: one header row, then the rows; every cell escaped."""
     th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
     trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in r) + "</tr>" for r in rows)
@@ -116,31 +116,31 @@ def render_html(summary: dict, png: bytes, curves: bytes | None = None, heatmap:
     esc = html.escape
     page_title = esc(title(summary))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{page_title}</title><style>{_CSS}</style></head><body>", f"<h1>{page_title}</h1>",
+             f"<title>{page_title}</title><style>{CSS}</style></head><body>", f"<h1>{page_title}</h1>",
              _list(bench_lines(summary)), "<h2>Results</h2>", _html_table(summary),
              '<p class="legend">↑ / ↓: higher / lower is better. Highlighted: the best unlearning method per '
              "column (the target and the retain model are references). n/a: not measured in this run.</p>",
-             "<h2>Trade-off</h2>", _img(png, plot_alt(summary)),
+             "<h2>Trade-off</h2>", html_img(png, plot_alt(summary)),
              f'<p class="caption">{esc(plot_caption(summary))}</p>']
     cols, cells = interval_cells(summary)
     if cols:
         parts += ["<h2>95 % confidence intervals</h2>",
-                  _table(["model", *(header(summary, c) for c in cols)], ([name, *row] for name, row in cells)),
+                  html_table(["model", *(header(summary, c) for c in cols)], ([name, *row] for name, row in cells)),
                   f'<p class="legend">{esc(CI_LEGEND)}</p>']
     if rob := robustness_cells(summary):
-        parts += ["<h2>Robustness: does the knowledge come back?</h2>", _table(robustness_header(summary), rob),
+        parts += ["<h2>Robustness: does the knowledge come back?</h2>", html_table(robustness_header(summary), rob),
                   f'<p class="legend">{esc(ROBUSTNESS_LEGEND)}</p>']
     if heatmap is not None:
-        parts += ["<h2>Per attack</h2>", _img(heatmap, "heat map"), _table(*heatmap_table(summary))]
+        parts += ["<h2>Per attack</h2>", html_img(heatmap, "heat map"), html_table(*heatmap_table(summary))]
         if summary["heatmap"].get("caption"):
             parts.append(f'<p class="legend">{esc(summary["heatmap"]["caption"])}</p>')
     if radar is not None:
-        parts += ["<h2>Three axes</h2>", _img(radar, "three-axis plot"),
+        parts += ["<h2>Three axes</h2>", html_img(radar, "three-axis plot"),
                   f'<p class="caption">{esc(summary["radar"].get("caption", ""))}</p>']
     if curves is not None:
-        parts += ["<h2>Over rounds</h2>", _img(curves, "metrics over rounds")]
+        parts += ["<h2>Over rounds</h2>", html_img(curves, "metrics over rounds")]
         for m, head, rows in curve_tables(summary):
-            parts += [f"<h3>{esc(header(summary, m))}</h3>", _table(head, rows)]
+            parts += [f"<h3>{esc(header(summary, m))}</h3>", html_table(head, rows)]
     extra = all_metric_columns(summary)
     if [c for c in extra if c not in MAIN_COLUMNS]:
         parts += ["<details><summary>All metrics</summary>", _html_table(summary, columns=extra), "</details>"]

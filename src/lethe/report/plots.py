@@ -33,13 +33,13 @@ def _legend_label(text: object) -> str:
     return " " + text if text.startswith("_") else text
 
 
-def _png(fig, dpi: int) -> bytes:
+def png_bytes(fig, dpi: int) -> bytes:
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
-def _figure(figsize: tuple[float, float]):
+def figure(figsize: tuple[float, float]):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -124,7 +124,7 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
     """The TOFU paper's trade-off plot as PNG bytes."""
     axes = tradeoff_axes(summary)
     points, clipped, _ = _plot_points(summary)
-    fig = _figure((7.5, 5.2))
+    fig = figure((7.5, 5.2))
     ax = fig.add_subplot()
     if axes["log_y"]:
         ax.set_yscale("log")
@@ -170,7 +170,7 @@ def tradeoff_png(summary: dict, dpi: int = 150) -> bytes:
             ax.set_ylim(FQ_FLOOR, 10)
         ax.text(0.5, 0.5, literal(f"no row has both {axes['x']} and {axes['y']}", 120), transform=ax.transAxes,
                 ha="center", va="center", color="grey")
-    return _png(fig, dpi)
+    return png_bytes(fig, dpi)
 
 
 def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
@@ -185,7 +185,7 @@ def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
     rounds = list(c["rounds"])
     ncol = 2 if len(metrics) > 1 else 1
     nrow = (len(metrics) + ncol - 1) // ncol
-    fig = _figure((5.2 * ncol, 3.4 * nrow))
+    fig = figure((5.2 * ncol, 3.4 * nrow))
     ref = (c.get("reference") or {}).get("values") or {}
     for i, m in enumerate(metrics):
         ax = fig.add_subplot(nrow, ncol, i + 1)
@@ -207,7 +207,7 @@ def curves_png(summary: dict, dpi: int = 130) -> bytes | None:
         ax.grid(True, alpha=0.3)
         if i == 0:
             ax.legend(fontsize=7)
-    return _png(fig, dpi)
+    return png_bytes(fig, dpi)
 
 
 def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
@@ -221,7 +221,7 @@ def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
         return None
     cols, rows = list(h["columns"]), list(h["rows"])
     values = np.array([[np.nan if number(v) is None else float(v) for v in r["values"]] for r in rows])
-    fig = _figure((1.0 + 0.75 * len(cols), 1.2 + 0.42 * len(rows)))
+    fig = figure((1.0 + 0.75 * len(cols), 1.2 + 0.42 * len(rows)))
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(values), cmap=colormaps["Reds"].with_extremes(bad="#dddddd"), vmin=0.0,
                    vmax=1.0, aspect="auto")
@@ -233,7 +233,7 @@ def heatmap_png(summary: dict, dpi: int = 130) -> bytes | None:
                 color="white" if not np.isnan(v) and v > 0.6 else "black")
     ax.set_title(literal(h.get("title", ""), 120), fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label=literal(str(h.get("metric", "")).replace("_", " ")))
-    return _png(fig, dpi)
+    return png_bytes(fig, dpi)
 
 
 def radar_values(summary: dict) -> list[tuple[str, str, list[float | None]]]:
@@ -260,7 +260,7 @@ def radar_png(summary: dict, dpi: int = 130) -> bytes | None:
         return None
     axes = r["axes"]
     angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False).tolist()
-    fig = _figure((7.2, 6.6))
+    fig = figure((7.2, 6.6))
     ax = fig.add_subplot(projection="polar")
     ax.set_theta_offset(np.pi / 2)
     ax.set_ylim(0, 1.05)
@@ -279,4 +279,4 @@ def radar_png(summary: dict, dpi: int = 130) -> bytes | None:
         ax.fill(angles + angles[:1], vals + vals[:1], color=style["color"], alpha=0.05)
     fig.legend(fontsize=7, loc="outside lower center", ncols=4)
     ax.set_title(literal(title(summary), 120), fontsize=9, pad=22)
-    return _png(fig, dpi)
+    return png_bytes(fig, dpi)
