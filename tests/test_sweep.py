@@ -131,3 +131,43 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     assert f"| {best['number']} selected |" in report or f"| {best['number']} * selected |" in report
     assert (folder / "pareto.png").stat().st_size > 0 and "<h2>Leaderboard</h2>" in (folder / "report.html").read_text()
     assert load_config(None, [])  # the run config is untouched by the sweep's keys
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
+    """``kill -9`` during a trial, then the same command: the complete trials stay, the cut-off trial's run
+    folder goes and its point runs again, the study ends with the trials asked for."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+
+    root, _ = tiny_run
+    args = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
+            f"output={tmp_path}", "sweep.method=npo", "sweep.trials=4", "sweep.keep={}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LETHE_NO_PROGRESS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lethe", "sweep", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    db = tmp_path / ".sweep-npo.partial" / "study.db"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill it once a trial is complete and the next one runs
+        if db.exists():
+            trials = optuna.load_study(study_name="npo", storage=f"sqlite:///{db}").trials
+            if any(t.state.name == "COMPLETE" for t in trials) and trials[-1].state.name == "RUNNING":
+                break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = optuna.load_study(study_name="npo", storage=f"sqlite:///{db}").trials
+    complete = [t.number for t in before if t.state.name == "COMPLETE"]
+    assert complete and before[-1].state.name == "RUNNING"
+    assert main(["sweep", *args]) == 0
+    study = optuna.load_study(study_name="npo", storage=f"sqlite:///{tmp_path / 'sweep-npo' / 'study.db'}")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 4 and set(complete) <= {t.number for t in done}
+    assert study.trials[before[-1].number].state.name == "FAIL"  # the cut-off one, run again under a new number
+    assert before[-1].params.items() <= next(t for t in done if t.number > before[-1].number).params.items()
+    assert not list((tmp_path / "sweep-npo" / "trials").glob(".*"))  # no unfinished run folder, no lock left

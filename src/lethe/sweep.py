@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,7 +300,10 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
                                             for o in scfg.objectives])
     complete = optuna.trial.TrialState.COMPLETE
     for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        log(f"{method}: trial {stale.number} was cut off: it runs again")
+        log(f"{method}: trial {stale.number} was cut off: its unfinished run folder goes, its point runs again")
+        cut = RunFolder(folder.partial / "trials", f"{method}-{stale.number:03d}")
+        shutil.rmtree(cut.partial, ignore_errors=True)
+        cut.lock.unlink(missing_ok=True)
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(stale.params)
     done = len(study.get_trials(deepcopy=False, states=(complete,)))
