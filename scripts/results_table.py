@@ -1,8 +1,15 @@
 #!/usr/bin/env python
-"""Regenerate the method results table of docs/results.md on the built-in benchmark.
+"""Regenerate the method results tables of docs/results.md on the built-in benchmark.
 
     .venv/bin/python scripts/results_table.py                         # every method, forget01/05/10
     .venv/bin/python scripts/results_table.py --splits forget10 --methods ga,npo
+    .venv/bin/python scripts/results_table.py --tuned                 # + every method tuned by lethe sweep, findings
+
+With ``--tuned`` it also runs ``lethe sweep`` per split (every tunable method plus ``idk+ap``, ``--trials``
+each, the default rule: the highest forget quality keeping 0.95 of the target's model utility) and writes the
+tuned table (each method at its selected point, run with the full suite) between ``tuned:begin`` /
+``tuned:end``, and the papers' findings, each marked reproduces / does not with its numbers, between
+``findings:begin`` / ``findings:end``. Studies continue where they stopped (runs/results-table/sweep-<split>).
 
 Runs ``lethe run`` once per forget split with every registered method (plus ``idk+ap``), at the
 built-in defaults (``RunConfig``: lr 1e-3, 5 epochs, batch 16), and rewrites the part of
@@ -22,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "results.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+TUNED = ("<!-- tuned:begin -->", "<!-- tuned:end -->")
+FINDINGS = ("<!-- findings:begin -->", "<!-- findings:end -->")
 
 
 def all_methods() -> list:
@@ -35,6 +44,12 @@ def all_methods() -> list:
         if n == "idk":
             out.append({"method": "idk", "retain": "ap"})
     return out
+
+
+def tunable() -> set:
+    from lethe.methods import METHODS
+
+    return {n for n in METHODS if METHODS.get(n).kind in ("loss", "procedure")}
 
 
 def fmt_fq(x) -> str:
@@ -56,12 +71,117 @@ def table(summary: dict, families: dict) -> str:
     return "\n".join(lines)
 
 
+def tuned_table(sweep: dict, selected: dict) -> str:
+    """Each method at its selected point (``selected``: the full-suite run's summary) beside the references."""
+    rows = {r["name"]: r for r in selected["rows"]} if selected else {}
+    lines = ["| model | forget quality ↑ | model utility ↑ | forget ROUGE-L ↓ | retain ROUGE-L ↑ | hyperparameters "
+             "| trials |", "|---|---:|---:|---:|---:|---|---:|"]
+    for name in ("target", "retain model", *sweep["methods"]):
+        res = sweep["methods"].get(name, {})
+        chosen = next((t for t in res.get("trials", []) if t["number"] == res.get("selected")), None)
+        m = rows.get(name, {}).get("metrics") or (chosen or {}).get("metrics", {})
+        params = ", ".join(f"{k.removeprefix('train.')} {v:.2g}" if isinstance(v, float) else f"{k.removeprefix('train.')} {v}"
+                           for k, v in (chosen or {}).get("params", {}).items())
+        if name in sweep["methods"] and chosen is None:
+            lines.append(f"| {name} | no trial meets the rule | | | | | {len(res.get('trials', []))} |")
+            continue
+        lines.append(f"| {name} | {fmt_fq(m.get('forget_quality'))} | {m.get('model_utility', float('nan')):.3f} "
+                     f"| {m.get('forget_rouge_l', float('nan')):.3f} | {m.get('retain_rouge_l', float('nan')):.3f} "
+                     f"| {params} | {len(res['trials']) if res else ''} |")
+    return "\n".join(lines)
+
+
+def _metric(summary: dict | None, name: str, key: str):
+    row = next((r for r in (summary or {}).get("rows", []) if r["name"] == name), None)
+    return None if row is None else row.get("metrics", {}).get(key)
+
+
+def _shift(summary: dict | None, name: str, attack: str, key: str):
+    row = next((r for r in (summary or {}).get("rows", []) if r["name"] == name), None)
+    rob = (row or {}).get("robustness", {}).get(attack)
+    return None if not rob else rob["after"][key] - rob["before"][key]
+
+
+def findings(default: dict, tuned: dict) -> list[tuple[str, str, str, str]]:
+    """The papers' findings on the miniature: (finding, source, verdict, the numbers). ``default``: the
+    default-setting runs' summaries by split; ``tuned``: the selected runs' summaries by split."""
+    out = []
+
+    def missing(finding: str, source: str, what: dict) -> bool:
+        """Whether a number the finding needs is missing; if so it is listed as not measured, naming it."""
+        gone = [k for k, v in what.items() if v is None]
+        if gone:
+            out.append((finding, source, "not measured", "missing: " + ", ".join(gone)))
+        return bool(gone)
+
+    ga = [_metric(default.get(s), "ga", "model_utility") for s in ("forget01", "forget05", "forget10")]
+    if not missing("GA collapses model utility as the forget set grows", "TOFU, Maini et al. 2024",
+                   {f"GA's utility on {s} (default setting)": v for s, v in zip(("forget01", "forget05", "forget10"), ga)}):
+        yes = ga[0] > ga[1] > ga[2] and ga[2] < 0.5 * ga[0]
+        out.append(("GA collapses model utility as the forget set grows", "TOFU, Maini et al. 2024",
+                    "reproduces" if yes else "does not",
+                    "GA at the default setting: utility " + " / ".join(f"{v:.2f}" for v in ga) + " on forget01/05/10"))
+    npo, ga10 = _metric(default.get("forget10"), "npo", "model_utility"), ga[2]
+    if not missing("NPO avoids GA's collapse", "NPO, Zhang et al. 2024",
+                   {"NPO's utility on forget10": npo, "GA's utility on forget10": ga10}):
+        out.append(("NPO avoids GA's collapse", "NPO, Zhang et al. 2024",
+                    "reproduces" if npo > ga10 + 0.2 else "does not",
+                    f"utility on forget10 at the default setting: NPO {npo:.2f}, GA {ga10:.2f}"))
+    t10 = tuned.get("forget10")
+    fq = {m: _metric(t10, m, "forget_quality") for m in ("me", "grad_diff", "npo")}
+    if not missing("ME+GD trades better than GA+GD and NPO+GD", "A Closer Look, Yuan et al. 2025",
+                   {f"{m}'s tuned forget quality on forget10": v for m, v in fq.items()}):
+        yes = fq["me"] > max(fq["grad_diff"], fq["npo"])
+        out.append(("ME+GD trades better than GA+GD and NPO+GD", "A Closer Look, Yuan et al. 2025",
+                    "reproduces" if yes else "does not",
+                    "tuned, forget10, forget quality at utility >= 0.95 of the target's: ME+GD "
+                    f"{fmt_fq(fq['me'])}, GA+GD {fmt_fq(fq['grad_diff'])}, NPO+GD {fmt_fq(fq['npo'])}"))
+    rr = {m: _metric(t10, m, "retain_rouge_l") for m in ("idk+ap", "idk")}
+    if not missing("IDK+AP keeps retain answers better than IDK+GD", "A Closer Look, Yuan et al. 2025",
+                   {f"{m}'s tuned retain ROUGE-L on forget10": v for m, v in rr.items()}):
+        out.append(("IDK+AP keeps retain answers better than IDK+GD", "A Closer Look, Yuan et al. 2025",
+                    "reproduces" if rr["idk+ap"] > rr["idk"] else "does not",
+                    f"tuned, forget10, retain ROUGE-L: IDK+AP {rr['idk+ap']:.3f}, IDK+GD {rr['idk']:.3f}"))
+    for attack, source, key in (("relearn", "Hu et al. 2025; Fan et al. 2025", "forget_probability"),
+                                ("quantize_4bit", "Zhang et al. 2025", "forget_rouge_l")):
+        rows = [r["name"] for r in (t10 or {}).get("rows", []) if r["kind"] == "method"]
+        control = _shift(t10, "retain model", attack, key)
+        shifts = {m: _shift(t10, m, attack, key) for m in rows}
+        shifts = {m: v for m, v in shifts.items() if v is not None}
+        if not missing(f"the {attack} attack brings forgotten knowledge back", source,
+                       {f"the {attack} results of the tuned forget10 run": (control if shifts else None)}):
+            back = [m for m, v in shifts.items() if v > control + 0.02]
+            out.append((f"the {attack} attack brings forgotten knowledge back", source,
+                        "reproduces" if len(back) > len(shifts) / 2 else "does not",
+                        f"tuned, forget10: {key} rises by more than the retain model's {control:+.3f} (+0.02) for "
+                        f"{len(back)} of {len(shifts)} methods"))
+    out.append(("RMU removes hazardous knowledge at a small utility cost", "WMDP, Li et al. 2024", "not tested here",
+                "the hazardous scenario (docs/hazardous.md) measures it; these tables are the tofu job"))
+    return out
+
+
+def findings_table(rows: list[tuple[str, str, str, str]]) -> str:
+    return "\n".join(["| finding | source | on the miniature | numbers |", "|---|---|---|---|",
+                      *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)])
+
+
+def replace_block(text: str, markers: tuple[str, str], block: str) -> str:
+    begin, end = markers
+    if begin not in text or end not in text:
+        text = text.rstrip() + f"\n\n{begin}\n{end}\n"
+    before, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    return before + begin + "\n" + block + "\n" + end + after
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--splits", default="forget01,forget05,forget10")
     p.add_argument("--methods", default="", help="comma-separated (default: every registered method + idk+ap)")
     p.add_argument("--output", default=str(ROOT / "runs" / "results-table"))
     p.add_argument("--doc", default=str(DOC))
+    p.add_argument("--tuned", action="store_true", help="also tune every method with lethe sweep, and the findings")
+    p.add_argument("--trials", type=int, default=20, help="--tuned: trials per method and split")
     args = p.parse_args()
 
     import lethe
@@ -72,7 +192,7 @@ def main() -> int:
     methods = all_methods() if not args.methods else [
         {"method": m.split("+")[0], "retain": m.split("+")[1]} if "+" in m else m for m in args.methods.split(",")]
     families = {n: METHODS.get(n).family for n in METHODS}
-    sections = []
+    sections, default, tuned, tuned_sections = [], {}, {}, []
     for split in args.splits.split(","):
         t0 = time.perf_counter()
         name = f"results-{split}"
@@ -80,6 +200,7 @@ def main() -> int:
                                      "methods=" + json.dumps(methods)])
         run_dir = lethe.run(cfg)
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        default[split] = summary
         notes = "; ".join(summary.get("notes", []))
         sections.append(f"### {split}\n\n{table(summary, families)}\n\n{notes}\n")
         print(f"{split}: {time.perf_counter() - t0:.0f} s -> {run_dir}", file=sys.stderr)
@@ -90,14 +211,31 @@ def main() -> int:
     header = (f"Built-in benchmark `lethe-authors`, Lethe's tiny target model, every method at its defaults "
               f"with lr {train.lr}, {train.epochs:g} epochs, batch {train.batch_size}; generated by "
               f"`scripts/results_table.py` (git {lethe.provenance.git_sha()[:12] or 'unknown'}).\n")
-    block = f"{BEGIN}\n{header}\n" + "\n".join(sections) + f"{END}"
     doc = Path(args.doc)
-    text = doc.read_text(encoding="utf-8") if doc.exists() else f"# Results on the built-in benchmark\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    doc.write_text(before + block + after, encoding="utf-8")
+    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Results on the built-in benchmark\n"
+    text = replace_block(text, (BEGIN, END), header + "\n" + "\n".join(sections))
+    if args.tuned:
+        from lethe.sweep import load_sweep_config, run_sweep
+
+        entries = [m if isinstance(m, str) else {**m, "label": f"{m['method']}+{m['retain']}"} for m in methods
+                   if (m if isinstance(m, str) else m["method"]) in tunable()]
+        for split in args.splits.split(","):
+            t0 = time.perf_counter()
+            cfg, scfg = load_sweep_config(overrides=[f"forget_split={split}", f"output={args.output}",
+                                                     f"name=sweep-{split}", "sweep.methods=" + json.dumps(entries),
+                                                     f"sweep.trials={args.trials}"])
+            out = run_sweep(cfg, scfg)
+            sweep = json.loads((out / "sweep.json").read_text())
+            selected = json.loads((out / "selected" / "summary.json").read_text()) if sweep.get("selected_run") else None
+            tuned[split] = selected
+            tuned_sections.append(f"### {split}\n\n{tuned_table(sweep, selected)}\n\nRule: {sweep['rule']}.\n")
+            print(f"{split} (tuned): {time.perf_counter() - t0:.0f} s -> {out}", file=sys.stderr)
+        head = (f"Every tunable method on `lethe-authors` at the point `lethe sweep` selects ({args.trials} TPE trials "
+                f"per method and split, seed 0), run again with the full suite; generated by "
+                f"`scripts/results_table.py --tuned` (git {lethe.provenance.git_sha()[:12] or 'unknown'}).\n")
+        text = replace_block(text, TUNED, head + "\n" + "\n".join(tuned_sections))
+        text = replace_block(text, FINDINGS, findings_table(findings(default, tuned)))
+    doc.write_text(text, encoding="utf-8")
     print(f"wrote {doc}")
     return 0
 
