@@ -182,6 +182,7 @@ def main() -> int:
     p.add_argument("--doc", default=str(DOC))
     p.add_argument("--tuned", action="store_true", help="also tune every method with lethe sweep, and the findings")
     p.add_argument("--trials", type=int, default=20, help="--tuned: trials per method and split")
+    p.add_argument("--tuned-splits", default="", help="--tuned: the splits swept (default: --splits)")
     args = p.parse_args()
 
     import lethe
@@ -219,7 +220,7 @@ def main() -> int:
 
         entries = [m if isinstance(m, str) else {**m, "label": f"{m['method']}+{m['retain']}"} for m in methods
                    if (m if isinstance(m, str) else m["method"]) in tunable()]
-        for split in args.splits.split(","):
+        for split in (args.tuned_splits or args.splits).split(","):
             t0 = time.perf_counter()
             cfg, scfg = load_sweep_config(overrides=[f"forget_split={split}", f"output={args.output}",
                                                      f"name=sweep-{split}", "sweep.methods=" + json.dumps(entries),
