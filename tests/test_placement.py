@@ -104,6 +104,20 @@ def test_the_zero_stage_of_an_accelerate_deepspeed_config(monkeypatch, tmp_path)
     with pytest.raises(LetheError, match=rf"^the DeepSpeed config {ds} \(named by the accelerate config\) cannot be "
                                          "read: "):
         sharding.requested("none")
+    # what DeepSpeed is handed: the JSON file's ZeRO section (bucket sizes, offload) at the stage Lethe runs, the
+    # accelerate config's offload devices over it, clipping from train.max_grad_norm, bf16 as the weights are
+    ds.write_text(json.dumps({"zero_optimization": {"stage": 1, "reduce_bucket_size": 5e7,
+                                                    "offload_param": {"device": "cpu", "pin_memory": True}},
+                              "train_batch_size": 64, "gradient_clipping": 9.0}))
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", "nvme")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "cpu")
+    config = sharding.deepspeed_config(3, torch.bfloat16, 0.5)
+    assert config["zero_optimization"] == {"stage": 3, "reduce_bucket_size": 5e7,
+                                           "offload_param": {"device": "nvme", "pin_memory": True},
+                                           "offload_optimizer": {"device": "cpu"}}
+    assert (config["train_batch_size"], config["train_micro_batch_size_per_gpu"], config["gradient_clipping"]) == (2, 1, 0.5)
+    assert config["bf16"] == {"enabled": True} and config["fp16"] == {"enabled": False}
+    monkeypatch.delenv("ACCELERATE_DEEPSPEED_CONFIG_FILE")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")  # the accelerate config's own zero_stage
     assert sharding.requested("none") == "zero3"
     monkeypatch.setattr(dist, "world", lambda: 1)

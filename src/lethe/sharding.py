@@ -57,6 +57,21 @@ def user_deepspeed_config() -> dict:
         raise LetheError(f"the DeepSpeed config {path} (named by the accelerate config) cannot be read: {exc}") from None
 
 
+def deepspeed_config(stage: int, dtype, max_grad_norm: float) -> dict:
+    """The config Lethe hands DeepSpeed: the ZeRO section of the user's DeepSpeed JSON (offload, bucket sizes)
+    at ``stage``, with the accelerate config's offload devices; one micro-batch per engine step (the loop cuts
+    its own), clipping at ``max_grad_norm``, bf16 / fp16 as the weights are."""
+    zero = {**user_deepspeed_config().get("zero_optimization", {}), "stage": stage}
+    for part in ("optimizer", "param"):
+        where = os.environ.get(f"ACCELERATE_DEEPSPEED_OFFLOAD_{part.upper()}_DEVICE", "none")
+        if where != "none":
+            zero[f"offload_{part}"] = {**zero.get(f"offload_{part}", {}), "device": where}
+    return {"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1, "train_batch_size": dist.world(),
+            "gradient_clipping": max_grad_norm, "zero_optimization": zero,
+            "bf16": {"enabled": dtype == torch.bfloat16}, "fp16": {"enabled": dtype == torch.float16},
+            "zero_allow_untested_optimizer": True, "zero_force_ds_cpu_optimizer": False, "steps_per_print": 2**31 - 1}
+
+
 def shard(model, kind: str, make_optimizer, max_grad_norm: float):
     """A sharded copy of ``model`` (``kind``: fsdp, zero2 or zero3) with its optimizer and schedule
     (``make_optimizer(module) -> (optimizer, scheduler)``); each step clips the global gradient norm to
@@ -132,17 +147,7 @@ class ZeRO:
             # for half a minute on a process group's first use: training goes through torch's collectives
             deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         self.opt, self.sched = make_optimizer(net)
-        zero = {**user_deepspeed_config().get("zero_optimization", {}), "stage": stage}
-        for part in ("optimizer", "param"):
-            where = os.environ.get(f"ACCELERATE_DEEPSPEED_OFFLOAD_{part.upper()}_DEVICE", "none")
-            if where != "none":
-                zero[f"offload_{part}"] = {**zero.get(f"offload_{part}", {}), "device": where}
-        dtype = next(net.parameters()).dtype
-        config = {"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1,
-                  "train_batch_size": dist.world(), "gradient_clipping": max_grad_norm, "zero_optimization": zero,
-                  "bf16": {"enabled": dtype == torch.bfloat16}, "fp16": {"enabled": dtype == torch.float16},
-                  "zero_allow_untested_optimizer": True, "zero_force_ds_cpu_optimizer": False,
-                  "steps_per_print": 2**31 - 1}
+        config = deepspeed_config(stage, next(net.parameters()).dtype, max_grad_norm)
         self.engine, *_ = deepspeed.initialize(model=net, optimizer=self.opt, config=config)
         self.net, self.device, self.max_grad_norm, self.deepspeed = self.engine, device, max_grad_norm, deepspeed
 

@@ -58,9 +58,10 @@ class SweepConfig:
             if not isinstance(entry.get("method"), str):
                 raise LetheError(f"sweep.methods: {entry!r} needs method: <a method from lethe ls methods>")
             fixed = {k: v for k, v in entry.items() if k not in ("method", "label")}
-            label = str(entry.get("label") or "-".join([entry["method"], *map(str, fixed.values())]))
+            words = [str(v) for v in fixed.values() if isinstance(v, (str, int, float))]
+            label = str(entry.get("label") or "-".join([entry["method"], *words]))
             if label in out:
-                raise LetheError(f"sweep.methods: two entries are labelled '{label}'; give each its own label:")
+                raise LetheError(f"sweep.methods: two entries are labelled '{label}'; give each its own label")
             out[check_name(label, "sweep label")] = {"method": entry["method"], **fixed}
         return out
 
