@@ -34,7 +34,8 @@ def test_findings_by_hand():
         "me": ("method", {"forget_quality": 0.1}, rob(0.10, 0.0)),
         "grad_diff": ("method", {"forget_quality": 0.01}, rob(0.05, 0.01)),
         "npo": ("method", {"forget_quality": 0.05}, rob(0.0, 0.0)),
-        "idk": ("method", {"retain_rouge_l": 0.80}, {}), "idk+ap": ("method", {"retain_rouge_l": 0.16}, {})})}
+        "idk": ("method", {"retain_rouge_l": 0.80, "forget_rouge_l": 0.5}, {}),
+        "idk+ap": ("method", {"retain_rouge_l": 0.16, "forget_rouge_l": 0.1}, {})})}
     got = {f: (verdict, numbers) for f, _, verdict, numbers in rt.findings(default, tuned)}
     assert got["GA collapses model utility as the forget set grows"] == (
         "reproduces", "GA at the default setting: utility 0.87 / 0.70 / 0.00 on forget01/05/10")
@@ -42,7 +43,12 @@ def test_findings_by_hand():
                                                              "GA 0.00")
     assert got["ME+GD trades better than GA+GD and NPO+GD"][0] == "reproduces"
     assert got["IDK+AP keeps retain answers better than IDK+GD"] == (
-        "does not", "tuned, forget10, retain ROUGE-L: IDK+AP 0.160, IDK+GD 0.800")
+        "does not", "tuned, forget10, retain ROUGE-L: IDK+AP 0.160, IDK+GD 0.800; forget ROUGE-L: IDK+AP 0.100, "
+                    "IDK+GD 0.500")
+    # keeping more retain answers while forgetting less proves nothing
+    tuned["forget10"]["rows"][-1]["metrics"].update(retain_rouge_l=0.9, forget_rouge_l=0.95)
+    assert dict((f, v) for f, _, v, _ in rt.findings(default, tuned))[
+        "IDK+AP keeps retain answers better than IDK+GD"] == "inconclusive (IDK+AP forgets less)"
     # relearning (3 methods were attacked): +0.10 and +0.05 beat the control's +0.01 by more than 0.02, +0.0 does not
     assert got["the relearn attack brings forgotten knowledge back"] == (
         "reproduces", "tuned, forget10: forget_probability rises by more than the retain model's +0.010 (+0.02) for 2 "
