@@ -71,6 +71,12 @@ def test_the_rule_keeps_a_fraction_of_the_target():
     (["sweep.method=npo", "sweep.space={gamma: [0.1, 1.0, log]}"], r"^sweep\.space: 'gamma' is neither an option "),
     (["sweep.method=npo", "sweep.space={beta: [1.0, 0.1, log]}"], r"^sweep\.space: 'beta' range 1\.0\.\.0\.1 \(log\)"),
     (["sweep.method=npo", "sweep.samplr=grid"], r"^unknown config key 'sweep\.samplr'"),
+    # values a trial would fail on are refused before any trial runs
+    (["sweep.method=npo", "sweep.space={beta: [0.1, 0]}"], r"^sweep\.space: 'beta' = 0 for npo: npo: beta must be > 0"),
+    (["sweep.method=npo", "sweep.space={train.lr: [0.0, 0.01, linear]}"],
+     r"^sweep\.space: 'train\.lr' = 0\.0 for npo: train\.lr must be > 0"),
+    (["sweep.method=npo", "sweep.space={beta: [fast]}"], r"^sweep\.space: 'beta' = 'fast' for npo: method 'npo': option "
+                                                        r"'beta' must be float"),
 ])
 def test_bad_sweep_settings_are_one_line(settings, message):
     with pytest.raises(LetheError, match=message):
@@ -130,7 +136,8 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     report = (folder / "report.md").read_text()
     assert f"| {best['number']} selected |" in report or f"| {best['number']} * selected |" in report
     assert (folder / "pareto.png").stat().st_size > 0 and "<h2>Leaderboard</h2>" in (folder / "report.html").read_text()
-    assert load_config(None, [])  # the run config is untouched by the sweep's keys
+    with pytest.raises(LetheError, match=r"^unknown config key 'sweep'"):  # a run takes no sweep keys
+        load_config(None, ["sweep.method=ga"])
 
 
 @pytest.mark.slow

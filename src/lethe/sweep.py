@@ -128,6 +128,17 @@ def space_of(scfg: SweepConfig, label: str) -> dict:
             space[key] = ("choice", tuple(dim))
         else:
             raise LetheError(f"sweep.space: '{key}' has no values")
+    options_fixed = {k: v for k, v in entry.items() if k not in ("method", "train")}
+    for key, dim in space.items():  # every end of a range and every value, checked before any trial runs
+        for value in (dim[1:3] if dim[0] == "range" else dim[1]):
+            try:
+                if key.startswith("train."):
+                    train = RunConfig().train
+                    build(type(train), {key[len("train."):]: value}, prefix="train.", base=train).check()
+                else:
+                    method.make_config({**options_fixed, key: value})
+            except LetheError as exc:
+                raise LetheError(f"sweep.space: '{key}' = {value!r} for {label}: {exc}") from None
     return space
 
 
@@ -285,6 +296,7 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
     import optuna
 
     from .pipeline import run
+    from .report.sweep import params_text
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     points = grid(space, scfg.grid_points)
@@ -322,14 +334,14 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
                 raise LetheError(row["error"])
         except LetheError as exc:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            log(f"{method}: trial {trial.number} ({_params_text(params)}): failed: {exc}")
+            log(f"{method}: trial {trial.number} ({params_text(params)}): failed: {exc}")
             continue
         trial.set_user_attr("metrics", row["metrics"])
         study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
         trial.set_user_attr("seconds", time.perf_counter() - t0)
         values = [row["metrics"][o] for o in scfg.objectives]
         study.tell(trial, values)
-        log(f"{method}: trial {trial.number} ({_params_text(params)}): "
+        log(f"{method}: trial {trial.number} ({params_text(params)}): "
             + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
     trials = [{"number": t.number, "params": t.params, "metrics": t.user_attrs["metrics"],
                "seconds": t.user_attrs.get("seconds"), "run": f"trials/{method}-{t.number:03d}"}
@@ -354,7 +366,3 @@ def _sensitivity(study, scfg: SweepConfig) -> dict:
             target=lambda t: t.user_attrs["metrics"][scfg.select]))
     except (RuntimeError, ValueError, ImportError):  # every trial alike, or a parameter that never varied
         return {}
-
-
-def _params_text(params: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

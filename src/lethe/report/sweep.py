@@ -23,7 +23,7 @@ def _chosen(res: dict) -> dict | None:
     return next((t for t in res["trials"] if t["number"] == res.get("selected")), None)
 
 
-def _params(params: dict) -> str:
+def params_text(params: dict) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
@@ -35,7 +35,7 @@ def leaderboard(result: dict) -> tuple[list[str], list[list[str]]]:
             ["retain model", *(fmt(result["retain"].get(k)) for k in keys), "", "", "", ""]]
     for name, res in result["methods"].items():
         t = _chosen(res)
-        rows.append([name, *(fmt(t["metrics"].get(k)) if t else "none" for k in keys), _params(t["params"]) if t else
+        rows.append([name, *(fmt(t["metrics"].get(k)) if t else "none" for k in keys), params_text(t["params"]) if t else
                      "no trial meets the rule", str(t["number"]) if t else "", str(len(res["trials"])),
                      f"{res['seconds']:.0f}"])
     return head, rows
