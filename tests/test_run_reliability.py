@@ -203,6 +203,16 @@ def test_free_space_of_an_adapter_target_counts_its_base(tmp_path):
     assert folder_bytes("owner/hub-model") == 0
 
 
+def test_no_model_given_sizes_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """model= empty (the built-in target) is no folder: the free-space check does not walk the directory the run
+    was started in (it once summed a whole checkout, virtual environment included, before every saving run)."""
+    from lethe.rundir import folder_bytes
+
+    (tmp_path / "big.bin").write_bytes(b"\0" * 1000)
+    monkeypatch.chdir(tmp_path)
+    assert folder_bytes(".") == 1000 and folder_bytes("") == 0
+
+
 def test_stale_partial_folders_are_listed_resumed_or_cleaned(tmp_path):
     (tmp_path / ".old.partial").mkdir()
     (tmp_path / ".old.partial" / "results.json").write_text('{"models": []}')

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -160,6 +161,15 @@ def batch_tokens(batch) -> int:
     return sum(batch_tokens(b) for b in batch if b is not None)
 
 
+def unwrapped(accel, model):
+    """The model out of accelerate's containers. accelerate's ``unwrap_model`` imports DeepSpeed (0.7-1 s) to test
+    for its engine whenever DeepSpeed is installed; a model that no container holds (``.module``, a compiled
+    ``_orig_mod``), with DeepSpeed not imported, is already itself."""
+    if "deepspeed" in sys.modules or hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        return accel.unwrap_model(model)
+    return model
+
+
 def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, device, accel=None,
                seed: int | None = None, n_paired: int = 0, tokens=batch_tokens, gradients=None,
                diverged: str = "", description: str = "train", eval_hook=None, best_direction: str = "higher",
@@ -225,7 +235,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         if eval_hook is None or (stats.checkpoints and stats.checkpoints[-1]["step"] == at_step):
             return
         t_eval = time.perf_counter()
-        inner = accel.unwrap_model(model)
+        inner = unwrapped(accel, model)
         values = dict(eval_hook(inner, at_step))
         current().log(values, step=at_step, prefix=tracked("eval"))
         inner.train()
@@ -245,7 +255,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     # --- the loop ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
     step = local = 0
-    with bar(description, total_steps) as progress, checkpointing(accel.unwrap_model(net),
+    with bar(description, total_steps) as progress, checkpointing(unwrapped(accel, net),
                                                                    train.gradient_checkpointing):
         while step < total_steps:
             order = torch.randperm(n_items, generator=gen).tolist()
@@ -320,7 +330,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     if sharded:
         shards.gather_into(model)
         del net, opt, shards
-    model = accel.unwrap_model(model)
+    model = unwrapped(accel, model)
     model.eval()
     return model, stats
 

@@ -243,6 +243,8 @@ def is_run_folder(path: Path) -> bool:
 def folder_bytes(path: str | Path) -> int:
     """Bytes of the files under a local folder (0 for a hub id); for a LoRA adapter folder, those of its whole
     chain down to the base model: it loads merged, and an unlearned copy is saved whole (unless it is a new adapter)."""
+    if not str(path):  # no model given (the built-in one): not the working directory
+        return 0
     folders = adapter_chain(path) if is_adapter_folder(path) else [path]
     return sum(f.stat().st_size for p in map(Path, folders) if p.is_dir() for f in p.rglob("*") if f.is_file())
 
