@@ -124,3 +124,29 @@ def test_a_second_call_of_each_builder_reads_the_cache(build, tmp_path, monkeypa
     said.clear()
     assert build(tmp_path, said.append) == first
     assert not any("training" in s for s in said)
+
+
+def test_a_second_process_sharing_the_cache_waits_for_the_models_the_first_builds(tmp_path):
+    """Two runs (or a sweep's workers) on one cache: while one finds or trains the models under a key, another
+    waits for it (then finds them cached) instead of training the same models beside it."""
+    import subprocess
+    import sys
+    import time
+
+    from lethe.builtin import building
+
+    root, mark = tmp_path / "models" / "key", tmp_path / "mark"
+    child = ("import pathlib, sys, time\nfrom lethe.builtin import building\n"
+             "with building(pathlib.Path(sys.argv[1])):\n"
+             "    pathlib.Path(sys.argv[2]).write_text('building'); time.sleep(1.0)\n"
+             "    pathlib.Path(sys.argv[2]).write_text('built')\n")
+    proc = subprocess.Popen([sys.executable, "-c", child, str(root), str(mark)])
+    try:
+        deadline = time.time() + 60
+        while not mark.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the other process never took the lock"
+        with building(root):
+            assert mark.read_text() == "built"
+    finally:
+        assert proc.wait(timeout=60) == 0

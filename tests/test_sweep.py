@@ -44,6 +44,15 @@ def test_entries_fix_what_they_name_and_drop_a_retain_weight_without_a_retain_te
         SweepConfig(methods=({"method": "ga", "label": "../x"},)).entries()
 
 
+def test_workers_take_the_gpus_in_turn():
+    from lethe.sweep import trial_devices
+
+    assert trial_devices(3, "auto", None, 2) == ["0", "1", "0"]
+    assert trial_devices(2, "cuda", "4, 6", 8) == ["4", "6"]  # the GPUs the user left visible, by their numbers
+    assert trial_devices(2, "auto", None, 0) == [None, None]  # no GPU: the CPU, threads split between the workers
+    assert trial_devices(2, "cpu", None, 4) == [None, None] and trial_devices(2, "cuda:1", None, 4) == [None, None]
+
+
 def test_pareto_front_by_hand():
     # (forget quality higher, a loss lower): (0.5, 1) dominates (0.4, 2); (0.9, 3) and (0.2, 0.5) trade off
     points = [(0.5, 1.0), (0.4, 2.0), (0.9, 3.0), (0.2, 0.5), (0.5, 1.0)]
@@ -71,6 +80,7 @@ def test_the_rule_keeps_a_fraction_of_the_target():
     (["sweep.method=npo", "sweep.space={gamma: [0.1, 1.0, log]}"], r"^sweep\.space: 'gamma' is neither an option "),
     (["sweep.method=npo", "sweep.space={beta: [1.0, 0.1, log]}"], r"^sweep\.space: 'beta' range 1\.0\.\.0\.1 \(log\)"),
     (["sweep.method=npo", "sweep.samplr=grid"], r"^unknown config key 'sweep\.samplr'"),
+    (["sweep.method=npo", "sweep.workers=0"], r"^sweep\.workers must be >= 1, got 0"),
     # values a trial would fail on are refused before any trial runs
     (["sweep.method=npo", "sweep.space={beta: [0.1, 0]}"], r"^sweep\.space: 'beta' = 0 for npo: npo: beta must be > 0"),
     (["sweep.method=npo", "sweep.space={train.lr: [0.0, 0.01, linear]}"],
@@ -100,33 +110,38 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     common = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
               f"output={tmp_path}", "sweep.method=ga", "sweep.sampler=grid",
               "sweep.objectives=[forget_quality, forget_probability]", "sweep.keep={}"]
-    space = "sweep.space={train.lr: [0.003, 0.001, 0.0003], train.epochs: [1]}"
+    space = "sweep.space={train.lr: [0.003, 0.001, 0.0003, 0.0001], train.epochs: [1]}"
     assert main(["sweep", *common, space, "sweep.trials=2"]) == 0
     folder = tmp_path / "sweep-ga"
     first = json.loads((folder / "sweep.json").read_text())["methods"]["ga"]
     assert [t["number"] for t in first["trials"]] == [0, 1]
     # a trial cut off by a kill: asked, never told (it stays RUNNING in the study)
-    points = {"train.lr": [0.003, 0.001, 0.0003], "train.epochs": [1]}
+    points = {"train.lr": [0.003, 0.001, 0.0003, 0.0001], "train.epochs": [1]}
     study = optuna.load_study(study_name="ga", storage=f"sqlite:///{folder / 'study.db'}",
                               sampler=optuna.samplers.GridSampler(points))
     cut = study.ask({k: optuna.distributions.CategoricalDistribution(v) for k, v in points.items()})
-    assert cut.params["train.lr"] not in [t["params"]["train.lr"] for t in first["trials"]]  # the grid's last point
+    assert cut.params["train.lr"] not in [t["params"]["train.lr"] for t in first["trials"]]  # the grid's third point
     stamp = (folder / "trials" / "ga-000" / "results.json").stat().st_mtime_ns
-    assert main(["sweep", *common, space, "sweep.trials=3"]) == 0  # the same sweep, one trial more
+    # the same sweep, two trials more, at once: two worker processes of one thread each (threads=2 / 2 workers,
+    # the threads per trial of the first call)
+    assert main(["sweep", *common, space, "sweep.trials=4", "sweep.workers=2", "threads=2"]) == 0
     result = json.loads((folder / "sweep.json").read_text())["methods"]["ga"]
     assert (folder / "trials" / "ga-000" / "results.json").stat().st_mtime_ns == stamp  # not run again
-    assert len(result["trials"]) == 3 and cut.number not in [t["number"] for t in result["trials"]]
+    assert len(result["trials"]) == 4 and cut.number not in [t["number"] for t in result["trials"]]
     lrs = sorted(t["params"]["train.lr"] for t in result["trials"])
-    assert lrs == [0.0003, 0.001, 0.003]  # the grid, each point once (the cut-off trial's point run again)
+    assert lrs == [0.0001, 0.0003, 0.001, 0.003]  # the grid, each point once (the cut-off trial's point run again)
     with pytest.raises(LetheError, match=r"is a sweep with sweep\.sampler='grid', not 'tpe': continue it with its own"):
         main_raises(["sweep", *common, space, "sweep.sampler=tpe"])
-    # each trial is the plain run of its settings
-    lr = result["trials"][0]["params"]["train.lr"]
+    with pytest.raises(LetheError, match=r"is a sweep with threads per trial=1, not 2"):
+        main_raises(["sweep", *common, space, "threads=2"])  # other built-in models: 2 threads train other weights
+    # each trial is the plain run of its settings, also one a worker process ran
+    last = result["trials"][-1]
+    lr = last["params"]["train.lr"]
     assert main(["run", *[a for a in common if not a.startswith("sweep.")], "name=plain",
                  f"methods=[{{method: ga, train: {{lr: {lr}, epochs: 1}}}}]"]) == 0
     plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
-    assert result["trials"][0]["metrics"] == plain
-    assert len({t["metrics"]["forget_probability"] for t in result["trials"]}) == 3  # the learning rate matters
+    assert last["metrics"] == plain
+    assert len({t["metrics"]["forget_probability"] for t in result["trials"]}) == 4  # the learning rate matters
     # the rule (no constraint): the highest forget quality; its point runs again with the run's own suite
     best = max(result["trials"], key=lambda t: t["metrics"]["forget_quality"])
     assert result["selected"] == best["number"]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -52,8 +53,6 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     Fine-tuning replays the world-knowledge data so the base knowledge survives (model utility > 0).
     Cached under ``cache_dir/models/<hash>``: a second run starts from the cache.
     """
-    from .data import Encoder
-
     tiny.check()
     bench.retain(forget_split)  # an unknown or empty forget split is one line before anything trains
     root = builtin_model_root(bench, tiny, cache_dir)
@@ -62,10 +61,19 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
     models = Models(target=str(target_dir), retain=str(retain_dir), cache_key=root.name)
     has_world = bool(bench.pretrain_text or bench.splits.get("world_facts") or bench.splits.get("known_people"))
     folders = (base_dir, target_dir, retain_dir) if has_world else (target_dir, retain_dir)
-    if from_cache(root, folders, log):
-        return models
-    tok = cached_tokenizer(folders[:1] if has_world else folders, training_texts(bench), tiny.vocab_size,
-                           models.timings)
+    with building(root):
+        if not from_cache(root, folders, log):
+            _train_builtin(bench, forget_split, tiny, models, root, has_world, log)
+    return models
+
+
+def _train_builtin(bench: Benchmark, forget_split: str, tiny: TinyModelConfig, models: Models, root: Path,
+                   has_world: bool, log) -> None:
+    from .data import Encoder
+
+    base_dir, target_dir, retain_dir = root / "base", Path(models.target), Path(models.retain)
+    tok = cached_tokenizer([base_dir] if has_world else [target_dir, retain_dir], training_texts(bench),
+                           tiny.vocab_size, models.timings)
     enc = Encoder(tok)
     world = world_sequences(bench, enc)
     ft = builtin_finetune_config(tiny)
@@ -84,7 +92,21 @@ def build_builtin_models(bench: Benchmark, forget_split: str, tiny: TinyModelCon
                    else f"models: training the {label} model ({{params}} parameters) on {len(authors)} author facts")
         jobs.append(Job(label, folder, start, author_sequences(authors, enc) + world, ft, message))
     models.timings.update(train_cached(root, jobs, tok, log))
-    return models
+
+
+@contextmanager
+def building(root: Path):
+    """Held while the cached models under ``root`` are found or trained: another process sharing the cache (a
+    second run, a sweep's worker) waits, then reads what the first trained instead of training it again beside
+    it. The processes of one launch train together and take no lock."""
+    if dist.world() > 1:
+        yield
+        return
+    from filelock import FileLock
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f"{root.name}.lock")):
+        yield
 
 
 # The sizing rule of the tiny recipe (:func:`size_tiny_model`; docs/finetune.md): the author-fact text the
@@ -240,11 +262,12 @@ def train_pair(key: dict, cache_dir: str | Path, texts: list[str], vocab_size: i
     both are cached). ``plan(tokenizer)`` gives both jobs as ``(label, start, sequences, train_cfg, message)``."""
     root = Path(cache_dir) / "models" / content_hash({**key, **training_threads()})
     folders = (root / "target", root / "retain")
-    if from_cache(root, folders, log):
-        return root, recorded_training_seconds(root)
-    timings: dict = {}
-    tok = cached_tokenizer(folders, texts, vocab_size, timings)
-    timings.update(train_cached(root, [Job(label, root / label, *job) for label, *job in plan(tok)], tok, log))
+    with building(root):
+        if from_cache(root, folders, log):
+            return root, recorded_training_seconds(root)
+        timings: dict = {}
+        tok = cached_tokenizer(folders, texts, vocab_size, timings)
+        timings.update(train_cached(root, [Job(label, root / label, *job) for label, *job in plan(tok)], tok, log))
     return root, timings
 
 

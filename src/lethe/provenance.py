@@ -17,15 +17,21 @@ from .evaluation import EVAL_RECIPE
 from .models import current_placement
 
 
-def set_threads(n: int = 0) -> int:
-    """Torch threads: ``n``, else OMP_NUM_THREADS, else the usable cores. Returns the count."""
-    import torch
-
+def thread_count(n: int = 0) -> int:
+    """The torch threads ``threads=n`` means: ``n``, else OMP_NUM_THREADS, else the usable cores."""
     env = os.environ.get("OMP_NUM_THREADS", "")
     if n <= 0 and env.isdigit() and int(env) > 0:
-        n = int(env)
-    elif n <= 0:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return int(env)
+    if n <= 0:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return n
+
+
+def set_threads(n: int = 0) -> int:
+    """Torch threads as :func:`thread_count` says. Returns the count."""
+    import torch
+
+    n = thread_count(n)
     torch.set_num_threads(n)
     return n
 

@@ -16,9 +16,12 @@ show them.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
+import multiprocessing
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from .config import RunConfig, build, config_values
 from .errors import LetheError
+from .provenance import thread_count
 from .rundir import RunFolder, check_name
 
 SAMPLERS = ("tpe", "grid")
@@ -49,6 +53,9 @@ class SweepConfig:
     # a key given here replaces the method's declared dimension, a new key adds one
     space: dict = field(default_factory=dict)
     seed: int = 0
+    # trials at once, each in a process of its own with threads / workers torch threads (or its own GPU where
+    # there are several); > 1: the points depend on which trials end first (workers=1 repeats a study exactly)
+    workers: int = 1
 
     def entries(self) -> dict[str, dict]:
         """The searched methods by label: {label: {"method": name, fixed option: value, "train": {...}}}."""
@@ -78,6 +85,7 @@ class SweepConfig:
             (self.trials < 1, "trials", f"must be >= 1, got {self.trials}"),
             (self.sampler not in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}"),
             (self.grid_points < 2, "grid_points", f"must be >= 2, got {self.grid_points}"),
+            (self.workers < 1, "workers", f"must be >= 1, got {self.workers}"),
             (not self.objectives, "objectives", "needs at least one metric"),
         ]
         for bad, key, text in problems:
@@ -233,19 +241,27 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     name = check_name(cfg.name or f"sweep-{'-'.join(entries)}")
     folder = RunFolder(cfg.output, name)
     resume = not cfg.overwrite and (folder.partial.is_dir() or folder.final.is_dir())
+    # each trial's torch threads, and the selected run's: the built-in models are trained (and cached) per thread
+    # count, so every run of the sweep evaluates the same target and retain model
+    threads = max(1, thread_count(cfg.threads) // scfg.workers)
+    cfg = dataclasses.replace(cfg, threads=threads)
     record = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "sweep": dataclasses.asdict(scfg)}, default=list))
     if resume:
         _check_continued(folder, record)
     folder.claim(cfg.overwrite, resume, lambda *_: None)
     if resume:
         log(f"continuing the sweep in {folder.final} (its studies: {folder.final / 'study.db'})")
+    if scfg.workers > 1:
+        log(f"{scfg.workers} trials at once, {threads} thread{'s' * (threads > 1)} each")
+    pool = trial_pool(scfg.workers, cfg.device)
     try:
         folder.write_text("config.yaml", json.dumps(record, indent=2))
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=dataclasses.replace(cfg.eval, bootstrap=0),
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
-        methods = {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, log)
+        methods = {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, pool, log)
                    for label, entry in entries.items()}
+        pool.shutdown()  # the workers' memory goes before the selected run
         result = {"rule": rule_text(directions, scfg.select, dict(scfg.keep)), "select": scfg.select,
                   "sampler": scfg.sampler,
                   "objectives": {o: directions[o] for o in scfg.objectives}, "methods": methods}
@@ -270,6 +286,7 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
         write_sweep_report(folder.partial, result)
         return folder.finish()
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a trial still running ends with this process
         folder.release()
 
 
@@ -279,23 +296,27 @@ def _check_continued(folder: RunFolder, record: dict) -> None:
     if path is None:
         return
     saved = json.loads(path.read_text(encoding="utf-8"))
-    free = {("sweep", "trials"), ("config", "threads"), ("config", "overwrite"), ("config", "output")}
+    # the threads of a trial (config.threads: the count per trial) stay: the built-in models differ by it
+    free = {("sweep", "trials"), ("sweep", "workers"), ("config", "overwrite"), ("config", "output")}
+    if record["config"].get("model"):  # a given model is the same at any thread count
+        free.add(("config", "threads"))
     for part in ("config", "sweep"):
         for key in sorted(set(saved.get(part, {})) | set(record[part])):
             if (part, key) not in free and saved.get(part, {}).get(key) != record[part].get(key):
                 name = f"sweep.{key}" if part == "sweep" else key
-                raise LetheError(f"{folder.final} is a sweep with {name}={saved.get(part, {}).get(key)!r}, not "
+                what = "threads per trial" if (part, key) == ("config", "threads") else name
+                raise LetheError(f"{folder.final} is a sweep with {what}={saved.get(part, {}).get(key)!r}, not "
                                  f"{record[part].get(key)!r}: continue it with its own settings (only sweep.trials "
-                                 "and threads may change), or give another name= (or overwrite=true)")
+                                 "and sweep.workers may change, and threads where each trial keeps its count), or "
+                                 "give another name= (or overwrite=true)")
 
 
 def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions: dict, folder: RunFolder,
-           trial_cfg: RunConfig, log) -> dict:
+           trial_cfg: RunConfig, pool, log) -> dict:
     """The study of the entry labelled ``method`` (``entry``: its fixed settings), continued up to ``scfg.trials``
     complete trials: its trials, front and sensitivity."""
     import optuna
 
-    from .pipeline import run
     from .report.sweep import params_text
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -306,7 +327,10 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
         def after_trial(self, *args) -> None:  # the loop counts its trials: Study.stop works in optimize() only
             pass
 
-    sampler = Grid(points, seed=scfg.seed) if scfg.sampler == "grid" else optuna.samplers.TPESampler(seed=scfg.seed)
+    # trials at once: TPE takes the running ones as if they had ended at the worst value seen (constant liar), so
+    # it does not ask for the same point again meanwhile
+    sampler = (Grid(points, seed=scfg.seed) if scfg.sampler == "grid"
+               else optuna.samplers.TPESampler(seed=scfg.seed, constant_liar=scfg.workers > 1))
     study = optuna.create_study(study_name=method, storage=f"sqlite:///{folder.partial / 'study.db'}",
                                 load_if_exists=True, sampler=sampler,
                                 directions=["maximize" if directions[o] == "higher" else "minimize"
@@ -319,30 +343,36 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
         cut.lock.unlink(missing_ok=True)
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(stale.params)
-    done = len(study.get_trials(deepcopy=False, states=(complete,)))
-    for _ in range(max(0, n_trials - done)):  # a failed trial is not retried here (the next call tries again)
-        trial = study.ask()
-        params = suggest(trial, space)
-        label = f"{method}-t{trial.number:03d}"
-        t0 = time.perf_counter()
-        try:
-            out = run(dataclasses.replace(trial_cfg, name=f"{method}-{trial.number:03d}",
-                                          methods=(method_entry(entry, label, params),)), log=lambda *_: None)
-            rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rows"]
-            row = next(r for r in rows if r["name"] == label)
-            if row.get("status") == "failed":
-                raise LetheError(row["error"])
-        except LetheError as exc:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            log(f"{method}: trial {trial.number} ({params_text(params)}): failed: {exc}")
-            continue
-        trial.set_user_attr("metrics", row["metrics"])
-        study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
-        values = [row["metrics"][o] for o in scfg.objectives]
-        study.tell(trial, values)
-        log(f"{method}: trial {trial.number} ({params_text(params)}): "
-            + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
+    todo = max(0, n_trials - len(study.get_trials(deepcopy=False, states=(complete,))))
+    running: dict = {}  # a failed trial is not retried here (the next call tries again)
+    while todo or running:
+        while todo and len(running) < scfg.workers:
+            trial = study.ask()
+            params = suggest(trial, space)
+            t0 = time.perf_counter()
+            job = pool.submit(run_trial, trial_cfg, method, trial.number, entry, params)
+            running[job] = (trial, params, t0)
+            todo -= 1
+        ended, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+        for job in sorted(ended, key=lambda j: running[j][0].number):
+            trial, params, t0 = running.pop(job)
+            try:
+                rows = job.result()
+            except concurrent.futures.BrokenExecutor:
+                raise LetheError(f"{method}: trial {trial.number}'s process ended without a result (killed, or out of "
+                                 "memory?); the same command continues the study") from None
+            except LetheError as exc:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                log(f"{method}: trial {trial.number} ({params_text(params)}): failed: {exc}")
+                continue
+            row = next(r for r in rows if r["name"] == f"{method}-t{trial.number:03d}")
+            trial.set_user_attr("metrics", row["metrics"])
+            study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
+            trial.set_user_attr("seconds", time.perf_counter() - t0)
+            values = [row["metrics"][o] for o in scfg.objectives]
+            study.tell(trial, values)
+            log(f"{method}: trial {trial.number} ({params_text(params)}): "
+                + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
     trials = [{"number": t.number, "params": t.params, "metrics": t.user_attrs["metrics"],
                "seconds": t.user_attrs.get("seconds"), "run": f"trials/{method}-{t.number:03d}"}
               for t in study.get_trials(deepcopy=False, states=(complete,))]
@@ -351,6 +381,78 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
     return {"space": {k: list(v[1:]) for k, v in space.items()}, "trials": trials,
             "pareto": [trials[i]["number"] for i in front], "seconds": sum(t["seconds"] or 0 for t in trials),
             "sensitivity": _sensitivity(study, scfg), "fixed": study.user_attrs.get("fixed", {})}
+
+
+def run_trial(trial_cfg: RunConfig, method: str, number: int, entry: dict, params: dict) -> list[dict]:
+    """One trial: the run of the entry at ``params`` in ``trials/<method>-<number>``; its summary rows (a failed
+    method is a :class:`LetheError` with its reason)."""
+    from .pipeline import run
+
+    label = f"{method}-t{number:03d}"
+    out = run(dataclasses.replace(trial_cfg, name=f"{method}-{number:03d}", methods=(method_entry(entry, label, params),)),
+              log=lambda *_: None)
+    rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rows"]
+    row = next(r for r in rows if r["name"] == label)
+    if row.get("status") == "failed":
+        raise LetheError(row["error"])
+    return rows
+
+
+class _Here:
+    """``sweep.workers=1``: each trial runs at once, in this process, as a finished future."""
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        job: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            job.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller by job.result(), as a pool would
+            job.set_exception(exc)
+        return job
+
+    def shutdown(self, *_, **__) -> None:
+        pass
+
+
+def trial_devices(workers: int, device: str, visible: str | None, gpus: int) -> list[str | None]:
+    """Each worker's ``CUDA_VISIBLE_DEVICES`` (``None``: left as it is): with ``device=auto`` or ``cuda`` and GPUs
+    (``visible``: the variable's value, else ``gpus`` of them), the workers take them in turn."""
+    if device not in ("auto", "cuda"):
+        return [None] * workers
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible is not None else [str(i) for i in range(gpus)]
+    return [ids[i % len(ids)] if ids else None for i in range(workers)]
+
+
+def _start_worker(slots) -> None:
+    """A worker process of the pool: its GPU (taken from ``slots``) before torch starts, no progress bars (several
+    processes would draw over each other), and an end with the sweep's process (Linux: PR_SET_PDEATHSIG)."""
+    gpu = slots.get()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    os.environ["LETHE_NO_PROGRESS"] = "1"
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def trial_pool(workers: int, device: str):
+    """Where trials run: this process (one worker), or a pool of ``workers`` fresh processes (spawned: a forked
+    torch is unsafe)."""
+    if workers == 1:
+        return _Here()
+    gpus = 0
+    if device in ("auto", "cuda") and os.environ.get("CUDA_VISIBLE_DEVICES") is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    ctx = multiprocessing.get_context("spawn")
+    slots = ctx.Queue()
+    for gpu in trial_devices(workers, device, os.environ.get("CUDA_VISIBLE_DEVICES"), gpus):
+        slots.put(gpu)
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(slots,))
 
 
 def _sensitivity(study, scfg: SweepConfig) -> dict:
