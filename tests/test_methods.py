@@ -232,8 +232,8 @@ def test_int_option_is_accepted_for_float_field():
 
 # --- contract: every registered method unlearns on a tiny Llama -------------------------------------
 
-# RMU's default subset (one down_proj) cannot move a memorised answer in the contract's two steps; the
-# contract trains its whole layer (still a subset: the embeddings and the final norm stay frozen)
+# RMU trains whole layers ℓ-2..ℓ on a model this shallow (its miniature recipe), as the contract needs to move a
+# memorised answer in two steps; said here too, so that the contract does not hang on that default
 CONTRACT_OPTIONS = {"rmu": {"param_pattern": "*"}}
 
 # inference-time methods change no weights (tests/test_inference.py holds their contract); training-time ones

@@ -1,10 +1,8 @@
-"""Stateful methods (a ``setup`` before training): RMU and AltPO.
+"""Stateful methods (a ``setup`` before training): AltPO (RMU's tests are in test_rmu.py).
 
-RMU: the loss by hand on a toy "model" whose hidden states are its embedding rows; the setup's
-random direction (unit norm, seeded), layer clipping and parameter subset; only that subset moves
-in ``lethe.train.unlearn``. AltPO: the loss by hand on toy log-probs (a bigram model, as in
-test_methods.py); the setup's alternatives (one per item, never the true answer, deterministic),
-with the generation cleaned and the fallback exercised.
+AltPO: the loss by hand on toy log-probs (a bigram model, as in test_methods.py); the setup's
+alternatives (one per item, never the true answer, deterministic), with the generation cleaned and
+the fallback exercised.
 """
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from lethe.benchmarks.base import QAItem
 from lethe.data import Encoded, UnlearnBatch
@@ -46,171 +43,6 @@ def enc(ids, labels, att=None) -> Encoded:
 def setup_ctx(model, tokenizer, forget, retain, name, options=None, seed=0):
     cfg = get_method(name).make_config(options)
     return SetupContext(model, tokenizer, forget, retain, cfg, TrainConfig(seed=seed), "cpu")
-
-
-# --- RMU: a toy model whose layer-ℓ hidden states are known -------------------------------------------
-# V = 3 tokens, H = 2: the output of layer ℓ is (ℓ + 1) x the token's embedding row. The loss reads
-# hidden states through ``lethe.reference.hidden_states`` (model) and ``ref.hidden_states`` (reference);
-# both are replaced here, so the test checks RMU's maths whatever way the states are captured.
-E = [[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]
-D = [[1.0, 1.0], [0.0, 0.0], [0.0, 2.0]]  # the reference's embedding rows are E + D
-
-
-class Toy(nn.Module):
-    def __init__(self, rows):
-        super().__init__()
-        self.E = nn.Parameter(torch.tensor(rows))
-
-    def states(self, enc, layer):
-        return (layer + 1) * self.E[enc.input_ids]  # (B, T, H)
-
-
-class ToyRef:
-    def __init__(self, rows):
-        self.model = Toy(rows)
-
-    @torch.no_grad()
-    def hidden_states(self, enc, layer):
-        return self.model.states(enc, layer)
-
-
-@pytest.fixture()
-def toy_states(monkeypatch):
-    monkeypatch.setattr("lethe.methods.rmu.hidden_states", lambda model, enc, layer: model.states(enc, layer))
-
-
-def sq(a, b) -> float:
-    """||a - b||^2 / H: the squared distance as RMU averages it (over hidden units)."""
-    return sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)
-
-
-# forget: [0 | 1 2] and [2 | 2] + a pad; retain: [1 | 0 0] and [0 | 2] + a pad
-R_FORGET = enc([[0, 1, 2], [2, 2, 0]], [[I, 1, 2], [I, 2, I]], [[1, 1, 1], [1, 1, 0]])
-R_RETAIN = enc([[1, 0, 0], [0, 2, 1]], [[I, 0, 0], [I, 2, I]], [[1, 1, 1], [1, 1, 0]])
-C = 2.0
-U = [0.6, 0.8]
-CU = [C * x for x in U]
-
-
-def rmu_state(layer=0):
-    return MethodState(data={"layer": layer, "control": torch.tensor(CU), "c": C})
-
-
-def rmu_run(options=None, ref_rows=None, layer=0):
-    spec = get_method("rmu")
-    cfg = spec.make_config(options)
-    ref = ToyRef([[e + d for e, d in zip(er, dr)] for er, dr in zip(E, D)] if ref_rows == "shifted" else E)
-    batch = UnlearnBatch(forget=R_FORGET, retain=R_RETAIN)
-    loss, stats = spec.loss(Toy(E), batch, ref, cfg, rmu_state(layer))
-    assert loss.shape == (2,) and loss.requires_grad
-    return loss.tolist(), stats
-
-
-def test_rmu_forget_term_by_hand_on_answer_positions(toy_states):
-    # positions that predict an answer token: seq a -> t = 0, 1 (tokens 0, 1); seq b -> t = 0 (token 2)
-    forget = [(sq(E[0], CU) + sq(E[1], CU)) / 2, sq(E[2], CU)]
-    assert forget == approx([1.05, 1.8])  # the same, spelled out
-    loss, stats = rmu_run({"alpha": 5.0})  # the reference equals the model: the retain term is 0
-    assert loss == approx(forget)
-    assert stats["forget_loss"] == approx(sum(forget) / 2) and stats["retain_loss"] == approx(0.0)
-
-
-def test_rmu_forget_term_on_all_tokens_and_another_layer(toy_states):
-    loss, _ = rmu_run({"forget_tokens": "all"})  # every non-pad token: seq a -> 0, 1, 2; seq b -> 2, 2
-    assert loss == approx([(sq(E[0], CU) + sq(E[1], CU) + sq(E[2], CU)) / 3, sq(E[2], CU)])
-    loss, _ = rmu_run(layer=1)  # layer 1 outputs 2 x the embedding
-    twice = [[2 * x for x in row] for row in E]
-    assert loss == approx([(sq(twice[0], CU) + sq(twice[1], CU)) / 2, sq(twice[2], CU)])
-
-
-def test_rmu_retain_term_by_hand(toy_states):
-    # model - reference = -D at every token; retain tokens are all non-pad ones
-    d = [sq(row, [0.0, 0.0]) for row in D]  # per token: 1, 0, 2
-    retain = [(d[1] + d[0] + d[0]) / 3, (d[0] + d[2]) / 2]
-    forget = [(sq(E[0], CU) + sq(E[1], CU)) / 2, sq(E[2], CU)]
-    loss, stats = rmu_run({"alpha": 3.0}, ref_rows="shifted")
-    assert loss == approx([forget[i] + 3.0 * retain[i] for i in range(2)])
-    assert stats["retain_loss"] == approx(sum(retain) / 2)
-
-
-def test_rmu_setup_is_seeded_with_a_unit_direction(tokenizer, tiny_model, forget_items, retain_items):
-    spec = get_method("rmu")
-    s1 = spec.setup(setup_ctx(tiny_model, tokenizer, forget_items, retain_items, "rmu", seed=3))
-    s2 = spec.setup(setup_ctx(tiny_model, tokenizer, forget_items, retain_items, "rmu", seed=3))
-    s3 = spec.setup(setup_ctx(tiny_model, tokenizer, forget_items, retain_items, "rmu", seed=4))
-    u = s1.data["u"]
-    assert u.shape == (tiny_model.config.hidden_size,)
-    assert float(u.norm()) == approx(1.0) and bool((u >= 0).all())  # uniform on [0, 1), normalised
-    assert torch.equal(u, s2.data["u"]) and not torch.equal(u, s3.data["u"])
-    assert s1.data["c"] == 6.5 and torch.allclose(s1.data["control"], 6.5 * u)
-    # the tiny model has 1 layer: layer 7 -> 0, layers 5..7 -> [0]
-    assert s1.data["layer"] == 0 and s1.data["layers"] == [0]
-    chosen = [n for n, _ in tiny_model.named_parameters() if s1.trainable(n)]
-    assert chosen == ["model.layers.0.mlp.down_proj.weight"]
-
-
-def test_rmu_setup_clips_layers_and_relative_steering(tokenizer, forget_items, retain_items):
-    from lethe.models import tiny_llama
-
-    model = tiny_llama(len(tokenizer), hidden_size=16, num_layers=3, num_heads=2, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    spec = get_method("rmu")
-    s = spec.setup(setup_ctx(model, tokenizer, forget_items, retain_items, "rmu"))
-    assert s.data["layer"] == 2 and s.data["layers"] == [0, 1, 2]
-    s = spec.setup(setup_ctx(model, tokenizer, forget_items, retain_items, "rmu",
-                             {"layer": 1, "param_pattern": "*mlp.*_proj*"}))
-    assert s.data["layers"] == [0, 1]
-    chosen = {n for n, _ in model.named_parameters() if s.trainable(n)}
-    assert chosen == {f"model.layers.{i}.mlp.{p}_proj.weight" for i in (0, 1) for p in ("gate", "up", "down")}
-    s = spec.setup(setup_ctx(model, tokenizer, forget_items, retain_items, "rmu",
-                             {"steering": "relative", "steering_scale": 2.0, "trainable_layers": [9]}))  # a YAML list
-    assert s.data["layers"] == [2]  # clipped to the last layer
-    assert s.data["activation_norm"] > 0 and s.data["c"] == approx(2.0 * s.data["activation_norm"])
-    with pytest.raises(LetheError, match="above the steered layer"):
-        spec.setup(setup_ctx(model, tokenizer, forget_items, retain_items, "rmu", {"layer": 1, "trainable_layers": (2,)}))
-
-
-@pytest.mark.parametrize("options,needle", [
-    ({"steering": "fixed"}, "steering"),
-    ({"steering_coeff": 0.0}, "steering_coeff"),
-    ({"alpha": -1.0}, "alpha"),
-    ({"layer": -1}, "layer"),
-    ({"trainable_layers": (-1,)}, "trainable_layers"),
-    ({"forget_tokens": "prompt"}, "forget_tokens"),
-    ({"param_pattern": " "}, "param_pattern"),
-])
-def test_rmu_bad_options_raise(options, needle):
-    with pytest.raises(LetheError, match=needle):
-        get_method("rmu").make_config(options)
-
-
-def test_rmu_pattern_selecting_nothing_is_a_user_error(tokenizer, tiny_model, forget_items, retain_items):
-    with pytest.raises(LetheError, match="param_pattern"):
-        unlearn(tiny_model, tokenizer, "rmu", forget_items, retain_items, TrainConfig(max_steps=1),
-                options={"param_pattern": "*no_such_module*"})
-
-
-def test_rmu_unlearn_moves_only_the_selected_parameters(tokenizer, tiny_model, forget_items, retain_items):
-    before = {k: v.detach().clone() for k, v in tiny_model.named_parameters()}
-    cfg = TrainConfig(lr=1e-2, epochs=1, batch_size=2, warmup_ratio=0.0, scheduler="constant")
-    model, stats = unlearn(tiny_model, tokenizer, "rmu", forget_items, retain_items, cfg)
-    target = "model.layers.0.mlp.down_proj.weight"
-    assert stats.trainable_params == before[target].numel() < stats.total_params
-    assert all(math.isfinite(x) for x in stats.losses) and stats.last_stats["steering_coeff"] == 6.5
-    for name, p in model.named_parameters():
-        assert torch.equal(p.detach(), before[name]) == (name != target), name
-        assert p.requires_grad  # the caller's flags come back
-
-
-def test_rmu_with_lora_trains_only_the_adapter_of_the_selected_modules(tokenizer, tiny_model, forget_items,
-                                                                        retain_items):
-    cfg = TrainConfig(lr=1e-2, epochs=1, batch_size=2, warmup_ratio=0.0, scheduler="constant", lora=True, lora_r=2)
-    model, stats = unlearn(tiny_model, tokenizer, "rmu", forget_items, retain_items, cfg)
-    lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
-    assert stats.trainable_params == sum(p.numel() for n, p in lora.items() if "mlp.down_proj" in n)
-    assert all(math.isfinite(x) for x in stats.losses) and stats.last_stats["retain_loss"] > 0
-    zero_b = [n for n, p in lora.items() if "lora_B" in n and not bool((p == 0).all())]
-    assert zero_b and all("mlp.down_proj" in n for n in zero_b)  # only that adapter left its zero init
 
 
 # --- AltPO: toy log-probs from a bigram "model" (as in test_methods.py) -------------------------------

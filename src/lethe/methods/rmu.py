@@ -24,23 +24,35 @@ As implemented here:
 - Retain tokens: every non-pad token of the retain sequence (the paper's choice); token means inside a
   sequence, averaged over sequences by the loop.
 
-Defaults: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README, ``run_rmu_zephyr.ipynb``).
-Layer indices count ``models.decoder_layers``, clipped to the model's depth; ``param_pattern`` names
-Llama's module by default (GPT-2's counterpart is ``*mlp.c_proj*``, OPT's ``*fc2*``).
+Two recipes (``recipe``), chosen once the model is known (``setup``):
 
-c only makes sense against the activation norms at that layer: RMU blows up the norm of the forget
-activations (the paper's appendix). The published absolute c stays the default (tied to a released
-checkpoint); ``steering="relative"`` sets c = steering_scale x the mean token norm of h_ℓ before
-unlearning on the forget positions, the adaptive coefficient of Dang et al. 2025 ("On Effects of Steering
-Latent Representation for Large Language Model Unlearning", AAAI; Adaptive RMU, scale 5): use it for any
-model but Zephyr-7B. On Lethe's built-in 2-layer model (mean token norm about 66 after layer 0, 20 after
-layer 1) the absolute c asks the activations to shrink. Measured there (forget10, 5 epochs, both
-steerings, layer 0 or 1): at alpha = 1200 nothing is forgotten (lr 1e-3 or 1e-2); at alpha <= 10 and lr
-1e-2 forget and retain answers degrade together, at lr 1e-3 neither moves. Its forget and retain sets
-are one distribution; the WMDP paper finds RMU works better with distinct retain text (WikiText).
+- **published**: the authors' Zephyr-7B run behind ``cais/Zephyr_RMU`` (WMDP README,
+  ``run_rmu_zephyr.ipynb``): ℓ = 7, ``mlp.down_proj`` of ℓ-2..ℓ, absolute c = 6.5, alpha = 1200: the
+  field defaults below, for the options not given.
+- **miniature**: for a model too shallow to have the published layer 7 (fewer than 8 decoder layers:
+  ℓ is clipped to its last layer). The options not given take :data:`MINIATURE`:
+  relative steering (c = steering_scale x the mean ||h_ℓ|| on the forget positions before unlearning,
+  Adaptive RMU of Dang et al. 2025, AAAI, scale 5), every parameter of the layers ℓ-2..ℓ (``param_pattern
+  = "*"``) and alpha = 20. An option given is kept, whatever its value.
+
+``recipe="auto"`` (the default) takes the miniature recipe for such a model and the published one
+otherwise; ``"published"`` / ``"miniature"`` force one (``{method: rmu, recipe: published}`` runs the
+Zephyr values on a tiny model). Why the miniature needs its own (docs/rmu.md; Lethe's 2-layer built-in
+model, forget10, one CPU thread): the mean token norm of h_ℓ on the forget answer positions is 60 after
+layer 0 and 80 after layer 1, so c·u with c = 6.5 lies inside the activations and the forget term falls
+mostly by shrinking h, which the final RMSNorm undoes at the last layer (alpha = 1, lr 1e-2: ||h|| 80 -> 31,
+forget term -85 %, forget answer NLL 0.13 -> 0.57); the forget term alone moves the retain answers'
+activations as much as the forget answers' (ratio 0.93-0.98: forget and retain are one distribution), so
+alpha = 1200 pins both; and ``mlp.down_proj`` alone moves h little in the run's 25 steps at lr 1e-3. In a
+20-trial sweep of each of the four combinations (absolute / relative, down_proj / whole layers; alpha 1 to
+3000) the published one never moved forget quality off the target's, and only relative steering over whole
+layers moved it far (9.6e-5 against the target's 3e-22, at 0.95 of the target's utility). Replacing h_ℓ
+by c·u outright does erase the answers at either layer (answer NLL 0.13 -> 9.6-10.5): the steering target
+is not the problem, reaching it selectively is. ℓ stays the published 7, clipped to the last layer.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from dataclasses import dataclass
@@ -56,11 +68,15 @@ from . import MethodState, register_method
 
 STEERING = ("absolute", "relative")
 FORGET_TOKENS = ("answer", "all")
+RECIPES = ("auto", "published", "miniature")
+PUBLISHED_LAYER = 7  # the published ℓ: a model with no layer 7 (fewer than 8 decoder layers) gets the miniature recipe
+# the miniature recipe: what an option not given takes instead of its published value (docs/rmu.md: how it was chosen)
+MINIATURE = {"steering": "relative", "param_pattern": "*", "alpha": 20.0}
 
 
 @dataclass(frozen=True)
 class RMUConfig:
-    layer: int = 7  # ℓ: decoder layer (0-based) whose output is steered (the authors' layer_id)
+    layer: int = PUBLISHED_LAYER  # ℓ: decoder layer (0-based) whose output is steered (the authors' layer_id)
     trainable_layers: tuple = ()  # layers whose matching parameters train; () = ℓ-2..ℓ (layer_ids 5,6,7)
     param_pattern: str = "*mlp.down_proj*"  # fnmatch over parameter names (the authors' param_ids [6])
     steering: str = "absolute"  # "absolute": c = steering_coeff; "relative": c = steering_scale x mean ||h_ℓ||
@@ -68,6 +84,9 @@ class RMUConfig:
     steering_scale: float = 5.0  # c / mean ||h_ℓ|| when steering = "relative" (Adaptive RMU)
     alpha: float = 1200.0  # weight of the retain term (the code's default is 100)
     forget_tokens: str = "answer"  # "answer": positions that predict the answer; "all": every non-pad token
+    # "auto": the miniature recipe for a model with fewer than 8 decoder layers, else the published one;
+    # "published": the options not given stay at the field defaults above; "miniature": they take MINIATURE
+    recipe: str = "auto"
 
     def check(self):
         if self.layer < 0:
@@ -85,6 +104,45 @@ class RMUConfig:
             raise LetheError(f"rmu: alpha (weight of the retain term) must be a finite number >= 0, got {self.alpha}")
         if self.forget_tokens not in FORGET_TOKENS:
             raise LetheError(f"rmu: forget_tokens must be one of {', '.join(FORGET_TOKENS)}, got {self.forget_tokens!r}")
+        if self.recipe not in RECIPES:
+            raise LetheError(f"rmu: recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+
+
+# Which options were given: the dataclass's own __init__, then the names it was called with (a user's options
+# through ``make_config``, or every field through ``dataclasses.replace``), so that a given option is kept even
+# at its published value (``{param_pattern: "*mlp.down_proj*"}`` keeps down_proj under the miniature recipe).
+_fields_init = RMUConfig.__init__
+
+
+def _init_recording_given(self, *args, **kwargs):
+    _fields_init(self, *args, **kwargs)
+    names = [f.name for f in dataclasses.fields(RMUConfig)]
+    object.__setattr__(self, "_given", frozenset(names[: len(args)]) | frozenset(kwargs))
+
+
+RMUConfig.__init__ = _init_recording_given
+
+
+def recipe_for(cfg: RMUConfig, depth: int) -> str:
+    """The recipe ``cfg`` takes on a model of ``depth`` decoder layers: "published" or "miniature"."""
+    if cfg.recipe != "auto":
+        return cfg.recipe
+    return "miniature" if depth <= PUBLISHED_LAYER else "published"
+
+
+def resolve(cfg: RMUConfig, recipe: str) -> RMUConfig:
+    """``cfg`` under ``recipe`` ("published" or "miniature", from :func:`recipe_for`): the miniature recipe
+    replaces each option of :data:`MINIATURE` that was not given (left at its published value, the field
+    default); a given option is kept, whatever its value (SAM's alpha = 0 included). ``recipe`` of the result
+    names it."""
+    if recipe not in ("published", "miniature"):
+        raise ValueError(f"rmu: resolve takes a decided recipe (published or miniature), got {recipe!r}")
+    published = {f.name: f.default for f in dataclasses.fields(RMUConfig)}
+    changes = {"recipe": recipe}
+    if recipe == "miniature":
+        given = getattr(cfg, "_given", frozenset())
+        changes.update({k: v for k, v in MINIATURE.items() if k not in given and getattr(cfg, k) == published[k]})
+    return dataclasses.replace(cfg, **changes)
 
 
 def forget_mask(enc, tokens: str) -> torch.Tensor:
@@ -116,10 +174,11 @@ def _forget_activations(model, tokenizer, items, layer: int, tokens: str, device
 
 
 def rmu_setup(ctx) -> MethodState:
-    """The control vector c·u, the steered layer and the trainable parameter subset."""
-    cfg: RMUConfig = ctx.cfg
+    """The recipe (:func:`recipe_for`), the control vector c·u, the steered layer and the trainable parameter
+    subset."""
     model = ctx.model
     n = len(decoder_layers(model)[1])
+    cfg = resolve(ctx.cfg, recipe_for(ctx.cfg, n))
     layer = min(cfg.layer, n - 1)  # clipped to the model's depth: the defaults also fit a 1-layer model
     wanted = cfg.trainable_layers or tuple(range(max(0, layer - 2), layer + 1))
     layers = sorted({min(i, n - 1) for i in wanted})
@@ -148,17 +207,20 @@ def rmu_setup(ctx) -> MethodState:
     u = u / u.norm()  # (H,)
     c = cfg.steering_coeff if cfg.steering == "absolute" else cfg.steering_scale * norm
     return MethodState(trainable=trainable, data={
-        "layer": layer, "layers": layers, "u": u, "c": float(c),
+        "recipe": cfg.recipe, "layer": layer, "layers": layers, "u": u, "c": float(c),
         "control": (c * u).to(ctx.device),  # (H,) c·u, fp32
         "activation_norm": norm,
     })
 
 
 @register_method("rmu", config=RMUConfig, needs_ref="logits", needs=("retain",),
-                 space={"steering_coeff": (1.0, 50.0, "log"), "alpha": (100.0, 3000.0, "log")},
+                 # the miniature recipe's (relative steering); a published-recipe model tunes c with
+                 # sweep.space={steering_coeff: [1, 50, log]}
+                 space={"steering_scale": (1.0, 10.0, "log"), "alpha": (1.0, 3000.0, "log")},
                  paper="Li et al. 2024, The WMDP Benchmark (ICML), RMU, Sec. 5.2 / Algorithm 1",
                  setup=rmu_setup, lr=5e-5, epochs=1)
 def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
+    cfg = resolve(cfg, state.data["recipe"])  # the recipe setup chose (its alpha weighs the retain term)
     layer, control = state.data["layer"], state.data["control"]  # control: (H,)
     f, r = batch.forget, batch.retain
     # forget: pull the layer-ℓ activations of the forget positions towards c·u
@@ -177,4 +239,5 @@ def rmu_loss(model, batch, ref, cfg: RMUConfig, state: MethodState):
     return forget + cfg.alpha * retain, {"forget_loss": float(forget.detach().mean()),
                                          "retain_loss": float(retain.detach().mean()),
                                          "forget_activation_norm": float(norm_f.mean()),
-                                         "steering_coeff": state.data["c"]}
+                                         "steering_coeff": state.data["c"], "alpha": cfg.alpha,
+                                         "recipe": cfg.recipe}

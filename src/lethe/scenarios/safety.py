@@ -27,7 +27,10 @@ from .safety_sets import (SafetyOptions, SafetySets, as_options, attack_findings
 MODEL_RECIPE = "safety-tiny-1"  # bump when the way the built-in models are trained changes
 OPTIONS = to_dict(SafetyOptions())  # the defaults as a mapping (bench/bench_safety.py: dict(OPTIONS))
 
-DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0},
+# RMU as in the hazardous scenario: adaptive steering, alpha = 10, lr 1e-2 on the miniature, the published
+# mlp.down_proj (its miniature recipe's whole layers are too strong at that lr: docs/rmu.md)
+DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0,
+                                                           "param_pattern": "*mlp.down_proj*"},
                           "safe_unlearning", "task_vector")
 MINIATURE_TRAIN = {"rmu": {"lr": 1e-2}}  # per-method training overrides for the built-in models only
 
