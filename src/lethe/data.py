@@ -73,12 +73,16 @@ def special_ids(tokenizer) -> set[int]:
     return ids
 
 
+def answer_text(prompt: str, answer: str) -> str:
+    """The text an answer is tokenised from: a new word after the prompt, so it gets its leading space
+    unless the prompt ends in one."""
+    return answer if (not prompt or prompt[-1].isspace()) else " " + answer
+
+
 def answer_ids(tokenizer, prompt: str, answer: str, end: list[int] | None = None) -> list[int]:
     """The answer's ids, ended as the chat template ends a reply (``end``, by default
     :func:`turn_end_ids`)."""
-    # the answer is a new word after the prompt: give it its leading space unless the prompt ends in one
-    text = answer if (not prompt or prompt[-1].isspace()) else " " + answer
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(answer_text(prompt, answer), add_special_tokens=False)["input_ids"]
     return ids + list(turn_end_ids(tokenizer) if end is None else end)
 
 
@@ -97,6 +101,7 @@ class Encoder:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self._prompts: dict[str, tuple[str, list[int]]] = {}
+        self._answers: dict[tuple[str, str], list[int]] = {}  # (question, answer) -> answer ids + turn end
         self.turn_end = turn_end_ids(tokenizer)  # what every answer ends with
 
     def prompt(self, question: str) -> list[int]:
@@ -107,20 +112,49 @@ class Encoder:
         return question
 
     def _prompt(self, question: str) -> tuple[str, list[int]]:
-        if question not in self._prompts:  # cached per original question
-            q = self.rewrite(question)
-            self._prompts[question] = (prompt_text(self.tokenizer, q), prompt_ids(self.tokenizer, q))
+        if question not in self._prompts:  # cached per original question; the template is rendered once
+            self._prompt_many([question])
         return self._prompts[question]
 
+    def _prompt_many(self, questions) -> None:
+        """Cache the prompts of ``questions`` (their ids from one batched tokenizer call, the same as one by one)."""
+        todo = [q for q in dict.fromkeys(questions) if q not in self._prompts]
+        if not todo:
+            return
+        texts = [prompt_text(self.tokenizer, self.rewrite(q)) for q in todo]
+        bos = bos_ids(self.tokenizer)  # a chat template writes its own BOS; the plain fallback needs the tokenizer's
+        for q, text, ids in zip(todo, texts, self.tokenizer(texts, add_special_tokens=False)["input_ids"]):
+            ids = list(ids)
+            self._prompts[q] = (text, ids if ids[:1] == bos else bos + ids)
+
     def qa(self, question: str, answer: str) -> Sequence:
-        p, a = self.parts(question, answer)
+        return self._sequence(*self.parts(question, answer))
+
+    def _sequence(self, p: list[int], a: list[int]) -> Sequence:
         ids = (p + a)[: self.max_length]
         return Sequence(tuple(ids), min(len(p), len(ids) - 1))
 
+    def qa_many(self, pairs) -> list[Sequence]:
+        """``[self.qa(q, a) for q, a in pairs]``, the answers tokenised in one batched tokenizer call (the
+        same ids as one by one) and each distinct pair encoded once per encoder: evaluation scores the same
+        forget answers for the TOFU suite and for membership inference."""
+        return [self._sequence(p, a) for p, a in self.parts_many(pairs)]
+
+    def parts_many(self, pairs) -> list[tuple[list[int], list[int]]]:
+        """``[self.parts(q, a) for q, a in pairs]`` (see :meth:`qa_many`)."""
+        pairs = list(pairs)
+        cache = self._answers
+        self._prompt_many(q for q, _ in pairs)
+        todo = list(dict.fromkeys(pair for pair in pairs if pair not in cache))
+        if todo:
+            texts = [answer_text(self._prompt(q)[0], a) for q, a in todo]
+            ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+            cache.update((pair, list(x) + self.turn_end) for pair, x in zip(todo, ids))
+        return [(self._prompt(q)[1], list(cache[(q, a)])) for q, a in pairs]
+
     def parts(self, question: str, answer: str) -> tuple[list[int], list[int]]:
         """(prompt ids, answer ids) of a Q&A pair before ``max_length`` cuts them."""
-        text, p = self._prompt(question)
-        return p, answer_ids(self.tokenizer, text, answer, self.turn_end)
+        return self.parts_many([(question, answer)])[0]
 
     def item(self, item) -> Sequence:
         """A Q&A item as (prompt, scored answer); an item without a question is plain text (a document
@@ -141,8 +175,14 @@ class Encoder:
 
     def lengths(self, item) -> tuple[int, int]:
         """(prompt tokens, answer tokens) of an item as :meth:`item` encodes it, before truncation."""
-        p, a = self.parts(item.question, item.answer) if item.question else self.text_parts(item.answer)
-        return len(p), len(a)
+        return self.lengths_many([item])[0]
+
+    def lengths_many(self, items) -> list[tuple[int, int]]:
+        """``[self.lengths(it) for it in items]``, the Q&A items' answers tokenised in one call."""
+        items = list(items)
+        qa = iter(self.parts_many([(it.question, it.answer) for it in items if it.question]))
+        parts = [next(qa) if it.question else self.text_parts(it.answer) for it in items]
+        return [(len(p), len(a)) for p, a in parts]
 
 
 @dataclass

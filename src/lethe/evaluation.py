@@ -75,7 +75,7 @@ def membership(model, tokenizer, forget: list[QAItem], holdout: list[QAItem], en
     timings = {} if timings is None else timings
     with timed_block(timings, "per-token scoring"):
         for name, items in (("forget", forget), ("holdout", holdout)):
-            seqs = [enc.qa(it.question, it.answer) for it in items]
+            seqs = enc.qa_many((it.question, it.answer) for it in items)
             if name == "forget" and forget_tokens is not None:  # from the forget split's own scoring pass
                 probes[name] = forget_tokens
             else:
@@ -122,7 +122,8 @@ def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout
                              "reference attack compares token log-probs of the same tokens")
         _REFERENCE_PROBES.clear()
         _REFERENCE_PROBES[key] = {
-            name: token_scores(ref, [enc.qa(it.question, it.answer) for it in items], tokenizer.pad_token_id, batch_size)
+            name: token_scores(ref, enc.qa_many((it.question, it.answer) for it in items), tokenizer.pad_token_id,
+                               batch_size)
             for name, items in (("forget", forget), ("holdout", holdout))}
     return _REFERENCE_PROBES[key]
 
@@ -133,9 +134,11 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     """Probe every split once, compute the TOFU suite on the probes, and forget quality when the
     retain model's forget-split results are given. Inference-time methods pass their ``encoder``
     (prompts rewritten) and ``postprocess(questions, generations) -> generations`` (an output filter)."""
+    from .data import Encoder
     from .loop import attention_for, autocast
     from .probes import embedding_similarity as embedding_similarity_probe, entailment_pairs, nli_labels, probe_split
 
+    enc = encoder or Encoder(tokenizer)  # one per evaluation: every split and membership share its encodings
     eval_cfg = eval_cfg or EvalConfig()
     eval_cfg.check()
     t0 = time.perf_counter()
@@ -150,7 +153,7 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
             # the forget answers are scored per token once, for the TOFU suite, extraction and membership inference
             probes = probe_split(model, tokenizer, items, generate_answers=eval_cfg.generate,
                                  batch_size=eval_cfg.batch_size, max_new_tokens=eval_cfg.max_new_tokens or None,
-                                 encoder=encoder, timings=timings, answer_tokens=split == "forget",
+                                 encoder=enc, timings=timings, answer_tokens=split == "forget",
                                  wrong_answers=wrong_answers)  # False: splits without any (n/a metrics)
             if postprocess is not None and probes.generations:
                 probes.generations = list(postprocess([it.question for it in items], probes.generations))
@@ -190,7 +193,7 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
     if "holdout" in splits and "forget" in splits:
         with attention_for(model, eval_cfg.precision, device), autocast(eval_cfg.precision, device):
             result.summary.update(membership(
-                model, tokenizer, splits["forget"], splits["holdout"], encoder, eval_cfg.batch_size,
+                model, tokenizer, splits["forget"], splits["holdout"], enc, eval_cfg.batch_size,
                 retain_summary=retain_result.summary if retain_result is not None else None,
                 is_retain=kind == "retain", timings=timings, reference=eval_cfg.mia_reference,
                 gradnorm=eval_cfg.mia_gradnorm, forget_tokens=result.probes["forget"].answer_tokens))

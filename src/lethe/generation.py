@@ -45,7 +45,7 @@ def length_warnings(encoder, splits: dict, positions: int | None, short: int = 2
     where everything fits give no line. ``splits``: name -> QA items (``Benchmark.splits``)."""
     lines = []
     for name, items in splits.items():
-        lengths = [encoder.lengths(it) for it in items]  # (prompt, answer) tokens
+        lengths = encoder.lengths_many(items)  # (prompt, answer) tokens
         n_long = sum(positions is not None and p > positions for p, _ in lengths)
         kept = [(max(0, min(a, encoder.max_length - p)), a) for p, a in lengths]  # (answer tokens kept, of)
         n_short = sum(k < a and k <= short for k, a in kept)

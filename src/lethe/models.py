@@ -327,14 +327,8 @@ def answer_logits(model, enc):
     ``T - start`` positions only; ``labels`` are cut the same way, so ``ops`` functions line up as usual.
     Shapes: logits (B, T - start, V), labels (B, T - start).
     """
-    import torch
-
-    from .ops import IGNORE
-
     T = enc.labels.size(1)
-    scored = enc.labels[:, 1:] != IGNORE  # (B, T-1): position t predicts a scored token
-    rows = scored.any(dim=1)
-    start = int(torch.argmax(scored[rows].int(), dim=1).min()) if bool(rows.any()) else T - 1
+    start = scored_start(enc.labels)
     keep = T - start
     try:
         logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, logits_to_keep=keep).logits
@@ -343,6 +337,19 @@ def answer_logits(model, enc):
     if logits.size(1) != keep:
         logits = logits[:, -keep:]
     return logits, enc.labels[:, start:]
+
+
+def scored_start(labels) -> int:
+    """The first position of a (B, T) batch of labels that predicts a scored token (T - 1 when none does):
+    where :func:`answer_logits` starts its logits and labels."""
+    import torch
+
+    from .ops import IGNORE
+
+    T = labels.size(1)
+    scored = labels[:, 1:] != IGNORE  # (B, T-1): position t predicts a scored token
+    rows = scored.any(dim=1)
+    return int(torch.argmax(scored[rows].int(), dim=1).min()) if bool(rows.any()) else T - 1
 
 
 def max_positions(model) -> int | None:

@@ -107,7 +107,7 @@ def probe_split(model, tokenizer, items, generate_answers: bool = True, batch_si
         bad = next(it for it in items if not it.perturbed_answers)
         raise LetheError(f"item '{bad.id}' has no perturbed_answers; the truth ratio needs at least one wrong answer "
                          "per item")
-    seqs = [encoder.qa(it.question, a) for it in items for a in (it.answer, it.paraphrase, *it.perturbed_answers[:K])]
+    seqs = encoder.qa_many((it.question, a) for it in items for a in (it.answer, it.paraphrase, *it.perturbed_answers[:K]))
     answers = seqs[:: K + 2]
     t0 = time.perf_counter()
     tokens = None

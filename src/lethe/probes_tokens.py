@@ -49,7 +49,11 @@ class TokenProbes:
 
 def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     """``(indices, logits, labels)`` (:func:`lethe.models.answer_logits`, no grad) of ``seqs`` in batches of
-    similar length; launched as several processes, each gets its share (:func:`lethe.dist.mine`)."""
+    similar length; launched as several processes, each gets its share (:func:`lethe.dist.mine`).
+
+    A sequence that stands twice in a batch (a paraphrase that is the answer itself, as in TOFU's world facts
+    and real authors) goes through the model once: each row's logits depend on its own tokens and the batch's
+    padded length alone, so both copies get the numbers they would get one by one (bit for bit)."""
     import torch
 
     from .data import collate
@@ -60,7 +64,19 @@ def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     with torch.no_grad():
         for b in dist.mine(len(starts)):
             idx = order[starts[b] : starts[b] + batch_size]
-            yield (idx, *answer_logits(model, collate([seqs[i] for i in idx], pad_id).to(device)))
+            first: dict = {}
+            unique, inverse = [], []
+            for i in idx:
+                key = (seqs[i].ids, seqs[i].n_prompt)
+                if key not in first:
+                    first[key] = len(unique)
+                    unique.append(seqs[i])
+                inverse.append(first[key])
+            logits, labels = answer_logits(model, collate(unique, pad_id).to(device))
+            if len(unique) < len(idx):  # the same padded length and first answer position: the batch's own tensors
+                sel = torch.tensor(inverse, device=device)
+                logits, labels = logits[sel], labels[sel]
+            yield idx, logits, labels
 
 
 def vocab_stats(logits, targets):
@@ -105,13 +121,22 @@ def token_scores(model, seqs, pad_id: int, batch_size: int = 64) -> TokenProbes:
         done += idx
         logp, mask = token_logprobs(logits, labels)  # (B, T'-1) each
         scored = mask.bool()  # (B, T'-1): position t predicts a scored token
-        for b, i in enumerate(idx):  # row by row: no (all tokens, V) copy of the batch's logits
-            r = scored[b]
-            m, s, h = vocab_stats(logits[b, :-1][r], labels[b, 1:][r])  # (n_i,) each
-            lp[i] = logp[b][r].double().cpu().numpy()
-            mu[i] = m.double().cpu().numpy()
-            sd[i] = s.double().cpu().numpy()
-            hit[i] = h.cpu().numpy()
+        counts = scored.sum(dim=1).tolist()
+        cap = max(1, _CHUNK_ELEMENTS // max(logits.size(-1), 1))  # scored positions per gathered run of rows
+        b = 0
+        while b < len(idx):  # runs of rows whose scored logits fit one chunk: never an (all tokens, V) copy
+            e, n = b + 1, counts[b]
+            while e < len(idx) and n + counts[e] <= cap:
+                n += counts[e]
+                e += 1
+            r = scored[b:e]
+            m, s, h = vocab_stats(logits[b:e, :-1][r], labels[b:e, 1:][r])  # (n,) each, row after row
+            cuts = np.cumsum(counts[b:e])[:-1]
+            for i, x, y, z, w in zip(idx[b:e], np.split(logp[b:e][r].double().cpu().numpy(), cuts),
+                                     np.split(m.double().cpu().numpy(), cuts), np.split(s.double().cpu().numpy(), cuts),
+                                     np.split(h.cpu().numpy(), cuts)):
+                lp[i], mu[i], sd[i], hit[i] = x, y, z, w
+            b = e
     dist.share_rows(done, lp, mu, sd, hit)
     return TokenProbes(logprobs=lp, mu=mu, sigma=sd, argmax_hit=hit)
 

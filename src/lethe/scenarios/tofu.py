@@ -88,6 +88,8 @@ class Tofu(Scenario):
 
     def check_training_time(self, run: Run, bench_name: str) -> None:
         """Training-time methods (SISA) train their shard models from the built-in base model."""
+        if not run.method_runs:  # `lethe eval`: no method, and the method registry stays unimported
+            return
         from ..methods import get_method
 
         cfg = run.cfg
@@ -111,7 +113,7 @@ class Tofu(Scenario):
                                  "reference model's folder or hub id (same tokenizer)")
             run.cfg = dataclasses.replace(cfg, eval=dataclasses.replace(
                 cfg.eval, mia_reference=str(Path(models.target).parent / "base")))
-        key = eval_cache_key(run.cfg, bench)
+        key = eval_cache_key(run.cfg, bench) if models.cache_key else ""  # a user's model: its evaluation is not cached
         cache = Path(cfg.cache_dir) / "evals"
 
         def where(kind):
