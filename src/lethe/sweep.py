@@ -253,8 +253,9 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
         log(f"continuing the sweep in {folder.final} (its studies: {folder.final / 'study.db'})")
     if scfg.workers > 1:
         log(f"{scfg.workers} trials at once, {threads} thread{'s' * (threads > 1)} each")
-    pool = trial_pool(scfg.workers, cfg.device)
+    pool = _Here()
     try:
+        pool = trial_pool(scfg.workers, cfg.device)  # inside: the claimed name is let go whatever happens
         folder.write_text("config.yaml", json.dumps(record, indent=2))
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=dataclasses.replace(cfg.eval, bootstrap=0),
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
