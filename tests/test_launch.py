@@ -96,6 +96,24 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
         assert m_one["train"]["sharding"] == "none"
 
 
+def test_sharded_evaluation_gives_the_numbers_of_one(tiny_run, tmp_path):
+    """``eval.sharding=fsdp``: two processes evaluate a copy sharded across them, in lockstep (batches of 3:
+    the processes get unequal shares, and their greedy generations stop at different steps); every metric and
+    probe is one process's, to the last bit; the model waited in host memory."""
+    root, _ = tiny_run
+    target = Path(json.loads((root / "runs" / "r1" / "summary.json").read_text())["provenance"]["model"])
+    args = [*TINY, f"model={target}", "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", "eval.batch_size=3",
+            "eval.mia_reference=" + str(target), f"output={tmp_path}"]
+    assert main(["eval", *args, "name=one"]) == 0
+    done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
+                  ["eval", *args, "eval.sharding=fsdp", "name=two"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = metrics_and_probes(tmp_path / "one"), metrics_and_probes(tmp_path / "two")
+    assert two == one and "mia_reference" in one[0]["summary"]
+    provenance = json.loads((tmp_path / "two" / "results.json").read_text())["provenance"]
+    assert provenance["world_size"] == 2 and provenance["placement"]["host"] is True
+
+
 def summary_rows(run: Path) -> list:
     rows = json.loads((run / "summary.json").read_text())["rows"]
     return [{k: v for k, v in r.items() if k not in ("seconds", "train")} for r in rows]
@@ -220,3 +238,29 @@ def test_torchrun_attack_writes_the_one_process_json(tiny_run, tmp_path):
         assert two["robustness"][name]["before"] == one["robustness"][name]["before"]
         for key, value in one["robustness"][name]["after"].items():
             assert two["robustness"][name]["after"][key] == pytest.approx(value, rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
+    """``torchrun -m lethe run eval.sharding=fsdp``: the target, the retain model, GA (data-parallel) and NPO
+    trained sharded (``train.sharding=fsdp``), each evaluated as a copy sharded across the processes, the
+    8-bit quantization attack's evaluation too: one process's numbers (but for NPO's sharded training: float
+    rounding), one run folder."""
+    root, _ = tiny_run
+    npo = "{method: npo, label: npo-fsdp, train: {sharding: fsdp}}"
+    common = [*(a for a in SPLIT if not a.startswith(("attacks=", "methods="))), "attacks=[quantize_8bit]",
+              f"methods=[ga, {npo}]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+    assert main(["run", *common, "name=one"]) == 0
+    done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
+                  ["run", *common, "eval.sharding=fsdp", "name=two"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["one", "two"]
+    one, two = metrics_and_probes(tmp_path / "runs" / "one"), metrics_and_probes(tmp_path / "runs" / "two")
+    for m in one + two:  # the attack's own time
+        for attack in m["robustness"].values():
+            attack["info"].pop("seconds")
+    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp"]
+    assert two[:3] == one[:3]
+    for key, value in one[3]["summary"].items():
+        assert two[3]["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+    assert two[3]["robustness"].keys() == one[3]["robustness"].keys() == {"quantize_8bit"}

@@ -37,6 +37,54 @@ def test_step_share_by_hand(monkeypatch, world, expected):
     assert sorted(i for share in shares for items, _ in share for i in items) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("world, n, expected", [
+    (1, 3, [[(0, True), (1, True), (2, True)]]),
+    # 2 processes, 3 batches: process 1 runs its batch again, not kept, so both run 2 passes
+    (2, 3, [[(0, True), (2, True)], [(1, True), (1, False)]]),
+    # more processes than batches: one with none runs batch 0, not kept
+    (3, 2, [[(0, True)], [(1, True)], [(0, False)]]),
+    (2, 0, [[], []]),
+])
+def test_passes_in_lockstep_by_hand(monkeypatch, world, n, expected):
+    monkeypatch.setattr(dist, "world", lambda: world)
+    shares, lockstep = [], []
+    for r in range(world):
+        monkeypatch.setattr(dist, "rank", lambda r=r: r)
+        shares.append(dist.passes(n))
+        with dist.lockstep():
+            lockstep.append(dist.passes(n))
+    assert lockstep == expected
+    assert shares == [[p for p in share if p[1]] for share in expected]  # without lockstep: its own batches alone
+    assert sorted(b for share in lockstep for b, kept in share if kept) == list(range(n))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["eval.sharding=zero3"], r"^eval\.sharding must be one of none, fsdp, got 'zero3'; fix it"),
+    (["eval.sharding=fsdp", "eval.mia_gradnorm=true"], r"^eval\.sharding fsdp does not go with eval\.mia_gradnorm "),
+    (["eval.sharding=fsdp", "eval.lm_eval_tasks=[x]"], r"^eval\.sharding fsdp does not go with eval\.lm_eval_tasks "),
+])
+def test_bad_evaluation_sharding_is_one_line(overrides, message):
+    with pytest.raises(LetheError, match=message):
+        load_config(overrides=overrides).eval.check()
+
+
+def test_a_scenario_with_passes_of_its_own_refuses_evaluation_sharding(capsys, tmp_path):
+    assert main(["run", "scenario=hazardous", "eval.sharding=fsdp", f"output={tmp_path}"]) == 2
+    assert "the hazardous scenario evaluates through passes of its own, which eval.sharding does not shard; set " \
+           "eval.sharding=none" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_only_a_transformers_model_is_sharded_for_evaluation():
+    from lethe.sharding import evaluated, sharded_copy
+
+    with pytest.raises(LetheError, match=r"^eval\.sharding=fsdp shards a transformers causal LM; Linear is none "):
+        sharded_copy(torch.nn.Linear(2, 2), torch.device("cpu"))
+    model = torch.nn.Linear(2, 2)
+    with evaluated(model, "fsdp") as same:  # one process: nothing to shard across
+        assert same is model and not dist.in_lockstep()
+
+
 @pytest.mark.parametrize("override, message", [
     ("device=gpu", "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'; fix it in the config or with device=..."),
     ("device=cuda:x", "device must be auto, cpu, cuda, cuda:N or mps, got 'cuda:x'"),
@@ -185,7 +233,8 @@ def test_a_bfloat16_evaluation_has_its_own_numbers_and_cache_entry(tiny_run, tmp
     args = [*TINY, f"cache_dir={root / 'cache'}", f"output={tmp_path}", "attacks=[]", "model_dtype=bfloat16"]
     assert main(["eval", *args, "name=bf16"]) == 0
     summary = json.loads((tmp_path / "bf16" / "summary.json").read_text())
-    assert summary["provenance"]["placement"] == {"device": "cpu", "dtype": "bfloat16", "attn_implementation": ""}
+    assert summary["provenance"]["placement"] == {"device": "cpu", "dtype": "bfloat16", "attn_implementation": "",
+                                                 "host": False}
     assert r1["provenance"]["placement"]["dtype"] == "float32"
     ours, theirs = summary["rows"][0]["metrics"], r1["rows"][0]["metrics"]
     assert ours["forget_truth_ratio"] != theirs["forget_truth_ratio"]

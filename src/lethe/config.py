@@ -19,6 +19,7 @@ MODEL_DTYPES = ("auto", "bfloat16", "float16", "float32")
 ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit")
 SHARDINGS = ("none", "fsdp", "zero2", "zero3")  # train.sharding, lethe.sharding
+EVAL_SHARDINGS = ("none", "fsdp")  # eval.sharding, lethe.sharding.evaluated
 # Lethe's byte-level BPE (models.train_tokenizer) holds its special tokens and all 256 byte symbols
 # before the first merge: a smaller vocab_size is silently raised to this by the trainer
 MIN_VOCAB_SIZE = len(SPECIALS) + 256
@@ -169,6 +170,9 @@ class EvalConfig:
     # hub id; "" = off); the gradient-norm attack one backward pass per forget/holdout item
     mia_reference: str = ""
     mia_gradnorm: bool = False
+    # "fsdp": launched as several processes, each evaluated model runs as a copy sharded across them with
+    # FSDP2, for a model too large for one device (models then wait in host memory); "none": whole
+    sharding: str = "none"
 
     def check(self, prefix: str = "eval") -> None:
         check_fields(prefix, [
@@ -181,6 +185,14 @@ class EvalConfig:
              "is set but eval.lm_eval_tasks is empty; name the tasks to run"),
             (self.precision not in PRECISIONS, "precision",
              f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.sharding not in EVAL_SHARDINGS, "sharding",
+             f"must be one of {', '.join(EVAL_SHARDINGS)}, got {self.sharding!r}"),
+            (self.sharding != "none" and self.mia_gradnorm, "sharding",
+             f"{self.sharding} does not go with eval.mia_gradnorm (one backward pass per item of the whole "
+             "model); drop one"),
+            (self.sharding != "none" and bool(self.lm_eval_tasks), "sharding",
+             f"{self.sharding} does not go with eval.lm_eval_tasks (lm-eval batches on its own, out of step "
+             "with the other processes); drop one"),
         ])
 
 

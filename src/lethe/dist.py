@@ -7,6 +7,7 @@ the first process alone writes files. One process (no launcher) takes none of th
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 BUCKET = 25_000_000  # gradient elements summed in one all-reduce (DDP's default bucket is 25 MB)
 
@@ -102,6 +103,34 @@ def share_rows(done: list[int], *columns) -> None:
 def mine(n: int) -> list[int]:
     """The batches (of ``n``, numbered as one process numbers them) this process evaluates."""
     return list(range(rank(), n, world()))
+
+
+_LOCKSTEP = [False]
+
+
+@contextmanager
+def lockstep():
+    """Within the block the evaluated model is sharded across the processes (``eval.sharding``): each of its
+    passes gathers the weights from every process, so every process must run as many passes
+    (:func:`passes`) and generation steps (``synced_gpus``) as the others."""
+    before, _LOCKSTEP[0] = _LOCKSTEP[0], world() > 1
+    try:
+        yield
+    finally:
+        _LOCKSTEP[0] = before
+
+
+def in_lockstep() -> bool:
+    return _LOCKSTEP[0]
+
+
+def passes(n: int) -> list[tuple[int, bool]]:
+    """``(batch, kept)`` for the passes this process runs over ``n`` batches: its share (:func:`mine`), kept;
+    in :func:`lockstep`, then its last batch again (batch 0 without one), not kept, until it runs as many
+    passes as the process with the most."""
+    own = mine(n)
+    most = -(-n // world()) if in_lockstep() else len(own)
+    return [(b, True) for b in own] + [(own[-1] if own else 0, False)] * (most - len(own))
 
 
 def step_share(items: list[int], paired: list[int], micro: int) -> list[tuple[list[int], list[int]]]:

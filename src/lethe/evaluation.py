@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from functools import partial
 
+from . import dist
 from .benchmarks.base import Benchmark, QAItem
 from .config import EvalConfig
 from .errors import LetheError
@@ -113,6 +114,7 @@ def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout
     """The reference model's per-token probes on the forget and holdout sequences, once per process; it
     must share the evaluated model's tokenizer."""
     from .probes_tokens import token_scores
+    from .sharding import evaluated
 
     key = (source, tuple(it.id for it in forget), tuple(it.id for it in holdout), len(tokenizer))
     if key not in _REFERENCE_PROBES:
@@ -121,10 +123,11 @@ def reference_token_probes(source: str, tokenizer, forget: list[QAItem], holdout
             raise LetheError(f"eval.mia_reference '{source}': its tokenizer differs from the evaluated model's; the "
                              "reference attack compares token log-probs of the same tokens")
         _REFERENCE_PROBES.clear()
-        _REFERENCE_PROBES[key] = {
-            name: token_scores(ref, enc.qa_many((it.question, it.answer) for it in items), tokenizer.pad_token_id,
-                               batch_size)
-            for name, items in (("forget", forget), ("holdout", holdout))}
+        with evaluated(ref, "fsdp" if dist.in_lockstep() else "none") as ref:  # sharded as the evaluated model
+            _REFERENCE_PROBES[key] = {
+                name: token_scores(ref, enc.qa_many((it.question, it.answer) for it in items), tokenizer.pad_token_id,
+                                   batch_size)
+                for name, items in (("forget", forget), ("holdout", holdout))}
     return _REFERENCE_PROBES[key]
 
 
@@ -133,15 +136,26 @@ def evaluate(model, tokenizer, splits: dict[str, list[QAItem]], name: str = "mod
              postprocess=None, wrong_answers: bool = True) -> ModelResult:
     """Probe every split once, compute the TOFU suite on the probes, and forget quality when the
     retain model's forget-split results are given. Inference-time methods pass their ``encoder``
-    (prompts rewritten) and ``postprocess(questions, generations) -> generations`` (an output filter)."""
+    (prompts rewritten) and ``postprocess(questions, generations) -> generations`` (an output filter).
+    With ``eval.sharding=fsdp`` in a launch, the passes run on a copy of ``model`` sharded across the
+    processes (:func:`lethe.sharding.evaluated`)."""
+    from .sharding import evaluated
+
+    eval_cfg = eval_cfg or EvalConfig()
+    eval_cfg.check()
+    t0 = time.perf_counter()
+    with evaluated(model, eval_cfg.sharding) as net:
+        return _evaluate(net, tokenizer, splits, name, kind, eval_cfg, retain_result, encoder, postprocess,
+                         wrong_answers, t0)
+
+
+def _evaluate(model, tokenizer, splits, name, kind, eval_cfg, retain_result, encoder, postprocess, wrong_answers,
+              t0: float) -> ModelResult:
     from .data import Encoder
     from .loop import attention_for, autocast
     from .probes import embedding_similarity as embedding_similarity_probe, entailment_pairs, nli_labels, probe_split
 
     enc = encoder or Encoder(tokenizer)  # one per evaluation: every split and membership share its encodings
-    eval_cfg = eval_cfg or EvalConfig()
-    eval_cfg.check()
-    t0 = time.perf_counter()
     result = ModelResult(name=name, kind=kind)
     timings: dict[str, float] = {}  # seconds per group: model passes vs metric code (EVAL_GROUPS)
     timed = partial(timed_block, timings)

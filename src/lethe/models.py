@@ -110,14 +110,19 @@ class Placement:
     device: str = "cpu"
     dtype: str = "float32"
     attn_implementation: str = ""  # "": the model's own default
+    # models wait in host memory, and evaluation runs a copy sharded across the processes on ``device``
+    # (eval.sharding in a launch: a model too large for one device)
+    host: bool = False
 
 
 _PLACEMENT: ContextVar[Placement] = ContextVar("lethe_placement", default=Placement())
 
 
-def placement(device: str = "auto", dtype: str = "auto", attn_implementation: str = "") -> Placement:
+def placement(device: str = "auto", dtype: str = "auto", attn_implementation: str = "",
+              eval_sharding: str = "none") -> Placement:
     """``device="auto"``: the launch's accelerator (this process's GPU under torchrun), else the CPU;
-    ``dtype="auto"``: bfloat16 on a GPU, float32 elsewhere."""
+    ``dtype="auto"``: bfloat16 on a GPU, float32 elsewhere; ``eval_sharding`` other than "none" in a launch
+    of several processes: models wait in host memory (``Placement.host``)."""
     import torch
 
     if device == "auto":
@@ -132,7 +137,9 @@ def placement(device: str = "auto", dtype: str = "auto", attn_implementation: st
         raise LetheError(f"device={device}, but this machine has no CUDA GPU torch can use; set device=cpu or auto")
     if dtype == "auto":
         dtype = "bfloat16" if kind == "cuda" else "float32"
-    return Placement(device, dtype, attn_implementation)
+    from . import dist
+
+    return Placement(device, dtype, attn_implementation, eval_sharding != "none" and dist.launched() > 1)
 
 
 @contextmanager
@@ -154,11 +161,12 @@ def load_model(source: str | os.PathLike, trust_remote_code: bool = False, dtype
                merge_lora: bool = True):
     """Load ``(model, tokenizer)`` from a hub id, a local folder saved with ``save_pretrained``, or a LoRA (peft)
     adapter folder such as a ``train.lora=true`` run saves (:func:`load_adapter`; ``merge_lora`` goes to it).
-    The model goes where :func:`current_placement` says, in its dtype unless ``dtype`` is given."""
+    The model goes where :func:`current_placement` says (host memory with ``host``), in its dtype unless
+    ``dtype`` is given."""
     where = current_placement()
     model, tokenizer = load_adapter(source, trust_remote_code, dtype or where.dtype, merge_lora,
                                     where.attn_implementation)
-    return model.to(where.device), tokenizer
+    return model.to("cpu" if where.host else where.device), tokenizer
 
 
 def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:

@@ -39,7 +39,7 @@ def attack_model(cfg: RunConfig, model_path: str, log=print) -> dict:
     from .scenarios.tofu import ROBUSTNESS_KEYS, attack_and_evaluate
 
     cfg.check_placement()
-    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation)):
+    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation, cfg.eval.sharding)):
         attacks = tuple(expand_attacks(cfg.attacks))
         if not attacks:
             raise LetheError("no attacks to run: give attacks=[relearn, quantize_4bit, paraphrase, jailbreak, ...]")

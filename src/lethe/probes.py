@@ -76,12 +76,17 @@ def generate(model, tokenizer, questions: list[str], max_new_tokens: int = 64, b
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     starts, done = range(0, len(order), batch_size), []
     with torch.no_grad():
-        for b in dist.mine(len(starts)):  # launched as several processes: each its share of the batches
+        # launched as several processes: each its share of the batches; a sharded model (dist.lockstep):
+        # as many generate() calls in every process, each running until every process's rows have stopped
+        for b, kept in dist.passes(len(starts)):
             idx = order[starts[b] : starts[b] + batch_size]
-            done += idx
             ids, att = collate_prompts([prompts[i] for i in idx], tokenizer.pad_token_id)
             gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
-                                 do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stops,
+                                 **({"synced_gpus": True} if dist.in_lockstep() else {}))
+            if not kept:
+                continue
+            done += idx
             texts = tokenizer.batch_decode(gen[:, ids.size(1):], skip_special_tokens=True)
             for i, t in zip(idx, texts):
                 out[i] = t.strip() if strip else t

@@ -49,7 +49,7 @@ class TokenProbes:
 
 def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     """``(indices, logits, labels)`` (:func:`lethe.models.answer_logits`, no grad) of ``seqs`` in batches of
-    similar length; launched as several processes, each gets its share (:func:`lethe.dist.mine`).
+    similar length; launched as several processes, each gets its share (:func:`lethe.dist.passes`).
 
     A sequence that stands twice in a batch (a paraphrase that is the answer itself, as in TOFU's world facts
     and real authors) goes through the model once: each row's logits depend on its own tokens and the batch's
@@ -62,7 +62,7 @@ def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].ids))
     starts = range(0, len(order), batch_size)
     with torch.no_grad():
-        for b in dist.mine(len(starts)):
+        for b, kept in dist.passes(len(starts)):  # a sharded model: as many passes in every process
             idx = order[starts[b] : starts[b] + batch_size]
             first: dict = {}
             unique, inverse = [], []
@@ -73,6 +73,8 @@ def answer_logit_batches(model, seqs, pad_id: int, batch_size: int):
                     unique.append(seqs[i])
                 inverse.append(first[key])
             logits, labels = answer_logits(model, collate(unique, pad_id).to(device))
+            if not kept:
+                continue
             if len(unique) < len(idx):  # the same padded length and first answer position: the batch's own tensors
                 sel = torch.tensor(inverse, device=device)
                 logits, labels = logits[sel], labels[sel]

@@ -9,16 +9,18 @@ its global item count, so N processes give the update of one process with the sa
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import os
 import warnings
+from contextlib import contextmanager
 
 import torch
 
 from . import dist
 from .errors import LetheError
-from .models import decoder_layers
+from .models import current_placement, decoder_layers
 
 
 def requested(option: str) -> str:
@@ -170,3 +172,56 @@ class ZeRO:
                     own[name].copy_(p.detach().to("cpu"))
         self.engine.destroy()
         model.to(self.device)
+
+
+@contextmanager
+def evaluated(model, kind: str):
+    """The model an evaluation runs: ``model`` itself, or (``eval.sharding=fsdp``, launched as several
+    processes) a copy sharded across them with FSDP2 on this process's device, in :func:`lethe.dist.lockstep`
+    for the block and freed after it. ``model`` stays where it is (in host memory, where a model too large
+    for one device waits: :func:`lethe.models.Placement`)."""
+    if kind == "none" or dist.world() == 1:
+        yield model
+        return
+    net = sharded_copy(model, torch.device(current_placement().device))
+    try:
+        with dist.lockstep():
+            yield net
+    finally:
+        del net
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def sharded_copy(model, device):
+    """A copy of ``model`` sharded with FSDP2 ``fully_shard`` (each decoder layer, then the rest) across the
+    processes, on ``device``, for inference. Built on the meta device, so host memory never holds a second
+    copy; each process fills its shard of every weight from ``model`` one tensor at a time. Every process
+    takes part; the weights are ``model``'s exactly (its passes give one process's numbers)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import distribute_tensor
+
+    from transformers import PreTrainedModel
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper's model
+    if not isinstance(inner, PreTrainedModel):
+        raise LetheError(f"eval.sharding=fsdp shards a transformers causal LM; {type(model).__name__} is none (an "
+                         "inference-time method's wrapper of several models?): set eval.sharding=none for it")
+    skeleton = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=False)
+                for p in model.parameters()}
+    net = copy.deepcopy(model, skeleton)
+    mesh = init_device_mesh(device.type, (dist.world(),))
+    for layer in decoder_layers(net)[1]:
+        fully_shard(layer, mesh=mesh)
+    fully_shard(net, mesh=mesh)
+    net.to_empty(device=device)
+    weights, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            part = distribute_tensor(weights[name].detach().to(device), mesh, p.placements, src_data_rank=None)
+            p.to_local().copy_(part.to_local())
+        for name, b in net.named_buffers():  # to_empty left them unset (rotary frequencies and the like)
+            b.copy_(buffers[name])
+    return net.eval()

@@ -83,6 +83,7 @@ class Scenario:
     default_methods: tuple | None = None  # used when the run keeps the default job's method list
     method_kinds: tuple = KINDS  # kinds of method the scenario can evaluate
     runs_attacks = True
+    shards_evaluation = True  # its evaluation goes through lethe.evaluation.evaluate (eval.sharding applies)
     retain_model_refused = ""  # why retain_model= would be ignored ("": accepted)
     # what a results file lacks where the scenario compares model outputs: retain_model= is then a model, with model=
     retain_results_lack = ""
@@ -197,7 +198,7 @@ def run_scenario(scenario: Scenario, cfg: RunConfig, log=print, evaluate_only: b
     """Run ``scenario`` with ``cfg``; returns the run folder. Every model it loads goes to ``cfg.device``
     in ``cfg.model_dtype`` (:func:`lethe.models.placed`)."""
     cfg.check_placement()
-    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation)):
+    with placed(placement(cfg.device, cfg.model_dtype, cfg.attn_implementation, cfg.eval.sharding)):
         return _run_scenario(scenario, cfg, log, evaluate_only)
 
 
@@ -209,6 +210,9 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
     scenario.configure(run)
     cfg = run.cfg
     cfg.eval.check()
+    if cfg.eval.sharding != "none" and not scenario.shards_evaluation:
+        raise LetheError(f"the {scenario.name} scenario evaluates through passes of its own, which eval.sharding does "
+                         "not shard; set eval.sharding=none")
     if not cfg.model:  # the built-in models: their recipe is checked before anything is trained
         cfg.tiny_model.check()
     if cfg.attacks:

@@ -197,6 +197,7 @@ class Hazardous(Scenario):
     options = HazardousOptions
     default_methods = SCENARIO_METHODS
     method_kinds = ("loss", "procedure")
+    shards_evaluation = False  # its own passes
     columns = COLUMNS
     forget_label = "hazard corpus"
     retain_results_lack = "multiple-choice scores to compare with"

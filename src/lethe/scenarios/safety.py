@@ -212,6 +212,7 @@ class Safety(Scenario):
     options = SafetyOptions
     default_methods = DEFAULT_METHODS
     method_kinds = ("loss", "procedure")  # it unlearns the target's weights
+    shards_evaluation = False  # its own passes
     # no robustness attacks of the run: the weight attacks of scenario_options.attacks (relearn, quantize_*)
     # run in evaluate_model, asked the harmful requests like the jailbreaks
     runs_attacks = False

@@ -227,6 +227,7 @@ class Verbatim(Scenario):
     options = VerbatimOptions
     default_methods = DEFAULT_METHODS
     method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
+    shards_evaluation = False  # its own passes
     columns = COLUMNS
     forget_label = "forget"
     question_methods_skipped = ("it trains answers to questions ('I don't know', an alternative answer), and documents "
