@@ -252,3 +252,11 @@ def test_a_local_path_that_does_not_exist_is_one_line(tmp_path, capsys):
     assert main(["eval", f"model={missing}", f"output={tmp_path / 'runs'}", "name=x", "attacks=[]"]) == 2
     assert capsys.readouterr().err.strip() == (f"lethe: error: {missing}: no such model folder; give a folder written "
                                                "by save_pretrained or a hub id (owner/name)")
+
+
+def test_evaluation_sharding_keeps_the_cached_evaluations():
+    """Sharded evaluation gives one process's numbers, so the fixed models' cached evaluations are shared."""
+    whole, sharded = (load_config(overrides=[f"eval.sharding={k}"]).eval for k in ("none", "fsdp"))
+    assert whole.cache_settings() == sharded.cache_settings() and "sharding" not in whole.cache_settings()
+    other = load_config(overrides=["eval.batch_size=3"]).eval
+    assert other.cache_settings() != whole.cache_settings()

@@ -174,6 +174,11 @@ class EvalConfig:
     # FSDP2, for a model too large for one device (models then wait in host memory); "none": whole
     sharding: str = "none"
 
+    def cache_settings(self) -> dict:
+        """The settings the cached evaluations of fixed models are keyed by: every one but ``sharding``, which
+        gives the same numbers."""
+        return {k: v for k, v in to_dict(self).items() if k != "sharding"}
+
     def check(self, prefix: str = "eval") -> None:
         check_fields(prefix, [
             (self.batch_size < 1, "batch_size", f"must be >= 1, got {self.batch_size}"),

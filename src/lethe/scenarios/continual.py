@@ -153,7 +153,7 @@ class Continual(Scenario):
                          gold_models=gold_models, base_splits=eval_splits(bench, cfg.forget_split),
                          provenance={"retain_models": {str(r): f for r, f in gold_models.items()}})
         run.state["results_head"] = {"requests": requests, **({"task_ids": task_ids} if task_ids else {})}
-        key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(),
+        key = content_hash({"eval": cfg.eval.cache_settings(), "content": bench.fingerprint(),
                             "recipe": EVAL_RECIPE, "authors": authors, "requests": requests})
 
         def fixed(name, kind, r, folder):

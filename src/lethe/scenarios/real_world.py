@@ -21,7 +21,6 @@ from ..benchmarks.real_world import load_real_world
 from ..benchmarks.synthetic import WORLD_RELATIONS
 from ..builtin import (Job, build_builtin_models, builtin_base_config, builtin_model_root, content_hash, drop_damaged,
                        new_tiny_llama, train_cached)
-from ..config import to_dict
 from ..errors import LetheError
 from ..evaluation import EVAL_RECIPE, evaluate, input_length_notes, missing_holdout_notes
 from ..metrics import suites
@@ -182,7 +181,7 @@ class RealWorld(Scenario):
         root = builtin_model_root(bench, cfg.tiny_model, cfg.cache_dir)
         run.target = str(root / "base")
         retain_dir = retain_base(cfg, data, root, run.log)
-        key = content_hash({"eval": to_dict(cfg.eval), "content": bench.fingerprint(), "recipe": EVAL_RECIPE,
+        key = content_hash({"eval": cfg.eval.cache_settings(), "content": bench.fingerprint(), "recipe": EVAL_RECIPE,
                             "forget": data["forget_groups"]})
         cache, stem = Path(cfg.cache_dir) / "evals", f"{root.name}-real-world"
         run.fixed = [Fixed("target", "target", run.target, cache / f"{stem}-target-{key}.json"),

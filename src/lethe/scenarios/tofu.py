@@ -39,7 +39,7 @@ def eval_cache_key(cfg, bench, **extra) -> str:
     """Key of the cached evaluations of the fixed models: the evaluation settings and recipe, the
     forget split and the content of the benchmark as read (an edited data file is a new key), and
     ``extra`` (a scenario's own recipe)."""
-    return content_hash({"eval": to_dict(cfg.eval), "split": cfg.forget_split, "content": bench.fingerprint(),
+    return content_hash({"eval": cfg.eval.cache_settings(), "split": cfg.forget_split, "content": bench.fingerprint(),
                          "schema": SCHEMA_VERSION, "recipe": EVAL_RECIPE, **extra})
 
 

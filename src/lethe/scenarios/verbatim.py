@@ -285,7 +285,7 @@ class Verbatim(Scenario):
         run.state["provenance"] = {"retain_model": retain, "options": to_dict(opts), "model_timings":
                                    recorded_training_seconds(root) if root is not None else {}}
         eval_opts = {k: v for k, v in to_dict(opts).items() if k not in MODEL_OPTIONS}
-        key = content_hash({"recipe": EVAL_RECIPE, "eval": to_dict(cfg.eval), "opts": eval_opts,
+        key = content_hash({"recipe": EVAL_RECIPE, "eval": cfg.eval.cache_settings(), "opts": eval_opts,
                             "corpus": [corpus.name, corpus.version, corpus.spec]})
 
         def where(kind: str):  # the evaluations of the built-in models are cached
