@@ -95,6 +95,42 @@ def test_bad_sweep_settings_are_one_line(settings, message):
         space_of(scfg, next(iter(scfg.entries())))
 
 
+@pytest.mark.parametrize("settings, generate", [
+    ([], True),  # model utility reads the generations' ROUGE
+    (["sweep.objectives=[forget_quality, mia_min_k]", "sweep.keep={}"], False),
+    (["sweep.objectives=[forget_quality]", "sweep.keep={privleak: 0.5}"], False),
+    (["sweep.objectives=[forget_quality]", "sweep.keep={model_utility: 0.9}"], True),
+    (["sweep.objectives=[forget_quality]", "sweep.keep={}", "eval.generate=false"], False),
+])
+def test_trials_generate_only_for_a_metric_that_reads_generations(settings, generate):
+    from lethe.sweep import trial_eval
+
+    cfg, scfg = load_sweep_config(None, ["sweep.method=npo", *settings])
+    trial = trial_eval(cfg.eval, scfg)
+    assert (trial.generate, trial.bootstrap) == (generate, 0)
+
+
+def test_an_evaluation_without_generation_gives_the_metrics_it_says(memorised_model, tokenizer, forget_items,
+                                                                    retain_items):
+    """``WITHOUT_GENERATION`` is what evaluate gives with ``eval.generate=false``: forget quality, membership
+    inference and extraction; everything else it gives needs the generations."""
+    import dataclasses
+
+    from lethe.config import EvalConfig
+    from lethe.evaluation import WITHOUT_GENERATION, evaluate
+
+    answers = [it.answer for it in forget_items + retain_items]
+    splits = {name: [dataclasses.replace(it, perturbed_answers=tuple(a for a in answers if a != it.answer)[:2])
+                     for it in items] for name, items in
+              (("forget", forget_items), ("retain", retain_items), ("holdout", retain_items))}
+    quick, full = (evaluate(memorised_model, tokenizer, splits, kind="retain",
+                            eval_cfg=EvalConfig(embedding_model="", bootstrap=0, generate=g)).summary
+                   for g in (False, True))
+    assert set(quick) == set(WITHOUT_GENERATION) - {"mia_gradnorm", "mia_reference"}  # those two when asked
+    assert all(quick[k] == full[k] for k in quick)  # the same numbers with generation
+    assert "forget_rouge_l" in full and "forget_rouge_l" not in WITHOUT_GENERATION
+
+
 def main_raises(argv):
     """``lethe`` as the library call behind the CLI, so that its one-line error surfaces as the exception."""
     from lethe.sweep import load_sweep_config, run_sweep

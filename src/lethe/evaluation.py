@@ -39,6 +39,10 @@ def eval_splits(bench: Benchmark, forget_split: str) -> dict[str, list[QAItem]]:
 
 
 MIA_ATTACKS_RUN = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus")
+# the summary metrics an evaluation gives without its generation pass (eval.generate=false): forget quality
+# from the scoring pass, membership inference and extraction from the per-token one
+WITHOUT_GENERATION = ("forget_quality", *MIA_ATTACKS_RUN, "mia_gradnorm", "mia_reference", "privleak",
+                      "forget_exact_memorization", "forget_extraction_strength")
 
 
 def input_length_notes(source: str, splits: dict[str, list[QAItem]], trust_remote_code: bool = False) -> list[str]:

@@ -3,7 +3,7 @@
 An Optuna study searches the method's space: ``train.lr``, ``train.epochs`` and the options its register call
 declares (:attr:`lethe.methods.kinds.Method.space`), or what ``sweep.space`` gives instead. Every trial is an
 ordinary run of the method, in a run folder of its own under ``trials/``, with the cheap suite (no attacks, no
-bootstrap intervals). The objectives are metrics with their registry directions; with two or more the study
+bootstrap intervals, no generation unless a metric the sweep reads needs it). The objectives are metrics with their registry directions; with two or more the study
 keeps a Pareto front. The study lives in ``study.db`` (SQLite, readable with Optuna's own tools) inside the
 sweep folder: the same command again continues it, and a trial cut off by a kill is run again.
 
@@ -257,7 +257,7 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     try:
         pool = trial_pool(scfg.workers, cfg.device)  # inside: the claimed name is let go whatever happens
         folder.write_text("config.yaml", json.dumps(record, indent=2))
-        trial_cfg = dataclasses.replace(cfg, attacks=(), eval=dataclasses.replace(cfg.eval, bootstrap=0),
+        trial_cfg = dataclasses.replace(cfg, attacks=(), eval=trial_eval(cfg.eval, scfg),
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
         methods = {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, pool, log)
@@ -289,6 +289,15 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a trial still running ends with this process
         folder.release()
+
+
+def trial_eval(eval_cfg, scfg: SweepConfig):
+    """A trial's evaluation, the cheap suite: no bootstrap intervals, and no generation pass when every metric
+    the sweep reads (objectives, ``select``, ``keep``) comes from the scoring passes alone."""
+    from .evaluation import WITHOUT_GENERATION
+
+    read = {*scfg.objectives, scfg.select, *scfg.keep}
+    return dataclasses.replace(eval_cfg, bootstrap=0, generate=eval_cfg.generate and not read <= set(WITHOUT_GENERATION))
 
 
 def _check_continued(folder: RunFolder, record: dict) -> None:
