@@ -242,14 +242,15 @@ def test_torchrun_attack_writes_the_one_process_json(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
-    """``torchrun -m lethe run eval.sharding=fsdp``: the target, the retain model, GA (data-parallel) and NPO
-    trained sharded (``train.sharding=fsdp``), each evaluated as a copy sharded across the processes, the
-    8-bit quantization attack's evaluation too: one process's numbers (but for NPO's sharded training: float
-    rounding), one run folder."""
+    """``torchrun -m lethe run eval.sharding=fsdp``: the models wait in host memory; the target, the retain
+    model, GA (data-parallel), NPO (its reference log-probs from a sharded copy) and KL (its frozen reference a
+    sharded copy) trained sharded (``train.sharding=fsdp``), each evaluated as a copy sharded across the
+    processes, the 8-bit quantization attack's evaluation too: one process's numbers (but for the sharded
+    trainings: float rounding), one run folder."""
     root, _ = tiny_run
-    npo = "{method: npo, label: npo-fsdp, train: {sharding: fsdp}}"
+    sharded = ", ".join(f"{{method: {m}, label: {m}-fsdp, train: {{sharding: fsdp}}}}" for m in ("npo", "kl"))
     common = [*(a for a in SPLIT if not a.startswith(("attacks=", "methods="))), "attacks=[quantize_8bit]",
-              f"methods=[ga, {npo}]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+              f"methods=[ga, {sharded}]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
     assert main(["run", *common, "name=one"]) == 0
     done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
                   ["run", *common, "eval.sharding=fsdp", "name=two"])
@@ -259,8 +260,9 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
     for m in one + two:  # the attack's own time
         for attack in m["robustness"].values():
             attack["info"].pop("seconds")
-    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp"]
+    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp", "kl-fsdp"]
     assert two[:3] == one[:3]
-    for key, value in one[3]["summary"].items():
-        assert two[3]["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
-    assert two[3]["robustness"].keys() == one[3]["robustness"].keys() == {"quantize_8bit"}
+    for m, n in zip(one[3:], two[3:]):
+        for key, value in m["summary"].items():
+            assert n["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (m["name"], key)
+        assert n["robustness"].keys() == m["robustness"].keys() == {"quantize_8bit"}

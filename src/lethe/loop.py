@@ -215,7 +215,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     stats.trainable_params, stats.total_params = count_parameters(model)
     # net: what trains; sharded, a sharded copy of the model (lethe.sharding), gathered back into it at the end
     if sharded:
-        shards = sharding.shard(model, kind, lambda m: optimizer(m, train, total_steps), train.max_grad_norm)
+        shards = sharding.shard(model, kind, lambda m: optimizer(m, train, total_steps), train.max_grad_norm,
+                                device)
         net, opt, sched = shards.net, shards.opt, shards.sched
     else:
         net, (opt, sched) = model, optimizer(model, train, total_steps)

@@ -74,33 +74,58 @@ def deepspeed_config(stage: int, dtype, max_grad_norm: float) -> dict:
             "zero_allow_untested_optimizer": True, "zero_force_ds_cpu_optimizer": False, "steps_per_print": 2**31 - 1}
 
 
-def shard(model, kind: str, make_optimizer, max_grad_norm: float):
-    """A sharded copy of ``model`` (``kind``: fsdp, zero2 or zero3) with its optimizer and schedule
-    (``make_optimizer(module) -> (optimizer, scheduler)``); each step clips the global gradient norm to
-    ``max_grad_norm`` (0: no clipping)."""
-    device = next(model.parameters()).device
+def shard(model, kind: str, make_optimizer, max_grad_norm: float, device):
+    """A copy of ``model`` sharded across the processes on ``device`` (``kind``: fsdp, zero2 or zero3) with its
+    optimizer and schedule (``make_optimizer(module) -> (optimizer, scheduler)``); each step clips the global
+    gradient norm to ``max_grad_norm`` (0: no clipping). ``model`` waits in host memory meanwhile."""
+    home = next(model.parameters()).device
+    if kind == "fsdp":
+        return FSDP(model, home, torch.device(device), make_optimizer, max_grad_norm)
     net = copy.deepcopy(model)
     model.to("cpu")
-    if kind == "fsdp":
-        return FSDP(net, device, make_optimizer, max_grad_norm)
-    return ZeRO(net, device, make_optimizer, max_grad_norm, int(kind[-1]))
+    return ZeRO(net, home, make_optimizer, max_grad_norm, int(kind[-1]))
+
+
+def _fully_sharded(model, device, trainable: bool):
+    """A copy of ``model`` sharded with FSDP2 ``fully_shard`` (each decoder layer, then the rest) across the
+    processes on ``device``: built on the meta device, so host memory never holds a second copy, then each
+    process fills its shard of every weight from ``model``, one tensor at a time. Every process takes part."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import distribute_tensor
+
+    skeleton = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"),
+                                          requires_grad=trainable and p.requires_grad) for p in model.parameters()}
+    net = copy.deepcopy(model, skeleton)
+    mesh = init_device_mesh(device.type, (dist.world(),))
+    for layer in decoder_layers(net)[1]:
+        fully_shard(layer, mesh=mesh)
+    fully_shard(net, mesh=mesh)
+    net.to_empty(device=device)
+    weights, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            part = distribute_tensor(weights[name].detach().to(device), mesh, p.placements, src_data_rank=None)
+            p.to_local().copy_(part.to_local())
+        for name, b in net.named_buffers():  # to_empty left them unset (rotary frequencies and the like)
+            b.copy_(buffers[name])
+    return net
 
 
 class FSDP:
     """Torch's FSDP2 (``fully_shard``): each decoder layer (:func:`lethe.models.decoder_layers`), then the
     rest; gradients summed, not averaged, over the processes."""
 
-    def __init__(self, net, device, make_optimizer, max_grad_norm: float):
-        from torch.distributed.fsdp import FSDPModule, fully_shard
+    def __init__(self, model, home, device, make_optimizer, max_grad_norm: float):
+        from torch.distributed.fsdp import FSDPModule
 
-        for layer in decoder_layers(net)[1]:
-            fully_shard(layer)
-        fully_shard(net)
+        net = _fully_sharded(model, device, trainable=True)
+        model.to("cpu")  # the device holds the shards alone
         for module in net.modules():
             if isinstance(module, FSDPModule):
                 module.set_gradient_divide_factor(1.0)
                 module.set_force_sum_reduction_for_comms(True)  # a plain sum (gloo has no pre-multiplied one)
-        self.net, self.device, self.max_grad_norm = net, device, max_grad_norm
+        self.net, self.device, self.max_grad_norm = net, home, max_grad_norm
         self.opt, self.sched = make_optimizer(net)
 
     def micro_batch(self, last: bool) -> None:
@@ -123,9 +148,12 @@ class FSDP:
         return norm
 
     def gather_into(self, model) -> None:
-        """The full weights (every process takes part) loaded into ``model``, back on its device."""
-        state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in self.net.state_dict().items()}
-        model.load_state_dict({k: v.to("cpu") for k, v in state.items()})
+        """The full weights (every process takes part) copied into ``model`` one tensor at a time, so the device
+        never holds more than one whole tensor; ``model`` goes back where it was."""
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, p in self.net.named_parameters():
+                own[name].copy_(p.full_tensor().to("cpu"))
         model.to(self.device)
 
 
@@ -195,33 +223,12 @@ def evaluated(model, kind: str):
 
 
 def sharded_copy(model, device):
-    """A copy of ``model`` sharded with FSDP2 ``fully_shard`` (each decoder layer, then the rest) across the
-    processes, on ``device``, for inference. Built on the meta device, so host memory never holds a second
-    copy; each process fills its shard of every weight from ``model`` one tensor at a time. Every process
-    takes part; the weights are ``model``'s exactly (its passes give one process's numbers)."""
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
-    from torch.distributed.tensor import distribute_tensor
-
+    """A copy of ``model`` sharded across the processes on ``device`` for inference (:func:`_fully_sharded`):
+    the weights are ``model``'s exactly, so its passes give one process's numbers."""
     from transformers import PreTrainedModel
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper's model
     if not isinstance(inner, PreTrainedModel):
         raise LetheError(f"eval.sharding=fsdp shards a transformers causal LM; {type(model).__name__} is none (an "
                          "inference-time method's wrapper of several models?): set eval.sharding=none for it")
-    skeleton = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=False)
-                for p in model.parameters()}
-    net = copy.deepcopy(model, skeleton)
-    mesh = init_device_mesh(device.type, (dist.world(),))
-    for layer in decoder_layers(net)[1]:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(net, mesh=mesh)
-    net.to_empty(device=device)
-    weights, buffers = dict(model.named_parameters()), dict(model.named_buffers())
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            part = distribute_tensor(weights[name].detach().to(device), mesh, p.placements, src_data_rank=None)
-            p.to_local().copy_(part.to_local())
-        for name, b in net.named_buffers():  # to_empty left them unset (rotary frequencies and the like)
-            b.copy_(buffers[name])
-    return net.eval()
+    return _fully_sharded(model, device, trainable=False).eval()

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from . import dist
+from . import dist, sharding
 from .benchmarks.base import QAItem
 from .config import TrainConfig  # noqa: F401  (also re-exported: lethe.train.TrainConfig)
 from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .loop import accelerator, attention_for, autocast, finetune, train_loop  # noqa: F401  (finetune: re-exported)
 from .methods import LossMethod, SetupContext, get_method
-from .models import add_lora, answer_logits, decoder_layers, layer_index
+from .models import add_lora, answer_logits, current_placement, decoder_layers, layer_index
 from .ops import sequence_logprob
 from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
 
@@ -82,12 +82,17 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
         model = add_lora(model, r=train.lora_r, alpha=train.lora_alpha)
     accel = accelerator()
     device = accel.device
-    model.to(device)
+    # models held in host memory (eval.sharding) and sharded training: the model never goes whole to the device
+    held = current_placement().host and sharding.requested(train.sharding) != "none"
+    if not held:
+        model.to(device)
     pad = tokenizer.pad_token_id
     enc = Encoder(tokenizer)
     state = None
     if spec.setup is not None:  # stateful methods: RMU's direction, AltPO's alternatives, a parameter subset
-        state = spec.setup(SetupContext(model, tokenizer, forget, retain, cfg, train, device))
+        # a held model: on the host (its passes there: slow for a large model, but it never goes whole to the device)
+        state = spec.setup(SetupContext(model, tokenizer, forget, retain, cfg, train,
+                                        next(model.parameters()).device if held else device))
         if "forget_alt" in parts and (state.forget_alt is None or len(state.forget_alt) != len(forget)):
             raise RuntimeError(f"method '{method}': setup must give one alternative answer per forget item")
     frozen = select_trainable(model, train, state.trainable if state else None)
@@ -110,9 +115,13 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     ref_kind = spec.ref_kind(cfg)
     if ref_kind == "logprobs":
         wanted = {part: list(zip(keys, seqs[part])) for part in ("forget", "forget_idk", "forget_alt") if part in seqs}
-        ref = PrecomputedReference(_precompute_logprobs(model, wanted, pad, device))
+        with sharding.evaluated(model, "fsdp" if held else "none") as net:  # every process scores every batch
+            ref = PrecomputedReference(_precompute_logprobs(net, wanted, pad, device))
+    elif ref_kind == "logits" and held and sharding.requested(train.sharding) == "fsdp":
+        # the frozen copy sharded too: the loop runs as many micro-batches in every process
+        ref = FrozenReference(sharding.sharded_copy(model, torch.device(device)))
     elif ref_kind == "logits":
-        ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model))
+        ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model).to(device))
 
     def make_batch(fi: list[int], ri: list[int]) -> UnlearnBatch:
         rows = {part: fi if part.startswith("forget") else ri for part in seqs}
