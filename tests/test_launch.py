@@ -221,6 +221,30 @@ def test_accelerate_launch_with_a_deepspeed_config_trains_with_zero(tiny_run, tm
 
 
 @pytest.mark.slow
+def test_accelerate_launch_of_one_process_offloads_with_zero(tiny_run, tmp_path):
+    """``accelerate launch --config_file F`` with one process and a DeepSpeed JSON that offloads the optimizer
+    to host memory (a model too large for one GPU's training state): NPO trains through DeepSpeed's ZeRO-2
+    in a group of one process and gives the plain loop's metrics and gradient norm to 1e-5 relative."""
+    root, _ = tiny_run
+    (tmp_path / "ds.json").write_text(json.dumps({"zero_optimization": {"stage": 2, "offload_optimizer": {
+        "device": "cpu"}}, "train_batch_size": "auto"}))
+    (tmp_path / "accelerate.yaml").write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: DEEPSPEED\nnum_machines: 1\nnum_processes: 1\n"
+        f"deepspeed_config:\n  deepspeed_config_file: {tmp_path / 'ds.json'}\n")
+    common = [*SPLIT[:-1], "methods=[npo]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
+    assert main(["run", *common, "name=one"]) == 0
+    done = launch([str(BIN / "accelerate"), "launch", "--config_file", str(tmp_path / "accelerate.yaml")],
+                  ["run", *common, "name=offloaded"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    (one, *_), (off, *_) = (json.loads((tmp_path / "runs" / n / "results.json").read_text())["models"][2:]
+                            for n in ("one", "offloaded"))
+    assert (off["train"]["sharding"], off["train"]["world_size"], one["train"]["sharding"]) == ("zero2", 1, "none")
+    assert off["train"]["grad_norm"] == pytest.approx(one["train"]["grad_norm"], rel=1e-5)
+    for key, value in one["summary"].items():
+        assert off["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+
+
+@pytest.mark.slow
 def test_torchrun_attack_writes_the_one_process_json(tiny_run, tmp_path):
     """``torchrun -m lethe attack MODEL --out F``: the first process writes F; the evaluation before the attacks
     is one process's to the last bit, the relearned numbers to float rounding (its step is split in two)."""

@@ -130,6 +130,60 @@ def test_sharding_refuses_what_needs_the_whole_model(monkeypatch, option, env, k
         train_loop(add_lora(make_tiny(tokenizer)), train, 4, None, None, device=torch.device("cpu"))
 
 
+@pytest.mark.parametrize("option, env, kind", [
+    ("zero2", {}, "zero2"), ("zero3", {}, "zero3"), ("fsdp", {}, "none"), ("none", {}, "none"),
+    ("none", {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "zero3"),
+    ("none", {"ACCELERATE_USE_FSDP": "true"}, "none"),
+])
+def test_one_process_shards_nothing_but_zero_still_offloads(monkeypatch, option, env, kind):
+    from lethe.sharding import requested
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert dist.world() == 1 and requested(option) == kind
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
+def test_zero_in_one_process_trains_as_the_plain_loop(tmp_path):
+    """``train.sharding=zero2`` in one process (what a DeepSpeed JSON's offloading needs) goes through
+    DeepSpeed's engine in a group of this process alone, and trains the plain loop's weights to float rounding
+    (run in a process of its own: the group outlives the training)."""
+    script = tmp_path / "zero1.py"
+    script.write_text(f"""
+import sys, torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import FORGET, RETAIN, CORPUS, TINY
+from lethe.benchmarks.base import QAItem
+from lethe.config import TrainConfig
+from lethe.models import tiny_llama, train_tokenizer
+from lethe.train import unlearn
+tok = train_tokenizer(CORPUS, vocab_size=320)
+items = lambda rows: [QAItem(id=i, question=q, answer=a) for i, q, a in rows]
+out = []
+make = lambda: tiny_llama(len(tok), seed=0, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id, **TINY)
+w0 = [p.detach().clone() for p in make().parameters()]
+for sharding in ("none", "zero2"):
+    model, stats = unlearn(make(), tok, "npo", items(FORGET), items(RETAIN),
+                           TrainConfig(lr=1e-3, epochs=2, batch_size=2, grad_accum=2, sharding=sharding))
+    out.append((stats.sharding, stats.grad_norm, [p.detach().clone() for p in model.parameters()]))
+(k1, n1, w1), (k2, n2, w2) = out
+assert (k1, k2) == ("none", "zero2"), (k1, k2)
+assert abs(n1 - n2) <= 1e-5 * abs(n1), (n1, n2)
+assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(w1, w2))
+assert not all(torch.equal(a, b) for a, b in zip(w1, w0))  # it trained
+print("ok")
+""")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LETHE_NO_PROGRESS": "1"}
+    env.pop("WORLD_SIZE", None)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
 def test_the_zero_stage_of_an_accelerate_deepspeed_config(monkeypatch, tmp_path):
     """accelerate launch sets ACCELERATE_DEEPSPEED_ZERO_STAGE from the config's zero_stage, or names a DeepSpeed
     JSON file whose zero_optimization.stage counts (2 where it says none); stages 0 and 1 are refused."""
@@ -169,7 +223,7 @@ def test_the_zero_stage_of_an_accelerate_deepspeed_config(monkeypatch, tmp_path)
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")  # the accelerate config's own zero_stage
     assert sharding.requested("none") == "zero3"
     monkeypatch.setattr(dist, "world", lambda: 1)
-    assert sharding.requested("zero3") == "none"  # one process: nothing to shard
+    assert sharding.requested("zero3") == "zero3" and sharding.requested("fsdp") == "none"  # one process: ZeRO offloads
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

@@ -220,7 +220,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         net, opt, sched = shards.net, shards.opt, shards.sched
     else:
         net, (opt, sched) = model, optimizer(model, train, total_steps)
-    if not parallel:  # several processes sum their gradients once a step (dist.sum_gradients), not through DDP
+    if not parallel and not sharded:  # several processes sum their gradients once a step (dist.sum_gradients)
         net, opt = accel.prepare(net, opt, device_placement=[False, False])
         model = net
     net.train()

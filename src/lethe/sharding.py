@@ -25,9 +25,10 @@ from .models import current_placement, decoder_layers
 
 def requested(option: str) -> str:
     """The sharding of this launch: ``train.sharding`` (``option``) unless it is "none", then what the
-    accelerate config of ``accelerate launch --config_file`` asks for (FSDP, or DeepSpeed's ZeRO stage);
-    "none" for one process."""
-    if dist.world() == 1:
+    accelerate config of ``accelerate launch --config_file`` asks for (FSDP, or DeepSpeed's ZeRO stage).
+    One process shards nothing, but DeepSpeed's ZeRO still offloads there (a DeepSpeed JSON's
+    ``offload_optimizer`` / ``offload_param``): "zero2" / "zero3" stay, "fsdp" is "none"."""
+    if dist.world() == 1 and (option == "fsdp" or dist.launch_sharding() == "fsdp"):
         return "none"
     if option != "none":
         return option
@@ -157,6 +158,23 @@ class FSDP:
         model.to(self.device)
 
 
+def one_process_group() -> None:
+    """A process group of this process alone, which DeepSpeed's engine needs even for one process (ZeRO's
+    offloading), unless there is one; DeepSpeed also reads ``LOCAL_RANK``."""
+    import socket
+
+    import torch.distributed as td
+
+    if td.is_initialized():
+        return
+    os.environ.setdefault("LOCAL_RANK", "0")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    td.init_process_group("nccl" if torch.cuda.is_available() else "gloo", init_method=f"tcp://127.0.0.1:{port}",
+                          rank=0, world_size=1)
+
+
 class ZeRO:
     """DeepSpeed's engine at ZeRO stage 2 (gradients and optimizer states partitioned) or 3 (the weights too),
     driven by the loop's own micro-batches: the step's boundary is set by hand, the loss is multiplied by
@@ -176,6 +194,8 @@ class ZeRO:
             # its shared-memory all-reduce serves DeepSpeed's inference alone, and building it compiles C++
             # for half a minute on a process group's first use: training goes through torch's collectives
             deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+        if dist.world() == 1:
+            one_process_group()
         self.opt, self.sched = make_optimizer(net)
         config = deepspeed_config(stage, next(net.parameters()).dtype, max_grad_norm)
         self.engine, *_ = deepspeed.initialize(model=net, optimizer=self.opt, config=config)
