@@ -267,12 +267,13 @@ def test_torchrun_attack_writes_the_one_process_json(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
     """``torchrun -m lethe run eval.sharding=fsdp``: the models wait in host memory; the target, the retain
-    model, GA (data-parallel), NPO (its reference log-probs from a sharded copy) and KL (its frozen reference a
-    sharded copy) trained sharded (``train.sharding=fsdp``), each evaluated as a copy sharded across the
-    processes, the 8-bit quantization attack's evaluation too: one process's numbers (but for the sharded
-    trainings: float rounding), one run folder."""
+    model, GA (data-parallel), NPO (its reference log-probs from a sharded copy), KL (its frozen reference a
+    sharded copy) and RMU (its setup's activation pass on a sharded copy too) trained sharded
+    (``train.sharding=fsdp``), each evaluated as a copy sharded across the processes, the 8-bit quantization
+    attack's evaluation too: one process's numbers (but for the sharded trainings: float rounding), one run
+    folder."""
     root, _ = tiny_run
-    sharded = ", ".join(f"{{method: {m}, label: {m}-fsdp, train: {{sharding: fsdp}}}}" for m in ("npo", "kl"))
+    sharded = ", ".join(f"{{method: {m}, label: {m}-fsdp, train: {{sharding: fsdp}}}}" for m in ("npo", "kl", "rmu"))
     common = [*(a for a in SPLIT if not a.startswith(("attacks=", "methods="))), "attacks=[quantize_8bit]",
               f"methods=[ga, {sharded}]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
     assert main(["run", *common, "name=one"]) == 0
@@ -284,7 +285,7 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
     for m in one + two:  # the attack's own time
         for attack in m["robustness"].values():
             attack["info"].pop("seconds")
-    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp", "kl-fsdp"]
+    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp", "kl-fsdp", "rmu-fsdp"]
     assert two[:3] == one[:3]
     for m, n in zip(one[3:], two[3:]):
         for key, value in m["summary"].items():

@@ -223,15 +223,16 @@ class ZeRO:
 
 
 @contextmanager
-def evaluated(model, kind: str):
+def evaluated(model, kind: str, trainable: bool = False):
     """The model an evaluation runs: ``model`` itself, or (``eval.sharding=fsdp``, launched as several
     processes) a copy sharded across them with FSDP2 on this process's device, in :func:`lethe.dist.lockstep`
     for the block and freed after it. ``model`` stays where it is (in host memory, where a model too large
-    for one device waits: :func:`lethe.models.Placement`)."""
+    for one device waits: :func:`lethe.models.Placement`). ``trainable``: the copy's parameters keep the
+    model's ``requires_grad`` flags (a method's setup reads which ones train)."""
     if kind == "none" or dist.world() == 1:
         yield model
         return
-    net = sharded_copy(model, torch.device(current_placement().device))
+    net = sharded_copy(model, torch.device(current_placement().device), trainable)
     try:
         with dist.lockstep():
             yield net
@@ -242,13 +243,14 @@ def evaluated(model, kind: str):
             torch.cuda.empty_cache()
 
 
-def sharded_copy(model, device):
+def sharded_copy(model, device, trainable: bool = False):
     """A copy of ``model`` sharded across the processes on ``device`` for inference (:func:`_fully_sharded`):
-    the weights are ``model``'s exactly, so its passes give one process's numbers."""
+    the weights are ``model``'s exactly, so its passes give one process's numbers; ``trainable``: its
+    parameters keep ``model``'s ``requires_grad`` flags (else none requires grad)."""
     from transformers import PreTrainedModel
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper's model
     if not isinstance(inner, PreTrainedModel):
         raise LetheError(f"eval.sharding=fsdp shards a transformers causal LM; {type(model).__name__} is none (an "
                          "inference-time method's wrapper of several models?): set eval.sharding=none for it")
-    return _fully_sharded(model, device, trainable=False).eval()
+    return _fully_sharded(model, device, trainable).eval()

@@ -90,9 +90,9 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
     enc = Encoder(tokenizer)
     state = None
     if spec.setup is not None:  # stateful methods: RMU's direction, AltPO's alternatives, a parameter subset
-        # a held model: on the host (its passes there: slow for a large model, but it never goes whole to the device)
-        state = spec.setup(SetupContext(model, tokenizer, forget, retain, cfg, train,
-                                        next(model.parameters()).device if held else device))
+        # a held model: its passes on a sharded copy (every process runs them all, so they stay in step)
+        with sharding.evaluated(model, "fsdp" if held else "none", trainable=True) as net:
+            state = spec.setup(SetupContext(net, tokenizer, forget, retain, cfg, train, device))
         if "forget_alt" in parts and (state.forget_alt is None or len(state.forget_alt) != len(forget)):
             raise RuntimeError(f"method '{method}': setup must give one alternative answer per forget item")
     frozen = select_trainable(model, train, state.trainable if state else None)
