@@ -19,7 +19,7 @@ from ..config import TrainConfig, check_fields, is_int, is_number
 from ..data import Encoder
 from ..errors import LetheError
 from ..loop import finetune
-from ..models import add_lora
+from ..models import add_lora, current_placement
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,11 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     cfg.check()
     t0 = time.perf_counter()
     part, heldout = relearn_split(forget, cfg.fraction, cfg.seed, cfg.by_group)
+    # a model held in host memory (eval.sharding in a launch) is relearned sharded, so it never goes whole to a device
+    held = current_placement().host and not cfg.lora_r
     train = TrainConfig(lr=float(cfg.lr), epochs=float(cfg.steps), batch_size=cfg.batch_size, max_steps=cfg.steps,
-                        warmup_ratio=0.0, scheduler="constant", weight_decay=0.0, seed=cfg.seed)
+                        warmup_ratio=0.0, scheduler="constant", weight_decay=0.0, seed=cfg.seed,
+                        sharding="fsdp" if held else "none")
     enc = Encoder(tokenizer)
     seqs = [enc.item(it) for it in part]
     attacked = copy.deepcopy(model)
