@@ -273,7 +273,8 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
     too (the relearning attack trains its copy sharded): one process's numbers (but for the sharded trainings:
     float rounding), one run folder."""
     root, _ = tiny_run
-    sharded = ", ".join(f"{{method: {m}, label: {m}-fsdp, train: {{sharding: fsdp}}}}" for m in ("npo", "kl", "rmu"))
+    sharded = ", ".join(f"{{method: {m}, label: {m}-{k}, train: {{sharding: {k}}}}}"
+                        for m, k in (("npo", "fsdp"), ("kl", "fsdp"), ("rmu", "fsdp"), ("kl", "zero3")))
     common = [*(a for a in SPLIT if not a.startswith(("attacks=", "methods="))), "attacks=[quantize_8bit, relearn]",
               f"methods=[ga, {sharded}]", f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}"]
     assert main(["run", *common, "name=one"]) == 0
@@ -283,12 +284,12 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["one", "two"]
     one, two = metrics_and_probes(tmp_path / "runs" / "one"), metrics_and_probes(tmp_path / "runs" / "two")
     attacked = [(m.pop("robustness"), n.pop("robustness")) for m, n in zip(one, two)]
-    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp", "kl-fsdp", "rmu-fsdp"]
+    assert [m["name"] for m in two] == ["target", "retain model", "ga", "npo-fsdp", "kl-fsdp", "rmu-fsdp", "kl-zero3"]
     assert two[:3] == one[:3]
     for m, n in zip(one[3:], two[3:]):
         for key, value in m["summary"].items():
             assert n["summary"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (m["name"], key)
-    assert sum(bool(a) for a, _ in attacked) == 5  # the retain model (the control) and the methods
+    assert sum(bool(a) for a, _ in attacked) == 6  # the retain model (the control) and the methods
     for a, b in attacked:  # the relearning attack splits its step across the processes: float rounding
         assert set(a) == set(b) and all(set(a[k]) == set(b[k]) for k in a)
         for k in a:

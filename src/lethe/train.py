@@ -117,8 +117,9 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
         wanted = {part: list(zip(keys, seqs[part])) for part in ("forget", "forget_idk", "forget_alt") if part in seqs}
         with sharding.evaluated(model, "fsdp" if held else "none") as net:  # every process scores every batch
             ref = PrecomputedReference(_precompute_logprobs(net, wanted, pad, device))
-    elif ref_kind == "logits" and held and sharding.requested(train.sharding) == "fsdp":
-        # the frozen copy sharded too: the loop runs as many micro-batches in every process
+    elif ref_kind == "logits" and held:
+        # the frozen copy sharded with FSDP2 (under DeepSpeed's training too): the loop runs as many micro-batches
+        # in every process
         ref = FrozenReference(sharding.sharded_copy(model, torch.device(device)))
     elif ref_kind == "logits":
         ref = AdapterOffReference(model) if train.lora else FrozenReference(copy.deepcopy(model).to(device))
