@@ -48,12 +48,16 @@ def metrics_and_probes(run: Path) -> list:
 
 
 def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
+    """The launch evaluates every model as a copy sharded across the two processes (``eval.sharding=fsdp``:
+    the models wait in host memory, the processes run their passes in lockstep), which gives one process's
+    numbers to the last bit; plain data-parallel evaluation, the same batches without the copy or the
+    lockstep, runs in the slow tests (accelerate launch, torchrun attack)."""
     root, code = tiny_run
     assert code == 0
     common = [*SPLIT, f"cache_dir={root / 'cache'}", f"output={tmp_path / 'runs'}", "save_models=true"]
     assert main(["run", *common, "name=one"]) == 0
     done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
-                  ["run", *common, WITH_SHARDED, "name=two"])
+                  ["run", *common, WITH_SHARDED, "eval.sharding=fsdp", "name=two"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("run folder:") == 1  # the first process speaks, the other is quiet
     one, two = tmp_path / "runs" / "one", tmp_path / "runs" / "two"
@@ -81,6 +85,7 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
     assert summary_rows(two)[:3] == summary_rows(one)[:3]  # target, retain model, ga
     results = json.loads((two / "results.json").read_text())
     assert results["provenance"]["world_size"] == 2 and "parallel" in results["provenance"]
+    assert results["provenance"]["placement"]["host"] is True  # eval.sharding: the models waited in host memory
     assert json.loads((one / "results.json").read_text())["provenance"]["world_size"] == 1
     n_forget = len(results["models"][0]["splits"]["forget"]["probes"]["answer_logprob"])
     trained_one = {m["name"]: m for m in json.loads((one / "results.json").read_text())["models"][2:]}
@@ -96,6 +101,7 @@ def test_two_processes_give_the_numbers_of_one(tiny_run, tmp_path):
         assert m_one["train"]["sharding"] == "none"
 
 
+@pytest.mark.slow
 def test_sharded_evaluation_gives_the_numbers_of_one(tiny_run, tmp_path):
     """``eval.sharding=fsdp``: two processes evaluate a copy sharded across them, in lockstep (batches of 3:
     the processes get unequal shares, and their greedy generations stop at different steps); every metric and

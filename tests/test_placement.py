@@ -143,6 +143,7 @@ def test_one_process_shards_nothing_but_zero_still_offloads(monkeypatch, option,
     assert dist.world() == 1 and requested(option) == kind
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
 def test_zero_in_one_process_trains_as_the_plain_loop(tmp_path):
     """``train.sharding=zero2`` in one process (what a DeepSpeed JSON's offloading needs) goes through
