@@ -147,8 +147,8 @@ def test_one_process_shards_nothing_but_zero_still_offloads(monkeypatch, option,
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
 def test_zero_in_one_process_trains_as_the_plain_loop(tmp_path):
     """``train.sharding=zero2`` in one process (what a DeepSpeed JSON's offloading needs) goes through
-    DeepSpeed's engine in a group of this process alone, and trains the plain loop's weights to float rounding
-    (run in a process of its own: the group outlives the training)."""
+    DeepSpeed's engine in a group of this process alone, which ends with the training, and trains the plain
+    loop's weights to float rounding (run in a process of its own: DeepSpeed's globals)."""
     script = tmp_path / "zero1.py"
     script.write_text(f"""
 import sys, torch
@@ -173,6 +173,8 @@ assert (k1, k2) == ("none", "zero2"), (k1, k2)
 assert abs(n1 - n2) <= 1e-5 * abs(n1), (n1, n2)
 assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(w1, w2))
 assert not all(torch.equal(a, b) for a, b in zip(w1, w0))  # it trained
+import os
+assert "LOCAL_RANK" not in os.environ and not torch.distributed.is_initialized()  # nothing left behind
 print("ok")
 """)
     import os

@@ -158,21 +158,21 @@ class FSDP:
         model.to(self.device)
 
 
-def one_process_group() -> None:
+def one_process_group() -> bool:
     """A process group of this process alone, which DeepSpeed's engine needs even for one process (ZeRO's
-    offloading), unless there is one; DeepSpeed also reads ``LOCAL_RANK``."""
+    offloading), unless there is one; whether it made one (then :class:`ZeRO` ends it after the training)."""
     import socket
 
     import torch.distributed as td
 
     if td.is_initialized():
-        return
-    os.environ.setdefault("LOCAL_RANK", "0")
+        return False
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     td.init_process_group("nccl" if torch.cuda.is_available() else "gloo", init_method=f"tcp://127.0.0.1:{port}",
                           rank=0, world_size=1)
+    return True
 
 
 class ZeRO:
@@ -194,10 +194,13 @@ class ZeRO:
             # its shared-memory all-reduce serves DeepSpeed's inference alone, and building it compiles C++
             # for half a minute on a process group's first use: training goes through torch's collectives
             deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-        if dist.world() == 1:
-            one_process_group()
+        self.own_group = dist.world() == 1 and one_process_group()
         self.opt, self.sched = make_optimizer(net)
         config = deepspeed_config(stage, next(net.parameters()).dtype, max_grad_norm)
+        # DeepSpeed reads LOCAL_RANK, which only a launcher sets: for one process it is set while the engine
+        # lives, and goes with it (a child process must not believe it was launched)
+        self.set_rank = "LOCAL_RANK" not in os.environ
+        os.environ.setdefault("LOCAL_RANK", "0")
         self.engine, *_ = deepspeed.initialize(model=net, optimizer=self.opt, config=config)
         self.net, self.device, self.max_grad_norm, self.deepspeed = self.engine, device, max_grad_norm, deepspeed
 
@@ -219,7 +222,19 @@ class ZeRO:
                 with self.deepspeed.zero.GatheredParameters([p]):  # stage 3: the whole tensor, for the block
                     own[name].copy_(p.detach().to("cpu"))
         self.engine.destroy()
+        self.end()
         model.to(self.device)
+
+    def end(self) -> None:
+        """What one process set up for DeepSpeed goes (after the training, or with this object on a failure)."""
+        if getattr(self, "set_rank", False):
+            os.environ.pop("LOCAL_RANK", None)
+            self.set_rank = False
+        if getattr(self, "own_group", False) and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+            self.own_group = False
+
+    __del__ = end
 
 
 @contextmanager
