@@ -281,11 +281,8 @@ def test_scenario_method_defaults_and_options(tmp_path):
 
     r = resolved([])
     assert [m.label for m in r.method_runs] == ["ga", "grad_diff", "npo", "rmu"]
-    assert r.method_runs[3].train.lr == 1e-2 and r.method_runs[3].options["steering"] == "relative"
-    assert r.method_runs[0].train.lr == 1e-3  # the override is RMU's only
-    assert any("scenario's defaults" in n and "lr 1e-2" in n for n in r.notes)
-    r = resolved(["model=some/model"])  # a user's model: RMU at the run's lr
-    assert r.method_runs[3].train.lr == 1e-3 and not any("lr 1e-2" in n for n in r.notes)
+    assert all(m.train.lr == 1e-3 for m in r.method_runs) and r.method_runs[3].options == {}  # RMU: its recipe
+    assert any("scenario's defaults" in n for n in r.notes)
     r = resolved(["methods=[npo,idk]"])
     assert [m.label for m in r.method_runs] == ["npo"] and any("idk: skipped" in n for n in r.notes)
 

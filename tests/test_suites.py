@@ -189,14 +189,14 @@ def test_question_methods_are_skipped_by_the_hook(name):
     assert reasons["ga"] == reasons["npo"] == "" and "no question" in reasons["idk"]
 
 
-def test_hazardous_check_tunes_its_default_methods():
+def test_hazardous_check_notes_its_default_methods():
     from lethe.scenarios.hazardous import SCENARIO_METHODS
 
     scenario, run = _run("hazardous", methods=SCENARIO_METHODS)
     scenario.check(run)
-    assert [(mr.label, mr.train.lr) for mr in run.method_runs] == [
-        ("ga", 1e-3), ("grad_diff", 1e-3), ("npo", 1e-3), ("rmu", 1e-2)]
-    assert len(run.notes) == 1 and "lr 1e-2" in run.notes[0]
+    assert [(mr.label, mr.train.lr, mr.options) for mr in run.method_runs] == [
+        ("ga", 1e-3, {}), ("grad_diff", 1e-3, {}), ("npo", 1e-3, {}), ("rmu", 1e-3, {})]  # RMU: its own recipe
+    assert len(run.notes) == 1 and "the scenario's defaults ga, grad_diff, npo, rmu" in run.notes[0]
     scenario, run = _run("hazardous", "methods=[ga,rmu]")  # the user's list: as given, no note
     scenario.check(run)
     assert [mr.train.lr for mr in run.method_runs] == [1e-3, 1e-3] and run.notes == []

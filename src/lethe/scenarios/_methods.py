@@ -147,17 +147,6 @@ def apply_method(run, mr: MethodRun) -> Applied:
     return Applied(model, tok, stats.to_json(), {"unlearn": time.perf_counter() - t0}, to_dict(mr.train))
 
 
-def miniature_train(run, overrides: dict) -> bool:
-    """A scenario's per-method training ``overrides`` applied to its methods (``run.method_runs``) on its
-    built-in models when nothing of ``train`` is set; whether they apply."""
-    tuned = not run.cfg.model and run.cfg.train == RunConfig().train
-    if tuned:
-        replace = dataclasses.replace
-        run.method_runs = [replace(mr, train=replace(mr.train, **overrides[mr.method])) if mr.method in overrides
-                           else mr for mr in run.method_runs]
-    return tuned
-
-
 def method_runs(run, directions: dict) -> list[MethodRun]:
     """The run's methods (``lethe.scenarios._run.Run``): the scenario's defaults where the run keeps the
     default job's list; each of a kind the scenario evaluates (else one line) and not skipped by it."""

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import jsonable, miniature_train
+from ._methods import jsonable
 from ..benchmarks.base import QAItem
 from ..benchmarks.hazard import HazardData, check_corpus_overlap, generate, read_corpus, read_mcq
 from ..builtin import content_hash, new_tiny_llama, train_pair
@@ -72,14 +72,10 @@ class HazardousOptions:
                              f"all of {', '.join(DATA_FILES)} (or none of them for the built-in data)")
 
 
-# Default methods when the user leaves ``methods`` at the config's default (the TOFU list). RMU at
-# its published absolute c = 6.5 / alpha = 1200 does nothing on a 2-layer model whose activations
-# are ~10x larger than Zephyr's (see lethe.methods.rmu): the adaptive coefficient (Dang et al. 2025)
-# fits any model; alpha = 10 and, on the miniature, lr 1e-2 (measured in docs/hazardous.md), training the published
-# mlp.down_proj (RMU's miniature recipe trains whole layers, too strong at lr 1e-2: docs/rmu.md)
-SCENARIO_METHODS: tuple = ("ga", "grad_diff", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0,
-                                                      "param_pattern": "*mlp.down_proj*"})
-MINIATURE_TRAIN = {"rmu": {"lr": 1e-2}}  # per-method training overrides for the built-in models only
+# Default methods when the user leaves ``methods`` at the config's default (the TOFU list). RMU, the WMDP
+# paper's method, takes its miniature recipe on the built-in models (relative steering, whole layers, alpha
+# 20: docs/rmu.md) and the published Zephyr-7B one on a model of 8 or more layers
+SCENARIO_METHODS: tuple = ("ga", "grad_diff", "npo", "rmu")
 # the main table (report.md's "All metrics" table adds heldout_nll)
 COLUMNS = ["hazard_accuracy", "general_accuracy", "forget_corpus_nll", "retain_corpus_nll", "unlearn_seconds"]
 # Attacks that apply to a corpus: relearning fine-tunes on part of the documents, quantization needs no
@@ -220,17 +216,14 @@ class Hazardous(Scenario):
                          "a document has none)")
 
     def check(self, run: Run) -> None:
-        """The options and config, then the scenario's default methods made the miniature's: RMU's lr on
-        the built-in models when nothing of ``train`` is set, with a note (a user's method list is kept)."""
+        """The options and config; a note when the scenario's default methods run (a user's list is kept)."""
         run.opts.check()
         if run.cfg.benchmark != RunConfig().benchmark or run.cfg.benchmark_options:
             raise LetheError("scenario 'hazardous' brings its own data: drop benchmark=/benchmark_options and give "
                              f"files with scenario_options ({', '.join(DATA_FILES)})")
         if run.methods_defaulted:
-            tuned = miniature_train(run, MINIATURE_TRAIN)
-            run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method, "
-                             "with the adaptive steering coefficient, alpha 10" + (", lr 1e-2" if tuned else "")
-                             + "); set methods=[...] to choose")
+            run.notes.append("methods: the scenario's defaults ga, grad_diff, npo, rmu (RMU, the WMDP paper's method); "
+                             "set methods=[...] to choose")
 
     def directions(self, run: Run) -> dict:
         """From the hazardous suite (:mod:`lethe.metrics.suites`): hazard questions and corpus are its forget splits."""

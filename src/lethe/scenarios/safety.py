@@ -9,7 +9,6 @@ import time
 
 from . import register_scenario
 from ._run import Fixed, Result, Run, Scenario
-from ._methods import miniature_train
 from ..benchmarks.hazard import MCQItem
 from ..builtin import new_tiny_llama, train_pair
 from ..config import RunConfig, TrainConfig, to_dict
@@ -27,12 +26,8 @@ from .safety_sets import (SafetyOptions, SafetySets, as_options, attack_findings
 MODEL_RECIPE = "safety-tiny-1"  # bump when the way the built-in models are trained changes
 OPTIONS = to_dict(SafetyOptions())  # the defaults as a mapping (bench/bench_safety.py: dict(OPTIONS))
 
-# RMU as in the hazardous scenario: adaptive steering, alpha = 10, lr 1e-2 on the miniature, the published
-# mlp.down_proj (its miniature recipe's whole layers are too strong at that lr: docs/rmu.md)
-DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", {"method": "rmu", "steering": "relative", "alpha": 10.0,
-                                                           "param_pattern": "*mlp.down_proj*"},
-                          "safe_unlearning", "task_vector")
-MINIATURE_TRAIN = {"rmu": {"lr": 1e-2}}  # per-method training overrides for the built-in models only
+# RMU as in the hazardous scenario: its miniature recipe on the built-in models (docs/rmu.md)
+DEFAULT_METHODS: tuple = ("ga", "grad_diff", "kl", "npo", "rmu", "safe_unlearning", "task_vector")
 
 COLUMNS = ["harmful_rate", "asr_max", "harmful_rate_any", "benign_refusal_rate", "benign_helpful_rate", "utility",
            "unlearn_seconds"]
@@ -253,10 +248,8 @@ class Safety(Scenario):
         sets = run.data
         builtin = sets.builtin is not None
         if run.methods_defaulted:
-            tuned = miniature_train(run, MINIATURE_TRAIN)
-            run.notes.append("methods: the scenario's defaults ga, grad_diff, kl, npo, rmu (adaptive steering, "
-                             "alpha 10" + (", lr 1e-2" if tuned else "") + "), safe_unlearning, task_vector; set "
-                             "methods=[...] to choose")
+            run.notes.append("methods: the scenario's defaults ga, grad_diff, kl, npo, rmu, safe_unlearning, "
+                             "task_vector; set methods=[...] to choose")
         if run.method_runs and not sets.forget:
             raise LetheError("scenario 'safety': unlearning needs a forget set: scenario_options.forget=NAME=PATH (a "
                              "harmful set with responses, e.g. beavertails), or methods=[] to evaluate only")
