@@ -1,10 +1,14 @@
-"""Training a model sharded across the processes of a launch: torch's FSDP2 (``train.sharding=fsdp``) or
-DeepSpeed ZeRO stage 2 / 3 (``zero2`` / ``zero3``), or what an accelerate config file asks for (docs/scale.md).
+"""A model sharded across the processes of a launch (docs/scale.md).
 
-Either way the loop trains a sharded copy of the model and gathers the full weights back into the model at
-the end (the model waits on the CPU meanwhile, so the accelerator holds the shards alone). The copy's
-gradients are the sum over the processes, as in plain data parallelism: the loop normalises each step by
-its global item count, so N processes give the update of one process with the same global batch.
+Training: torch's FSDP2 (``train.sharding=fsdp``) or DeepSpeed ZeRO stage 2 / 3 (``zero2`` / ``zero3``, also
+in one process for DeepSpeed's offloading), or what an accelerate config file asks for. Either way the loop
+trains a sharded copy of the model and gathers the full weights back into the model at the end (the model
+waits on the CPU meanwhile, so the accelerator holds the shards alone). The copy's gradients are the sum
+over the processes, as in plain data parallelism: the loop normalises each step by its global item count,
+so N processes give the update of one process with the same global batch.
+
+Evaluation (``eval.sharding=fsdp``): :func:`evaluated` runs a model's passes on a copy sharded with FSDP2,
+the processes in lockstep (:func:`lethe.dist.lockstep`).
 """
 from __future__ import annotations
 
