@@ -110,27 +110,6 @@ def test_trials_generate_only_for_a_metric_that_reads_generations(settings, gene
     assert (trial.generate, trial.bootstrap) == (generate, 0)
 
 
-def test_an_evaluation_without_generation_gives_the_metrics_it_says(memorised_model, tokenizer, forget_items,
-                                                                    retain_items):
-    """``WITHOUT_GENERATION`` is what evaluate gives with ``eval.generate=false``: forget quality, membership
-    inference and extraction; everything else it gives needs the generations."""
-    import dataclasses
-
-    from lethe.config import EvalConfig
-    from lethe.evaluation import WITHOUT_GENERATION, evaluate
-
-    answers = [it.answer for it in forget_items + retain_items]
-    splits = {name: [dataclasses.replace(it, perturbed_answers=tuple(a for a in answers if a != it.answer)[:2])
-                     for it in items] for name, items in
-              (("forget", forget_items), ("retain", retain_items), ("holdout", retain_items))}
-    quick, full = (evaluate(memorised_model, tokenizer, splits, kind="retain",
-                            eval_cfg=EvalConfig(embedding_model="", bootstrap=0, generate=g)).summary
-                   for g in (False, True))
-    assert set(quick) == set(WITHOUT_GENERATION) - {"mia_gradnorm", "mia_reference"}  # those two when asked
-    assert all(quick[k] == full[k] for k in quick)  # the same numbers with generation
-    assert "forget_rouge_l" in full and "forget_rouge_l" not in WITHOUT_GENERATION
-
-
 def main_raises(argv):
     """``lethe`` as the library call behind the CLI, so that its one-line error surfaces as the exception."""
     from lethe.sweep import load_sweep_config, run_sweep
