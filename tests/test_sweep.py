@@ -110,6 +110,42 @@ def test_trials_generate_only_for_a_metric_that_reads_generations(settings, gene
     assert (trial.generate, trial.bootstrap) == (generate, 0)
 
 
+def test_a_setting_newer_than_the_sweep_counts_as_its_default(tmp_path):
+    """A sweep (or a resumed run) written before Lethe gained a setting continues: the setting its record
+    lacks counts as its default; given otherwise now, it differs (one line)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    import yaml
+
+    from lethe.config import RunConfig, to_dict
+    from lethe.scenarios._run import _check_resume_config
+    from lethe.sweep import _check_continued
+
+    cfg, scfg = load_sweep_config(None, ["sweep.method=npo"])
+    record = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "sweep": dataclasses.asdict(scfg)},
+                                   default=list))
+    old = json.loads(json.dumps(record))
+    del old["config"]["eval"]["sharding"], old["sweep"]["workers"]  # settings a later version added
+    folder = SimpleNamespace(partial=tmp_path / ".s.partial", final=tmp_path / "s", resumed=True)
+    folder.partial.mkdir()
+    (folder.partial / "config.yaml").write_text(json.dumps(old))
+    _check_continued(folder, record)  # the same settings: continues
+    record["config"]["eval"]["sharding"] = "fsdp"
+    with pytest.raises(LetheError, match=r"is a sweep with eval=\{.*'sharding': 'none'"):
+        _check_continued(folder, record)
+    # a run's resume, the same rule
+    resolved = {**to_dict(load_config(None, [])), "scenario_options": {}}
+    saved = json.loads(json.dumps(resolved))
+    del saved["eval"]["sharding"]
+    (folder.partial / "config.yaml").write_text(yaml.safe_dump(saved))
+    defaults = {**to_dict(RunConfig()), "scenario_options": {}}
+    _check_resume_config(folder, resolved, defaults)
+    resolved["eval"]["sharding"] = "fsdp"
+    with pytest.raises(LetheError, match=r"^resume: eval differs from the run being resumed"):
+        _check_resume_config(folder, resolved, defaults)
+
+
 def main_raises(argv):
     """``lethe`` as the library call behind the CLI, so that its one-line error surfaces as the exception."""
     from lethe.sweep import load_sweep_config, run_sweep

@@ -299,6 +299,15 @@ def build(cls, values: dict, prefix: str = "", base=None):
     return dataclasses.replace(base, **kwargs)
 
 
+def with_defaults(saved, defaults):
+    """``saved`` (settings as a file recorded them) with what it lacks taken from ``defaults``, nested mappings
+    merged: a setting that Lethe gained after the file was written counts as its default, so a run or sweep
+    continued by a newer version is compared on what it set."""
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    return {**defaults, **{k: with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+
+
 def to_dict(cfg) -> dict:
     def plain(v):
         return to_dict(v) if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v

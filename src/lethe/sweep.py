@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import RunConfig, build, config_values
+from .config import RunConfig, build, config_values, with_defaults
 from .errors import LetheError
 from .provenance import thread_count
 from .rundir import RunFolder, check_name
@@ -305,7 +305,9 @@ def _check_continued(folder: RunFolder, record: dict) -> None:
     path = next((f / "config.yaml" for f in (folder.partial, folder.final) if (f / "config.yaml").is_file()), None)
     if path is None:
         return
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    defaults = json.loads(json.dumps({"config": dataclasses.asdict(RunConfig()),
+                                      "sweep": dataclasses.asdict(SweepConfig())}, default=list))
+    saved = with_defaults(json.loads(path.read_text(encoding="utf-8")), defaults)  # newer settings: their defaults
     # the threads of a trial (config.threads: the count per trial) stay: the built-in models differ by it
     free = {("sweep", "trials"), ("sweep", "workers"), ("config", "overwrite"), ("config", "output")}
     if record["config"].get("model"):  # a given model is the same at any thread count

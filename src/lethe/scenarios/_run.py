@@ -19,7 +19,7 @@ import yaml
 
 from .. import __version__, dist
 from ..benchmarks.base import atomic_write_text
-from ..config import RunConfig, build, to_dict
+from ..config import RunConfig, build, to_dict, with_defaults
 from ..errors import LetheError
 from ..models import current_placement, load_model, placed, placement, save_model
 from ..provenance import provenance, set_threads
@@ -243,7 +243,8 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
     try:
         resolved = {**to_dict(dataclasses.replace(cfg, name=name)), "scenario_options": to_dict(run.opts) if run.opts else {}}
         resolved.pop("resume", None)
-        _check_resume_config(folder, resolved)
+        _check_resume_config(folder, resolved, {**to_dict(RunConfig()),
+                                                "scenario_options": to_dict(type(run.opts)()) if run.opts else {}})
         folder.write_text("config.yaml", yaml.safe_dump(resolved, sort_keys=False))  # the writability check too
         tracker = open_tracking(cfg.track_with, cfg.track_project, folder.partial / "tracking", name, resolved)
         with tracking(tracker):  # closed before the folder is renamed
@@ -295,11 +296,13 @@ class ReportFailed(LetheError):
     """The run finished and its results are written, but the report failed to draw."""
 
 
-def _check_resume_config(folder: RunFolder, resolved: dict) -> None:
+def _check_resume_config(folder: RunFolder, resolved: dict, defaults: dict) -> None:
+    """A resumed run keeps its settings: one line naming the first that differs (a setting the run's
+    config.yaml lacks counts as its default, ``defaults``)."""
     path = folder.partial / "config.yaml"
     if not folder.resumed or not path.exists():
         return
-    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    saved = with_defaults(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, defaults)
     ignore = {"overwrite", "threads", "resume"}
     for key in sorted(set(saved) | set(resolved)):
         if key not in ignore and saved.get(key) != resolved.get(key):
