@@ -118,7 +118,7 @@ def test_a_setting_newer_than_the_sweep_counts_as_its_default(tmp_path):
 
     import yaml
 
-    from lethe.config import RunConfig, to_dict
+    from lethe.config import to_dict
     from lethe.scenarios._run import _check_resume_config
     from lethe.sweep import _check_continued
 
@@ -139,11 +139,16 @@ def test_a_setting_newer_than_the_sweep_counts_as_its_default(tmp_path):
     saved = json.loads(json.dumps(resolved))
     del saved["eval"]["sharding"]
     (folder.partial / "config.yaml").write_text(yaml.safe_dump(saved))
-    defaults = {**to_dict(RunConfig()), "scenario_options": {}}
-    _check_resume_config(folder, resolved, defaults)
+    _check_resume_config(folder, resolved)
     resolved["eval"]["sharding"] = "fsdp"
     with pytest.raises(LetheError, match=r"^resume: eval differs from the run being resumed"):
-        _check_resume_config(folder, resolved, defaults)
+        _check_resume_config(folder, resolved)
+    # a mapping-valued setting is compared as saved, not filled: keep={} is not the default keep
+    (folder.partial / "config.yaml").write_text(json.dumps(old))
+    record["config"]["eval"]["sharding"] = "none"
+    record["sweep"]["keep"] = {}
+    with pytest.raises(LetheError, match=r"is a sweep with sweep\.keep=\{'model_utility': 0\.95\}, not \{\}"):
+        _check_continued(folder, record)
 
 
 def main_raises(argv):

@@ -6,6 +6,7 @@ Unknown keys and wrongly typed values are user errors (one line, naming the key)
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,13 +300,25 @@ def build(cls, values: dict, prefix: str = "", base=None):
     return dataclasses.replace(base, **kwargs)
 
 
-def with_defaults(saved, defaults):
-    """``saved`` (settings as a file recorded them) with what it lacks taken from ``defaults``, nested mappings
-    merged: a setting that Lethe gained after the file was written counts as its default, so a run or sweep
-    continued by a newer version is compared on what it set."""
-    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+def with_defaults(saved, default):
+    """``saved`` (settings as a file recorded them) with the fields it lacks taken from ``default``, a config
+    dataclass (or a mapping of them by section): a setting Lethe gained after the file was written counts as
+    its default, so a run or sweep continued by a newer version is compared on what it set. Nested config
+    sections are filled the same way; a setting whose value is a mapping (``sweep.keep``) stays as saved."""
+    if not isinstance(saved, dict):
         return saved
-    return {**defaults, **{k: with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+    if isinstance(default, dict):
+        return {**saved, **{k: with_defaults(saved[k], v) for k, v in default.items() if k in saved}}
+    if not dataclasses.is_dataclass(default):
+        return saved
+    out = dict(saved)
+    for f in dataclasses.fields(default):
+        value = getattr(default, f.name)
+        if f.name not in out:
+            out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else json.loads(json.dumps(value, default=list))
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = with_defaults(out[f.name], value)
+    return out
 
 
 def to_dict(cfg) -> dict:

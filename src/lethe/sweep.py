@@ -305,9 +305,8 @@ def _check_continued(folder: RunFolder, record: dict) -> None:
     path = next((f / "config.yaml" for f in (folder.partial, folder.final) if (f / "config.yaml").is_file()), None)
     if path is None:
         return
-    defaults = json.loads(json.dumps({"config": dataclasses.asdict(RunConfig()),
-                                      "sweep": dataclasses.asdict(SweepConfig())}, default=list))
-    saved = with_defaults(json.loads(path.read_text(encoding="utf-8")), defaults)  # newer settings: their defaults
+    # a setting newer than the record counts as its default
+    saved = with_defaults(json.loads(path.read_text(encoding="utf-8")), {"config": RunConfig(), "sweep": SweepConfig()})
     # the threads of a trial (config.threads: the count per trial) stay: the built-in models differ by it
     free = {("sweep", "trials"), ("sweep", "workers"), ("config", "overwrite"), ("config", "output")}
     if record["config"].get("model"):  # a given model is the same at any thread count

@@ -243,8 +243,7 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
     try:
         resolved = {**to_dict(dataclasses.replace(cfg, name=name)), "scenario_options": to_dict(run.opts) if run.opts else {}}
         resolved.pop("resume", None)
-        _check_resume_config(folder, resolved, {**to_dict(RunConfig()),
-                                                "scenario_options": to_dict(type(run.opts)()) if run.opts else {}})
+        _check_resume_config(folder, resolved, run.opts)
         folder.write_text("config.yaml", yaml.safe_dump(resolved, sort_keys=False))  # the writability check too
         tracker = open_tracking(cfg.track_with, cfg.track_project, folder.partial / "tracking", name, resolved)
         with tracking(tracker):  # closed before the folder is renamed
@@ -296,13 +295,15 @@ class ReportFailed(LetheError):
     """The run finished and its results are written, but the report failed to draw."""
 
 
-def _check_resume_config(folder: RunFolder, resolved: dict, defaults: dict) -> None:
+def _check_resume_config(folder: RunFolder, resolved: dict, opts=None) -> None:
     """A resumed run keeps its settings: one line naming the first that differs (a setting the run's
-    config.yaml lacks counts as its default, ``defaults``)."""
+    config.yaml lacks counts as its default; ``opts``: the scenario's options, whose defaults count too)."""
     path = folder.partial / "config.yaml"
     if not folder.resumed or not path.exists():
         return
-    saved = with_defaults(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, defaults)
+    saved = with_defaults(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, RunConfig())
+    if opts is not None:
+        saved["scenario_options"] = with_defaults(saved.get("scenario_options") or {}, type(opts)())
     ignore = {"overwrite", "threads", "resume"}
     for key in sorted(set(saved) | set(resolved)):
         if key not in ignore and saved.get(key) != resolved.get(key):
