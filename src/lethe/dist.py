@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 BUCKET = 25_000_000  # gradient elements summed in one all-reduce (DDP's default bucket is 25 MB)
 
@@ -105,7 +106,7 @@ def mine(n: int) -> list[int]:
     return list(range(rank(), n, world()))
 
 
-_LOCKSTEP = [False]
+_LOCKSTEP: ContextVar[bool] = ContextVar("lethe_lockstep", default=False)
 
 
 @contextmanager
@@ -113,15 +114,15 @@ def lockstep():
     """Within the block the evaluated model is sharded across the processes (``eval.sharding``): each of its
     passes gathers the weights from every process, so every process must run as many passes
     (:func:`passes`) and generation steps (``synced_gpus``) as the others."""
-    before, _LOCKSTEP[0] = _LOCKSTEP[0], world() > 1
+    token = _LOCKSTEP.set(world() > 1)
     try:
         yield
     finally:
-        _LOCKSTEP[0] = before
+        _LOCKSTEP.reset(token)
 
 
 def in_lockstep() -> bool:
-    return _LOCKSTEP[0]
+    return _LOCKSTEP.get()
 
 
 def passes(n: int) -> list[tuple[int, bool]]:

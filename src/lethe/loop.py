@@ -22,7 +22,7 @@ from . import dist, sharding
 from .config import TrainConfig
 from .data import Sequence, UnlearnBatch, collate
 from .errors import LetheError
-from .models import answer_logits, count_parameters, current_placement
+from .models import answer_logits, count_parameters
 from .ops import sequence_nll
 from .progress import bar
 from .tracking import current, prefix as tracked
@@ -345,8 +345,8 @@ def finetune(model, tokenizer, sequences: list[Sequence], train: TrainConfig, de
     torch.manual_seed(train.seed)
     accel = accelerator()
     device = accel.device
-    if not (current_placement().host and sharding.requested(train.sharding) != "none"):
-        model.to(device)  # a model held in host memory and trained sharded never goes whole to the device
+    if not sharding.held(train.sharding):  # a model held in host memory and trained sharded stays there
+        model.to(device)
     pad = tokenizer.pad_token_id
 
     def make_batch(items: list[int], _paired: list[int]):

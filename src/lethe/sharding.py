@@ -40,6 +40,13 @@ def requested(option: str) -> str:
     return f"zero{deepspeed_stage()}" if launch == "deepspeed" else launch or "none"
 
 
+def held(option: str) -> bool:
+    """Whether the model trains from host memory without ever going whole to a device: held there by
+    ``eval.sharding`` (:attr:`lethe.models.Placement.host`) and trained sharded (``option``, or the launch's
+    accelerate config)."""
+    return current_placement().host and requested(option) != "none"
+
+
 def deepspeed_stage() -> int:
     """The ZeRO stage of an accelerate DeepSpeed config: its own ``zero_stage``, or that of the DeepSpeed
     JSON file it names; 2 or 3 (stages 0 and 1 shard nothing Lethe's data parallelism does not)."""

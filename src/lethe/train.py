@@ -20,7 +20,7 @@ from .data import Encoder, Sequence, UnlearnBatch, collate
 from .errors import LetheError
 from .loop import accelerator, attention_for, autocast, finetune, train_loop  # noqa: F401  (finetune: re-exported)
 from .methods import LossMethod, SetupContext, get_method
-from .models import add_lora, answer_logits, current_placement, decoder_layers, layer_index
+from .models import add_lora, answer_logits, decoder_layers, layer_index
 from .ops import sequence_logprob
 from .reference import AdapterOffReference, FrozenReference, PrecomputedReference, eval_mode
 
@@ -82,8 +82,7 @@ def unlearn(model, tokenizer, method: str, forget: list[QAItem], retain: list[QA
         model = add_lora(model, r=train.lora_r, alpha=train.lora_alpha)
     accel = accelerator()
     device = accel.device
-    # models held in host memory (eval.sharding) and sharded training: the model never goes whole to the device
-    held = current_placement().host and sharding.requested(train.sharding) != "none"
+    held = sharding.held(train.sharding)  # then the model never goes whole to the device
     if not held:
         model.to(device)
     pad = tokenizer.pad_token_id
