@@ -285,3 +285,57 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
             for when in ("before", "after"):
                 for key, value in a[k][when].items():
                     assert b[k][when][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (k, when, key)
+
+
+@pytest.mark.slow
+def test_torchrun_sweep_shares_the_trials_between_the_processes(tiny_run, tmp_path):
+    """``torchrun -m lethe sweep``: with ``sweep.launch=trials`` (the default without sharding) each process runs
+    trials of its own, two at a time, each the one-process trial of its point to the last bit, and the selected
+    point runs across both processes; with ``sweep.launch=runs`` each trial is one run across both, the
+    one-process trial to float rounding."""
+    root, code = tiny_run
+    assert code == 0
+    common = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
+              f"output={tmp_path}", "sweep.method=ga", "sweep.sampler=grid", "sweep.keep={}", "sweep.trials=4",
+              "sweep.objectives=[forget_quality, forget_probability]", "train.batch_size=2", "train.grad_accum=2",
+              "sweep.space={train.lr: [0.003, 0.001, 0.0003, 0.0001], train.epochs: [1]}"]
+    assert main(["sweep", *common, "name=one"]) == 0
+    one = json.loads((tmp_path / "one" / "sweep.json").read_text())["methods"]["ga"]
+    by_lr = {t["params"]["train.lr"]: t["metrics"] for t in one["trials"]}
+    assert len(by_lr) == 4 and all("process" not in t for t in one["trials"])
+    for mode in ("trials", "runs"):
+        args = ["sweep", *common, f"name={mode}", *(["sweep.launch=runs"] if mode == "runs" else [])]
+        done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"], args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("sweep folder:") == 1  # the first process speaks
+        folder = tmp_path / mode
+        result = json.loads((folder / "sweep.json").read_text())
+        trials = result["methods"]["ga"]["trials"]
+        assert sorted(t["params"]["train.lr"] for t in trials) == sorted(by_lr)  # the grid, each point once
+        for t in trials:
+            expected = by_lr[t["params"]["train.lr"]]
+            if mode == "trials":
+                assert t["metrics"] == expected  # a one-process run, in a process of the launch
+            else:
+                assert t["metrics"].keys() == expected.keys()
+                for key, value in expected.items():
+                    assert t["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (t["number"], key)
+            assert json.loads((folder / t["run"] / "results.json").read_text())["provenance"]["world_size"] == (
+                1 if mode == "trials" else 2)
+        if mode == "trials":  # two rounds of two trials, one trial of each round in each process
+            assert sorted(t["process"] for t in trials) == [0, 0, 1, 1]
+            # continued with another setting: the first process refuses it, every process stops with its line
+            refused = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
+                             [*args, "sweep.sampler=tpe"])
+            assert refused.returncode != 0
+            assert refused.stderr.count("is a sweep with sweep.sampler='grid', not 'tpe'") == 1, refused.stderr[-3000:]
+        else:
+            assert {t["process"] for t in trials} == {"all"}
+        assert result["methods"]["ga"]["selected"] == one["selected"]
+        selected = json.loads((folder / "selected" / "results.json").read_text())
+        assert selected["provenance"]["world_size"] == 2  # the selected point runs across the launch
+        plain = json.loads((tmp_path / "one" / "selected" / "summary.json").read_text())["rows"][-1]["metrics"]
+        row = json.loads((folder / "selected" / "summary.json").read_text())["rows"][-1]["metrics"]
+        for key, value in plain.items():
+            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["one", "trials", "runs"][:2 + (mode == "runs")])

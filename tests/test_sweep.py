@@ -87,12 +87,60 @@ def test_the_rule_keeps_a_fraction_of_the_target():
      r"^sweep\.space: 'train\.lr' = 0\.0 for npo: train\.lr must be > 0"),
     (["sweep.method=npo", "sweep.space={beta: [fast]}"], r"^sweep\.space: 'beta' = 'fast' for npo: method 'npo': option "
                                                         r"'beta' must be float"),
+    (["sweep.method=npo", "sweep.launch=nodes"], r"^sweep\.launch must be one of auto, trials, runs, got 'nodes'"),
 ])
 def test_bad_sweep_settings_are_one_line(settings, message):
     with pytest.raises(LetheError, match=message):
         _, scfg = load_sweep_config(None, settings)
         scfg.check()
         space_of(scfg, next(iter(scfg.entries())))
+
+
+@pytest.mark.parametrize("settings, env, mode", [
+    ([], {}, "trials"),  # each process its own trials
+    (["sweep.launch=runs"], {}, "runs"),
+    (["train.sharding=fsdp"], {}, "runs"),  # a model that needs the processes together
+    (["eval.sharding=fsdp"], {}, "runs"),
+    (["sweep.methods=[{method: ga, train: {sharding: zero3}}]"], {}, "runs"),
+    ([], {"ACCELERATE_USE_FSDP": "true"}, "runs"),  # accelerate launch --config_file <an FSDP config>
+    (["sweep.launch=trials", "eval.sharding=fsdp"], {},
+     r"^sweep\.launch=trials runs each trial in one process, which shards nothing, but eval\.sharding shards the "
+     r"model; set sweep\.launch=runs \(each trial across all the processes\)$"),
+    (["sweep.workers=2"], {}, r"^sweep\.workers=2: under a launch its 2 processes run the trials \(sweep\.launch\); "
+                              r"set sweep\.workers=1$"),
+])
+def test_a_launch_shares_the_trials_by_sweep_launch(monkeypatch, settings, env, mode):
+    """In a launch of two processes: which way its processes share the sweep, or why not, in one line."""
+    from lethe import dist
+    from lethe.sweep import launch_mode
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(dist, "init", lambda: None)
+    cfg, scfg = load_sweep_config(None, ["sweep.method=ga", *settings])
+    assert launch_mode(cfg, scfg, scfg.entries()) == ""  # one process: no launch to share
+    monkeypatch.setattr(dist, "world", lambda: 2)
+    if mode in ("trials", "runs"):
+        assert launch_mode(cfg, scfg, scfg.entries()) == mode
+    else:
+        with pytest.raises(LetheError, match=mode):
+            launch_mode(cfg, scfg, scfg.entries())
+
+
+def test_a_process_of_a_launch_can_work_alone(monkeypatch):
+    """dist.alone(): within it a process of a launch splits nothing (a sweep's trial of its own)."""
+    import torch.distributed as td
+
+    from lethe import dist
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "_group", lambda: True)
+    monkeypatch.setattr(td, "get_world_size", lambda *a: 2)
+    monkeypatch.setattr(td, "get_rank", lambda *a: 1)
+    assert (dist.world(), dist.rank(), dist.is_main()) == (2, 1, False)
+    with dist.alone():
+        assert (dist.world(), dist.rank(), dist.is_main(), dist.mine(3)) == (1, 0, True, [0, 1, 2])
+    assert dist.world() == 2
 
 
 @pytest.mark.parametrize("settings, generate", [

@@ -312,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # split across the processes of a launch (docs/scale.md)
-SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune", "attack")
-MODEL_COMMANDS = ("harness", "sweep")  # other commands that load models (lm-eval splits its own way): one process
+SPLIT_COMMANDS = ("run", "eval", "safety", "unlearn", "finetune", "attack", "sweep")
+MODEL_COMMANDS = ("harness",)  # other commands that load models (lm-eval splits its own way): one process
 
 
 def join_launch(command: str) -> None:

@@ -35,7 +35,7 @@ def _group() -> bool:
 
 
 def world() -> int:
-    if launched() == 1 or not _group():
+    if launched() == 1 or not _group() or _ALONE.get():
         return 1
     import torch.distributed as td
 
@@ -99,6 +99,20 @@ def share_rows(done: list[int], *columns) -> None:
         for i, row in part.items():
             for c, v in zip(columns, row):
                 c[i] = v
+
+
+_ALONE: ContextVar[bool] = ContextVar("lethe_alone", default=False)
+
+
+@contextmanager
+def alone():
+    """Within the block this process of a launch works as if it were the only one: it splits nothing, sums
+    nothing with the others and writes its own files (a sweep's trial of its own, ``sweep.launch=trials``)."""
+    token = _ALONE.set(True)
+    try:
+        yield
+    finally:
+        _ALONE.reset(token)
 
 
 def mine(n: int) -> list[int]:

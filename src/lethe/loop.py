@@ -220,7 +220,9 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         net, opt, sched = shards.net, shards.opt, shards.sched
     else:
         net, (opt, sched) = model, optimizer(model, train, total_steps)
-    if not parallel and not sharded:  # several processes sum their gradients once a step (dist.sum_gradients)
+    # several processes sum their gradients once a step (dist.sum_gradients); a process of a launch that trains
+    # alone (dist.alone) must not get accelerate's DDP wrapper either
+    if not parallel and not sharded and accel.num_processes == 1:
         net, opt = accel.prepare(net, opt, device_placement=[False, False])
         model = net
     net.train()

@@ -17,6 +17,7 @@ show them.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import math
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import dist
 from .config import RunConfig, build, config_values, with_defaults
 from .errors import LetheError
 from .provenance import thread_count
@@ -35,6 +37,7 @@ from .rundir import RunFolder, check_name
 SAMPLERS = ("tpe", "grid")
 TRAIN_SPACE = {"train.lr": (1e-4, 1e-2, "log"), "train.epochs": (1, 10, "int")}  # every method's
 SCALES = ("log", "linear", "int")
+LAUNCH_MODES = ("auto", "trials", "runs")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class SweepConfig:
     # trials at once, each in a process of its own with threads / workers torch threads (or its own GPU where
     # there are several); > 1: the points depend on which trials end first (workers=1 repeats a study exactly)
     workers: int = 1
+    # under torchrun / accelerate launch: "trials", each process runs trials of its own (N at once, one device
+    # each); "runs", each trial is one run across all the processes (data-parallel, or sharded); "auto": "runs"
+    # where the run shards (train.sharding, eval.sharding, the launch's accelerate config), else "trials"
+    launch: str = "auto"
 
     def entries(self) -> dict[str, dict]:
         """The searched methods by label: {label: {"method": name, fixed option: value, "train": {...}}}."""
@@ -86,6 +93,8 @@ class SweepConfig:
             (self.sampler not in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}"),
             (self.grid_points < 2, "grid_points", f"must be >= 2, got {self.grid_points}"),
             (self.workers < 1, "workers", f"must be >= 1, got {self.workers}"),
+            (self.launch not in LAUNCH_MODES, "launch",
+             f"must be one of {', '.join(LAUNCH_MODES)}, got {self.launch!r}"),
             (not self.objectives, "objectives", "needs at least one metric"),
         ]
         for bad, key, text in problems:
@@ -223,9 +232,9 @@ def select(trials: list[dict], target: dict, directions: dict, by: str, keep: di
 
 
 def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
-    """Run (or continue) the sweep; returns its folder."""
+    """Run (or continue) the sweep; returns its folder. Under torchrun / accelerate launch every process calls
+    it: the first holds the studies and hands out the trials (``sweep.launch``), the others run them."""
     from .pipeline import run
-    from .report.sweep import write_sweep_report
     from .scenarios.tofu import directions as tofu_directions
 
     scfg.check()
@@ -238,57 +247,98 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
             raise LetheError(f"sweep: '{key}' is not a metric of the run (lethe ls metrics)")
     entries = scfg.entries()
     spaces = {label: space_of(scfg, label) for label in entries}
+    mode = launch_mode(cfg, scfg, entries)
     name = check_name(cfg.name or f"sweep-{'-'.join(entries)}")
     folder = RunFolder(cfg.output, name)
-    resume = not cfg.overwrite and (folder.partial.is_dir() or folder.final.is_dir())
+    resume = dist.broadcast(not cfg.overwrite and (folder.partial.is_dir() or folder.final.is_dir()))
     # each trial's torch threads, and the selected run's: the built-in models are trained (and cached) per thread
     # count, so every run of the sweep evaluates the same target and retain model
     threads = max(1, thread_count(cfg.threads) // scfg.workers)
     cfg = dataclasses.replace(cfg, threads=threads)
     record = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "sweep": dataclasses.asdict(scfg)}, default=list))
     if resume:
-        _check_continued(folder, record)
+        dist.on_main(_check_continued, folder, record)
     folder.claim(cfg.overwrite, resume, lambda *_: None)
     if resume:
         log(f"continuing the sweep in {folder.final} (its studies: {folder.final / 'study.db'})")
     if scfg.workers > 1:
         log(f"{scfg.workers} trials at once, {threads} thread{'s' * (threads > 1)} each")
+    if mode == "trials":
+        log(f"{dist.world()} trials at once, one in each process of the launch")
+    elif mode == "runs":
+        log(f"each trial runs across the {dist.world()} processes of the launch")
     pool = _Here()
     try:
-        pool = trial_pool(scfg.workers, cfg.device)  # inside: the claimed name is let go whatever happens
-        folder.write_text("config.yaml", json.dumps(record, indent=2))
+        pool = _Launch(mode) if mode else trial_pool(scfg.workers, cfg.device)  # inside: the name is let go
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=trial_eval(cfg.eval, scfg),
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
-        methods = {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, pool, log)
-                   for label, entry in entries.items()}
+
+        def studies() -> dict:  # the first process's part
+            folder.write_text("config.yaml", json.dumps(record, indent=2))
+            return {label: _study(label, entry, spaces[label], scfg, directions, folder, trial_cfg, pool, log)
+                    for label, entry in entries.items()}
+
+        methods = (pool.lead(studies) if dist.is_main() else pool.follow()) if mode else studies()
         pool.shutdown()  # the workers' memory goes before the selected run
-        result = {"rule": rule_text(directions, scfg.select, dict(scfg.keep)), "select": scfg.select,
-                  "sampler": scfg.sampler,
-                  "objectives": {o: directions[o] for o in scfg.objectives}, "methods": methods}
-        fixed = next((res["fixed"] for res in methods.values() if res["fixed"]), {})  # the same in every study
-        for res in methods.values():
-            del res["fixed"]
-        result.update(target=fixed.get("target", {}), retain=fixed.get("retain", {}))
-        for m, res in methods.items():
-            chosen, _ = select(res["trials"], result["target"], directions, scfg.select, dict(scfg.keep))
-            res["selected"] = chosen["number"] if chosen else None
-            if chosen is None:
-                log(f"{m}: no trial meets the rule ({result['rule']}): nothing selected")
-        chosen = tuple(method_entry(entries[m], m, next(t for t in res["trials"]
-                                                        if t["number"] == res["selected"])["params"])
-                       for m, res in methods.items() if res["selected"] is not None)
+        result, chosen = dist.broadcast(dist.on_main(_choose, methods, entries, directions, scfg, log))
         if chosen:
             log("the selected points run with the full suite: " + ", ".join(e["label"] for e in chosen))
             run(dataclasses.replace(cfg, output=str(folder.partial), name="selected", overwrite=True, resume=False,
-                                    methods=chosen), log=log)
+                                    methods=chosen), log=log)  # in a launch: one run across its processes
             result["selected_run"] = "selected"
-        folder.write_text("sweep.json", json.dumps(result, indent=2))
-        write_sweep_report(folder.partial, result)
+        dist.on_main(_write_result, folder, result)
         return folder.finish()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a trial still running ends with this process
         folder.release()
+
+
+def launch_mode(cfg: RunConfig, scfg: SweepConfig, entries: dict) -> str:
+    """How the processes of a launch share the sweep: "" (one process), "trials" or "runs" (``sweep.launch``)."""
+    dist.init()
+    if dist.world() == 1:
+        return ""
+    if scfg.workers > 1:
+        raise LetheError(f"sweep.workers={scfg.workers}: under a launch its {dist.world()} processes run the trials "
+                         "(sweep.launch); set sweep.workers=1")
+    shards = next((what for what, value in [
+        ("train.sharding", cfg.train.sharding), ("eval.sharding", cfg.eval.sharding),
+        ("the launch's accelerate config", dist.launch_sharding() or "none"),
+        *((f"the entry {label}'s train.sharding", e.get("train", {}).get("sharding", "none"))
+          for label, e in entries.items())] if value != "none"), "")
+    mode = scfg.launch if scfg.launch != "auto" else "runs" if shards else "trials"
+    if mode == "trials" and shards:
+        raise LetheError(f"sweep.launch=trials runs each trial in one process, which shards nothing, but {shards} "
+                         "shards the model; set sweep.launch=runs (each trial across all the processes)")
+    return mode
+
+
+def _choose(methods: dict, entries: dict, directions: dict, scfg: SweepConfig, log) -> tuple[dict, tuple]:
+    """The sweep's result (its trials, fronts and the rule's choices) and the ``methods=`` entries of the
+    selected points."""
+    result = {"rule": rule_text(directions, scfg.select, dict(scfg.keep)), "select": scfg.select,
+              "sampler": scfg.sampler, "objectives": {o: directions[o] for o in scfg.objectives}, "methods": methods}
+    fixed = next((res["fixed"] for res in methods.values() if res["fixed"]), {})  # the same in every study
+    for res in methods.values():
+        del res["fixed"]
+    result.update(target=fixed.get("target", {}), retain=fixed.get("retain", {}))
+    for m, res in methods.items():
+        chosen, _ = select(res["trials"], result["target"], directions, scfg.select, dict(scfg.keep))
+        res["selected"] = chosen["number"] if chosen else None
+        if chosen is None:
+            log(f"{m}: no trial meets the rule ({result['rule']}): nothing selected")
+    points = {m: next(t["params"] for t in res["trials"] if t["number"] == res["selected"])
+              for m, res in methods.items() if res["selected"] is not None}
+    chosen = tuple(method_entry(entries[m], m, params) for m, params in points.items())
+    return result, chosen
+
+
+def _write_result(folder: RunFolder, result: dict) -> None:
+    from .report.sweep import write_sweep_report
+
+    folder.write_text("sweep.json", json.dumps(result, indent=2))
+    write_sweep_report(folder.partial, result)
 
 
 def trial_eval(eval_cfg, scfg: SweepConfig):
@@ -308,7 +358,8 @@ def _check_continued(folder: RunFolder, record: dict) -> None:
     # a setting newer than the record counts as its default
     saved = with_defaults(json.loads(path.read_text(encoding="utf-8")), {"config": RunConfig(), "sweep": SweepConfig()})
     # the threads of a trial (config.threads: the count per trial) stay: the built-in models differ by it
-    free = {("sweep", "trials"), ("sweep", "workers"), ("config", "overwrite"), ("config", "output")}
+    free = {("sweep", "trials"), ("sweep", "workers"), ("sweep", "launch"), ("config", "overwrite"),
+            ("config", "output")}
     if record["config"].get("model"):  # a given model is the same at any thread count
         free.add(("config", "threads"))
     for part in ("config", "sweep"):
@@ -317,9 +368,9 @@ def _check_continued(folder: RunFolder, record: dict) -> None:
                 name = f"sweep.{key}" if part == "sweep" else key
                 what = "threads per trial" if (part, key) == ("config", "threads") else name
                 raise LetheError(f"{folder.final} is a sweep with {what}={saved.get(part, {}).get(key)!r}, not "
-                                 f"{record[part].get(key)!r}: continue it with its own settings (only sweep.trials "
-                                 "and sweep.workers may change, and threads where each trial keeps its count), or "
-                                 "give another name= (or overwrite=true)")
+                                 f"{record[part].get(key)!r}: continue it with its own settings (only sweep.trials, "
+                                 "sweep.workers and sweep.launch may change, and threads where each trial keeps its "
+                                 "count), or give another name= (or overwrite=true)")
 
 
 def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions: dict, folder: RunFolder,
@@ -340,8 +391,9 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
 
     # trials at once: TPE takes the running ones as if they had ended at the worst value seen (constant liar), so
     # it does not ask for the same point again meanwhile
+    capacity = getattr(pool, "capacity", scfg.workers)  # trials at once
     sampler = (Grid(points, seed=scfg.seed) if scfg.sampler == "grid"
-               else optuna.samplers.TPESampler(seed=scfg.seed, constant_liar=scfg.workers > 1))
+               else optuna.samplers.TPESampler(seed=scfg.seed, constant_liar=capacity > 1))
     study = optuna.create_study(study_name=method, storage=f"sqlite:///{folder.partial / 'study.db'}",
                                 load_if_exists=True, sampler=sampler,
                                 directions=["maximize" if directions[o] == "higher" else "minimize"
@@ -357,13 +409,15 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
     todo = max(0, n_trials - len(study.get_trials(deepcopy=False, states=(complete,))))
     running: dict = {}  # a failed trial is not retried here (the next call tries again)
     while todo or running:
-        while todo and len(running) < scfg.workers:
+        while todo and len(running) < capacity:
             trial = study.ask()
             params = suggest(trial, space)
             t0 = time.perf_counter()
             job = pool.submit(run_trial, trial_cfg, method, trial.number, entry, params)
             running[job] = (trial, params, t0)
             todo -= 1
+        if hasattr(pool, "flush"):
+            pool.flush()  # a launch runs the trials asked for, one round at a time
         ended, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
         for job in sorted(ended, key=lambda j: running[j][0].number):
             trial, params, t0 = running.pop(job)
@@ -379,13 +433,16 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
             row = next(r for r in rows if r["name"] == f"{method}-t{trial.number:03d}")
             trial.set_user_attr("metrics", row["metrics"])
             study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
+            trial.set_user_attr("seconds", getattr(job, "seconds", None) or time.perf_counter() - t0)
+            if hasattr(job, "process"):
+                trial.set_user_attr("process", job.process)
             values = [row["metrics"][o] for o in scfg.objectives]
             study.tell(trial, values)
             log(f"{method}: trial {trial.number} ({params_text(params)}): "
                 + ", ".join(f"{o} {v:.4g}" for o, v in zip(scfg.objectives, values)))
     trials = [{"number": t.number, "params": t.params, "metrics": t.user_attrs["metrics"],
-               "seconds": t.user_attrs.get("seconds"), "run": f"trials/{method}-{t.number:03d}"}
+               "seconds": t.user_attrs.get("seconds"), "run": f"trials/{method}-{t.number:03d}",
+               **({"process": t.user_attrs["process"]} if "process" in t.user_attrs else {})}
               for t in study.get_trials(deepcopy=False, states=(complete,))]
     front = pareto([tuple(t["metrics"][o] for o in scfg.objectives) for t in trials],
                    [directions[o] for o in scfg.objectives])
@@ -402,6 +459,8 @@ def run_trial(trial_cfg: RunConfig, method: str, number: int, entry: dict, param
     label = f"{method}-t{number:03d}"
     out = run(dataclasses.replace(trial_cfg, name=f"{method}-{number:03d}", methods=(method_entry(entry, label, params),)),
               log=lambda *_: None)
+    if not dist.is_main():  # a trial run across a launch's processes: the first has its rows
+        return []
     rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rows"]
     row = next(r for r in rows if r["name"] == label)
     if row.get("status") == "failed":
@@ -422,6 +481,112 @@ class _Here:
 
     def shutdown(self, *_, **__) -> None:
         pass
+
+
+class _Launch:
+    """The processes of a launch as the sweep's workers. The first holds the studies and hands out each round of
+    trials: with ``mode`` "trials" one to each process, run there alone (:func:`lethe.dist.alone`, on the
+    process's own device); with "runs" one trial that every process runs together, as a launched run. The
+    messages travel over a gloo group of the sweep's own, whose wait for the slowest trial of a round outlasts
+    the launch's collective timeout."""
+
+    def __init__(self, mode: str):
+        import datetime
+
+        import torch.distributed as td
+
+        self.mode = mode
+        self.capacity = dist.world() if mode == "trials" else 1
+        self.group = td.new_group(backend="gloo", timeout=datetime.timedelta(days=30))
+        self.asked: list = []  # (future, run_trial's arguments) since the last round
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        job: concurrent.futures.Future = concurrent.futures.Future()
+        self.asked.append((job, (fn, args)))
+        return job
+
+    def flush(self) -> None:
+        """One round: the trials asked for run (the first process's own among them); their futures are set."""
+        asked, self.asked = self.asked, []
+        if not asked:
+            return
+        if self.mode == "trials":
+            jobs = [call for _, call in asked] + [None] * (self.capacity - len(asked))
+            self._send(("trials", jobs))
+            outcomes = self._gather(_attempt(jobs[0], alone=True))
+            for process, ((job, _), outcome) in enumerate(zip(asked, outcomes)):
+                _settle(job, outcome, process)
+        else:
+            ((job, call),) = asked
+            self._send(("runs", call))
+            outcomes = self._gather(_attempt(call))
+            failed = next(((k, o) for k, o in enumerate(outcomes) if o[0] != "ok"), (0, outcomes[0]))
+            _settle(job, failed[1], failed[0])
+            job.process = "all"
+
+    def lead(self, fn):
+        """``fn()`` (the studies) on the first process; then the others stop following, with its error if any."""
+        try:
+            out = fn()
+        except BaseException as exc:
+            self._send(("stop", str(exc) if isinstance(exc, LetheError) else f"{type(exc).__name__}: {exc}"))
+            raise
+        self._send(("stop", None))
+        return out
+
+    def follow(self) -> None:
+        """The other processes: run what the first hands out until it stops (raising its error)."""
+        while True:
+            kind, payload = self._send(None)
+            if kind == "stop":
+                if payload is not None:
+                    raise LetheError(payload)
+                return None
+            self._gather(_attempt(payload[dist.rank()], alone=True) if kind == "trials" else _attempt(payload))
+
+    def _send(self, message):
+        import torch.distributed as td
+
+        box = [message]
+        td.broadcast_object_list(box, src=0, group=self.group)
+        return box[0]
+
+    def _gather(self, outcome) -> list | None:
+        import torch.distributed as td
+
+        out = [None] * dist.world() if dist.is_main() else None
+        td.gather_object(outcome, out, dst=0, group=self.group)
+        return out
+
+    def shutdown(self, *_, **__) -> None:
+        pass
+
+
+def _attempt(call, alone: bool = False) -> tuple | None:
+    """``fn(*args)`` of ``call`` (``None``: no trial for this process this round): ("ok" | "failed" | "error",
+    its value or the failure's text, seconds)."""
+    if call is None:
+        return None
+    fn, args = call
+    t0 = time.perf_counter()
+    try:
+        with dist.alone() if alone else contextlib.nullcontext():
+            return "ok", fn(*args), time.perf_counter() - t0
+    except LetheError as exc:
+        return "failed", str(exc), time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001 - reported to the first process, which ends the sweep with it
+        return "error", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+
+
+def _settle(job: concurrent.futures.Future, outcome: tuple, process) -> None:
+    status, value, seconds = outcome
+    job.process, job.seconds = process, seconds
+    if status == "ok":
+        job.set_result(value)
+    elif status == "failed":
+        job.set_exception(LetheError(value))
+    else:
+        job.set_exception(RuntimeError(f"process {process} of the launch: {value}"))
 
 
 def trial_devices(workers: int, device: str, visible: str | None, gpus: int) -> list[str | None]:
