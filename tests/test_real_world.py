@@ -44,6 +44,20 @@ def test_entity_splits_partition_the_world():
         entity_splits(bench, 0)
 
 
+def test_a_world_without_neighbours_is_one_line_before_any_model(tmp_path, capsys):
+    """A built-in world so small that no known person comes from a forget country: the run stops at once with
+    one line, not with an empty split deep in the evaluation after the models are built."""
+    args = ["run", "scenario=real_world", "benchmark_options.n_authors=20", "benchmark_options.n_holdout=2",
+            "benchmark_options.n_world=30", "benchmark_options.n_people=12", "scenario_options={forget_entities: 4}",
+            f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lethe: error: scenario real_world: none of the 12 known people comes from the forget "
+                          "countries (") and err.endswith("), so the neighbour set is empty; raise "
+                                                         "benchmark_options.n_people or scenario_options.forget_entities")
+    assert not (tmp_path / "cache" / "models").exists()  # nothing trained
+
+
 def test_real_world_run_end_to_end(tmp_path, capsys):
     args = ["run", "scenario=real_world", *TINY, f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'runs'}",
             "name=rw", "methods=[ga]", "scenario_options={forget_entities: 4}"]

@@ -177,6 +177,10 @@ class RealWorld(Scenario):
         cfg, opts = run.cfg, run.opts
         run.data = bench = load_benchmark(cfg.benchmark, **cfg.benchmark_options)
         data = entity_splits(bench, opts.forget_entities, opts.entity_seed)
+        if not data["neighbour"]:  # before any model is built
+            raise LetheError(f"scenario real_world: none of the {len(bench.splits['known_people'])} known people comes "
+                             f"from the forget countries ({', '.join(data['forget_countries'])}), so the neighbour "
+                             "set is empty; raise benchmark_options.n_people or scenario_options.forget_entities")
         build_builtin_models(bench, cfg.forget_split, cfg.tiny_model, cfg.cache_dir, run.log)  # the base model
         root = builtin_model_root(bench, cfg.tiny_model, cfg.cache_dir)
         run.target = str(root / "base")
