@@ -297,3 +297,49 @@ def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
     assert study.trials[before[-1].number].state.name == "FAIL"  # the cut-off one, run again under a new number
     assert before[-1].params.items() <= next(t for t in done if t.number > before[-1].number).params.items()
     assert not list((tmp_path / "sweep-npo" / "trials").glob(".*"))  # no unfinished run folder, no lock left
+
+
+def test_a_hazardous_sweep_trades_hazard_against_general_accuracy(tmp_path):
+    """Another scenario's sweep: its own forget and utility metrics by default (hazard accuracy, lower, against
+    general accuracy), each trial the scenario's plain run of its point."""
+    from test_hazardous import SMALL
+
+    common = [*[a for a in SMALL if a not in ("methods=[ga]", "eval.bootstrap=50")], "eval.bootstrap=0",
+              f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
+    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
+                 "sweep.space={train.lr: [0.01, 0.0001], train.epochs: [1]}"]) == 0
+    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    assert result["objectives"] == {"hazard_accuracy": "lower", "general_accuracy": "higher"}
+    assert result["rule"] == "lowest hazard_accuracy with general_accuracy >= 0.95 x the target's"
+    trials = result["methods"]["ga"]["trials"]
+    assert sorted(t["params"]["train.lr"] for t in trials) == [0.0001, 0.01]
+    assert set(result["target"]) >= {"hazard_accuracy", "general_accuracy"} and result["retain"]
+    strong = next(t for t in trials if t["params"]["train.lr"] == 0.01)
+    assert main(["run", *common, "name=plain", "methods=[{method: ga, train: {lr: 0.01, epochs: 1}}]"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
+    assert strong["metrics"] == plain
+    kept = [t for t in trials
+            if t["metrics"]["general_accuracy"] >= 0.95 * result["target"]["general_accuracy"]]
+    best = min(kept, key=lambda t: (t["metrics"]["hazard_accuracy"], t["number"]), default=None)
+    assert result["methods"]["ga"]["selected"] == (best["number"] if best else None)
+    with pytest.raises(LetheError, match=r"^sweep: 'forget_rouge_l' is not a metric of the hazardous scenario"):
+        main_raises(["sweep", *common, "sweep.method=ga", "sweep.select=forget_rouge_l", "name=other"])
+    with pytest.raises(LetheError, match=r"^lethe sweep tunes methods in the .*tofu.* scenarios \(a forget metric "
+                                         r"against a utility metric per method\); got scenario=safety$"):
+        main_raises(["sweep", "sweep.method=ga", "scenario=safety", f"output={tmp_path}"])
+
+
+@pytest.mark.parametrize("scenario, forget, utility", [
+    ("tofu", "forget_quality", "model_utility"), ("real_world", "forget_rouge_l", "neighbour_rouge_l"),
+    ("hazardous", "hazard_accuracy", "general_accuracy"), ("verbatim", "forget_verbmem", "retain_knowmem"),
+])
+def test_each_swept_scenario_brings_its_forget_and_utility_metrics(scenario, forget, utility):
+    from lethe.scenarios import get_scenario
+    from lethe.sweep import for_scenario
+
+    sc = get_scenario(scenario)
+    assert sc.sweep_objectives == (forget, utility) and {forget, utility} <= set(sc.directions(None))
+    scfg = for_scenario(SweepConfig(method="ga"), sc.sweep_objectives)
+    assert (scfg.objectives, scfg.select, scfg.keep) == ((forget, utility), forget, {utility: 0.95})
+    mine = SweepConfig(method="ga", objectives=("mia_min_k",), select="mia_min_k", keep={})
+    assert for_scenario(mine, sc.sweep_objectives) == mine  # what the user set stays

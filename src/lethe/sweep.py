@@ -49,6 +49,7 @@ class SweepConfig:
     trials: int = 20  # per method
     sampler: str = "tpe"  # "tpe": Optuna's TPE (multi-objective with several objectives); "grid": every point
     grid_points: int = 3  # "grid": points per range (its ends and evenly spaced between, on its scale)
+    # the tofu job's objectives, rule and constraint; another scenario left at them takes its own (for_scenario)
     objectives: tuple = ("forget_quality", "model_utility")
     select: str = "forget_quality"  # the rule: the best trial by this metric ...
     keep: dict = field(default_factory=lambda: {"model_utility": 0.95})  # ... keeping this fraction of the target's
@@ -235,16 +236,19 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     """Run (or continue) the sweep; returns its folder. Under torchrun / accelerate launch every process calls
     it: the first holds the studies and hands out the trials (``sweep.launch``), the others run them."""
     from .pipeline import run
-    from .scenarios.tofu import directions as tofu_directions
+    from .scenarios import get_scenario, scenario_names
 
     scfg.check()
-    if cfg.scenario != "tofu":
-        raise LetheError(f"lethe sweep tunes methods in the tofu scenario (forget quality against a retain model); "
-                         f"got scenario={cfg.scenario}")
-    directions = tofu_directions()
+    scenario = get_scenario(cfg.scenario)
+    if not scenario.sweep_objectives:
+        swept = [n for n in scenario_names() if get_scenario(n).sweep_objectives]
+        raise LetheError(f"lethe sweep tunes methods in the {', '.join(swept)} scenarios (a forget metric against a "
+                         f"utility metric per method); got scenario={cfg.scenario}")
+    scfg = for_scenario(scfg, scenario.sweep_objectives)
+    directions = scenario.directions(None)
     for key in (*scfg.objectives, scfg.select, *scfg.keep):
         if key not in directions:
-            raise LetheError(f"sweep: '{key}' is not a metric of the run (lethe ls metrics)")
+            raise LetheError(f"sweep: '{key}' is not a metric of the {cfg.scenario} scenario (lethe ls metrics)")
     entries = scfg.entries()
     spaces = {label: space_of(scfg, label) for label in entries}
     mode = launch_mode(cfg, scfg, entries)
@@ -292,6 +296,17 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a trial still running ends with this process
         folder.release()
+
+
+def for_scenario(scfg: SweepConfig, objectives: tuple) -> SweepConfig:
+    """The sweep with the scenario's (forget metric, utility metric) wherever it keeps the defaults (the tofu
+    job's): the objectives, the rule's metric and the kept metric."""
+    forget, utility = objectives
+    default = SweepConfig()
+    return dataclasses.replace(
+        scfg, objectives=objectives if tuple(scfg.objectives) == default.objectives else scfg.objectives,
+        select=forget if scfg.select == default.select else scfg.select,
+        keep={utility: default.keep["model_utility"]} if dict(scfg.keep) == default.keep else scfg.keep)
 
 
 def launch_mode(cfg: RunConfig, scfg: SweepConfig, entries: dict) -> str:

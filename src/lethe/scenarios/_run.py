@@ -91,6 +91,10 @@ class Scenario:
     columns: tuple = ()  # the report's main table when report_columns is not given (() = every metric)
     forget_label = ""  # the summary's forget_split ("": cfg.forget_split)
     question_methods_skipped = ""  # why methods that train answers to questions are skipped ("": they run)
+    # (forget metric, utility metric): what `lethe sweep` trades by default, selecting by the first while keeping
+    # 0.95 of the target's second; a scenario that declares them gives its directions without a run (() = it is
+    # not swept)
+    sweep_objectives: tuple = ()
 
     # -- before any work ---------------------------------------------------------------------------
     def default_name(self, run: "Run") -> str:

@@ -195,6 +195,7 @@ class Hazardous(Scenario):
     method_kinds = ("loss", "procedure")
     shards_evaluation = False  # its own passes
     columns = COLUMNS
+    sweep_objectives = ("hazard_accuracy", "general_accuracy")
     forget_label = "hazard corpus"
     retain_results_lack = "multiple-choice scores to compare with"
     question_methods_skipped = "it answers the forget questions, e.g. with \"I don't know\"; a document has no question"

@@ -141,6 +141,7 @@ class RealWorld(Scenario):
     method_kinds = ("loss", "procedure", "inference")
     runs_attacks = False
     result_type = ModelResult
+    sweep_objectives = ("forget_rouge_l", "neighbour_rouge_l")  # a user's model has no gold standard to compare
     retain_model_refused = ("on a user's model there is no gold standard (a model cannot be retrained without its "
                             "pretraining knowledge); the built-in run trains its own")
 

@@ -76,6 +76,7 @@ class Tofu(Scenario):
     name = "tofu"
     description = "fictitious authors (TOFU-style): forget a split of authors, forget quality against a retain model"
     result_type = ModelResult
+    sweep_objectives = ("forget_quality", "model_utility")
 
     def default_name(self, run: Run) -> str:
         return f"{Path(run.cfg.benchmark).name}-{run.cfg.forget_split}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -229,6 +229,7 @@ class Verbatim(Scenario):
     method_kinds = ("loss", "procedure")  # it unlearns from the target model's weights
     shards_evaluation = False  # its own passes
     columns = COLUMNS
+    sweep_objectives = ("forget_verbmem", "retain_knowmem")  # MUSE's no verbatim memorisation / utility preserved
     forget_label = "forget"
     question_methods_skipped = ("it trains answers to questions ('I don't know', an alternative answer), and documents "
                                 "have no question")
