@@ -291,8 +291,8 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
 def test_torchrun_sweep_shares_the_trials_between_the_processes(tiny_run, tmp_path):
     """``torchrun -m lethe sweep``: with ``sweep.launch=trials`` (the default without sharding) each process runs
     trials of its own, two at a time, each the one-process trial of its point to the last bit, and the selected
-    point runs across both processes; with ``sweep.launch=runs`` each trial is one run across both, the
-    one-process trial to float rounding."""
+    point runs across both processes; the same with two torchrun agents as two nodes; with
+    ``sweep.launch=runs`` each trial is one run across both, the one-process trial to float rounding."""
     root, code = tiny_run
     assert code == 0
     common = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
@@ -303,33 +303,45 @@ def test_torchrun_sweep_shares_the_trials_between_the_processes(tiny_run, tmp_pa
     one = json.loads((tmp_path / "one" / "sweep.json").read_text())["methods"]["ga"]
     by_lr = {t["params"]["train.lr"]: t["metrics"] for t in one["trials"]}
     assert len(by_lr) == 4 and all("process" not in t for t in one["trials"])
-    for mode in ("trials", "runs"):
+    for mode in ("trials", "nodes", "runs"):
         args = ["sweep", *common, f"name={mode}", *(["sweep.launch=runs"] if mode == "runs" else [])]
-        done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"], args)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stdout.count("sweep folder:") == 1  # the first process speaks
+        if mode == "nodes":
+            port = free_port()
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "LETHE_NO_PROGRESS": "1"}
+            nodes = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes", "2", "--node_rank", str(rank),
+                                       "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port",
+                                       str(port), "-m", "lethe", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=env) for rank in (0, 1)]
+            outs = [node.communicate(timeout=300) for node in nodes]
+            assert [node.returncode for node in nodes] == [0, 0], outs[0][1][-3000:] + outs[1][1][-3000:]
+            assert outs[0][0].count("sweep folder:") == 1 and "sweep folder:" not in outs[1][0]
+        else:
+            done = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"], args)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert done.stdout.count("sweep folder:") == 1  # the first process speaks
         folder = tmp_path / mode
         result = json.loads((folder / "sweep.json").read_text())
         trials = result["methods"]["ga"]["trials"]
         assert sorted(t["params"]["train.lr"] for t in trials) == sorted(by_lr)  # the grid, each point once
         for t in trials:
             expected = by_lr[t["params"]["train.lr"]]
-            if mode == "trials":
+            if mode != "runs":
                 assert t["metrics"] == expected  # a one-process run, in a process of the launch
             else:
                 assert t["metrics"].keys() == expected.keys()
                 for key, value in expected.items():
                     assert t["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), (t["number"], key)
             assert json.loads((folder / t["run"] / "results.json").read_text())["provenance"]["world_size"] == (
-                1 if mode == "trials" else 2)
-        if mode == "trials":  # two rounds of two trials, one trial of each round in each process
+                2 if mode == "runs" else 1)
+        if mode != "runs":  # two rounds of two trials, one trial of each round in each process
             assert sorted(t["process"] for t in trials) == [0, 0, 1, 1]
+        if mode == "trials":
             # continued with another setting: the first process refuses it, every process stops with its line
             refused = launch([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"],
                              [*args, "sweep.sampler=tpe"])
             assert refused.returncode != 0
             assert refused.stderr.count("is a sweep with sweep.sampler='grid', not 'tpe'") == 1, refused.stderr[-3000:]
-        else:
+        if mode == "runs":
             assert {t["process"] for t in trials} == {"all"}
         assert result["methods"]["ga"]["selected"] == one["selected"]
         selected = json.loads((folder / "selected" / "results.json").read_text())
@@ -338,4 +350,4 @@ def test_torchrun_sweep_shares_the_trials_between_the_processes(tiny_run, tmp_pa
         row = json.loads((folder / "selected" / "summary.json").read_text())["rows"][-1]["metrics"]
         for key, value in plain.items():
             assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["one", "trials", "runs"][:2 + (mode == "runs")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nodes", "one", "runs", "trials"]  # nothing else

@@ -255,6 +255,11 @@ def test_a_sweep_continues_selects_by_its_rule_and_runs_the_choice(tiny_run, tmp
     report = (folder / "report.md").read_text()
     assert f"| {best['number']} selected |" in report or f"| {best['number']} * selected |" in report
     assert (folder / "pareto.png").stat().st_size > 0 and "<h2>Leaderboard</h2>" in (folder / "report.html").read_text()
+    # a user's model without its retain model: no forget quality to optimise, said in one line
+    target = json.loads((root / "runs" / "r1" / "summary.json").read_text())["provenance"]["model"]
+    with pytest.raises(LetheError, match=r"^sweep: the run reports no 'forget_quality' \(forget quality, for one, "
+                                         r"needs a retain model\); choose sweep\.objectives among its metrics: "):
+        main_raises(["sweep", *common, space, "sweep.trials=1", f"model={target}", "name=no-retain"])
     with pytest.raises(LetheError, match=r"^unknown config key 'sweep'"):  # a run takes no sweep keys
         load_config(None, ["sweep.method=ga"])
 
@@ -343,3 +348,22 @@ def test_each_swept_scenario_brings_its_forget_and_utility_metrics(scenario, for
     assert (scfg.objectives, scfg.select, scfg.keep) == ((forget, utility), forget, {utility: 0.95})
     mine = SweepConfig(method="ga", objectives=("mia_min_k",), select="mia_min_k", keep={})
     assert for_scenario(mine, sc.sweep_objectives) == mine  # what the user set stays
+
+
+@pytest.mark.slow
+def test_a_continual_sweep_selects_on_the_last_round(tmp_path, tiny_models):
+    """scenario=continual: a method's row is its model after the last request, which the sweep optimises (the
+    tofu job's metrics); each trial is the plain continual run of its point."""
+    tiny_models(tmp_path / "cache")
+    common = [*TINY, "scenario=continual", "scenario_options={rounds: 2}", "eval.bootstrap=0", "eval.embedding_model=",
+              "attacks=[]", f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
+    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
+                 "sweep.space={train.lr: [0.003, 0.0003], train.epochs: [1]}"]) == 0
+    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    assert result["rule"] == "highest forget_quality with model_utility >= 0.95 x the target's"
+    trials = {t["params"]["train.lr"]: t for t in result["methods"]["ga"]["trials"]}
+    assert sorted(trials) == [0.0003, 0.003]
+    assert main(["run", *common, "name=plain", "methods=[{method: ga, train: {lr: 0.003, epochs: 1}}]"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    assert trials[0.003]["metrics"] == plain["rows"][-1]["metrics"]
+    assert result["retain"] == plain["rows"][1]["metrics"]  # the last round's gold standard

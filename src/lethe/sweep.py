@@ -446,6 +446,11 @@ def _study(method: str, entry: dict, space: dict, scfg: SweepConfig, directions:
                 log(f"{method}: trial {trial.number} ({params_text(params)}): failed: {exc}")
                 continue
             row = next(r for r in rows if r["name"] == f"{method}-t{trial.number:03d}")
+            if missing := [o for o in scfg.objectives if o not in row["metrics"]]:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise LetheError(f"sweep: the run reports no {', '.join(map(repr, missing))} (forget quality, for one, "
+                                 "needs a retain model); choose sweep.objectives among its metrics: "
+                                 + ", ".join(sorted(row["metrics"])))
             trial.set_user_attr("metrics", row["metrics"])
             study.set_user_attr("fixed", {r["kind"]: r["metrics"] for r in rows if r["kind"] in ("target", "retain")})
             trial.set_user_attr("seconds", getattr(job, "seconds", None) or time.perf_counter() - t0)

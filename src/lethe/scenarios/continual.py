@@ -97,6 +97,7 @@ def plan_requests(bench, forget_split: str, rounds: int, rounds_given: bool) -> 
 
 class Continual(Scenario):
     name = "continual"
+    sweep_objectives = ("forget_quality", "model_utility")  # the tofu job's
     description = ("a sequence of forget requests (default 10 rounds), each from the last round's model; metrics "
                    "after every round, curves over rounds")
     result_type = ModelResult
