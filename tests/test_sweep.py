@@ -45,7 +45,7 @@ def test_entries_fix_what_they_name_and_drop_a_retain_weight_without_a_retain_te
 
 
 def test_workers_take_the_gpus_in_turn():
-    from lethe.sweep import trial_devices
+    from lethe.sweep_pool import trial_devices
 
     assert trial_devices(3, "auto", None, 2) == ["0", "1", "0"]
     assert trial_devices(2, "cuda", "4, 6", 8) == ["4", "6"]  # the GPUs the user left visible, by their numbers
