@@ -286,7 +286,10 @@ def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline:  # kill it once a trial is complete and the next one runs
         if db.exists():
-            trials = optuna.load_study(study_name="npo", storage=f"sqlite:///{db}").trials
+            try:
+                trials = optuna.load_study(study_name="npo", storage=f"sqlite:///{db}").trials
+            except KeyError:  # the file is there, the study not yet
+                trials = []
             if any(t.state.name == "COMPLETE" for t in trials) and trials[-1].state.name == "RUNNING":
                 break
         time.sleep(0.2)
