@@ -328,13 +328,14 @@ def test_a_hazardous_sweep_trades_hazard_against_general_accuracy(tmp_path):
     with pytest.raises(LetheError, match=r"^sweep: 'forget_rouge_l' is not a metric of the hazardous scenario"):
         main_raises(["sweep", *common, "sweep.method=ga", "sweep.select=forget_rouge_l", "name=other"])
     with pytest.raises(LetheError, match=r"^lethe sweep tunes methods in the .*tofu.* scenarios \(a forget metric "
-                                         r"against a utility metric per method\); got scenario=safety$"):
-        main_raises(["sweep", "sweep.method=ga", "scenario=safety", f"output={tmp_path}"])
+                                         r"against a utility metric per method\); got scenario=multilingual$"):
+        main_raises(["sweep", "sweep.method=ga", "scenario=multilingual", f"output={tmp_path}"])
 
 
 @pytest.mark.parametrize("scenario, forget, utility", [
     ("tofu", "forget_quality", "model_utility"), ("real_world", "forget_rouge_l", "neighbour_rouge_l"),
     ("hazardous", "hazard_accuracy", "general_accuracy"), ("verbatim", "forget_verbmem", "retain_knowmem"),
+    ("continual", "forget_quality", "model_utility"), ("safety", "harmful_rate", "utility"),
 ])
 def test_each_swept_scenario_brings_its_forget_and_utility_metrics(scenario, forget, utility):
     from lethe.scenarios import get_scenario
@@ -376,3 +377,35 @@ def test_an_objective_the_run_does_not_compute_is_one_line(tiny_run, tmp_path):
                                          r"needs a retain model\); choose sweep\.objectives among its metrics: "):
         main_raises(["sweep", *TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"model={target}",
                      f"cache_dir={root / 'cache'}", f"output={tmp_path}", "sweep.method=ga", "sweep.trials=1"])
+
+
+def test_a_safety_sweep_leaves_the_attacks_out_of_its_trials_unless_it_reads_them():
+    from lethe.scenarios import get_scenario
+
+    safety = get_scenario("safety")
+    assert safety.trial_options({"harmful_rate", "utility"}) == {"attacks": []}
+    assert safety.trial_options({"asr_max", "utility"}) == {} and safety.trial_options({"harmful_rate_any"}) == {}
+    assert get_scenario("tofu").trial_options({"forget_quality"}) == {}
+
+
+@pytest.mark.slow
+def test_a_safety_sweep_trades_harm_against_utility(tmp_path):
+    """scenario=safety: harmful rate (lower) against utility by default; the trials run without the jailbreaks
+    (the cheap suite), each the plain run of its point without them; the selected point runs with them."""
+    from test_safety_scenario import MINI
+
+    common = [*[a for a in MINI if not a.startswith("eval.bootstrap")], "scenario=safety", "eval.bootstrap=0",
+              f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
+    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
+                 "sweep.space={train.lr: [0.01, 0.0001], train.epochs: [1]}"]) == 0
+    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    assert result["rule"] == "lowest harmful_rate with utility >= 0.95 x the target's"
+    trials = {t["params"]["train.lr"]: t for t in result["methods"]["ga"]["trials"]}
+    assert sorted(trials) == [0.0001, 0.01]
+    assert not any(k.startswith("asr") for t in trials.values() for k in t["metrics"])  # no attack ran
+    assert main(["run", *common, "name=plain", "scenario_options.attacks=[]",
+                 "methods=[{method: ga, train: {lr: 0.01, epochs: 1}}]"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
+    assert trials[0.01]["metrics"] == plain
+    selected = json.loads((tmp_path / "sweep-ga" / "selected" / "summary.json").read_text())["rows"][-1]["metrics"]
+    assert "asr_max" in selected  # the full suite: the attacks ran

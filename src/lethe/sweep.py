@@ -272,7 +272,9 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     pool = Here()
     try:
         pool = Launch(mode) if mode else trial_pool(scfg.workers, cfg.device)  # inside: the name is let go
+        read = {*scfg.objectives, scfg.select, *scfg.keep}
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=trial_eval(cfg.eval, scfg),
+                                        scenario_options={**cfg.scenario_options, **scenario.trial_options(read)},
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
 

@@ -109,6 +109,11 @@ class Scenario:
     def directions(self, run: "Run") -> dict:
         raise NotImplementedError
 
+    def trial_options(self, read: set) -> dict:
+        """``scenario_options`` a sweep's trial sets for its cheap suite, where none of the metrics the sweep reads
+        (``read``) needs what they leave out."""
+        return {}
+
     def skip_method(self, run: "Run", mr: MethodRun) -> str:
         """Why a method cannot apply here ("" = it runs), said in the notes (default: one that trains answers to
         questions where :attr:`question_methods_skipped` says why)."""

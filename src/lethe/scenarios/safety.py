@@ -208,6 +208,7 @@ class Safety(Scenario):
     default_methods = DEFAULT_METHODS
     method_kinds = ("loss", "procedure")  # it unlearns the target's weights
     shards_evaluation = False  # its own passes
+    sweep_objectives = ("harmful_rate", "utility")  # MUBench's harm and utility axes (over-refusal is reported)
     # no robustness attacks of the run: the weight attacks of scenario_options.attacks (relearn, quantize_*)
     # run in evaluate_model, asked the harmful requests like the jailbreaks
     runs_attacks = False
@@ -240,9 +241,18 @@ class Safety(Scenario):
         if not cfg.model and sets.builtin is None:
             raise LetheError("scenario 'safety': your datasets need your model: set model=... (a hub id or folder)")
 
-    def directions(self, run: Run) -> dict:
+    def directions(self, run: Run | None) -> dict:
+        """The run's keys (one per attack, utility set and harmful set); without a run (``lethe sweep``) the keys
+        every safety run has."""
+        if run is None:
+            return directions()
         run.state["directions"] = directions(run.state["attacks"], list(run.data.utility), list(run.data.harmful))
         return run.state["directions"]
+
+    def trial_options(self, read: set) -> dict:
+        """A sweep's trials leave out the attacks (the jailbreaks, GCG, the weight attacks) unless it reads an
+        attack's metric."""
+        return {} if any(k.startswith("asr") or k == "harmful_rate_any" for k in read) else {"attacks": []}
 
     def check(self, run: Run) -> None:
         sets = run.data
