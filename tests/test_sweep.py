@@ -270,6 +270,7 @@ def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
     import time
 
     import optuna
+    import sqlalchemy.exc
 
     root, _ = tiny_run
     args = [*TINY, "eval.bootstrap=0", "eval.embedding_model=", "attacks=[]", f"cache_dir={root / 'cache'}",
@@ -283,8 +284,8 @@ def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
         if db.exists():
             try:
                 trials = optuna.load_study(study_name="npo", storage=f"sqlite:///{db}").trials
-            except KeyError:  # the file is there, the study not yet
-                trials = []
+            except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+                trials = []  # the file is there, the study not yet; or the sweep is writing it (database is locked)
             if any(t.state.name == "COMPLETE" for t in trials) and trials[-1].state.name == "RUNNING":
                 break
         time.sleep(0.2)
