@@ -303,6 +303,19 @@ def test_a_sweep_killed_mid_trial_continues_the_same_study(tiny_run, tmp_path):
     assert not list((tmp_path / "sweep-npo" / "trials").glob(".*"))  # no unfinished run folder, no lock left
 
 
+def sweep_and_plain(tmp_path, common: list[str], lrs: list[float], plain_lr: float, *plain_extra: str):
+    """A GA sweep over the grid ``lrs`` (one epoch) with the scenario's default objectives and rule, and the
+    plain run of the point ``plain_lr``: (sweep.json, its trials by learning rate, the plain run's summary)."""
+    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
+                 f"sweep.space={{train.lr: {lrs}, train.epochs: [1]}}"]) == 0
+    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    trials = {t["params"]["train.lr"]: t for t in result["methods"]["ga"]["trials"]}
+    assert sorted(trials) == sorted(lrs)  # the grid, each point once
+    assert main(["run", *common, "name=plain", *plain_extra,
+                 f"methods=[{{method: ga, train: {{lr: {plain_lr}, epochs: 1}}}}]"]) == 0
+    return result, trials, json.loads((tmp_path / "plain" / "summary.json").read_text())
+
+
 def test_a_hazardous_sweep_trades_hazard_against_general_accuracy(tmp_path):
     """Another scenario's sweep: its own forget and utility metrics by default (hazard accuracy, lower, against
     general accuracy), each trial the scenario's plain run of its point."""
@@ -310,18 +323,12 @@ def test_a_hazardous_sweep_trades_hazard_against_general_accuracy(tmp_path):
 
     common = [*[a for a in SMALL if a not in ("methods=[ga]", "eval.bootstrap=50")], "eval.bootstrap=0",
               f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
-    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
-                 "sweep.space={train.lr: [0.01, 0.0001], train.epochs: [1]}"]) == 0
-    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    result, by_lr, plain = sweep_and_plain(tmp_path, common, [0.01, 0.0001], 0.01)
     assert result["objectives"] == {"hazard_accuracy": "lower", "general_accuracy": "higher"}
     assert result["rule"] == "lowest hazard_accuracy with general_accuracy >= 0.95 x the target's"
-    trials = result["methods"]["ga"]["trials"]
-    assert sorted(t["params"]["train.lr"] for t in trials) == [0.0001, 0.01]
     assert set(result["target"]) >= {"hazard_accuracy", "general_accuracy"} and result["retain"]
-    strong = next(t for t in trials if t["params"]["train.lr"] == 0.01)
-    assert main(["run", *common, "name=plain", "methods=[{method: ga, train: {lr: 0.01, epochs: 1}}]"]) == 0
-    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
-    assert strong["metrics"] == plain
+    assert by_lr[0.01]["metrics"] == plain["rows"][-1]["metrics"]  # a trial is the plain run of its point
+    trials = list(by_lr.values())
     kept = [t for t in trials
             if t["metrics"]["general_accuracy"] >= 0.95 * result["target"]["general_accuracy"]]
     best = min(kept, key=lambda t: (t["metrics"]["hazard_accuracy"], t["number"]), default=None)
@@ -357,14 +364,8 @@ def test_a_continual_sweep_selects_on_the_last_round(tmp_path, tiny_models):
     tiny_models(tmp_path / "cache")
     common = [*TINY, "scenario=continual", "scenario_options={rounds: 2}", "eval.bootstrap=0", "eval.embedding_model=",
               "attacks=[]", f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
-    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
-                 "sweep.space={train.lr: [0.003, 0.0003], train.epochs: [1]}"]) == 0
-    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    result, trials, plain = sweep_and_plain(tmp_path, common, [0.003, 0.0003], 0.003)
     assert result["rule"] == "highest forget_quality with model_utility >= 0.95 x the target's"
-    trials = {t["params"]["train.lr"]: t for t in result["methods"]["ga"]["trials"]}
-    assert sorted(trials) == [0.0003, 0.003]
-    assert main(["run", *common, "name=plain", "methods=[{method: ga, train: {lr: 0.003, epochs: 1}}]"]) == 0
-    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
     assert trials[0.003]["metrics"] == plain["rows"][-1]["metrics"]
     assert result["retain"] == plain["rows"][1]["metrics"]  # the last round's gold standard
 
@@ -397,16 +398,9 @@ def test_a_safety_sweep_trades_harm_against_utility(tmp_path):
 
     common = [*[a for a in MINI if not a.startswith("eval.bootstrap")], "scenario=safety", "eval.bootstrap=0",
               f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path}"]
-    assert main(["sweep", *common, "sweep.method=ga", "sweep.sampler=grid",
-                 "sweep.space={train.lr: [0.01, 0.0001], train.epochs: [1]}"]) == 0
-    result = json.loads((tmp_path / "sweep-ga" / "sweep.json").read_text())
+    result, trials, plain = sweep_and_plain(tmp_path, common, [0.01, 0.0001], 0.01, "scenario_options.attacks=[]")
     assert result["rule"] == "lowest harmful_rate with utility >= 0.95 x the target's"
-    trials = {t["params"]["train.lr"]: t for t in result["methods"]["ga"]["trials"]}
-    assert sorted(trials) == [0.0001, 0.01]
     assert not any(k.startswith("asr") for t in trials.values() for k in t["metrics"])  # no attack ran
-    assert main(["run", *common, "name=plain", "scenario_options.attacks=[]",
-                 "methods=[{method: ga, train: {lr: 0.01, epochs: 1}}]"]) == 0
-    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["rows"][-1]["metrics"]
-    assert trials[0.01]["metrics"] == plain
+    assert trials[0.01]["metrics"] == plain["rows"][-1]["metrics"]
     selected = json.loads((tmp_path / "sweep-ga" / "selected" / "summary.json").read_text())["rows"][-1]["metrics"]
     assert "asr_max" in selected  # the full suite: the attacks ran

@@ -36,6 +36,7 @@ SAMPLERS = ("tpe", "grid")
 TRAIN_SPACE = {"train.lr": (1e-4, 1e-2, "log"), "train.epochs": (1, 10, "int")}  # every method's
 SCALES = ("log", "linear", "int")
 LAUNCH_MODES = ("auto", "trials", "runs")
+KEEP = 0.95  # the default rule keeps this fraction of the target's utility metric
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class SweepConfig:
     # the tofu job's objectives, rule and constraint; another scenario left at them takes its own (for_scenario)
     objectives: tuple = ("forget_quality", "model_utility")
     select: str = "forget_quality"  # the rule: the best trial by this metric ...
-    keep: dict = field(default_factory=lambda: {"model_utility": 0.95})  # ... keeping this fraction of the target's
+    keep: dict = field(default_factory=lambda: {"model_utility": KEEP})  # ... keeping this fraction of the target's
     # the space: {"train.lr": [low, high, "log" | "linear" | "int"], "beta": [0.1, 0.2] (the values to try)};
     # a key given here replaces the method's declared dimension, a new key adds one
     space: dict = field(default_factory=dict)
@@ -62,6 +63,10 @@ class SweepConfig:
     # each); "runs", each trial is one run across all the processes (data-parallel, or sharded); "auto": "runs"
     # where the run shards (train.sharding, eval.sharding, the launch's accelerate config), else "trials"
     launch: str = "auto"
+
+    def reads(self) -> set[str]:
+        """The metrics the sweep reads: its objectives, the rule's metric and the kept ones."""
+        return {*self.objectives, self.select, *self.keep}
 
     def entries(self) -> dict[str, dict]:
         """The searched methods by label: {label: {"method": name, fixed option: value, "train": {...}}}."""
@@ -272,9 +277,8 @@ def run_sweep(cfg: RunConfig, scfg: SweepConfig, log=print) -> Path:
     pool = Here()
     try:
         pool = Launch(mode) if mode else trial_pool(scfg.workers, cfg.device)  # inside: the name is let go
-        read = {*scfg.objectives, scfg.select, *scfg.keep}
         trial_cfg = dataclasses.replace(cfg, attacks=(), eval=trial_eval(cfg.eval, scfg),
-                                        scenario_options={**cfg.scenario_options, **scenario.trial_options(read)},
+                                        scenario_options={**cfg.scenario_options, **scenario.trial_options(scfg.reads())},
                                         output=str(folder.partial / "trials"), overwrite=True, resume=False,
                                         save_models=False, track_with=())
 
@@ -306,7 +310,7 @@ def for_scenario(scfg: SweepConfig, objectives: tuple) -> SweepConfig:
     return dataclasses.replace(
         scfg, objectives=objectives if tuple(scfg.objectives) == default.objectives else scfg.objectives,
         select=forget if scfg.select == default.select else scfg.select,
-        keep={utility: default.keep["model_utility"]} if dict(scfg.keep) == default.keep else scfg.keep)
+        keep={utility: KEEP} if dict(scfg.keep) == default.keep else scfg.keep)
 
 
 def launch_mode(cfg: RunConfig, scfg: SweepConfig, entries: dict) -> str:
@@ -361,8 +365,8 @@ def trial_eval(eval_cfg, scfg: SweepConfig):
     the sweep reads (objectives, ``select``, ``keep``) comes from the scoring passes alone."""
     from .evaluation import WITHOUT_GENERATION
 
-    read = {*scfg.objectives, scfg.select, *scfg.keep}
-    return dataclasses.replace(eval_cfg, bootstrap=0, generate=eval_cfg.generate and not read <= set(WITHOUT_GENERATION))
+    return dataclasses.replace(eval_cfg, bootstrap=0,
+                               generate=eval_cfg.generate and not scfg.reads() <= set(WITHOUT_GENERATION))
 
 
 def _check_continued(folder: RunFolder, record: dict) -> None:
