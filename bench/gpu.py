@@ -13,7 +13,8 @@ a. Llama-3.2-1B shape: NPO through ``lethe.train.unlearn`` (full fine-tune, then
 b. The same shape: a TOFU-sized evaluation, ``lethe.probes.score_sequences`` over 7,600 sequences and
    ``lethe.probes.generate`` for 1,000 questions (greedy, up to 200 new tokens): seconds of each.
 c. Llama-2-7B shape: peak memory of one NPO step with LoRA, and of one full step with activation
-   checkpointing and 8-bit AdamW (``train.optimizer=adamw_8bit``; torch AdamW where bitsandbytes or a GPU is missing).
+   checkpointing and 8-bit AdamW over float32 master weights (``train.optimizer=adamw_8bit``; where
+   bitsandbytes or a GPU is missing, torch AdamW updating the bf16 weights in place, ``train.master_weights=false``).
 
 MFU = flops_per_token * tokens/s / peak bf16 FLOP/s of the GPU, with N = the weights of every Linear layer
 (attention and MLP projections, LM head: the matmuls each token goes through; embedding lookups and norms
@@ -205,7 +206,7 @@ def guarded(bench: Bench, label: str, fn) -> dict:
 
 
 def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, warmup: int = 0,
-              checkpointing: bool = False, optimizer: str = "adamw") -> dict:
+              checkpointing: bool = False, optimizer: str = "adamw", master_weights: bool = True) -> dict:
     """NPO through ``lethe.train.unlearn`` on a fresh model: ``warmup`` steps first (not timed), then
     ``steps`` optimizer steps over a forget set of exactly ``batch * steps`` items (one epoch)."""
     from lethe.config import TrainConfig
@@ -217,7 +218,7 @@ def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, wa
     model = bench.model(part)
     n_matmul = matmul_params(model)
     cfg = TrainConfig(lr=1e-5, epochs=1.0, batch_size=batch, grad_accum=1, lora=lora, max_steps=steps,
-                      gradient_checkpointing=checkpointing, optimizer=optimizer)
+                      gradient_checkpointing=checkpointing, optimizer=optimizer, master_weights=master_weights)
     if warmup:  # kernels, cuBLAS handles, allocator pools: the measured run starts warm
         warm = dataclasses.replace(cfg, max_steps=warmup)
         model, _ = unlearn(model, tok, "npo", forget[: batch * warmup], retain, warm, NPO_OPTIONS)
@@ -230,6 +231,7 @@ def train_run(bench: Bench, part: str, *, lora: bool, steps: int, batch: int, wa
            "tokens_per_second": round(stats.tokens_per_second, 1), "trainable_params": stats.trainable_params,
            "total_params": stats.total_params, "matmul_params": n_matmul, "lora": lora,
            "activation_checkpointing": checkpointing, "optimizer": optimizer,
+           "master_weights": stats.master_weights, "unmoved": stats.unmoved,
            "final_loss": stats.losses[-1] if stats.losses else None,
            **bench.peak_memory()}
     per_token = (4 if lora else 6) * n_matmul
@@ -304,12 +306,17 @@ def part_c(bench: Bench) -> dict:
     lora = guarded(bench, "c: one LoRA step", lambda: train_run(bench, "c", lora=True, steps=1,
                                                                   batch=s["c_batch_size"]))
     optimizer = "adamw_8bit" if bnb and bench.cuda else "adamw"  # bitsandbytes' 8-bit states need a GPU
+    # float32 master weights (the default) with 8-bit states: 2 + 2 + 4 + 2 bytes per parameter (67 GB at 7B);
+    # with torch AdamW they would take 2 + 2 + 4 + 8 (108 GB), so that run updates the bf16 weights in place
+    master = optimizer != "adamw"
     full = guarded(bench, "c: one full step, activation checkpointing", lambda: train_run(
-        bench, "c", lora=False, steps=1, batch=s["c_batch_size"], checkpointing=True, optimizer=optimizer))
+        bench, "c", lora=False, steps=1, batch=s["c_batch_size"], checkpointing=True, optimizer=optimizer,
+        master_weights=master))
     full.update({"optimizer": optimizer, "bitsandbytes": "installed" if bnb else "not installed"})
     if optimizer == "adamw":
         full["8bit_adamw"] = (f"not run ({'no GPU' if bnb else 'bitsandbytes is not installed'}): torch AdamW, "
-                              f"its states in {model_info['dtype']}, as the weights")
+                              f"its states in {model_info['dtype']}, as the weights, which it updates in place "
+                              "(train.master_weights=false)")
     return {"model": model_info, "lora": lora, "full_checkpointing": full}
 
 

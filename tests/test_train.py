@@ -39,8 +39,8 @@ def one_step(make_tiny, tokenizer, items, method, batch_size, grad_accum, **kw):
 def sgd(monkeypatch):
     """Plain SGD instead of AdamW: its update is lr * gradient, so any error in the loss scale shows
     (AdamW's first step is ~lr * sign(gradient) and would hide a wrong normalisation)."""
-    def _optimizer(model, cfg, total_steps):
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    def _optimizer(params, cfg, total_steps):
+        opt = torch.optim.SGD(params, lr=cfg.lr)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
     monkeypatch.setattr(loop_mod, "optimizer", _optimizer)

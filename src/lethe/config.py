@@ -80,6 +80,10 @@ class TrainConfig:
     # 8-bit states (a quarter of AdamW's optimizer memory; the package is imported only then)
     optimizer: str = "adamw"
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30 % slower
+    # bf16 / fp16 weights: the optimizer updates float32 copies and rounds each result into the weights
+    # (+4 bytes per trained parameter); false: it updates the half-precision weights themselves, and an
+    # update under half their rounding step is lost (most of them at lr 1e-5; docs/scale.md)
+    master_weights: bool = True
     # launched as several processes: "none" = data parallel (each process a whole copy); "fsdp" = weights,
     # gradients and optimizer states sharded across the processes (torch's FSDP2); "zero2" / "zero3" =
     # DeepSpeed ZeRO stage 2 (gradients and optimizer states) / 3 (the weights too); docs/scale.md

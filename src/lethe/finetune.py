@@ -126,7 +126,7 @@ def tofu_pair(cfg: FinetuneConfig, bench, folder: Path, _explicit, log=print) ->
     """The TOFU recipe: ``cfg.model`` fine-tuned on the question-answer pairs of every author (target) and of
     the authors outside the forget split (retain), each from the same starting weights."""
     from .data import Encoder
-    from .loop import finetune
+    from .loop import finetune, rounding_note
 
     seconds, stats = {}, {}
     for name, items in (("target", bench.splits["authors"]), ("retain", bench.retain(cfg.forget_split))):
@@ -137,8 +137,11 @@ def tofu_pair(cfg: FinetuneConfig, bench, folder: Path, _explicit, log=print) ->
             f"weight decay {cfg.train.weight_decay:g})")
         model, st = finetune(model, tok, [enc.qa(it.question, it.answer) for it in items], cfg.train,
                              f"finetune {name} model")
+        if note := rounding_note(f"finetune: {name} model", st, cfg.train):
+            log(f"note: {note}")
         save_model(model, tok, folder / name)
-        seconds[name], stats[name] = st.seconds, {"steps": st.steps, "tokens": st.tokens}
+        seconds[name], stats[name] = st.seconds, {"steps": st.steps, "tokens": st.tokens, "unmoved": st.unmoved,
+                                                  "master_weights": st.master_weights}
         del model
     return {"recipe": "tofu", "model": cfg.model, "train": to_dict(cfg.train), "train_seconds": seconds,
             "train_stats": stats}

@@ -42,6 +42,9 @@ class TrainStats:
     total_params: int = 0
     losses: list[float] = field(default_factory=list)
     grad_norm: float | None = None  # the last step's gradient norm over the launch, before clipping (clipping off: None)
+    weight_dtype: str = ""  # the trained weights' dtype
+    master_weights: bool = False  # the optimizer updated float32 copies of them (train.master_weights, or DeepSpeed's)
+    unmoved: float | None = None  # share of the sampled trained weights left exactly as they were (lethe.loop.unmoved)
     last_stats: dict = field(default_factory=dict)
     # evaluation during unlearning: [{"step", "epoch", <summary values>}], and the checkpoint returned
     checkpoints: list[dict] = field(default_factory=list)
@@ -73,10 +76,9 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def optimizer(model, cfg: TrainConfig, total_steps: int):
-    """AdamW over the trainable parameters (``cfg.optimizer``: torch's, its fused kernel, or bitsandbytes'
-    8-bit states) with :func:`lr_lambda`'s schedule."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def optimizer(params: list, cfg: TrainConfig, total_steps: int):
+    """AdamW over ``params`` (``cfg.optimizer``: torch's, its fused kernel, or bitsandbytes' 8-bit states)
+    with :func:`lr_lambda`'s schedule."""
     if cfg.optimizer in ("adamw", "adamw_fused"):
         fused = {"fused": True} if cfg.optimizer == "adamw_fused" else {}
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
@@ -90,6 +92,69 @@ def optimizer(model, cfg: TrainConfig, total_steps: int):
         opt = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
     return opt, sched
+
+
+HALF = (torch.bfloat16, torch.float16)
+UNMOVED_SAMPLE = 4096  # elements of each trained weight matrix compared before and after the training
+
+
+class MasterWeights:
+    """float32 copies of the half-precision trainable weights (``train.master_weights``), which the optimizer
+    updates; each step's result is rounded into the weights, and the forward and backward passes stay in the
+    weights' dtype. A bf16 weight moves only when its update exceeds half its rounding step (2^-9 of its
+    magnitude): with Adam's updates of about the learning rate, at lr 1e-5 most weights of a fine-tuned LLM
+    would never move. Gradients accumulate in the weights' dtype and are summed and clipped in float32."""
+
+    def __init__(self, params: list):
+        self.pairs = [(p, p.detach().float().requires_grad_()) for p in params if p.dtype in HALF]
+        copies = {id(p): m for p, m in self.pairs}
+        self.params = [copies.get(id(p), p) for p in params]  # what the optimizer updates, in the same order
+
+    def grads_in(self) -> None:
+        for p, m in self.pairs:
+            m.grad = None if p.grad is None else p.grad.float()
+            p.grad = None
+
+    def weights_out(self) -> None:
+        with torch.no_grad():
+            for p, m in self.pairs:
+                p.copy_(m)
+
+
+def weight_sample(model) -> list:
+    """The first :data:`UNMOVED_SAMPLE` elements of each trainable weight matrix (the embeddings left out:
+    rows of tokens a training never sees get no gradient), copied, for :func:`unmoved`."""
+    skip = set()
+    for get in ("get_input_embeddings", "get_output_embeddings"):
+        module = getattr(model, get, lambda: None)()
+        if module is not None and hasattr(module, "weight"):
+            skip.add(id(module.weight))
+    return [(p, p.detach().reshape(-1)[:UNMOVED_SAMPLE].to("cpu", copy=True)) for p in model.parameters()
+            if p.requires_grad and p.dim() >= 2 and id(p) not in skip]
+
+
+def unmoved(sample: list) -> float | None:
+    """The share of :func:`weight_sample`'s elements that the training left exactly as they were (None: no
+    sample). Near 0 when updates land; large when half-precision weights rounded them away, or (with master
+    weights) when the updates have not yet added up to a rounding step."""
+    same = total = 0
+    for p, before in sample:
+        now = p.detach().reshape(-1)[:UNMOVED_SAMPLE].to("cpu")
+        same += int((now == before).sum())
+        total += now.numel()
+    return same / total if total else None
+
+
+def rounding_note(label: str, stats: "TrainStats", train: TrainConfig) -> str:
+    """One line when a training updated half-precision weights in place (no master weights) and left at least
+    a quarter of its sampled weights exactly as they were: their updates rounded away ("" otherwise). With
+    master weights small updates add up in float32 and reach the weights later, so no line."""
+    if (stats.master_weights or stats.unmoved is None or stats.unmoved < 0.25
+            or stats.weight_dtype not in ("bfloat16", "float16")):
+        return ""
+    return (f"{label}: {stats.unmoved:.0%} of the sampled trained weights never moved: in {stats.weight_dtype} "
+            f"their updates at lr {train.lr:g} rounded away; train.master_weights=true keeps float32 copies that "
+            "take them (docs/scale.md)")
 
 
 @contextmanager
@@ -213,13 +278,22 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                          "train.sharding=none")
     stats = TrainStats()
     stats.trainable_params, stats.total_params = count_parameters(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    half = any(p.dtype in HALF for p in trainable)
+    stats.weight_dtype = str(trainable[0].dtype).removeprefix("torch.") if trainable else ""
+    sample = weight_sample(model)
     # net: what trains; sharded, a sharded copy of the model (lethe.sharding), gathered back into it at the end
+    masters = None
     if sharded:
-        shards = sharding.shard(model, kind, lambda m: optimizer(m, train, total_steps), train.max_grad_norm,
-                                device)
+        shards = sharding.shard(model, kind, lambda m: optimizer([p for p in m.parameters() if p.requires_grad],
+                                                                 train, total_steps),
+                                train.max_grad_norm, device, master=train.master_weights)
         net, opt, sched = shards.net, shards.opt, shards.sched
+        stats.master_weights = half and (train.master_weights or kind != "fsdp")  # DeepSpeed keeps them always
     else:
-        net, (opt, sched) = model, optimizer(model, train, total_steps)
+        masters = MasterWeights(trainable) if train.master_weights and half else None
+        net, (opt, sched) = model, optimizer(masters.params if masters else trainable, train, total_steps)
+        stats.master_weights = masters is not None
     # several processes sum their gradients once a step (dist.sum_gradients); a process of a launch that trains
     # alone (dist.alone) must not get accelerate's DDP wrapper either
     if not parallel and not sharded and accel.num_processes == 1:
@@ -231,6 +305,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
 
     # --- evaluation hooks: every eval_every steps / each epoch, and at the end --------------------
     trained = [p for p in net.parameters() if p.requires_grad]
+    updated = masters.params if masters else trained  # what the optimizer steps: gradients summed and clipped there
     best_state: list[torch.Tensor] | None = None
 
     def checkpoint(at_step: int) -> None:
@@ -286,9 +361,11 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                         step_loss += float(part.detach())
                 else:
                     step_loss, info = gradients(net, batches, len(idx))
+                if masters:
+                    masters.grads_in()
                 if parallel:
                     if not sharded:  # the sharded copy has reduced them already
-                        dist.sum_gradients(trained)
+                        dist.sum_gradients(updated)
                     step_loss = dist.sum_numbers([step_loss])[0]
                     local += sum(len(items) for (items, _), w in zip(share, weights) if w)
                 stats.tokens += sum(tokens(batch) for batch, w in zip(batches, weights) if w)
@@ -299,11 +376,12 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 if sharded:
                     norm = shards.step()
                 else:
-                    norm = accel.clip_grad_norm_(net.parameters(), train.max_grad_norm) \
-                        if train.max_grad_norm > 0 else None
+                    norm = accel.clip_grad_norm_(updated, train.max_grad_norm) if train.max_grad_norm > 0 else None
                     opt.step()
                     sched.step()
                     opt.zero_grad(set_to_none=True)
+                    if masters:
+                        masters.weights_out()
                 stats.grad_norm = None if norm is None else float(norm)
                 current().log({"loss": step_loss, "lr": lr, "grad_norm": stats.grad_norm}, step=step + 1,
                               prefix=tracked("train", description))
@@ -333,6 +411,8 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
     if sharded:
         shards.gather_into(model)
         del net, opt, shards
+    del masters
+    stats.unmoved = unmoved(sample)
     model = unwrapped(accel, model)
     model.eval()
     return model, stats

@@ -86,38 +86,47 @@ def deepspeed_config(stage: int, dtype, max_grad_norm: float) -> dict:
             "zero_allow_untested_optimizer": True, "zero_force_ds_cpu_optimizer": False, "steps_per_print": 2**31 - 1}
 
 
-def shard(model, kind: str, make_optimizer, max_grad_norm: float, device):
+def shard(model, kind: str, make_optimizer, max_grad_norm: float, device, master: bool = False):
     """A copy of ``model`` sharded across the processes on ``device`` (``kind``: fsdp, zero2 or zero3) with its
     optimizer and schedule (``make_optimizer(module) -> (optimizer, scheduler)``); each step clips the global
-    gradient norm to ``max_grad_norm`` (0: no clipping). ``model`` waits in host memory meanwhile."""
+    gradient norm to ``max_grad_norm`` (0: no clipping). ``model`` waits in host memory meanwhile. ``master``
+    (``train.master_weights``): FSDP keeps the shards of half-precision trainable weights in float32 and
+    computes in the weights' dtype; DeepSpeed keeps float32 master weights in bf16 / fp16 either way."""
     home = next(model.parameters()).device
     if kind == "fsdp":
-        return FSDP(model, home, torch.device(device), make_optimizer, max_grad_norm)
+        return FSDP(model, home, torch.device(device), make_optimizer, max_grad_norm, master)
     net = copy.deepcopy(model)
     model.to("cpu")
     return ZeRO(net, home, make_optimizer, max_grad_norm, int(kind[-1]))
 
 
-def _fully_sharded(model, device, trainable: bool):
+def _fully_sharded(model, device, trainable: bool, master: bool = False):
     """A copy of ``model`` sharded with FSDP2 ``fully_shard`` (each decoder layer, then the rest) across the
     processes on ``device``: built on the meta device, so host memory never holds a second copy, then each
-    process fills its shard of every weight from ``model``, one tensor at a time. Every process takes part."""
+    process fills its shard of every weight from ``model``, one tensor at a time. Every process takes part.
+    ``master``: the shards of half-precision trainable weights are float32 (what the optimizer updates), gathered
+    in the weights' dtype for the passes (a ``MixedPrecisionPolicy``; gradients reduced in float32)."""
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     from torch.distributed.tensor import distribute_tensor
 
-    skeleton = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"),
-                                          requires_grad=trainable and p.requires_grad) for p in model.parameters()}
+    trains = {id(p): trainable and p.requires_grad for p in model.parameters()}
+    half = {p.dtype for p in model.parameters() if trains[id(p)] and p.dtype in (torch.bfloat16, torch.float16)}
+    upcast = master and len(half) == 1
+    skeleton = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta",
+                                                           dtype=torch.float32 if upcast and trains[id(p)] else None),
+                                          requires_grad=trains[id(p)]) for p in model.parameters()}
     net = copy.deepcopy(model, skeleton)
     mesh = init_device_mesh(device.type, (dist.world(),))
+    policy = {"mp_policy": MixedPrecisionPolicy(param_dtype=half.pop(), reduce_dtype=torch.float32)} if upcast else {}
     for layer in decoder_layers(net)[1]:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(net, mesh=mesh)
+        fully_shard(layer, mesh=mesh, **policy)
+    fully_shard(net, mesh=mesh, **policy)
     net.to_empty(device=device)
     weights, buffers = dict(model.named_parameters()), dict(model.named_buffers())
     with torch.no_grad():
         for name, p in net.named_parameters():
-            part = distribute_tensor(weights[name].detach().to(device), mesh, p.placements, src_data_rank=None)
+            part = distribute_tensor(weights[name].detach().to(device, p.dtype), mesh, p.placements, src_data_rank=None)
             p.to_local().copy_(part.to_local())
         for name, b in net.named_buffers():  # to_empty left them unset (rotary frequencies and the like)
             b.copy_(buffers[name])
@@ -128,10 +137,10 @@ class FSDP:
     """Torch's FSDP2 (``fully_shard``): each decoder layer (:func:`lethe.models.decoder_layers`), then the
     rest; gradients summed, not averaged, over the processes."""
 
-    def __init__(self, model, home, device, make_optimizer, max_grad_norm: float):
+    def __init__(self, model, home, device, make_optimizer, max_grad_norm: float, master: bool = False):
         from torch.distributed.fsdp import FSDPModule
 
-        net = _fully_sharded(model, device, trainable=True)
+        net = _fully_sharded(model, device, trainable=True, master=master)
         model.to("cpu")  # the device holds the shards alone
         for module in net.modules():
             if isinstance(module, FSDPModule):

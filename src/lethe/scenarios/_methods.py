@@ -114,6 +114,7 @@ def apply_method(run, mr: MethodRun) -> Applied:
     """The one dispatcher over method kinds (``lethe.methods.kinds``) for a run (``_run.Run``): a
     training-time method trains its own models, an inference-time method wraps the target, a loss or
     a procedure unlearns it (``lethe.train.unlearn``: the loop, or the procedure's own contract)."""
+    from ..loop import rounding_note
     from ..methods import InferenceMethod, TrainingTimeMethod, build_inference, get_method
     from ..train import unlearn  # a loss trains in the loop; a procedure runs by its own contract
 
@@ -144,6 +145,9 @@ def apply_method(run, mr: MethodRun) -> Applied:
     if stats.best:
         run.log(f"{mr.label}: best checkpoint by {stats.best['by']} ({stats.best['direction']} is better): "
                 f"step {stats.best['step']} of {stats.steps} ({stats.best['value']:.4g})")
+    if note := rounding_note(mr.label, stats, mr.train):
+        run.log(f"note: {note}")
+        run.notes.append(note)
     return Applied(model, tok, stats.to_json(), {"unlearn": time.perf_counter() - t0}, to_dict(mr.train))
 
 
