@@ -353,3 +353,34 @@ def test_master_weights_take_the_updates_bf16_weights_round_away(make_tiny, toke
     assert note.startswith(f"ga: {s16.unmoved:.0%} of the sampled trained weights never moved: in bfloat16 their "
                            "updates at lr 1e-05 rounded away; train.master_weights=true keeps float32 copies")
     assert rounding_note("ga", sm, cm) == "" and rounding_note("ga", s32, c16) == ""
+
+
+def test_float16_weights_train_with_loss_scaling(make_tiny, tokenizer, forget_items, retain_items, monkeypatch):
+    """A loss 10^4 times smaller gives gradients under float16's smallest normal number (6e-5), as many of a
+    large model's are: unscaled they underflow and most of the update is lost; the dynamic loss scale keeps
+    them, and Adam (invariant to the gradient's scale) then follows the float32 training."""
+    import lethe.loop as loop_mod
+
+    nll = loop_mod.sequence_nll
+    monkeypatch.setattr(loop_mod, "sequence_nll", lambda *a: nll(*a) * 1e-4)
+    enc = Encoder(tokenizer)
+    seqs = [enc.qa(it.question, it.answer) for it in forget_items + retain_items]
+
+    def trained(dtype, **options):
+        start = make_tiny(tokenizer).to(dtype)
+        before = [p.detach().float().clone() for p in start.parameters()]
+        cfg = TrainConfig(lr=1e-3, epochs=5, batch_size=4, warmup_ratio=0.0, seed=3, **options)
+        model, stats = finetune(start, tokenizer, seqs, cfg)
+        return torch.cat([(p.detach().float() - b).reshape(-1) for p, b in zip(model.parameters(), before)]), stats
+
+    reference, s32 = trained(torch.float32)
+    scaled, s16 = trained(torch.float16)
+    assert s32.loss_scale is None and s16.loss_scale == 2.0**16 and s16.skipped_steps == 0 and s16.master_weights
+    assert float((scaled - reference).norm() / reference.norm()) < 0.05  # measured: 0.005
+    monkeypatch.setattr(loop_mod, "loss_scaler", lambda *a: None)
+    unscaled, _ = trained(torch.float16)
+    assert float((unscaled - reference).norm() / reference.norm()) > 0.5  # measured: 0.91
+    with pytest.raises(LetheError, match=r"^float16 weights train with loss scaling over float32 master weights: "
+                                         r"set train\.master_weights=true, or model_dtype=bfloat16$"):
+        monkeypatch.undo()
+        trained(torch.float16, master_weights=False)

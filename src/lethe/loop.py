@@ -45,6 +45,8 @@ class TrainStats:
     weight_dtype: str = ""  # the trained weights' dtype
     master_weights: bool = False  # the optimizer updated float32 copies of them (train.master_weights, or DeepSpeed's)
     unmoved: float | None = None  # share of the sampled trained weights left exactly as they were (lethe.loop.unmoved)
+    loss_scale: float | None = None  # float16: the dynamic loss scale at the end (lethe.loop.loss_scaler)
+    skipped_steps: int = 0  # float16: steps whose scaled gradients overflowed, so the update was skipped
     last_stats: dict = field(default_factory=dict)
     # evaluation during unlearning: [{"step", "epoch", <summary values>}], and the checkpoint returned
     checkpoints: list[dict] = field(default_factory=list)
@@ -119,6 +121,19 @@ class MasterWeights:
         with torch.no_grad():
             for p, m in self.pairs:
                 p.copy_(m)
+
+
+def loss_scaler(trainable: list, masters, device):
+    """Dynamic loss scaling (``torch.amp.GradScaler``) for float16 weights, whose gradients would underflow:
+    the loss is scaled up for the backward pass and the float32 master gradients scaled down before the
+    update, which a step with an overflow skips. None for other dtypes. Float16 needs the master weights (the
+    scaler unscales float32 gradients)."""
+    if not any(p.dtype == torch.float16 for p in trainable):
+        return None
+    if masters is None:
+        raise LetheError("float16 weights train with loss scaling over float32 master weights: set "
+                         "train.master_weights=true, or model_dtype=bfloat16")
+    return torch.amp.GradScaler(torch.device(device).type)
 
 
 def weight_sample(model) -> list:
@@ -294,6 +309,15 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         masters = MasterWeights(trainable) if train.master_weights and half else None
         net, (opt, sched) = model, optimizer(masters.params if masters else trainable, train, total_steps)
         stats.master_weights = masters is not None
+    scaler = None
+    if not sharded:
+        scaler = loss_scaler(trainable, masters, device)
+    elif kind == "fsdp" and any(p.dtype == torch.float16 for p in trainable):
+        raise LetheError("train.sharding=fsdp does not scale the loss float16 weights need: set model_dtype=bfloat16, "
+                         "or train.sharding=zero2 / zero3 (DeepSpeed scales it)")
+    if scaler is not None and gradients is not None:
+        raise LetheError("train.sam_rho (SAM) with float16 weights: SAM's passes are not loss-scaled; set "
+                         "model_dtype=bfloat16 or float32")
     # several processes sum their gradients once a step (dist.sum_gradients); a process of a launch that trains
     # alone (dist.alone) must not get accelerate's DDP wrapper either
     if not parallel and not sharded and accel.num_processes == 1:
@@ -357,7 +381,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                         with autocast(train.precision, device):
                             total, info = loss(net, batch)
                         part = total / len(idx) * weight
-                        (shards.backward if sharded else accel.backward)(part)
+                        (shards.backward if sharded else accel.backward)(part if scaler is None else scaler.scale(part))
                         step_loss += float(part.detach())
                 else:
                     step_loss, info = gradients(net, batches, len(idx))
@@ -376,8 +400,16 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 if sharded:
                     norm = shards.step()
                 else:
+                    if scaler is not None:
+                        scaler.unscale_(opt)
                     norm = accel.clip_grad_norm_(updated, train.max_grad_norm) if train.max_grad_norm > 0 else None
-                    opt.step()
+                    if scaler is None:
+                        opt.step()
+                    else:  # an overflow skips the update and lowers the scale
+                        scale = scaler.get_scale()
+                        scaler.step(opt)
+                        scaler.update()
+                        stats.skipped_steps += scaler.get_scale() < scale
                     sched.step()
                     opt.zero_grad(set_to_none=True)
                     if masters:
@@ -413,6 +445,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         del net, opt, shards
     del masters
     stats.unmoved = unmoved(sample)
+    stats.loss_scale = None if scaler is None else scaler.get_scale()
     model = unwrapped(accel, model)
     model.eval()
     return model, stats
