@@ -123,14 +123,15 @@ class MasterWeights:
                 p.copy_(m)
 
 
-def loss_scaler(trainable: list, masters, device):
-    """Dynamic loss scaling (``torch.amp.GradScaler``) for float16 weights, whose gradients would underflow:
-    the loss is scaled up for the backward pass and the float32 master gradients scaled down before the
-    update, which a step with an overflow skips. None for other dtypes. Float16 needs the master weights (the
+def loss_scaler(model, trainable: list, masters, device):
+    """Dynamic loss scaling (``torch.amp.GradScaler``) for a model in float16, whose gradients would underflow
+    (a LoRA adapter's too: they flow back through the float16 layers): the loss is scaled up for the backward
+    pass and the float32 gradients (master weights, or float32 adapters) scaled down before the update, which
+    a step with an overflow skips. None for other dtypes. Float16 trained weights need the master weights (the
     scaler unscales float32 gradients)."""
-    if not any(p.dtype == torch.float16 for p in trainable):
+    if not any(p.dtype == torch.float16 for p in model.parameters()):
         return None
-    if masters is None:
+    if masters is None and any(p.dtype == torch.float16 for p in trainable):
         raise LetheError("float16 weights train with loss scaling over float32 master weights: set "
                          "train.master_weights=true, or model_dtype=bfloat16")
     return torch.amp.GradScaler(torch.device(device).type)
@@ -311,7 +312,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
         stats.master_weights = masters is not None
     scaler = None
     if not sharded:
-        scaler = loss_scaler(trainable, masters, device)
+        scaler = loss_scaler(model, trainable, masters, device)
     elif kind == "fsdp" and any(p.dtype == torch.float16 for p in trainable):
         raise LetheError("train.sharding=fsdp does not scale the loss float16 weights need: set model_dtype=bfloat16, "
                          "or train.sharding=zero2 / zero3 (DeepSpeed scales it)")
