@@ -361,16 +361,17 @@ def test_float16_weights_train_with_loss_scaling(make_tiny, tokenizer, forget_it
     """A loss 10^4 times smaller gives gradients under float16's smallest normal number (6e-5), as many of a
     large model's are: unscaled they underflow and most of the update is lost; the dynamic loss scale keeps
     them, and Adam (invariant to the gradient's scale) then follows the float32 training. The same for float32
-    LoRA adapters on float16 layers, whose gradients flow back through them."""
+    LoRA adapters on float16 layers, whose gradients flow back through them. A loss 100 times larger overflows
+    at the first scale (2^16): those steps run again at half the scale, so none is lost."""
     import lethe.loop as loop_mod
     from lethe.models import add_lora
 
     nll = loop_mod.sequence_nll
-    monkeypatch.setattr(loop_mod, "sequence_nll", lambda *a: nll(*a) * 1e-4)
     enc = Encoder(tokenizer)
     seqs = [enc.qa(it.question, it.answer) for it in forget_items + retain_items]
 
-    def trained(dtype, lora=False, **options):
+    def trained(dtype, factor, lora=False, **options):
+        monkeypatch.setattr(loop_mod, "sequence_nll", lambda *a: nll(*a) * factor)
         start = make_tiny(tokenizer).to(dtype)
         if lora:  # float32 adapters (peft's default) on the float16 layers
             torch.manual_seed(0)
@@ -383,18 +384,20 @@ def test_float16_weights_train_with_loss_scaling(make_tiny, tokenizer, forget_it
     def gap(update, reference):
         return float((update - reference).norm() / reference.norm())
 
-    reference, s32 = trained(torch.float32)
-    scaled, s16 = trained(torch.float16)
-    assert s32.loss_scale is None and s16.loss_scale == 2.0**16 and s16.skipped_steps == 0 and s16.master_weights
+    reference, s32 = trained(torch.float32, 1e-4)
+    scaled, s16 = trained(torch.float16, 1e-4)
+    assert s32.loss_scale is None and s16.loss_scale == 2.0**16 and s16.rescaled_steps == 0 and s16.master_weights
     assert gap(scaled, reference) < 0.05  # measured: 0.005
-    (lora32, _), (lora16, l16) = trained(torch.float32, lora=True), trained(torch.float16, lora=True)
+    (lora32, _), (lora16, l16) = trained(torch.float32, 1e-4, lora=True), trained(torch.float16, 1e-4, lora=True)
     assert l16.loss_scale == 2.0**16 and not l16.master_weights  # the adapters are float32 already
-    assert gap(lora16, lora32) < 0.05
+    assert gap(lora16, lora32) < 0.05  # measured: 0.001
+    (large32, _), (large16, big) = trained(torch.float32, 100), trained(torch.float16, 100)
+    assert big.rescaled_steps == 5 and big.loss_scale == 2.0**11 and big.steps == 10  # 2^16 halved 5 times
+    assert gap(large16, large32) < 0.05  # measured: 0.011
     monkeypatch.setattr(loop_mod, "loss_scaler", lambda *a: None)
-    unscaled, _ = trained(torch.float16)
-    assert gap(unscaled, reference) > 0.5  # measured: 0.91
-    assert gap(trained(torch.float16, lora=True)[0], lora32) > 0.5  # measured: 0.86 (scaled: 0.001)
+    assert gap(trained(torch.float16, 1e-4)[0], reference) > 0.5  # unscaled; measured: 0.91
+    assert gap(trained(torch.float16, 1e-4, lora=True)[0], lora32) > 0.5  # measured: 0.86
+    monkeypatch.undo()
     with pytest.raises(LetheError, match=r"^float16 weights train with loss scaling over float32 master weights: "
                                          r"set train\.master_weights=true, or model_dtype=bfloat16$"):
-        monkeypatch.undo()
-        trained(torch.float16, master_weights=False)
+        trained(torch.float16, 1, master_weights=False)

@@ -46,7 +46,7 @@ class TrainStats:
     master_weights: bool = False  # the optimizer updated float32 copies of them (train.master_weights, or DeepSpeed's)
     unmoved: float | None = None  # share of the sampled trained weights left exactly as they were (lethe.loop.unmoved)
     loss_scale: float | None = None  # float16: the dynamic loss scale at the end (lethe.loop.loss_scaler)
-    skipped_steps: int = 0  # float16: steps whose scaled gradients overflowed, so the update was skipped
+    rescaled_steps: int = 0  # float16: passes run again at a halved loss scale after their gradients overflowed
     last_stats: dict = field(default_factory=dict)
     # evaluation during unlearning: [{"step", "epoch", <summary values>}], and the checkpoint returned
     checkpoints: list[dict] = field(default_factory=list)
@@ -98,12 +98,13 @@ def optimizer(params: list, cfg: TrainConfig, total_steps: int):
 
 HALF = (torch.bfloat16, torch.float16)
 UNMOVED_SAMPLE = 4096  # elements of each trained weight matrix compared before and after the training
+MAX_RESCALES = 32  # halvings of the float16 loss scale one step may take (2^16 down to 2^-16) before it gives up
 
 
 class MasterWeights:
     """float32 copies of the half-precision trainable weights (``train.master_weights``), which the optimizer
     updates; each step's result is rounded into the weights, and the forward and backward passes stay in the
-    weights' dtype. A bf16 weight moves only when its update exceeds half its rounding step (2^-9 of its
+    weights' dtype. A bf16 weight moves only when its update exceeds half its rounding step (2^-9 to 2^-8 of its
     magnitude): with Adam's updates of about the learning rate, at lr 1e-5 most weights of a fine-tuned LLM
     would never move. Gradients accumulate in the weights' dtype and are summed and clipped in float32."""
 
@@ -126,8 +127,8 @@ class MasterWeights:
 def loss_scaler(model, trainable: list, masters, device):
     """Dynamic loss scaling (``torch.amp.GradScaler``) for a model in float16, whose gradients would underflow
     (a LoRA adapter's too: they flow back through the float16 layers): the loss is scaled up for the backward
-    pass and the float32 gradients (master weights, or float32 adapters) scaled down before the update, which
-    a step with an overflow skips. None for other dtypes. Float16 trained weights need the master weights (the
+    pass and the float32 gradients (master weights, or float32 adapters) scaled down before the update; a step
+    whose gradients overflow runs again at half the scale (:func:`train_loop`). None for other dtypes. Float16 trained weights need the master weights (the
     scaler unscales float32 gradients)."""
     if not any(p.dtype == torch.float16 for p in model.parameters()):
         return None
@@ -355,6 +356,29 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 best_state = [p.detach().to("cpu", copy=True) for p in trained]  # only what training changes
         stats.eval_seconds += time.perf_counter() - t_eval
 
+    def update(opt, scaler, passes, net):
+        """Clip and step; returns the gradient norm before clipping (clipping off: None). Loss-scaled (float16),
+        a step whose gradients overflowed is not lost: the optimizer skips it and halves the scale, and the
+        step's passes run again until its gradients are finite."""
+        for attempt in range(MAX_RESCALES + 1):
+            if scaler is not None:
+                scaler.unscale_(opt)
+            norm = accel.clip_grad_norm_(updated, train.max_grad_norm) if train.max_grad_norm > 0 else None
+            if scaler is None:
+                opt.step()
+                return norm
+            scale = scaler.get_scale()
+            scaler.step(opt)
+            scaler.update()
+            if scaler.get_scale() >= scale:
+                return norm
+            stats.rescaled_steps += 1
+            opt.zero_grad(set_to_none=True)
+            net.zero_grad(set_to_none=True)
+            passes()
+        raise LetheError(f"{description}: the gradients stay non-finite down to loss scale {scaler.get_scale():g}; "
+                         "lower train.lr, or set model_dtype=bfloat16")
+
     # --- the loop ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
     step = local = 0
@@ -374,23 +398,29 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                                                         if sharded else 0)
                 share += [(idx[:micro], paired[:micro])] * (len(weights) - len(share))
                 batches = [make_batch(items, pairs) for items, pairs in share]
-                if gradients is None:
-                    step_loss, info = 0.0, {}
-                    for k, (batch, weight) in enumerate(zip(batches, weights)):  # accumulation
-                        if sharded:
-                            shards.micro_batch(k == len(batches) - 1)
-                        with autocast(train.precision, device):
-                            total, info = loss(net, batch)
-                        part = total / len(idx) * weight
-                        (shards.backward if sharded else accel.backward)(part if scaler is None else scaler.scale(part))
-                        step_loss += float(part.detach())
-                else:
-                    step_loss, info = gradients(net, batches, len(idx))
-                if masters:
-                    masters.grads_in()
-                if parallel:
-                    if not sharded:  # the sharded copy has reduced them already
+
+                def passes():  # the step's forward and backward passes: its loss, its gradient in .grad
+                    if gradients is not None:
+                        result = gradients(net, batches, len(idx))
+                    else:
+                        result = 0.0, {}
+                        for k, (batch, weight) in enumerate(zip(batches, weights)):  # accumulation
+                            if sharded:
+                                shards.micro_batch(k == len(batches) - 1)
+                            with autocast(train.precision, device):
+                                total, info = loss(net, batch)
+                            part = total / len(idx) * weight
+                            (shards.backward if sharded else accel.backward)(part if scaler is None
+                                                                              else scaler.scale(part))
+                            result = result[0] + float(part.detach()), info
+                    if masters:
+                        masters.grads_in()
+                    if parallel and not sharded:  # the sharded copy has reduced them already
                         dist.sum_gradients(updated)
+                    return result
+
+                step_loss, info = passes()
+                if parallel:
                     step_loss = dist.sum_numbers([step_loss])[0]
                     local += sum(len(items) for (items, _), w in zip(share, weights) if w)
                 stats.tokens += sum(tokens(batch) for batch, w in zip(batches, weights) if w)
@@ -401,16 +431,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 if sharded:
                     norm = shards.step()
                 else:
-                    if scaler is not None:
-                        scaler.unscale_(opt)
-                    norm = accel.clip_grad_norm_(updated, train.max_grad_norm) if train.max_grad_norm > 0 else None
-                    if scaler is None:
-                        opt.step()
-                    else:  # an overflow skips the update and lowers the scale
-                        scale = scaler.get_scale()
-                        scaler.step(opt)
-                        scaler.update()
-                        stats.skipped_steps += scaler.get_scale() < scale
+                    norm = update(opt, scaler, passes, net)
                     sched.step()
                     opt.zero_grad(set_to_none=True)
                     if masters:
