@@ -9,7 +9,8 @@ Models are randomly initialised ``LlamaForCausalLM`` built from the real configs
 on a GPU (fp32 on a CPU), with an in-memory word-level tokenizer covering the whole vocabulary and
 synthetic Q&A items of TOFU length. Everything runs through Lethe's own code paths:
 
-a. Llama-3.2-1B shape: NPO through ``lethe.train.unlearn`` (full fine-tune, then LoRA): tokens/s, MFU, peak memory.
+a. Llama-3.2-1B shape: NPO through ``lethe.train.unlearn`` (full fine-tune, LoRA, and the full fine-tune again
+   updating the bf16 weights in place, ``train.master_weights=false``): tokens/s, MFU, peak memory.
 b. The same shape: a TOFU-sized evaluation, ``lethe.probes.score_sequences`` over 7,600 sequences and
    ``lethe.probes.generate`` for 1,000 questions (greedy, up to 200 new tokens): seconds of each.
 c. Llama-2-7B shape: peak memory of one NPO step with LoRA, and of one full step with activation
@@ -256,7 +257,11 @@ def part_a(bench: Bench) -> dict:
         bench, "a", lora=False, steps=s["steps"], batch=s["batch_size"], warmup=s["warmup_steps"]))
     lora = guarded(bench, "a: LoRA", lambda: train_run(
         bench, "a", lora=True, steps=s["steps"], batch=s["batch_size"], warmup=s["warmup_steps"]))
-    return {"model": model_info, "full": full, "lora": lora}
+    # what the float32 master weights (the default) cost: the same run updating the bf16 weights in place
+    in_place = guarded(bench, "a: full fine-tune, weights updated in place", lambda: train_run(
+        bench, "a", lora=False, steps=s["steps"], batch=s["batch_size"], warmup=s["warmup_steps"],
+        master_weights=False))
+    return {"model": model_info, "full": full, "lora": lora, "full_in_place": in_place}
 
 
 def part_b(bench: Bench) -> dict:
@@ -344,7 +349,8 @@ def print_table(result: dict) -> None:
     print(f"\n{hw['device']} ({'CUDA' if hw['cuda'] else 'CPU'}), shape {result['shape']}, "
           f"{result['total_seconds']:.1f} s in all")
     print(f"{'run':<32} {'status':<8} {'tokens/s':>11} {'MFU':>7} {'peak GiB':>9} {'seconds':>9}")
-    rows = [("a full fine-tune", ("a", "full")), ("a LoRA", ("a", "lora")), ("b evaluation", ("b",)),
+    rows = [("a full fine-tune", ("a", "full")), ("a LoRA", ("a", "lora")),
+            ("a full, weights in place", ("a", "full_in_place")), ("b evaluation", ("b",)),
             ("c LoRA, one step", ("c", "lora")), ("c full + checkpointing, one step", ("c", "full_checkpointing"))]
     for label, path in rows:
         r = result["parts"]

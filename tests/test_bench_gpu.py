@@ -66,6 +66,12 @@ def test_training_figures(result, gpu):
         assert run["flops_per_token"] == factor * linear_weights(cfg)
         assert run["reference_tokens"] > 0 and run["final_loss"] > 0
     assert full["trainable_params"] == full["total_params"]
+    # the full run again, its weights updated in place: float32 here, so the same training (on a GPU, bf16
+    # weights with and without float32 master weights)
+    in_place = a["full_in_place"]
+    assert in_place["status"] == "ok" and in_place["final_loss"] == pytest.approx(full["final_loss"], rel=1e-6)
+    assert not in_place["master_weights"] and not full["master_weights"]  # float32 weights need none
+    assert in_place["unmoved"] == full["unmoved"] < 0.01
     # one adapter on the frozen base: the warm-up's adapter was removed before the measured run
     assert lora["trainable_params"] == lora_params(cfg) < full["trainable_params"]
     assert lora["total_params"] == full["total_params"] + lora["trainable_params"]
