@@ -401,3 +401,23 @@ def test_float16_weights_train_with_loss_scaling(make_tiny, tokenizer, forget_it
     with pytest.raises(LetheError, match=r"^float16 weights train with loss scaling over float32 master weights: "
                                          r"set train\.master_weights=true, or model_dtype=bfloat16$"):
         trained(torch.float16, 1, master_weights=False)
+
+
+def test_a_launchs_mixed_precision_leaves_the_training_as_it_is(make_tiny, tokenizer, forget_items, monkeypatch):
+    """``accelerate launch --mixed_precision bf16`` (or an accelerate config saying so) sets
+    ACCELERATE_MIXED_PRECISION. accelerate would wrap a one-process training's forward in bf16 autocast, left on
+    the model for its evaluation: Lethe keeps its own precision, bit for bit, and the run's notes say so."""
+    from accelerate.state import AcceleratorState
+
+    plain, _ = _trained(make_tiny, tokenizer, forget_items)
+    assert dist.launch_mixed_precision_note() == ""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    AcceleratorState._reset_state(True)  # the state a launched process starts with
+    try:
+        launched, _ = _trained(make_tiny, tokenizer, forget_items)
+    finally:
+        AcceleratorState._reset_state(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), launched.parameters()))
+    assert not hasattr(launched, "_original_forward")  # no autocast wrapper left on the model
+    assert dist.launch_mixed_precision_note().startswith("the launch's mixed precision (bf16, accelerate's) is not "
+                                                         "applied: Lethe's precision comes from model_dtype")

@@ -172,6 +172,16 @@ def launch_sharding() -> str:
     return ""
 
 
+def launch_mixed_precision_note() -> str:
+    """One line when the launch asks accelerate for mixed precision (``accelerate launch --mixed_precision``,
+    or its config), which Lethe does not apply (:func:`lethe.loop.accelerator`); "" otherwise."""
+    asked = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    if asked in ("", "no"):
+        return ""
+    return (f"the launch's mixed precision ({asked}, accelerate's) is not applied: Lethe's precision comes from "
+            "model_dtype (bf16 weights on a GPU, with float32 master weights) and train.precision / eval.precision")
+
+
 def most_micro_batches(n_items: int, micro: int) -> int:
     """The largest number of micro-batches :func:`step_share` gives one process for a step of ``n_items``."""
     cuts = -(-n_items // micro)

@@ -195,13 +195,19 @@ def checkpointing(model, on: bool):
 
 
 def accelerator():
-    """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says."""
+    """The process's accelerate ``Accelerator``: device, DDP / FSDP / DeepSpeed as its launch config says.
+
+    Without accelerate's mixed precision, whatever the launch asks (``--mixed_precision``, or its config): it
+    would wrap the forward of a one-process training in autocast, which then stays on the model through its
+    evaluation, and not that of a launch of several processes (whose model is not prepared). Lethe's precision
+    is ``model_dtype``'s, ``train.precision``'s and ``eval.precision``'s; a run says so in its notes
+    (:func:`lethe.dist.launch_mixed_precision_note`)."""
     from accelerate import Accelerator
 
     dist.init()
     if not torch.cuda.is_available():  # DeepSpeed, where installed, guesses so too, with a warning on every run
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    return Accelerator(cpu=not torch.cuda.is_available())
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
 
 
 def autocast(precision: str, device):

@@ -267,6 +267,9 @@ def _run_scenario(scenario: Scenario, cfg: RunConfig, log, evaluate_only: bool) 
             if not cfg.model:
                 folder.check_space(run.target, saved)
             run.provenance = provenance(cfg, run.threads, run.data)
+            if note := dist.launch_mixed_precision_note():
+                log(f"note: {note}")
+                run.notes.append(note)
             results, failed = _evaluate_all(run, folder)
             summary = _summary(run, results, failed, directions, columns)
             extra_summary, extra_results = scenario.finish(run, results)
