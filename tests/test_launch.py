@@ -288,10 +288,11 @@ def test_torchrun_run_evaluates_sharded_models(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_fsdp_keeps_float32_master_shards_of_bf16_weights(tmp_path):
-    """bf16 weights at lr 1e-5, trained sharded by FSDP across two processes: with master weights (the default)
-    the shards are float32 and the update is one process's with master weights, to bf16 rounding (measured:
-    1 %); without them most weights never move, in both."""
+@pytest.mark.parametrize("sharding", ["fsdp", "none"])
+def test_two_processes_keep_float32_master_weights_of_bf16_weights(tmp_path, sharding):
+    """bf16 weights at lr 1e-5, trained across two processes, sharded by FSDP or data parallel: with master
+    weights (the default; FSDP's shards float32) the update is one process's with master weights, to bf16
+    rounding (measured: 1 %); without them most weights never move, in both."""
     import torch
 
     from master_weights_job import trained
@@ -299,12 +300,12 @@ def test_fsdp_keeps_float32_master_shards_of_bf16_weights(tmp_path):
     for master in ("true", "false"):
         out = tmp_path / master
         done = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2",
-                               str(Path(__file__).parent / "master_weights_job.py"), "fsdp", master, str(out)],
+                               str(Path(__file__).parent / "master_weights_job.py"), sharding, master, str(out)],
                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         two, stats = torch.load(f"{out}.pt"), json.loads(Path(f"{out}.json").read_text())
         one, one_stats = trained("none", master == "true")
-        assert (stats["sharding"], stats["world_size"], one_stats["world_size"]) == ("fsdp", 2, 1)
+        assert (stats["sharding"], stats["world_size"], one_stats["world_size"]) == (sharding, 2, 1)
         assert stats["master_weights"] == one_stats["master_weights"] == (master == "true")
         assert float((two - one).norm() / one.norm()) < 0.05
         assert stats["unmoved"] == pytest.approx(one_stats["unmoved"], abs=0.01)
