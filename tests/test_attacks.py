@@ -311,11 +311,27 @@ def test_relearning_half_the_forget_set_restores_the_other_half(memorised_model,
 
 @pytest.mark.parametrize("field,value", [
     ("fraction", 0.0), ("fraction", 1.0), ("fraction", 1.5), ("steps", 0), ("steps", 2.5), ("lr", 0.0),
-    ("lr", -1e-3), ("batch_size", 0), ("seed", "x"), ("lora_r", -1), ("lora_r", 1.5),
+    ("lr", -1e-3), ("batch_size", 0), ("seed", "x"), ("lora_r", -1), ("lora_r", 1.5), ("optimizer", "sgd"),
 ])
 def test_relearn_config_check_names_the_field(field, value):
     with pytest.raises(LetheError, match=rf"relearn\.{field}\b"):
         dataclasses.replace(RelearnConfig(), **{field: value}).check()
+
+
+def test_relearn_trains_as_its_options_say(tiny_model, tokenizer, forget_items, monkeypatch):
+    """The copy trains with the attack's optimizer, master weights and checkpointing (so that a full relearning
+    fits where the unlearning did), through the one training loop."""
+    import lethe.attacks.relearn as relearn_mod
+
+    seen, finetune = [], relearn_mod.finetune
+    monkeypatch.setattr(relearn_mod, "finetune", lambda m, t, s, train, **k: seen.append(train) or finetune(m, t, s, train, **k))
+    relearn(tiny_model, tokenizer, forget_items, RelearnConfig(steps=1))
+    relearn(tiny_model, tokenizer, forget_items, RelearnConfig(steps=1, optimizer="adamw_fused", master_weights=False,
+                                                               gradient_checkpointing=True))
+    assert [(t.optimizer, t.master_weights, t.gradient_checkpointing) for t in seen] == [
+        ("adamw", True, False), ("adamw_fused", False, True)]
+    with pytest.raises(LetheError, match=r"attacks\.relearn\.master_weights' must be bool, got 'maybe'"):
+        attack_config(RelearnConfig, "relearn", {"master_weights": "maybe"})
 
 
 def test_relearn_rejects_bad_options_before_copying(tiny_model, tokenizer, forget_items, monkeypatch):

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..benchmarks.base import QAItem
-from ..config import TrainConfig, check_fields, is_int, is_number
+from ..config import OPTIMIZERS, TrainConfig, check_fields, is_int, is_number
 from ..data import Encoder
 from ..errors import LetheError
 from ..loop import finetune
@@ -33,6 +33,11 @@ class RelearnConfig:
     # 0: every weight is trained; r > 0: a fresh rank-r LoRA adapter on a copy of the (merged) weights is (the
     # attack that fits beside a LoRA unlearning: no gradients or optimizer states for the weights)
     lora_r: int = 0
+    # how the copy trains (train.* of the same names): a full relearning of a large model fits where its
+    # unlearning did with the unlearning's settings, e.g. adamw_8bit, no master weights, checkpointing
+    optimizer: str = "adamw"
+    master_weights: bool = True
+    gradient_checkpointing: bool = False
 
     def check(self, prefix: str = "relearn") -> None:
         check_fields(prefix, [
@@ -45,6 +50,8 @@ class RelearnConfig:
             (not is_int(self.seed), "seed", f"must be an integer, got {self.seed!r}"),
             (not is_int(self.lora_r) or self.lora_r < 0, "lora_r",
              f"must be an integer >= 0 (0: every weight is trained), got {self.lora_r!r}"),
+            (self.optimizer not in OPTIMIZERS, "optimizer",
+             f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
         ])
 
 
@@ -104,7 +111,8 @@ def relearn(model, tokenizer, forget: list[QAItem], cfg: RelearnConfig = Relearn
     held = current_placement().host and not cfg.lora_r
     train = TrainConfig(lr=float(cfg.lr), epochs=float(cfg.steps), batch_size=cfg.batch_size, max_steps=cfg.steps,
                         warmup_ratio=0.0, scheduler="constant", weight_decay=0.0, seed=cfg.seed,
-                        sharding="fsdp" if held else "none")
+                        sharding="fsdp" if held else "none", optimizer=cfg.optimizer,
+                        master_weights=cfg.master_weights, gradient_checkpointing=cfg.gradient_checkpointing)
     enc = Encoder(tokenizer)
     seqs = [enc.item(it) for it in part]
     attacked = copy.deepcopy(model)
