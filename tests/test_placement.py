@@ -270,6 +270,7 @@ def test_fused_adamw_and_gradient_checkpointing_train_as_the_plain_loop(make_tin
     # switched off again after training (transformers names the flag so since 5.x's later releases)
     flag = getattr(recomputed, "is_activation_checkpointing", None)
     assert not (recomputed.is_gradient_checkpointing if flag is None else flag)
+    assert recomputed.config.use_cache  # off while it trained (no cache beside checkpointing), on again
     assert s0.losses == pytest.approx(s1.losses, rel=1e-5) and s0.losses == pytest.approx(s2.losses, rel=1e-5)
     for a, b, c in zip(plain.parameters(), fused.parameters(), recomputed.parameters()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

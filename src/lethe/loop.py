@@ -187,11 +187,17 @@ def checkpointing(model, on: bool):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     else:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    config = getattr(model, "config", None)
+    cache = getattr(config, "use_cache", None)
+    if cache:  # a training pass keeps no cache, and transformers warns when one is asked for beside checkpointing
+        config.use_cache = False
     try:
         yield
     finally:
         (model.activation_checkpointing_disable if hasattr(model, "activation_checkpointing_disable")
          else model.gradient_checkpointing_disable)()
+        if cache:
+            config.use_cache = cache
 
 
 def accelerator():
