@@ -324,7 +324,8 @@ def test_relearn_trains_as_its_options_say(tiny_model, tokenizer, forget_items, 
     import lethe.attacks.relearn as relearn_mod
 
     seen, finetune = [], relearn_mod.finetune
-    monkeypatch.setattr(relearn_mod, "finetune", lambda m, t, s, train, **k: seen.append(train) or finetune(m, t, s, train, **k))
+    monkeypatch.setattr(relearn_mod, "finetune",
+                        lambda m, t, s, train, **k: seen.append(train) or finetune(m, t, s, train, **k))
     relearn(tiny_model, tokenizer, forget_items, RelearnConfig(steps=1))
     relearn(tiny_model, tokenizer, forget_items, RelearnConfig(steps=1, optimizer="adamw_fused", master_weights=False,
                                                                gradient_checkpointing=True))

@@ -128,8 +128,8 @@ def loss_scaler(model, trainable: list, masters, device):
     """Dynamic loss scaling (``torch.amp.GradScaler``) for a model in float16, whose gradients would underflow
     (a LoRA adapter's too: they flow back through the float16 layers): the loss is scaled up for the backward
     pass and the float32 gradients (master weights, or float32 adapters) scaled down before the update; a step
-    whose gradients overflow runs again at half the scale (:func:`train_loop`). None for other dtypes. Float16 trained weights need the master weights (the
-    scaler unscales float32 gradients)."""
+    whose gradients overflow runs again at half the scale (:func:`train_loop`). None for other dtypes. Float16
+    trained weights need the master weights (the scaler unscales float32 gradients)."""
     if not any(p.dtype == torch.float16 for p in model.parameters()):
         return None
     if masters is None and any(p.dtype == torch.float16 for p in trainable):
@@ -368,11 +368,11 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 best_state = [p.detach().to("cpu", copy=True) for p in trained]  # only what training changes
         stats.eval_seconds += time.perf_counter() - t_eval
 
-    def update(opt, scaler, passes, net):
+    def update(passes):
         """Clip and step; returns the gradient norm before clipping (clipping off: None). Loss-scaled (float16),
         a step whose gradients overflowed is not lost: the optimizer skips it and halves the scale, and the
         step's passes run again until its gradients are finite."""
-        for attempt in range(MAX_RESCALES + 1):
+        for _ in range(MAX_RESCALES + 1):
             if scaler is not None:
                 scaler.unscale_(opt)
             norm = accel.clip_grad_norm_(updated, train.max_grad_norm) if train.max_grad_norm > 0 else None
@@ -385,8 +385,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
             if scaler.get_scale() >= scale:
                 return norm
             stats.rescaled_steps += 1
-            opt.zero_grad(set_to_none=True)
-            net.zero_grad(set_to_none=True)
+            opt.zero_grad(set_to_none=True)  # every gradient of the step (the half-precision ones went to the masters)
             passes()
         raise LetheError(f"{description}: the gradients stay non-finite down to loss scale {scaler.get_scale():g}; "
                          "lower train.lr, or set model_dtype=bfloat16")
@@ -443,7 +442,7 @@ def train_loop(model, train: TrainConfig, n_items: int, make_batch, loss, *, dev
                 if sharded:
                     norm = shards.step()
                 else:
-                    norm = update(opt, scaler, passes, net)
+                    norm = update(passes)
                     sched.step()
                     opt.zero_grad(set_to_none=True)
                     if masters:
